@@ -1,0 +1,42 @@
+# Two commands on a fresh machine with python3 (>= 3.10) and pip:
+#   make lab    set up .venv and open the tutorials in JupyterLab on the built-in backend
+#   make test   set up .venv and run the whole suite (unit, notebooks, browser)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+# Uploads bigger than Jupyter's default websocket limit (about 10 MB) are dropped silently; raise it.
+WS_LIMIT := 104857600
+NB_TIMEOUT ?= 600
+
+.PHONY: setup lab test unit typecheck notebooks browser bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("vizlab needs Python >= 3.10, this is " + sys.version.split()[0]) if sys.version_info < (3, 10) else None'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (vizlab)" >/dev/null
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/ --ServerApp.tornado_settings="{'websocket_max_message_size': $(WS_LIMIT)}"
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest --nbval notebooks/ -p no:python --sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout=$(NB_TIMEOUT)
+
+test: typecheck unit notebooks
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .hypothesis

@@ -1,0 +1,74 @@
+"""Shared fixtures: tiny images made in memory, and one built-in backend per test session."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+# A valid 1x1 PNG, byte for byte, so tests need no files.
+TINY_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c6360f8ffff3f0005fe02fea7d8a1d00000000049454e44ae426082"
+)
+
+
+def make_image_bytes(
+    width: int = 64,
+    height: int = 48,
+    fmt: str = "PNG",
+    color: tuple[int, int, int] = (200, 30, 30),
+    mode: str = "RGB",
+    **save_kwargs: object,
+) -> bytes:
+    """Encode a solid image with a diagonal line (so it is not trivially compressible)."""
+    img = Image.new(mode, (width, height), color if mode == "RGB" else 128)
+    ImageDraw.Draw(img).line((0, 0, width - 1, height - 1), fill=(0, 0, 0) if mode == "RGB" else 0)
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **save_kwargs)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def tiny_png() -> bytes:
+    return TINY_PNG
+
+
+@pytest.fixture
+def image_bytes() -> Callable[..., bytes]:
+    """Factory: ``image_bytes(w, h, "JPEG")`` returns encoded bytes."""
+    return make_image_bytes
+
+
+@pytest.fixture
+def image_file(tmp_path: Path) -> Callable[..., Path]:
+    """Factory: ``image_file("a.png", w, h, "PNG")`` writes an image and returns its path."""
+
+    def _make(name: str = "img.png", width: int = 64, height: int = 48, fmt: str = "PNG", **kw: object) -> Path:
+        path = tmp_path / name
+        path.write_bytes(make_image_bytes(width, height, fmt, **kw))
+        return path
+
+    return _make
+
+
+LOCAL_API_KEY = "local-test-key"
+
+
+@pytest.fixture(scope="session")
+def local_backend() -> Iterator[object]:
+    """The built-in backend on a free loopback port, shared by the whole session.
+
+    It requires the key ``LOCAL_API_KEY`` and serves deployments ``gpt-4o`` and ``gpt-4o-mini``.
+    """
+    from vizlab.local import LocalBackend
+
+    backend = LocalBackend(api_key=LOCAL_API_KEY, deployments=("gpt-4o", "gpt-4o-mini"))
+    backend.start()
+    try:
+        yield backend
+    finally:
+        backend.stop()
