@@ -1,12 +1,27 @@
 """vizlab: learn, explore and measure vision-enabled chat models in Jupyter.
 
-The public API is listed here explicitly; anything not imported here is internal.
+The public API is listed here explicitly; anything not imported here is internal. Heavy parts
+(the built-in backend, widgets, plots, experiments) are imported from their own modules:
+``vizlab.local``, ``vizlab.widgets``, ``vizlab.plots``, ``vizlab.experiments``,
+``vizlab.datasets``.
 """
 
 from __future__ import annotations
 
 from vizlab import errors
+from vizlab.client import Client, Reply, ReplyStream, connect
+from vizlab.conversation import Conversation, convert_messages
 from vizlab.errors import VizlabError
+from vizlab.images import EncodedImage, encode_image, image_part, to_data_url
+from vizlab.pricing import Cost, PriceTable, default_prices
+from vizlab.tokens import (
+    RequestEstimate,
+    Usage,
+    count_text_tokens,
+    estimate_request,
+    explain_image_tokens,
+    image_tokens,
+)
 
 __version__ = "0.1.0"
 
@@ -14,4 +29,27 @@ __all__ = [
     "__version__",
     "errors",
     "VizlabError",
+    # images
+    "EncodedImage",
+    "encode_image",
+    "image_part",
+    "to_data_url",
+    # tokens and cost
+    "image_tokens",
+    "explain_image_tokens",
+    "count_text_tokens",
+    "estimate_request",
+    "RequestEstimate",
+    "Usage",
+    "PriceTable",
+    "Cost",
+    "default_prices",
+    # conversation
+    "Conversation",
+    "convert_messages",
+    # client
+    "connect",
+    "Client",
+    "Reply",
+    "ReplyStream",
 ]

@@ -1,0 +1,757 @@
+"""Tests for vizlab.images: sniffing, pass-through, conversion, fitting, and every refusal."""
+
+from __future__ import annotations
+
+import base64
+import io
+import struct
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image, ImageDraw
+
+from vizlab import images
+from vizlab.errors import (
+    CorruptImageError,
+    DataURLError,
+    DecompressionBombError,
+    ImageError,
+    ImageTooLargeError,
+    NotAnImageError,
+    UnknownDetailError,
+    UnsupportedImageError,
+    URLSchemeError,
+)
+from vizlab.images import (
+    DEFAULT_MAX_BYTES,
+    MAX_PIXELS,
+    SERVICE_FORMATS,
+    EncodedImage,
+    decode_data_url,
+    encode_image,
+    fit_size,
+    image_part,
+    image_size,
+    open_image,
+    sniff_mime,
+    to_data_url,
+)
+
+# --- helpers that make test inputs in memory ---------------------------------------------------
+
+
+def _save(img: Image.Image, fmt: str, **kw: object) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose IHDR claims width x height, with a token IDAT: a bomb without the memory."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(b"\x00"))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def jpeg_with_orientation(width: int, height: int, orientation: int, **kw: object) -> bytes:
+    """A JPEG stored width x height, left half red and right half blue, with an EXIF orientation."""
+    img = Image.new("RGB", (width, height), (0, 0, 255))
+    ImageDraw.Draw(img).rectangle((0, 0, width // 2 - 1, height - 1), fill=(255, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return _save(img, "JPEG", exif=exif.tobytes(), quality=95, **kw)
+
+
+def animated_gif(frames: int = 3, size: tuple[int, int] = (40, 30)) -> bytes:
+    imgs = [Image.new("RGB", size, (i * 60, 255 - i * 60, 0)) for i in range(frames)]
+    return _save(imgs[0], "GIF", save_all=True, append_images=imgs[1:], duration=100, loop=0)
+
+
+def noisy_photo(width: int, height: int) -> Image.Image:
+    """A photo-like image (gradient plus noise) that does not compress to nothing."""
+    noise = Image.effect_noise((width, height), 40).convert("RGB")
+    gradient = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    return Image.blend(noise, gradient, 0.5)
+
+
+def _rgb(img: Image.Image, xy: tuple[int, int]) -> tuple[int, int, int]:
+    r, g, b = img.convert("RGB").getpixel(xy)  # type: ignore[misc]
+    return int(r), int(g), int(b)
+
+
+HEIC_HEADER = struct.pack(">I", 24) + b"ftypheic" + b"\x00\x00\x00\x00" + b"mif1heic" + bytes(64)
+SVG = b'<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'
+PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
+
+
+def upload_record(name: str, content: bytes, browser_type: str) -> dict[str, object]:
+    """What ipywidgets 8 FileUpload.value[0] holds: content is a memoryview; type is a guess."""
+    return {"name": name, "type": browser_type, "size": len(content), "content": memoryview(content), "last_modified": 0}
+
+
+# --- sniff_mime: the type comes from the bytes ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mime"),
+    [
+        ("PNG", "image/png"),
+        ("JPEG", "image/jpeg"),
+        ("GIF", "image/gif"),
+        ("WEBP", "image/webp"),
+        ("BMP", "image/bmp"),
+        ("TIFF", "image/tiff"),
+    ],
+)
+def test_sniff_mime_recognises_raster_formats(image_bytes: Callable[..., bytes], fmt: str, mime: str) -> None:
+    assert sniff_mime(image_bytes(16, 8, fmt)) == mime
+
+
+@pytest.mark.parametrize(
+    ("data", "mime"),
+    [
+        (SVG, "image/svg+xml"),
+        (b"\xef\xbb\xbf  <svg xmlns='http://www.w3.org/2000/svg'/>", "image/svg+xml"),
+        (b"<!-- made by hand -->\n<svg/>", "image/svg+xml"),
+        (PDF, "application/pdf"),
+        (HEIC_HEADER, "image/heic"),
+        (struct.pack(">I", 20) + b"ftypmif1\x00\x00\x00\x00mif1", "image/heif"),
+        (struct.pack(">I", 24) + b"ftypavif\x00\x00\x00\x00avifmif1", "image/avif"),
+        (struct.pack(">I", 20) + b"ftypisom\x00\x00\x02\x00isom", None),  # an MP4 video
+        (b"BMW is a car, not a bitmap", None),
+        (b"<html><body>404</body></html>", None),
+        (b"", None),
+    ],
+)
+def test_sniff_mime_recognises_non_raster_kinds(data: bytes, mime: str | None) -> None:
+    assert sniff_mime(data) == mime
+
+
+def test_png_named_jpg_is_sent_as_png(image_file: Callable[..., Path]) -> None:
+    path = image_file("holiday.jpg", 20, 10, "PNG")
+    encoded = encode_image(path)
+    assert encoded.mime == "image/png"
+    assert to_data_url(path).startswith("data:image/png;base64,")
+    assert encoded.name == "holiday.jpg"
+
+
+def test_text_named_png_is_not_an_image_and_the_message_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "notes.png"
+    path.write_text("shopping list: eggs, milk\n")
+    with pytest.raises(NotAnImageError, match="notes.png") as info:
+        encode_image(path)
+    assert "text" in str(info.value)
+    assert info.value.source == "notes.png"
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (b"", "empty"),
+        (bytes(range(256)) * 8, "not an image"),
+        (b"\x00" * 500, "not an image"),
+    ],
+    ids=["empty", "binary-noise", "zeros"],
+)
+def test_non_images_raise_not_an_image(data: bytes, words: str) -> None:
+    with pytest.raises(NotAnImageError, match=words):
+        encode_image(data)
+
+
+def test_empty_file_says_it_is_empty(tmp_path: Path) -> None:
+    path = tmp_path / "blank.jpg"
+    path.write_bytes(b"")
+    with pytest.raises(NotAnImageError, match=r"blank\.jpg is empty"):
+        encode_image(path)
+
+
+# --- pass-through and conversion -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF"])
+@pytest.mark.parametrize("fit", [None, "high", (500, 500)])
+def test_service_formats_pass_through_byte_for_byte(image_bytes: Callable[..., bytes], fmt: str, fit: Any) -> None:
+    data = image_bytes(64, 48, fmt)
+    encoded = encode_image(data, fit=fit)  # fits that leave a 64x48 image unchanged keep the bytes
+    assert encoded.data == data
+    assert encoded.mime == f"image/{fmt.lower()}"
+    assert (encoded.width, encoded.height) == (64, 48)
+    assert encoded.mime in SERVICE_FORMATS
+
+
+def test_sixteen_bit_png_passes_through() -> None:
+    data = _save(Image.new("I;16", (30, 20), 40000), "PNG")
+    encoded = encode_image(data)
+    assert encoded.data == data
+    assert encoded.mime == "image/png"
+    assert open_image(data).mode == "I;16"
+
+
+def test_sixteen_bit_png_can_be_fitted() -> None:
+    data = _save(Image.new("I;16", (300, 200), 40000), "PNG")
+    encoded = encode_image(data, fit=(150, 150))
+    assert (encoded.width, encoded.height) == (150, 100)
+    assert Image.open(io.BytesIO(encoded.data)).size == (150, 100)
+
+
+def test_one_by_one_png_works(tiny_png: bytes) -> None:
+    encoded = encode_image(tiny_png, fit="high")
+    assert (encoded.width, encoded.height, encoded.mime) == (1, 1, "image/png")
+    assert encoded.data == tiny_png
+    assert image_size(tiny_png) == (1, 1)
+    assert open_image(tiny_png).size == (1, 1)
+
+
+@pytest.mark.parametrize("fmt", ["BMP", "TIFF", "PPM", "TGA"])
+def test_other_raster_formats_become_png_losslessly(fmt: str) -> None:
+    original = noisy_photo(40, 30)
+    encoded = encode_image(_save(original, fmt))
+    assert encoded.mime == "image/png"
+    assert sniff_mime(encoded.data) == "image/png"
+    with Image.open(io.BytesIO(encoded.data)) as out:
+        assert out.size == (40, 30)
+        assert out.convert("RGB").tobytes() == original.tobytes()  # lossless
+
+
+def test_ico_with_alpha_becomes_png() -> None:
+    encoded = encode_image(_save(Image.new("RGBA", (32, 32), (0, 255, 0, 128)), "ICO"))
+    assert encoded.mime == "image/png"
+    with Image.open(io.BytesIO(encoded.data)) as out:
+        assert out.mode == "RGBA"
+        assert out.getpixel((5, 5)) == (0, 255, 0, 128)
+
+
+def test_animated_gif_warns_and_sends_one_frame() -> None:
+    data = animated_gif(frames=3)
+    with pytest.warns(UserWarning, match=r"party\.gif has 3 frames.*only the first frame"):
+        encoded = encode_image(data, name="party.gif")
+    assert encoded.mime in ("image/png", "image/gif")
+    with Image.open(io.BytesIO(encoded.data)) as out:
+        assert getattr(out, "n_frames", 1) == 1
+        assert out.size == (40, 30)
+        with Image.open(io.BytesIO(data)) as first:
+            assert out.convert("L").tobytes() == first.convert("L").tobytes()
+
+
+def test_still_gif_does_not_warn(image_bytes: Callable[..., bytes]) -> None:
+    data = image_bytes(20, 20, "GIF")
+    assert encode_image(data).data == data  # warnings are errors here: a warning would fail this
+
+
+def test_metadata_is_stripped_when_re_encoding() -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"  # Make
+    exif[0x0131] = "SecretEditor"  # Software
+    data = _save(noisy_photo(400, 300), "JPEG", exif=exif.tobytes())
+    encoded = encode_image(data, fit=(200, 200))
+    assert b"SecretCam" in data
+    assert b"SecretCam" not in encoded.data and b"SecretEditor" not in encoded.data
+    with Image.open(io.BytesIO(encoded.data)) as out:
+        assert len(out.getexif()) == 0
+
+
+# --- errors from real bad inputs ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF"])
+@pytest.mark.parametrize("fit", [None, (32, 32)])
+def test_truncated_files_are_corrupt(fmt: str, fit: Any) -> None:
+    data = _save(noisy_photo(120, 90).convert("P") if fmt == "GIF" else noisy_photo(120, 90), fmt)
+    with pytest.raises(CorruptImageError, match="cut.img") as info:
+        encode_image(data[: len(data) * 6 // 10], fit=fit, name="cut.img")
+    assert info.value.source == "cut.img"
+
+
+def test_truncated_jpeg_is_corrupt_even_with_an_exif_thumbnail() -> None:
+    # A thumbnail in an APP segment carries its own FF D9 before the main scan; it must not count.
+    thumb = _save(Image.new("RGB", (16, 16), "red"), "JPEG")
+    assert thumb[-2:] == b"\xff\xd9"
+    photo = _save(noisy_photo(200, 150), "JPEG")
+    data = photo[:2] + b"\xff\xeb" + struct.pack(">H", len(thumb) + 2) + thumb + photo[2:]
+    assert encode_image(data).data == data  # whole: passes
+    with pytest.raises(CorruptImageError, match="end-of-image"):
+        encode_image(data[: len(data) - 400])
+
+
+def test_jpeg_with_trailing_padding_or_data_passes(image_bytes: Callable[..., bytes]) -> None:
+    data = image_bytes(64, 48, "JPEG")
+    for tail in (bytes(100), b"\x00\x00\x00\x18ftypmp42 a motion-photo video"):
+        assert encode_image(data + tail).data == data + tail
+
+
+def test_truncated_png_header_is_corrupt(image_bytes: Callable[..., bytes]) -> None:
+    with pytest.raises(CorruptImageError):
+        encode_image(image_bytes(64, 48, "PNG")[:20])
+
+
+@pytest.mark.parametrize(
+    ("data", "kind", "advice"),
+    [
+        (SVG, "svg", "PNG"),
+        (PDF, "pdf", "pdftoppm"),
+        (HEIC_HEADER, "heic", "pillow-heif"),
+    ],
+)
+def test_unsupported_kinds_say_how_to_convert(data: bytes, kind: str, advice: str) -> None:
+    for call in (encode_image, image_size, open_image):
+        with pytest.raises(UnsupportedImageError, match=advice) as info:
+            call(data)
+        assert info.value.kind == kind
+
+
+def test_avif_that_pillow_reads_is_converted() -> None:
+    data = _save(Image.new("RGB", (32, 32), (10, 10, 200)), "AVIF")
+    assert sniff_mime(data) == "image/avif"
+    encoded = encode_image(data)
+    assert encoded.mime == "image/jpeg"  # a photo codec: re-encoded as JPEG
+    assert (encoded.width, encoded.height) == (32, 32)
+
+
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [(30_000, 30_000), (12_000, 9_000)],  # over Pillow's hard limit; between its warning and ours
+    ids=["900MP", "108MP"],
+)
+def test_decompression_bombs_are_refused_from_the_header(tmp_path: Path, width: int, height: int) -> None:
+    data = png_header_only(width, height)
+    assert len(data) < 100  # nothing was allocated to build it
+    path = tmp_path / "bomb.png"
+    path.write_bytes(data)
+    for call in (encode_image, image_size, open_image):
+        for source in (path, data):
+            with pytest.raises(DecompressionBombError, match="MAX_PIXELS") as info:
+                call(source)
+            assert (info.value.pixels, info.value.limit) == (width * height, MAX_PIXELS)
+    with pytest.raises(DecompressionBombError, match="bomb.png"):
+        encode_image(path, fit="low")
+
+
+def test_sizes_between_pillows_warning_and_our_limit_do_not_warn() -> None:
+    data = png_header_only(10_000, 9_500)  # 95 MP: Pillow would warn; warnings are errors here
+    assert Image.MAX_IMAGE_PIXELS is not None and 10_000 * 9_500 > Image.MAX_IMAGE_PIXELS
+    assert 10_000 * 9_500 <= MAX_PIXELS
+    assert image_size(data) == (10_000, 9_500)
+
+
+def test_twelve_megapixel_photo_is_under_the_bomb_limit() -> None:
+    assert 4000 * 3000 <= MAX_PIXELS < 30_000 * 30_000
+    assert image_size(png_header_only(4000, 3000)) == (4000, 3000)
+
+
+def test_over_max_bytes_suggests_fit(image_bytes: Callable[..., bytes]) -> None:
+    data = image_bytes(64, 48, "PNG")
+    with pytest.raises(ImageTooLargeError, match='fit="high"') as info:
+        encode_image(data, max_bytes=100, name="chart.png")
+    assert (info.value.size, info.value.limit) == (len(data), 100)
+    assert "chart.png" in str(info.value)
+
+
+def test_fit_can_bring_a_big_image_under_the_limit() -> None:
+    data = _save(noisy_photo(1600, 1200), "PNG")
+    limit = len(data) // 3
+    with pytest.raises(ImageTooLargeError):
+        encode_image(data, max_bytes=limit)
+    encoded = encode_image(data, fit="low", max_bytes=limit)
+    assert encoded.nbytes <= limit
+
+
+def test_far_oversized_input_is_refused_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "huge.bmp"
+    path.write_bytes(b"BM" + bytes(5000))
+    with pytest.raises(ImageTooLargeError, match=r"huge\.bmp.*will not read") as info:
+        encode_image(path, max_bytes=1000)
+    assert info.value.size == 5002
+
+
+def test_default_max_bytes_is_twenty_mebibytes() -> None:
+    assert DEFAULT_MAX_BYTES == 20 * 1024 * 1024
+
+
+# --- sources ---------------------------------------------------------------------------------------
+
+
+def test_file_upload_record_ignores_the_browsers_type(image_bytes: Callable[..., bytes]) -> None:
+    data = image_bytes(30, 20, "PNG")
+    record = upload_record("scan.jpg", data, browser_type="image/jpeg")
+    encoded = encode_image(record)
+    assert encoded.mime == "image/png"
+    assert encoded.data == data
+    assert encoded.name == "scan.jpg"
+    assert image_size(record) == (30, 20)
+
+
+def test_file_upload_value_tuple_gets_a_helpful_type_error(tiny_png: bytes) -> None:
+    with pytest.raises(TypeError, match=r"value\[0\]"):
+        encode_image((upload_record("a.png", tiny_png, "image/png"),))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("wrap", [bytes, bytearray, memoryview], ids=lambda f: f.__name__)
+def test_bytes_like_sources(tiny_png: bytes, wrap: Callable[[bytes], object]) -> None:
+    encoded = encode_image(wrap(tiny_png))  # type: ignore[arg-type]
+    assert encoded.data == tiny_png
+    assert encoded.name == f"<bytes {len(tiny_png)} B>"
+
+
+def test_str_and_path_sources_agree(image_file: Callable[..., Path]) -> None:
+    path = image_file("a.png", 12, 9, "PNG")
+    assert encode_image(str(path)) == encode_image(path)
+
+
+def test_pil_image_source_is_encoded_as_png() -> None:
+    img = noisy_photo(50, 40)
+    encoded = encode_image(img)
+    assert encoded.mime == "image/png"
+    assert Image.open(io.BytesIO(encoded.data)).convert("RGB").tobytes() == img.tobytes()
+    assert encoded.name == "<PIL image 50x40 RGB>"
+
+
+def test_encoded_image_source_is_returned_as_is(tiny_png: bytes) -> None:
+    encoded = encode_image(tiny_png)
+    assert encode_image(encoded) is encoded
+    assert encode_image(encoded, name="renamed.png").name == "renamed.png"
+
+
+def test_missing_path_raises_image_error_naming_it(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope" / "cat.png")
+    with pytest.raises(ImageError, match="cat.png") as info:
+        encode_image(missing)
+    assert isinstance(info.value.__cause__, FileNotFoundError)
+    assert "No such image file" in str(info.value)
+
+
+def test_windows_drive_path_is_a_path_not_a_url() -> None:
+    with pytest.raises(ImageError, match="No such image file") as info:
+        encode_image(r"C:\Users\me\cat.png")
+    assert not isinstance(info.value, URLSchemeError)
+
+
+@pytest.mark.parametrize(
+    ("url", "scheme"),
+    [
+        ("file:///etc/passwd", "file"),
+        ("javascript:alert(1)", "javascript"),
+        ("ftp://example.com/cat.png", "ftp"),
+        ("FILE:///tmp/x.png", "file"),
+    ],
+)
+def test_other_url_schemes_are_refused_everywhere(url: str, scheme: str) -> None:
+    for call in (encode_image, to_data_url, image_part, image_size, open_image):
+        with pytest.raises(URLSchemeError) as info:
+            call(url)
+        assert info.value.scheme == scheme
+
+
+def test_directory_is_not_an_image(tmp_path: Path) -> None:
+    with pytest.raises(ImageError, match="directory"):
+        encode_image(tmp_path)
+
+
+def test_unsupported_source_type_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="int"):
+        encode_image(42)  # type: ignore[arg-type]
+
+
+# --- http(s) URLs pass through, unfetched ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["https://example.com/cat.png", "http://example.com/a.jpg?x=1"])
+def test_http_url_passes_through_image_part_and_to_data_url(url: str) -> None:
+    assert image_part(url, detail="high") == {"type": "image_url", "image_url": {"url": url, "detail": "high"}}
+    assert to_data_url(url) == url
+
+
+def test_http_url_cannot_be_encoded_fitted_or_measured() -> None:
+    url = "https://example.com/cat.png"
+    with pytest.raises(ImageError, match="does not fetch"):
+        encode_image(url)
+    with pytest.raises(ImageError, match="fit"):
+        image_part(url, fit="low")
+    with pytest.raises(ImageError, match="does not fetch"):
+        image_size(url)
+
+
+# --- data URLs -------------------------------------------------------------------------------------
+
+
+def test_data_url_round_trip(image_bytes: Callable[..., bytes]) -> None:
+    data = image_bytes(20, 10, "JPEG")
+    url = to_data_url(data)
+    assert url == "data:image/jpeg;base64," + base64.b64encode(data).decode()
+    assert decode_data_url(url) == ("image/jpeg", data)
+    assert to_data_url(url) == url
+    assert encode_image(url).data == data
+
+
+def test_data_url_with_wrong_declared_mime_is_rebuilt_canonical(tiny_png: bytes) -> None:
+    lying = "data:image/jpeg;base64," + base64.b64encode(tiny_png).decode()
+    assert to_data_url(lying) == "data:image/png;base64," + base64.b64encode(tiny_png).decode()
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("image/png;base64,iVBORw0KGgo=", "does not start with 'data:'"),
+        ("data:image/png;base64", "no comma"),
+        ("data:image/png,iVBORw0KGgo=", "not base64"),
+        ("data:text/plain;base64,aGVsbG8=", "not an image"),
+        ("data:;base64,aGVsbG8=", "not an image"),
+        ("data:image/png;base64,", "no data"),
+        ("data:image/png;base64,iVBO Rw0K", "invalid base64"),
+        ("data:image/png;base64,iVBORw0KGgo", "invalid base64"),  # missing padding
+        ("data:image/png;base64,iVBORw==AAAA", "invalid base64"),  # padding in the middle
+        ("data:image/png;base64,iVBO-_w0KGgo=", "invalid base64"),  # URL-safe alphabet
+        ("data:image/png;base64,iVBORw0KGgo\u00e9", "invalid base64"),
+    ],
+)
+def test_malformed_data_urls(url: str, words: str) -> None:
+    with pytest.raises(DataURLError, match=words):
+        decode_data_url(url)
+
+
+def test_malformed_data_url_as_a_source_raises_data_url_error() -> None:
+    with pytest.raises(DataURLError):
+        image_part("data:image/png;base64,@@@@")
+
+
+def test_data_url_error_message_does_not_echo_megabytes() -> None:
+    url = "data:text/plain;base64," + "A" * 1_000_000
+    with pytest.raises(DataURLError) as info:
+        decode_data_url(url)
+    assert len(str(info.value)) < 500
+
+
+# --- EncodedImage ----------------------------------------------------------------------------------
+
+
+def test_encoded_image_properties(tiny_png: bytes) -> None:
+    import hashlib
+
+    encoded = encode_image(tiny_png, name="dot.png")
+    assert encoded.sha256 == hashlib.sha256(tiny_png).hexdigest()
+    assert encoded.nbytes == len(tiny_png)
+    assert encoded.data_url == "data:image/png;base64," + base64.b64encode(tiny_png).decode()
+    assert encoded.part() == {"type": "image_url", "image_url": {"url": encoded.data_url, "detail": "auto"}}
+    assert image_part(tiny_png, detail="low") == encoded.part("low")
+    assert "dot.png" in repr(encoded) and str(len(tiny_png)) in repr(encoded)
+
+
+@pytest.mark.parametrize("detail", ["medium", "HIGH", ""])
+def test_unknown_detail_is_refused(tiny_png: bytes, detail: str) -> None:
+    with pytest.raises(UnknownDetailError):
+        image_part(tiny_png, detail=detail)
+    with pytest.raises(UnknownDetailError):
+        image_part("https://example.com/a.png", detail=detail)
+
+
+# --- EXIF orientation ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("orientation", "swapped"), [(1, False), (3, False), (6, True), (8, True)])
+def test_orientation_is_read_from_the_header(orientation: int, swapped: bool) -> None:
+    data = jpeg_with_orientation(80, 40, orientation)
+    expected = (40, 80) if swapped else (80, 40)
+    assert image_size(data) == expected
+    assert open_image(data).size == expected
+    encoded = encode_image(data)
+    assert (encoded.width, encoded.height) == expected
+    assert (encoded.original_width, encoded.original_height) == expected
+
+
+def test_orientation_6_is_applied_when_re_encoding() -> None:
+    # Stored 80x40, left half red; orientation 6 means "rotate 90 degrees clockwise to display",
+    # so upright the red half is on top.
+    data = jpeg_with_orientation(80, 40, 6)
+    upright = open_image(data)
+    assert _rgb(upright, (20, 5))[0] > 200  # red on top
+    assert _rgb(upright, (20, 75))[2] > 200  # blue at the bottom
+    encoded = encode_image(data, fit=(20, 20))
+    assert (encoded.width, encoded.height) == (10, 20)
+    assert (encoded.original_width, encoded.original_height) == (40, 80)
+    with Image.open(io.BytesIO(encoded.data)) as out:
+        assert out.size == (10, 20)
+        assert out.getexif().get(0x0112) is None
+        assert _rgb(out, (5, 2))[0] > 200
+        assert _rgb(out, (5, 18))[2] > 200
+
+
+def test_open_image_takes_the_first_frame_and_owns_its_pixels() -> None:
+    data = animated_gif(frames=3)
+    img = open_image(data)
+    assert img.size == (40, 30)
+    with Image.open(io.BytesIO(data)) as first:
+        assert img.convert("L").tobytes() == first.convert("L").tobytes()
+    img.load()  # no file handle behind it; a ResourceWarning would fail the test
+
+
+def test_open_image_of_a_path(image_file: Callable[..., Path]) -> None:
+    img = open_image(image_file("x.bmp", 30, 20, "BMP"))
+    assert (img.size, img.mode) == ((30, 20), "RGB")
+
+
+def test_image_size_does_not_read_the_whole_file(image_file: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    path = image_file("big.png", 300, 200, "PNG")
+
+    def refuse(*_: object, **__: object) -> bytes:
+        raise AssertionError("image_size read the whole file")
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    assert image_size(path) == (300, 200)
+
+
+# --- fitting ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "fit", "expected"),
+    [
+        ((4000, 3000), "high", (1024, 768)),
+        ((2048, 4096), "high", (768, 1536)),
+        ((1024, 1024), "high", (768, 768)),
+        ((8000, 1000), "high", (2048, 256)),
+        ((640, 480), "high", (640, 480)),
+        ((700, 3000), "high", (478, 2048)),
+        ((4000, 3000), "low", (512, 384)),
+        ((300, 200), "low", (300, 200)),
+        ((1000, 250), "low", (512, 128)),
+        ((4000, 3000), (800, 800), (800, 600)),
+        ((4000, 3000), (1000, 100), (133, 100)),
+        ((100, 50), (800, 800), (100, 50)),
+        ((10_000, 1), "low", (512, 1)),
+        ((5, 5), None, (5, 5)),
+    ],
+)
+def test_fit_size_examples(size: tuple[int, int], fit: object, expected: tuple[int, int]) -> None:
+    assert fit_size(*size, fit) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fit", ["medium", "HIGH", (0, 10), (10, -1), (10.0, 10), (True, 5), [10, 10], (10, 10, 10), 512])
+def test_bad_fit_is_a_value_error(fit: object, tiny_png: bytes) -> None:
+    with pytest.raises(ValueError, match="fit must be"):
+        fit_size(10, 10, fit)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="fit must be"):
+        encode_image(tiny_png, fit=fit)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("w", "h"), [(0, 10), (10, -1)])
+def test_fit_size_needs_positive_sizes(w: int, h: int) -> None:
+    with pytest.raises(ValueError):
+        fit_size(w, h, "high")
+
+
+sizes = st.integers(min_value=1, max_value=50_000)
+fits = st.one_of(
+    st.none(),
+    st.sampled_from(["low", "high"]),
+    st.tuples(st.integers(min_value=1, max_value=5000), st.integers(min_value=1, max_value=5000)),
+)
+
+
+@given(width=sizes, height=sizes, fit=fits)
+def test_fit_size_properties(width: int, height: int, fit: Any) -> None:
+    w, h = fit_size(width, height, fit)
+    assert 1 <= w <= width and 1 <= h <= height  # never upscales
+    if fit is None:
+        assert (w, h) == (width, height)
+    boxes: dict[Any, tuple[int, int]] = {"low": (512, 512), "high": (2048, 2048)}
+    box = fit if isinstance(fit, tuple) else boxes.get(fit)
+    if box is not None:
+        assert w <= box[0] and h <= box[1]
+    if fit == "high":
+        assert min(w, h) <= 768
+    # aspect ratio kept to within rounding: each side is off by at most one pixel per rounding
+    # step (two for "high"), and a side clamped to 1 can be off by at most 1
+    slack = 2 if fit == "high" else 1
+    assert abs(w * height - h * width) <= slack * (width + height)
+    # the short side follows the scale of the long side (whose rounding error is relatively least)
+    long_in, short_in, long_out, short_out = (width, height, w, h) if width >= height else (height, width, h, w)
+    assert abs(short_out - short_in * long_out / long_in) <= slack + 1
+
+
+def test_fit_size_high_matches_the_token_estimator() -> None:
+    tokens = pytest.importorskip("vizlab.tokens")  # written in parallel; runs at integration
+
+    @given(width=sizes, height=sizes)
+    def same(width: int, height: int) -> None:
+        assert fit_size(width, height, "high") == tokens.scale_for_high(width, height)
+
+    same()
+    for width, height in [(4000, 3000), (2048, 4096), (5000, 3001), (3001, 5000), (1, 50_000), (769, 769)]:
+        assert fit_size(width, height, "high") == tokens.scale_for_high(width, height)
+
+
+def test_fit_high_on_a_big_jpeg_is_much_smaller_and_upright() -> None:
+    data = _save(noisy_photo(4000, 3000), "JPEG", quality=90)
+    encoded = encode_image(data, fit="high")
+    assert (encoded.width, encoded.height) == (1024, 768)
+    assert (encoded.original_width, encoded.original_height) == (4000, 3000)
+    assert encoded.mime == "image/jpeg"
+    assert encoded.nbytes * 8 < len(data)
+    with Image.open(io.BytesIO(encoded.data)) as out:
+        assert out.size == (1024, 768)
+
+
+def test_fit_low_on_png_stays_png_and_within_512(image_bytes: Callable[..., bytes]) -> None:
+    encoded = encode_image(image_bytes(1500, 700, "PNG"), fit="low")
+    assert encoded.mime == "image/png"
+    assert (encoded.width, encoded.height) == (512, 239)
+    assert Image.open(io.BytesIO(encoded.data)).size == (512, 239)
+
+
+def test_tuple_fit_on_palette_png_keeps_transparency() -> None:
+    img = Image.new("P", (200, 100), 0)  # index 0 transparent red, index 1 opaque blue
+    img.putpalette([255, 0, 0, 0, 0, 255])
+    ImageDraw.Draw(img).rectangle((0, 0, 99, 99), fill=1)
+    encoded = encode_image(_save(img, "PNG", transparency=0), fit=(100, 100))
+    assert (encoded.width, encoded.height, encoded.mime) == (100, 50, "image/png")
+    with Image.open(io.BytesIO(encoded.data)) as out:
+        rgba = out.convert("RGBA")
+        assert rgba.getpixel((10, 25))[3] == 255 and rgba.getpixel((90, 25))[3] == 0
+
+
+def test_cmyk_jpeg_with_fit_comes_out_rgb_jpeg(image_bytes: Callable[..., bytes]) -> None:
+    data = _save(Image.new("CMYK", (400, 300), (0, 255, 255, 0)), "JPEG")
+    assert Image.open(io.BytesIO(data)).mode == "CMYK"
+    encoded = encode_image(data, fit=(200, 200))
+    assert (encoded.mime, encoded.width, encoded.height) == ("image/jpeg", 200, 150)
+    with Image.open(io.BytesIO(encoded.data)) as out:
+        assert out.mode == "RGB"
+        r, g, b = out.convert("RGB").getpixel((100, 75))
+        assert r > 200 and g < 60 and b < 60  # C=0 M=Y=255: red
+
+
+def test_lossless_webp_fitted_becomes_png_and_lossy_webp_becomes_jpeg() -> None:
+    img = noisy_photo(400, 300)
+    lossless = encode_image(_save(img, "WEBP", lossless=True), fit=(200, 200))
+    lossy = encode_image(_save(img, "WEBP", quality=80), fit=(200, 200))
+    assert (lossless.mime, lossy.mime) == ("image/png", "image/jpeg")
+
+
+def test_fit_never_upscales_an_encoded_image(image_bytes: Callable[..., bytes]) -> None:
+    data = image_bytes(100, 80, "BMP")
+    encoded = encode_image(data, fit=(1000, 1000))
+    assert (encoded.width, encoded.height) == (100, 80)
+
+
+def test_re_fitting_an_encoded_image(image_bytes: Callable[..., bytes]) -> None:
+    first = encode_image(image_bytes(1000, 800, "PNG"), fit="high", name="pic.png")
+    second = encode_image(first, fit="low")
+    assert (second.width, second.height, second.name) == (512, 410, "pic.png")
+
+
+def test_module_constants_match_the_brief() -> None:
+    assert isinstance(images.MAX_PIXELS, int)
+    assert SERVICE_FORMATS == {"image/jpeg", "image/png", "image/webp", "image/gif"}
+    assert isinstance(EncodedImage(b"", "image/png", 1, 1, "x", 1, 1).sha256, str)

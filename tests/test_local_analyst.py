@@ -1,0 +1,190 @@
+"""The local analyst: detail-aware OCR, colours, shapes, intents, statelessness, determinism."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from vizlab.local import _deps
+from vizlab.local.analyst import NO_IMAGE_ANSWER, Analyst, ImageFacts, detect_intent
+
+
+@pytest.fixture(scope="module")
+def analyst() -> Analyst:
+    return Analyst()
+
+
+def font(size: int) -> Any:
+    return ImageFont.load_default(size=size)
+
+
+def small_text_image() -> Image.Image:
+    """2000x1500 white, two words 14 px high: ~3.6 px at low detail, ~7 px at high."""
+    img = Image.new("RGB", (2000, 1500), "white")
+    draw = ImageDraw.Draw(img)
+    draw.text((300, 600), "ZEBRA 7391", fill="black", font=font(14))
+    draw.text((1200, 1100), "quiet harbor", fill="black", font=font(14))
+    return img
+
+
+def shapes_image() -> Image.Image:
+    img = Image.new("RGB", (800, 600), "white")
+    draw = ImageDraw.Draw(img)
+    draw.ellipse((50, 50, 200, 200), fill=(220, 20, 20))
+    draw.ellipse((300, 60, 420, 180), fill=(220, 20, 20))
+    draw.rectangle((500, 300, 700, 450), fill=(20, 40, 220))
+    draw.polygon([(100, 560), (300, 560), (200, 360)], fill=(20, 170, 40))
+    draw.text((450, 100), "HELLO 42", fill="black", font=font(48))
+    return img
+
+
+def url_of(img: Image.Image) -> str:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def ask(question: str, *images: Image.Image, detail: str = "high") -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = [{"type": "text", "text": question}]
+    parts += [{"type": "image_url", "image_url": {"url": url_of(i), "detail": detail}} for i in images]
+    return [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": parts}]
+
+
+def test_high_detail_reads_small_text_that_low_cannot(analyst: Analyst) -> None:
+    img = small_text_image()
+    low = analyst.look(img, detail="low")
+    high = analyst.look(img, detail="high")
+    assert low.view_size == (512, 384) and low.tiles == 0
+    assert high.view_size == (1024, 768) and high.tiles == 4  # vizlab.tokens.scale_for_high
+    squeezed = lambda lines: [t.replace(" ", "") for t in lines]  # OCR may drop a space  # noqa: E731
+    assert "ZEBRA7391" not in squeezed(low.text_lines)
+    assert squeezed(high.text_lines) == ["ZEBRA7391", "quietharbor"]
+    low_answer = analyst.answer(ask("What does it say?", img, detail="low"))
+    high_answer = analyst.answer(ask("What does it say?", img, detail="high"))
+    assert "ZEBRA" not in low_answer and 'detail "high"' in low_answer
+    assert 'Text I can read: "ZEBRA 7391 / quiet' in high_answer
+
+
+def test_large_text_is_read_at_both_details(analyst: Analyst) -> None:
+    img = shapes_image()
+    assert analyst.look(img, detail="low").text_lines == ["HELLO 42"]
+    assert analyst.look(img, detail="high").text_lines == ["HELLO 42"]
+
+
+def test_colours_and_shapes(analyst: Analyst) -> None:
+    facts = analyst.look(shapes_image(), detail="low")
+    assert facts.background == "white"
+    assert facts.shapes == {"circle": 2, "rectangle": 1, "triangle": 1}
+    names = [name for name, _ in facts.colours]
+    assert names[0] == "white" and {"red", "blue", "green"} <= set(names)
+    assert abs(sum(share for _, share in facts.colours) - 1) < 0.05
+    assert 0.8 < facts.brightness < 1
+
+
+@pytest.mark.parametrize(
+    ("colour", "name"),
+    [((220, 20, 20), "red"), ((20, 170, 40), "green"), ((20, 40, 220), "blue"), ((250, 220, 0), "yellow"),
+     ((255, 140, 0), "orange"), ((130, 30, 180), "purple"), ((255, 105, 180), "pink"), ((110, 60, 20), "brown"),
+     ((0, 0, 0), "black"), ((255, 255, 255), "white"), ((128, 128, 128), "grey"), ((0, 200, 210), "cyan")],
+)
+def test_named_colours(analyst: Analyst, colour: tuple[int, int, int], name: str) -> None:
+    facts = analyst.look(Image.new("RGB", (40, 30), colour), detail="low")
+    assert facts.colours == [(name, 1.0)]
+    assert facts.text_lines == [] and facts.shapes == {}
+
+
+def test_answers_follow_the_intent(analyst: Analyst) -> None:
+    img = shapes_image()
+    describe = analyst.answer(ask("Describe this picture:", img))
+    assert describe.startswith("I am vizlab's local analyst, not GPT-4o. The image is 800x600 (seen at high detail")
+    assert "4 shapes: 2 circles, 1 rectangle and 1 triangle" in describe
+    assert "Dominant colours: white (" in describe and '"HELLO 42"' in describe
+    assert "I count 2 circles." in analyst.answer(ask("How many circles are there?", img))
+    assert "I count 1 triangle." in analyst.answer(ask("How many triangles?", img))
+    assert "Dominant colours:" in analyst.answer(ask("What colours are used?", img))
+    size = analyst.answer(ask("What are its dimensions?", img))
+    assert "800x600 pixels image/png" in size and "4 tiles" in size
+
+
+def test_compare_two_images(analyst: Analyst) -> None:
+    red = Image.new("RGB", (100, 80), (220, 20, 20))
+    blue = Image.new("RGB", (120, 80), (20, 40, 220))
+    answer = analyst.answer(ask("Compare these two images.", red, blue))
+    assert "Comparing 2 images" in answer
+    assert "Image 1: 100x80, mostly red" in answer and "Image 2: 120x80, mostly blue" in answer
+    assert "They differ in size." in answer and "Their main colours differ." in answer
+
+
+def test_no_image_follow_up_explains_statelessness(analyst: Analyst) -> None:
+    messages = [
+        {"role": "user", "content": "Describe the picture I sent earlier."},
+    ]
+    assert analyst.answer(messages) == NO_IMAGE_ANSWER
+    assert "stateless" in NO_IMAGE_ANSWER and "send the image again" in NO_IMAGE_ANSWER
+
+
+def test_follow_up_uses_the_most_recent_images(analyst: Analyst) -> None:
+    first = Image.new("RGB", (100, 80), (220, 20, 20))
+    second = Image.new("RGB", (90, 60), (20, 40, 220))
+    messages = ask("Describe", first) + [{"role": "assistant", "content": "A red image."}]
+    messages += ask("And this one?", second)[1:] + [{"role": "assistant", "content": "A blue one."}]
+    messages.append({"role": "user", "content": "What size is it?"})
+    answer = analyst.answer(messages)
+    assert "90x60" in answer and "100x80" not in answer
+
+
+def test_deterministic(analyst: Analyst) -> None:
+    messages = ask("Describe this picture:", shapes_image())
+    assert analyst.answer(messages) == analyst.answer(messages) == Analyst().answer(messages)
+
+
+def test_auto_detail_follows_vizlab_tokens(analyst: Analyst) -> None:
+    from vizlab.tokens import resolve_detail
+
+    img = small_text_image()
+    facts = analyst.look(img, detail="auto")
+    assert facts.detail_used == resolve_detail(2000, 1500, "auto")
+
+
+def test_transparent_and_odd_modes_are_handled(analyst: Analyst) -> None:
+    rgba = Image.new("RGBA", (60, 40), (0, 0, 0, 0))
+    facts = analyst.look(_deps.open_checked(_png(rgba), max_bytes=10**6)[0], detail="low")
+    assert facts.colours == [("white", 1.0)]  # transparency shows as white
+    assert isinstance(analyst.look(Image.new("L", (30, 30), 10), detail="high"), ImageFacts)
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("question", "intent"),
+    [
+        ("Describe this picture:", "describe"),
+        ("What does the sign say?", "read"),
+        ("Transcribe the text", "read"),
+        ("What colours do you see?", "colours"),
+        ("How many circles are there?", "count"),
+        ("What is the resolution?", "size"),
+        ("What is the difference between these?", "compare"),
+        ("", "describe"),
+    ],
+)
+def test_detect_intent(question: str, intent: str) -> None:
+    assert detect_intent(question) == intent
+
+
+def test_truncate_to_tokens_counts_exactly() -> None:
+    from vizlab.tokens import count_text_tokens
+
+    text = "I am vizlab's local analyst, not GPT-4o. Text I can read: \"café ünïcødé 42\"."
+    for limit in range(1, count_text_tokens(text, "gpt-4o") + 2):
+        cut = _deps.truncate_to_tokens(text, limit, "gpt-4o")
+        assert text.startswith(cut)
+        assert count_text_tokens(cut, "gpt-4o") <= limit

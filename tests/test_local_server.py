@@ -1,0 +1,676 @@
+"""The built-in backend over real HTTP on loopback: routes, auth, errors, streaming, quotas."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageDraw
+
+from conftest import LOCAL_API_KEY, TINY_PNG
+from vizlab.local import BackendConfig, LocalBackend, create_app
+
+API_VERSION = "2024-10-21"
+HEADERS = {"api-key": LOCAL_API_KEY}
+TIMEOUT = 30
+
+
+def png_bytes(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    img = Image.new("RGB", (width, height), color)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def data_url(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def image_part(url: str, detail: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"url": url}
+    if detail is not None:
+        spec["detail"] = detail
+    return {"type": "image_url", "image_url": spec}
+
+
+def user_with_image(text: str = "Describe this picture:", url: str | None = None, detail: str | None = None) -> list[dict[str, Any]]:
+    return [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": [{"type": "text", "text": text}, image_part(url or data_url(png_bytes()), detail)]},
+    ]
+
+
+def chat_url(backend: Any, deployment: str = "gpt-4o", api_version: str | None = API_VERSION) -> str:
+    url = f"{backend.url}/openai/deployments/{deployment}/chat/completions"
+    return url if api_version is None else f"{url}?api-version={api_version}"
+
+
+def post(backend: Any, body: Any, *, headers: dict[str, str] | None = None, **kw: Any) -> requests.Response:
+    return requests.post(chat_url(backend, **kw), headers=HEADERS if headers is None else headers, json=body, timeout=TIMEOUT)
+
+
+def assert_error(resp: requests.Response, status: int, code: str, param: str | None = "<any>") -> dict[str, Any]:
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert {"code", "message", "param", "type"} <= set(error)
+    assert error["code"] == code, error
+    assert isinstance(error["message"], str) and error["message"]
+    if param != "<any>":
+        assert error["param"] == param, error
+    return dict(error)
+
+
+SAFE = {"filtered": False, "severity": "safe"}
+
+
+def assert_azure_completion(body: dict[str, Any]) -> None:
+    assert body["id"].startswith("chatcmpl-")
+    assert body["object"] == "chat.completion"
+    assert isinstance(body["created"], int)
+    assert body["model"] == "vizlab-local-analyst"
+    assert body["prompt_filter_results"] == [
+        {"prompt_index": 0, "content_filter_results": {k: SAFE for k in ("hate", "self_harm", "sexual", "violence")}}
+    ]
+    choice = body["choices"][0]
+    assert choice["index"] == 0
+    assert choice["message"]["role"] == "assistant"
+    assert isinstance(choice["message"]["content"], str) and choice["message"]["content"]
+    assert choice["finish_reason"] in ("stop", "length")
+    assert choice["content_filter_results"] == {k: SAFE for k in ("hate", "self_harm", "sexual", "violence")}
+    usage = body["usage"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
+
+
+# --- the REST quickstart -----------------------------------------------------------------------
+
+
+def test_rest_quickstart_2023_preview_format(local_backend: Any) -> None:
+    """Seed 01: api-key header, 2023-08-01-preview, content as strings and {"image": base64}."""
+    b64 = base64.b64encode(png_bytes(120, 80)).decode()
+    data = {
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": ["Describe this picture:", {"image": b64}]},
+        ],
+        "max_tokens": 100,
+        "stream": False,
+    }
+    endpoint = chat_url(local_backend, api_version="2023-08-01-preview")
+    resp = requests.post(
+        endpoint, headers={"Content-Type": "application/json", "api-key": LOCAL_API_KEY}, data=json.dumps(data), timeout=TIMEOUT
+    )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert_azure_completion(body)
+    assert "120x80" in body["choices"][0]["message"]["content"]
+    assert "not GPT-4o" in body["choices"][0]["message"]["content"]
+
+
+def test_rest_quickstart_current_format(local_backend: Any) -> None:
+    """Seed 03: text and image_url parts with a data URL, 2024-02-15-preview."""
+    resp = post(local_backend, {"messages": user_with_image(), "max_tokens": 2000}, api_version="2024-02-15-preview")
+    assert resp.status_code == 200, resp.text
+    assert_azure_completion(resp.json())
+    assert resp.headers["x-request-id"]
+
+
+def test_2023_format_refused_on_ga_version(local_backend: Any) -> None:
+    b64 = base64.b64encode(png_bytes()).decode()
+    body = {"messages": [{"role": "user", "content": ["Describe:", {"image": b64}]}]}
+    error = assert_error(post(local_backend, body, api_version="2024-06-01"), 400, "invalid_type", "messages[0].content[0]")
+    assert "2023-*-preview" in error["message"] and "image_url" in error["message"]
+
+
+def test_bearer_auth(local_backend: Any) -> None:
+    resp = post(local_backend, {"messages": user_with_image()}, headers={"Authorization": f"Bearer {LOCAL_API_KEY}"})
+    assert resp.status_code == 200, resp.text
+
+
+def test_any_key_accepted_when_none_configured() -> None:
+    with LocalBackend() as backend:
+        ok = post(backend, {"messages": [{"role": "user", "content": "hi"}]}, headers={"api-key": "anything"})
+        assert ok.status_code == 200
+        assert_error(post(backend, {"messages": [{"role": "user", "content": "hi"}]}, headers={}), 401, "401")
+
+
+def test_openai_sdk_azure_client(local_backend: Any) -> None:
+    client = openai.AzureOpenAI(azure_endpoint=local_backend.url, api_key=LOCAL_API_KEY, api_version=API_VERSION)
+    response = client.chat.completions.create(model="gpt-4o-mini", messages=user_with_image(detail="low"), max_tokens=200)  # type: ignore[arg-type]
+    assert response.model == "vizlab-local-analyst"
+    assert response.choices[0].finish_reason == "stop"
+    assert "64x48" in (response.choices[0].message.content or "")
+    assert response.usage is not None and response.usage.prompt_tokens > 0
+
+
+def test_openai_sdk_v1_routes(local_backend: Any) -> None:
+    for base in ("/openai/v1", "/v1"):
+        client = openai.OpenAI(base_url=local_backend.url + base, api_key=LOCAL_API_KEY)
+        response = client.chat.completions.create(model="gpt-4o", messages=user_with_image())  # type: ignore[arg-type]
+        assert response.choices[0].message.content
+        assert [m.id for m in client.models.list()] == ["gpt-4o", "gpt-4o-mini"]
+
+
+def test_v1_route_errors(local_backend: Any) -> None:
+    url = local_backend.url + "/v1/chat/completions"
+    missing = requests.post(url, headers=HEADERS, json={"messages": [{"role": "user", "content": "hi"}]}, timeout=TIMEOUT)
+    assert_error(missing, 400, "missing_required_parameter", "model")
+    unknown = requests.post(url, headers=HEADERS, json={"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}]}, timeout=TIMEOUT)
+    assert_error(unknown, 404, "DeploymentNotFound")
+    assert_error(requests.get(local_backend.url + "/openai/v1/models", timeout=TIMEOUT), 401, "401")
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+OK_MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "param"),
+    [
+        ({}, "missing_required_parameter", "messages"),
+        ({"messages": []}, "empty_array", "messages"),
+        ({"messages": "hi"}, "invalid_type", "messages"),
+        ({"messages": [{"content": "hi"}]}, "missing_required_parameter", "messages[0].role"),
+        ({"messages": [{"role": "wizard", "content": "hi"}]}, "invalid_value", "messages[0].role"),
+        ({"messages": [{"role": "user"}]}, "missing_required_parameter", "messages[0].content"),
+        ({"messages": [{"role": "user", "content": 7}]}, "invalid_type", "messages[0].content"),
+        ({"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}, "invalid_type", "messages[0].content[0].text"),
+        ({"messages": [{"role": "user", "content": [{"type": "video"}]}]}, "invalid_value", "messages[0].content[0].type"),
+        ({"messages": [{"role": "user", "content": [{"text": "x"}]}]}, "missing_required_parameter", "messages[0].content[0].type"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url(TINY_PNG), "detail": "ultra"}}]}]},
+            "invalid_value",
+            "messages[0].content[0].image_url.detail",
+        ),
+        (
+            {"messages": [{"role": "system", "content": [{"type": "image_url", "image_url": {"url": data_url(TINY_PNG)}}]}]},
+            "invalid_value",
+            "messages[0].content[0].type",
+        ),
+        ({"messages": OK_MESSAGES, "max_tokens": 0}, "integer_below_min_value", "max_tokens"),
+        ({"messages": OK_MESSAGES, "max_tokens": -3}, "integer_below_min_value", "max_tokens"),
+        ({"messages": OK_MESSAGES, "max_tokens": "5"}, "invalid_type", "max_tokens"),
+        ({"messages": OK_MESSAGES, "max_tokens": 5.5}, "invalid_type", "max_tokens"),
+        ({"messages": OK_MESSAGES, "max_tokens": True}, "invalid_type", "max_tokens"),
+        ({"messages": OK_MESSAGES, "max_completion_tokens": 0}, "integer_below_min_value", "max_completion_tokens"),
+        ({"messages": OK_MESSAGES, "temperature": 3}, "decimal_above_max_value", "temperature"),
+        ({"messages": OK_MESSAGES, "stream": "yes"}, "invalid_type", "stream"),
+        ({"messages": OK_MESSAGES, "stream_options": {"include_usage": True}}, "invalid_value", "stream_options"),
+        ({"messages": OK_MESSAGES, "tempature": 1}, "unknown_parameter", "tempature"),
+        ([1, 2], "invalid_type", None),
+    ],
+)
+def test_validation_errors(local_backend: Any, body: Any, code: str, param: str | None) -> None:
+    error = assert_error(post(local_backend, body), 400, code, param)
+    assert error["type"] == "invalid_request_error"
+
+
+def test_malformed_json(local_backend: Any) -> None:
+    for raw in (b"{not json", b"", b"\xff\xfe", b'{"messages": NaN}', b"[" * 100_000):
+        resp = requests.post(chat_url(local_backend), headers=HEADERS, data=raw, timeout=TIMEOUT)
+        assert_error(resp, 400, "BadRequest", None)
+
+
+def _image_body(url: str) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, image_part(url)]}]}
+
+
+BMP = b"BM" + bytes(12) + (40).to_bytes(4, "little") + bytes(40)
+
+
+@pytest.mark.parametrize(
+    ("url", "code", "needle"),
+    [
+        ("https://example.com/cat.png", "invalid_image_url", "no internet"),
+        ("http://127.0.0.1:9/cat.png", "invalid_image_url", "vizlab.to_data_url"),
+        ("file:///etc/passwd", "invalid_image_url", "data URL"),
+        ("data:image/png;base64", "invalid_image_url", "comma"),
+        ("data:image/png;base64,@@@not-base64", "invalid_image_url", "base64"),
+        ("data:text/plain;base64,aGVsbG8=", "invalid_image_url", "image/"),
+        (data_url(b"hello, I am not an image at all"), "invalid_image_format", "png"),
+        (data_url(BMP, "image/bmp"), "invalid_image_format", "image/bmp"),
+        (data_url(b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", "image/svg+xml"), "invalid_image_format", "svg"),
+        (data_url(png_bytes()[:60]), "invalid_image", "damaged"),
+    ],
+)
+def test_image_errors(local_backend: Any, url: str, code: str, needle: str) -> None:
+    error = assert_error(post(local_backend, _image_body(url)), 400, code, "messages[0].content[1].image_url.url")
+    assert needle.lower() in error["message"].lower()
+
+
+def test_legacy_image_errors(local_backend: Any) -> None:
+    body = {"messages": [{"role": "user", "content": ["Describe:", {"image": "!!!"}]}]}
+    assert_error(post(local_backend, body, api_version="2023-12-01-preview"), 400, "invalid_image_url", "messages[0].content[1].image")
+
+
+def test_too_many_images(local_backend: Any) -> None:
+    url = data_url(TINY_PNG)
+    content = [{"type": "text", "text": "Compare"}] + [image_part(url) for _ in range(11)]
+    error = assert_error(post(local_backend, {"messages": [{"role": "user", "content": content}]}), 400, "BadRequest", "messages")
+    assert "11 images" in error["message"] and "10" in error["message"]
+    ten = [{"type": "text", "text": "Compare"}] + [image_part(url) for _ in range(10)]
+    assert post(local_backend, {"messages": [{"role": "user", "content": ten}]}).status_code == 200
+
+
+def test_image_too_large() -> None:
+    with LocalBackend(api_key="k", max_image_bytes=1000) as backend:
+        big = png_bytes(400, 400, (10, 200, 90))
+        big = big + bytes(2000)  # padding after IEND keeps it a PNG but over the limit
+        resp = post(backend, _image_body(data_url(big)), headers={"api-key": "k"})
+        error = assert_error(resp, 400, "image_too_large", "messages[0].content[1].image_url.url")
+        assert "1,000 bytes" in error["message"]
+
+
+def test_body_too_large() -> None:
+    with LocalBackend(api_key="k", max_body_bytes=10_000) as backend:
+        resp = post(backend, {"messages": [{"role": "user", "content": "x" * 20_000}]}, headers={"api-key": "k"})
+        assert_error(resp, 413, "RequestEntityTooLarge")
+
+
+def test_auth_errors(local_backend: Any) -> None:
+    body = {"messages": OK_MESSAGES}
+    missing = assert_error(post(local_backend, body, headers={}), 401, "401")
+    assert "missing" in missing["message"]
+    wrong = assert_error(post(local_backend, body, headers={"api-key": "nope"}), 401, "401")
+    assert wrong["message"].startswith("Access denied due to invalid subscription key or wrong API endpoint")
+    assert "nope" not in json.dumps(wrong)
+    assert_error(post(local_backend, body, headers={"Authorization": "Bearer nope"}), 401, "401")
+
+
+def test_unknown_deployment(local_backend: Any) -> None:
+    error = assert_error(post(local_backend, {"messages": OK_MESSAGES}, deployment="gpt-35"), 404, "DeploymentNotFound")
+    assert error["message"].startswith("The API deployment for this resource does not exist")
+    assert "gpt-4o-mini" in error["message"]
+
+
+@pytest.mark.parametrize("version", [None, "", "2022-12-01", "2024-13-01", "latest", "2024-02-15-previewx"])
+def test_bad_api_version(local_backend: Any, version: str | None) -> None:
+    error = assert_error(post(local_backend, {"messages": OK_MESSAGES}, api_version=version), 404, "404", "api-version")
+    assert error["message"].startswith("Resource not found")
+    assert "2024-10-21" in error["message"]
+
+
+@pytest.mark.parametrize("version", ["2023-08-01-preview", "2024-02-01", "2025-04-01-preview", "2026-01-01-preview"])
+def test_supported_api_versions(local_backend: Any, version: str) -> None:
+    assert post(local_backend, {"messages": OK_MESSAGES}, api_version=version).status_code == 200
+
+
+def test_unknown_route_and_method(local_backend: Any) -> None:
+    assert_error(requests.get(local_backend.url + "/nothing/here", timeout=TIMEOUT), 404, "404")
+    assert_error(requests.get(chat_url(local_backend), headers=HEADERS, timeout=TIMEOUT), 405, "405")
+
+
+@pytest.mark.parametrize("category", ["violence", "hate", "self_harm", "sexual"])
+def test_content_filter(local_backend: Any, category: str) -> None:
+    messages = user_with_image(f"Describe this. VIZLAB_TEST_FILTER:{category}")
+    error = assert_error(post(local_backend, {"messages": messages}), 400, "content_filter", "prompt")
+    assert error["innererror"]["code"] == "ResponsibleAIPolicyViolation"
+    result = error["innererror"]["content_filter_result"]
+    assert result[category] == {"filtered": True, "severity": "high"}
+    others = {"hate", "self_harm", "sexual", "violence"} - {category}
+    assert all(result[o] == SAFE for o in others)
+    assert result["jailbreak"] == {"filtered": False, "detected": False}
+
+
+def test_content_filter_through_sdk(local_backend: Any) -> None:
+    client = openai.AzureOpenAI(azure_endpoint=local_backend.url, api_key=LOCAL_API_KEY, api_version=API_VERSION, max_retries=0)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "VIZLAB_TEST_FILTER:jailbreak"}])
+    assert info.value.code == "content_filter"
+
+
+def test_openapi_document(local_backend: Any) -> None:
+    doc = requests.get(local_backend.url + "/openapi.json", timeout=TIMEOUT).json()
+    op = doc["paths"]["/openai/deployments/{deployment}/chat/completions"]["post"]
+    schema = op["requestBody"]["content"]["application/json"]["schema"]
+    assert "messages" in schema["properties"]
+    assert "/v1/chat/completions" in doc["paths"]
+
+
+# --- usage, length, streaming ------------------------------------------------------------------
+
+
+def test_max_tokens_cuts_with_finish_reason_length(local_backend: Any) -> None:
+    body = post(local_backend, {"messages": user_with_image(), "max_tokens": 5}).json()
+    assert body["choices"][0]["finish_reason"] == "length"
+    assert body["usage"]["completion_tokens"] == 5
+    full = post(local_backend, {"messages": user_with_image()}).json()["choices"][0]["message"]["content"]
+    assert full.startswith(body["choices"][0]["message"]["content"])
+    body = post(local_backend, {"messages": user_with_image(), "max_completion_tokens": 3}).json()
+    assert body["choices"][0]["finish_reason"] == "length" and body["usage"]["completion_tokens"] == 3
+
+
+def test_usage_matches_vizlab_tokens(local_backend: Any) -> None:
+    from vizlab.tokens import count_text_tokens, estimate_request
+
+    big = data_url(png_bytes(1500, 900, (20, 20, 200)))
+    for detail in ("low", "high", None):
+        messages = user_with_image(url=big, detail=detail)
+        body = post(local_backend, {"messages": messages}).json()
+        assert body["usage"]["prompt_tokens"] == estimate_request(messages, model="gpt-4o").prompt_tokens
+        text = body["choices"][0]["message"]["content"]
+        assert body["usage"]["completion_tokens"] == count_text_tokens(text, "gpt-4o")
+    legacy = [{"role": "user", "content": ["Describe:", {"image": base64.b64encode(png_bytes(900, 900)).decode()}]}]
+    body = post(local_backend, {"messages": legacy}, api_version="2023-08-01-preview").json()
+    assert body["usage"]["prompt_tokens"] == estimate_request(legacy, model="gpt-4o").prompt_tokens
+
+
+def parse_sse(resp: requests.Response) -> list[Any]:
+    assert resp.headers["content-type"].startswith("text/event-stream")
+    events: list[Any] = []
+    for block in resp.text.split("\n\n"):
+        if not block.strip():
+            continue
+        assert block.startswith("data: "), block
+        payload = block[len("data: "):]
+        events.append(payload if payload == "[DONE]" else json.loads(payload))
+    return events
+
+
+def test_streaming_with_requests(local_backend: Any) -> None:
+    messages = user_with_image()
+    full = post(local_backend, {"messages": messages}).json()
+    resp = post(local_backend, {"messages": messages, "stream": True, "stream_options": {"include_usage": True}})
+    assert resp.status_code == 200
+    events = parse_sse(resp)
+    assert events[-1] == "[DONE]"
+    first = events[0]
+    assert first["choices"] == [] and first["prompt_filter_results"][0]["prompt_index"] == 0
+    chunks = [e for e in events[1:-1] if e["choices"]]
+    assert all(c["object"] == "chat.completion.chunk" and c["model"] == "vizlab-local-analyst" for c in chunks)
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+    assert text == full["choices"][0]["message"]["content"]
+    assert len(chunks) >= 5  # sent in several pieces
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1])
+    usage_chunk = events[-2]
+    assert usage_chunk["choices"] == [] and usage_chunk["usage"] == full["usage"]
+
+
+def test_streaming_without_usage_and_with_length(local_backend: Any) -> None:
+    resp = post(local_backend, {"messages": user_with_image(), "stream": True, "max_tokens": 4})
+    events = parse_sse(resp)
+    assert not any("usage" in e for e in events if isinstance(e, dict))
+    finals = [e for e in events if isinstance(e, dict) and e["choices"] and e["choices"][0]["finish_reason"]]
+    assert finals[-1]["choices"][0]["finish_reason"] == "length"
+
+
+def test_streaming_with_sdk(local_backend: Any) -> None:
+    client = openai.AzureOpenAI(azure_endpoint=local_backend.url, api_key=LOCAL_API_KEY, api_version=API_VERSION)
+    stream = client.chat.completions.create(
+        model="gpt-4o", messages=user_with_image(), stream=True, stream_options={"include_usage": True}  # type: ignore[arg-type]
+    )
+    pieces, usage, finish = [], None, None
+    for chunk in stream:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            pieces.append(choice.delta.content or "")
+            finish = choice.finish_reason or finish
+    text = "".join(pieces)
+    assert "64x48" in text and finish == "stop"
+    assert usage is not None and usage.completion_tokens > 0
+
+
+# --- quotas ------------------------------------------------------------------------------------
+
+
+def test_rpm_429_then_success_after_waiting() -> None:
+    with LocalBackend(api_key="k", rpm=2, rate_window_s=1.5) as backend:
+        headers = {"api-key": "k"}
+        body = {"messages": OK_MESSAGES}
+        first = post(backend, body, headers=headers)
+        assert first.status_code == 200 and first.headers["x-ratelimit-remaining-requests"] == "1"
+        assert post(backend, body, headers=headers).status_code == 200
+        limited = post(backend, body, headers=headers)
+        error = assert_error(limited, 429, "429")
+        assert error["message"].startswith("Requests to the ChatCompletions_Create Operation")
+        assert "Please retry after" in error["message"]
+        retry_ms = int(limited.headers["retry-after-ms"])
+        assert 0 < retry_ms <= 1500
+        assert int(limited.headers["retry-after"]) == -(-retry_ms // 1000)
+        time.sleep(retry_ms / 1000 + 0.05)
+        assert post(backend, body, headers=headers).status_code == 200
+
+
+def test_tpm_429(local_backend: Any) -> None:
+    with LocalBackend(api_key="k", tpm=100, rate_window_s=60) as backend:
+        headers = {"api-key": "k"}
+        ok = post(backend, {"messages": OK_MESSAGES, "max_tokens": 50}, headers=headers)
+        assert ok.status_code == 200
+        assert int(ok.headers["x-ratelimit-remaining-tokens"]) == 100 - 8 - 50
+        limited = post(backend, {"messages": OK_MESSAGES, "max_tokens": 50}, headers=headers)
+        assert_error(limited, 429, "429")
+        assert int(limited.headers["retry-after"]) >= 1
+
+
+def test_sdk_sees_rate_limit() -> None:
+    with LocalBackend(api_key="k", rpm=1, rate_window_s=30) as backend:
+        client = openai.AzureOpenAI(azure_endpoint=backend.url, api_key="k", api_version=API_VERSION, max_retries=0)
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+        with pytest.raises(openai.RateLimitError) as info:
+            client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+        assert info.value.response.headers["retry-after-ms"]
+
+
+# --- robustness --------------------------------------------------------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+_urls = st.sampled_from(
+    [data_url(TINY_PNG), data_url(b"junk"), "data:image/png;base64,", "https://x.test/a.png", "data:,", "", "data:image/gif;base64,R0lGODlh"]
+) | st.text(max_size=20)
+_image_url = st.fixed_dictionaries({"url": _urls}, optional={"detail": st.sampled_from(["low", "high", "auto", "max", ""]) | _json})
+_part = st.one_of(
+    st.fixed_dictionaries({"type": st.just("text"), "text": st.text(max_size=20) | _json}),
+    st.fixed_dictionaries({"type": st.just("image_url"), "image_url": _image_url | _json}),
+    st.fixed_dictionaries({"image": st.sampled_from([base64.b64encode(TINY_PNG).decode(), "abc", ""]) | _json}),
+    st.text(max_size=10),
+    _json,
+)
+_message = st.fixed_dictionaries(
+    {"role": st.sampled_from(["user", "system", "assistant", "tool", "developer", "bogus"]) | _json},
+    optional={"content": st.lists(_part, max_size=3) | st.text(max_size=20) | _json, "name": _json, "tool_call_id": _json},
+)
+_body = st.one_of(
+    st.fixed_dictionaries(
+        {"messages": st.lists(_message, max_size=3) | _json},
+        optional={
+            "max_tokens": st.integers(-5, 50) | _json,
+            "stream": st.booleans() | _json,
+            "stream_options": _json,
+            "n": st.integers(-1, 3) | _json,
+            "temperature": _json,
+            "stop": _json,
+            "model": st.sampled_from(["gpt-4o", "nope"]) | _json,
+        },
+    ),
+    _json,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(body=_body, version=st.sampled_from(["2023-08-01-preview", "2024-10-21"]), route=st.sampled_from(["azure", "v1"]))
+def test_fuzzed_bodies_never_500(local_backend: Any, body: Any, version: str, route: str) -> None:
+    url = chat_url(local_backend, api_version=version) if route == "azure" else local_backend.url + "/openai/v1/chat/completions"
+    resp = requests.post(url, headers=HEADERS, data=json.dumps(body), timeout=20)
+    assert resp.status_code < 500, resp.text
+    if resp.status_code >= 400:
+        assert set(resp.json()["error"]) >= {"code", "message", "param", "type"}
+    elif resp.headers["content-type"].startswith("text/event-stream"):
+        assert resp.text.endswith("data: [DONE]\n\n")
+    else:
+        assert resp.json()["object"] == "chat.completion"
+
+
+_near_valid_part = st.one_of(
+    st.fixed_dictionaries({"type": st.just("text"), "text": st.text(max_size=20)}),
+    st.fixed_dictionaries(
+        {"type": st.just("image_url"), "image_url": st.fixed_dictionaries({"url": _urls}, optional={"detail": st.sampled_from(["low", "high", "auto", "max"])})}
+    ),
+)
+_near_valid_body = st.fixed_dictionaries(
+    {"messages": st.lists(st.fixed_dictionaries({"role": st.just("user"), "content": st.lists(_near_valid_part, min_size=1, max_size=3)}), min_size=1, max_size=2)},
+    optional={"max_tokens": st.integers(1, 30), "stream": st.booleans(), "n": st.integers(1, 2), "stop": st.text(max_size=3)},
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(body=_near_valid_body)
+def test_fuzzed_image_parts_never_500(local_backend: Any, body: Any) -> None:
+    """Structurally valid bodies whose image URLs and details are junk, so image paths are reached."""
+    resp = requests.post(chat_url(local_backend), headers=HEADERS, data=json.dumps(body), timeout=20)
+    assert resp.status_code in (200, 400), resp.text
+    if resp.status_code == 400:
+        assert resp.json()["error"]["param"].startswith("messages[")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=st.binary(max_size=200))
+def test_fuzzed_raw_bytes_never_500(local_backend: Any, raw: bytes) -> None:
+    resp = requests.post(chat_url(local_backend), headers=HEADERS, data=raw, timeout=20)
+    assert resp.status_code in (200, 400), resp.text
+
+
+def test_concurrent_clients_get_their_own_replies(local_backend: Any) -> None:
+    """20 threads, each with its own image size and colour; no reply may be crossed."""
+    colours = [(200, 30, 30), (30, 160, 40), (30, 40, 200), (240, 220, 20)]
+    names = ["red", "green", "blue", "yellow"]
+    results: dict[int, str] = {}
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            width, height = 50 + i, 30 + 2 * i
+            question = "What size is it?" if i % 2 else "Which colours do you see?"
+            messages = user_with_image(question, data_url(png_bytes(width, height, colours[i % 4])))
+            resp = post(local_backend, {"messages": messages})
+            results[i] = resp.json()["choices"][0]["message"]["content"]
+        except BaseException as e:  # surfaced in the main thread below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    for i in range(20):
+        if i % 2:
+            assert f"{50 + i}x{30 + 2 * i}" in results[i], results[i]
+        else:
+            assert f"{names[i % 4]} (100%)" in results[i], results[i]
+
+
+# --- running it --------------------------------------------------------------------------------
+
+
+def test_backend_lifecycle() -> None:
+    backend = LocalBackend(deployments=("a", "b"))
+    port = backend.port  # known before start
+    assert backend.url == f"http://127.0.0.1:{port}"
+    assert backend.start() is backend and backend.start() is backend  # idempotent
+    assert requests.get(backend.url + "/healthz", timeout=TIMEOUT).json()["deployments"] == ["a", "b"]
+    backend.stop()
+    backend.stop()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+    with backend:  # restarts on the same port
+        assert backend.port == port
+        assert requests.get(backend.url + "/healthz", timeout=TIMEOUT).status_code == 200
+
+
+def test_refuses_non_loopback_and_bad_settings() -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        LocalBackend(host="0.0.0.0")
+    with pytest.raises(TypeError, match="unknown settings"):
+        LocalBackend(api_kee="x")
+    with pytest.raises(ValueError):
+        BackendConfig(deployments=())
+    assert create_app().title == "vizlab local backend"
+
+
+def test_latency_is_simulated_without_blocking() -> None:
+    with LocalBackend(latency_s=0.5) as backend:
+        started = time.monotonic()
+        threads = [
+            threading.Thread(target=post, args=(backend, {"messages": OK_MESSAGES}), kwargs={"headers": {"api-key": "x"}})
+            for _ in range(4)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # Four 0.5 s sleeps in series would take 2 s; concurrent ones take about 0.5 s.
+        assert time.monotonic() - started < 1.8
+
+
+@pytest.fixture
+def cli_process() -> Iterator[subprocess.Popen[str]]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vizlab.local", "--port", "0", "--api-key", "cli-key", "--deployment", "gpt-4o", "--deployment", "vision"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_cli_serves_until_interrupted(cli_process: subprocess.Popen[str]) -> None:
+    assert cli_process.stdout is not None
+    line = cli_process.stdout.readline().strip()
+    assert line.startswith("vizlab local backend: http://127.0.0.1:")
+    assert line.endswith("(deployments: gpt-4o, vision)")
+    url = line.split(": ", 1)[1].split(" ")[0]
+    resp = requests.post(
+        f"{url}/openai/deployments/vision/chat/completions?api-version={API_VERSION}",
+        headers={"api-key": "cli-key"},
+        json={"messages": OK_MESSAGES},
+        timeout=TIMEOUT,
+    )
+    assert resp.status_code == 200
+    cli_process.send_signal(signal.SIGINT)
+    assert cli_process.wait(timeout=10) == 0
+
+
+def test_cli_refuses_public_host() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "vizlab.local", "--host", "0.0.0.0", "--port", "0"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert "loopback" in proc.stderr

@@ -1,0 +1,941 @@
+"""Image sources to data URLs and chat content parts, with the MIME type read from the bytes.
+
+The how-to this project follows guesses the MIME type from the file name; a PNG saved as
+``.jpg`` (or an upload whose browser-reported ``type`` is wrong) then goes out labelled
+wrongly. Here the type always comes from the magic bytes, and every input is checked before
+it is sent.
+
+Trade-offs this module makes:
+
+* **Pass-through over re-encoding.** JPEG, PNG, WEBP and still GIF are sent byte for byte
+  when ``fit`` is None (or ``fit`` would not change the size): no quality loss, no work, and
+  the SHA-256 of what is sent is the SHA-256 of the file. Any other raster format Pillow reads
+  (BMP, TIFF, ICO, PPM, TGA...) is converted to PNG (lossless); AVIF/HEIC that a Pillow plugin
+  can read become JPEG. Re-encoded images keep their ICC colour profile but lose EXIF, XMP and
+  comments (camera GPS does not leave the machine). Photos (JPEG, lossy WEBP, AVIF/HEIC) are
+  re-encoded as JPEG quality 85; graphics (PNG, GIF, BMP, lossless WEBP...) and anything with
+  an alpha channel as PNG.
+* **Cheap integrity checks on pass-through.** Decoding a 12 MP photo only to prove it is
+  whole costs ~100 ms and ~36 MB, so pass-through checks structure instead: PNG runs
+  ``Image.verify()`` (walks the chunks and their CRCs without inflating pixels); JPEG must
+  have an end-of-image marker (FF D9) after its first start-of-scan, which tolerates trailing
+  data such as zero padding, Motion-Photo videos and MPO/Ultra-HDR second images; WEBP's RIFF
+  length must fit in the data; GIF (small, palette) is decoded. A JPEG damaged *inside* its
+  scan data but with an intact end marker is therefore not caught here; the service decodes it
+  as best it can, as a browser would.
+* **Bombs are refused from the header.** ``width * height`` is checked against
+  :data:`MAX_PIXELS` before any pixel is decoded. Pillow's own guard (a warning above
+  89.5 MP, an error above 179 MP) is folded into ours, so callers see one error class and no
+  stray ``DecompressionBombWarning``. (The warning is silenced with ``warnings.catch_warnings``,
+  which is process-wide and not thread-safe on Python < 3.14.)
+* **Size limits.** The output must be at most ``max_bytes``. The raw input is only refused
+  before reading when it is more than 4 x ``max_bytes``: below that, ``fit`` may still
+  shrink it under the limit, so the check happens after fitting.
+* **http(s) URLs are never fetched.** :func:`to_data_url` and :func:`image_part` pass them
+  through unchanged (the service fetches them); everything that needs the pixels
+  (:func:`encode_image`, :func:`image_size`, :func:`open_image`) refuses them. Any other URL
+  scheme (``file:``, ``javascript:``, ``ftp:``...) is refused everywhere.
+* **"high" geometry is the token estimator's.** :func:`fit_size` scales exactly as
+  ``vizlab.tokens.scale_for_high`` does, so the image we send is the image that was costed.
+
+Programming mistakes (a ``fit`` or source of the wrong type) raise ``ValueError`` /
+``TypeError``; problems with the image itself raise :class:`vizlab.errors.ImageError`
+subclasses that name the input.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import dataclasses
+import hashlib
+import io
+import os
+import re
+import struct
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
+
+from vizlab.errors import (
+    CorruptImageError,
+    DataURLError,
+    DecompressionBombError,
+    ImageError,
+    ImageTooLargeError,
+    NotAnImageError,
+    UnknownDetailError,
+    UnsupportedImageError,
+    URLSchemeError,
+)
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "MAX_PIXELS",
+    "SERVICE_FORMATS",
+    "DETAIL_LEVELS",
+    "EncodedImage",
+    "sniff_mime",
+    "encode_image",
+    "to_data_url",
+    "image_part",
+    "decode_data_url",
+    "image_size",
+    "open_image",
+    "fit_size",
+]
+
+# 20 MB per image: "Up to 20MB per image", OpenAI "Images and vision" guide, image input
+# requirements (platform.openai.com/docs/guides/images), read 2026-11-21 from a stored copy.
+# Azure's "GPT-4 Turbo with Vision concepts" page lists a "maximum input image size" too (the copy
+# read 2026-11-21 was cut before the number). Taken as MiB: the looser reading of "MB".
+DEFAULT_MAX_BYTES: int = 20 * 1024 * 1024
+
+# Decompression-bomb limit, in pixels of the header's width x height. 100 MP decodes to about
+# 300 MB of RGB (400 MB RGBA), the most we are willing to let one cell allocate. It is a little
+# above Pillow's own warning threshold (Image.MAX_IMAGE_PIXELS = 89,478,485 in Pillow 10-13),
+# passes every ordinary camera and phone photo (12-64 MP), and refuses crafted headers such as
+# 30000 x 30000 (900 MP). Phones' 108/200 MP full-resolution modes are refused too: those files
+# are also over the 20 MB limit; set ``vizlab.images.MAX_PIXELS`` higher to accept them (it is
+# read at call time). Pillow's hard error above 2 x Image.MAX_IMAGE_PIXELS still applies.
+MAX_PIXELS: int = 100_000_000
+
+# What the service accepts: "PNG, JPEG, WEBP, non-animated GIF", OpenAI "Images and vision"
+# guide, image input requirements (platform.openai.com/docs/guides/images), read 2026-11-21.
+SERVICE_FORMATS: frozenset[str] = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
+
+# detail values of an image_url part: Azure OpenAI "Use vision-enabled chat models" how-to,
+# "Detail parameter settings" (low, high, auto; auto is the default), read 2026-11-21.
+DETAIL_LEVELS: frozenset[str] = frozenset({"auto", "low", "high"})
+
+# "low": the model sees a 512 x 512 version (Azure how-to, detail parameter; OpenAI guide: "Low-
+# resolution: 512px x 512px"); "high": fit in 2048 x 2048, then the short side scaled to 768 px
+# (OpenAI "Images and vision" guide, cost calculation; the rule vizlab.tokens cites). Read 2026-11-21.
+LOW_BOX = 512
+HIGH_BOX = 2048
+HIGH_SHORT_SIDE = 768
+
+# Inputs bigger than this many times max_bytes are refused before being read or decoded.
+RAW_INPUT_FACTOR = 4
+
+JPEG_QUALITY = 85  # photos re-encoded after fit: visually lossless at the sizes the model sees
+
+Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Image.Image, "EncodedImage", Mapping[str, Any]]
+Fit = Union[None, str, tuple[int, int]]
+
+# Sniffed kinds that are real files but not something the service (or Pillow) takes.
+_UNSUPPORTED_KINDS = {
+    "image/svg+xml": "svg",
+    "application/pdf": "pdf",
+    "image/heic": "heic",
+    "image/heif": "heif",
+    "image/avif": "avif",
+}
+_PHOTO_MIMES = {"image/jpeg", "image/avif", "image/heic", "image/heif"}
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):")  # 2+ letters: "C:\x" stays a path
+_BASE64_RE = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+_HEAD_BYTES = 4096  # enough for every signature sniff_mime looks at
+
+
+# --- the value everything returns ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    """An image ready to send: bytes, their MIME type (sniffed), pixel size."""
+
+    data: bytes
+    mime: str
+    width: int
+    height: int
+    name: str
+    original_width: int
+    original_height: int
+
+    def __repr__(self) -> str:  # the default repr would print megabytes of bytes
+        return (
+            f"EncodedImage(name={self.name!r}, mime={self.mime!r}, {self.width}x{self.height}, "
+            f"original {self.original_width}x{self.original_height}, {self.nbytes} B)"
+        )
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of :attr:`data`: a content address (the same image is stored once)."""
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.data)
+
+    @property
+    def data_url(self) -> str:
+        """``data:<mime>;base64,<data>``; the only place vizlab builds a data URL."""
+        b64 = base64.b64encode(self.data).decode("ascii")
+        return f"data:{self.mime};base64,{b64}"
+
+    def part(self, detail: str = "auto") -> dict[str, Any]:
+        """The Chat Completions content part for this image.
+
+        >>> img = EncodedImage(b"...", "image/png", 1, 1, "x", 1, 1)
+        >>> img.part("low")["image_url"]["detail"]
+        'low'
+        """
+        return {"type": "image_url", "image_url": {"url": self.data_url, "detail": _check_detail(detail)}}
+
+
+# --- public functions ---------------------------------------------------------------------------
+
+
+def sniff_mime(data: bytes) -> str | None:
+    """The MIME type of ``data`` from its magic bytes alone, or None if it is not recognised.
+
+    Recognises the formats we send or convert (JPEG, PNG, GIF, WEBP, BMP, TIFF) and, so that
+    errors can name them, SVG, PDF and the ISO-BMFF images (HEIC, HEIF, AVIF).
+
+    >>> sniff_mime(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(8))
+    'image/png'
+    >>> sniff_mime(b"hello") is None
+    True
+    """
+    head = bytes(data[:_HEAD_BYTES])
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    # "BM" alone matches text ("BMW..."); also require a known DIB header size at offset 14.
+    if head[:2] == b"BM" and len(head) >= 18 and struct.unpack("<I", head[14:18])[0] in (12, 40, 52, 56, 64, 108, 124):
+        return "image/bmp"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):  # classic and BigTIFF
+        return "image/tiff"
+    if head.startswith(b"%PDF"):
+        return "application/pdf"
+    if head[4:8] == b"ftyp":
+        return _sniff_ftyp(head)
+    text = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+    text = text.lstrip().lower()
+    if text.startswith(b"<svg") or (text.startswith((b"<?xml", b"<!--", b"<!doctype")) and b"<svg" in text):
+        return "image/svg+xml"
+    return None
+
+
+def encode_image(
+    source: Source,
+    *,
+    fit: Fit = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    name: str | None = None,
+) -> EncodedImage:
+    """Read, check and (if asked) fit an image, returning bytes ready to send.
+
+    ``source`` is a path (str or Path), bytes-like, a PIL image, an ipywidgets 8 ``FileUpload``
+    value record, an :class:`EncodedImage` (returned as is when ``fit`` is None) or a ``data:``
+    URL. http(s) URLs are not fetched: pass them to :func:`image_part` instead.
+    ``fit`` is None (keep the bytes), ``"low"``, ``"high"`` or a ``(max_w, max_h)`` box; see
+    :func:`fit_size`. ``name`` overrides the name used in messages and on the result.
+
+    >>> encode_image(b"\\x89PNG\\r\\n\\x1a\\n\\x00\\x00\\x00\\rIHDR\\x00\\x00\\x00\\x01\\x00\\x00\\x00\\x01"
+    ...              b"\\x08\\x06\\x00\\x00\\x00\\x1f\\x15\\xc4\\x89\\x00\\x00\\x00\\rIDATx\\x9cc\\xf8\\xcf"
+    ...              b"\\xc0\\xf0\\x1f\\x00\\x05\\x00\\x01\\xff\\x89\\x99=\\x1d\\x00\\x00\\x00\\x00IEND\\xaeB`\\x82").mime
+    'image/png'
+    """
+    _check_fit(fit)
+    if isinstance(source, EncodedImage) and fit is None:
+        image = source if name is None else dataclasses.replace(source, name=name)
+        _check_output_size(image.nbytes, image.name, max_bytes, fit)
+        return image
+    resolved = _resolve(source, name, max_bytes=max_bytes)
+    if resolved.url is not None:
+        raise ImageError(
+            f"{resolved.name}: vizlab does not fetch http(s) URLs, so it cannot read, check or fit "
+            "this image. Pass the URL to image_part() or to_data_url() to let the service fetch it, "
+            "or download the file and pass its path.",
+            source=resolved.name,
+        )
+    if resolved.image is not None:
+        return _encode_pil(resolved.image, resolved.name, fit, max_bytes)
+    assert resolved.data is not None
+    return _encode_bytes(resolved.data, resolved.name, fit, max_bytes)
+
+
+def to_data_url(source: Source, *, fit: Fit = None, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
+    """``data:<mime>;base64,...`` for ``source``; an http(s) URL comes back unchanged (not fetched).
+
+    A ``data:`` URL is validated and returned in canonical form (MIME sniffed from its bytes).
+    """
+    url = _http_url(source)
+    if url is not None:
+        _refuse_fit_for_url(url, fit)
+        return url
+    return encode_image(source, fit=fit, max_bytes=max_bytes).data_url
+
+
+def image_part(
+    source: Source,
+    *,
+    detail: str = "auto",
+    fit: Fit = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> dict[str, Any]:
+    """A Chat Completions content part ``{"type": "image_url", "image_url": {url, detail}}``.
+
+    An http(s) URL goes into the part unchanged: the service fetches it, vizlab does not.
+
+    >>> image_part("https://example.com/cat.png", detail="low")["image_url"]
+    {'url': 'https://example.com/cat.png', 'detail': 'low'}
+    """
+    _check_detail(detail)
+    url = _http_url(source)
+    if url is not None:
+        _refuse_fit_for_url(url, fit)
+        return {"type": "image_url", "image_url": {"url": url, "detail": detail}}
+    return encode_image(source, fit=fit, max_bytes=max_bytes).part(detail)
+
+
+def decode_data_url(url: str) -> tuple[str, bytes]:
+    """Split and check a ``data:<image mime>;base64,<data>`` URL; return (declared MIME, bytes).
+
+    Strict: the ``;base64`` marker, a comma, an ``image/*`` MIME type and canonical base64 (no
+    whitespace, no URL-safe alphabet, correct padding) are all required.
+
+    >>> decode_data_url("data:image/png;base64,iVBORw==")
+    ('image/png', b'\\x89PNG')
+    """
+    label = _describe_data_url(url)
+    if not url[:5].lower() == "data:":
+        raise DataURLError(f"{label} does not start with 'data:'; pass a data URL, a path or bytes.", source=label)
+    header, comma, payload = url[5:].partition(",")
+    if not comma:
+        raise DataURLError(
+            f"{label} has no comma; a data URL is 'data:image/png;base64,<data>'. "
+            "Build it with vizlab.to_data_url().",
+            source=label,
+        )
+    params = [p.strip() for p in header.split(";")]
+    if params[-1].lower() != "base64":
+        raise DataURLError(
+            f"{label} is not base64-encoded (no ';base64' before the comma); images must be sent "
+            "as 'data:<mime>;base64,<data>'. Build it with vizlab.to_data_url().",
+            source=label,
+        )
+    mime = params[0].lower()
+    if not mime.startswith("image/"):
+        raise DataURLError(
+            f"{label} declares MIME type {mime or '(none)'!r}, not an image/* type; "
+            "send an image, e.g. build the URL with vizlab.to_data_url(path).",
+            source=label,
+        )
+    if not payload:
+        raise DataURLError(f"{label} has no data after the comma; it holds no image.", source=label)
+    try:
+        if not _BASE64_RE.fullmatch(payload):  # '=' only at the end, length a multiple of 4
+            raise binascii.Error("characters outside the base64 alphabet, or misplaced '=' padding")
+        data = base64.b64decode(payload.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error) as e:
+        raise DataURLError(
+            f"{label} has invalid base64 data ({e}); it must be standard base64 (A-Z a-z 0-9 + /, "
+            "'=' padding, no spaces or line breaks). Re-encode the image with vizlab.to_data_url().",
+            source=label,
+        ) from e
+    return mime, data
+
+
+def image_size(source: Source) -> tuple[int, int]:
+    """(width, height) as displayed, read from the header only: no pixel is decoded.
+
+    EXIF orientations 5-8 (quarter turns) swap width and height. Fast enough to run over
+    thousands of files for token estimates: a path is opened lazily, never read whole.
+    Refuses the same inputs :func:`encode_image` refuses (bombs, SVG, PDF, URLs...).
+    (PNG orientation is seen only if its eXIf chunk precedes the pixel data, as writers do.)
+    """
+    if isinstance(source, EncodedImage):
+        return source.width, source.height
+    resolved = _resolve(source, None, max_bytes=None, read_files=False)
+    if resolved.url is not None:
+        raise ImageError(
+            f"{resolved.name}: vizlab does not fetch http(s) URLs, so it cannot read this image's "
+            "size. Download the file and pass its path.",
+            source=resolved.name,
+        )
+    if resolved.image is not None:
+        return _oriented_size(resolved.image)
+    with _open_checked(resolved) as im:
+        return _oriented_size(im)
+
+
+def open_image(source: Source) -> Image.Image:
+    """The image fully decoded, EXIF orientation applied, first frame of an animation.
+
+    The result owns its pixels (no open file behind it). A PIL image passed in is not modified.
+    """
+    resolved = _resolve(source, None, max_bytes=None)
+    if resolved.url is not None:
+        raise ImageError(
+            f"{resolved.name}: vizlab does not fetch http(s) URLs. Download the file and pass its path.",
+            source=resolved.name,
+        )
+    if resolved.image is not None:
+        with _pil_guard(resolved.name, recognised=True):
+            return ImageOps.exif_transpose(resolved.image)
+    with _open_checked(resolved) as im, _pil_guard(resolved.name, recognised=True):
+        im.load()
+        return ImageOps.exif_transpose(im)
+
+
+def fit_size(width: int, height: int, fit: Fit) -> tuple[int, int]:
+    """The size an image of ``width`` x ``height`` is sent at under ``fit``; never upscales.
+
+    * None: unchanged.
+    * ``"low"``: fit within 512 x 512.
+    * ``"high"``: fit within 2048 x 2048 (sides rounded), then, if the short side is over 768,
+      scale so it is exactly 768 (long side rounded), as the service does and exactly as
+      ``vizlab.tokens.scale_for_high``.
+    * ``(max_w, max_h)``: fit within that box.
+
+    Aspect ratio is kept to within rounding; each side is ``max(1, round(side * scale))``.
+
+    >>> fit_size(4000, 3000, "high")
+    (1024, 768)
+    >>> fit_size(2048, 4096, "high")
+    (768, 1536)
+    >>> fit_size(640, 480, "high")
+    (640, 480)
+    >>> fit_size(1000, 250, "low")
+    (512, 128)
+    """
+    _check_fit(fit)
+    if isinstance(width, bool) or isinstance(height, bool) or not isinstance(width, int) or not isinstance(height, int):
+        raise TypeError(f"fit_size needs integer width and height, got {width!r} x {height!r}")
+    if width < 1 or height < 1:
+        raise ValueError(f"fit_size needs a positive width and height, got {width} x {height}")
+    if fit is None:
+        return width, height
+    if fit == "high":
+        # Two steps, each rounded, as the service resizes: the 2048 box, then the short side.
+        fitted_w, fitted_h = _fit_box(width, height, HIGH_BOX, HIGH_BOX)
+        short = min(fitted_w, fitted_h)
+        if short <= HIGH_SHORT_SIDE:
+            return fitted_w, fitted_h
+        scale = HIGH_SHORT_SIDE / short
+        if fitted_w <= fitted_h:
+            return HIGH_SHORT_SIDE, max(1, round(fitted_h * scale))
+        return max(1, round(fitted_w * scale)), HIGH_SHORT_SIDE
+    box_w, box_h = fit if isinstance(fit, tuple) else (LOW_BOX, LOW_BOX)
+    return _fit_box(width, height, box_w, box_h)
+
+
+def _fit_box(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int]:
+    """Scale down (never up) to fit ``box_w`` x ``box_h``; each side ``max(1, round(side * s))``."""
+    scale = min(1.0, box_w / width, box_h / height)
+    if scale >= 1.0:
+        return width, height
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+# --- resolving a source -------------------------------------------------------------------------
+
+
+@dataclass
+class _Resolved:
+    """A source reduced to one of: bytes, a file not yet read, a PIL image, or an http(s) URL."""
+
+    name: str
+    data: bytes | None = None
+    path: Path | None = None
+    image: Image.Image | None = None
+    url: str | None = None
+
+
+def _resolve(source: Source, name: str | None, *, max_bytes: int | None, read_files: bool = True) -> _Resolved:
+    raw_limit = None if max_bytes is None else RAW_INPUT_FACTOR * max_bytes
+    if isinstance(source, EncodedImage):
+        return _Resolved(name or source.name, data=source.data)
+    if isinstance(source, Image.Image):
+        return _Resolved(name or f"<PIL image {source.width}x{source.height} {source.mode}>", image=source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = source if isinstance(source, bytes) else bytes(source)  # one copy, only if needed
+        label = name or f"<bytes {len(data)} B>"
+        _check_raw_size(len(data), label, raw_limit)
+        return _Resolved(label, data=data)
+    if isinstance(source, Mapping):
+        return _resolve_upload(source, name, raw_limit)
+    if isinstance(source, str):
+        match = _SCHEME_RE.match(source)
+        if match:
+            scheme = match.group(1).lower()
+            if scheme == "data":
+                _, data = decode_data_url(source)
+                label = name or f"<data URL {len(data)} B>"
+                _check_raw_size(len(data), label, raw_limit)
+                return _Resolved(label, data=data)
+            if scheme in ("http", "https"):
+                return _Resolved(name or _short(source), url=source)
+            raise URLSchemeError(
+                f"{_short(source)}: URL scheme {scheme!r} is not allowed; images must be http(s) "
+                "URLs, data: URLs, paths, bytes or PIL images. For a local file pass its path "
+                "(a name containing ':' can be passed as a pathlib.Path).",
+                source=_short(source),
+                scheme=scheme,
+            )
+        return _resolve_path(Path(source), source, name, raw_limit, read_files)
+    if isinstance(source, os.PathLike):
+        path = Path(source)
+        return _resolve_path(path, str(path), name, raw_limit, read_files)
+    if isinstance(source, (tuple, list)) and source and isinstance(source[0], Mapping):
+        raise TypeError(
+            "got a sequence of upload records (FileUpload.value?); pass one record, e.g. upload.value[0]"
+        )
+    raise TypeError(
+        f"cannot use a {type(source).__name__} as an image source; pass a path, bytes, a PIL image, "
+        "a FileUpload value record, an EncodedImage, or an http(s)/data: URL"
+    )
+
+
+def _resolve_upload(record: Mapping[str, Any], name: str | None, raw_limit: int | None) -> _Resolved:
+    if "content" not in record:
+        raise TypeError(
+            f"a mapping source must be an ipywidgets FileUpload value record with a 'content' key; "
+            f"got keys {sorted(map(str, record))}"
+        )
+    label = name or str(record.get("name") or "<upload>")
+    content = record["content"]
+    if not isinstance(content, (bytes, bytearray, memoryview)):
+        raise TypeError(f"upload {label!r}: 'content' is a {type(content).__name__}, expected a memoryview or bytes")
+    # The record's "type" is the browser's guess from the file name; it is deliberately ignored.
+    data = content if isinstance(content, bytes) else bytes(content)
+    _check_raw_size(len(data), label, raw_limit)
+    return _Resolved(label, data=data)
+
+
+def _resolve_path(path: Path, shown: str, name: str | None, raw_limit: int | None, read: bool) -> _Resolved:
+    label = name or path.name or shown
+    try:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise IsADirectoryError(21, "Is a directory", shown)
+        _check_raw_size(size, label, raw_limit)
+        data = path.read_bytes() if read else None
+    except FileNotFoundError as e:
+        hint = ""
+        if len(shown) > 64 and re.fullmatch(r"[A-Za-z0-9+/=\s]+", shown):
+            hint = " It looks like base64: pass base64.b64decode(...) bytes or a 'data:image/...;base64,' URL."
+        raise ImageError(
+            f"No such image file: {_short(shown)!r} (relative paths start at {os.getcwd()}). "
+            f"Check the path, or pass bytes, a PIL image or an http(s)/data: URL.{hint}",
+            source=_short(shown),
+        ) from e
+    except IsADirectoryError as e:
+        raise ImageError(f"{_short(shown)!r} is a directory, not an image file; pass one file.", source=label) from e
+    except OSError as e:
+        raise ImageError(f"Cannot read image file {_short(shown)!r}: {e.strerror or e}. Check its permissions.", source=label) from e
+    return _Resolved(label, data=data, path=None if read else path)
+
+
+# --- encoding ----------------------------------------------------------------------------------
+
+
+def _encode_bytes(data: bytes, name: str, fit: Fit, max_bytes: int) -> EncodedImage:
+    mime = _sniff_or_refuse(data, name)
+    with _open_checked(_Resolved(name, data=data), mime=mime) as im, _pil_guard(name, recognised=mime is not None):
+        width, height = _oriented_size(im)
+        target = fit_size(width, height, fit)
+        frames = _frame_count(im)
+        if frames == 1 and mime in SERVICE_FORMATS and target == (width, height):
+            assert mime is not None
+            _check_output_size(len(data), name, max_bytes, fit)
+            _verify_passthrough(im, data, mime, name)
+            return EncodedImage(data, mime, width, height, name, width, height)
+        photo = frames == 1 and (mime in _PHOTO_MIMES or (mime == "image/webp" and _webp_is_lossy(data)))
+        _draft_for(im, target)
+        im.load()
+        frame = ImageOps.exif_transpose(im)
+    if frames > 1:  # warned outside _pil_guard, whose catch_warnings must not swallow it
+        warnings.warn(
+            f"{name} has {frames} frames (an animation or multi-page file); only the first "
+            "frame is sent, as a still image.",
+            UserWarning,
+            stacklevel=3,
+        )
+    out, out_mime = _render(frame, target, photo=photo, name=name)
+    _check_output_size(len(out), name, max_bytes, fit)
+    return EncodedImage(out, out_mime, target[0], target[1], name, width, height)
+
+
+def _encode_pil(image: Image.Image, name: str, fit: Fit, max_bytes: int) -> EncodedImage:
+    frames = _frame_count(image)
+    if frames > 1:
+        warnings.warn(
+            f"{name} has {frames} frames (an animation or multi-page file); only the current "
+            "frame is sent, as a still image.",
+            UserWarning,
+            stacklevel=3,
+        )
+    with _pil_guard(name, recognised=True):
+        frame = ImageOps.exif_transpose(image)
+    width, height = frame.size
+    target = fit_size(width, height, fit)
+    photo = image.format in ("JPEG", "MPO", "AVIF", "HEIF")
+    out, out_mime = _render(frame, target, photo=photo, name=name)
+    _check_output_size(len(out), name, max_bytes, fit)
+    return EncodedImage(out, out_mime, target[0], target[1], name, width, height)
+
+
+def _render(frame: Image.Image, target: tuple[int, int], *, photo: bool, name: str) -> tuple[bytes, str]:
+    """Resize (LANCZOS) and encode a decoded, upright frame as JPEG (photos) or PNG."""
+    source_mode = frame.mode
+    has_alpha = frame.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in frame.info
+    icc = frame.info.get("icc_profile") if source_mode not in ("CMYK", "LAB", "YCbCr") else None
+    out_format = "JPEG" if photo and not has_alpha else "PNG"
+    if frame.size != target:
+        if frame.mode == "1":
+            frame = frame.convert("L")
+        elif frame.mode not in ("L", "LA", "RGB", "RGBA", "CMYK", "I;16"):
+            frame = frame.convert("RGBA" if has_alpha else "RGB")  # P would resize with NEAREST
+        frame = frame.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if out_format == "JPEG" and frame.mode not in ("L", "RGB"):
+        frame = frame.convert("RGB")
+    elif out_format == "PNG" and frame.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "I;16"):
+        frame = frame.convert("RGBA" if has_alpha else "RGB")
+    options: dict[str, Any] = {}
+    transparency = frame.info.get("transparency")
+    if out_format == "PNG" and transparency is not None and frame.mode == source_mode:
+        options["transparency"] = transparency
+    if icc:
+        options["icc_profile"] = icc
+    if out_format == "JPEG":
+        options.update(quality=JPEG_QUALITY, optimize=True)
+    frame.info = {}  # drop EXIF, XMP, comments, text chunks: only pixels and the colour profile go
+    buf = io.BytesIO()
+    try:
+        frame.save(buf, format=out_format, **options)
+    except (OSError, ValueError) as e:
+        raise UnsupportedImageError(
+            f"{name}: cannot re-encode a {frame.mode}-mode image as {out_format} ({e}); "
+            "convert it to 8-bit RGB PNG or JPEG first.",
+            source=name,
+            kind=frame.mode,
+        ) from e
+    return buf.getvalue(), "image/jpeg" if out_format == "JPEG" else "image/png"
+
+
+def _draft_for(im: Image.Image, target: tuple[int, int]) -> None:
+    """Let libjpeg decode a JPEG at 1/2, 1/4 or 1/8 scale when it is being shrunk a lot.
+
+    Asks for twice the target so the final LANCZOS pass still has pixels to average (as
+    ``Image.thumbnail`` does). ``target`` is upright; draft works on the stored orientation.
+    """
+    if not isinstance(im, JpegImagePlugin.JpegImageFile):
+        return
+    tw, th = target
+    if _orientation(im) in (5, 6, 7, 8):
+        tw, th = th, tw
+    if tw * 2 <= im.width and th * 2 <= im.height:
+        im.draft(im.mode, (tw * 2, th * 2))
+
+
+# --- checks ------------------------------------------------------------------------------------
+
+
+def _sniff_or_refuse(data: bytes, name: str) -> str | None:
+    """Sniff ``data``; raise for empty input and for kinds Pillow cannot read (SVG, PDF)."""
+    if not data:
+        raise NotAnImageError(f"{name} is empty (0 bytes); pass a PNG, JPEG, WEBP or GIF image.", source=name)
+    mime = sniff_mime(data)
+    if mime == "image/svg+xml":
+        raise UnsupportedImageError(
+            f"{name} is an SVG (vector) image, which the service does not accept. Render it to PNG "
+            "first, e.g. with cairosvg.svg2png(url=...) or `rsvg-convert -o out.png in.svg`.",
+            source=name,
+            kind="svg",
+        )
+    if mime == "application/pdf":
+        raise UnsupportedImageError(
+            f"{name} is a PDF document, not an image. Render the page you need to PNG first, e.g. "
+            "`pdftoppm -png -r 150 in.pdf page` or PyMuPDF's page.get_pixmap().save('page.png').",
+            source=name,
+            kind="pdf",
+        )
+    return mime
+
+
+def _unsupported_container(mime: str, name: str) -> UnsupportedImageError:
+    kind = _UNSUPPORTED_KINDS[mime]
+    return UnsupportedImageError(
+        f"{name} is a {kind.upper()} image, which the service does not accept and this Pillow "
+        "cannot read. Convert it to JPEG or PNG first, e.g. `pip install pillow-heif` then "
+        "pillow_heif.register_heif_opener() (vizlab then converts it), or `heif-convert in.heic "
+        "out.jpg` / macOS `sips -s format jpeg in.heic --out out.jpg`.",
+        source=name,
+        kind=kind,
+    )
+
+
+@contextlib.contextmanager
+def _pil_guard(name: str, *, recognised: bool) -> Iterator[None]:
+    """Map Pillow's errors to ours; silence its bomb warning (our own limit is checked instead).
+
+    ``recognised``: the bytes carried a known signature, so a failure means damage
+    (CorruptImageError) rather than "not an image at all" (NotAnImageError).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            yield
+        except ImageError:
+            raise
+        except Image.DecompressionBombError as e:
+            found = re.search(r"\((\d+) pixels\)", str(e))
+            pixels = int(found.group(1)) if found else 0
+            raise _bomb(name, pixels) from e
+        except UnidentifiedImageError as e:
+            if recognised:
+                raise CorruptImageError(
+                    f"{name} starts like an image but Pillow cannot read its header; the file is "
+                    "damaged or truncated. Re-export or re-download it.",
+                    source=name,
+                ) from e
+            raise NotAnImageError(_not_an_image_message(name, b""), source=name) from e
+        except (OSError, SyntaxError, EOFError, ValueError, struct.error, IndexError, MemoryError) as e:
+            if not recognised:
+                raise NotAnImageError(
+                    f"{name} is not an image in a format vizlab recognises (Pillow guessed a format "
+                    f"but could not decode it: {e}). Pass a PNG, JPEG, WEBP or GIF.",
+                    source=name,
+                ) from e
+            raise CorruptImageError(
+                f"{name} is damaged or truncated: Pillow could not decode it ({e}). "
+                "Re-export or re-download the file.",
+                source=name,
+            ) from e
+
+
+@contextlib.contextmanager
+def _open_checked(resolved: _Resolved, *, mime: str | None = None) -> Iterator[Image.Image]:
+    """Open lazily (header only), refusing non-images and bombs; the image is closed on exit."""
+    name = resolved.name
+    if resolved.path is not None:
+        with open(resolved.path, "rb") as fh:
+            head = fh.read(_HEAD_BYTES)
+        mime = _sniff_or_refuse(head, name)
+        fp: Any = resolved.path
+    else:
+        assert resolved.data is not None
+        if mime is None:
+            mime = _sniff_or_refuse(resolved.data, name)
+        head = resolved.data[:_HEAD_BYTES]
+        fp = io.BytesIO(resolved.data)
+    with _pil_guard(name, recognised=mime is not None):
+        try:
+            im = Image.open(fp)
+        except UnidentifiedImageError as e:
+            if mime in _UNSUPPORTED_KINDS:
+                raise _unsupported_container(mime, name) from e
+            if mime is None:
+                raise NotAnImageError(_not_an_image_message(name, head), source=name) from e
+            raise
+    with im, _pil_guard(name, recognised=mime is not None):
+        width, height = _oriented_size(im)
+        if width * height > MAX_PIXELS:
+            raise _bomb(name, width * height)
+        yield im
+
+
+def _bomb(name: str, pixels: int) -> DecompressionBombError:
+    return DecompressionBombError(
+        f"{name} claims {pixels:,} pixels, over the {MAX_PIXELS:,}-pixel limit, so it was not decoded "
+        "(it could be a decompression bomb). If you trust the file, downscale it with another tool "
+        "or raise vizlab.images.MAX_PIXELS.",
+        source=name,
+        pixels=pixels,
+        limit=MAX_PIXELS,
+    )
+
+
+def _not_an_image_message(name: str, head: bytes) -> str:
+    if not head:
+        return f"{name} is not an image in any format vizlab or Pillow recognises; pass a PNG, JPEG, WEBP or GIF."
+    sample = head[:64]
+    try:
+        text = sample.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if text and "".join(text.split()).isprintable():
+        looks = "text " + repr(text[:24] + ("..." if len(text) > 24 else ""))
+    else:
+        looks = "bytes " + sample[:8].hex(" ")
+    return (
+        f"{name} is not an image: it starts with {looks}, which matches no image format. vizlab reads "
+        "the format from the bytes, not the file name; pass a PNG, JPEG, WEBP or GIF."
+    )
+
+
+def _check_raw_size(size: int, name: str, raw_limit: int | None) -> None:
+    if raw_limit is not None and size > raw_limit:
+        raise ImageTooLargeError(
+            f"{name} is {_mb(size)}, more than {RAW_INPUT_FACTOR} x the {_mb(raw_limit // RAW_INPUT_FACTOR)} "
+            "image limit, so vizlab will not read it. Downscale or recompress it with another tool "
+            "first (or pass a larger max_bytes if your service allows it).",
+            source=name,
+            size=size,
+            limit=raw_limit,
+        )
+
+
+def _check_output_size(size: int, name: str, max_bytes: int, fit: Fit) -> None:
+    if size > max_bytes:
+        advice = (
+            'Pass fit="high" (the size the service uses for detail "high") or fit="low" (512 px) '
+            "to shrink it"
+            if fit is None
+            else f"Even with fit={fit!r} it is too big: pass a smaller fit such as fit=\"low\" or (1024, 1024)"
+        )
+        raise ImageTooLargeError(
+            f"{name} is {_mb(size)} encoded, over the {_mb(max_bytes)} limit per image. {advice}.",
+            source=name,
+            size=size,
+            limit=max_bytes,
+        )
+
+
+def _verify_passthrough(im: Image.Image, data: bytes, mime: str, name: str) -> None:
+    """Prove bytes sent unchanged are whole, without decoding the pixels (except small GIFs)."""
+    problem = None
+    if mime == "image/png":
+        with Image.open(io.BytesIO(data)) as fresh:  # verify() needs a fresh, unloaded image
+            fresh.verify()
+    elif mime == "image/jpeg":
+        if not _jpeg_has_end_after_scan(data):
+            problem = "it has no end-of-image marker after its image data (truncated?)"
+    elif mime == "image/webp":
+        riff_size = struct.unpack("<I", data[4:8])[0]
+        if len(data) < riff_size + 8:
+            problem = f"its RIFF header promises {riff_size + 8} bytes but only {len(data)} are there (truncated?)"
+    elif mime == "image/gif":
+        im.load()
+    if problem:
+        raise CorruptImageError(f"{name} is a damaged {mime} file: {problem}. Re-export or re-download it.", source=name)
+
+
+def _jpeg_has_end_after_scan(data: bytes) -> bool:
+    """True if an EOI marker (FF D9) follows the first start-of-scan (FF DA).
+
+    Walks the marker segments so an EXIF thumbnail's own FF D9 (inside APP1, before the scan)
+    does not count. Entropy-coded data cannot contain FF D9 (0xFF is stuffed as FF 00).
+    """
+    pos, end = 2, len(data)
+    while pos + 4 <= end:
+        if data[pos] != 0xFF:
+            return False
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA:
+            return data.rfind(b"\xff\xd9", pos) != -1
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # standalone markers carry no length
+            pos += 2
+            continue
+        pos += 2 + struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+    return False
+
+
+def _webp_is_lossy(data: bytes) -> bool:
+    """A WEBP carries a lossy "VP8 " chunk (photo) rather than only lossless "VP8L"."""
+    return b"VP8 " in data[12:4096]
+
+
+def _sniff_ftyp(head: bytes) -> str | None:
+    """HEIC / HEIF / AVIF from an ISO-BMFF ``ftyp`` box; None for video (mp4, mov...)."""
+    box_size = struct.unpack(">I", head[:4])[0]
+    brands = {head[8:12]} | {head[i : i + 4] for i in range(16, min(box_size, len(head)) - 3, 4)}
+    if brands & {b"avif", b"avis"}:
+        return "image/avif"
+    if brands & {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}:
+        return "image/heic"
+    if brands & {b"mif1", b"msf1", b"heif"}:
+        return "image/heif"
+    return None
+
+
+def _frame_count(im: Image.Image) -> int:
+    """Frames the service would not see: animation frames, TIFF pages. MPO's second image
+    (stereo pair, Ultra-HDR gain map) is part of a JPEG the service reads, so it counts as 1."""
+    if im.format == "MPO":
+        return 1
+    return int(getattr(im, "n_frames", 1))
+
+
+def _orientation(im: Image.Image) -> int:
+    """EXIF orientation from the header, without decoding (Pillow's PNG getexif() would load)."""
+    if im.format == "PNG":
+        raw = im.info.get("exif")
+        if not raw:
+            return 1
+        exif = Image.Exif()
+        exif.load(raw)
+    else:
+        exif = im.getexif()
+    value = exif.get(0x0112, 1)  # 0x0112: the EXIF Orientation tag
+    return value if isinstance(value, int) else 1
+
+
+def _oriented_size(im: Image.Image) -> tuple[int, int]:
+    width, height = im.size
+    return (height, width) if _orientation(im) in (5, 6, 7, 8) else (width, height)
+
+
+def _check_fit(fit: object) -> None:
+    if fit is None or fit in ("low", "high"):
+        return
+    if (
+        isinstance(fit, tuple)
+        and len(fit) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in fit)
+    ):
+        return
+    raise ValueError(f'fit must be None, "low", "high" or a (max_width, max_height) tuple of positive ints, got {fit!r}')
+
+
+def _check_detail(detail: str) -> str:
+    if detail not in DETAIL_LEVELS:
+        raise UnknownDetailError(
+            f"detail must be one of 'auto', 'low', 'high', got {detail!r}", detail=detail
+        )
+    return detail
+
+
+def _http_url(source: object) -> str | None:
+    if isinstance(source, str):
+        match = _SCHEME_RE.match(source)
+        if match and match.group(1).lower() in ("http", "https"):
+            return source
+    return None
+
+
+def _refuse_fit_for_url(url: str, fit: Fit) -> None:
+    if fit is not None:
+        raise ImageError(
+            f"{_short(url)}: cannot apply fit={fit!r} to an http(s) URL because vizlab does not fetch "
+            "it. Pass fit=None (the service scales it), or download the file and pass its path.",
+            source=_short(url),
+        )
+
+
+def _describe_data_url(url: str) -> str:
+    return f"data URL {_short(url, 40)!r} ({len(url)} chars)"
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB"

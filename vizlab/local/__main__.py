@@ -1,0 +1,58 @@
+"""``python -m vizlab.local --port N``: serve the built-in backend until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+
+from vizlab.local.server import LocalBackend, require_loopback
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m vizlab.local",
+        description="Serve vizlab's built-in backend (Azure OpenAI Chat Completions protocol) on loopback.",
+    )
+    p.add_argument("--port", type=int, default=0, help="port to listen on (0: a free port; default 0)")
+    p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    p.add_argument("--api-key", default=None, help="the only key accepted (default: any non-empty key)")
+    p.add_argument(
+        "--deployment", action="append", dest="deployments", metavar="NAME",
+        help="a deployment name to serve; repeat for several (default: gpt-4o)",
+    )
+    p.add_argument("--latency", type=float, default=0.0, metavar="S", help="extra latency per request, seconds")
+    p.add_argument("--rpm", type=int, default=None, help="requests-per-minute quota (default: none)")
+    p.add_argument("--tpm", type=int, default=None, help="tokens-per-minute quota (default: none)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        require_loopback(args.host)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    settings: dict[str, object] = {"api_key": args.api_key, "latency_s": args.latency, "rpm": args.rpm, "tpm": args.tpm}
+    if args.deployments:
+        settings["deployments"] = tuple(args.deployments)
+    try:
+        backend = LocalBackend(host=args.host, port=args.port, **settings)
+        backend.start()
+    except (ValueError, OSError, RuntimeError) as e:
+        print(f"error: cannot start the vizlab local backend: {e}", file=sys.stderr)
+        return 1
+    deployments = ", ".join(backend.config.deployments)
+    print(f"vizlab local backend: {backend.url} (deployments: {deployments})", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        backend.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""The backend's only doors into vizlab.images and vizlab.tokens.
+
+The server and the analyst call these small functions and nothing else from those modules, so
+the wire protocol does not depend on their exact signatures: a change there is a change here.
+Errors from vizlab.images become :class:`ImageProblem` with a ``kind`` the server maps to the
+service's error code.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import io
+from typing import Any
+
+from PIL import Image
+
+from vizlab import images as _images
+from vizlab import tokens as _tokens
+from vizlab.errors import (
+    CorruptImageError,
+    DataURLError,
+    DecompressionBombError,
+    ImageError,
+    ImageTooLargeError,
+    NotAnImageError,
+    UnsupportedImageError,
+    VizlabError,
+)
+
+SUPPORTED_MIMES = tuple(sorted(_images.SERVICE_FORMATS))
+
+
+class ImageProblem(Exception):
+    """Why an image part cannot be used; ``kind`` picks the error code the server answers with."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind  # "data_url" | "not_image" | "unsupported" | "corrupt" | "too_large" | "bomb"
+        self.message = message
+
+
+# --- tokens -----------------------------------------------------------------------------------
+
+
+def prompt_tokens(messages: list[dict[str, Any]], model: str) -> int:
+    """Prompt tokens of ``messages`` for ``model``: exactly vizlab.tokens.estimate_request's count.
+
+    Assistant ``refusal`` parts (which the estimator does not take) are counted as text.
+    """
+    counted = [_refusals_as_text(m) for m in messages]
+    return int(_tokens.estimate_request(counted, model=model, max_tokens=None).prompt_tokens)
+
+
+def _refusals_as_text(message: dict[str, Any]) -> dict[str, Any]:
+    content = message.get("content")
+    if isinstance(content, list) and any(p.get("type") == "refusal" for p in content):
+        parts = [
+            {"type": "text", "text": p["refusal"]} if p.get("type") == "refusal" else p for p in content
+        ]
+        return {**message, "content": parts}
+    return message
+
+
+def text_tokens(text: str, model: str) -> int:
+    """Tokens of a completion's text, as vizlab.tokens.count_text_tokens counts them."""
+    return int(_tokens.count_text_tokens(text, model))
+
+
+@functools.lru_cache(maxsize=8)
+def _encoding(model: str) -> Any:
+    return _tokens.encoding_for(model)
+
+
+def truncate_to_tokens(text: str, limit: int, model: str) -> str:
+    """The longest token-prefix of ``text`` that counts as at most ``limit`` tokens.
+
+    >>> truncate_to_tokens("Hello there, friend", 2, "gpt-4o")
+    'Hello there'
+    """
+    enc = _encoding(model)
+    ids = enc.encode_ordinary(text)
+    if len(ids) <= limit:
+        return text
+    keep = limit
+    while keep > 0:
+        # A cut can split a multi-byte character: drop the replacement char, then re-count.
+        prefix = str(enc.decode(ids[:keep])).rstrip("\ufffd")
+        if text_tokens(prefix, model) <= limit:
+            return prefix
+        keep -= 1
+    return ""
+
+
+def scale_for_high(width: int, height: int) -> tuple[int, int]:
+    """The size the service tiles at ``detail: high`` (fit 2048 box, short side 768, no upscaling)."""
+    w, h = _tokens.scale_for_high(width, height)
+    return int(w), int(h)
+
+
+def resolve_detail(detail: str, width: int, height: int, model: str) -> str:
+    """``auto`` resolved to ``low`` or ``high`` by vizlab.tokens' stated policy."""
+    try:
+        return str(_tokens.resolve_detail(width, height, detail, model=model))
+    except VizlabError:  # an unknown token model: fall back to the gpt-4o rules
+        return str(_tokens.resolve_detail(width, height, detail))
+
+
+# --- images -----------------------------------------------------------------------------------
+
+
+def decode_data_url(url: str) -> tuple[bytes, str]:
+    """``data:image/png;base64,...`` to (bytes, declared mime). Raises ImageProblem."""
+    try:
+        mime, data = _images.decode_data_url(url)
+    except DataURLError as e:
+        raise ImageProblem("data_url", str(e)) from e
+    return data, mime
+
+
+def b64decode_legacy(text: str) -> bytes:
+    """The 2023 preview ``{"image": "<base64>"}`` payload: whitespace ignored, padding required."""
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise ImageProblem("data_url", f"the base64 image data is not valid base64 ({e})") from e
+
+
+def open_checked(data: bytes, *, max_bytes: int) -> tuple[Image.Image, str]:
+    """Validate encoded image bytes like the service; return (RGB image, sniffed mime)."""
+    if len(data) > max_bytes:
+        raise ImageProblem(
+            "too_large",
+            f"the image is {len(data):,} bytes; the limit is {max_bytes:,} bytes per image. "
+            'Shrink it first, e.g. vizlab.to_data_url(path, fit="high")',
+        )
+    mime = _images.sniff_mime(data)
+    if mime is None:
+        raise ImageProblem("not_image", "the data does not represent an image (no known image signature)")
+    if mime not in _images.SERVICE_FORMATS:
+        raise ImageProblem("unsupported", f"{mime} images are not accepted by the service")
+    try:
+        if mime == "image/gif":
+            with Image.open(io.BytesIO(data)) as probe:
+                if getattr(probe, "is_animated", False):
+                    raise ImageProblem("unsupported", "animated GIFs are not accepted (only still GIFs)")
+        img = _images.open_image(data)
+    except ImageProblem:
+        raise
+    except DecompressionBombError as e:
+        raise ImageProblem("bomb", str(e)) from e
+    except ImageTooLargeError as e:
+        raise ImageProblem("too_large", str(e)) from e
+    except UnsupportedImageError as e:
+        raise ImageProblem("unsupported", str(e)) from e
+    except NotAnImageError as e:
+        raise ImageProblem("not_image", str(e)) from e
+    except (CorruptImageError, ImageError) as e:
+        raise ImageProblem("corrupt", str(e)) from e
+    except Exception as e:  # Pillow raises many types for damaged files
+        raise ImageProblem("corrupt", f"the image data is truncated or damaged ({type(e).__name__})") from e
+    return _to_rgb(img), mime
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Flatten transparency onto white (as a viewer shows it) and convert to RGB."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return img.convert("RGB")
+
+
+def mime_of_data_url(url: str) -> str | None:
+    """The declared MIME type of a data URL, without decoding it."""
+    if url[:5].lower() != "data:":
+        return None
+    return url[5:].split(",", 1)[0].split(";", 1)[0].strip().lower() or None

@@ -1,0 +1,91 @@
+"""Azure-shaped error bodies for the built-in backend.
+
+Every error the backend sends is ``{"error": {"code", "message", "param", "type", ...}}`` with
+the HTTP status the service uses for it. Codes and messages are modelled on what Azure OpenAI
+and OpenAI send, as quoted in public issue threads and docs (checked 2025):
+
+* 401 ``"401"``: "Access denied due to invalid subscription key or wrong API endpoint. ..."
+* 404 ``"DeploymentNotFound"``: "The API deployment for this resource does not exist. ..."
+* 404 ``"404"``: "Resource not found" (unknown route; also an unsupported ``api-version``)
+* 400 ``"content_filter"`` with ``innererror.code == "ResponsibleAIPolicyViolation"`` and an
+  ``innererror.content_filter_result`` per category (Azure, e.g. compl-ai/compl-ai#20, 2025-02-27)
+* 429 ``"429"``: "Requests to the ChatCompletions_Create Operation under Azure OpenAI API
+  version ... have exceeded ... Please retry after N seconds."
+* 400 validation codes as OpenAI names them: ``missing_required_parameter``, ``invalid_type``,
+  ``invalid_value``, ``empty_array``, ``integer_below_min_value``, ``invalid_image_format``
+  ("You uploaded an unsupported image. Please make sure your image has of one the following
+  formats: ['png', 'jpeg', 'gif', 'webp']", marketing-factory/ai-filemetadata#19, 2025-02-17),
+  ``invalid_image_url`` (an image URL the service cannot download).
+
+Codes we chose where we found no authoritative source (documented so clients can rely on them):
+``invalid_image`` (bytes that start like an image but are damaged, or a decompression bomb),
+``image_too_large`` (over ``max_image_bytes``), ``BadRequest`` (unparseable JSON, more than
+``max_images`` images), ``unknown_parameter`` (OpenAI sends "Unrecognized request argument
+supplied: X"), ``RequestEntityTooLarge`` (413, body over the backend's limit).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+AZURE_401_MESSAGE = (
+    "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
+    "valid key for an active subscription and use a correct regional API endpoint for your resource."
+)
+AZURE_401_MISSING_MESSAGE = (
+    "Access denied due to missing subscription key. Make sure to include subscription key when "
+    "making API calls (an 'api-key' header or 'Authorization: Bearer <key>')."
+)
+AZURE_DEPLOYMENT_NOT_FOUND_MESSAGE = (
+    "The API deployment for this resource does not exist. If you created the deployment within "
+    "the last 5 minutes, please wait a moment and try again."
+)
+CONTENT_FILTER_MESSAGE = (
+    "The response was filtered due to the prompt triggering Azure OpenAI's content management "
+    "policy. Please modify your prompt and retry. To learn more about our content filtering "
+    "policies please read our documentation: https://go.microsoft.com/fwlink/?linkid=2198766"
+)
+
+
+class AzureError(Exception):
+    """An error to send to the client as Azure-shaped JSON with ``status``."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        param: str | None = None,
+        type: str | None = "invalid_request_error",
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.param = param
+        self.type = type
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "param": self.param,
+            "type": self.type,
+        }
+        error.update(self.extra)
+        return {"error": error}
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+
+
+def bad_request(code: str, message: str, param: str | None = None) -> AzureError:
+    """A 400 ``invalid_request_error``."""
+    return AzureError(400, code, message, param=param)

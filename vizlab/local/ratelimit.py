@@ -1,0 +1,100 @@
+"""Requests-per-minute and tokens-per-minute quotas over a sliding window, thread-safe.
+
+Azure OpenAI enforces RPM and TPM per deployment and answers 429 with a ``Retry-After`` header
+(seconds) and a body "Requests to the ChatCompletions_Create Operation under Azure OpenAI API
+version V have exceeded call|token rate limit ... Please retry after N seconds." (quoted in
+microsoft/action-python#12, 2023-05-03, and openai/openai-node#1108, 2024-09-30). We also send
+``retry-after-ms``, which the openai Python SDK reads before ``retry-after``
+(``_base_client._parse_retry_after_header``, openai 3.52.0 as installed here, read 2026-11-21).
+
+A request's token cost is estimated on arrival from its prompt plus its ``max_tokens``, as Azure
+estimates it; with no ``max_tokens`` only the prompt counts here (a documented simplification).
+One limiter per deployment, as Azure keeps quota per deployment.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The outcome of asking for quota: allowed, or how long to wait."""
+
+    allowed: bool
+    retry_after_s: float = 0.0
+    remaining_requests: int | None = None
+    remaining_tokens: int | None = None
+    limit_kind: str = ""  # "requests" or "tokens" when refused
+
+
+class SlidingWindowLimiter:
+    """Keeps (time, tokens) of admitted requests for ``window_s`` seconds."""
+
+    def __init__(
+        self,
+        *,
+        rpm: int | None,
+        tpm: int | None,
+        window_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rpm = rpm
+        self.tpm = tpm
+        self.window_s = window_s
+        self._clock = clock
+        self._events: deque[tuple[float, int]] = deque()
+        self._lock = threading.Lock()
+
+    def admit(self, tokens: int) -> Admission:
+        """Admit a request costing ``tokens`` now, or say how long until it would fit."""
+        with self._lock:
+            now = self._clock()
+            while self._events and self._events[0][0] <= now - self.window_s:
+                self._events.popleft()
+            wait = 0.0
+            kind = ""
+            if self.rpm is not None and len(self._events) >= self.rpm:
+                # The request that frees a slot is the (len - rpm + 1)-th oldest.
+                oldest = self._events[len(self._events) - self.rpm][0]
+                wait = max(wait, oldest + self.window_s - now)
+                kind = "requests"
+            if self.tpm is not None:
+                used = sum(t for _, t in self._events)
+                if used + tokens > self.tpm:
+                    if tokens > self.tpm:
+                        token_wait = self.window_s  # never fits; say "a full window" rather than loop
+                    else:
+                        token_wait = 0.0
+                        freed = 0
+                        for stamp, cost in self._events:
+                            freed += cost
+                            if used - freed + tokens <= self.tpm:
+                                token_wait = stamp + self.window_s - now
+                                break
+                    if token_wait > wait:
+                        wait, kind = token_wait, "tokens"
+                    elif not kind:
+                        kind = "tokens"
+            if kind:
+                return Admission(False, retry_after_s=max(wait, 0.001), limit_kind=kind)
+            self._events.append((now, tokens))
+            used = sum(t for _, t in self._events)
+            return Admission(
+                True,
+                remaining_requests=None if self.rpm is None else self.rpm - len(self._events),
+                remaining_tokens=None if self.tpm is None else max(self.tpm - used, 0),
+            )
+
+
+def retry_headers(retry_after_s: float) -> dict[str, str]:
+    """Azure's 429 headers: milliseconds, and whole seconds rounded up."""
+    return {
+        "retry-after-ms": str(max(1, math.ceil(retry_after_s * 1000))),
+        "retry-after": str(max(1, math.ceil(retry_after_s))),
+    }
