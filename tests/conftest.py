@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageDraw
@@ -47,7 +48,7 @@ def image_bytes() -> Callable[..., bytes]:
 def image_file(tmp_path: Path) -> Callable[..., Path]:
     """Factory: ``image_file("a.png", w, h, "PNG")`` writes an image and returns its path."""
 
-    def _make(name: str = "img.png", width: int = 64, height: int = 48, fmt: str = "PNG", **kw: object) -> Path:
+    def _make(name: str = "img.png", width: int = 64, height: int = 48, fmt: str = "PNG", **kw: Any) -> Path:
         path = tmp_path / name
         path.write_bytes(make_image_bytes(width, height, fmt, **kw))
         return path

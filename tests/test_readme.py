@@ -1,0 +1,39 @@
+"""The README's Python examples run as written, and print what their comments promise."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _python_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+
+def test_readme_has_the_examples() -> None:
+    assert len(_python_blocks()) >= 4
+
+
+def test_readme_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)  # chat.json lands here, and no .env is picked up
+    namespace: dict[str, object] = {}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        for block in _python_blocks():
+            exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    lines = out.getvalue().splitlines()
+    assert "data:image/jpeg;base64," in lines
+    assert "765" in lines
+    assert "1445 1105" in lines
+    assert any(line.endswith("= 1105 tokens") for line in lines)
+    assert any("vizlab-local-analyst" in line for line in lines)
+    assert (tmp_path / "chat.json").exists()
