@@ -31,7 +31,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests/
 
 notebooks: $(STAMP)
-	$(BIN)/python -m pytest --nbval notebooks/ -p no:python --sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout=$(NB_TIMEOUT)
+	$(BIN)/python -m pytest --nbval notebooks/ -p no:python --nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout=$(NB_TIMEOUT)
 
 test: typecheck unit notebooks
 
