@@ -595,3 +595,11 @@ def test_finish_reason_of_the_2023_enhancements_shape() -> None:
 
 def test_display_url_drops_credentials_and_query() -> None:
     assert _display_url("https://user:pw@res.openai.azure.com/?api-key=abc") == "https://res.openai.azure.com"
+
+
+def test_local_options_choose_the_builtin_backend_even_with_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("AZURE_OPENAI_ENDPOINT", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    client = connect(local_options={}, api_key="any-key-will-do", verbose=False, env_file=None)
+    assert client.backend == "local"
+    assert client.endpoint.startswith("http://127.0.0.1:")

@@ -244,7 +244,9 @@ def _resolve_target(
     if backend is not None and backend not in _BACKENDS:
         raise ConfigurationError(f"backend={backend!r} is not one of {', '.join(_BACKENDS)} (or None to choose)")
     if backend is None:
-        if endpoint:
+        if local_options is not None:
+            backend = "local"  # asking for local settings means the built-in backend
+        elif endpoint:
             backend = "azure"
         elif base_url:
             backend = "openai"
