@@ -202,3 +202,12 @@ def test_accuracy_vs_tokens_line_per_task_plus_all() -> None:
 def test_accuracy_vs_tokens_empty_table() -> None:
     fig = plots.accuracy_vs_tokens(pd.DataFrame({"accuracy": [], "detail": [], "task": []}))
     assert fig.axes[0].get_lines() == []
+
+
+def test_returned_figures_render_as_png_without_pyplot() -> None:
+    from PIL import Image as _Image
+
+    fig = plots.tile_grid(_Image.new("RGB", (1024, 1024), "white"))
+    png = fig._repr_png_()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert repr(fig).startswith("<Figure size")  # notebooks' text/plain outputs stay stable

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
-from matplotlib.figure import Figure
+from matplotlib import figure as _mpl_figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
@@ -40,14 +40,30 @@ __all__ = [
     "accuracy_vs_tokens",
 ]
 
+class Figure(_mpl_figure.Figure):
+    """A matplotlib Figure that shows itself in Jupyter even when pyplot was never imported.
+
+    Figures made without pyplot only display where IPython's inline backend has registered its
+    formatter (after ``%matplotlib inline`` or a pyplot import); ``_repr_png_`` makes a returned
+    figure show up in a fresh kernel too, once.
+    """
+
+    def _repr_png_(self) -> bytes:
+        import io
+
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+
 _TILE = 512  # tile side of the tile rule (OpenAI "Images and vision" guide, Calculating costs, 2025-08)
 _DETAIL_COLOURS = {"low": "tab:blue", "high": "tab:red", "auto": "tab:purple"}
 
 
-def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[_mpl_figure.Figure, Axes]:
     if ax is not None:
         fig = ax.get_figure(root=True)
-        if not isinstance(fig, Figure):
+        if not isinstance(fig, _mpl_figure.Figure):
             raise ValueError("ax= must belong to a matplotlib Figure")
         return fig, ax
     fig = Figure(figsize=figsize, layout="constrained")
@@ -87,7 +103,7 @@ def tile_grid_title(breakdown: ImageTokenBreakdown) -> str:
     return text
 
 
-def tile_grid(image: Any, *, model: str = "gpt-4o", detail: str = "high", ax: Axes | None = None) -> Figure:
+def tile_grid(image: Any, *, model: str = "gpt-4o", detail: str = "high", ax: Axes | None = None) -> _mpl_figure.Figure:
     """The image as the service scales it, with the 512-px tiles it is billed for drawn over it.
 
     ``image`` is a PIL image or anything :func:`vizlab.images.open_image` reads. Tile rule at
@@ -133,7 +149,7 @@ def tile_grid(image: Any, *, model: str = "gpt-4o", detail: str = "high", ax: Ax
     return fig
 
 
-def compare_tile_grids(image: Any, *, model: str = "gpt-4o", details: Sequence[str] = ("low", "high", "auto")) -> Figure:
+def compare_tile_grids(image: Any, *, model: str = "gpt-4o", details: Sequence[str] = ("low", "high", "auto")) -> _mpl_figure.Figure:
     """:func:`tile_grid` for low, high and auto side by side, on one figure."""
     pil = _as_pil(image)
     fig = Figure(figsize=(5 * len(details), 5.5), layout="constrained")
@@ -181,7 +197,7 @@ def tokens_vs_size(
     step: int = 1,
     logy: bool | None = None,
     ax: Axes | None = None,
-) -> Figure:
+) -> _mpl_figure.Figure:
     """Image tokens against image size, one step curve per model, dips annotated.
 
     Sweeps the long side from ``min_side`` to ``max_side`` at ``aspect`` (``(1, 1)`` for squares),
@@ -254,7 +270,7 @@ def cost_bars(
     y: str = "cost_per_1000",
     hue: str | None = "detail",
     ax: Axes | None = None,
-) -> Figure:
+) -> _mpl_figure.Figure:
     """Grouped bars of ``y`` per ``x``, one bar per ``hue`` value (means if a pair repeats).
 
     Bars are labelled with their value; ``cost_per_1000`` and ``cost`` are shown in USD.
@@ -291,7 +307,7 @@ def cost_bars(
 
 def cumulative_tokens(
     series: Mapping[str, Sequence[int]], ax: Axes | None = None, *, cumulative: bool = True
-) -> Figure:
+) -> _mpl_figure.Figure:
     """One line per retention policy: prompt tokens summed over turns (turn 1, 2, ... on x).
 
     ``series`` maps a policy name to the prompt tokens of each turn's request; with
@@ -320,7 +336,7 @@ def cumulative_tokens(
 # --- experiments ------------------------------------------------------------------------------
 
 
-def accuracy_vs_tokens(df: pd.DataFrame, ax: Axes | None = None, *, by_task: bool = True) -> Figure:
+def accuracy_vs_tokens(df: pd.DataFrame, ax: Axes | None = None, *, by_task: bool = True) -> _mpl_figure.Figure:
     """Mean accuracy against mean prompt tokens for each detail, from :func:`run_detail_experiment`.
 
     One line per task (points ordered by tokens, each labelled with its detail) when ``by_task``,
