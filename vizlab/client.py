@@ -665,6 +665,16 @@ class Client:
                 return []
         return []
 
+    @property
+    def sdk(self) -> Any:
+        """The official openai client (``AzureOpenAI`` or ``OpenAI``) behind this one, for APIs
+        vizlab does not wrap (files, batches...). Wrap calls in :meth:`mapped_errors`."""
+        return self._sdk
+
+    def mapped_errors(self) -> contextlib.AbstractContextManager[None]:
+        """A context manager turning openai exceptions into vizlab errors (keys redacted)."""
+        return self._sdk_errors()
+
     # -- errors --
 
     @contextlib.contextmanager

@@ -57,6 +57,7 @@ __all__ = [
     "Trial",
     "ResultCache",
     "backend_identity",
+    "experiment_row",
     "run_detail_experiment",
     "summarize",
 ]
@@ -259,12 +260,12 @@ def _estimate(messages: list[dict[str, Any]], token_model: str, max_tokens: int 
         return None
 
 
-def _reported_cost(prompt: int, completion: int, token_model: str) -> float | None:
+def _reported_cost(prompt: int, completion: int, token_model: str, *, batch: bool = False) -> float | None:
     from vizlab.errors import VizlabError
     from vizlab.pricing import DEFAULT_PRICES
 
     try:
-        return float(DEFAULT_PRICES.cost(prompt, completion, model=token_model).total)
+        return float(DEFAULT_PRICES.cost(prompt, completion, model=token_model, batch=batch).total)
     except VizlabError:  # no price for this model: tokens, not a made-up cost
         return None
 
@@ -290,6 +291,62 @@ def _record_from_reply(reply: Any, trial: Trial, job: _Job) -> dict[str, Any]:
     }
 
 
+def experiment_row(
+    *,
+    image_id: str,
+    task: str,
+    detail: str,
+    model: str,
+    width: int | None,
+    height: int | None,
+    expected: str | None,
+    estimated_prompt_tokens: int | None,
+    image_tokens: int | None,
+    estimated_cost: float | None,
+    record: dict[str, Any] | None,
+    error: str | None,
+    cached: bool,
+    token_model: str,
+    score: Any,
+    batch: bool = False,
+) -> dict[str, Any]:
+    """One row of :data:`COLUMNS` from what is known without the image (shared with :mod:`vizlab.batch`).
+
+    ``record`` is what the service said (answer, finish_reason, reported usage, latency); ``score``
+    turns an answer into accuracy (``LabelledImage.score``). ``cost`` is the reported usage at
+    the standard price (``batch=True``: the Batch API price), else ``estimated_cost``.
+    """
+    reported = record.get("reported_prompt_tokens") if record else None
+    completion = record.get("completion_tokens") if record else None
+    cost: float | None = None
+    if error is None:
+        if isinstance(reported, int):
+            cost = _reported_cost(reported, completion or 0, token_model, batch=batch)
+        if cost is None and estimated_cost is not None:
+            cost = float(estimated_cost)
+    answer = record.get("answer") if record else None
+    return {
+        "image_id": image_id,
+        "task": task,
+        "detail": detail,
+        "model": model,
+        "width": width,
+        "height": height,
+        "estimated_prompt_tokens": estimated_prompt_tokens,
+        "image_tokens": image_tokens,
+        "reported_prompt_tokens": reported,
+        "completion_tokens": completion,
+        "cost": cost,
+        "latency_s": record.get("latency_s") if record else None,
+        "answer": answer,
+        "expected": expected,
+        "accuracy": None if error is not None else score(answer or ""),
+        "finish_reason": record.get("finish_reason") if record else None,
+        "error": error,
+        "cached": cached,
+    }
+
+
 def _row(
     job: _Job, record: dict[str, Any] | None, *, error: str | None, cached: bool, token_model: str
 ) -> dict[str, Any]:
@@ -298,35 +355,23 @@ def _row(
     estimate = None
     if job.encoded is not None:
         estimate = _estimate(_messages(trial.question, job.encoded, trial.detail), token_model, trial.max_tokens)
-    reported = record.get("reported_prompt_tokens") if record else None
-    completion = record.get("completion_tokens") if record else None
-    cost: float | None = None
-    if error is None:
-        if isinstance(reported, int):
-            cost = _reported_cost(reported, completion or 0, token_model)
-        if cost is None and estimate is not None and estimate.cost is not None:
-            cost = float(estimate.cost.total)
-    answer = record.get("answer") if record else None
-    return {
-        "image_id": item.id,
-        "task": item.task,
-        "detail": trial.detail,
-        "model": trial.model,
-        "width": width,
-        "height": height,
-        "estimated_prompt_tokens": None if estimate is None else estimate.prompt_tokens,
-        "image_tokens": None if estimate is None else estimate.image_tokens,
-        "reported_prompt_tokens": reported,
-        "completion_tokens": completion,
-        "cost": cost,
-        "latency_s": record.get("latency_s") if record else None,
-        "answer": answer,
-        "expected": item.answer,
-        "accuracy": None if error is not None else item.score(answer or ""),
-        "finish_reason": record.get("finish_reason") if record else None,
-        "error": error,
-        "cached": cached,
-    }
+    return experiment_row(
+        image_id=item.id,
+        task=item.task,
+        detail=trial.detail,
+        model=trial.model,
+        width=width,
+        height=height,
+        expected=item.answer,
+        estimated_prompt_tokens=None if estimate is None else estimate.prompt_tokens,
+        image_tokens=None if estimate is None else estimate.image_tokens,
+        estimated_cost=None if estimate is None or estimate.cost is None else float(estimate.cost.total),
+        record=record,
+        error=error,
+        cached=cached,
+        token_model=token_model,
+        score=item.score,
+    )
 
 
 def _jobs(

@@ -170,6 +170,9 @@ class BackendConfig:
     rate_window_s: float = 60.0
     stream_chunk_delay_s: float = 0.01
     max_body_bytes: int | None = None  # None: room for max_images images of max_image_bytes
+    # Pause between the lines of a batch (vizlab.local.batches), so progress shows and tests can
+    # restart a client mid-run.
+    batch_delay_s: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.deployments, str):
@@ -305,6 +308,9 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
                 ],
             }
 
+    from vizlab.local.batches import add_batch_routes  # here: batches imports this module
+
+    add_batch_routes(app, state)
     return app
 
 

@@ -1,0 +1,650 @@
+"""The Files and Batch APIs of the built-in backend: upload JSONL, run it in the background, download results.
+
+Routes (each behind the same api-key / Bearer check as chat):
+
+* Azure (``openai.AzureOpenAI`` builds these from ``azure_endpoint + "/openai"``; ``api-version``
+  required, checked like the chat route): ``/openai/files``, ``/openai/files/{id}``,
+  ``/openai/files/{id}/content``, ``/openai/batches``, ``/openai/batches/{id}``,
+  ``/openai/batches/{id}/cancel``.
+* OpenAI and Azure v1 (no dated version): the same under ``/v1`` and ``/openai/v1``.
+
+What a batch does follows the service's documented lifecycle (Azure "Getting started with Azure
+OpenAI global batch deployments", MicrosoftDocs/azure-ai-docs batch-python.md, read 2026 from a
+stored copy; OpenAI's Batch object in the openai SDK 3.52.0 ``types/batch.py``):
+``validating`` -> ``in_progress`` -> ``finalizing`` -> ``completed``; ``cancelling`` ->
+``cancelled`` (completed lines are kept in the output file); ``failed`` when the input file does
+not validate, with ``errors.data`` listing ``{code, message, param, line}`` per bad line.
+
+Each line is answered by the server's own chat path: :func:`vizlab.local.validation.parse_chat_request`
+then :func:`vizlab.local.server._complete` (the same analyst, image checks, content filter and
+usage as a live call), so a line that would get a 400 live gets the same 400 here, written to
+the error file. Output and error lines have the service's shape: ``{"id", "custom_id",
+"response": {"status_code", "request_id", "body"}, "error": null}``; an HTTP error keeps its
+error JSON in ``response.body`` and ``error`` null, as the service does (openai/openai-openapi#302,
+2024, quotes a real error-file line).
+
+Trade-offs, on purpose:
+
+* Files live in memory for the backend's life; nothing touches the disk.
+* Global batch has its own quota on Azure (enqueued tokens, not RPM/TPM), so batch lines do not
+  count against the deployment's live RPM/TPM limiter.
+* One worker thread per batch, lines answered one at a time; ``BackendConfig.batch_delay_s``
+  pauses between lines so progress is visible and a client can be restarted mid-run.
+* Batches do not expire here (the 24 h window never runs out on loopback).
+* Validation codes ``invalid_json_line`` is the service's (seen in public client code); the
+  others (``missing_required_parameter``, ``invalid_value``, ``duplicate_custom_id``,
+  ``mismatched_model``, ``too_many_requests``, ``file_too_large``, ``empty_file``) are ours,
+  named like the service's 400 codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from vizlab.local.errors import AzureError, bad_request
+from vizlab.local.ratelimit import SlidingWindowLimiter
+from vizlab.local.server import (
+    _authenticate,
+    _check_api_version,
+    _check_v1_api_version,
+    _complete,
+    _deployment_not_found,
+    _read_json,
+    _State,
+)
+from vizlab.local.validation import parse_chat_request
+
+__all__ = ["BATCH_MAX_REQUESTS", "BATCH_MAX_FILE_BYTES", "BatchStore", "add_batch_routes"]
+
+# Azure OpenAI "Batch limits" (MicrosoftDocs/azure-ai-docs, quotas-limits include, ms.date
+# 2025-01-27 / 2025-02-12): 100,000 requests per file, 200 MB per input file. The local backend
+# enforces Azure's numbers (OpenAI's per-file request limit, 50,000, is lower: see vizlab.batch).
+BATCH_MAX_REQUESTS = 100_000
+BATCH_MAX_FILE_BYTES = 200 * 1024 * 1024
+# The completion window the service accepts (both docs, read 2026): only "24h".
+COMPLETION_WINDOWS = ("24h",)
+_WINDOW_S = 24 * 3600
+_MAX_LISTED_ERRORS = 100
+_UPLOAD_OVERHEAD = 1024 * 1024  # multipart headers and boundaries around the file
+
+
+# --- store ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _File:
+    id: str
+    filename: str
+    purpose: str
+    data: bytes
+    created_at: int
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "file",
+            "bytes": len(self.data),
+            "created_at": self.created_at,
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "status": "processed",
+            "expires_at": None,
+            "status_details": None,
+        }
+
+
+@dataclass
+class _Batch:
+    id: str
+    endpoint: str
+    input_file_id: str
+    completion_window: str
+    api_version: str
+    metadata: dict[str, str] | None
+    created_at: int
+    status: str = "validating"
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    errors: list[dict[str, Any]] | None = None
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+    times: dict[str, int | None] = field(default_factory=dict)
+    cancel_requested: threading.Event = field(default_factory=threading.Event)
+
+    def public(self) -> dict[str, Any]:
+        stamps = ("in_progress_at", "finalizing_at", "completed_at", "failed_at", "expired_at",
+                  "cancelling_at", "cancelled_at")  # fmt: skip
+        return {
+            "id": self.id,
+            "object": "batch",
+            "endpoint": self.endpoint,
+            "errors": None if self.errors is None else {"object": "list", "data": list(self.errors)},
+            "input_file_id": self.input_file_id,
+            "completion_window": self.completion_window,
+            "status": self.status,
+            "output_file_id": self.output_file_id,
+            "error_file_id": self.error_file_id,
+            "created_at": self.created_at,
+            "expires_at": self.created_at + _WINDOW_S,
+            **{name: self.times.get(name) for name in stamps},
+            "request_counts": {"total": self.total, "completed": self.completed, "failed": self.failed},
+            "metadata": self.metadata,
+        }
+
+
+class BatchStore:
+    """Files and batches of one backend, in memory; batches run in daemon worker threads."""
+
+    def __init__(self, state: _State) -> None:
+        self.state = state
+        config = state.config
+        # Batch quota is separate from the live RPM/TPM quota (see the module docstring).
+        self._batch_state = _State(
+            config=config,
+            limiters={name: SlidingWindowLimiter(rpm=None, tpm=None) for name in config.deployments},
+            analyst=state.analyst,
+        )
+        self._lock = threading.Lock()
+        self.files: dict[str, _File] = {}
+        self.batches: dict[str, _Batch] = {}
+
+    # -- files --
+
+    def add_file(self, filename: str, purpose: str, data: bytes) -> _File:
+        record = _File("file-" + uuid.uuid4().hex, filename, purpose, data, int(time.time()))
+        with self._lock:
+            self.files[record.id] = record
+        return record
+
+    def get_file(self, file_id: str) -> _File:
+        with self._lock:
+            record = self.files.get(file_id)
+        if record is None:
+            raise _not_found("File", file_id, "file_id")
+        return record
+
+    def delete_file(self, file_id: str) -> None:
+        with self._lock:
+            if self.files.pop(file_id, None) is None:
+                raise _not_found("File", file_id, "file_id")
+
+    def list_files(self, purpose: str | None) -> list[_File]:
+        with self._lock:
+            files = list(self.files.values())
+        return [f for f in files if purpose is None or f.purpose == purpose]
+
+    # -- batches --
+
+    def create_batch(self, body: Any, *, api_version: str) -> _Batch:
+        if not isinstance(body, dict):
+            raise bad_request("invalid_type", "The request body must be a JSON object.", None)
+        for name in ("input_file_id", "endpoint", "completion_window"):
+            if name not in body:
+                raise bad_request("missing_required_parameter", f"Missing required parameter: '{name}'.", name)
+            if not isinstance(body[name], str):
+                raise bad_request("invalid_type", f"Invalid type for '{name}': expected a string.", name)
+        endpoint = body["endpoint"]
+        if _route_of(endpoint) != "chat/completions":
+            raise bad_request(
+                "invalid_value",
+                f"Invalid value for 'endpoint': {endpoint[:60]!r}. The vizlab local backend runs batches "
+                "for chat completions only: '/chat/completions' (Azure) or '/v1/chat/completions'.",
+                "endpoint",
+            )
+        if body["completion_window"] not in COMPLETION_WINDOWS:
+            raise bad_request(
+                "invalid_value",
+                f"Invalid value for 'completion_window': {body['completion_window'][:20]!r}. Supported values are: '24h'.",
+                "completion_window",
+            )
+        metadata = body.get("metadata")
+        if metadata is not None and not (
+            isinstance(metadata, dict)
+            and len(metadata) <= 16
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())
+        ):
+            raise bad_request(
+                "invalid_value", "'metadata' must be an object of at most 16 string keys and string values.", "metadata"
+            )
+        unknown = sorted(set(body) - {"input_file_id", "endpoint", "completion_window", "metadata",
+                                      "output_expires_after"})  # fmt: skip
+        if unknown:
+            raise bad_request(
+                "unknown_parameter", f"Unrecognized request argument supplied: {unknown[0][:40]}", unknown[0][:40]
+            )
+        source = self.get_file(body["input_file_id"])
+        if source.purpose != "batch":
+            raise bad_request(
+                "invalid_value",
+                f"File {source.id} has purpose {source.purpose!r}; upload the input with purpose 'batch'.",
+                "input_file_id",
+            )
+        batch = _Batch(
+            id="batch_" + str(uuid.uuid4()),
+            endpoint=endpoint,
+            input_file_id=source.id,
+            completion_window=body["completion_window"],
+            api_version=api_version,
+            metadata=dict(metadata) if metadata else None,
+            created_at=int(time.time()),
+        )
+        with self._lock:
+            self.batches[batch.id] = batch
+        worker = threading.Thread(
+            target=self._run, args=(batch, source.data), name=f"vizlab-batch-{batch.id[6:14]}", daemon=True
+        )
+        worker.start()
+        return batch
+
+    def snapshot(self, batch: _Batch) -> dict[str, Any]:
+        """The batch's public JSON, read under the lock the worker writes under."""
+        with self._lock:
+            return batch.public()
+
+    def get_batch(self, batch_id: str) -> _Batch:
+        with self._lock:
+            batch = self.batches.get(batch_id)
+        if batch is None:
+            raise _not_found("Batch", batch_id, "batch_id")
+        return batch
+
+    def list_batches(self) -> list[_Batch]:
+        with self._lock:
+            batches = list(self.batches.values())
+        return sorted(batches, key=lambda b: b.created_at, reverse=True)  # newest first, as the service
+
+    def cancel_batch(self, batch_id: str) -> _Batch:
+        batch = self.get_batch(batch_id)
+        with self._lock:
+            if batch.status in ("validating", "in_progress"):
+                batch.status = "cancelling"
+                batch.times["cancelling_at"] = int(time.time())
+                batch.cancel_requested.set()
+            elif batch.status not in ("cancelling", "cancelled"):
+                raise AzureError(
+                    409,
+                    "batch_not_cancellable",
+                    f"Cannot cancel a batch with status {batch.status!r}; only validating or in_progress batches can be cancelled.",
+                    param="batch_id",
+                )
+        return batch
+
+    # -- the worker --
+
+    def _set(self, batch: _Batch, **changes: Any) -> None:
+        with self._lock:
+            for name, value in changes.items():
+                if name.endswith("_at"):
+                    batch.times[name] = value
+                else:
+                    setattr(batch, name, value)
+
+    def _run(self, batch: _Batch, data: bytes) -> None:
+        try:
+            asyncio.run(self._process(batch, data))
+        except Exception as e:  # a bug: fail the batch with a message rather than hang it
+            self._set(
+                batch,
+                status="failed",
+                failed_at=int(time.time()),
+                errors=[{"code": "internal_error", "message": f"The vizlab local backend hit an internal "
+                         f"error ({type(e).__name__}) running this batch. This is a bug in vizlab.",
+                         "param": None, "line": None}],
+            )  # fmt: skip
+
+    async def _process(self, batch: _Batch, data: bytes) -> None:
+        lines, problems = validate_input(data, batch.endpoint)
+        if problems:
+            self._set(batch, status="failed", failed_at=int(time.time()), errors=problems[:_MAX_LISTED_ERRORS])
+            return
+        self._set(batch, total=len(lines))
+        if not batch.cancel_requested.is_set():
+            self._set(batch, status="in_progress", in_progress_at=int(time.time()))
+        outputs: list[bytes] = []
+        failures: list[bytes] = []
+        delay = float(getattr(self.state.config, "batch_delay_s", 0.0) or 0.0)
+        for custom_id, body in lines:
+            if batch.cancel_requested.is_set():
+                break
+            status, response_body, request_id = await self._answer(body, batch.api_version)
+            line = {
+                "id": "batch_req_" + uuid.uuid4().hex,
+                "custom_id": custom_id,
+                "response": {"status_code": status, "request_id": request_id, "body": response_body},
+                "error": None,
+            }
+            encoded = json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+            with self._lock:
+                if status == 200:
+                    outputs.append(encoded)
+                    batch.completed += 1
+                else:
+                    failures.append(encoded)
+                    batch.failed += 1
+            if delay > 0:
+                await asyncio.sleep(delay)
+        cancelled = batch.cancel_requested.is_set()
+        if not cancelled:
+            self._set(batch, status="finalizing", finalizing_at=int(time.time()))
+        output_id = self.add_file(f"{batch.id}_output.jsonl", "batch_output", b"".join(outputs)).id if outputs else None
+        error_id = self.add_file(f"{batch.id}_error.jsonl", "batch_output", b"".join(failures)).id if failures else None
+        now = int(time.time())
+        if cancelled:
+            self._set(batch, output_file_id=output_id, error_file_id=error_id, status="cancelled", cancelled_at=now)
+        else:
+            self._set(batch, output_file_id=output_id, error_file_id=error_id, status="completed", completed_at=now)
+
+    async def _answer(self, body: dict[str, Any], api_version: str) -> tuple[int, dict[str, Any], str]:
+        """One line through the live chat path: (status, response body, request id)."""
+        request_id = str(uuid.uuid4())
+        config = self.state.config
+        try:
+            chat = parse_chat_request(body, api_version=api_version, require_model=True)
+            assert chat.model is not None
+            if chat.model not in config.deployments:
+                raise _deployment_not_found(chat.model, config)
+            if chat.stream:
+                raise bad_request("invalid_value", "Streaming is not supported in batch requests: remove 'stream'.", "stream")
+            response = await _complete(self._batch_state, chat, chat.model, api_version)
+        except AzureError as e:
+            return e.status, e.body(), request_id
+        except Exception as e:  # a bug in one line must not sink the others
+            return 500, AzureError(500, "InternalServerError", f"The vizlab local backend hit an internal error "
+                                   f"({type(e).__name__}) on this line. This is a bug in vizlab.",
+                                   type="server_error").body(), request_id  # fmt: skip
+        return response.status_code, json.loads(bytes(response.body)), response.headers.get("x-request-id", request_id)
+
+
+def _route_of(url: str) -> str:
+    """'/v1/chat/completions' and '/chat/completions' both name 'chat/completions'."""
+    path = url.strip().split("?", 1)[0].strip("/")
+    return path[3:] if path.startswith("v1/") else path
+
+
+def validate_input(data: bytes, endpoint: str) -> tuple[list[tuple[str, dict[str, Any]]], list[dict[str, Any]]]:
+    """Parse a batch input file: ``(custom_id, body)`` per request, and the problems found.
+
+    Any problem fails the whole batch, as the service's validation does. Blank lines are skipped.
+    """
+    problems: list[dict[str, Any]] = []
+
+    def problem(code: str, message: str, line: int | None, param: str | None = None) -> None:
+        problems.append({"code": code, "message": message, "param": param, "line": line})
+
+    if len(data) > BATCH_MAX_FILE_BYTES:
+        problem("file_too_large", f"The input file is {len(data):,} bytes; the limit is {BATCH_MAX_FILE_BYTES:,}. "
+                "Split it into several files.", None)  # fmt: skip
+        return [], problems
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        problem("invalid_file_encoding", "The input file is not UTF-8 text. Write the JSONL file as UTF-8.", None)
+        return [], problems
+    wanted = _route_of(endpoint)
+    lines: list[tuple[str, dict[str, Any]]] = []
+    seen: dict[str, int] = {}
+    models: dict[str, int] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except (ValueError, RecursionError):
+            problem("invalid_json_line", "This line is not parseable as valid JSON.", number)
+            continue
+        if not isinstance(obj, dict):
+            problem("invalid_json_line", "Each line must be a JSON object.", number)
+            continue
+        custom_id = obj.get("custom_id")
+        if not isinstance(custom_id, str) or not custom_id:
+            problem("missing_required_parameter", "Each line needs a non-empty string 'custom_id'.", number, "custom_id")
+            continue
+        if custom_id in seen:
+            problem("duplicate_custom_id", f"The custom_id {custom_id[:64]!r} is also used on line {seen[custom_id]}; "
+                    "each request needs its own.", number, "custom_id")  # fmt: skip
+            continue
+        seen[custom_id] = number
+        if obj.get("method") != "POST":
+            problem("invalid_value", "'method' must be 'POST'.", number, "method")
+            continue
+        url = obj.get("url")
+        if not isinstance(url, str) or _route_of(url) != wanted:
+            problem("invalid_value", f"'url' must be the batch's endpoint {endpoint!r}, not {str(url)[:60]!r}.",
+                    number, "url")  # fmt: skip
+            continue
+        body = obj.get("body")
+        if not isinstance(body, dict):
+            problem("missing_required_parameter", "Each line needs a JSON object 'body'.", number, "body")
+            continue
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            problem("missing_required_parameter", "Each body needs 'model' (the deployment name on Azure).",
+                    number, "body.model")  # fmt: skip
+            continue
+        models.setdefault(model, number)
+        if len(models) > 1:
+            first = next(iter(models))
+            problem("mismatched_model", f"Line {number} names model {model[:64]!r} but line {models[first]} names "
+                    f"{first[:64]!r}: one batch file targets one deployment.", number, "body.model")  # fmt: skip
+            del models[model]
+            continue
+        lines.append((custom_id, body))
+    if not lines and not problems:
+        problem("empty_file", "The input file has no requests.", None)
+    if len(lines) > BATCH_MAX_REQUESTS:
+        problem("too_many_requests", f"The input file has {len(lines):,} requests; the limit is "
+                f"{BATCH_MAX_REQUESTS:,} per file. Split it into several files.", None)  # fmt: skip
+    return lines, problems
+
+
+def _not_found(kind: str, ident: str, param: str) -> AzureError:
+    shown = ident if len(ident) <= 80 else ident[:77] + "..."
+    return AzureError(404, "NotFound", f"No such {kind} object: {shown!r}.", param=param)
+
+
+# --- multipart --------------------------------------------------------------------------------
+
+_BOUNDARY = re.compile(r'boundary="?([^";]{1,200})"?', re.IGNORECASE)
+_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+def parse_multipart(body: bytes, content_type: str) -> dict[str, tuple[str | None, bytes]]:
+    """Fields of a multipart/form-data body: name -> (filename or None, bytes). Total: bad input -> 400.
+
+    python-multipart is not installed here, and a form upload needs only this much of RFC 7578.
+    """
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise bad_request(
+            "invalid_request_error",
+            "Upload files as multipart/form-data with fields 'file' and 'purpose' "
+            "(the openai SDK's client.files.create(file=..., purpose='batch') does this).",
+        )
+    match = _BOUNDARY.search(content_type)
+    if not match:
+        raise bad_request("invalid_request_error", "The multipart/form-data Content-Type has no boundary.")
+    delimiter = b"--" + match.group(1).encode("latin-1")
+    fields: dict[str, tuple[str | None, bytes]] = {}
+    chunks = body.split(delimiter)
+    for chunk in chunks[1:]:
+        if chunk.startswith(b"--"):
+            break
+        if chunk.startswith(b"\r\n"):
+            chunk = chunk[2:]
+        head, sep, content = chunk.partition(b"\r\n\r\n")
+        if not sep:
+            raise bad_request("invalid_request_error", "A multipart part has no blank line after its headers.")
+        if content.endswith(b"\r\n"):
+            content = content[:-2]
+        disposition = ""
+        for header in head.decode("latin-1").split("\r\n"):
+            name, _, value = header.partition(":")
+            if name.strip().lower() == "content-disposition":
+                disposition = value
+        params = dict(_PARAM.findall(disposition))
+        if "name" in params:
+            fields[params["name"]] = (params.get("filename"), content)
+    return fields
+
+
+async def _read_upload(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _upload_too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _upload_too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _upload_too_large(limit: int) -> AzureError:
+    return AzureError(
+        413,
+        "RequestEntityTooLarge",
+        f"The upload is over the local backend's limit of {limit:,} bytes (batch input files: "
+        f"{BATCH_MAX_FILE_BYTES:,} bytes). Split the requests into several files.",
+    )
+
+
+# --- routes -----------------------------------------------------------------------------------
+
+
+def add_batch_routes(app: FastAPI, state: _State) -> BatchStore:
+    """Add the Files and Batch routes (Azure, /openai/v1 and /v1) to ``app``; return their store."""
+    store = BatchStore(state)
+    config = state.config
+    app.state.vizlab_batches = store
+
+    for prefix, dated in (("/openai", True), ("/openai/v1", False), ("/v1", False)):
+        _add_routes(app, store, prefix, dated, config)
+    return store
+
+
+def _add_routes(app: FastAPI, store: BatchStore, prefix: str, dated: bool, config: Any) -> None:
+    def version_of(api_version: str | None) -> str:
+        if dated:
+            return _check_api_version(api_version)
+        return _check_v1_api_version(api_version) or "v1"
+
+    def check(request: Request, api_version: str | None) -> str:
+        _authenticate(request, config)
+        return version_of(api_version)
+
+    tag = "Azure" if dated else prefix.strip("/")
+
+    @app.post(f"{prefix}/files", summary=f"Upload a file ({tag})")
+    async def upload_file(request: Request, api_version: str | None = Query(None, alias="api-version")) -> Response:
+        check(request, api_version)
+        raw = await _read_upload(request, BATCH_MAX_FILE_BYTES + _UPLOAD_OVERHEAD)
+        fields = parse_multipart(raw, request.headers.get("content-type", ""))
+        if "file" not in fields:
+            raise bad_request("missing_required_parameter", "Missing required parameter: 'file'.", "file")
+        if "purpose" not in fields:
+            raise bad_request("missing_required_parameter", "Missing required parameter: 'purpose'.", "purpose")
+        purpose = fields["purpose"][1].decode("utf-8", "replace").strip()
+        if purpose != "batch":
+            raise bad_request(
+                "invalid_value",
+                f"Invalid value for 'purpose': {purpose[:40]!r}. The vizlab local backend stores files for 'batch' only.",
+                "purpose",
+            )
+        filename, data = fields["file"]
+        if len(data) > BATCH_MAX_FILE_BYTES:
+            raise _upload_too_large(BATCH_MAX_FILE_BYTES)
+        record = store.add_file((filename or "upload.jsonl")[:255], purpose, data)
+        return JSONResponse(record.public())
+
+    @app.get(f"{prefix}/files", summary=f"List files ({tag})")
+    async def list_files(
+        request: Request,
+        api_version: str | None = Query(None, alias="api-version"),
+        purpose: str | None = Query(None),
+    ) -> Response:
+        check(request, api_version)
+        data = [f.public() for f in store.list_files(purpose)]
+        return JSONResponse({"object": "list", "data": data, "has_more": False})
+
+    @app.get(f"{prefix}/files/{{file_id}}", summary=f"Retrieve a file ({tag})")
+    async def retrieve_file(
+        request: Request, file_id: str, api_version: str | None = Query(None, alias="api-version")
+    ) -> Response:
+        check(request, api_version)
+        return JSONResponse(store.get_file(file_id).public())
+
+    @app.delete(f"{prefix}/files/{{file_id}}", summary=f"Delete a file ({tag})")
+    async def delete_file(
+        request: Request, file_id: str, api_version: str | None = Query(None, alias="api-version")
+    ) -> Response:
+        check(request, api_version)
+        store.delete_file(file_id)
+        return JSONResponse({"id": file_id, "object": "file", "deleted": True})
+
+    @app.get(f"{prefix}/files/{{file_id}}/content", summary=f"Download a file's content ({tag})")
+    async def file_content(
+        request: Request, file_id: str, api_version: str | None = Query(None, alias="api-version")
+    ) -> Response:
+        check(request, api_version)
+        record = store.get_file(file_id)
+        return Response(record.data, media_type="application/octet-stream")
+
+    @app.post(f"{prefix}/batches", summary=f"Create a batch ({tag})")
+    async def create_batch(request: Request, api_version: str | None = Query(None, alias="api-version")) -> Response:
+        version = check(request, api_version)
+        body = await _read_json(request, 1024 * 1024)
+        return JSONResponse(store.snapshot(store.create_batch(body, api_version=version)))
+
+    @app.get(f"{prefix}/batches", summary=f"List batches ({tag})")
+    async def list_batches(
+        request: Request,
+        api_version: str | None = Query(None, alias="api-version"),
+        limit: str | None = Query(None),
+        after: str | None = Query(None),
+    ) -> Response:
+        check(request, api_version)
+        size = 20
+        if limit is not None:
+            if not limit.isdigit() or not 1 <= int(limit) <= 100:
+                raise bad_request("invalid_value", "'limit' must be a whole number from 1 to 100.", "limit")
+            size = int(limit)
+        batches = store.list_batches()
+        if after is not None:
+            ids = [b.id for b in batches]
+            batches = batches[ids.index(after) + 1 :] if after in ids else []
+        page = batches[:size]
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [store.snapshot(b) for b in page],
+                "first_id": page[0].id if page else None,
+                "last_id": page[-1].id if page else None,
+                "has_more": len(batches) > size,
+            }
+        )
+
+    @app.get(f"{prefix}/batches/{{batch_id}}", summary=f"Retrieve a batch ({tag})")
+    async def retrieve_batch(
+        request: Request, batch_id: str, api_version: str | None = Query(None, alias="api-version")
+    ) -> Response:
+        check(request, api_version)
+        return JSONResponse(store.snapshot(store.get_batch(batch_id)))
+
+    @app.post(f"{prefix}/batches/{{batch_id}}/cancel", summary=f"Cancel a batch ({tag})")
+    async def cancel_batch(
+        request: Request, batch_id: str, api_version: str | None = Query(None, alias="api-version")
+    ) -> Response:
+        check(request, api_version)
+        return JSONResponse(store.snapshot(store.cancel_batch(batch_id)))
