@@ -35,6 +35,9 @@ notebooks: $(STAMP)
 
 test: typecheck unit notebooks
 
+browser: $(STAMP)
+	$(BIN)/python -m pytest tests/test_browser.py
+
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 

@@ -1,0 +1,521 @@
+"""The panels driven as the front end drives them, against the real built-in backend.
+
+``FileUpload.set_state({"value": [...]})`` is exactly what ipywidgets 8.1's front end sends after
+a file is picked (widget_upload.ts: each file as {name, type, size, last_modified (ms since the
+epoch), content: ArrayBuffer}); the ArrayBuffer reaches the kernel as a binary buffer, i.e. a
+memoryview, and ipywidgets' ``_deserialize_value`` turns last_modified into a datetime.
+``button.click()`` is a press, assigning ``.value`` is typing. Panels run synchronously here
+(``run_in_thread = False``) unless a test is about the background thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as W
+import pytest
+from conftest import LOCAL_API_KEY, make_image_bytes
+
+from vizlab.client import Client, connect
+from vizlab.conversation import Conversation
+from vizlab.local import LocalBackend
+from vizlab.tokens import image_tokens
+from vizlab.widgets import (
+    ChatPanel,
+    ChatState,
+    ComparePanel,
+    CompareState,
+    UploadPanel,
+    UploadState,
+)
+from vizlab.widgets.state import LARGE_UPLOAD_NOTE, elide_data_urls, human_bytes, tile_grid_png
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def record(name: str, data: bytes, mime: str = "image/png") -> dict[str, Any]:
+    """One file as the ipywidgets 8.1 front end sends it (content as a binary buffer)."""
+    return {"name": name, "type": mime, "size": len(data), "content": memoryview(data), "last_modified": 1_700_000_000_000}
+
+
+def texts(widget: Any) -> str:
+    """Every string value shown anywhere in a widget tree, joined (what a user could read)."""
+    out: list[str] = []
+
+    def walk(w: Any) -> None:
+        for attr in ("value", "description", "placeholder"):
+            v = getattr(w, attr, None)
+            if isinstance(v, str):
+                out.append(v)
+        if isinstance(w, (W.Dropdown, W.ToggleButtons)):
+            out.extend(str(o) for o in w.options)
+        for child in getattr(w, "children", ()) or ():
+            walk(child)
+
+    walk(widget)
+    return "\n".join(out)
+
+
+def images_in(widget: Any) -> list[W.Image]:
+    found: list[W.Image] = []
+
+    def walk(w: Any) -> None:
+        if isinstance(w, W.Image):
+            found.append(w)
+        for child in getattr(w, "children", ()) or ():
+            walk(child)
+
+    walk(widget)
+    return found
+
+
+def make_client(url: str, key: str = LOCAL_API_KEY, **kw: Any) -> Client:
+    return connect(backend="azure", endpoint=url, api_key=key, deployment="gpt-4o", env_file=None, verbose=False, **kw)
+
+
+@pytest.fixture
+def client(local_backend: Any) -> Iterator[Client]:
+    c = make_client(local_backend.url)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def square_png() -> bytes:
+    return make_image_bytes(1024, 1024, "PNG")
+
+
+@pytest.fixture
+def square_path(tmp_path: Path, square_png: bytes) -> Path:
+    path = tmp_path / "square.png"
+    path.write_bytes(square_png)
+    return path
+
+
+@pytest.fixture
+def chat(client: Client, tmp_path: Path) -> Iterator[ChatPanel]:
+    panel = ChatPanel(client, export_dir=tmp_path)
+    panel.run_in_thread = False
+    yield panel
+    W.Widget.close_all()  # every widget the test made
+
+
+# --- pure helpers ---------------------------------------------------------------------------------
+
+
+def test_elide_data_urls_keeps_mime_and_length() -> None:
+    doc = {"messages": [{"content": [{"image_url": {"url": "data:image/png;base64," + "QUJD" * 3000}}]}]}
+    out = elide_data_urls(doc)
+    assert out["messages"][0]["content"][0]["image_url"]["url"] == "data:image/png;base64,…(12,000 chars)"
+    assert elide_data_urls("plain text") == "plain text"
+
+
+def test_human_bytes() -> None:
+    assert human_bytes(512) == "512 B"
+    assert human_bytes(2048) == "2.0 KB"
+    assert human_bytes(3 * 1024 * 1024) == "3.0 MB"
+
+
+def test_tile_grid_png_draws_on_the_service_scaled_image(square_png: bytes) -> None:
+    png, bd = tile_grid_png(square_png, detail="high", max_side=2000)
+    assert png.startswith(PNG_SIGNATURE)
+    assert bd.scaled == (768, 768) and bd.tiles == 4 and bd.tokens == 765
+    from PIL import Image
+    import io
+
+    assert Image.open(io.BytesIO(png)).size == (768, 768)
+    _, low = tile_grid_png(square_png, detail="low")
+    assert low.tokens == 85 and low.tiles == 0
+
+
+# --- upload state -------------------------------------------------------------------------------
+
+
+def test_upload_state_keeps_good_images_and_names_bad_ones(square_png: bytes) -> None:
+    state = UploadState(model="gpt-4o", detail="high")
+    errors = state.add([record("a.png", square_png), record("notes.png", b"hello, not an image")])
+    assert [img.name for img in state.images] == ["a.png"]
+    assert len(errors) == 1 and errors[0].startswith("notes.png: ")
+    assert state.total_tokens == 765
+    state.detail = "low"
+    assert state.rows()[0].tokens == 85
+    state.add([record("a-again.png", square_png)])  # same bytes: stored once
+    assert len(state.images) == 1
+    state.clear()
+    assert state.images == [] and state.total_line() == "No images yet."
+
+
+# --- upload panel ---------------------------------------------------------------------------------
+
+
+def test_upload_panel_reads_front_end_uploads(square_png: bytes) -> None:
+    panel = UploadPanel(model="gpt-4o", detail="high")
+    jpeg = make_image_bytes(64, 48, "JPEG")
+    # The browser guessed "image/png" for the JPEG: the panel shows the sniffed type.
+    panel.file_upload.set_state({"value": [record("big.png", square_png), record("photo.png", jpeg)]})
+    assert [img.name for img in panel.images] == ["big.png", "photo.png"]
+    assert panel.images[1].mime == "image/jpeg"
+    shown = texts(panel.widget)
+    assert "image/jpeg" in shown and "1024x1024 px" in shown and "64x48 px" in shown
+    assert human_bytes(len(square_png)) in shown
+    assert "765 tokens" in shown
+    assert "Total: 2 images" in shown
+    thumbs = images_in(panel.rows_box)
+    assert len(thumbs) == 2 and all(bytes(t.value).startswith(PNG_SIGNATURE) for t in thumbs)
+    assert panel.file_upload.value == ()  # consumed, so the same file can be picked again
+    assert LARGE_UPLOAD_NOTE.split(":")[0] in shown and "make lab" in shown
+
+
+def test_upload_panel_bad_file_among_good_ones(square_png: bytes) -> None:
+    panel = UploadPanel()
+    panel.file_upload.set_state({"value": [record("good.png", square_png)]})
+    small = make_image_bytes(32, 32, "PNG")
+    panel.file_upload.set_state(
+        {"value": [record("broken.png", square_png[:200]), record("readme.png", b"# hello\n"), record("small.png", small)]}
+    )
+    errors = panel.errors_html.value
+    assert "broken.png" in errors and "readme.png" in errors and "good.png" not in errors
+    assert [img.name for img in panel.images] == ["good.png", "small.png"]
+    panel.clear_button.click()
+    assert panel.images == [] and panel.errors_html.value == ""
+
+
+def test_upload_panel_detail_and_model_change_the_tokens(square_png: bytes) -> None:
+    panel = UploadPanel(model="gpt-4o", detail="high")
+    panel.file_upload.set_state({"value": [record("sq.png", square_png)]})
+    assert "765 tokens" in texts(panel.rows_box)
+    panel.detail_picker.value = "low"
+    assert "85 tokens" in texts(panel.rows_box) and "765 tokens" not in texts(panel.rows_box)
+    assert "85 image tokens on gpt-4o at detail low" in panel.total_html.value
+    panel.detail_picker.value = "high"
+    panel.model_picker.value = "gpt-4o-mini"
+    expected = image_tokens(1024, 1024, detail="high", model="gpt-4o-mini")
+    assert f"{expected:,} tokens" in texts(panel.rows_box)
+
+
+def test_upload_panel_path_and_display(square_path: Path) -> None:
+    panel = UploadPanel()
+    panel.path_text.value = str(square_path)
+    panel.add_path_button.click()
+    assert [img.name for img in panel.images] == ["square.png"] and panel.path_text.value == ""
+    panel.path_text.value = str(square_path.with_name("missing.png"))
+    panel.add_path_button.click()
+    assert "missing.png" in panel.errors_html.value
+    bundle = panel._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.widget.model_id
+
+
+# --- chat state -----------------------------------------------------------------------------------
+
+
+def test_chat_state_send_is_synchronous_and_measured(client: Client, square_png: bytes) -> None:
+    state = ChatState(client)
+    state.apply_system("You're an AI assistant that helps people find information.")
+    state.attach(square_png)
+    chunks: list[str] = []
+    assert state.send("Describe this image", on_chunk=chunks.append)
+    assert chunks and chunks[-1] == state.conversation.turns[-1].text
+    views = state.turn_views()
+    assert [v.role for v in views] == ["user", "assistant"]
+    assert len(views[0].images) == 1 and state.attachments == []
+    assert "prompt" in views[1].stats and "estimated" in views[1].stats and "$" in views[1].stats
+    totals = state.totals()
+    assert totals["requests"] == 1 and totals["prompt"] > 765 and totals["cost"] > 0
+
+
+def test_chat_state_empty_prompt_is_refused(client: Client) -> None:
+    state = ChatState(client)
+    assert not state.send("   ")
+    assert "Type a question" in state.error and len(state.conversation) == 0
+
+
+# --- chat panel -----------------------------------------------------------------------------------
+
+
+def test_chat_panel_playground_flow(chat: ChatPanel, square_path: Path) -> None:
+    """The quickstart: system message, apply, attach, "Describe this image", Send, follow-up."""
+    system = "You're an AI assistant that helps people find information."
+    chat.system_text.value = system
+    assert "Not applied yet" in chat.system_status.value
+    chat.apply_system_button.click()
+    assert chat.conversation.system == system and "applied" in chat.system_status.value
+
+    chat.path_text.value = str(square_path)
+    chat.attach_button.click()
+    assert [a.name for a in chat.state.attachments] == ["square.png"]
+    assert len(images_in(chat.attachments_box)) == 1
+
+    chat.prompt.value = "Describe this image"
+    chat.send_button.click()
+    assert chat.error_html.value == ""
+    turns = chat.transcript.children
+    assert len(turns) == 2
+    assert "vizlab-chat-turn-user" in turns[0]._dom_classes
+    assert len(images_in(turns[0])) == 1  # the thumbnail sits beside its turn
+    answer = texts(turns[1])
+    assert "local analyst" in answer and "1024x1024" in answer
+    assert "prompt" in answer and "tokens (estimated" in answer and "$0.0" in answer and "finish stop" in answer
+    assert "Total: 1 request" in chat.totals_html.value
+    assert chat.prompt.value == "" and chat.state.attachments == []
+    assert not chat.send_button.disabled and chat.stop_button.disabled
+
+    # The follow-up re-sends the image: Chat Completions keeps no state.
+    chat.prompt.value = "What should I highlight about this image to my insurance company?"
+    chat.send_button.click()
+    assert len(chat.transcript.children) == 4
+    request = chat.state.last_reply.request if chat.state.last_reply else {}
+    messages = request["messages"]
+    assert messages[0] == {"role": "system", "content": system}
+    first_user = messages[1]["content"]
+    assert any(p.get("type") == "image_url" and p["image_url"]["url"].startswith("data:image/png") for p in first_user)
+    assert messages[-1]["role"] == "user" and "insurance" in str(messages[-1]["content"])
+    assert "Total: 2 requests" in chat.totals_html.value
+
+
+def test_chat_panel_raw_json_elides_data_urls(chat: ChatPanel, square_png: bytes) -> None:
+    chat.raw_toggle.value = True
+    assert "No request sent yet" in chat.raw_html.value
+    chat.attach(square_png)
+    chat.prompt.value = "Describe this image"
+    chat.send_button.click()
+    raw = chat.raw_html.value
+    assert '"request"' in raw and '"response"' in raw and '"usage"' in raw
+    assert "data:image/png;base64,…(" in raw and " chars)" in raw
+    assert "iVBORw0KGgo" not in raw  # no base64 PNG bytes
+    chat.raw_toggle.value = False
+    assert chat.raw_html.value == ""
+
+
+def test_chat_panel_length_warning(chat: ChatPanel) -> None:
+    chat.max_tokens.value = 3
+    chat.prompt.value = "Describe yourself in as much detail as you can"
+    chat.send_button.click()
+    shown = texts(chat.transcript)
+    assert "finish length" in shown and "cut off by max_tokens" in shown
+    assert chat.conversation.turns[-1].meta["finish_reason"] == "length"
+
+
+def test_chat_panel_auth_error_then_fixed(local_backend: Any, client: Client, square_png: bytes) -> None:
+    wrong_key = "wrong-key-0123456789"
+    bad = make_client(local_backend.url, key=wrong_key, max_retries=0)
+    panel = ChatPanel(bad)
+    panel.run_in_thread = False
+    panel.attach(square_png)
+    panel.prompt.value = "Describe this image"
+    panel.send_button.click()
+    assert "AuthenticationError" in panel.error_html.value
+    assert len(panel.conversation) == 0  # the user turn was taken back: a retry is clean
+    assert panel.prompt.value == "Describe this image" and len(panel.state.attachments) == 1
+    assert not panel.send_button.disabled and panel.stop_button.disabled
+    assert wrong_key not in texts(panel.widget)
+
+    panel.client = client  # the key fixed
+    panel.send_button.click()
+    assert panel.error_html.value == ""
+    assert [t.role for t in panel.conversation.turns] == ["user", "assistant"]
+    assert len(panel.conversation.turns[0].images) == 1
+    bad.close()
+    W.Widget.close_all()
+
+
+def test_chat_panel_backend_down(tmp_path: Path) -> None:
+    backend = LocalBackend(api_key=LOCAL_API_KEY).start()
+    url = backend.url
+    backend.stop()
+    down = make_client(url, max_retries=0, timeout=5.0)
+    panel = ChatPanel(down)
+    panel.run_in_thread = False
+    panel.prompt.value = "hello?"
+    panel.send_button.click()
+    assert "BackendUnavailableError" in panel.error_html.value
+    assert len(panel.conversation) == 0 and not panel.send_button.disabled
+    down.close()
+    W.Widget.close_all()
+
+
+def test_chat_panel_rate_limit_shows_in_panel() -> None:
+    with LocalBackend(api_key=LOCAL_API_KEY, rpm=1, rate_window_s=30.0) as backend:
+        limited = make_client(backend.url, max_retries=0)
+        panel = ChatPanel(limited)
+        panel.run_in_thread = False
+        panel.prompt.value = "first"
+        panel.send_button.click()
+        assert panel.error_html.value == ""
+        panel.prompt.value = "second"
+        panel.send_button.click()
+        assert "RateLimitError" in panel.error_html.value
+        assert [t.text for t in panel.conversation.turns if t.role == "user"] == ["first"]
+        limited.close()
+        W.Widget.close_all()
+
+
+def test_chat_panel_new_chat_clears(chat: ChatPanel, square_png: bytes) -> None:
+    chat.system_text.value = "Be brief."
+    chat.apply_system_button.click()
+    chat.attach(square_png)
+    chat.prompt.value = "Describe this image"
+    chat.send_button.click()
+    assert len(chat.transcript.children) == 2
+    chat.new_chat_button.click()
+    assert chat.transcript.children == () and len(chat.conversation) == 0 and chat.conversation.images == {}
+    assert chat.conversation.system == "Be brief."
+    assert "No requests yet" in chat.totals_html.value
+
+
+def test_chat_panel_export_writes_files(chat: ChatPanel, square_png: bytes, tmp_path: Path) -> None:
+    chat.attach(square_png)
+    chat.prompt.value = "Describe this image"
+    chat.send_button.click()
+    chat.export_json_button.click()
+    json_path = Path(chat.export_html.value.split("<code>")[1].split("</code>")[0])
+    assert json_path.parent == tmp_path and json_path.suffix == ".json"
+    assert Conversation.load(json_path).turns[0].text == "Describe this image"
+    chat.export_md_button.click()
+    md_path = Path(chat.export_html.value.split("<code>")[1].split("</code>")[0])
+    assert md_path.suffix == ".md"
+    md = md_path.read_text(encoding="utf-8")
+    assert "Describe this image" in md and "usage:" in md
+    link = md.split("](")[1].split(")")[0]
+    assert not Path(link).is_absolute() and (md_path.parent / link).read_bytes() == square_png
+    assert LOCAL_API_KEY not in json_path.read_text(encoding="utf-8") + md
+
+
+def test_chat_panel_autosave_survives_a_restart(client: Client, tmp_path: Path, square_png: bytes) -> None:
+    path = tmp_path / "chat.autosave.json"
+    first = ChatPanel(client, autosave=path)
+    first.run_in_thread = False
+    first.system_text.value = "Be brief."
+    first.apply_system_button.click()
+    first.attach(square_png)
+    first.prompt.value = "Describe this image"
+    first.send_button.click()
+    answer = first.conversation.turns[-1].text
+    W.Widget.close_all()
+
+    again = ChatPanel(client, autosave=path)  # what re-running the cell after a restart does
+    assert [t.text for t in again.conversation.turns] == ["Describe this image", answer]
+    assert again.system_text.value == "Be brief."
+    assert len(again.transcript.children) == 2 and len(images_in(again.transcript.children[0])) == 1
+    assert "Total: 1 request" in again.totals_html.value
+    W.Widget.close_all()
+
+
+def test_chat_panel_uses_an_upload_panel_and_its_own_upload(client: Client, square_png: bytes) -> None:
+    uploads = UploadPanel()
+    uploads.file_upload.set_state({"value": [record("from-panel.png", square_png)]})
+    panel = ChatPanel(client, upload=uploads)
+    panel.run_in_thread = False
+    panel.attach_uploads_button.click()
+    small = make_image_bytes(80, 60, "PNG")
+    panel.file_upload.set_state({"value": [record("direct.png", small), record("bad.png", b"nope")]})
+    assert [a.name for a in panel.state.attachments] == ["from-panel.png", "direct.png"]
+    assert "bad.png" in panel.error_html.value
+    panel.prompt.value = "Compare these images"
+    panel.send_button.click()
+    assert len(panel.conversation.turns[0].images) == 2
+    W.Widget.close_all()
+
+
+def test_chat_panel_deployment_picker(local_backend: Any) -> None:
+    c = make_client(local_backend.url)
+    panel = ChatPanel(c)
+    panel.run_in_thread = False
+    assert list(panel.deployment_picker.options) == ["gpt-4o"]  # Azure: its deployment only
+    panel.state.select_deployment("gpt-4o-mini")  # same endpoint and key, another deployment
+    panel.prompt.value = "hello"
+    panel.send_button.click()
+    assert panel.state.last_reply is not None and panel.state.last_reply.request["model"] == "gpt-4o-mini"
+    assert panel.state.last_reply.deployment == "gpt-4o-mini"
+    c.close()
+    W.Widget.close_all()
+
+
+def test_chat_panel_runs_in_a_thread_and_can_stop(square_png: bytes) -> None:
+    with LocalBackend(api_key=LOCAL_API_KEY, stream_chunk_delay_s=0.05) as backend:
+        slow = make_client(backend.url)
+        panel = ChatPanel(slow)  # run_in_thread stays True, as in a notebook
+        panel.attach(square_png)
+        panel.prompt.value = "Describe this image"
+        panel.send_button.click()
+        assert panel.send_button.disabled and not panel.stop_button.disabled  # the cell returned at once
+        panel.send_button.click()  # a second click that was already queued: ignored
+        deadline = time.monotonic() + 10
+        while not panel.state.streamed_text and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert panel.state.streamed_text
+        panel.stop_button.click()
+        assert panel.wait(10)
+        assert not panel.send_button.disabled and panel.stop_button.disabled
+        last = panel.conversation.turns[-1]
+        assert last.role == "assistant" and last.meta["finish_reason"] == "cancelled"
+        assert "Stopped" in texts(panel.transcript)
+        # The panel is usable again: the next request runs to the end.
+        panel.prompt.value = "And in one word?"
+        panel.send_button.click()
+        assert panel.wait(30)
+        assert panel.conversation.turns[-1].meta["finish_reason"] == "stop"
+        assert [t.role for t in panel.conversation.turns] == ["user", "assistant"] * 2
+        slow.close()
+        W.Widget.close_all()
+
+
+def test_no_key_in_any_widget(chat: ChatPanel, square_png: bytes) -> None:
+    chat.attach(square_png)
+    chat.prompt.value = "Describe this image"
+    chat.send_button.click()
+    chat.raw_toggle.value = True
+    assert LOCAL_API_KEY not in texts(chat.widget)
+    assert LOCAL_API_KEY not in chat.state.raw_json()
+
+
+# --- compare ----------------------------------------------------------------------------------------
+
+
+def test_compare_state_columns(client: Client, square_png: bytes) -> None:
+    state = CompareState(client, square_png, "Describe this image.")
+    cols = state.run()
+    assert set(cols) == {"low", "high", "auto"}
+    assert all(c.answer and not c.error for c in cols.values())
+    assert cols["low"].image_tokens == 85 and cols["high"].image_tokens == 765
+    assert cols["high"].reported_prompt is not None and cols["low"].reported_prompt is not None
+    assert cols["high"].reported_prompt > cols["low"].reported_prompt
+    assert cols["high"].estimated_prompt == cols["high"].reported_prompt
+
+
+def test_compare_panel_three_columns(client: Client, square_path: Path) -> None:
+    panel = ComparePanel(client, image=str(square_path), question="What colour is this?")
+    panel.run_in_thread = False
+    assert all(bytes(v.grid.value).startswith(PNG_SIGNATURE) for v in panel.column_views.values())  # before running
+    panel.run_button.click()
+    assert not panel.run_button.disabled and panel.error_html.value == ""
+    for detail in ("low", "high", "auto"):
+        view = panel.column_views[detail]
+        assert "vizlab-compare-" + detail in view.box._dom_classes
+        assert view.answer.value and "⚠️" not in view.answer.value
+        assert "prompt estimated" in view.stats.value and "reported" in view.stats.value and "$" in view.stats.value
+        assert bytes(view.grid.value).startswith(PNG_SIGNATURE)
+    assert panel.columns["high"].reported_prompt > panel.columns["low"].reported_prompt  # type: ignore[operator]
+    assert "2x2 tiles" in panel.column_views["high"].stats.value
+    assert panel.state.question == "What colour is this?"
+    W.Widget.close_all()
+
+
+def test_compare_panel_upload_and_errors(local_backend: Any, square_png: bytes) -> None:
+    bad = make_client(local_backend.url, key="another-wrong-key", max_retries=0)
+    panel = ComparePanel(bad)
+    panel.run_in_thread = False
+    panel.run_button.click()
+    assert "Choose an image first" in panel.error_html.value
+    panel.file_upload.set_state({"value": [record("sq.png", square_png)]})
+    assert panel.state.image is not None and panel.state.image.name == "sq.png"
+    panel.run_button.click()
+    assert all("AuthenticationError" in v.answer.value for v in panel.column_views.values())
+    assert "another-wrong-key" not in texts(panel.widget)
+    bad.close()
+    W.Widget.close_all()

@@ -1,0 +1,30 @@
+"""ipywidgets panels for Jupyter: upload images, chat about them, compare detail levels.
+
+Each panel wires a plain state object (no widgets, no kernel; tested on its own) to ipywidgets
+controls. A notebook cell that evaluates to a panel shows it::
+
+    from vizlab.widgets import ChatPanel
+    ChatPanel()            # the built-in backend when nothing is configured
+
+Public: :class:`UploadPanel`, :class:`ChatPanel`, :class:`ComparePanel` and their states
+:class:`UploadState`, :class:`ChatState`, :class:`CompareState`.
+"""
+
+from __future__ import annotations
+
+from vizlab.widgets.chat import ChatPanel
+from vizlab.widgets.compare import ComparePanel
+from vizlab.widgets.state import ChatState, CompareColumn, CompareState, TurnView, UploadRow, UploadState
+from vizlab.widgets.upload import UploadPanel
+
+__all__ = [
+    "UploadPanel",
+    "ChatPanel",
+    "ComparePanel",
+    "UploadState",
+    "ChatState",
+    "CompareState",
+    "CompareColumn",
+    "TurnView",
+    "UploadRow",
+]

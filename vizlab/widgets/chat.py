@@ -1,0 +1,431 @@
+"""The chat panel: a notebook version of the Azure AI Foundry chat playground, for images.
+
+Flow (as in the playground quickstart): pick the deployment, write a system message and press
+"Apply system message", attach an image, type "Describe this image", press Send (it turns into
+Stop while the answer streams), then ask follow-ups: the whole history, images included, is
+re-sent each time because Chat Completions keeps no state.
+
+A thin view over :class:`~vizlab.widgets.state.ChatState`. Requests run in a background thread
+(``panel.run_in_thread``; tests set it False or call ``panel.wait()``), Send is disabled and
+Stop enabled while one runs. On an error the panel shows it, the conversation is as it was
+before Send (the user turn is removed, the attachments stay, the prompt comes back), and Send
+works again. Stop keeps the partial answer in the transcript, marked as stopped.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as W
+
+from vizlab.widgets._common import Panel, auto_width
+from vizlab.widgets.state import DETAILS, ChatState, escape, human_bytes, thumbnail_png
+
+if TYPE_CHECKING:
+    from vizlab.client import Client
+    from vizlab.conversation import Conversation
+    from vizlab.widgets.upload import UploadPanel
+
+__all__ = ["ChatPanel"]
+
+_STREAM_REFRESH_S = 0.05  # at most 20 front-end updates a second while an answer streams
+
+_BUBBLE = {
+    "user": "background:#eef4ff;border-radius:6px;padding:6px 8px;margin:2px 0",
+    "assistant": "background:#f6f6f6;border-radius:6px;padding:6px 8px;margin:2px 0",
+}
+
+
+class ChatPanel(Panel):
+    """Chat with a vision model about images, with tokens, cost and latency per turn.
+
+    ``client`` defaults to :func:`vizlab.connect` (the built-in backend when nothing is
+    configured). ``upload`` is an :class:`UploadPanel` whose images the "Attach uploads" button
+    adds. ``autosave`` is a JSON path: the conversation saves there after every change, and a
+    panel made again with the same path (after a kernel restart) resumes it.
+    """
+
+    def __init__(
+        self,
+        client: Client | None = None,
+        conversation: Conversation | None = None,
+        *,
+        upload: UploadPanel | None = None,
+        autosave: str | os.PathLike[str] | None = None,
+        max_tokens: int = 1000,
+        export_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if client is None:
+            from vizlab.client import connect
+
+            client = connect(verbose=False)
+        self.state = ChatState(client, conversation, autosave=autosave, max_tokens=max_tokens, export_dir=export_dir)
+        self.upload = upload
+        self._thumbs: dict[str, bytes] = {}
+        self._last_stream_update = 0.0
+        self._pending_prompt = ""
+        self._running = False
+
+        # header: backend and deployment
+        self.backend_html = W.HTML()
+        self.backend_html.add_class("vizlab-chat-backend")
+        names = self.state.deployments()
+        self.deployment_picker = W.Dropdown(options=names, value=names[0], description="Deployment")
+        self.deployment_picker.add_class("vizlab-chat-deployment")
+        self.deployment_picker.observe(self._on_deployment, names="value")
+
+        # setup: the system message, applied on demand
+        self.system_text = W.Textarea(
+            value=self.state.conversation.system or "",
+            placeholder="You're an AI assistant that helps people find information.",
+            description="System",
+            layout=W.Layout(width="100%", height="64px"),
+        )
+        self.system_text.add_class("vizlab-chat-system")
+        self.apply_system_button = W.Button(description="Apply system message", icon="check", layout=auto_width())
+        self.apply_system_button.add_class("vizlab-chat-apply-system")
+        self.apply_system_button.on_click(lambda _b: self.apply_system())
+        self.system_status = W.HTML()
+        self.system_status.add_class("vizlab-chat-system-status")
+        self.system_text.observe(lambda _c: self._show_system_status(), names="value")
+
+        # transcript
+        self.transcript = W.VBox(layout=W.Layout(max_height="520px", overflow="auto"))
+        self.transcript.add_class("vizlab-chat-transcript")
+        self.stream_html = W.HTML()
+        self.stream_html.add_class("vizlab-chat-stream")
+        self.totals_html = W.HTML()
+        self.totals_html.add_class("vizlab-chat-totals")
+        self.error_html = W.HTML()
+        self.error_html.add_class("vizlab-chat-error")
+
+        # attachments
+        self.file_upload = W.FileUpload(accept="image/*", multiple=True, description="Attach image", layout=auto_width())
+        self.file_upload.add_class("vizlab-chat-upload")
+        self.file_upload.observe(self._on_upload, names="value")
+        self.path_text = W.Text(placeholder="or an image path", layout=W.Layout(width="260px"))
+        self.path_text.add_class("vizlab-chat-path")
+        self.attach_button = W.Button(description="Attach", icon="paperclip", layout=auto_width())
+        self.attach_button.add_class("vizlab-chat-attach")
+        self.attach_button.on_click(lambda _b: self.attach(self.path_text.value))
+        self.attach_uploads_button = W.Button(
+            description="Attach uploads", icon="images", disabled=upload is None,
+            tooltip="Attach the images of the upload panel passed as upload=", layout=auto_width(),
+        )
+        self.attach_uploads_button.add_class("vizlab-chat-attach-uploads")
+        self.attach_uploads_button.on_click(lambda _b: self.attach_uploads())
+        self.clear_attachments_button = W.Button(description="Remove attachments", icon="times", layout=auto_width())
+        self.clear_attachments_button.add_class("vizlab-chat-clear-attachments")
+        self.clear_attachments_button.on_click(lambda _b: self._clear_attachments())
+        self.attachments_box = W.HBox()
+        self.attachments_box.add_class("vizlab-chat-attachments")
+        self.detail_picker = W.ToggleButtons(options=list(DETAILS), value=self.state.detail, description="Detail")
+        self.detail_picker.add_class("vizlab-chat-detail")
+        self.max_tokens = W.BoundedIntText(value=max_tokens, min=1, max=128_000, description="Max tokens")
+        self.max_tokens.add_class("vizlab-chat-max-tokens")
+
+        # prompt and send
+        self.prompt = W.Textarea(placeholder="Type a question, e.g. Describe this image", layout=W.Layout(width="100%", height="64px"))
+        self.prompt.add_class("vizlab-chat-prompt")
+        self.send_button = W.Button(description="Send", icon="paper-plane", button_style="primary", layout=auto_width())
+        self.send_button.add_class("vizlab-chat-send")
+        self.send_button.on_click(lambda _b: self.send())
+        self.stop_button = W.Button(description="Stop", icon="stop", disabled=True, layout=auto_width())
+        self.stop_button.add_class("vizlab-chat-stop")
+        self.stop_button.on_click(lambda _b: self.stop())
+
+        # raw JSON, new chat, export
+        self.raw_toggle = W.ToggleButton(description="Show raw JSON", icon="code", value=False, layout=auto_width())
+        self.raw_toggle.add_class("vizlab-chat-raw-toggle")
+        self.raw_toggle.observe(lambda _c: self._show_raw(), names="value")
+        self.raw_html = W.HTML()
+        self.raw_html.add_class("vizlab-chat-raw")
+        self.new_chat_button = W.Button(description="New chat", icon="refresh", layout=auto_width())
+        self.new_chat_button.add_class("vizlab-chat-new")
+        self.new_chat_button.on_click(lambda _b: self.new_chat())
+        self.export_json_button = W.Button(description="Export JSON", icon="download", layout=auto_width())
+        self.export_json_button.add_class("vizlab-chat-export-json")
+        self.export_json_button.on_click(lambda _b: self.export("json"))
+        self.export_md_button = W.Button(description="Export Markdown", icon="download", layout=auto_width())
+        self.export_md_button.add_class("vizlab-chat-export-md")
+        self.export_md_button.on_click(lambda _b: self.export("markdown"))
+        self.export_html = W.HTML()
+        self.export_html.add_class("vizlab-chat-export")
+
+        self.widget = W.VBox(
+            [
+                W.HBox([self.deployment_picker, self.backend_html]),
+                self.system_text,
+                W.HBox([self.apply_system_button, self.system_status]),
+                self.transcript,
+                self.stream_html,
+                self.error_html,
+                self.totals_html,
+                W.HBox([self.file_upload, self.path_text, self.attach_button, self.attach_uploads_button,
+                        self.clear_attachments_button]),
+                self.attachments_box,
+                W.HBox([self.detail_picker, self.max_tokens]),
+                self.prompt,
+                W.HBox([self.send_button, self.stop_button, self.new_chat_button, self.raw_toggle,
+                        self.export_json_button, self.export_md_button]),
+                self.export_html,
+                self.raw_html,
+            ],
+            layout=W.Layout(width="100%"),
+        )
+        self.widget.add_class("vizlab-chat")
+        self._show_backend()
+        self._show_system_status()
+        self.refresh()
+
+    # -- properties --
+
+    @property
+    def client(self) -> Client:
+        return self.state.client
+
+    @client.setter
+    def client(self, client: Client) -> None:
+        """Swap the client (e.g. after fixing a key); the conversation is kept."""
+        self.state.client = client
+        names = self.state.deployments()
+        with self.deployment_picker.hold_trait_notifications():
+            self.deployment_picker.options = names
+            self.deployment_picker.value = names[0]
+        self._show_backend()
+
+    @property
+    def conversation(self) -> Conversation:
+        return self.state.conversation
+
+    # -- actions --
+
+    def apply_system(self) -> None:
+        self.state.apply_system(self.system_text.value)
+        self._show_system_status()
+
+    def attach(self, source: Any) -> None:
+        """Attach an image (path, bytes, upload record...) to the next message."""
+        if isinstance(source, str):
+            source = source.strip()
+            if not source:
+                self._show_error("Type the path of an image file before pressing Attach.")
+                return
+        try:
+            self.state.attach(source)
+        except Exception as e:
+            from vizlab.errors import redact
+
+            self._show_error(redact(f"Could not attach {source if isinstance(source, str) else 'the image'}: {e}"))
+            return
+        if isinstance(source, str):
+            self.path_text.value = ""
+        self._show_error("")
+        self._show_attachments()
+
+    def attach_uploads(self) -> None:
+        if self.upload is None:
+            return
+        for image in self.upload.images:
+            self.state.attach(image)
+        self._show_attachments()
+
+    def _clear_attachments(self) -> None:
+        self.state.clear_attachments()
+        self._show_attachments()
+
+    def _on_upload(self, change: dict[str, Any]) -> None:
+        records = list(change["new"] or ())
+        if not records:
+            return
+        problems = []
+        for record in records:
+            try:
+                self.state.attach(record)
+            except Exception as e:
+                from vizlab.errors import redact
+
+                problems.append(redact(f"{record.get('name', 'upload')}: {e}"))
+        self.file_upload.value = ()
+        self._show_error("; ".join(problems))
+        self._show_attachments()
+
+    def _on_deployment(self, change: dict[str, Any]) -> None:
+        if change["new"]:
+            self.state.select_deployment(change["new"])
+            self._show_backend()
+
+    def send(self) -> None:
+        """Send the prompt and attachments (what the Send button does)."""
+        if self._running:  # a second click queued before Send was disabled
+            return
+        prompt = self.prompt.value
+        if not prompt.strip() and not self.state.attachments:
+            self._show_error("Type a question (or attach an image) before pressing Send.")
+            return
+        self._pending_prompt = prompt
+        self._running = True
+        self._set_busy(True)
+        self._show_error("")
+        self.prompt.value = ""
+        self.stream_html.value = self._bubble("user", escape(prompt), note=self._attachment_note()) + self._bubble(
+            "assistant", "<i>…</i>"
+        )
+        self._run(lambda: self._send_work(prompt))
+
+    def _send_work(self, prompt: str) -> None:
+        ok = False
+        try:
+            ok = self.state.send(
+                prompt,
+                on_chunk=self._on_chunk,
+                max_tokens=int(self.max_tokens.value),
+                detail=self.detail_picker.value,
+            )
+        finally:
+            if not ok:
+                self.prompt.value = prompt  # give the question back for a retry
+            self.stream_html.value = ""
+            self._running = False
+            self._set_busy(False)
+            self._show_error(self.state.error)
+            self.refresh()
+
+    def _on_chunk(self, text: str) -> None:
+        now = time.monotonic()
+        if now - self._last_stream_update < _STREAM_REFRESH_S:
+            return
+        self._last_stream_update = now
+        self.stream_html.value = self._bubble("user", escape(self._pending_prompt)) + self._bubble(
+            "assistant", escape(text) + " ▌"
+        )
+
+    def stop(self) -> None:
+        """Stop the answer being streamed (what the Stop button does)."""
+        self.state.cancel()
+
+    def new_chat(self) -> None:
+        if self._running:
+            self.state.cancel()
+            self.wait(10)
+        self.state.new_chat()
+        self.export_html.value = ""
+        self._show_error("")
+        self.refresh()
+
+    def export(self, kind: str = "json") -> str:
+        """Write the chat as JSON or Markdown next to the notebook; returns (and shows) the path."""
+        try:
+            path = self.state.export_json() if kind == "json" else self.state.export_markdown()
+        except Exception as e:
+            from vizlab.errors import redact
+
+            self._show_error(redact(f"Export failed: {e}"))
+            return ""
+        shown = os.fspath(path)
+        self.export_html.value = f"Saved <code>{escape(shown)}</code>"
+        return shown
+
+    # -- view --
+
+    def _set_busy(self, busy: bool) -> None:
+        self.send_button.disabled = busy
+        self.stop_button.disabled = not busy
+        self.new_chat_button.disabled = busy
+
+    def _show_error(self, message: str) -> None:
+        self.error_html.value = (
+            f'<div style="color:#b00020;border:1px solid #b00020;padding:4px 8px;border-radius:4px">'
+            f"⚠️ {escape(message)}</div>"
+            if message
+            else ""
+        )
+
+    def _show_backend(self) -> None:
+        client = self.state.client
+        self.backend_html.value = f"<small>{escape(client.describe())} · token rules {escape(client.token_model)}</small>"
+
+    def _show_system_status(self) -> None:
+        applied = self.state.conversation.system or ""
+        if self.system_text.value.strip() == applied:
+            self.system_status.value = "<small>System message applied.</small>" if applied else "<small>No system message.</small>"
+        else:
+            self.system_status.value = "<small><b>Not applied yet</b>: press Apply system message.</small>"
+
+    def _thumb(self, image: Any) -> bytes:
+        key = image.sha256
+        if key not in self._thumbs:
+            self._thumbs[key] = thumbnail_png(image, (120, 120))
+        return self._thumbs[key]
+
+    def _attachment_note(self) -> str:
+        if not self.state.attachments:
+            return ""
+        return ", ".join(f"📎 {escape(a.name)}" for a in self.state.attachments)
+
+    def _show_attachments(self) -> None:
+        items = []
+        for image in self.state.attachments:
+            thumb = W.Image(value=self._thumb(image), format="png")
+            thumb.add_class("vizlab-thumbnail")
+            label = W.HTML(f"<small>{escape(image.name)}<br>{image.width}x{image.height} · {human_bytes(image.nbytes)}</small>")
+            items.append(W.VBox([thumb, label]))
+        old = self.attachments_box.children
+        self.attachments_box.children = items
+        _close_tree(old)
+
+    @staticmethod
+    def _bubble(role: str, body: str, note: str = "") -> str:
+        who = "You" if role == "user" else "Assistant"
+        extra = f"<br><small>{note}</small>" if note else ""
+        return f'<div class="vizlab-chat-bubble vizlab-chat-{role}" style="{_BUBBLE.get(role, "")}"><b>{who}:</b> {body}{extra}</div>'
+
+    def _show_raw(self) -> None:
+        if self.raw_toggle.value:
+            self.raw_html.value = (
+                '<pre style="max-height:400px;overflow:auto;font-size:11px;white-space:pre-wrap">'
+                f"{html.escape(self.state.raw_json(), quote=False)}</pre>"
+            )
+        else:
+            self.raw_html.value = ""
+
+    def refresh(self) -> None:
+        """Redraw the transcript, totals, attachments and raw JSON from the state."""
+        rows = []
+        for view in self.state.turn_views():
+            parts: list[Any] = []
+            if view.images:
+                thumbs = []
+                for image in view.images:
+                    thumb = W.Image(value=self._thumb(image), format="png")
+                    thumb.add_class("vizlab-thumbnail")
+                    thumbs.append(thumb)
+                parts.append(W.VBox(thumbs))
+            body = escape(view.text) if view.text else "<i>(no text)</i>"
+            note = escape(view.stats)
+            for warning in view.warnings:
+                note += f'<br><span class="vizlab-chat-warning" style="color:#a15c00">⚠️ {escape(warning)}</span>'
+            parts.append(W.HTML(self._bubble(view.role, body, note), layout=W.Layout(width="100%")))
+            row = W.HBox(parts)
+            row.add_class("vizlab-chat-turn")
+            row.add_class(f"vizlab-chat-turn-{view.role}")
+            rows.append(row)
+        old = self.transcript.children
+        self.transcript.children = rows
+        _close_tree(old)
+        self.totals_html.value = f"<small><b>{escape(self.state.totals_line())}</b></small>"
+        self._show_attachments()
+        self._show_raw()
+        self._show_system_status()
+
+
+def _close_tree(widgets: Any) -> None:
+    """Close replaced widgets so their comms do not pile up in a long chat."""
+    for w in widgets:
+        children = getattr(w, "children", None)
+        if children:
+            _close_tree(children)
+        w.close()

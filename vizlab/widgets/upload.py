@@ -1,0 +1,153 @@
+"""The upload panel: pick images, see each one's format, size and token cost before sending.
+
+A thin view over :class:`~vizlab.widgets.state.UploadState`. Uploads arrive through
+ipywidgets' ``FileUpload`` (its value records: name, browser-guessed type, size, content as a
+memoryview, last_modified); the format shown is sniffed from the bytes, never the guessed type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as W
+
+from vizlab.widgets._common import Panel, auto_width
+from vizlab.widgets.state import DETAILS, LARGE_UPLOAD_NOTE, UploadState, escape, human_bytes
+
+__all__ = ["UploadPanel"]
+
+
+class UploadPanel(Panel):
+    """Upload images and see per-image and total token estimates for a model and detail.
+
+    >>> panel = UploadPanel(model="gpt-4o", detail="low")   # doctest: +SKIP
+    >>> panel                                               # doctest: +SKIP  (shows the panel)
+    >>> panel.images                                        # doctest: +SKIP  [EncodedImage, ...]
+    """
+
+    def __init__(self, *, model: str = "gpt-4o", detail: str = "auto", state: UploadState | None = None) -> None:
+        from vizlab.tokens import known_models
+
+        self.state = state if state is not None else UploadState(model=model, detail=detail)
+        models = known_models()
+        if self.state.model not in models:
+            models = [self.state.model] + models
+        self.file_upload = W.FileUpload(accept="image/*", multiple=True, description="Upload images", layout=auto_width())
+        self.file_upload.add_class("vizlab-upload-files")
+        self.model_picker = W.Dropdown(options=models, value=self.state.model, description="Model")
+        self.model_picker.add_class("vizlab-upload-model")
+        self.detail_picker = W.ToggleButtons(options=list(DETAILS), value=self.state.detail, description="Detail")
+        self.detail_picker.add_class("vizlab-upload-detail")
+        self.path_text = W.Text(placeholder="or a path to an image file", layout=W.Layout(width="320px"))
+        self.path_text.add_class("vizlab-upload-path")
+        self.add_path_button = W.Button(description="Add path", icon="plus", layout=auto_width())
+        self.add_path_button.add_class("vizlab-upload-add-path")
+        self.clear_button = W.Button(description="Clear", icon="trash", layout=auto_width())
+        self.clear_button.add_class("vizlab-upload-clear")
+        self.rows_box = W.VBox()
+        self.rows_box.add_class("vizlab-upload-rows")
+        self.total_html = W.HTML()
+        self.total_html.add_class("vizlab-upload-total")
+        self.errors_html = W.HTML()
+        self.errors_html.add_class("vizlab-upload-errors")
+        self.note_html = W.HTML(f"<small>ℹ️ {escape(LARGE_UPLOAD_NOTE)}</small>")
+        self.note_html.add_class("vizlab-upload-note")
+        self._thumb_widgets: dict[str, W.Image] = {}
+
+        self.file_upload.observe(self._on_upload, names="value")
+        self.model_picker.observe(self._on_choice, names="value")
+        self.detail_picker.observe(self._on_choice, names="value")
+        self.add_path_button.on_click(lambda _b: self.add_path(self.path_text.value))
+        self.clear_button.on_click(lambda _b: self.clear())
+
+        self.widget = W.VBox(
+            [
+                W.HBox([self.file_upload, self.path_text, self.add_path_button, self.clear_button]),
+                W.HBox([self.model_picker, self.detail_picker]),
+                self.errors_html,
+                self.rows_box,
+                self.total_html,
+                self.note_html,
+            ]
+        )
+        self.widget.add_class("vizlab-upload")
+        self.refresh()
+
+    @property
+    def images(self) -> list[Any]:
+        """The good images, as :class:`~vizlab.images.EncodedImage` objects, in upload order."""
+        return self.state.images
+
+    # -- actions --
+
+    def _on_upload(self, change: dict[str, Any]) -> None:
+        records = list(change["new"] or ())
+        if not records:
+            return
+        self.state.add(records, names=[str(r.get("name") or "") or None for r in records])
+        # Drop the records: their bytes now live in the state, and the same file may come again.
+        self.file_upload.value = ()
+        self.refresh()
+
+    def add_path(self, path: str) -> None:
+        path = path.strip()
+        if not path:
+            self.state.errors = ["Type a path to an image file first."]
+        else:
+            self.state.add([path])
+            if not self.state.errors:
+                self.path_text.value = ""
+        self.refresh()
+
+    def add(self, *sources: Any) -> None:
+        """Add images from Python (paths, bytes, PIL images, upload records)."""
+        self.state.add(sources)
+        self.refresh()
+
+    def clear(self) -> None:
+        self.state.clear()
+        self.refresh()
+
+    def _on_choice(self, _change: dict[str, Any]) -> None:
+        self.state.model = self.model_picker.value
+        self.state.detail = self.detail_picker.value
+        self.refresh()
+
+    # -- view --
+
+    def refresh(self) -> None:
+        if self.state.errors:
+            items = "".join(f"<li>{escape(e)}</li>" for e in self.state.errors)
+            self.errors_html.value = (
+                '<div style="color:#b00020"><b>Some files were not added:</b>'
+                f"<ul style='margin:2px 0'>{items}</ul>The other images were kept.</div>"
+            )
+        else:
+            self.errors_html.value = ""
+        rows = []
+        live = set()
+        for image, row in zip(self.state.images, self.state.rows()):
+            live.add(image.sha256)
+            thumb = self._thumb_widgets.get(image.sha256)
+            if thumb is None:
+                thumb = W.Image(value=self.state.thumbnail(image), format="png")
+                thumb.add_class("vizlab-thumbnail")
+                self._thumb_widgets[image.sha256] = thumb
+            text = W.HTML(
+                f"<b>{escape(row.name)}</b><br>{escape(row.mime)} · {row.width}x{row.height} px · "
+                f"{human_bytes(row.nbytes)}<br><b>{row.tokens:,} tokens</b>"
+                + (f" · ${row.cost:.4f}" if row.cost is not None else "")
+                + f"<br><small><code>{escape(row.explanation.splitlines()[-1])}</code></small>"
+            )
+            box = W.HBox([thumb, text])
+            box.add_class("vizlab-upload-row")
+            rows.append(box)
+        for key in list(self._thumb_widgets):
+            if key not in live:
+                self._thumb_widgets.pop(key).close()
+        old = self.rows_box.children
+        self.rows_box.children = rows
+        for box in old:
+            box.children[1].close()
+            box.close()
+        self.total_html.value = f"<b>{escape(self.state.total_line())}</b>"
