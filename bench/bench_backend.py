@@ -1,0 +1,147 @@
+"""Benchmark 4: the built-in backend: latency at low and high, and 50 concurrent clients.
+
+Every request carries a different 512x512 image (a distinct five-letter word in large type), so
+the analyst's per-image cache never answers for it: each request is decoded, tokenised and read
+by OCR. Requests go over real HTTP with ``requests`` (no SDK), measured client side. Low and
+high alternate, so machine noise hits both equally.
+
+The concurrent clients each send an image of their own height (512 x 420..469) and word and ask
+for a description; the analyst's reply states the size ("The image is 512x437") and the text it
+reads, so a reply that went to the wrong client names another client's size.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from typing import Any
+
+import requests
+
+from _common import Section, fmt_s, median, percentile, say
+
+KEY = "bench-key"
+ROUNDS = 20
+CLIENTS = 50
+# Letters OCR does not confuse with each other or with digits.
+_LETTERS = "ACDEFHJKMNPRTUVWXY"
+
+
+def words(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    out: set[str] = set()
+    while len(out) < n:
+        out.add("".join(rng.choice(_LETTERS) for _ in range(5)))
+    return sorted(out)
+
+
+def word_url(word: str, height: int = 512) -> str:
+    from vizlab.datasets import text_card
+    from vizlab.images import to_data_url
+
+    return to_data_url(text_card(word, font_px=72, size=(512, height)))
+
+
+def body(url: str | None, detail: str, question: str = "What text is written in this image?") -> dict[str, Any]:
+    content: list[dict[str, Any]] = [{"type": "text", "text": question}]
+    if url is not None:
+        content.append({"type": "image_url", "image_url": {"url": url, "detail": detail}})
+    return {"messages": [{"role": "user", "content": content}], "max_tokens": 60}
+
+
+def run() -> Section:
+    from vizlab.local import LocalBackend
+
+    section = Section("4. The built-in backend")
+    started = time.perf_counter()
+    with LocalBackend(api_key=KEY, deployments=("gpt-4o",)) as backend:
+        endpoint = f"{backend.url}/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
+        session = requests.Session()
+        session.headers["api-key"] = KEY
+
+        def post(payload: dict[str, Any], s: requests.Session = session) -> tuple[float, requests.Response]:
+            t = time.perf_counter()
+            response = s.post(endpoint, json=payload, timeout=60)
+            return time.perf_counter() - t, response
+
+        say("  cold start (first request loads the OCR model) ...")
+        cold, response = post(body(word_url("WARMUP"), "low"))
+        response.raise_for_status()
+        say(f"  latency: {ROUNDS} rounds of text-only, low and high (512x512, distinct words) ...")
+        urls = [word_url(w) for w in words(2 * ROUNDS, seed=1)]
+        times: dict[str, list[float]] = {"text only": [], "low": [], "high": []}
+        for i in range(ROUNDS):
+            t, r = post(body(None, "low"))
+            r.raise_for_status()
+            times["text only"].append(t)
+            for detail, url in (("low", urls[2 * i]), ("high", urls[2 * i + 1])):
+                t, r = post(body(url, detail))
+                r.raise_for_status()
+                times[detail].append(t)
+        say(f"  {CLIENTS} concurrent clients, each with its own image size and word ...")
+        mine = words(CLIENTS, seed=2)
+        heights = [420 + k for k in range(CLIENTS)]
+        client_urls = [word_url(w, h) for w, h in zip(mine, heights)]
+        barrier = threading.Barrier(CLIENTS)
+        replies: list[str | None] = [None] * CLIENTS
+        failures: list[str | None] = [None] * CLIENTS
+
+        def client(k: int) -> None:
+            with requests.Session() as s:
+                s.headers["api-key"] = KEY
+                barrier.wait()
+                try:
+                    _, r = post(body(client_urls[k], "low", "Describe this image."), s)
+                    if r.status_code != 200:
+                        failures[k] = f"HTTP {r.status_code}"
+                        return
+                    replies[k] = r.json()["choices"][0]["message"]["content"]
+                except Exception as e:  # a lost reply is what this counts
+                    failures[k] = f"{type(e).__name__}: {e}"
+
+        t = time.perf_counter()
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(CLIENTS)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(timeout=120)
+        burst = time.perf_counter() - t
+    lost = sum(1 for k in range(CLIENTS) if replies[k] is None)
+    sizes = [set(re.findall(r"\b512x(\d+)\b", reply or "")) for reply in replies]
+    crossed = sum(1 for k in range(CLIENTS) if replies[k] is not None and sizes[k] != {str(heights[k])})
+    other_words = sum(
+        1 for k in range(CLIENTS)
+        if replies[k] is not None and any(w in (replies[k] or "") for j, w in enumerate(mine) if j != k)
+    )
+    own = sum(1 for k in range(CLIENTS) if replies[k] is not None and mine[k] in (replies[k] or ""))
+    section.add(f"Cold start (first request, loads the OCR model): {fmt_s(cold)}.")
+    section.add()
+    section.add(f"| Request ({ROUNDS} each, interleaved) | Median | p95 | Median vs text-only |")
+    section.add("|---|---|---|---|")
+    base = median(times["text only"])
+    for name, values in times.items():
+        label = name if name == "text only" else f"512x512 image, detail {name}"
+        section.add(f"| {label} | {fmt_s(median(values))} | {fmt_s(percentile(values, 95))} | "
+                    f"{median(values) / base:.1f}x |")
+    section.add()
+    section.add(f"High vs low median: {median(times['high']) / median(times['low']):.2f}x (a 512x512 image is one "
+                "tile at high, so both read the same pixels).")
+    section.add()
+    section.add(f"**{CLIENTS} concurrent clients** (threads released together by a barrier, one session each, a "
+                f"distinct image size and word each, detail low): answered in {fmt_s(burst)}; lost {lost}; crossed "
+                f"(reply states a size other than the client's own) {crossed}; replies naming another client's word "
+                f"{other_words}; own word read by OCR {own} of {CLIENTS - lost}.")
+    for k in range(CLIENTS):
+        if failures[k]:
+            section.add(f"- client {k}: {failures[k]}")
+    section.target("latency, 512x512 at low: median / p95", f"{fmt_s(median(times['low']))} / "
+                   f"{fmt_s(percentile(times['low'], 95))}", None)
+    section.target("latency, 512x512 at high: median / p95", f"{fmt_s(median(times['high']))} / "
+                   f"{fmt_s(percentile(times['high'], 95))}", None)
+    section.target(f"{CLIENTS} concurrent clients: no lost reply", f"{lost} lost", lost == 0)
+    section.target(f"{CLIENTS} concurrent clients: no crossed reply", f"{crossed} crossed",
+                   crossed == 0 and other_words == 0 and lost == 0)
+    section.seconds = time.perf_counter() - started
+    return section
