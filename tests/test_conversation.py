@@ -662,7 +662,33 @@ def test_repr_is_short(enc: Callable[..., Any]) -> None:
     assert repr(conv) == "<Conversation 5 turns, 2 images stored, model='gpt-4o', retention='keep_all'>"
 
 
+def test_repr_says_one_turn_and_one_image_in_the_singular(enc: Callable[..., Any]) -> None:
+    conv = Conversation()
+    assert repr(conv).startswith("<Conversation 0 turns, 0 images stored,")
+    conv.add_user("hi", [enc()])
+    assert repr(conv).startswith("<Conversation 1 turn, 1 image stored,")
+
+
+def test_convert_error_never_shows_a_url_query() -> None:
+    url = "https://acct.blob.core.windows.net/c/cat.png?sv=2024-01-01&sig=SECRETSIGNATURE"
+    messages = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]
+    with pytest.raises(ConversationError) as info:
+        convert_messages(messages, "preview2023")
+    assert "cat.png" in str(info.value) and "SECRET" not in str(info.value) and "sig=" not in str(info.value)
+
+
 def test_turn_defaults() -> None:
     turn = Turn("user", "hi")
     assert (turn.images, turn.detail, turn.meta) == ([], "auto", {})
     assert turn.created.endswith("+00:00")
+
+
+def test_add_user_meta_must_be_a_dict() -> None:
+    with pytest.raises(ConversationError, match="meta must be a dict"):
+        Conversation().add_user("hi", meta=5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("messages", [None, "hello", {"role": "user", "content": "hi"}])
+def test_convert_messages_refuses_what_is_not_a_list(messages: Any) -> None:
+    with pytest.raises(ConversationError, match="list of message dicts"):
+        convert_messages(messages, "current")

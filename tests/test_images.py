@@ -681,7 +681,7 @@ def test_fit_size_properties(width: int, height: int, fit: Any) -> None:
 
 
 def test_fit_size_high_matches_the_token_estimator() -> None:
-    tokens = pytest.importorskip("vizlab.tokens")  # written in parallel; runs at integration
+    from vizlab import tokens  # imported, not importorskip'd: a broken import must fail here
 
     @given(width=sizes, height=sizes)
     def same(width: int, height: int) -> None:
@@ -755,3 +755,68 @@ def test_module_constants_match_the_brief() -> None:
     assert isinstance(images.MAX_PIXELS, int)
     assert SERVICE_FORMATS == {"image/jpeg", "image/png", "image/webp", "image/gif"}
     assert isinstance(EncodedImage(b"", "image/png", 1, 1, "x", 1, 1).sha256, str)
+
+
+# --- URLs in messages ---------------------------------------------------------------------------
+
+SAS_URL = "https://user:pw@acct.blob.core.windows.net/c/cat.png?sv=2024-01-01&sig=SECRETSIGNATURE"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: images.encode_image(SAS_URL),
+        lambda: images.image_size(SAS_URL),
+        lambda: images.open_image(SAS_URL),
+        lambda: images.image_part(SAS_URL, fit="high"),
+        lambda: images.to_data_url(SAS_URL, fit="low"),
+        lambda: images.encode_image(SAS_URL.replace("https", "ftp")),
+    ],
+)
+def test_errors_about_urls_never_show_credentials_or_query(call: Callable[[], Any]) -> None:
+    with pytest.raises(ImageError) as info:
+        call()
+    text = f"{info.value} {info.value.source}"
+    assert "cat.png" in text
+    assert "SECRET" not in text and "sig=" not in text and "pw@" not in text
+
+
+def test_describe_url_keeps_what_identifies_the_image() -> None:
+    assert images.describe_url("https://example.com:8443/a/b.png#frag") == "https://example.com:8443/a/b.png?..."
+    assert images.describe_url("https://example.com/a.png") == "https://example.com/a.png"
+    assert images.describe_url("http://[::1") .endswith("...")  # malformed netloc: cut, not raised
+
+
+def test_data_url_is_built_in_one_place_and_round_trips(tiny_png: bytes) -> None:
+    url = images.build_data_url("image/png", tiny_png)
+    assert url == images.EncodedImage(tiny_png, "image/png", 1, 1, "x", 1, 1).data_url
+    assert images.decode_data_url(url) == ("image/png", tiny_png)
+
+
+@pytest.mark.parametrize("text", ["iVBO\nRw==", " iVBORw== ", "iVBO\r\nRw=="])
+def test_decode_base64_image_ignores_line_breaks(text: str) -> None:
+    assert images.decode_base64_image(text) == b"\x89PNG"
+
+
+@pytest.mark.parametrize("text", ["!!!", "iVBORw", "iVBO-_w==", 42])
+def test_decode_base64_image_refuses_bad_input_with_a_vizlab_error(text: Any) -> None:
+    with pytest.raises(DataURLError, match="base64"):
+        images.decode_base64_image(text, source="my image")
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda: images.encode_image("holiday\x00.png"), ImageError),  # was ValueError: embedded null byte
+        (lambda: images.decode_data_url(42), DataURLError),  # was TypeError: object of type 'int' has no len()
+        (lambda: images.image_part("https://example.com/a.png", detail=["high"]), UnknownDetailError),  # was unhashable 'list'
+    ],
+)
+def test_bad_arguments_get_vizlab_errors_not_raw_python_ones(call: Callable[[], Any], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        call()
+
+
+def test_max_bytes_must_be_a_positive_int(tiny_png: bytes) -> None:
+    with pytest.raises(ValueError, match="max_bytes"):
+        images.encode_image(tiny_png, max_bytes="10")  # type: ignore[arg-type]

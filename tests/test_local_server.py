@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import openai
@@ -372,6 +373,28 @@ def test_usage_matches_vizlab_tokens(local_backend: Any) -> None:
     assert body["usage"]["prompt_tokens"] == estimate_request(legacy, model="gpt-4o").prompt_tokens
 
 
+def test_usage_follows_the_deployments_model_when_it_is_named_after_one() -> None:
+    """A deployment named like a known model counts with that model's rules; others with token_model."""
+    from vizlab.tokens import count_text_tokens, estimate_request
+
+    messages = user_with_image(url=data_url(png_bytes(1500, 900, (20, 20, 200))), detail="high")
+    deployments = ("gpt-4o", "gpt-4o-mini", "gpt-4o-mini-2024-07-18", "team-vision")
+    with LocalBackend(deployments=deployments, token_model="gpt-4.1") as backend:
+        for deployment, model in [
+            ("gpt-4o", "gpt-4o"),
+            ("gpt-4o-mini", "gpt-4o-mini"),
+            ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),  # a dated name matches its model
+            ("team-vision", "gpt-4.1"),  # unknown name: the backend's token_model
+        ]:
+            body = post(backend, {"messages": messages}, headers={"api-key": "k"}, deployment=deployment).json()
+            assert body["usage"]["prompt_tokens"] == estimate_request(messages, model=model).prompt_tokens, deployment
+            text = body["choices"][0]["message"]["content"]
+            assert body["usage"]["completion_tokens"] == count_text_tokens(text, model)
+        mini = post(backend, {"messages": messages}, headers={"api-key": "k"}, deployment="gpt-4o-mini").json()
+        big = post(backend, {"messages": messages}, headers={"api-key": "k"}, deployment="gpt-4o").json()
+        assert mini["usage"]["prompt_tokens"] > 10 * big["usage"]["prompt_tokens"]  # 2833 + 5667 a tile vs 85 + 170
+
+
 def parse_sse(resp: requests.Response) -> list[Any]:
     assert resp.headers["content-type"].startswith("text/event-stream")
     events: list[Any] = []
@@ -601,6 +624,19 @@ def test_backend_lifecycle() -> None:
         assert requests.get(backend.url + "/healthz", timeout=TIMEOUT).status_code == 200
 
 
+def test_url_after_stop_binds_no_socket() -> None:
+    backend = LocalBackend()
+    with backend:
+        url = backend.url
+    fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    assert backend.url == url and backend.port == int(url.rsplit(":", 1)[1])
+    assert backend._sock is None  # nothing left open for the garbage collector to warn about
+    if fds is not None:
+        assert len(os.listdir("/proc/self/fd")) == fds
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url + "/healthz", timeout=5)
+
+
 def test_refuses_non_loopback_and_bad_settings() -> None:
     with pytest.raises(ValueError, match="loopback"):
         LocalBackend(host="0.0.0.0")
@@ -611,9 +647,48 @@ def test_refuses_non_loopback_and_bad_settings() -> None:
     assert create_app().title == "vizlab local backend"
 
 
-def test_latency_is_simulated_without_blocking() -> None:
-    with LocalBackend(latency_s=0.5) as backend:
-        started = time.monotonic()
+@pytest.mark.parametrize(
+    "settings",
+    [{"rpm": "5"}, {"tpm": 0}, {"latency_s": -1}, {"latency_s": "1"}, {"rate_window_s": 0}, {"max_images": 0},
+     {"deployments": ("gpt-4o", "")}, {"batch_delay_s": float("nan")}],
+)  # fmt: skip
+def test_bad_settings_are_refused_with_their_name(settings: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=next(iter(settings))):
+        BackendConfig(**settings)
+
+
+def test_config_repr_hides_the_key() -> None:
+    assert "s3cret-key" not in repr(BackendConfig(api_key="s3cret-key"))
+    assert "s3cret-key" not in repr(LocalBackend(api_key="s3cret-key"))
+
+
+def test_latency_is_simulated_without_blocking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulated latency is an asyncio sleep: four requests are inside it at once.
+
+    No wall-clock assertion (speed belongs in bench/): the sleep waits until all four requests
+    are in it, which can only happen if one sleeping request does not block the others.
+    """
+    import asyncio
+
+    from vizlab.local import server
+
+    real_sleep = asyncio.sleep
+    inside = peak = 0
+
+    async def sleep_until_all_are_in(seconds: float) -> None:
+        nonlocal inside, peak
+        inside += 1  # the server's event loop runs these one at a time: no lock needed
+        peak = max(peak, inside)
+        try:
+            for _ in range(400):  # up to ~20 s before giving up (then peak < 4 fails the test)
+                if peak >= 4:
+                    return
+                await real_sleep(0.05)
+        finally:
+            inside -= 1
+
+    monkeypatch.setattr(server, "asyncio", SimpleNamespace(sleep=sleep_until_all_are_in))
+    with LocalBackend(latency_s=0.5, stream_chunk_delay_s=0.0) as backend:
         threads = [
             threading.Thread(target=post, args=(backend, {"messages": OK_MESSAGES}), kwargs={"headers": {"api-key": "x"}})
             for _ in range(4)
@@ -622,8 +697,7 @@ def test_latency_is_simulated_without_blocking() -> None:
             t.start()
         for t in threads:
             t.join()
-        # Four 0.5 s sleeps in series would take 2 s; concurrent ones take about 0.5 s.
-        assert time.monotonic() - started < 1.8
+    assert peak == 4
 
 
 @pytest.fixture

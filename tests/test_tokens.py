@@ -420,6 +420,51 @@ def test_invalid_messages_name_the_index(messages: Any, error: type[Exception], 
     assert where in str(info.value)
 
 
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height; no pixels follow (nothing large is allocated)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00")) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (_png_claiming(30_000, 30_000), "DecompressionBombError"),  # was "not an image PIL can read"
+        (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "UnsupportedImageError"),  # was NotAnImageError
+    ],
+)
+def test_image_sizes_are_read_as_vizlab_images_reads_them(data: bytes, error: str) -> None:
+    """One reader of image headers: the estimator refuses what the encoder refuses, with its error."""
+    from vizlab import errors, images
+
+    url = "data:image/png;base64," + base64.b64encode(data).decode()
+    message = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}
+    with pytest.raises(getattr(errors, error)) as info:
+        estimate_request([message], model="gpt-4o")
+    assert "message 0 part 0" in str(info.value)
+    with pytest.raises(getattr(errors, error)):
+        images.image_size(data)
+
+
+def test_estimate_counts_the_displayed_size_of_a_rotated_jpeg() -> None:
+    from vizlab import images
+
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated a quarter turn: stored 1400x700, displayed 700x1400
+    Image.new("RGB", (1400, 700), (9, 9, 9)).save(buf, "JPEG", exif=exif)
+    url = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+    message = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": url, "detail": "high"}}]}
+    (breakdown,) = estimate_request([message], model="gpt-4o").images
+    assert breakdown.original == images.image_size(buf.getvalue()) == (700, 1400)
+
+
 def test_estimate_unknown_model() -> None:
     with pytest.raises(UnknownModelError):
         estimate_request([{"role": "user", "content": "hi"}], model="llava")

@@ -51,6 +51,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import copy
+import hashlib
 import math
 import os
 import threading
@@ -95,7 +96,8 @@ _BACKENDS = ("azure", "openai", "local")
 _DETAILS = ("low", "high", "auto")
 
 # The SDK honours a server-directed retry delay only up to this (openai/_constants.py
-# MAX_RETRY_AFTER_DELAY); longer asks are not retried.
+# MAX_RETRY_AFTER_DELAY = 2 * 60, with INITIAL_RETRY_DELAY 0.5 and MAX_RETRY_DELAY 8.0; read in
+# openai 3.52.0, the version installed here); longer asks are not retried.
 _SDK_MAX_RETRY_AFTER_S = 120.0
 
 
@@ -170,7 +172,10 @@ def _stop_local_backends() -> None:
 def _local_backend(options: Mapping[str, Any]) -> Any:
     """Start (once) and return the built-in backend for these options."""
     global _atexit_registered
-    key = tuple(sorted((k, repr(v)) for k, v in options.items()))
+    # Keyed by the options, with the key hashed so no plain key sits in a module global.
+    key = tuple(sorted(
+        (k, hashlib.sha256(repr(v).encode()).hexdigest() if k == "api_key" else repr(v)) for k, v in options.items()
+    ))
     with _local_lock:
         backend = _local_backends.get(key)
         if backend is None:
@@ -182,7 +187,13 @@ def _local_backend(options: Mapping[str, Any]) -> Any:
                     "`pip install -e .`, or set AZURE_OPENAI_ENDPOINT / OPENAI_BASE_URL"
                 ) from e
             kwargs = {"host": "127.0.0.1", "port": 0, **options}
-            backend = LocalBackend(**kwargs).start()
+            try:
+                backend = LocalBackend(**kwargs).start()
+            except (TypeError, ValueError) as e:  # a misspelt or mistyped local_options entry
+                raise ConfigurationError(
+                    f"local_options could not configure the built-in backend: {redact(str(e))}. Use the "
+                    "fields of vizlab.local.BackendConfig, e.g. local_options={'rpm': 10, 'latency_s': 0.5}"
+                ) from e
             _local_backends[key] = backend
             if not _atexit_registered:
                 atexit.register(_stop_local_backends)
@@ -344,7 +355,8 @@ def connect(
     """Return a :class:`Client` for the first backend configured (see the module docstring).
 
     ``token_model`` picks the token rules and prices used for estimates (default: the
-    deployment/model name when vizlab.tokens knows it, else gpt-4o). ``timeout`` (seconds) bounds
+    deployment/model name when vizlab.tokens knows it, else gpt-4o; on the built-in backend, else
+    its ``token_model``, exactly the rules it reports usage by). ``timeout`` (seconds) bounds
     each wait of one attempt: connecting, and every read, so a stream may run longer while chunks
     keep coming. ``max_retries`` is how often the SDK retries 408/409/429/5xx, timeouts and
     refused connections, so the worst case is about ``(max_retries + 1) * timeout`` plus back-off.
@@ -352,8 +364,23 @@ def connect(
     >>> client = connect(verbose=False)            # doctest: +SKIP  (built-in backend)
     >>> client.chat([{"role": "user", "content": "hello"}]).text  # doctest: +SKIP
     """
-    if timeout <= 0 or not math.isfinite(timeout):
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0 or not math.isfinite(timeout):
         raise ConfigurationError(f"timeout={timeout!r} must be a positive number of seconds")
+    for arg, value in (
+        ("backend", backend), ("endpoint", endpoint), ("deployment", deployment), ("api_version", api_version),
+        ("base_url", base_url), ("model", model), ("token_model", token_model),
+    ):
+        if value is not None and not isinstance(value, str):
+            raise ConfigurationError(f"{arg}= must be a string, not {type(value).__name__}")
+    if api_key is not None and not isinstance(api_key, str):  # never echo what may be a key
+        raise ConfigurationError(f"api_key= must be a string, not {type(api_key).__name__}")
+    if local_options is not None and not isinstance(local_options, Mapping):
+        raise ConfigurationError(
+            f"local_options= must be a dict of built-in backend settings (e.g. {{'rpm': 10}}), "
+            f"not {type(local_options).__name__}"
+        )
+    if env_file is not None and not isinstance(env_file, (str, os.PathLike)):
+        raise ConfigurationError(f"env_file= must be a path (str or Path) or None, not {type(env_file).__name__}")
     if not isinstance(max_retries, int) or max_retries < 0:
         raise ConfigurationError(f"max_retries={max_retries!r} must be a whole number >= 0")
     env = read_settings(env_file)
@@ -364,8 +391,8 @@ def connect(
     )
     if token_model is None:
         if target.backend == "local":
-            # The built-in backend reports usage by its own token_model, whatever the deployment.
-            token_model = str(target.local.config.token_model)
+            # Estimate with the rules the built-in backend reports usage by on this deployment.
+            token_model = str(target.local.config.token_model_for(target.deployment))
         else:
             token_model = _default_token_model([target.deployment, model])
     client = Client(target, token_model=token_model, timeout=timeout, max_retries=max_retries)

@@ -504,6 +504,10 @@ class Conversation:
         """
         if not isinstance(text, str):
             raise ConversationError(f"add_user(text={text!r}): text must be a str.")
+        if meta is not None and not isinstance(meta, dict):
+            raise ConversationError(
+                f"add_user(meta={meta!r:.60}): meta must be a dict of JSON data, e.g. meta={{'source': 'upload'}}."
+            )
         detail = _check_detail(detail)
         sources = self._as_source_list(images)
         if len(sources) > self.max_images:
@@ -794,8 +798,9 @@ class Conversation:
         return len(self.turns)
 
     def __repr__(self) -> str:
+        turns, images = len(self.turns), len(self.images) + len(self.urls)
         return (
-            f"<Conversation {len(self.turns)} turns, {len(self.images) + len(self.urls)} images "
+            f"<Conversation {turns} turn{'' if turns == 1 else 's'}, {images} image{'' if images == 1 else 's'} "
             f"stored, model={self.model!r}, retention={self._retention.name!r}>"
         )
 
@@ -1011,19 +1016,17 @@ class Conversation:
 
 
 def _check_fit(fit: object) -> None:
-    """Refuse a ``fit`` that :func:`vizlab.images.encode_image` would refuse, but up front."""
-    if fit is None or fit in ("low", "high"):
-        return
-    if (
-        isinstance(fit, tuple)
-        and len(fit) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in fit)
-    ):
-        return
-    raise ConversationError(
-        f"fit={fit!r} is not a fit policy; use None (keep the bytes), 'low', 'high' or a "
-        "(max_width, max_height) tuple of positive ints."
-    )
+    """Refuse a ``fit`` that :func:`vizlab.images.encode_image` would refuse (its own check), but
+    up front and as a ConversationError."""
+    from vizlab.images import _check_fit as check_fit_for_images
+
+    try:
+        check_fit_for_images(fit)
+    except ValueError as e:
+        raise ConversationError(
+            f"fit={fit!r} is not a fit policy; use None (keep the bytes), 'low', 'high' or a "
+            "(max_width, max_height) tuple of positive ints."
+        ) from e
 
 
 def _fit_from_json(value: Any) -> Any:
@@ -1087,6 +1090,11 @@ def convert_messages(messages: Sequence[dict[str, Any]], to: str, *, detail: str
     """
     if to not in FORMATS:
         raise ConversationError(f"convert_messages(to={to!r}): use 'current' or 'preview2023'.")
+    if isinstance(messages, (str, bytes, dict)) or not isinstance(messages, Sequence):
+        raise ConversationError(
+            f"convert_messages takes a list of message dicts, not {type(messages).__name__}; "
+            "e.g. conversation.messages()."
+        )
     detail = _check_detail(detail)
     out: list[dict[str, Any]] = []
     for i, message in enumerate(messages):
@@ -1113,8 +1121,9 @@ def _convert_part(part: Any, to: str, detail: str, index: int) -> Any:
             ref = part.get("image_url")
             url = ref.get("url") if isinstance(ref, dict) else ref
             if not isinstance(url, str) or not url.startswith("data:"):
+                shown = _url_label(url) if isinstance(url, str) else repr(url)[:60]  # never a SAS query
                 raise ConversationError(
-                    f"Message {index}: image {str(url)[:60]!r} is not a data URL; the preview2023 "
+                    f"Message {index}: image {shown!r} is not a data URL; the preview2023 "
                     "format takes only base64 images. Download it and add it as a file or bytes, "
                     "or keep format='current'."
                 )
@@ -1126,10 +1135,12 @@ def _convert_part(part: Any, to: str, detail: str, index: int) -> Any:
         if isinstance(part, str):
             return {"type": "text", "text": part}
         if isinstance(part, dict) and "image" in part:
+            from vizlab.images import decode_base64_image
+
             try:
-                data = base64.b64decode(part["image"], validate=True)
-            except (binascii.Error, TypeError, ValueError) as e:
-                raise ConversationError(f"Message {index}: an {{'image': ...}} part is not valid base64.") from e
+                data = decode_base64_image(part["image"], source=f"message {index}'s {{'image': ...}} part")
+            except VizlabError as e:
+                raise ConversationError(f"Message {index}: an {{'image': ...}} part is not valid base64: {e}") from e
             return {"type": "image_url", "image_url": {"url": _data_url_from_bytes(data), "detail": detail}}
     raise ConversationError(f"Message {index}: content part {part!r:.80} is neither text nor an image.")
 
@@ -1139,9 +1150,9 @@ def _data_url_from_bytes(data: bytes) -> str:
     from vizlab import images
 
     mime = images.sniff_mime(data)
-    if mime not in images.SERVICE_FORMATS:
+    if mime is None or mime not in images.SERVICE_FORMATS:
         raise ConversationError(
             f"An {{'image': ...}} part holds {mime or 'unrecognised bytes'}, not PNG, JPEG, WEBP or "
             "GIF; re-encode it (vizlab.images.encode_image) before converting."
         )
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    return images.build_data_url(mime, data)

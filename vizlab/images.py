@@ -59,6 +59,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
+from urllib.parse import urlsplit, urlunsplit
 
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
@@ -85,6 +86,9 @@ __all__ = [
     "to_data_url",
     "image_part",
     "decode_data_url",
+    "build_data_url",
+    "decode_base64_image",
+    "describe_url",
     "image_size",
     "open_image",
     "fit_size",
@@ -174,9 +178,8 @@ class EncodedImage:
 
     @property
     def data_url(self) -> str:
-        """``data:<mime>;base64,<data>``; the only place vizlab builds a data URL."""
-        b64 = base64.b64encode(self.data).decode("ascii")
-        return f"data:{self.mime};base64,{b64}"
+        """``data:<mime>;base64,<data>`` (built by :func:`build_data_url`)."""
+        return build_data_url(self.mime, self.data)
 
     def part(self, detail: str = "auto") -> dict[str, Any]:
         """The Chat Completions content part for this image.
@@ -189,6 +192,34 @@ class EncodedImage:
 
 
 # --- public functions ---------------------------------------------------------------------------
+
+
+def build_data_url(mime: str, data: bytes) -> str:
+    """``data:<mime>;base64,<data>``: the only place vizlab builds a data URL.
+
+    >>> build_data_url("image/png", b"\\x89PNG")
+    'data:image/png;base64,iVBORw=='
+    """
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def decode_base64_image(text: str, *, source: str = "base64 image data") -> bytes:
+    """Bytes of the 2023 preview format's ``{"image": "<base64>"}`` payload: whitespace (line
+    breaks) ignored, standard alphabet and padding required. Raises :class:`DataURLError`.
+
+    >>> decode_base64_image("iVBO\\nRw==")
+    b'\\x89PNG'
+    """
+    if not isinstance(text, str):
+        raise DataURLError(f"{source} is a {type(text).__name__}, not a base64 string.", source=source)
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise DataURLError(
+            f"{source} is not valid base64 ({e}); encode the image bytes with base64.b64encode "
+            "(standard alphabet, '=' padding).",
+            source=source,
+        ) from e
 
 
 def sniff_mime(data: bytes) -> str | None:
@@ -248,6 +279,8 @@ def encode_image(
     'image/png'
     """
     _check_fit(fit)
+    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1:
+        raise ValueError(f"max_bytes must be a positive number of bytes (int), got {max_bytes!r}")
     if isinstance(source, EncodedImage) and fit is None:
         image = source if name is None else dataclasses.replace(source, name=name)
         _check_output_size(image.nbytes, image.name, max_bytes, fit)
@@ -309,6 +342,12 @@ def decode_data_url(url: str) -> tuple[str, bytes]:
     >>> decode_data_url("data:image/png;base64,iVBORw==")
     ('image/png', b'\\x89PNG')
     """
+    if not isinstance(url, str):
+        raise DataURLError(
+            f"decode_data_url() takes a data URL string, not {type(url).__name__}; build one with "
+            "vizlab.to_data_url(path_or_bytes).",
+            source=type(url).__name__,
+        )
     label = _describe_data_url(url)
     if not url[:5].lower() == "data:":
         raise DataURLError(f"{label} does not start with 'data:'; pass a data URL, a path or bytes.", source=label)
@@ -348,17 +387,18 @@ def decode_data_url(url: str) -> tuple[str, bytes]:
     return mime, data
 
 
-def image_size(source: Source) -> tuple[int, int]:
+def image_size(source: Source, *, name: str | None = None) -> tuple[int, int]:
     """(width, height) as displayed, read from the header only: no pixel is decoded.
 
     EXIF orientations 5-8 (quarter turns) swap width and height. Fast enough to run over
     thousands of files for token estimates: a path is opened lazily, never read whole.
     Refuses the same inputs :func:`encode_image` refuses (bombs, SVG, PDF, URLs...).
+    ``name`` is how messages name the input (default: the file name, or a short description).
     (PNG orientation is seen only if its eXIf chunk precedes the pixel data, as writers do.)
     """
     if isinstance(source, EncodedImage):
         return source.width, source.height
-    resolved = _resolve(source, None, max_bytes=None, read_files=False)
+    resolved = _resolve(source, name, max_bytes=None, read_files=False)
     if resolved.url is not None:
         raise ImageError(
             f"{resolved.name}: vizlab does not fetch http(s) URLs, so it cannot read this image's "
@@ -477,12 +517,12 @@ def _resolve(source: Source, name: str | None, *, max_bytes: int | None, read_fi
                 _check_raw_size(len(data), label, raw_limit)
                 return _Resolved(label, data=data)
             if scheme in ("http", "https"):
-                return _Resolved(name or _short(source), url=source)
+                return _Resolved(name or describe_url(source), url=source)
             raise URLSchemeError(
-                f"{_short(source)}: URL scheme {scheme!r} is not allowed; images must be http(s) "
+                f"{describe_url(source)}: URL scheme {scheme!r} is not allowed; images must be http(s) "
                 "URLs, data: URLs, paths, bytes or PIL images. For a local file pass its path "
                 "(a name containing ':' can be passed as a pathlib.Path).",
-                source=_short(source),
+                source=describe_url(source),
                 scheme=scheme,
             )
         return _resolve_path(Path(source), source, name, raw_limit, read_files)
@@ -534,6 +574,14 @@ def _resolve_path(path: Path, shown: str, name: str | None, raw_limit: int | Non
         ) from e
     except IsADirectoryError as e:
         raise ImageError(f"{_short(shown)!r} is a directory, not an image file; pass one file.", source=label) from e
+    except ImageError:
+        raise
+    except ValueError as e:  # "embedded null byte": not a path the OS can open
+        raise ImageError(
+            f"{_short(shown)!r} is not a usable file path ({e}); pass the path of an image file, bytes "
+            "or a data: URL.",
+            source=_short(repr(shown)),
+        ) from e
     except OSError as e:
         raise ImageError(f"Cannot read image file {_short(shown)!r}: {e.strerror or e}. Check its permissions.", source=label) from e
     return _Resolved(label, data=data, path=None if read else path)
@@ -905,7 +953,7 @@ def _check_fit(fit: object) -> None:
 
 
 def _check_detail(detail: str) -> str:
-    if detail not in DETAIL_LEVELS:
+    if not isinstance(detail, str) or detail not in DETAIL_LEVELS:  # a list is unhashable
         raise UnknownDetailError(
             f"detail must be one of 'auto', 'low', 'high', got {detail!r}", detail=detail
         )
@@ -923,14 +971,38 @@ def _http_url(source: object) -> str | None:
 def _refuse_fit_for_url(url: str, fit: Fit) -> None:
     if fit is not None:
         raise ImageError(
-            f"{_short(url)}: cannot apply fit={fit!r} to an http(s) URL because vizlab does not fetch "
+            f"{describe_url(url)}: cannot apply fit={fit!r} to an http(s) URL because vizlab does not fetch "
             "it. Pass fit=None (the service scales it), or download the file and pass its path.",
-            source=_short(url),
+            source=describe_url(url),
         )
 
 
 def _describe_data_url(url: str) -> str:
     return f"data URL {_short(url, 40)!r} ({len(url)} chars)"
+
+
+def describe_url(url: str) -> str:
+    """A URL as messages may show it: a data URL elided; any other without user name, password,
+    query or fragment, where SAS tokens and signed-URL keys live.
+
+    >>> describe_url("https://u:pw@acct.blob.core.windows.net/c/cat.png?sv=2024&sig=SECRET")
+    'https://acct.blob.core.windows.net/c/cat.png?...'
+    >>> describe_url("data:image/png;base64," + "A" * 100)
+    "data URL 'data:image/png;base64,AAAAAAAAAAAAAAA...' (122 chars)"
+    """
+    if url[:5].lower() == "data:":
+        return _describe_data_url(url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+    except ValueError:  # a malformed netloc (bad port, unbalanced brackets)
+        return _short(re.split(r"[?#@]", url, maxsplit=1)[0]) + "..."
+    shown = urlunsplit((parts.scheme, host if parts.netloc else "", parts.path, "", ""))
+    if parts.query or parts.fragment:
+        shown += "?..."
+    return _short(shown)
 
 
 def _short(text: str, limit: int = 80) -> str:

@@ -51,13 +51,10 @@ Trade-offs this module makes, on purpose:
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
 import gzip
 import hashlib
-import io
 import math
-import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Mapping
@@ -68,7 +65,6 @@ from vizlab.errors import (
     ConversationError,
     DataURLError,
     ImageError,
-    NotAnImageError,
     UnknownDetailError,
     UnknownModelError,
     URLSchemeError,
@@ -694,36 +690,11 @@ class RequestEstimate:
 
 
 def _image_size(data: bytes, source: str) -> tuple[int, int]:
-    """Width and height from the image header only (PIL opens lazily; pixels are not decoded)."""
-    from PIL import Image, UnidentifiedImageError
+    """Width and height as displayed, from the header only: :func:`vizlab.images.image_size`,
+    the one place vizlab reads image sizes (it refuses what the encoder refuses)."""
+    from vizlab.images import image_size
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                return img.size
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as e:
-        raise NotAnImageError(
-            f"image {source} is not an image PIL can read ({e}); send PNG, JPEG, WEBP or GIF bytes",
-            source=source,
-        ) from e
-
-
-def _b64decode(text: str, source: str) -> bytes:
-    try:
-        return base64.b64decode("".join(text.split()), validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise DataURLError(f"image {source} is not valid base64 ({e}); encode the bytes with base64.b64encode", source=source) from e
-
-
-def _data_url_bytes(url: str, source: str) -> bytes:
-    header, sep, payload = url.partition(",")
-    if not sep or not header.endswith(";base64"):
-        raise DataURLError(
-            f"image {source} is a data URL without ';base64,'; use 'data:image/png;base64,<data>'",
-            source=source,
-        )
-    return _b64decode(payload, source)
+    return image_size(data, name=f"image in {source}")
 
 
 class _Counter:
@@ -765,7 +736,13 @@ class _Counter:
             raise ConversationError(f"{where}: image_url needs a 'url' string, got {spec!r:.80}")
         scheme = url.split(":", 1)[0].lower() if ":" in url else ""
         if scheme == "data":
-            self.add_image(where, _data_url_bytes(url, where), None, detail)
+            from vizlab.images import decode_data_url
+
+            try:
+                _, data = decode_data_url(url)
+            except DataURLError as e:  # say which message and part, as every other error here does
+                raise DataURLError(f"{where}: {e}", source=where) from e
+            self.add_image(where, data, None, detail)
         elif scheme in ("http", "https"):
             self.add_image(where, None, url, detail)
         else:
@@ -794,7 +771,10 @@ class _Counter:
             elif "image" in part and "type" not in part:  # 2023 preview format: {"image": "<base64>"}
                 if not isinstance(part["image"], str):
                     raise ConversationError(f"{here}: 'image' must be a base64 string")
-                self.add_image(here, _b64decode(part["image"], here), None, part.get("detail"))
+                from vizlab.images import decode_base64_image
+
+                data = decode_base64_image(part["image"], source=f"{here} ('image' base64)")
+                self.add_image(here, data, None, part.get("detail"))
             elif part.get("type") == "text":
                 if not isinstance(part.get("text"), str):
                     raise ConversationError(f"{here}: a text part needs a 'text' string")

@@ -8,8 +8,6 @@ service's error code.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import io
 from typing import Any
@@ -30,6 +28,9 @@ from vizlab.errors import (
 )
 
 SUPPORTED_MIMES = tuple(sorted(_images.SERVICE_FORMATS))
+# The service's geometry, from the modules that cite it: the low-detail view's box and the tile.
+LOW_BOX: int = _images.LOW_BOX
+TILE: int = _tokens.TILE
 
 
 class ImageProblem(Exception):
@@ -61,6 +62,15 @@ def _refusals_as_text(message: dict[str, Any]) -> dict[str, Any]:
         ]
         return {**message, "content": parts}
     return message
+
+
+def has_token_rule(model: str) -> bool:
+    """True if vizlab.tokens has an image rule for ``model`` (exact name or dated suffix)."""
+    try:
+        _tokens.rule_for(model)
+    except VizlabError:
+        return False
+    return True
 
 
 def text_tokens(text: str, model: str) -> int:
@@ -122,9 +132,9 @@ def decode_data_url(url: str) -> tuple[bytes, str]:
 def b64decode_legacy(text: str) -> bytes:
     """The 2023 preview ``{"image": "<base64>"}`` payload: whitespace ignored, padding required."""
     try:
-        return base64.b64decode("".join(text.split()), validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise ImageProblem("data_url", f"the base64 image data is not valid base64 ({e})") from e
+        return _images.decode_base64_image(text, source="the base64 image data")
+    except DataURLError as e:
+        raise ImageProblem("data_url", str(e)) from e
 
 
 def open_checked(data: bytes, *, max_bytes: int) -> tuple[Image.Image, str]:

@@ -50,8 +50,8 @@ NO_IMAGE_ANSWER = (
     "I don't see an image in this conversation. The Chat Completions API is stateless: "
     "send the image again with your question."
 )
-LOW_BOX = 512
-TILE = 512
+LOW_BOX = _deps.LOW_BOX  # 512: the low-detail view (source in vizlab.images)
+TILE = _deps.TILE  # 512: the tile of detail high (source in vizlab.tokens)
 TEXT_SCORE = 0.7  # minimum OCR confidence for a line to be reported
 MIN_SHAPE_AREA = 0.002  # of the low view's area; smaller blobs (glyphs, noise) are not shapes
 COLOUR_SHARE_MIN = 0.03  # colours under 3% of the pixels are not listed

@@ -51,6 +51,7 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from vizlab.batch import AZURE_LIMITS
 from vizlab.local.errors import AzureError, bad_request
 from vizlab.local.ratelimit import SlidingWindowLimiter
 from vizlab.local.server import (
@@ -66,11 +67,11 @@ from vizlab.local.validation import parse_chat_request
 
 __all__ = ["BATCH_MAX_REQUESTS", "BATCH_MAX_FILE_BYTES", "BatchStore", "add_batch_routes"]
 
-# Azure OpenAI "Batch limits" (MicrosoftDocs/azure-ai-docs, quotas-limits include, ms.date
-# 2025-01-27 / 2025-02-12): 100,000 requests per file, 200 MB per input file. The local backend
-# enforces Azure's numbers (OpenAI's per-file request limit, 50,000, is lower: see vizlab.batch).
-BATCH_MAX_REQUESTS = 100_000
-BATCH_MAX_FILE_BYTES = 200 * 1024 * 1024
+# Azure OpenAI "Batch limits" (100,000 requests, 200 MB per input file; source and date beside
+# vizlab.batch.AZURE_LIMITS, the one place these numbers live, so the files vizlab.batch writes
+# and the limits enforced here cannot disagree). OpenAI's per-file request limit is lower.
+BATCH_MAX_REQUESTS = AZURE_LIMITS.max_requests
+BATCH_MAX_FILE_BYTES = AZURE_LIMITS.max_bytes
 # The completion window the service accepts (both docs, read 2026): only "24h".
 COMPLETION_WINDOWS = ("24h",)
 _WINDOW_S = 24 * 3600

@@ -32,7 +32,7 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, AsyncIterator
 
 import uvicorn
@@ -154,9 +154,11 @@ _CHAT_OPENAPI: dict[str, Any] = {
 class BackendConfig:
     """Settings of one local backend. ``api_key=None`` accepts any non-empty key."""
 
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # a key never shows in a repr
     deployments: tuple[str, ...] = ("gpt-4o",)
-    token_model: str = "gpt-4o"  # model whose token rules produce usage
+    # Model whose token rules produce usage on deployments not named after a known model
+    # (see token_model_for).
+    token_model: str = "gpt-4o"
     latency_s: float = 0.0  # simulated extra latency per request, before the answer
     rpm: int | None = None  # requests-per-minute quota
     tpm: int | None = None  # tokens-per-minute quota (prompt estimate + max_tokens)
@@ -182,10 +184,36 @@ class BackendConfig:
             raise ValueError("BackendConfig.deployments must name at least one deployment, e.g. ('gpt-4o',)")
         if self.api_key is not None and not self.api_key:
             raise ValueError("BackendConfig.api_key must be None (accept any key) or a non-empty string")
+        if not all(isinstance(d, str) and d for d in self.deployments):
+            raise ValueError(f"BackendConfig.deployments must be non-empty strings, got {list(self.deployments)!r:.80}")
         for name in ("rpm", "tpm"):
             value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"BackendConfig.{name} must be None or >= 1, got {value}")
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"BackendConfig.{name} must be None or a whole number >= 1, got {value!r}")
+        for name in ("latency_s", "stream_chunk_delay_s", "batch_delay_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise ValueError(f"BackendConfig.{name} must be a number of seconds >= 0, got {value!r}")
+        if isinstance(self.rate_window_s, bool) or not isinstance(self.rate_window_s, (int, float)) or not (
+            0 < self.rate_window_s < math.inf
+        ):
+            raise ValueError(f"BackendConfig.rate_window_s must be a positive number of seconds, got {self.rate_window_s!r}")
+        for name in ("max_images", "max_image_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"BackendConfig.{name} must be a whole number >= 1, got {value!r}")
+
+    def token_model_for(self, deployment: str) -> str:
+        """The model whose token rules count usage on ``deployment``: the deployment's own name
+        when vizlab.tokens has a rule for it (``gpt-4o-mini``, ``gpt-4o-2024-08-06``...), as a
+        deployment named after its model is on Azure; else :attr:`token_model`.
+
+        >>> BackendConfig(deployments=("gpt-4o-mini", "team-a")).token_model_for("gpt-4o-mini")
+        'gpt-4o-mini'
+        >>> BackendConfig(token_model="gpt-4.1").token_model_for("team-a")
+        'gpt-4.1'
+        """
+        return deployment if _deps.has_token_rule(deployment) else self.token_model
 
     @property
     def body_limit(self) -> int:
@@ -512,8 +540,9 @@ async def _complete(state: _State, chat: ChatRequest, deployment: str, api_versi
     check_prompt(chat.texts)
     decoded = await run_in_threadpool(_load_images, chat, config) if chat.images else []
     messages = _clean_messages(chat)
+    token_model = config.token_model_for(deployment)
     try:
-        prompt_tokens = await run_in_threadpool(_deps.prompt_tokens, messages, config.token_model)
+        prompt_tokens = await run_in_threadpool(_deps.prompt_tokens, messages, token_model)
     except VizlabError as e:  # validation should have caught it; answer 400, not 500
         raise bad_request("BadRequest", f"The request could not be counted: {e}", "messages") from e
 
@@ -542,8 +571,8 @@ async def _complete(state: _State, chat: ChatRequest, deployment: str, api_versi
         await asyncio.sleep(config.latency_s)
 
     text = await run_in_threadpool(state.analyst.answer, messages, max_tokens=chat.max_tokens, decoded=decoded)
-    text, finish_reason = _apply_limits(text, chat, config.token_model)
-    completion_tokens = await run_in_threadpool(_deps.text_tokens, text, config.token_model)
+    text, finish_reason = _apply_limits(text, chat, token_model)
+    completion_tokens = await run_in_threadpool(_deps.text_tokens, text, token_model)
     usage = {  # n choices are n completions
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens * chat.n,
@@ -715,7 +744,12 @@ class LocalBackend:
 
     @property
     def port(self) -> int:
+        """The port served on. With ``port=0`` the first read reserves a free port (the socket
+        that ``start()`` then serves on); once known it is only reported, so reading ``url``
+        after :meth:`stop` does not bind a socket that nothing would close."""
         with self._lock:
+            if self._port:
+                return self._port
             return self._bind().getsockname()[1]
 
     @property
