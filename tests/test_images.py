@@ -820,3 +820,21 @@ def test_bad_arguments_get_vizlab_errors_not_raw_python_ones(call: Callable[[], 
 def test_max_bytes_must_be_a_positive_int(tiny_png: bytes) -> None:
     with pytest.raises(ValueError, match="max_bytes"):
         images.encode_image(tiny_png, max_bytes="10")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 196607, 196608, 196609, 2 * 196608 + 1, 1_000_003])
+def test_data_url_buffer_matches_plain_base64_across_chunk_boundaries(size: int) -> None:
+    import base64 as _b64
+    import os as _os
+
+    from vizlab.images import build_data_url
+
+    data = _os.urandom(size)
+    assert build_data_url("image/png", data) == "data:image/png;base64," + _b64.b64encode(data).decode()
+
+
+def test_to_data_url_of_a_path_equals_the_encoded_image_url(image_file: Callable[..., Path]) -> None:
+    from vizlab.images import encode_image, to_data_url
+
+    path = image_file("p.jpg", 300, 200, "JPEG")
+    assert to_data_url(path) == encode_image(path).data_url
