@@ -650,3 +650,18 @@ def test_local_backend_key_is_in_no_repr_or_global(clean_env: Any) -> None:
         assert secret not in repr(local.config) and secret not in repr(local) and secret not in repr(c)
         assert secret not in repr(client_module._local_backends)
         assert c.chat("hi").text
+
+
+def test_with_deployment_shares_the_connection_and_follows_the_models_rules(local_backend: Any) -> None:
+    from conftest import LOCAL_API_KEY
+
+    client = connect(backend="azure", endpoint=local_backend.url, api_key=LOCAL_API_KEY,
+                     deployment="gpt-4o", verbose=False, env_file=None)
+    mini = client.with_deployment("gpt-4o-mini")
+    assert (mini.deployment, client.deployment) == ("gpt-4o-mini", "gpt-4o")
+    assert mini.sdk is client.sdk
+    reply = mini.chat([{"role": "user", "content": "hello"}], max_tokens=500)
+    assert reply.request["model"] == "gpt-4o-mini"
+    with pytest.raises(errors.ConfigurationError):
+        client.with_deployment("")
+    client.close()  # closes the pool both share

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -748,3 +750,277 @@ def test_cli_refuses_public_host() -> None:
     )
     assert proc.returncode == 2
     assert "loopback" in proc.stderr
+
+
+# --- model limits: context window and max_tokens -----------------------------------------------
+
+
+def _long_prompt(words: int) -> list[dict[str, Any]]:
+    """A system message of ``words`` words (one token each) and a short user turn."""
+    return [{"role": "system", "content": "word " * words}, {"role": "user", "content": "Hi"}]
+
+
+def test_context_window_exceeded_gets_400_with_the_services_message(local_backend: Any) -> None:
+    from vizlab.tokens import estimate_request
+
+    messages = _long_prompt(130_000)
+    prompt = estimate_request(messages, model="gpt-4o").prompt_tokens
+    assert prompt > 128_000
+    error = assert_error(post(local_backend, {"messages": messages}), 400, "context_length_exceeded", "messages")
+    assert error["type"] == "invalid_request_error"
+    assert error["message"] == (
+        f"This model's maximum context length is 128000 tokens. However, your messages resulted in {prompt} tokens. "
+        "Please reduce the length of the messages."
+    )
+
+
+def test_prompt_plus_max_tokens_over_the_window_gets_400(local_backend: Any) -> None:
+    from vizlab.tokens import estimate_request
+
+    messages = _long_prompt(120_000)
+    prompt = estimate_request(messages, model="gpt-4o").prompt_tokens
+    error = assert_error(post(local_backend, {"messages": messages, "max_tokens": 16_384}), 400, "context_length_exceeded", "messages")
+    assert error["message"] == (
+        f"This model's maximum context length is 128000 tokens. However, you requested {prompt + 16_384} tokens "
+        f"({prompt} in the messages, 16384 in the completion). Please reduce the length of the messages or completion."
+    )
+    fits = post(local_backend, {"messages": messages, "max_tokens": 128_000 - prompt})  # exactly the window
+    assert fits.status_code == 200, fits.text
+    assert fits.json()["usage"]["prompt_tokens"] == prompt
+
+
+@pytest.mark.parametrize(("field", "deployment", "limit"), [
+    ("max_tokens", "gpt-4o", 16_384), ("max_completion_tokens", "gpt-4o", 16_384), ("max_tokens", "gpt-4o-mini", 16_384),
+])  # fmt: skip
+def test_max_tokens_over_the_models_output_limit(local_backend: Any, field: str, deployment: str, limit: int) -> None:
+    huge = 10**30
+    error = assert_error(post(local_backend, {"messages": OK_MESSAGES, field: huge}, deployment=deployment), 400, "invalid_value", field)
+    assert error["message"] == (
+        f"{field} is too large: {huge}. This model supports at most {limit} completion tokens, whereas you provided {huge}."
+    )
+    assert_error(post(local_backend, {"messages": OK_MESSAGES, field: limit + 1}, deployment=deployment), 400, "invalid_value", field)
+    assert post(local_backend, {"messages": OK_MESSAGES, field: limit}, deployment=deployment).status_code == 200
+
+
+def test_limits_follow_each_deployments_token_model() -> None:
+    """gpt-4o: 128 k window, 16,384 out; gpt-4.1: 1,047,576 and 32,768; an unknown name: token_model (o3)."""
+    headers = {"api-key": "k"}
+    messages = _long_prompt(150_000)
+    with LocalBackend(deployments=("gpt-4o", "gpt-4.1-mini-2025-04-14", "team"), token_model="o3") as backend:
+        assert_error(post(backend, {"messages": messages}, headers=headers, deployment="gpt-4o"), 400, "context_length_exceeded")
+        assert post(backend, {"messages": messages}, headers=headers, deployment="gpt-4.1-mini-2025-04-14").status_code == 200
+        assert post(backend, {"messages": messages}, headers=headers, deployment="team").status_code == 200  # o3: 200 k
+        body = {"messages": OK_MESSAGES, "max_tokens": 32_768}
+        assert post(backend, body, headers=headers, deployment="gpt-4.1-mini-2025-04-14").status_code == 200
+        error = assert_error(post(backend, body, headers=headers, deployment="gpt-4o"), 400, "invalid_value", "max_tokens")
+        assert "at most 16384 completion tokens" in error["message"]
+        error = assert_error(post(backend, {**body, "max_tokens": 100_001}, headers=headers, deployment="team"), 400, "invalid_value")
+        assert "at most 100000 completion tokens" in error["message"]
+
+
+def test_model_limits_table() -> None:
+    from vizlab.local.limits import DEFAULT_LIMITS, MODEL_LIMITS, limits_for
+
+    expected = {  # model: (context, max output)
+        "gpt-4o": (128_000, 16_384), "gpt-4o-mini": (128_000, 16_384), "gpt-4o-2024-08-06": (128_000, 16_384),
+        "gpt-4o-2024-05-13": (128_000, 4_096), "gpt-4.1": (1_047_576, 32_768), "gpt-4.1-nano": (1_047_576, 32_768),
+        "gpt-4-turbo": (128_000, 4_096), "o1": (200_000, 100_000), "o3": (200_000, 100_000),
+        "o4-mini": (200_000, 100_000), "gpt-5": (400_000, 128_000), "gpt-5-mini": (400_000, 128_000),
+        "gpt-5-nano": (400_000, 128_000), "gpt-5-chat-latest": (128_000, 16_384),
+    }  # fmt: skip
+    for model, (context, output) in expected.items():
+        name, limits = limits_for(model)
+        assert name is not None and (limits.context, limits.max_output) == (context, output), model
+    assert limits_for("my-own-model") == (None, DEFAULT_LIMITS)
+    assert all(limits.max_output <= limits.context for limits in MODEL_LIMITS.values())
+    # Every model vizlab.tokens knows has listed limits (no silent fallback to the default).
+    from vizlab.tokens import known_models
+
+    assert [m for m in known_models() if limits_for(m)[0] is None] == []
+
+
+def test_gpt5_caps_the_prompt_at_272k() -> None:
+    with LocalBackend(deployments=("gpt-5",)) as backend:
+        error = assert_error(post(backend, {"messages": _long_prompt(280_000)}, headers={"api-key": "k"}, deployment="gpt-5"),
+                             400, "context_length_exceeded", "messages")  # fmt: skip
+        assert error["message"].startswith("Input tokens exceed the configured limit of 272,000 tokens.")
+
+
+def test_unlisted_token_model_uses_the_default_limits_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vizlab import tokens
+
+    # As register_model("vizlab-test-unlisted", ...) would, undone after the test.
+    monkeypatch.setitem(tokens._REGISTRY, "vizlab-test-unlisted", tokens._REGISTRY["gpt-4o"])
+    with LocalBackend(deployments=("vizlab-test-unlisted",)) as backend:
+        resp = post(backend, {"messages": OK_MESSAGES, "max_tokens": 4_097}, headers={"api-key": "k"}, deployment="vizlab-test-unlisted")
+        error = assert_error(resp, 400, "invalid_value", "max_tokens")
+        assert "at most 4096 completion tokens" in error["message"] and "no limits are listed" in error["message"]
+
+
+def test_the_prompt_is_counted_once_for_the_check_and_usage(local_backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vizlab.local import server
+
+    calls: list[int] = []
+    real = server._deps.prompt_tokens
+
+    def counting(messages: list[dict[str, Any]], model: str) -> int:
+        calls.append(len(json.dumps(messages)))
+        return real(messages, model)
+
+    monkeypatch.setattr(server._deps, "prompt_tokens", counting)
+    ok = post(local_backend, {"messages": _long_prompt(1000)})
+    assert ok.status_code == 200 and ok.json()["usage"]["prompt_tokens"] == 1013
+    assert len(calls) == 1
+    assert_error(post(local_backend, {"messages": _long_prompt(130_000)}), 400, "context_length_exceeded")
+    assert len(calls) == 2  # once more: the refused request was counted a single time
+    assert_error(post(local_backend, {"messages": _long_prompt(10), "max_tokens": 10**6}), 400, "invalid_value")
+    assert len(calls) == 2  # max_tokens is refused before anything is counted
+
+
+def test_refused_requests_use_no_token_quota() -> None:
+    with LocalBackend(tpm=1000) as backend:
+        headers = {"api-key": "k"}
+        assert_error(post(backend, {"messages": OK_MESSAGES, "max_tokens": 20_000}, headers=headers), 400, "invalid_value")
+        ok = post(backend, {"messages": OK_MESSAGES, "max_tokens": 10}, headers=headers)
+        assert ok.status_code == 200 and int(ok.headers["x-ratelimit-remaining-tokens"]) == 1000 - 8 - 10
+
+
+# --- quiet disconnects and an orderly stop -------------------------------------------------------
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def errors(self) -> list[str]:
+        return [f"{r.name}: {r.getMessage()} {r.exc_info[1]!r}" if r.exc_info else f"{r.name}: {r.getMessage()}"
+                for r in self.records if r.levelno >= logging.ERROR]  # fmt: skip
+
+
+@pytest.fixture
+def uvicorn_log() -> Iterator[_Records]:
+    """Every record uvicorn logs (its loggers do not propagate to the root, so caplog misses them).
+
+    Attach after the backend started: uvicorn.Config re-applies its logging config on start.
+    """
+    handler = _Records()
+    logger = logging.getLogger("uvicorn")
+    yield handler
+    logger.removeHandler(handler)
+
+
+def _attach(handler: _Records) -> None:
+    logging.getLogger("uvicorn").addHandler(handler)
+
+
+def _partial_upload(port: int, path: str, headers: dict[str, str], head: bytes, declared: int) -> None:
+    """Send the headers and the first bytes of a body, then hang up."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {declared}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + head)
+        time.sleep(0.3)  # the handler is now waiting in request.stream() for the rest
+
+
+def test_client_disconnect_mid_upload_is_quiet(uvicorn_log: _Records) -> None:
+    with LocalBackend(api_key="k") as backend:
+        _attach(uvicorn_log)
+        chat = f"/openai/deployments/gpt-4o/chat/completions?api-version={API_VERSION}"
+        _partial_upload(backend.port, chat, {"api-key": "k", "Content-Type": "application/json"}, b'{"messages": [', 100_000)
+        files = f"/openai/files?api-version={API_VERSION}"
+        form = {"api-key": "k", "Content-Type": "multipart/form-data; boundary=xyz"}
+        _partial_upload(backend.port, files, form, b'--xyz\r\nContent-Disposition: form-data; name="file"', 100_000)
+        batches = f"/openai/batches?api-version={API_VERSION}"
+        _partial_upload(backend.port, batches, {"api-key": "k", "Content-Type": "application/json"}, b'{"input', 5_000)
+        time.sleep(0.5)
+        # The backend still serves, and nothing was logged as an error.
+        assert post(backend, {"messages": OK_MESSAGES}, headers={"api-key": "k"}).status_code == 200
+    assert uvicorn_log.errors() == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_stop_with_a_request_in_flight_is_orderly(uvicorn_log: _Records, stream: bool) -> None:
+    """A request still running when stop() is called: a bounded stop, a 503 (or an ended stream), no ERROR log."""
+    settings: dict[str, Any] = {"stream_chunk_delay_s": 1.0} if stream else {"latency_s": 30.0}
+    backend = LocalBackend(api_key="k", **settings).start()
+    _attach(uvicorn_log)
+    inflight = backend._app.state.vizlab_inflight  # type: ignore[union-attr]
+    result: dict[str, Any] = {}
+
+    def client() -> None:
+        try:
+            result["response"] = post(backend, {"messages": user_with_image(), "stream": stream}, headers={"api-key": "k"})
+        except requests.RequestException as e:
+            result["error"] = e
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while len(inflight) == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(inflight) == 1
+    time.sleep(0.2)  # inside the latency sleep / between stream chunks
+    started = time.monotonic()
+    backend.stop()
+    took = time.monotonic() - started
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert took < 5, f"stop() took {took:.1f} s"
+    assert took >= 0.9  # the request had its grace period first
+    assert uvicorn_log.errors() == []
+    response = result.get("response")
+    assert response is not None, result
+    if stream:
+        assert response.status_code == 200 and "data: [DONE]" not in response.text  # ended early
+    else:
+        assert_error(response, 503, "ServiceUnavailable")
+    with pytest.raises(requests.ConnectionError):
+        requests.get(backend.url + "/healthz", timeout=5)
+
+
+def test_stop_lets_quick_requests_finish() -> None:
+    """A request that ends within the grace period gets its normal answer."""
+    backend = LocalBackend(api_key="k", latency_s=0.4).start()
+    inflight = backend._app.state.vizlab_inflight  # type: ignore[union-attr]
+    result: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: result.update(r=post(backend, {"messages": OK_MESSAGES}, headers={"api-key": "k"})))
+    thread.start()
+    while len(inflight) == 0:
+        time.sleep(0.01)
+    backend.stop()
+    thread.join(timeout=10)
+    assert result["r"].status_code == 200
+
+
+def _batch_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("vizlab-batch-") and t.is_alive()]
+
+
+def test_stop_ends_the_batch_workers() -> None:
+    backend = LocalBackend(api_key="k", batch_delay_s=30.0, latency_s=0.0).start()
+    lines = "".join(
+        json.dumps({"custom_id": f"r{i}", "method": "POST", "url": "/chat/completions",
+                    "body": {"model": "gpt-4o", "messages": OK_MESSAGES}}) + "\n"
+        for i in range(3)
+    )  # fmt: skip
+    with openai.AzureOpenAI(azure_endpoint=backend.url, api_key="k", api_version=API_VERSION, max_retries=0) as client:
+        uploaded = client.files.create(file=("in.jsonl", lines.encode()), purpose="batch")
+        batches = [client.batches.create(input_file_id=uploaded.id, endpoint="/chat/completions", completion_window="24h")
+                   for _ in range(2)]  # fmt: skip
+    store = backend._app.state.vizlab_batches  # type: ignore[union-attr]
+    deadline = time.monotonic() + 10
+    while any(store.get_batch(b.id).completed < 1 for b in batches) and time.monotonic() < deadline:
+        time.sleep(0.02)  # each worker answered its first line and sleeps batch_delay_s
+    assert len(_batch_threads()) >= 2
+    started = time.monotonic()
+    backend.stop()
+    assert time.monotonic() - started < 5
+    assert _batch_threads() == []
+    for b in batches:  # ended as a cancel would end them: the answered line is kept
+        snapshot = store.snapshot(store.get_batch(b.id))
+        assert snapshot["status"] == "cancelled" and snapshot["request_counts"]["completed"] == 1
+        assert snapshot["output_file_id"] is not None

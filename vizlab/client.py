@@ -692,6 +692,24 @@ class Client:
                 return []
         return []
 
+    def with_deployment(self, name: str, *, token_model: str | None = None) -> Client:
+        """A client for deployment ``name`` on the same endpoint, credentials and HTTP pool.
+
+        Token rules follow the new name when vizlab knows it (``gpt-4o-mini``...), else stay.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigurationError(f"with_deployment() needs a deployment name (a non-empty str), got {name!r}")
+        clone = Client.__new__(Client)  # not copy.copy: pickling (and so copying) is refused
+        clone.__dict__.update(self.__dict__)
+        clone.deployment = name
+        if token_model is not None:
+            clone.token_model = token_model
+        elif self._target.local is not None:
+            clone.token_model = str(self._target.local.config.token_model_for(name))
+        else:
+            clone.token_model = _default_token_model([name, self.token_model])
+        return clone
+
     @property
     def sdk(self) -> Any:
         """The official openai client (``AzureOpenAI`` or ``OpenAI``) behind this one, for APIs
@@ -1130,16 +1148,18 @@ class ReplyStream:
         with self._lock:
             if self._done or self._cancelled:
                 return
+            # The reply is set before the reading thread can notice the cancel and stop, so a
+            # reader that ends its loop always finds it.
+            latency = time.perf_counter() - self._prepared.started
+            raw = self._assemble()
+            raw["choices"][0]["finish_reason"] = "cancelled"
+            self.reply = self._client._build_reply(raw, self._prepared, latency, self._request_id)
             self._cancelled = True
         self._sdk_stream.close()
         try:
             self._iterator.close()
         except ValueError:  # iterating in another thread right now; it stops at its next read
             pass
-        latency = time.perf_counter() - self._prepared.started
-        raw = self._assemble()
-        raw["choices"][0]["finish_reason"] = "cancelled"
-        self.reply = self._client._build_reply(raw, self._prepared, latency, self._request_id)
 
     def close(self) -> None:
         """Cancel if not finished; a no-op after the end."""

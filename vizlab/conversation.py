@@ -503,7 +503,10 @@ class Conversation:
         policy) or an :class:`~vizlab.errors.ImageError`.
         """
         if not isinstance(text, str):
-            raise ConversationError(f"add_user(text={text!r}): text must be a str.")
+            raise ConversationError(
+                f"add_user(text={text!r}): text must be a str, got {type(text).__name__}. Pass the "
+                "question as a string, e.g. add_user(str(value), images) or add_user('Describe this image', images)."
+            )
         if meta is not None and not isinstance(meta, dict):
             raise ConversationError(
                 f"add_user(meta={meta!r:.60}): meta must be a dict of JSON data, e.g. meta={{'source': 'upload'}}."
@@ -557,7 +560,10 @@ class Conversation:
         ``latency_s``, ``model``, ``cost``. Dataclasses and SDK objects are turned into dicts.
         """
         if not isinstance(text, str):
-            raise ConversationError(f"add_assistant(text={text!r}): text must be a str.")
+            raise ConversationError(
+                f"add_assistant(text={text!r}): text must be a str, got {type(text).__name__}. Pass the reply's "
+                "text, e.g. add_assistant(reply.text)."
+            )
         turn = Turn("assistant", text, [], "auto", _jsonable(meta))
         self.turns.append(turn)
         self._autosave_now()

@@ -73,6 +73,12 @@ def has_token_rule(model: str) -> bool:
     return True
 
 
+def match_model(model: str, names: Any) -> str | None:
+    """The entry of ``names`` that ``model`` names, by vizlab.tokens' rule (exact, else the
+    longest ``name + "-"`` prefix), or None."""
+    return _tokens.match_model(model, names)
+
+
 def text_tokens(text: str, model: str) -> int:
     """Tokens of a completion's text, as vizlab.tokens.count_text_tokens counts them."""
     return int(_tokens.count_text_tokens(text, model))

@@ -31,6 +31,9 @@ Trade-offs, on purpose:
 * One worker thread per batch, lines answered one at a time; ``BackendConfig.batch_delay_s``
   pauses between lines so progress is visible and a client can be restarted mid-run.
 * Batches do not expire here (the 24 h window never runs out on loopback).
+* :meth:`LocalBackend.stop` stops the workers (:meth:`BatchStore.stop`): a batch still running
+  ends as ``cancelled`` with its completed lines kept, as a cancel does; nothing outlives the
+  backend.
 * Validation codes ``invalid_json_line`` is the service's (seen in public client code); the
   others (``missing_required_parameter``, ``invalid_value``, ``duplicate_custom_id``,
   ``mismatched_model``, ``too_many_requests``, ``file_too_large``, ``empty_file``) are ours,
@@ -53,6 +56,7 @@ from fastapi.responses import JSONResponse, Response
 
 from vizlab.batch import AZURE_LIMITS
 from vizlab.local.errors import AzureError, bad_request
+from vizlab.local.lifecycle import uncancel_task
 from vizlab.local.ratelimit import SlidingWindowLimiter
 from vizlab.local.server import (
     _authenticate,
@@ -144,6 +148,37 @@ class _Batch:
         }
 
 
+class _Worker:
+    """One batch's thread, and the event loop and task it runs, so stop() can cancel it."""
+
+    def __init__(self) -> None:
+        self.thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._cancelled = False
+
+    def attach(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> bool:
+        """Called from the worker thread; False if the worker was already told to stop."""
+        with self._lock:
+            self._loop, self._task = loop, task
+            return not self._cancelled
+
+    def alive(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def cancel(self) -> None:
+        """Cancel the worker's task from any thread (a no-op once its loop has closed)."""
+        with self._lock:
+            self._cancelled = True
+            loop, task = self._loop, self._task
+        if loop is not None and task is not None:
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # the loop closed: the worker is finishing anyway
+                pass
+
+
 class BatchStore:
     """Files and batches of one backend, in memory; batches run in daemon worker threads."""
 
@@ -159,6 +194,25 @@ class BatchStore:
         self._lock = threading.Lock()
         self.files: dict[str, _File] = {}
         self.batches: dict[str, _Batch] = {}
+        self._workers: list[_Worker] = []
+        self._stopping = threading.Event()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop every batch worker (cancel, then join each for what is left of ``timeout``)."""
+        self._stopping.set()
+        with self._lock:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.cancel()
+        deadline = time.monotonic() + timeout
+        for worker in workers:
+            if worker.thread is not None and worker.thread.ident is not None:  # started (it may be starting)
+                worker.thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            self._workers = [w for w in self._workers if w.alive()]
+
+    def _stopped(self, batch: _Batch) -> bool:
+        return batch.cancel_requested.is_set() or self._stopping.is_set()
 
     # -- files --
 
@@ -240,12 +294,18 @@ class BatchStore:
             metadata=dict(metadata) if metadata else None,
             created_at=int(time.time()),
         )
+        if self._stopping.is_set():
+            raise AzureError(503, "ServiceUnavailable", "The vizlab local backend is stopping; start it again "
+                             "and resubmit the batch.", type="server_error")  # fmt: skip
+        worker = _Worker()
+        thread = threading.Thread(
+            target=self._run, args=(batch, source.data, worker), name=f"vizlab-batch-{batch.id[6:14]}", daemon=True
+        )
+        worker.thread = thread
         with self._lock:
             self.batches[batch.id] = batch
-        worker = threading.Thread(
-            target=self._run, args=(batch, source.data), name=f"vizlab-batch-{batch.id[6:14]}", daemon=True
-        )
-        worker.start()
+            self._workers = [w for w in self._workers if w.alive()] + [worker]
+        thread.start()
         return batch
 
     def snapshot(self, batch: _Batch) -> dict[str, Any]:
@@ -291,9 +351,19 @@ class BatchStore:
                 else:
                     setattr(batch, name, value)
 
-    def _run(self, batch: _Batch, data: bytes) -> None:
+    def _run(self, batch: _Batch, data: bytes, worker: _Worker) -> None:
+        async def main() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            if worker.attach(asyncio.get_running_loop(), task) and not self._stopping.is_set():
+                await self._process(batch, data)
+            else:
+                self._finish_stopped(batch)
+
         try:
-            asyncio.run(self._process(batch, data))
+            asyncio.run(main())
+        except asyncio.CancelledError:  # stop() cancelled it outside the line loop
+            self._finish_stopped(batch)
         except Exception as e:  # a bug: fail the batch with a message rather than hang it
             self._set(
                 batch,
@@ -315,36 +385,53 @@ class BatchStore:
         outputs: list[bytes] = []
         failures: list[bytes] = []
         delay = float(getattr(self.state.config, "batch_delay_s", 0.0) or 0.0)
-        for custom_id, body in lines:
-            if batch.cancel_requested.is_set():
-                break
-            status, response_body, request_id = await self._answer(body, batch.api_version)
-            line = {
-                "id": "batch_req_" + uuid.uuid4().hex,
-                "custom_id": custom_id,
-                "response": {"status_code": status, "request_id": request_id, "body": response_body},
-                "error": None,
-            }
-            encoded = json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
-            with self._lock:
-                if status == 200:
-                    outputs.append(encoded)
-                    batch.completed += 1
-                else:
-                    failures.append(encoded)
-                    batch.failed += 1
-            if delay > 0:
-                await asyncio.sleep(delay)
-        cancelled = batch.cancel_requested.is_set()
+        try:
+            for custom_id, body in lines:
+                if self._stopped(batch):
+                    break
+                status, response_body, request_id = await self._answer(body, batch.api_version)
+                line = {
+                    "id": "batch_req_" + uuid.uuid4().hex,
+                    "custom_id": custom_id,
+                    "response": {"status_code": status, "request_id": request_id, "body": response_body},
+                    "error": None,
+                }
+                encoded = json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+                with self._lock:
+                    if status == 200:
+                        outputs.append(encoded)
+                        batch.completed += 1
+                    else:
+                        failures.append(encoded)
+                        batch.failed += 1
+                if delay > 0:
+                    await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            if not self._stopping.is_set():
+                raise
+            task = asyncio.current_task()  # stop() cancelled us: keep what is done, as a cancel does
+            if task is not None:
+                uncancel_task(task)
+        cancelled = self._stopped(batch)
         if not cancelled:
             self._set(batch, status="finalizing", finalizing_at=int(time.time()))
         output_id = self.add_file(f"{batch.id}_output.jsonl", "batch_output", b"".join(outputs)).id if outputs else None
         error_id = self.add_file(f"{batch.id}_error.jsonl", "batch_output", b"".join(failures)).id if failures else None
         now = int(time.time())
         if cancelled:
+            if not batch.cancel_requested.is_set():  # the backend stopped: no cancel request came
+                self._set(batch, cancelling_at=now)
             self._set(batch, output_file_id=output_id, error_file_id=error_id, status="cancelled", cancelled_at=now)
         else:
             self._set(batch, output_file_id=output_id, error_file_id=error_id, status="completed", completed_at=now)
+
+    def _finish_stopped(self, batch: _Batch) -> None:
+        """A batch whose worker was stopped before it began: cancelled, nothing done."""
+        now = int(time.time())
+        with self._lock:
+            if batch.status in ("completed", "failed", "cancelled", "expired"):
+                return
+        self._set(batch, status="cancelled", cancelling_at=now, cancelled_at=now)
 
     async def _answer(self, body: dict[str, Any], api_version: str) -> tuple[int, dict[str, Any], str]:
         """One line through the live chat path: (status, response body, request id)."""
@@ -499,6 +586,8 @@ def parse_multipart(body: bytes, content_type: str) -> dict[str, tuple[str | Non
 
 
 async def _read_upload(request: Request, limit: int) -> bytes:
+    """The raw upload, up to ``limit`` bytes (413 beyond). A client that hangs up meanwhile raises
+    starlette's ClientDisconnect, which the server's handler ends quietly (no traceback)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise _upload_too_large(limit)

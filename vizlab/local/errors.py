@@ -17,11 +17,15 @@ and OpenAI send, as quoted in public issue threads and docs (checked 2025):
   formats: ['png', 'jpeg', 'gif', 'webp']", marketing-factory/ai-filemetadata#19, 2025-02-17),
   ``invalid_image_url`` (an image URL the service cannot download).
 
+* 400 ``context_length_exceeded`` (param ``messages``) and ``invalid_value`` for ``max_tokens``
+  over the model's output limit: quoted with their sources in :mod:`vizlab.local.limits`.
+
 Codes we chose where we found no authoritative source (documented so clients can rely on them):
 ``invalid_image`` (bytes that start like an image but are damaged, or a decompression bomb),
 ``image_too_large`` (over ``max_image_bytes``), ``BadRequest`` (unparseable JSON, more than
 ``max_images`` images), ``unknown_parameter`` (OpenAI sends "Unrecognized request argument
-supplied: X"), ``RequestEntityTooLarge`` (413, body over the backend's limit).
+supplied: X"), ``RequestEntityTooLarge`` (413, body over the backend's limit),
+``ServiceUnavailable`` (503, a request cut off by ``LocalBackend.stop()`` after its grace period).
 """
 
 from __future__ import annotations

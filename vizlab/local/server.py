@@ -17,6 +17,11 @@ Design choices, each a trade-off:
   Azure, but with a message that says what was wrong and lists known versions.
 * CPU work (image decoding, token estimates, OCR) runs in the threadpool; simulated latency is
   ``asyncio.sleep``; so concurrent clients are served while one image is being read.
+* Each deployment's token model (:meth:`BackendConfig.token_model_for`) has the service's limits
+  (:mod:`vizlab.local.limits`): ``max_tokens`` over its output limit and prompts over its context
+  window get the service's 400s. The prompt is counted once; that count is also ``usage``.
+* A client that hangs up mid-upload ends its request quietly, and :meth:`LocalBackend.stop` is
+  orderly (:mod:`vizlab.local.lifecycle`): a grace period, then 503s, no tracebacks in the log.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from vizlab.errors import VizlabError
 from vizlab.local import _deps
@@ -54,6 +60,8 @@ from vizlab.local.errors import (
     bad_request,
 )
 from vizlab.local.filters import check_prompt, prompt_filter_results, safe_results
+from vizlab.local.lifecycle import InFlight, StopMiddleware
+from vizlab.local.limits import DEFAULT_LIMITS, ModelLimits, limits_for
 from vizlab.local.ratelimit import SlidingWindowLimiter, retry_headers
 from vizlab.local.validation import ChatRequest, ImageRef, parse_chat_request
 
@@ -252,6 +260,16 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
     }
     state = _State(config=config, limiters=limiters, analyst=Analyst(token_model=config.token_model))
     app.state.vizlab = state
+    inflight = InFlight()  # LocalBackend.stop() ends these requests after a grace period
+    app.state.vizlab_inflight = inflight
+    app.add_middleware(StopMiddleware, inflight=inflight)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client hung up while its body was being read (request.stream()): the connection is
+        # gone and there is nobody to answer. Without this handler the exception reaches the
+        # catch-all below, which re-raises it and uvicorn logs "Exception in ASGI application".
+        return Response(status_code=400)  # uvicorn drops it: the connection is closed
 
     @app.exception_handler(AzureError)
     async def _azure_error(request: Request, exc: AzureError) -> Response:
@@ -405,6 +423,8 @@ def _deployment_not_found(name: str, config: BackendConfig) -> AzureError:
 
 
 async def _read_json(request: Request, limit: int) -> Any:
+    """The JSON body, read up to ``limit`` bytes (413 beyond). A client that hangs up meanwhile
+    raises starlette's ClientDisconnect, which create_app's handler ends quietly."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
@@ -537,14 +557,18 @@ async def _complete(state: _State, chat: ChatRequest, deployment: str, api_versi
             f"{config.max_images} images per chat request. Send fewer images or split the request.",
             "messages",
         )
+    token_model = config.token_model_for(deployment)
+    limits_name, limits = limits_for(token_model)
+    _check_max_tokens(chat, token_model, limits_name, limits)
     check_prompt(chat.texts)
     decoded = await run_in_threadpool(_load_images, chat, config) if chat.images else []
     messages = _clean_messages(chat)
-    token_model = config.token_model_for(deployment)
     try:
+        # Counted once: this count is both the context-window check and usage.prompt_tokens.
         prompt_tokens = await run_in_threadpool(_deps.prompt_tokens, messages, token_model)
     except VizlabError as e:  # validation should have caught it; answer 400, not 500
         raise bad_request("BadRequest", f"The request could not be counted: {e}", "messages") from e
+    _check_context(prompt_tokens, chat, token_model, limits_name, limits)
 
     cost = prompt_tokens + (chat.max_tokens or 0)
     admission = state.limiters[deployment].admit(cost)
@@ -612,6 +636,58 @@ async def _complete(state: _State, chat: ChatRequest, deployment: str, api_versi
         "usage": usage,
     }
     return JSONResponse(body, headers=headers)
+
+
+def _unlisted_note(token_model: str, limits_name: str | None) -> str:
+    """A note for models without published limits here (empty for the listed ones)."""
+    if limits_name is not None:
+        return ""
+    return (
+        f" (vizlab local backend: no limits are listed for token model {token_model[:60]!r}; the default "
+        f"{DEFAULT_LIMITS.context} context / {DEFAULT_LIMITS.max_output} completion tokens apply.)"
+    )
+
+
+def _check_max_tokens(chat: ChatRequest, token_model: str, limits_name: str | None, limits: ModelLimits) -> None:
+    """400 ``invalid_value`` for max_tokens over the model's output limit (vizlab.local.limits)."""
+    if chat.max_tokens is None or chat.max_tokens <= limits.max_output:
+        return
+    name = chat.max_tokens_param
+    raise bad_request(
+        "invalid_value",
+        f"{name} is too large: {chat.max_tokens}. This model supports at most {limits.max_output} completion "
+        f"tokens, whereas you provided {chat.max_tokens}." + _unlisted_note(token_model, limits_name),
+        name,
+    )
+
+
+def _check_context(
+    prompt_tokens: int, chat: ChatRequest, token_model: str, limits_name: str | None, limits: ModelLimits
+) -> None:
+    """400 ``context_length_exceeded`` when the prompt (plus max_tokens) does not fit the window."""
+    note = _unlisted_note(token_model, limits_name)
+    if limits.max_input is not None and prompt_tokens > limits.max_input:
+        raise bad_request(
+            "context_length_exceeded",
+            f"Input tokens exceed the configured limit of {limits.max_input:,} tokens. Your messages resulted in "
+            f"{prompt_tokens:,} tokens. Please reduce the length of the messages." + note,
+            "messages",
+        )
+    if prompt_tokens > limits.context:
+        raise bad_request(
+            "context_length_exceeded",
+            f"This model's maximum context length is {limits.context} tokens. However, your messages resulted in "
+            f"{prompt_tokens} tokens. Please reduce the length of the messages." + note,
+            "messages",
+        )
+    if chat.max_tokens is not None and prompt_tokens + chat.max_tokens > limits.context:
+        raise bad_request(
+            "context_length_exceeded",
+            f"This model's maximum context length is {limits.context} tokens. However, you requested "
+            f"{prompt_tokens + chat.max_tokens} tokens ({prompt_tokens} in the messages, {chat.max_tokens} in the "
+            "completion). Please reduce the length of the messages or completion." + note,
+            "messages",
+        )
 
 
 def _apply_limits(text: str, chat: ChatRequest, model: str) -> tuple[str, str]:
@@ -717,6 +793,10 @@ def require_loopback(host: str) -> str:
     )
 
 
+# Seconds LocalBackend.stop() lets requests in flight finish before answering them 503.
+STOP_GRACE_S = 1.0
+
+
 class LocalBackend:
     """The local backend on a loopback port, served by uvicorn in a daemon thread.
 
@@ -736,6 +816,7 @@ class LocalBackend:
         self._sock: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._app: FastAPI | None = None
         self._lock = threading.Lock()
 
     @property
@@ -777,13 +858,15 @@ class LocalBackend:
             if self._thread is not None and self._thread.is_alive():
                 return self
             sock = self._bind()
+            app = create_app(self._config)
             uv_config = uvicorn.Config(
-                create_app(self._config),
+                app,
                 log_level="warning",
                 access_log=False,
                 lifespan="off",
                 ws="none",
-                timeout_graceful_shutdown=2,
+                # A backstop only: stop() ends requests itself after STOP_GRACE_S (see stop()).
+                timeout_graceful_shutdown=math.ceil(STOP_GRACE_S) + 10,
             )
             server = uvicorn.Server(uv_config)
             thread = threading.Thread(
@@ -797,18 +880,36 @@ class LocalBackend:
                     self._close_socket()
                     raise RuntimeError(f"the vizlab local backend did not start on {self._host}:{self._port}")
                 time.sleep(0.005)
-            self._server, self._thread = server, thread
+            self._server, self._thread, self._app = server, thread, app
             return self
 
-    def stop(self) -> None:
-        """Stop serving and release the port. Safe to call twice."""
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Stop serving, end the batch workers and release the port. Safe to call twice.
+
+        New connections are refused at once; requests in flight get ``grace_s`` seconds to
+        finish, then are answered 503 (a stream is ended) without an error in the log; batch
+        workers are stopped (their batches end as cancelled, completed lines kept). Returns in
+        about ``grace_s`` seconds plus the time a request busy in a worker thread needs.
+        """
         with self._lock:
-            server, thread = self._server, self._thread
-            self._server = self._thread = None
+            server, thread, app = self._server, self._thread, self._app
+            self._server = self._thread = self._app = None
+            inflight: InFlight | None = getattr(app.state, "vizlab_inflight", None) if app is not None else None
+            if inflight is not None:
+                inflight.stopping.set()
             if server is not None:
+                # uvicorn's own timeout (it logs an ERROR when it fires) must not come first.
+                server.config.timeout_graceful_shutdown = math.ceil(max(0.0, grace_s)) + 10
                 server.should_exit = True
             if thread is not None:
-                thread.join(timeout=10)
+                # uvicorn checks should_exit every 0.1 s, then waits for open requests.
+                thread.join(timeout=max(0.0, grace_s) + 0.2)
+                if thread.is_alive() and inflight is not None:
+                    inflight.cancel_all()
+                thread.join(timeout=math.ceil(max(0.0, grace_s)) + 15)
+            store = getattr(app.state, "vizlab_batches", None) if app is not None else None
+            if store is not None:
+                store.stop(timeout=10)
             self._close_socket()
 
     def _close_socket(self) -> None:

@@ -53,6 +53,7 @@ class ChatRequest:
     messages: list[dict[str, Any]]
     images: list[ImageRef] = field(default_factory=list)
     max_tokens: int | None = None
+    max_tokens_param: str = "max_tokens"  # the name the client used: max_tokens or max_completion_tokens
     stream: bool = False
     include_usage: bool = False
     n: int = 1
@@ -241,6 +242,7 @@ def parse_chat_request(body: Any, *, api_version: str | None, require_model: boo
     request = ChatRequest(
         messages=[],
         max_tokens=max_tokens if max_tokens is not None else max_completion,
+        max_tokens_param="max_completion_tokens" if max_completion is not None else "max_tokens",
         stream=bool(stream),
         include_usage=include_usage,
         n=n,

@@ -442,18 +442,9 @@ class ChatState:
 
     def select_deployment(self, name: str) -> None:
         """Send the next requests to deployment ``name`` on the same endpoint and key."""
-        from vizlab.client import Client
-
         if name == self._client.deployment:
             return
-        clone = Client.__new__(Client)
-        clone.__dict__.update(vars(self._client))  # same endpoint, key and HTTP pool
-        clone.deployment = name  # AzureOpenAI routes by the body's "model" (the deployment)
-        if clone.backend != "local":
-            from vizlab.tokens import known_models, match_model
-
-            clone.token_model = match_model(name, known_models()) or self._client.token_model
-        self.client = clone
+        self.client = self._client.with_deployment(name)  # same endpoint, key and HTTP pool
 
     # -- setup --
 
