@@ -442,6 +442,11 @@ def _request_messages(conversation_or_messages: Any, detail: str | None) -> list
     return messages
 
 
+def _request_id(headers: Mapping[str, str]) -> str | None:
+    """The service's request id: Azure's ``apim-request-id``, else OpenAI's ``x-request-id``."""
+    return headers.get("apim-request-id") or headers.get("x-request-id")
+
+
 def _finish_reason(choice: Mapping[str, Any]) -> str | None:
     reason = choice.get("finish_reason")
     if isinstance(reason, Mapping):  # the 2023 vision-enhancement shape: {"type": "stop", ...}
@@ -772,7 +777,7 @@ class Client:
         if isinstance(e, openai.APIStatusError):
             status = e.status_code
             headers = e.response.headers
-            request_id = headers.get("apim-request-id") or headers.get("x-request-id")
+            request_id = _request_id(headers)
             return self._map_body(
                 status, e.body, request_id=request_id, headers=headers, fallback=str(e.message)
             )
@@ -982,6 +987,13 @@ class Client:
             )
         return reply
 
+    def _complete(self, response: Any, completion: Any, prepared: _Prepared, started: float) -> Reply:
+        """The Reply for a finished (non-streamed) call: timed, built, warned about, appended."""
+        latency = time.perf_counter() - started
+        raw = completion.model_dump(mode="json", exclude_unset=True)
+        reply = self._build_reply(raw, prepared, latency, _request_id(response.headers))
+        return self._deliver(reply, prepared, stacklevel=3)  # warn at the caller of chat()/achat()
+
     def chat(
         self,
         conversation_or_messages: Any,
@@ -1001,11 +1013,7 @@ class Client:
         with self._sdk_errors():
             response = self._sdk.chat.completions.with_raw_response.create(**prepared.body)
             completion = response.parse()
-        latency = time.perf_counter() - started
-        request_id = response.headers.get("apim-request-id") or response.headers.get("x-request-id")
-        raw = completion.model_dump(mode="json", exclude_unset=True)
-        reply = self._build_reply(raw, prepared, latency, request_id)
-        return self._deliver(reply, prepared, stacklevel=2)
+        return self._complete(response, completion, prepared, started)
 
     async def achat(
         self,
@@ -1026,11 +1034,7 @@ class Client:
             async with self._make_sdk(asynchronous=True) as sdk:
                 response = await sdk.chat.completions.with_raw_response.create(**prepared.body)
                 completion = response.parse()
-        latency = time.perf_counter() - started
-        request_id = response.headers.get("apim-request-id") or response.headers.get("x-request-id")
-        raw = completion.model_dump(mode="json", exclude_unset=True)
-        reply = self._build_reply(raw, prepared, latency, request_id)
-        return self._deliver(reply, prepared, stacklevel=2)
+        return self._complete(response, completion, prepared, started)
 
     def stream(
         self,
@@ -1051,8 +1055,7 @@ class Client:
         with self._sdk_errors():
             response = self._sdk.chat.completions.with_raw_response.create(**prepared.body)
             sdk_stream = response.parse()
-        request_id = response.headers.get("apim-request-id") or response.headers.get("x-request-id")
-        return ReplyStream(self, prepared, sdk_stream, request_id)
+        return ReplyStream(self, prepared, sdk_stream, _request_id(response.headers))
 
 
 class ReplyStream:

@@ -64,6 +64,7 @@ from vizlab.local.server import (
     _check_v1_api_version,
     _complete,
     _deployment_not_found,
+    _read_body,
     _read_json,
     _State,
 )
@@ -586,19 +587,8 @@ def parse_multipart(body: bytes, content_type: str) -> dict[str, tuple[str | Non
 
 
 async def _read_upload(request: Request, limit: int) -> bytes:
-    """The raw upload, up to ``limit`` bytes (413 beyond). A client that hangs up meanwhile raises
-    starlette's ClientDisconnect, which the server's handler ends quietly (no traceback)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise _upload_too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _upload_too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The raw upload, up to ``limit`` bytes (413 beyond, saying how to split the file)."""
+    return await _read_body(request, limit, _upload_too_large)
 
 
 def _upload_too_large(limit: int) -> AzureError:

@@ -38,7 +38,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field, fields
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import uvicorn
 from fastapi import FastAPI, Query, Request
@@ -422,20 +422,26 @@ def _deployment_not_found(name: str, config: BackendConfig) -> AzureError:
     )
 
 
-async def _read_json(request: Request, limit: int) -> Any:
-    """The JSON body, read up to ``limit`` bytes (413 beyond). A client that hangs up meanwhile
-    raises starlette's ClientDisconnect, which create_app's handler ends quietly."""
+async def _read_body(request: Request, limit: int, too_large: Callable[[int], AzureError]) -> bytes:
+    """The raw body, read up to ``limit`` bytes (``too_large(limit)``, a 413, beyond). A client
+    that hangs up meanwhile raises starlette's ClientDisconnect, which create_app's handler ends
+    quietly (no traceback)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
+        raise too_large(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
+            raise too_large(limit)
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def _read_json(request: Request, limit: int) -> Any:
+    """The JSON body, read up to ``limit`` bytes (413 beyond)."""
+    raw = await _read_body(request, limit, _too_large)
     try:
         return json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, RecursionError, UnicodeDecodeError) as e:
