@@ -8,6 +8,8 @@ STAMP  := $(VENV)/.installed-stamp
 # Uploads bigger than Jupyter's default websocket limit (about 10 MB) are dropped silently; raise it.
 WS_LIMIT := 104857600
 NB_TIMEOUT ?= 600
+# Jupyter refuses to run as root unless told; containers and workshop VMs often are root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: setup lab test unit typecheck notebooks browser bench clean
 
@@ -22,7 +24,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/ --ServerApp.tornado_settings="{'websocket_max_message_size': $(WS_LIMIT)}"
+	$(BIN)/jupyter lab notebooks/ $(ALLOW_ROOT) --ServerApp.tornado_settings="{'websocket_max_message_size': $(WS_LIMIT)}"
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
