@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image, ImageDraw
+
+# The suite runs on the built-in backend whatever the developer's shell or .env says: a real
+# Azure or OpenAI setting must never receive test traffic. Tests of the selection itself
+# (tests/test_client.py) opt out with the `real_env_selection` fixture.
+SERVICE_VARIABLES = (
+    "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_DEPLOYMENT", "OPENAI_API_VERSION",
+    "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL",
+)
+for _name in SERVICE_VARIABLES:
+    os.environ.pop(_name, None)
+os.environ["VIZLAB_BACKEND"] = "local"
+
+
+@pytest.fixture
+def real_env_selection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let connect() choose from the variables a test sets (no forced built-in backend)."""
+    monkeypatch.delenv("VIZLAB_BACKEND", raising=False)
+
 
 # A valid 1x1 PNG, byte for byte, so tests need no files.
 TINY_PNG = bytes.fromhex(

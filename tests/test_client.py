@@ -23,6 +23,10 @@ from conftest import LOCAL_API_KEY, make_image_bytes
 
 from vizlab import errors, images
 from vizlab.client import DEFAULT_API_VERSION, Client, Reply, _display_url, _finish_reason, connect
+
+# These tests exercise connect()'s own choice from the environment (conftest forces the
+# built-in backend for every other module).
+pytestmark = pytest.mark.usefixtures("real_env_selection")
 from vizlab.conversation import Conversation
 from vizlab.local import LocalBackend
 
@@ -665,3 +669,13 @@ def test_with_deployment_shares_the_connection_and_follows_the_models_rules(loca
     with pytest.raises(errors.ConfigurationError):
         client.with_deployment("")
     client.close()  # closes the pool both share
+
+
+def test_vizlab_backend_variable_forces_the_builtin_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "http://127.0.0.1:9")  # would refuse connections
+    monkeypatch.setenv("VIZLAB_BACKEND", "local")
+    client = connect(verbose=False, env_file=None)
+    assert client.backend == "local"
+    monkeypatch.setenv("VIZLAB_BACKEND", "lcoal")
+    with pytest.raises(errors.ConfigurationError, match="VIZLAB_BACKEND"):
+        connect(verbose=False, env_file=None)

@@ -4,6 +4,8 @@
 
 1. Explicit arguments: ``backend=`` ("azure", "openai" or "local"); else ``endpoint=`` means
    Azure OpenAI, ``base_url=`` an OpenAI-compatible server, ``api_key=`` alone OpenAI.
+   ``VIZLAB_BACKEND`` ("local", "azure" or "openai") forces the choice among the variables
+   below; ``VIZLAB_BACKEND=local`` keeps a shell's Azure settings out of a workshop or a test run.
 2. ``AZURE_OPENAI_ENDPOINT``: Azure OpenAI with ``AZURE_OPENAI_API_KEY``, or keyless
    Microsoft Entra ID when no key is set (azure-identity's ``DefaultAzureCredential``, so
    ``az login`` is enough). ``AZURE_OPENAI_DEPLOYMENT`` names the deployment (default
@@ -261,6 +263,13 @@ def _resolve_target(
             backend = "azure"
         elif base_url:
             backend = "openai"
+        elif env.get("VIZLAB_BACKEND"):
+            backend = env["VIZLAB_BACKEND"].strip().lower()
+            if backend not in _BACKENDS:
+                raise ConfigurationError(
+                    f"VIZLAB_BACKEND={env['VIZLAB_BACKEND']!r} is not one of {', '.join(_BACKENDS)}: "
+                    "fix or unset the variable (in the shell or .env)"
+                )
         elif env.get("AZURE_OPENAI_ENDPOINT"):
             backend = "azure"
         elif api_key or env.get("OPENAI_API_KEY") or env.get("OPENAI_BASE_URL"):
