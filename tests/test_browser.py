@@ -1,17 +1,30 @@
-"""A real browser: JupyterLab on loopback, Chromium driving the chat panel end to end.
+"""A real browser: JupyterLab on loopback, Chromium driving the three panels end to end.
 
-The test writes a one-cell notebook (``ChatPanel()`` on the built-in backend) into a temporary
-folder, starts JupyterLab there with fresh config/data/runtime dirs and a random token, opens the
-notebook in Debian's Chromium through Playwright, runs the cell, uploads an image through the
-panel's file picker, asks a question, presses Send and waits for the streamed answer and its
-token count. A screenshot goes to ``tests/output/<test name>/``. JupyterLab and the kernel are
-always stopped at the end. Skipped, saying why, when Chromium or Playwright is missing.
+One JupyterLab (fresh config/data/runtime dirs, a random token, the built-in backend) and one
+headless Debian Chromium, driven through Playwright, serve the whole module. Each test writes a
+small notebook into the server's folder, opens it in a JupyterLab workspace of its own, runs
+all cells and then works the panel as a user would:
+
+* the upload panel: two files through its file chooser (a PNG with text on it and a "PNG" that
+  is really text), the good one's row, the bad one's error naming it, detail high -> low;
+* the chat panel: the playground flow (system message, attach, ask, Send, streamed answer);
+* the compare panel: an image with small text, Compare, three columns with answers, token
+  counts and tile grids;
+* notebook 05 (the playground walk-through) run as shipped, its chat panel filled by its cells.
+
+Every test saves screenshots to ``tests/output/<test name>/`` (``failure.png`` on failure) and
+checks what a user would see: text present, errors red, thumbnails small, nothing wider than
+the notebook. Each test shuts its kernel down; JupyterLab and any kernel left are always
+stopped at the end. Skipped, saying why, when Chromium or Playwright is missing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -31,8 +44,12 @@ from conftest import make_image_bytes
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 OUTPUT = Path(__file__).parent / "output"
+NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 # Uploads bigger than tornado's 10 MiB default websocket message are dropped; the Makefile's value.
 WS_LIMIT = 104_857_600
+VIEWPORT = {"width": 1280, "height": 1400}
+ERROR_RED = "rgb(176, 0, 32)"  # #b00020, the panels' error colour
+TRACEBACK = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
 
 
 def _chromium() -> str | None:
@@ -47,10 +64,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _notebook(cell: str) -> str:
+def _pid_cell(name: str) -> str:
+    # Lets the module stop this kernel for sure, whatever the server does.
+    return f'import os, pathlib\npathlib.Path("kernel-{name}.pid").write_text(str(os.getpid()))\n'
+
+
+def _notebook(*cells: str) -> str:
     return json.dumps(
         {
-            "cells": [{"cell_type": "code", "execution_count": None, "id": "chat", "metadata": {}, "outputs": [], "source": cell}],
+            "cells": [
+                {"cell_type": "code", "execution_count": None, "id": f"cell{i}", "metadata": {}, "outputs": [], "source": cell}
+                for i, cell in enumerate(cells)
+            ],
             "metadata": {
                 "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
                 "language_info": {"name": "python"},
@@ -62,17 +87,8 @@ def _notebook(cell: str) -> str:
     )
 
 
-NOTEBOOK_CELL = """\
-import os, pathlib
-pathlib.Path("kernel.pid").write_text(str(os.getpid()))  # lets the test stop this kernel for sure
-from vizlab.widgets import ChatPanel
-panel = ChatPanel()
-panel
-"""
-
-
 class _Lab:
-    """JupyterLab started for one test in its own folder; :meth:`stop` ends it and its kernel."""
+    """JupyterLab started in its own folder; :meth:`stop` ends it and every kernel it started."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -121,6 +137,20 @@ class _Lab:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def url(self, notebook: str) -> str:
+        """The notebook in a workspace of its own, so no other test's notebook is restored."""
+        workspace = Path(notebook).stem
+        return f"{self.base}/lab/workspaces/{workspace}/tree/{notebook}?token={self.token}"
+
+    def _api(self, path: str, method: str = "GET") -> Any:
+        req = urllib.request.Request(
+            f"{self.base}{path}", method=method, headers={"Authorization": f"token {self.token}"},
+            data=b"" if method == "POST" else None,
+        )  # fmt: skip
+        with urllib.request.urlopen(req, timeout=10) as r:
+            body = r.read()
+        return json.loads(body) if body else None
+
     def wait_ready(self, timeout: float = 45.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -135,6 +165,14 @@ class _Lab:
             time.sleep(0.3)
         raise RuntimeError(f"JupyterLab did not answer within {timeout:.0f} s:\n{self.log()}")
 
+    def shutdown_kernels(self) -> None:
+        """End every notebook session (and its kernel): a test leaves no kernel running."""
+        try:
+            for session in self._api("/api/sessions"):
+                self._api(f"/api/sessions/{session['id']}", method="DELETE")
+        except (urllib.error.URLError, OSError):
+            pass
+
     def log(self) -> str:
         self._log.flush()
         return self.log_path.read_text(errors="replace")[-4000:]
@@ -142,8 +180,7 @@ class _Lab:
     def stop(self) -> None:
         # Ask the server to shut down (it stops its kernels), then make sure of both.
         try:
-            req = urllib.request.Request(f"{self.base}/api/shutdown?token={self.token}", method="POST", data=b"")
-            urllib.request.urlopen(req, timeout=5).close()
+            self._api("/api/shutdown", method="POST")
         except (urllib.error.URLError, OSError):
             pass
         try:
@@ -155,12 +192,10 @@ class _Lab:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
-        pid_file = self.root / "kernel.pid"
-        if pid_file.exists():
-            pid = int(pid_file.read_text())
+        for pid_file in self.root.glob("kernel-*.pid"):
             try:
-                os.kill(pid, signal.SIGKILL)  # only if the shutdown above did not end it
-            except ProcessLookupError:
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)  # only if the shutdown did not end it
+            except (ProcessLookupError, ValueError):
                 pass
         self._log.close()
 
@@ -187,7 +222,65 @@ def _settle_kernel(page: Any, timeout_s: float = 45.0) -> None:
     raise AssertionError("the notebook kernel did not become idle (see failure.png)")
 
 
-@pytest.fixture
+def _run_all(page: Any, ready: str, timeout_ms: int = 30_000) -> None:
+    """Run every cell and wait until ``ready`` (a selector) is visible."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=45_000)
+    _settle_kernel(page)
+    page.wait_for_function("() => window.jupyterapp !== undefined", timeout=10_000)
+    # The panel, or a traceback: a cell that raised fails the test at once, saying why.
+    target = page.locator(f"{ready}, {TRACEBACK}").first
+    for _attempt in range(2):
+        # Fire and forget: the command's promise settles only when every cell has finished.
+        page.evaluate("() => { void window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        try:
+            target.wait_for(state="visible", timeout=timeout_ms)
+            break
+        except PlaywrightTimeout:
+            _settle_kernel(page)  # a late kernel dialog swallowed the run; answer it, run again
+    else:
+        target.wait_for(state="visible", timeout=15_000)
+    traceback = page.locator(TRACEBACK)
+    if traceback.count():
+        raise AssertionError(f"a notebook cell raised:\n{traceback.first.inner_text()[-3000:]}")
+
+
+def _idle(page: Any) -> None:
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+
+
+def _no_horizontal_overflow(page: Any, selector: str) -> None:
+    """Nothing in the panel is wider than the panel (a long word, a big image, a fixed width)."""
+    widths = page.locator(selector).evaluate(
+        """el => {
+            const box = el.getBoundingClientRect();
+            const wide = [];
+            for (const c of el.querySelectorAll('*')) {
+                const r = c.getBoundingClientRect();
+                if (r.width > 0 && r.right > box.right + 1)
+                    wide.push((c.className || c.tagName) + ' ' + Math.round(r.right - box.right) + 'px');
+            }
+            return {scroll: el.scrollWidth, client: el.clientWidth, wide: wide.slice(0, 5)};
+        }"""
+    )
+    assert widths["scroll"] <= widths["client"] + 1 and not widths["wide"], f"{selector} overflows: {widths}"
+
+
+# Records every change of a button's disabled attribute, to see it disabled while a request runs
+# (the built-in backend answers too fast to catch it with a screenshot).
+WATCH_DISABLED = """el => {
+    window.__vizlabDisabled = [];
+    new MutationObserver(() => window.__vizlabDisabled.push(el.disabled))
+        .observe(el, {attributes: true, attributeFilter: ['disabled']});
+}"""
+
+
+def _colour(locator: Any) -> str:
+    return str(locator.evaluate("el => getComputedStyle(el).color"))
+
+
+@pytest.fixture(scope="module")
 def chromium() -> str:
     """Chromium's path; skips (saying why) before any server starts when the tools are missing."""
     path = _chromium()
@@ -201,10 +294,9 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[_Lab]:
-    (tmp_path / "chat.ipynb").write_text(_notebook(NOTEBOOK_CELL), encoding="utf-8")
-    server = _Lab(tmp_path)
+@pytest.fixture(scope="module")
+def lab(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Lab]:
+    server = _Lab(tmp_path_factory.mktemp("lab"))
     try:
         server.wait_ready()
         yield server
@@ -212,80 +304,289 @@ def lab(tmp_path: Path) -> Iterator[_Lab]:
         server.stop()
 
 
-def test_chat_panel_in_jupyterlab(chromium: str, lab: _Lab, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    from playwright.sync_api import expect, sync_playwright
-
-    out = OUTPUT / request.node.name
-    out.mkdir(parents=True, exist_ok=True)
-    picture = tmp_path / "sign.png"
-    picture.write_bytes(make_image_bytes(640, 480, "PNG", color=(30, 110, 200)))
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
+        b = p.chromium.launch(
             executable_path=chromium,
             headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"],
         )  # fmt: skip
-        page: Any = None
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1400})
-            page.set_default_timeout(30_000)
-            page.goto(f"{lab.base}/lab/tree/chat.ipynb?token={lab.token}")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=45_000)
-            _settle_kernel(page)
-            page.wait_for_function("() => window.jupyterapp !== undefined", timeout=10_000)
-            send = page.locator(".vizlab-chat-send")
-            for _attempt in range(2):
-                # Fire and forget: the command's promise settles only when every cell has finished.
-                page.evaluate("() => { void window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-                try:
-                    send.wait_for(state="visible", timeout=30_000)
-                    break
-                except PlaywrightTimeout:
-                    _settle_kernel(page)  # a late kernel dialog swallowed the run; answer it, run again
-            expect(send).to_be_visible(timeout=15_000)
-            expect(page.locator(".vizlab-chat-backend")).to_contain_text("built-in local backend")
-
-            # The playground flow: a system message, applied on demand.
-            page.locator(".vizlab-chat-system textarea").fill("You're an AI assistant that helps people find information.")
-            expect(page.locator(".vizlab-chat-system-status")).to_contain_text("Not applied yet")
-            page.locator(".vizlab-chat-apply-system").click()
-            expect(page.locator(".vizlab-chat-system-status")).to_contain_text("System message applied")
-
-            with page.expect_file_chooser() as chooser:
-                page.locator(".vizlab-chat-upload").click()
-            chooser.value.set_files(str(picture))
-            attachment = page.locator(".vizlab-chat-attachments img")
-            expect(attachment).to_have_count(1, timeout=20_000)  # the kernel has the image
-
-            prompt = page.locator(".vizlab-chat-prompt textarea")
-            prompt.fill("Describe this image")
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-            page.wait_for_timeout(300)  # the textarea's value is synced before the click message
-            send.click()
-
-            answer = page.locator(".vizlab-chat-turn-assistant")
-            expect(answer).to_have_count(1, timeout=40_000)
-            expect(answer).to_contain_text("local analyst")
-            expect(answer).to_contain_text("640x480")
-            expect(answer).to_contain_text("tokens (estimated")
-            expect(answer).to_contain_text("finish stop")
-            user_turn = page.locator(".vizlab-chat-turn-user")
-            expect(user_turn).to_contain_text("Describe this image")
-            expect(user_turn.locator("img")).to_have_count(1)  # thumbnail beside its turn
-            expect(page.locator(".vizlab-chat-totals")).to_contain_text("Total: 1 request")
-            expect(page.locator(".vizlab-chat-error")).to_have_text("")
-            expect(send).to_be_enabled()
-
-            page.locator(".vizlab-chat").screenshot(path=str(out / "chat.png"))
-            text = page.locator(".vizlab-chat").inner_text()
-            assert "Describe this image" in text and "prompt" in text and "$0.0" in text
-        except Exception:
-            if page is not None:
-                page.screenshot(path=str(out / "failure.png"), full_page=True, timeout=10_000)
-            print(lab.log())
-            raise
+            yield b
         finally:
-            browser.close()
+            b.close()
+
+
+@pytest.fixture
+def out(request: pytest.FixtureRequest) -> Path:
+    folder = OUTPUT / request.node.name
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):  # screenshots of an earlier run, e.g. a stale failure.png
+        old.unlink()
+    return folder
+
+
+@contextlib.contextmanager
+def _notebook_page(browser: Any, lab: _Lab, out: Path, notebook: str, ready: str, *, timeout_ms: int = 30_000,
+                   viewport: dict[str, int] = VIEWPORT) -> Iterator[Any]:  # fmt: skip
+    """A page with ``notebook`` open and all its cells run; ``failure.png`` if the body fails."""
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(lab.url(notebook))
+        _run_all(page, ready, timeout_ms)
+        yield page
+    except Exception:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(out / "failure.png"), full_page=True, timeout=10_000)
+        print(lab.log())
+        raise
+    finally:
+        context.close()
+        lab.shutdown_kernels()
+
+
+# --- the upload panel -----------------------------------------------------------------------------
+
+UPLOAD_CELL = """\
+from vizlab.widgets import UploadPanel
+panel = UploadPanel(model="gpt-4o", detail="high")
+panel
+"""
+
+
+def test_upload_panel_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
+    from playwright.sync_api import expect
+
+    from vizlab.datasets import text_card
+    from vizlab.widgets.state import human_bytes
+
+    good = lab.root / "parking-permit-zone-b-scanned-at-the-front-desk-2024-06-01.png"
+    buf = io.BytesIO()
+    text_card("PARKING PERMIT\nZONE B  valid until 30 June", font_px=48, size=(1024, 1024)).save(buf, format="PNG")
+    good.write_bytes(buf.getvalue())
+    bad = lab.root / "meeting-notes.png"
+    bad.write_bytes(b"# Meeting notes\n\nThis is text saved with a .png name, not an image.\n")
+    (lab.root / "upload.ipynb").write_text(_notebook(_pid_cell("upload") + UPLOAD_CELL), encoding="utf-8")
+
+    with _notebook_page(browser, lab, out, "upload.ipynb", ".vizlab-upload") as page:
+        panel = page.locator(".vizlab-upload")
+        expect(panel.locator(".vizlab-upload-total")).to_contain_text("No images yet.")
+        with page.expect_file_chooser() as chooser:
+            page.locator(".vizlab-upload-files").click()
+        assert chooser.value.is_multiple()
+        chooser.value.set_files([str(good), str(bad)])
+
+        row = panel.locator(".vizlab-upload-row")
+        expect(row).to_have_count(1, timeout=20_000)  # the kernel has read both files
+        for shown in (good.name, "image/png", "1024x1024 px", human_bytes(good.stat().st_size), "765 tokens"):
+            expect(row).to_contain_text(shown)
+        errors = panel.locator(".vizlab-upload-errors")
+        expect(errors).to_contain_text("meeting-notes.png")
+        expect(errors).to_contain_text("not added")
+        assert _colour(errors.locator("li").first) == ERROR_RED
+        assert good.name not in errors.inner_text()
+        expect(panel.locator(".vizlab-upload-total")).to_contain_text("765 image tokens on gpt-4o at detail high")
+        thumb = row.locator("img").bounding_box()
+        assert thumb is not None and 24 <= thumb["width"] <= 100 and 24 <= thumb["height"] <= 100, thumb
+        expect(panel.locator(".vizlab-upload-files")).to_be_enabled()
+        _no_horizontal_overflow(page, ".vizlab-upload")
+        panel.screenshot(path=str(out / "upload-high.png"))
+
+        panel.locator(".vizlab-upload-detail button", has_text=re.compile(r"^\s*low\s*$")).click()
+        expect(row).to_contain_text("85 tokens")
+        expect(row).not_to_contain_text("765 tokens")
+        expect(panel.locator(".vizlab-upload-total")).to_contain_text("85 image tokens on gpt-4o at detail low")
+        expect(errors).to_contain_text("meeting-notes.png")  # the error stays until the next upload
+        _no_horizontal_overflow(page, ".vizlab-upload")
+        panel.screenshot(path=str(out / "upload-low.png"))
+
+
+# --- the chat panel -------------------------------------------------------------------------------
+
+CHAT_CELL = """\
+from vizlab.widgets import ChatPanel
+panel = ChatPanel()
+panel
+"""
+
+
+def test_chat_panel_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
+    from playwright.sync_api import expect
+
+    picture = lab.root / "sign.png"
+    picture.write_bytes(make_image_bytes(640, 480, "PNG", color=(30, 110, 200)))
+    notes = lab.root / "notes.png"
+    notes.write_bytes(b"not an image, only text\n")
+    (lab.root / "chat.ipynb").write_text(_notebook(_pid_cell("chat") + CHAT_CELL), encoding="utf-8")
+
+    with _notebook_page(browser, lab, out, "chat.ipynb", ".vizlab-chat-send") as page:
+        send = page.locator(".vizlab-chat-send")
+        expect(page.locator(".vizlab-chat-backend")).to_contain_text("built-in local backend")
+
+        # The playground flow: a system message, applied on demand.
+        page.locator(".vizlab-chat-system textarea").fill("You're an AI assistant that helps people find information.")
+        expect(page.locator(".vizlab-chat-system-status")).to_contain_text("Not applied yet")
+        page.locator(".vizlab-chat-apply-system").click()
+        expect(page.locator(".vizlab-chat-system-status")).to_contain_text("System message applied")
+
+        # A good image and a bad file in one pick: the image is attached, the file named in red.
+        with page.expect_file_chooser() as chooser:
+            page.locator(".vizlab-chat-upload").click()
+        chooser.value.set_files([str(picture), str(notes)])
+        attachment = page.locator(".vizlab-chat-attachments img")
+        expect(attachment).to_have_count(1, timeout=20_000)  # the kernel has the image
+        expect(page.locator(".vizlab-chat-attachments")).to_contain_text("sign.png")
+        expect(page.locator(".vizlab-chat-attachments")).to_contain_text("640x480")
+        error = page.locator(".vizlab-chat-error")
+        expect(error).to_contain_text("notes.png")
+        assert _colour(error.locator("div").last) == ERROR_RED
+        # The button shows its label, not ipywidgets' count of files still in .value ("(0)").
+        shown = page.locator(".vizlab-chat-upload").evaluate("el => getComputedStyle(el, '::after').content")
+        assert shown == '"Attach image"', shown
+        page.locator(".vizlab-chat").screenshot(path=str(out / "chat-attached.png"))
+
+        prompt = page.locator(".vizlab-chat-prompt textarea")
+        prompt.fill("Describe this image")
+        _idle(page)
+        page.wait_for_timeout(300)  # the textarea's value is synced before the click message
+        send.evaluate(WATCH_DISABLED)
+        send.click()
+
+        answer = page.locator(".vizlab-chat-turn-assistant")
+        expect(answer).to_have_count(1, timeout=40_000)
+        expect(answer).to_contain_text("local analyst")
+        expect(answer).to_contain_text("640x480")
+        expect(answer).to_contain_text("tokens (estimated")
+        expect(answer).to_contain_text("finish stop")
+        user_turn = page.locator(".vizlab-chat-turn-user")
+        expect(user_turn).to_contain_text("Describe this image")
+        expect(user_turn.locator("img")).to_have_count(1)  # thumbnail beside its turn
+        expect(page.locator(".vizlab-chat-totals")).to_contain_text("Total: 1 request")
+        expect(error).to_have_text("")  # Send cleared the upload error
+        expect(send).to_be_enabled()
+        assert page.evaluate("() => window.__vizlabDisabled")[:1] == [True], "Send was not disabled while answering"
+        expect(page.locator(".vizlab-chat-stop")).to_be_disabled()
+
+        # A follow-up with a long unbroken word (a pasted link) must wrap, not widen the panel.
+        link = "https://example.com/share?id=" + "A7f3Q9zK" * 30  # no hyphen or slash to break at
+        prompt.fill(f"Is this the sign from {link}?")
+        _idle(page)
+        page.wait_for_timeout(300)
+        send.click()
+        expect(answer).to_have_count(2, timeout=40_000)
+        expect(page.locator(".vizlab-chat-totals")).to_contain_text("Total: 2 requests")
+        _no_horizontal_overflow(page, ".vizlab-chat")
+
+        page.locator(".vizlab-chat").screenshot(path=str(out / "chat.png"))
+        text = page.locator(".vizlab-chat").inner_text()
+        assert "Describe this image" in text and "prompt" in text and "$0.0" in text
+
+        # Show raw JSON: the last request and response, the image's base64 shortened.
+        page.locator(".vizlab-chat-raw-toggle").click()
+        raw = page.locator(".vizlab-chat-raw")
+        expect(raw).to_contain_text('"response"')
+        expect(raw).to_contain_text("data:image/png;base64,…(")
+        _no_horizontal_overflow(page, ".vizlab-chat")
+        raw.screenshot(path=str(out / "chat-raw-json.png"))
+
+
+# --- the compare panel ----------------------------------------------------------------------------
+
+COMPARE_CELL = """\
+from vizlab.datasets import text_card
+from vizlab.widgets import ComparePanel
+# A 2000x1500 white card with one 14 px word: readable at high detail, lost at low.
+card = text_card("INVOICE 7Q4K", font_px=14, size=(2000, 1500))
+panel = ComparePanel(image=card, question="What does the small text say?")
+panel
+"""
+
+
+
+def test_compare_panel_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
+    from playwright.sync_api import expect
+
+    (lab.root / "compare.ipynb").write_text(_notebook(_pid_cell("compare") + COMPARE_CELL), encoding="utf-8")
+
+    with _notebook_page(browser, lab, out, "compare.ipynb", ".vizlab-compare-run") as page:
+        panel = page.locator(".vizlab-compare")
+        run = panel.locator(".vizlab-compare-run")
+        expect(panel.locator(".vizlab-compare-image")).to_contain_text("2000x1500 px")
+        grids = panel.locator(".vizlab-compare-grid")
+        expect(grids).to_have_count(3)
+        # The tile grids are drawn before anything is sent.
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.vizlab-compare-grid')].every(i => i.naturalWidth > 0)"
+        )
+        expect(panel.locator(".vizlab-compare-high .vizlab-compare-stats")).to_contain_text("image 765 tokens")
+        _idle(page)
+        panel.screenshot(path=str(out / "compare-before.png"))
+        run.evaluate(WATCH_DISABLED)
+        run.click()
+
+        answers = {d: panel.locator(f".vizlab-compare-{d} .vizlab-compare-answer") for d in ("low", "high", "auto")}
+        for d, answer in answers.items():
+            expect(answer).to_contain_text("local analyst", timeout=40_000)
+        expect(run).to_be_enabled()
+        assert page.evaluate("() => window.__vizlabDisabled")[:1] == [True], "Compare was not disabled while running"
+        expect(answers["high"]).to_contain_text("7Q4K")
+        expect(answers["low"]).to_contain_text("low detail")
+        expect(panel.locator(".vizlab-compare-error")).to_have_text("")
+
+        tokens = {}
+        for d in answers:
+            stats = panel.locator(f".vizlab-compare-{d} .vizlab-compare-stats").inner_text()
+            assert "reported" in stats and "$" in stats, stats
+            found = re.search(r"image ([\d,]+) tokens", stats)
+            assert found, stats
+            tokens[d] = int(found.group(1).replace(",", ""))
+        assert tokens["low"] == 85 and tokens["high"] == 765 and tokens["high"] > tokens["low"], tokens
+        expect(panel.locator(".vizlab-compare-high .vizlab-compare-stats")).to_contain_text("2x2 tiles")
+
+        # Three columns side by side, each grid inside its column and big enough to read.
+        boxes = [panel.locator(f".vizlab-compare-{d}").bounding_box() for d in ("low", "high", "auto")]
+        assert all(b is not None for b in boxes)
+        lefts = [b["x"] for b in boxes if b is not None]
+        assert lefts == sorted(lefts) and len({round(b["y"]) for b in boxes if b is not None}) == 1, boxes
+        for d in ("low", "high", "auto"):
+            column = panel.locator(f".vizlab-compare-{d}").bounding_box()
+            grid = panel.locator(f".vizlab-compare-{d} .vizlab-compare-grid").bounding_box()
+            assert column is not None and grid is not None
+            assert grid["width"] >= 200 and grid["x"] + grid["width"] <= column["x"] + column["width"] + 1, (d, grid, column)
+        _no_horizontal_overflow(page, ".vizlab-compare")
+        panel.screenshot(path=str(out / "compare.png"))
+
+
+# --- notebook 05, as shipped ----------------------------------------------------------------------
+
+
+def test_playground_notebook_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
+    """Notebook 05 run in the browser: its cells press the panel's buttons; the panel shows it."""
+    from playwright.sync_api import expect
+
+    nb = json.loads((NOTEBOOKS / "05-playground-chat.ipynb").read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    nb["cells"].insert(0, json.loads(_notebook(_pid_cell("playground")))["cells"][0])
+    (lab.root / "playground.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+
+    with _notebook_page(browser, lab, out, "playground.ipynb", ".vizlab-chat", timeout_ms=60_000,
+                        viewport={"width": 1280, "height": 2000}) as page:  # fmt: skip
+        panel = page.locator(".vizlab-chat")
+        expect(panel.locator(".vizlab-chat-turn-assistant")).to_have_count(2, timeout=60_000)
+        _idle(page)
+        expect(panel.locator(".vizlab-chat-totals")).to_contain_text("Total: 2 requests")
+        expect(panel.locator(".vizlab-chat-system-status")).to_contain_text("System message applied")
+        expect(panel.locator(".vizlab-chat-turn-user").first).to_contain_text("grace_hopper.jpg")
+        expect(panel.locator(".vizlab-chat-error")).to_have_text("")
+        expect(page.locator(TRACEBACK)).to_have_count(0)
+        assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
+        _no_horizontal_overflow(page, ".vizlab-chat")
+        panel.screenshot(path=str(out / "playground-chat.png"))

@@ -54,3 +54,102 @@ def auto_width() -> Any:
 
     return W.Layout(width="auto")
 
+
+
+# --- looks shared by the panels ---------------------------------------------------------------------
+#
+# ipywidgets' HTML widget gives its content the controls' 28 px line height, so any text that wraps
+# looks double-spaced; the snippets below set their own. Colours are inline so a snippet keeps
+# them wherever it is shown; the stylesheet (one hidden HTML widget per panel) only does what
+# inline styles cannot.
+
+ERROR_COLOUR = "#b00020"
+WARNING_COLOUR = "#a15c00"
+# Text on the notebook's own background follows the JupyterLab theme (light or dark); boxes
+# with a light background of their own (bubbles, answers, errors) set their text colours too.
+MUTED_COLOUR = "var(--jp-content-font-color2, #555)"
+BOX_TEXT_COLOUR = "#1f1f1f"
+BOX_MUTED_COLOUR = "#555"
+TEXT_STYLE = "line-height:1.45;overflow-wrap:anywhere"
+ERROR_STYLE = (
+    f"color:{ERROR_COLOUR};background:#fdecee;border:1px solid #f0b7bf;border-left:4px solid {ERROR_COLOUR};"
+    f"padding:4px 8px;border-radius:4px;margin:2px 0;{TEXT_STYLE}"
+)
+
+
+def text_block(body: str, style: str = "") -> str:
+    """``body`` (HTML) in a div with readable line spacing and long words wrapped."""
+    return f'<div style="{TEXT_STYLE};{style}">{body}</div>'
+
+
+def file_error(message: str) -> str:
+    """HTML for a ``"name: reason"`` message, the name in bold and not said twice.
+
+    ``"notes.png: notes.png is not an image: ..."`` -> ``"<b>notes.png</b> is not an image: ..."``.
+    """
+    from vizlab.widgets.state import escape
+
+    name, sep, reason = message.partition(": ")
+    if not sep or not name:
+        return escape(message)
+    if reason.startswith(name):
+        return f"<b>{escape(name)}</b>{escape(reason[len(name):])}"
+    return f"<b>{escape(name)}</b>: {escape(reason)}"
+
+
+def thumbnail_layout() -> Any:
+    """Thumbnails at their own size (never stretched by a flex row), framed so white shows."""
+    import ipywidgets as W
+
+    return W.Layout(
+        align_self="flex-start", flex="0 0 auto", object_fit="contain", border="1px solid #d0d0d0",
+        margin="2px 8px 2px 2px",
+    )  # fmt: skip
+
+
+def toggle_layout() -> Any:
+    """ToggleButtons with their label beside the buttons (ipywidgets 8 stacks them otherwise)."""
+    import ipywidgets as W
+
+    return W.Layout(display="flex", flex_flow="row nowrap", align_items="center", width="auto")
+
+
+def fill_layout(**kw: Any) -> Any:
+    """As wide as the panel, margins included (``width: 100%`` plus the margin overflows)."""
+    import ipywidgets as W
+
+    return W.Layout(width="auto", **kw)
+
+
+def stylesheet(*widgets: Any) -> Any:
+    """A hidden HTML widget holding CSS for ``widgets``; add it as the panel's last child.
+
+    * ipywidgets' FileUpload button reads "<description> (<number of files in .value>)"; the
+      panels empty ``.value`` once they have read the files, so it would say "(0)" even after
+      a successful upload. The CSS shows the description alone.
+    * ToggleButtons' label gets the width and right alignment of the other controls' labels,
+      so "Detail" lines up under "Deployment" and "System".
+    """
+    import json
+
+    import ipywidgets as W
+
+    rules = []
+    for widget in widgets:
+        cls = next(c for c in widget._dom_classes if c.startswith("vizlab-"))
+        if isinstance(widget, W.FileUpload):
+            sel = f".{cls}.widget-upload"
+            rules.append(
+                f"{sel}{{font-size:0!important}}"
+                f"{sel} i.fa{{font-size:var(--jp-widgets-font-size);margin-right:var(--jp-widgets-inline-margin)}}"
+                f"{sel}::after{{content:{json.dumps(widget.description, ensure_ascii=False)};"
+                "font-size:var(--jp-widgets-font-size)}"
+            )
+        elif isinstance(widget, W.ToggleButtons):
+            rules.append(
+                f".{cls} > .widget-label{{width:var(--jp-widgets-inline-label-width);flex-shrink:0;text-align:right;"
+                "margin-right:calc(var(--jp-widgets-inline-margin) * 2)}"
+            )
+    sheet = W.HTML(f"<style>{''.join(rules)}</style>", layout=W.Layout(display="none"))
+    sheet.add_class("vizlab-style")
+    return sheet

@@ -21,7 +21,22 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 
-from vizlab.widgets._common import Panel, auto_width
+from vizlab.widgets._common import (
+    BOX_MUTED_COLOUR,
+    BOX_TEXT_COLOUR,
+    ERROR_STYLE,
+    MUTED_COLOUR,
+    TEXT_STYLE,
+    WARNING_COLOUR,
+    Panel,
+    auto_width,
+    file_error,
+    fill_layout,
+    stylesheet,
+    text_block,
+    thumbnail_layout,
+    toggle_layout,
+)
 from vizlab.widgets.state import DETAILS, ChatState, escape, human_bytes, thumbnail_png
 
 if TYPE_CHECKING:
@@ -34,9 +49,10 @@ __all__ = ["ChatPanel"]
 _STREAM_REFRESH_S = 0.05  # at most 20 front-end updates a second while an answer streams
 
 _BUBBLE = {
-    "user": "background:#eef4ff;border-radius:6px;padding:6px 8px;margin:2px 0",
-    "assistant": "background:#f6f6f6;border-radius:6px;padding:6px 8px;margin:2px 0",
+    "user": f"background:#eef4ff;color:{BOX_TEXT_COLOUR};border-radius:6px;padding:6px 8px;margin:2px 0;{TEXT_STYLE}",
+    "assistant": f"background:#f6f6f6;color:{BOX_TEXT_COLOUR};border-radius:6px;padding:6px 8px;margin:2px 0;{TEXT_STYLE}",
 }
+_ROW = {"align_items": "center", "flex_flow": "row wrap"}
 
 
 class ChatPanel(Panel):
@@ -82,7 +98,7 @@ class ChatPanel(Panel):
             value=self.state.conversation.system or "",
             placeholder="You're an AI assistant that helps people find information.",
             description="System",
-            layout=W.Layout(width="100%", height="64px"),
+            layout=fill_layout(height="64px"),
         )
         self.system_text.add_class("vizlab-chat-system")
         self.apply_system_button = W.Button(description="Apply system message", icon="check", layout=auto_width())
@@ -120,15 +136,20 @@ class ChatPanel(Panel):
         self.clear_attachments_button = W.Button(description="Remove attachments", icon="times", layout=auto_width())
         self.clear_attachments_button.add_class("vizlab-chat-clear-attachments")
         self.clear_attachments_button.on_click(lambda _b: self._clear_attachments())
-        self.attachments_box = W.HBox()
+        self.attachments_box = W.HBox(layout=W.Layout(flex_flow="row wrap", align_items="flex-start"))
         self.attachments_box.add_class("vizlab-chat-attachments")
-        self.detail_picker = W.ToggleButtons(options=list(DETAILS), value=self.state.detail, description="Detail")
+        self.detail_picker = W.ToggleButtons(
+            options=list(DETAILS), value=self.state.detail, description="Detail", layout=toggle_layout(),
+            style={"button_width": "64px"},
+        )
         self.detail_picker.add_class("vizlab-chat-detail")
-        self.max_tokens = W.BoundedIntText(value=max_tokens, min=1, max=128_000, description="Max tokens")
+        self.max_tokens = W.BoundedIntText(
+            value=max_tokens, min=1, max=128_000, description="Max tokens", layout=W.Layout(width="200px")
+        )
         self.max_tokens.add_class("vizlab-chat-max-tokens")
 
         # prompt and send
-        self.prompt = W.Textarea(placeholder="Type a question, e.g. Describe this image", layout=W.Layout(width="100%", height="64px"))
+        self.prompt = W.Textarea(placeholder="Type a question, e.g. Describe this image", layout=fill_layout(height="64px"))
         self.prompt.add_class("vizlab-chat-prompt")
         self.send_button = W.Button(description="Send", icon="paper-plane", button_style="primary", layout=auto_width())
         self.send_button.add_class("vizlab-chat-send")
@@ -157,22 +178,23 @@ class ChatPanel(Panel):
 
         self.widget = W.VBox(
             [
-                W.HBox([self.deployment_picker, self.backend_html]),
+                W.HBox([self.deployment_picker, self.backend_html], layout=_ROW),
                 self.system_text,
-                W.HBox([self.apply_system_button, self.system_status]),
+                W.HBox([self.apply_system_button, self.system_status], layout=_ROW),
                 self.transcript,
                 self.stream_html,
                 self.error_html,
                 self.totals_html,
                 W.HBox([self.file_upload, self.path_text, self.attach_button, self.attach_uploads_button,
-                        self.clear_attachments_button]),
+                        self.clear_attachments_button], layout=_ROW),
                 self.attachments_box,
-                W.HBox([self.detail_picker, self.max_tokens]),
+                W.HBox([self.detail_picker, self.max_tokens], layout=_ROW),
                 self.prompt,
                 W.HBox([self.send_button, self.stop_button, self.new_chat_button, self.raw_toggle,
-                        self.export_json_button, self.export_md_button]),
+                        self.export_json_button, self.export_md_button], layout=_ROW),
                 self.export_html,
                 self.raw_html,
+                stylesheet(self.file_upload, self.detail_picker),
             ],
             layout=W.Layout(width="100%"),
         )
@@ -250,7 +272,7 @@ class ChatPanel(Panel):
 
                 problems.append(redact(f"{record.get('name', 'upload')}: {e}"))
         self.file_upload.value = ()
-        self._show_error("; ".join(problems))
+        self._show_error("; ".join(problems), html_body="<br>".join(file_error(p) for p in problems))
         self._show_attachments()
 
     def _on_deployment(self, change: dict[str, Any]) -> None:
@@ -326,7 +348,7 @@ class ChatPanel(Panel):
             self._show_error(redact(f"Export failed: {e}"))
             return ""
         shown = os.fspath(path)
-        self.export_html.value = f"Saved <code>{escape(shown)}</code>"
+        self.export_html.value = text_block(f"Saved <code>{escape(shown)}</code>")
         return shown
 
     # -- view --
@@ -336,17 +358,15 @@ class ChatPanel(Panel):
         self.stop_button.disabled = not busy
         self.new_chat_button.disabled = busy
 
-    def _show_error(self, message: str) -> None:
-        self.error_html.value = (
-            f'<div style="color:#b00020;border:1px solid #b00020;padding:4px 8px;border-radius:4px">'
-            f"⚠️ {escape(message)}</div>"
-            if message
-            else ""
-        )
+    def _show_error(self, message: str, html_body: str = "") -> None:
+        body = html_body or escape(message)
+        self.error_html.value = f'<div style="{ERROR_STYLE}">⚠️ {body}</div>' if message else ""
 
     def _show_backend(self) -> None:
         client = self.state.client
-        self.backend_html.value = f"<small>{escape(client.describe())} · token rules {escape(client.token_model)}</small>"
+        self.backend_html.value = text_block(
+            f"<small>{escape(client.describe())} · token rules {escape(client.token_model)}</small>", f"color:{MUTED_COLOUR}"
+        )
 
     def _show_system_status(self) -> None:
         applied = self.state.conversation.system or ""
@@ -369,10 +389,13 @@ class ChatPanel(Panel):
     def _show_attachments(self) -> None:
         items = []
         for image in self.state.attachments:
-            thumb = W.Image(value=self._thumb(image), format="png")
+            thumb = W.Image(value=self._thumb(image), format="png", layout=thumbnail_layout())
             thumb.add_class("vizlab-thumbnail")
-            label = W.HTML(f"<small>{escape(image.name)}<br>{image.width}x{image.height} · {human_bytes(image.nbytes)}</small>")
-            items.append(W.VBox([thumb, label]))
+            label = W.HTML(
+                text_block(f"<small>{escape(image.name)}<br>{image.width}x{image.height} · {human_bytes(image.nbytes)}</small>"),
+                layout=W.Layout(max_width="140px"),
+            )
+            items.append(W.VBox([thumb, label], layout=W.Layout(margin="0 8px 4px 0")))
         old = self.attachments_box.children
         self.attachments_box.children = items
         _close_tree(old)
@@ -380,13 +403,14 @@ class ChatPanel(Panel):
     @staticmethod
     def _bubble(role: str, body: str, note: str = "") -> str:
         who = "You" if role == "user" else "Assistant"
-        extra = f"<br><small>{note}</small>" if note else ""
+        extra = f'<div style="font-size:11px;color:{BOX_MUTED_COLOUR};margin-top:2px">{note}</div>' if note else ""
         return f'<div class="vizlab-chat-bubble vizlab-chat-{role}" style="{_BUBBLE.get(role, "")}"><b>{who}:</b> {body}{extra}</div>'
 
     def _show_raw(self) -> None:
         if self.raw_toggle.value:
             self.raw_html.value = (
-                '<pre style="max-height:400px;overflow:auto;font-size:11px;white-space:pre-wrap">'
+                '<pre style="max-height:400px;overflow:auto;font-size:11px;line-height:1.35;white-space:pre-wrap;'
+                'overflow-wrap:anywhere;background:#f8f8f8;padding:6px 8px;border-radius:4px">'
                 f"{html.escape(self.state.raw_json(), quote=False)}</pre>"
             )
         else:
@@ -400,23 +424,23 @@ class ChatPanel(Panel):
             if view.images:
                 thumbs = []
                 for image in view.images:
-                    thumb = W.Image(value=self._thumb(image), format="png")
+                    thumb = W.Image(value=self._thumb(image), format="png", layout=thumbnail_layout())
                     thumb.add_class("vizlab-thumbnail")
                     thumbs.append(thumb)
-                parts.append(W.VBox(thumbs))
+                parts.append(W.VBox(thumbs, layout=W.Layout(flex="0 0 auto")))
             body = escape(view.text) if view.text else "<i>(no text)</i>"
             note = escape(view.stats)
             for warning in view.warnings:
-                note += f'<br><span class="vizlab-chat-warning" style="color:#a15c00">⚠️ {escape(warning)}</span>'
-            parts.append(W.HTML(self._bubble(view.role, body, note), layout=W.Layout(width="100%")))
-            row = W.HBox(parts)
+                note += f'<br><span class="vizlab-chat-warning" style="color:{WARNING_COLOUR}">⚠️ {escape(warning)}</span>'
+            parts.append(W.HTML(self._bubble(view.role, body, note), layout=W.Layout(flex="1 1 auto", min_width="0")))
+            row = W.HBox(parts, layout=W.Layout(align_items="flex-start"))
             row.add_class("vizlab-chat-turn")
             row.add_class(f"vizlab-chat-turn-{view.role}")
             rows.append(row)
         old = self.transcript.children
         self.transcript.children = rows
         _close_tree(old)
-        self.totals_html.value = f"<small><b>{escape(self.state.totals_line())}</b></small>"
+        self.totals_html.value = text_block(f"<small><b>{escape(self.state.totals_line())}</b></small>")
         self._show_attachments()
         self._show_raw()
         self._show_system_status()

@@ -13,42 +13,86 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 
-from vizlab.widgets._common import Panel, auto_width
-from vizlab.widgets.state import DETAILS, CompareColumn, CompareState, escape
+from vizlab.widgets._common import (
+    BOX_MUTED_COLOUR,
+    BOX_TEXT_COLOUR,
+    ERROR_STYLE,
+    MUTED_COLOUR,
+    TEXT_STYLE,
+    WARNING_COLOUR,
+    Panel,
+    auto_width,
+    stylesheet,
+    text_block,
+)
+from vizlab.widgets.state import DETAILS, CompareColumn, CompareState, escape, human_bytes
 
 if TYPE_CHECKING:
     from vizlab.client import Client
 
 __all__ = ["ComparePanel"]
 
+_ROW = {"align_items": "center", "flex_flow": "row wrap"}
+
+
+# The columns share their rows (CSS subgrid): titles, grids, numbers and answers line up across
+# the three columns whatever each one's length. A browser without subgrid stacks each column.
+# (The span goes in grid_area: ipywidgets applies the null grid_area after grid_row, and removing
+# that shorthand removes grid-row too.)
+_ROWS = 4
+_ANSWER_STYLE = (
+    f"background:#f6f6f6;color:{BOX_TEXT_COLOUR};border-radius:6px;padding:6px 8px;max-height:260px;overflow-y:auto;"
+    f"{TEXT_STYLE}"
+)
+
 
 class _ColumnView:
     def __init__(self, detail: str) -> None:
         self.title = W.HTML(f"<h4 style='margin:4px 0'>detail: {detail}</h4>")
-        self.grid = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.grid = W.Image(format="png", layout=W.Layout(max_width="100%", height="auto", align_self="flex-start"))
         self.grid.add_class("vizlab-compare-grid")
         self.stats = W.HTML()
         self.stats.add_class("vizlab-compare-stats")
         self.answer = W.HTML()
         self.answer.add_class("vizlab-compare-answer")
-        self.box = W.VBox([self.title, self.grid, self.stats, self.answer], layout=W.Layout(width="33%", padding="0 6px"))
+        self.box = W.VBox(
+            [self.title, self.grid, self.stats, self.answer],
+            layout=W.Layout(
+                display="grid", grid_template_rows="subgrid", grid_area=f"span {_ROWS} / auto", align_content="flex-start",
+                min_width="0", padding="0 6px",
+            ),
+        )  # fmt: skip
         self.box.add_class("vizlab-compare-column")
         self.box.add_class(f"vizlab-compare-{detail}")
 
     def show(self, col: CompareColumn, *, running: bool = False) -> None:
         if col.grid_png:
             self.grid.value = col.grid_png
-        explanation = f"<br><small><code>{escape(col.explanation.splitlines()[-1])}</code></small>" if col.explanation else ""
-        self.stats.value = f"<small>{escape(col.stats)}</small>{explanation}"
+        explanation = (
+            f'<div style="font-family:var(--jp-code-font-family,monospace);font-size:11px;color:{MUTED_COLOUR};'
+            f'line-height:1.35;margin-top:2px">{escape(col.explanation.splitlines()[-1])}</div>'
+            if col.explanation
+            else ""
+        )
+        asked = bool(col.answer or col.error or col.latency_s is not None)
+        if not asked and col.image_tokens is not None:  # no "$? · ? s" before anything is sent
+            wait = "waiting for the answer" if running else "press Compare to ask"
+            stats = f"<b>image {col.image_tokens:,} tokens</b> · {wait}"
+        else:
+            stats = escape(col.stats)
+            if col.image_tokens is not None:  # the number to compare, first and in bold
+                head = f"image {col.image_tokens:,} tokens"
+                stats = stats.replace(escape(head), f"<b>{escape(head)}</b>", 1)
+        self.stats.value = text_block(f"<small>{stats}</small>{explanation}")
         if col.error:
-            self.answer.value = f'<div style="color:#b00020">⚠️ {escape(col.error)}</div>'
+            self.answer.value = f'<div style="{ERROR_STYLE}">⚠️ {escape(col.error)}</div>'
         elif running:
-            self.answer.value = "<i>asking…</i>"
+            self.answer.value = f'<div style="{_ANSWER_STYLE};color:{BOX_MUTED_COLOUR}"><i>asking…</i></div>'
         else:
             warn = ""
             if col.finish_reason == "length":
-                warn = '<br><span style="color:#a15c00">⚠️ cut off by max tokens (finish_reason length)</span>'
-            self.answer.value = f"<div>{escape(col.answer)}</div>{warn}" if col.answer else ""
+                warn = f'<br><span style="color:{WARNING_COLOUR}">⚠️ cut off by max tokens (finish_reason length)</span>'
+            self.answer.value = f'<div style="{_ANSWER_STYLE}">{escape(col.answer)}{warn}</div>' if col.answer else ""
 
 
 class ComparePanel(Panel):
@@ -75,7 +119,9 @@ class ComparePanel(Panel):
         self.use_path_button = W.Button(description="Use path", layout=auto_width())
         self.use_path_button.add_class("vizlab-compare-use-path")
         self.use_path_button.on_click(lambda _b: self.set_image(self.path_text.value.strip()))
-        self.question_text = W.Text(value=question, description="Question", layout=W.Layout(width="60%"))
+        self.question_text = W.Text(
+            value=question, description="Question", layout=W.Layout(flex="1 1 auto", min_width="240px", max_width="640px")
+        )
         self.question_text.add_class("vizlab-compare-question")
         self.run_button = W.Button(description="Compare", icon="columns", button_style="primary", layout=auto_width())
         self.run_button.add_class("vizlab-compare-run")
@@ -87,11 +133,18 @@ class ComparePanel(Panel):
         self.column_views = {d: _ColumnView(d) for d in DETAILS}
         self.widget = W.VBox(
             [
-                W.HBox([self.file_upload, self.path_text, self.use_path_button]),
-                W.HBox([self.question_text, self.run_button]),
+                W.HBox([self.file_upload, self.path_text, self.use_path_button], layout=_ROW),
+                W.HBox([self.question_text, self.run_button], layout=_ROW),
                 self.image_html,
                 self.error_html,
-                W.HBox([self.column_views[d].box for d in DETAILS], layout=W.Layout(width="100%")),
+                W.HBox(
+                    [self.column_views[d].box for d in DETAILS],
+                    layout=W.Layout(
+                        display="grid", grid_template_columns=f"repeat({len(DETAILS)}, minmax(0, 1fr))",
+                        grid_template_rows=f"repeat({_ROWS}, auto)", grid_gap="4px 6px", width="100%",
+                    ),
+                ),  # fmt: skip
+                stylesheet(self.file_upload),
             ]
         )
         self.widget.add_class("vizlab-compare")
@@ -114,9 +167,10 @@ class ComparePanel(Panel):
             self._error(redact(f"Could not use this image: {e}"))
             return
         self._error("")
-        self.image_html.value = (
+        self.image_html.value = text_block(
             f"<small>{escape(image.name)} · {escape(image.mime)} · {image.width}x{image.height} px · "
-            f"token rules {escape(self.state.client.token_model)}</small>"
+            f"{human_bytes(image.nbytes)} · token rules {escape(self.state.client.token_model)}</small>",
+            f"color:{MUTED_COLOUR}",
         )
         for d in DETAILS:
             self.column_views[d].show(self.state.columns[d])
@@ -135,7 +189,7 @@ class ComparePanel(Panel):
             self._error("Choose an image first (upload one or type its path).")
             return
         self.state.question = self.question_text.value or self.state.question
-        self.run_button.disabled = True
+        self._set_busy(True)
         self._error("")
         for d in DETAILS:
             self.column_views[d].show(self.state.columns[d], running=True)
@@ -144,10 +198,15 @@ class ComparePanel(Panel):
             try:
                 self.state.run(on_column=lambda col: self.column_views[col.detail].show(col))
             finally:
-                self.run_button.disabled = False
+                self._set_busy(False)
                 self._error(self.state.error)
 
         self._run(work)
 
+    def _set_busy(self, busy: bool) -> None:
+        # No new image or question while the three requests run: the columns belong to one pair.
+        for control in (self.run_button, self.file_upload, self.use_path_button, self.question_text):
+            control.disabled = busy
+
     def _error(self, message: str) -> None:
-        self.error_html.value = f'<div style="color:#b00020">⚠️ {escape(message)}</div>' if message else ""
+        self.error_html.value = f'<div style="{ERROR_STYLE}">⚠️ {escape(message)}</div>' if message else ""

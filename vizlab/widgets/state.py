@@ -125,7 +125,8 @@ def tile_grid_png(
 
     The picture is the ``scaled`` size of :func:`vizlab.tokens.explain_image_tokens` (the 512 box
     at low detail, the 2048 box then short side 768 at high), shrunk to ``max_side`` for display;
-    the grid lines fall where the service cuts its tiles. Drawn with PIL (fast, no figure).
+    the grid lines fall where the service cuts its tiles. A label in the bottom-left corner gives
+    the detail used, the scaled size, the tiles and the tokens. Drawn with PIL (fast, no figure).
     """
     from PIL import Image, ImageDraw
 
@@ -151,12 +152,32 @@ def tile_grid_png(
     else:  # low: one fixed-cost view, no tiles
         draw.rectangle([(0, 0), (w - 1, h - 1)], outline=(40, 90, 255), width=3)
     label = f"{bd.detail_used}: {sw}x{sh}, " + (f"{bd.tiles_x}x{bd.tiles_y} tiles, " if bd.tiles else "") + f"{bd.tokens} tokens"
-    tw = draw.textlength(label)
-    draw.rectangle([(0, 0), (tw + 8, 14)], fill=(0, 0, 0))
-    draw.text((4, 1), label, fill=(255, 255, 255))
+    # Bottom left, where text cards and documents rarely start; sized to stay readable when a
+    # notebook column shows the picture at about 3/4 of its size.
+    face = _label_font(max(11, round(max(w, h) / 24)))
+    while getattr(face, "size", 0) > 9 and draw.textlength(label, font=face) + 10 > w:
+        face = _label_font(face.size - 1)
+    if draw.textlength(label, font=face) + 10 > w:  # a narrow picture: the number alone
+        label = f"{bd.tokens} tok"
+    left, top, right, bottom = draw.textbbox((0, 0), label, font=face)
+    box_h = bottom - top + 6
+    draw.rectangle([(0, h - box_h), (right - left + 10, h)], fill=(0, 0, 0))
+    draw.text((5 - left, h - box_h + 3 - top), label, font=face, fill=(255, 255, 255))
     buf = io.BytesIO()
     view.save(buf, format="PNG")
     return buf.getvalue(), bd
+
+
+def _label_font(px: int) -> Any:
+    """DejaVu Sans (matplotlib's) at ``px`` pixels, else Pillow's built-in font at that size."""
+    from PIL import ImageFont
+
+    try:
+        from vizlab.datasets import font
+
+        return font(px)
+    except (ImportError, OSError):
+        return ImageFont.load_default(size=px)
 
 
 def _error_text(e: BaseException) -> str:

@@ -11,10 +11,22 @@ from typing import Any
 
 import ipywidgets as W
 
-from vizlab.widgets._common import Panel, auto_width
+from vizlab.widgets._common import (
+    ERROR_STYLE,
+    MUTED_COLOUR,
+    Panel,
+    auto_width,
+    file_error,
+    stylesheet,
+    text_block,
+    thumbnail_layout,
+    toggle_layout,
+)
 from vizlab.widgets.state import DETAILS, LARGE_UPLOAD_NOTE, UploadState, escape, human_bytes
 
 __all__ = ["UploadPanel"]
+
+_ROW = {"align_items": "center", "flex_flow": "row wrap"}
 
 
 class UploadPanel(Panel):
@@ -36,7 +48,10 @@ class UploadPanel(Panel):
         self.file_upload.add_class("vizlab-upload-files")
         self.model_picker = W.Dropdown(options=models, value=self.state.model, description="Model")
         self.model_picker.add_class("vizlab-upload-model")
-        self.detail_picker = W.ToggleButtons(options=list(DETAILS), value=self.state.detail, description="Detail")
+        self.detail_picker = W.ToggleButtons(
+            options=list(DETAILS), value=self.state.detail, description="Detail", layout=toggle_layout(),
+            style={"button_width": "64px"},
+        )
         self.detail_picker.add_class("vizlab-upload-detail")
         self.path_text = W.Text(placeholder="or a path to an image file", layout=W.Layout(width="320px"))
         self.path_text.add_class("vizlab-upload-path")
@@ -44,13 +59,13 @@ class UploadPanel(Panel):
         self.add_path_button.add_class("vizlab-upload-add-path")
         self.clear_button = W.Button(description="Clear", icon="trash", layout=auto_width())
         self.clear_button.add_class("vizlab-upload-clear")
-        self.rows_box = W.VBox()
+        self.rows_box = W.VBox(layout=W.Layout(margin="4px 0"))
         self.rows_box.add_class("vizlab-upload-rows")
         self.total_html = W.HTML()
         self.total_html.add_class("vizlab-upload-total")
         self.errors_html = W.HTML()
         self.errors_html.add_class("vizlab-upload-errors")
-        self.note_html = W.HTML(f"<small>ℹ️ {escape(LARGE_UPLOAD_NOTE)}</small>")
+        self.note_html = W.HTML(text_block(f"<small>ℹ️ {escape(LARGE_UPLOAD_NOTE)}</small>", f"color:{MUTED_COLOUR}"))
         self.note_html.add_class("vizlab-upload-note")
         self._thumb_widgets: dict[str, W.Image] = {}
 
@@ -62,12 +77,13 @@ class UploadPanel(Panel):
 
         self.widget = W.VBox(
             [
-                W.HBox([self.file_upload, self.path_text, self.add_path_button, self.clear_button]),
-                W.HBox([self.model_picker, self.detail_picker]),
+                W.HBox([self.file_upload, self.path_text, self.add_path_button, self.clear_button], layout=_ROW),
+                W.HBox([self.model_picker, self.detail_picker], layout=_ROW),
                 self.errors_html,
                 self.rows_box,
                 self.total_html,
                 self.note_html,
+                stylesheet(self.file_upload, self.detail_picker),
             ]
         )
         self.widget.add_class("vizlab-upload")
@@ -117,10 +133,10 @@ class UploadPanel(Panel):
 
     def refresh(self) -> None:
         if self.state.errors:
-            items = "".join(f"<li>{escape(e)}</li>" for e in self.state.errors)
+            items = "".join(f"<li>{file_error(e)}</li>" for e in self.state.errors)
             self.errors_html.value = (
-                '<div style="color:#b00020"><b>Some files were not added:</b>'
-                f"<ul style='margin:2px 0'>{items}</ul>The other images were kept.</div>"
+                f'<div style="{ERROR_STYLE}">⚠️ <b>Some files were not added:</b>'
+                f"<ul style='margin:2px 0;padding-left:22px'>{items}</ul>The other images were kept.</div>"
             )
         else:
             self.errors_html.value = ""
@@ -130,16 +146,22 @@ class UploadPanel(Panel):
             live.add(image.sha256)
             thumb = self._thumb_widgets.get(image.sha256)
             if thumb is None:
-                thumb = W.Image(value=self.state.thumbnail(image), format="png")
+                thumb = W.Image(value=self.state.thumbnail(image), format="png", layout=thumbnail_layout())
                 thumb.add_class("vizlab-thumbnail")
                 self._thumb_widgets[image.sha256] = thumb
             text = W.HTML(
-                f"<b>{escape(row.name)}</b><br>{escape(row.mime)} · {row.width}x{row.height} px · "
-                f"{human_bytes(row.nbytes)}<br><b>{row.tokens:,} tokens</b>"
-                + (f" · ${row.cost:.4f}" if row.cost is not None else "")
-                + f"<br><small><code>{escape(row.explanation.splitlines()[-1])}</code></small>"
+                text_block(
+                    f"<b>{escape(row.name)}</b><br>{escape(row.mime)} · {row.width}x{row.height} px · "
+                    f"{human_bytes(row.nbytes)}<br><b>{row.tokens:,} tokens</b>"
+                    + (f" · ${row.cost:.4f}" if row.cost is not None else "")
+                    + f'<br><code style="font-size:11px;color:{MUTED_COLOUR}">'
+                    f"{escape(row.explanation.splitlines()[-1])}</code>"
+                ),
+                layout=W.Layout(flex="1 1 auto", min_width="0"),
             )
-            box = W.HBox([thumb, text])
+            box = W.HBox(
+                [thumb, text], layout=W.Layout(align_items="flex-start", padding="4px 0", border_bottom="1px solid #e6e6e6")
+            )
             box.add_class("vizlab-upload-row")
             rows.append(box)
         for key in list(self._thumb_widgets):
@@ -150,4 +172,4 @@ class UploadPanel(Panel):
         for box in old:
             box.children[1].close()
             box.close()
-        self.total_html.value = f"<b>{escape(self.state.total_line())}</b>"
+        self.total_html.value = text_block(f"<b>{escape(self.state.total_line())}</b>")
