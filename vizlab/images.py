@@ -118,11 +118,9 @@ SERVICE_FORMATS: frozenset[str] = frozenset({"image/jpeg", "image/png", "image/w
 DETAIL_LEVELS: frozenset[str] = frozenset({"auto", "low", "high"})
 
 # "low": the model sees a 512 x 512 version (Azure how-to, detail parameter; OpenAI guide: "Low-
-# resolution: 512px x 512px"); "high": fit in 2048 x 2048, then the short side scaled to 768 px
-# (OpenAI "Images and vision" guide, cost calculation; the rule vizlab.tokens cites). Read 2026-11-21.
+# resolution: 512px x 512px"), read 2026-11-21. "high" is vizlab.tokens.scale_for_high (2048 box,
+# short side 768), cited there.
 LOW_BOX = 512
-HIGH_BOX = 2048
-HIGH_SHORT_SIDE = 768
 
 # Inputs bigger than this many times max_bytes are refused before being read or decoded.
 RAW_INPUT_FACTOR = 4
@@ -486,15 +484,11 @@ def fit_size(width: int, height: int, fit: Fit) -> tuple[int, int]:
     if fit is None:
         return width, height
     if fit == "high":
-        # Two steps, each rounded, as the service resizes: the 2048 box, then the short side.
-        fitted_w, fitted_h = _fit_box(width, height, HIGH_BOX, HIGH_BOX)
-        short = min(fitted_w, fitted_h)
-        if short <= HIGH_SHORT_SIDE:
-            return fitted_w, fitted_h
-        scale = HIGH_SHORT_SIDE / short
-        if fitted_w <= fitted_h:
-            return HIGH_SHORT_SIDE, max(1, round(fitted_h * scale))
-        return max(1, round(fitted_w * scale)), HIGH_SHORT_SIDE
+        # The service's own resize, from the one place it is written (the token rules), so the
+        # image sent is exactly the image that was costed.
+        from vizlab.tokens import scale_for_high
+
+        return scale_for_high(width, height)
     box_w, box_h = fit if isinstance(fit, tuple) else (LOW_BOX, LOW_BOX)
     return _fit_box(width, height, box_w, box_h)
 
