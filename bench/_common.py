@@ -15,7 +15,6 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,12 +68,6 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
     return ordered[rank - 1]
-
-
-def timed(fn: Callable[[], Any]) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
 
 
 @dataclass
@@ -214,6 +207,7 @@ class Served:
         deadline = time.monotonic() + 15
         while not self._server.started:
             if time.monotonic() > deadline:
+                self.__exit__()  # no `with` body will run, so nothing else would close the socket
                 raise RuntimeError("the benchmark server did not start")
             time.sleep(0.01)
         return self

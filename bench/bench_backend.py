@@ -52,13 +52,13 @@ def body(url: str | None, detail: str, question: str = "What text is written in 
 
 
 def run() -> Section:
+    from vizlab.client import DEFAULT_API_VERSION  # the GA api-version, cited there
     from vizlab.local import LocalBackend
 
     section = Section("4. The built-in backend")
     started = time.perf_counter()
-    with LocalBackend(api_key=KEY, deployments=("gpt-4o",)) as backend:
-        endpoint = f"{backend.url}/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
-        session = requests.Session()
+    with LocalBackend(api_key=KEY, deployments=("gpt-4o",)) as backend, requests.Session() as session:
+        endpoint = f"{backend.url}/openai/deployments/gpt-4o/chat/completions?api-version={DEFAULT_API_VERSION}"
         session.headers["api-key"] = KEY
 
         def post(payload: dict[str, Any], s: requests.Session = session) -> tuple[float, requests.Response]:

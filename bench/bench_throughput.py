@@ -1,7 +1,8 @@
 """Benchmark 3: a detail experiment against a tokens-per-minute quota, and a kill + resume.
 
 The backend is the built-in one (``vizlab.local.create_app``) with simulated latency and a TPM
-quota over Azure's 60-s sliding window, wrapped in a recorder that logs every request it sees
+quota over a 60-s sliding window (the backend's simplification of Azure's per-minute TPM; see
+vizlab.local.ratelimit), wrapped in a recorder that logs every request it sees
 (status, body hash, the SDK's retry count, retry-after). The experiment is
 ``vizlab.experiments.run_detail_experiment`` with ``concurrency=4`` and the client's default
 retries, exactly as a notebook would call it.
@@ -91,11 +92,12 @@ def quota_run(section: Section) -> None:
         f"concurrency {CONCURRENCY}); about 65-70 s ...")
     recorder, served = recording_backend(api_key=KEY, deployments=("gpt-4o",), latency_s=LATENCY_S, tpm=TPM)
     with served, tempfile.TemporaryDirectory(prefix="vizlab-bench-cache-") as cache:
-        client = connect(backend="azure", endpoint=served.url, api_key=KEY, deployment="gpt-4o", verbose=False)
-        started = time.perf_counter()
-        frame = run_detail_experiment(client, colour_items(n), details=("low",), cache_dir=cache,
-                                      max_tokens=MAX_TOKENS, progress=True, concurrency=CONCURRENCY)
-        wall = time.perf_counter() - started
+        with connect(backend="azure", endpoint=served.url, api_key=KEY, deployment="gpt-4o", verbose=False) as client:
+            default_retries = client.max_retries
+            started = time.perf_counter()
+            frame = run_detail_experiment(client, colour_items(n), details=("low",), cache_dir=cache,
+                                          max_tokens=MAX_TOKENS, progress=True, concurrency=CONCURRENCY)
+            wall = time.perf_counter() - started
     exchanges = recorder.snapshot()
     ok = [e for e in exchanges if e.status == 200]
     refused = [e for e in exchanges if e.status == 429]
@@ -125,7 +127,7 @@ def quota_run(section: Section) -> None:
     section.add(f"**Quota run.** {n} requests ({n * per_request:,} tokens as the quota counts them: prompt + "
                 f"max_tokens {MAX_TOKENS}) against tpm={TPM:,} over a {WINDOW_S:.0f}-s sliding window, simulated "
                 f"latency {LATENCY_S} s, `run_detail_experiment(concurrency={CONCURRENCY})`, client defaults "
-                f"(`max_retries=4`).")
+                f"(`max_retries={default_retries}`).")
     section.add()
     section.add("| Measure | Value |")
     section.add("|---|---|")
@@ -178,9 +180,9 @@ def resume_run(section: Section) -> None:
         before = len(ResultCache(cache))
         child_requests = len(recorder.snapshot())
         recorder.reset()
-        client = connect(backend="azure", endpoint=served.url, api_key=KEY, deployment="gpt-4o", verbose=False)
-        frame = run_detail_experiment(client, colour_items(n), details=("low",), cache_dir=cache,
-                                      max_tokens=MAX_TOKENS, progress=False, concurrency=2)
+        with connect(backend="azure", endpoint=served.url, api_key=KEY, deployment="gpt-4o", verbose=False) as client:
+            frame = run_detail_experiment(client, colour_items(n), details=("low",), cache_dir=cache,
+                                          max_tokens=MAX_TOKENS, progress=False, concurrency=2)
         rerun_requests = len(recorder.snapshot())
     reused = int(frame["cached"].sum())
     errors = int(frame["error"].notna().sum())

@@ -253,7 +253,25 @@ def _closed_port() -> int:
     return port
 
 
-def test_backend_down_fails_fast_and_clearly(tmp_path: Path) -> None:
+def _recorded_retry_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The back-off the openai SDK asks for between attempts (its retry loop calls time.sleep),
+    recorded instead of slept: what makes a failure fast or slow, without a wall clock."""
+    import openai._base_client as base
+
+    waits: list[float] = []
+
+    class RecordingTime:  # the SDK module's view of `time` only: other threads still sleep
+        def __getattr__(self, name: str) -> Any:
+            return getattr(time, name)
+
+        def sleep(self, seconds: float) -> None:
+            waits.append(seconds)
+
+    monkeypatch.setattr(base, "time", RecordingTime())
+    return waits
+
+
+def test_backend_down_fails_fast_and_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from vizlab.client import connect
     from vizlab.errors import BackendUnavailableError
 
@@ -261,12 +279,15 @@ def test_backend_down_fails_fast_and_clearly(tmp_path: Path) -> None:
     conv = _conversation_with_image(tmp_path)
     before, saved = _state(conv), (tmp_path / "chat.json").read_bytes()
     client = connect(backend="azure", endpoint=f"http://127.0.0.1:{port}", api_key=KEY, deployment="gpt-4o",
-                     timeout=2, max_retries=2, verbose=False)
-    started = time.monotonic()
-    with pytest.raises(BackendUnavailableError) as info:
-        client.chat(conv)
-    elapsed = time.monotonic() - started
-    assert elapsed < 8, f"took {elapsed:.1f} s to report a closed port"
+                     timeout=2, max_retries=3, verbose=False)  # not the SDK's default 2: passed through
+    with monkeypatch.context() as m:
+        waits = _recorded_retry_waits(m)
+        with pytest.raises(BackendUnavailableError) as info:
+            client.chat(conv)
+    # Fast: the 3 retries the client allows, each after the SDK's short back-off (0.5 s doubling,
+    # jittered down: 0.5 + 1 + 2 at most; openai/_constants.py), not after a server-sized wait.
+    assert len(waits) == 3, waits
+    assert sum(waits) <= 3.5, waits
     message = str(info.value)
     assert f"127.0.0.1:{port}" in message, message
     assert KEY not in message and KEY not in repr(info.value)
@@ -275,7 +296,7 @@ def test_backend_down_fails_fast_and_clearly(tmp_path: Path) -> None:
     assert (tmp_path / "chat.json").read_bytes() == saved
 
 
-def test_slow_backend_times_out_within_the_bound(tmp_path: Path) -> None:
+def test_slow_backend_times_out_within_the_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from vizlab.client import connect
     from vizlab.errors import RequestTimeoutError
     from vizlab.local import LocalBackend
@@ -288,13 +309,18 @@ def test_slow_backend_times_out_within_the_bound(tmp_path: Path) -> None:
         client = connect(backend="azure", endpoint=backend.url, api_key=KEY, deployment="gpt-4o",
                          timeout=timeout, max_retries=retries, verbose=False)
         started = time.monotonic()
-        with pytest.raises(RequestTimeoutError) as info:
-            client.chat(conv)
+        with monkeypatch.context() as m:
+            waits = _recorded_retry_waits(m)
+            with pytest.raises(RequestTimeoutError) as info:
+                client.chat(conv)
         elapsed = time.monotonic() - started
         # Let the abandoned requests finish before stopping (stopping mid-request logs a traceback).
         time.sleep(max(0.0, latency - (elapsed - timeout)) + 0.2)
-    bound = timeout * (retries + 1) + 1.0 + 2.0  # attempts, the SDK's back-off (<= 1 s here), slack
-    assert timeout <= elapsed < bound, f"{elapsed:.1f} s, bound {bound:.1f} s"
+    # Bounded without a wall-clock upper bound: a timeout error (not the answer that comes after
+    # latency=3.5 s) shows each attempt was cut at timeout=1 s, and there were exactly retries + 1
+    # attempts. The lower bound cannot flake: it shows the client did wait for the timeout.
+    assert len(waits) == retries, waits
+    assert elapsed >= timeout, f"{elapsed:.1f} s"
     message = str(info.value)
     assert "timeout" in message.lower() or "timed out" in message.lower(), message
     assert _state(conv) == before and len(conv) == 1

@@ -969,8 +969,9 @@ def test_stop_with_a_request_in_flight_is_orderly(uvicorn_log: _Records, stream:
     took = time.monotonic() - started
     thread.join(timeout=10)
     assert not thread.is_alive()
-    assert took < 5, f"stop() took {took:.1f} s"
-    assert took >= 0.9  # the request had its grace period first
+    # stop() did not wait out the 30-s request: it was answered 503 (or its stream cut) below.
+    # The lower bound cannot flake: the request had its grace period first.
+    assert took >= 0.9, f"stop() took {took:.1f} s"
     assert uvicorn_log.errors() == []
     response = result.get("response")
     assert response is not None, result
@@ -1016,9 +1017,9 @@ def test_stop_ends_the_batch_workers() -> None:
     while any(store.get_batch(b.id).completed < 1 for b in batches) and time.monotonic() < deadline:
         time.sleep(0.02)  # each worker answered its first line and sleeps batch_delay_s
     assert len(_batch_threads()) >= 2
-    started = time.monotonic()
     backend.stop()
-    assert time.monotonic() - started < 5
+    # The workers were ended, not waited for: each answered one line of three and was cancelled
+    # (below); waiting out batch_delay_s=30 would have completed every line.
     assert _batch_threads() == []
     for b in batches:  # ended as a cancel would end them: the answered line is kept
         snapshot = store.snapshot(store.get_batch(b.id))

@@ -207,6 +207,10 @@ def test_upload_panel_path_and_display(square_path: Path) -> None:
     panel.path_text.value = str(square_path.with_name("missing.png"))
     panel.add_path_button.click()
     assert "missing.png" in panel.errors_html.value
+    assert panel.path_text.value.endswith("missing.png")  # kept for fixing
+    panel.path_text.value = "   "
+    panel.add_path_button.click()
+    assert "Type a path" in panel.errors_html.value and len(panel.images) == 1
     bundle = panel._repr_mimebundle_()
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.widget.model_id
 
@@ -229,10 +233,105 @@ def test_chat_state_send_is_synchronous_and_measured(client: Client, square_png:
     assert totals["requests"] == 1 and totals["prompt"] > 765 and totals["cost"] > 0
 
 
+def test_chat_state_keeps_an_image_attached_while_the_answer_streams(client: Client, square_png: bytes) -> None:
+    state = ChatState(client)
+    state.attach(square_png)
+    later = make_image_bytes(80, 60, "PNG")
+    attached_meanwhile: list[bool] = []
+
+    def attach_during_stream(_text: str) -> None:  # the user picks the next image while reading
+        if not attached_meanwhile:
+            state.attach(later)
+            attached_meanwhile.append(True)
+
+    assert state.send("Describe this image", on_chunk=attach_during_stream)
+    assert [(a.width, a.height) for a in state.attachments] == [(80, 60)]  # pending for the next message
+    assert len(state.conversation.turns[0].images) == 1
+
+
 def test_chat_state_empty_prompt_is_refused(client: Client) -> None:
     state = ChatState(client)
     assert not state.send("   ")
     assert "Type a question" in state.error and len(state.conversation) == 0
+
+
+def test_chat_state_stop_before_the_worker_starts_is_kept(client: Client) -> None:
+    """A Stop between the click (claim) and the worker's send must not be forgotten."""
+    state = ChatState(client)
+    assert state.claim("Describe yourself in as much detail as you can")
+    state.cancel()  # pressed before the background thread got to send()
+    assert state.send("Describe yourself in as much detail as you can", claimed=True)
+    last = state.conversation.turns[-1]
+    assert last.role == "assistant" and last.meta["finish_reason"] == "cancelled"
+    assert not state.busy
+
+
+def test_chat_state_claim_refuses_a_second_send_quietly(client: Client) -> None:
+    state = ChatState(client)
+    assert state.claim("first")
+    assert not state.claim("second") and state.error == ""  # the running one reports its own outcome
+    assert not state.new_chat() and "still running" in state.error  # its answer would land in the new chat
+    state.release()
+    assert state.new_chat() and state.error == ""
+
+
+def test_chat_state_failing_callback_closes_the_stream_and_rolls_back(
+    client: Client, square_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    streams: list[Any] = []
+    real_stream = client.stream
+
+    def recording_stream(*args: Any, **kwargs: Any) -> Any:
+        streams.append(real_stream(*args, **kwargs))
+        return streams[-1]
+
+    monkeypatch.setattr(client, "stream", recording_stream)
+
+    def broken_view(_text: str) -> None:
+        raise RuntimeError(f"view failed near {LOCAL_API_KEY}")
+
+    state = ChatState(client)
+    state.attach(square_png)
+    assert not state.send("Describe this image", on_chunk=broken_view)
+    assert "RuntimeError: view failed" in state.error and LOCAL_API_KEY not in state.error
+    assert len(state.conversation) == 0 and len(state.attachments) == 1 and not state.busy
+    assert len(streams) == 1 and "cancelled" in repr(streams[0])  # the HTTP stream was closed, not left open
+
+
+def test_chat_state_autosave_failure_leaves_no_half_turn(client: Client, tmp_path: Path, square_png: bytes) -> None:
+    import shutil
+
+    folder = tmp_path / "saves"
+    folder.mkdir()
+    state = ChatState(client, autosave=folder / "chat.json")
+    assert state.send("first")
+    shutil.rmtree(folder)
+    folder.write_text("a file where the folder was")  # saving the next user turn fails
+    state.attach(square_png)
+    assert not state.send("second")
+    assert "Could not save" in state.error
+    assert [t.text for t in state.conversation.turns if t.role == "user"] == ["first"]  # no doubled question on retry
+    assert len(state.attachments) == 1
+
+
+def test_chat_state_keeps_an_answer_whose_autosave_failed(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vizlab.errors import ConversationError
+
+    state = ChatState(client, autosave=tmp_path / "chat.json")
+    conv = state.conversation
+    real_save = conv._autosave_now
+
+    def fail_on_answers() -> None:
+        if conv.turns and conv.turns[-1].role == "assistant":
+            raise ConversationError("Could not save the conversation (disk full)")
+        real_save()
+
+    monkeypatch.setattr(conv, "_autosave_now", fail_on_answers)
+    assert state.send("hello")  # the answer arrived: the prompt is not handed back for a resend
+    assert "disk full" in state.error
+    assert [t.role for t in conv.turns] == ["user", "assistant"] and conv.turns[-1].text
 
 
 # --- chat panel -----------------------------------------------------------------------------------
@@ -290,6 +389,12 @@ def test_chat_panel_raw_json_elides_data_urls(chat: ChatPanel, square_png: bytes
     assert "iVBORw0KGgo" not in raw  # no base64 PNG bytes
     chat.raw_toggle.value = False
     assert chat.raw_html.value == ""
+
+
+def test_chat_panel_max_tokens_bound_is_the_largest_listed_output_limit(chat: ChatPanel) -> None:
+    from vizlab.local.limits import MODEL_LIMITS
+
+    assert chat.max_tokens.max == max(limits.max_output for limits in MODEL_LIMITS.values())
 
 
 def test_chat_panel_length_warning(chat: ChatPanel) -> None:
@@ -452,6 +557,7 @@ def test_chat_panel_runs_in_a_thread_and_can_stop(square_png: bytes) -> None:
         panel.stop_button.click()
         assert panel.wait(10)
         assert not panel.send_button.disabled and panel.stop_button.disabled
+        assert panel.error_html.value == ""  # the ignored second click left no error behind
         last = panel.conversation.turns[-1]
         assert last.role == "assistant" and last.meta["finish_reason"] == "cancelled"
         assert "Stopped" in texts(panel.transcript)
@@ -503,6 +609,35 @@ def test_compare_panel_three_columns(client: Client, square_path: Path) -> None:
     assert panel.columns["high"].reported_prompt > panel.columns["low"].reported_prompt  # type: ignore[operator]
     assert "2x2 tiles" in panel.column_views["high"].stats.value
     assert panel.state.question == "What colour is this?"
+    W.Widget.close_all()
+
+
+def test_compare_state_grid_failure_lands_in_the_columns(
+    client: Client, square_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vizlab.widgets.state as state_module
+
+    state = CompareState(client, square_png)
+
+    def broken_grid(*_a: Any, **_k: Any) -> Any:
+        raise OSError("no font")
+
+    monkeypatch.setattr(state_module, "tile_grid_png", broken_grid)
+    cols = state.run()
+    assert all("OSError: no font" in c.error and not c.answer for c in cols.values())
+
+
+def test_compare_panel_shows_an_unexpected_failure(client: Client, square_png: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    panel = ComparePanel(client, image=square_png)
+    panel.run_in_thread = False
+
+    def broken_run(**_kw: Any) -> Any:
+        raise RuntimeError("compare broke")
+
+    monkeypatch.setattr(panel.state, "run", broken_run)
+    panel.run_button.click()  # in a notebook this runs in a thread, where a traceback is never seen
+    assert "RuntimeError: compare broke" in panel.error_html.value
+    assert not panel.run_button.disabled
     W.Widget.close_all()
 
 

@@ -592,7 +592,9 @@ class BatchRun:
         )
 
     def _poll_default(self) -> float:
-        # Azure's how-to recommends at least 60 s between status calls; loopback can poll fast.
+        # Azure's how-to recommends at least 60 s between status calls (Azure OpenAI "global batch"
+        # how-to; date of reading not recorded, not re-verified here); loopback can poll fast
+        # (0.2 s: vizlab's choice).
         return 0.2 if getattr(self.client, "backend", None) == "local" or _is_loopback(self.client) else 60.0
 
     def wait(self, *, progress: bool = True, poll_s: float | None = None, timeout_s: float | None = None) -> BatchStatus:

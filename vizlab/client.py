@@ -356,6 +356,8 @@ def connect(
     token_model: str | None = None,
     use_entra_id: bool | None = None,
     env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
+    # vizlab's choices, not the service's: the openai SDK's own defaults are timeout=600 s
+    # (connect 5 s) and max_retries=2 (openai/_constants.py, openai 3.52.0 as installed, read 2026).
     timeout: float = 60.0,
     max_retries: int = 4,
     verbose: bool = True,

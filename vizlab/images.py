@@ -262,7 +262,9 @@ def sniff_mime(data: bytes) -> str | None:
         return "image/gif"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
-    # "BM" alone matches text ("BMW..."); also require a known DIB header size at offset 14.
+    # "BM" alone matches text ("BMW..."); also require a known DIB header size at offset 14:
+    # BITMAPCOREHEADER 12, BITMAPINFOHEADER 40, V2/V3 52/56, OS/2 v2 64, V4 108, V5 124 (Microsoft
+    # Win32 "Bitmap Header Types"; the sizes Pillow's BmpImagePlugin accepts; not re-verified here).
     if head[:2] == b"BM" and len(head) >= 18 and struct.unpack("<I", head[14:18])[0] in (12, 40, 52, 56, 64, 108, 124):
         return "image/bmp"
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):  # classic and BigTIFF
@@ -897,7 +899,9 @@ def _jpeg_has_end_after_scan(data: bytes) -> bool:
     """True if an EOI marker (FF D9) follows the first start-of-scan (FF DA).
 
     Walks the marker segments so an EXIF thumbnail's own FF D9 (inside APP1, before the scan)
-    does not count. Entropy-coded data cannot contain FF D9 (0xFF is stuffed as FF 00).
+    does not count. Entropy-coded data cannot contain FF D9 (0xFF is stuffed as FF 00). Marker
+    codes (SOS FF DA, EOI FF D9, TEM FF 01, RST FF D0-D7 with no length field) are those of ITU-T
+    T.81 (1992), Table B.1.
     """
     pos, end = 2, len(data)
     while pos + 4 <= end:

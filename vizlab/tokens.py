@@ -127,6 +127,9 @@ class PatchRule:
     name: str
     multiplier: float
     source: str
+    # 32 x 32-px patches, at most 1,536 (more: the image is scaled down to fit): OpenAI "Images and
+    # vision" guide, Calculating costs, gpt-4.1-mini/nano worked examples (2025-08; stored copy
+    # read 2026 via openai-hd4n6.mintlify.app/docs/guides/images; also community.openai.com/t/1230130).
     patch: int = 32
     cap: int = 1536
 
@@ -418,6 +421,7 @@ class ImageTokenBreakdown:
         if self.patches is not None:
             step = ""
             if self.scaled != self.fitted:
+                # 32: PatchRule.patch, the same for every patch rule (source at PatchRule)
                 raw = math.ceil(self.fitted[0] / 32) * math.ceil(self.fitted[1] / 32)
                 step = " -> {} patches over budget, shrink: {}x{}".format(raw, *self.scaled)
             line = (

@@ -80,7 +80,7 @@ BATCH_MAX_FILE_BYTES = AZURE_LIMITS.max_bytes
 # The completion window the service accepts (both docs, read 2026): only "24h".
 COMPLETION_WINDOWS = ("24h",)
 _WINDOW_S = 24 * 3600
-_MAX_LISTED_ERRORS = 100
+_MAX_LISTED_ERRORS = 100  # vizlab's choice: enough to see the pattern of a bad input file
 _UPLOAD_OVERHEAD = 1024 * 1024  # multipart headers and boundaries around the file
 
 
@@ -695,6 +695,8 @@ def _add_routes(app: FastAPI, store: BatchStore, prefix: str, dated: bool, confi
         after: str | None = Query(None),
     ) -> Response:
         check(request, api_version)
+        # "Limit can range between 1 and 100, and the default is 20": OpenAI OpenAPI spec, GET /batches
+        # (as mirrored in wegotdocs/open-mcp listbatches.ts, read 2026); Azure's list route not checked.
         size = 20
         if limit is not None:
             if not limit.isdigit() or not 1 <= int(limit) <= 100:

@@ -9,7 +9,10 @@ microsoft/action-python#12, 2023-05-03, and openai/openai-node#1108, 2024-09-30)
 
 A request's token cost is estimated on arrival from its prompt plus its ``max_tokens``, as Azure
 estimates it; with no ``max_tokens`` only the prompt counts here (a documented simplification).
-One limiter per deployment, as Azure keeps quota per deployment.
+One limiter per deployment, as Azure keeps quota per deployment. The window is one sliding
+minute for both quotas; Azure checks RPM over 1- or 10-second slices instead (Azure OpenAI quotas
+page, "Understanding rate limits", as quoted in Microsoft Q&A 1336515, 2023-08), so a burst it
+would refuse can pass here: a documented simplification (see BackendConfig.rate_window_s).
 """
 
 from __future__ import annotations

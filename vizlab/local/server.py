@@ -94,11 +94,15 @@ KNOWN_API_VERSIONS = (
     "2025-03-01-preview",
     "2025-04-01-preview",
 )
+# 2023-03-15-preview: the first api-version with chat completions; the only older data-plane one,
+# 2022-12-01, has no chat (betalgo/openai wiki "Azure OpenAI", 2023-05-11). Earlier dates are
+# refused as unknown.
 EARLIEST_API_VERSION = dt.date(2023, 3, 15)
 _API_VERSION = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(-preview)?$")
 # The /openai/v1 routes take no dated version; Azure's v1 API accepts these or none at all.
 V1_API_VERSIONS = ("v1", "preview", "latest")
 
+# Ranges below as parse_chat_request checks them; sources at that function (vizlab.local.validation).
 _DEFAULT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["messages"],
@@ -177,6 +181,10 @@ class BackendConfig:
     model_name: str = "vizlab-local-analyst"
     # Extras beyond the published API: window of the RPM/TPM quotas (tests shorten it), pause
     # between streamed chunks (so streaming is visible), and the largest body accepted.
+    # 60 s: the "per minute" of RPM/TPM. Azure itself resets its TPM count every minute but checks
+    # RPM over 1- or 10-s slices ("Understanding rate limits", Azure OpenAI quotas page, as quoted in
+    # Microsoft Q&A 1336515, 2023-08, and MicrosoftDocs/azure-docs commit 3d19c32); one 60-s sliding
+    # window for both is vizlab's simplification: a burst the service would refuse may pass here.
     rate_window_s: float = 60.0
     stream_chunk_delay_s: float = 0.01
     max_body_bytes: int | None = None  # None: room for max_images images of max_image_bytes
@@ -614,6 +622,8 @@ async def _complete(state: _State, chat: ChatRequest, deployment: str, api_versi
         headers["x-ratelimit-remaining-requests"] = str(admission.remaining_requests)
     if admission.remaining_tokens is not None:
         headers["x-ratelimit-remaining-tokens"] = str(admission.remaining_tokens)
+    # The service's id shape: "chatcmpl-" + 29 characters (e.g. "chatcmpl-9G3RjWu79ipgraHFsTFS9XD1zgjgI"
+    # in an Azure response shown in Jayanthkcai/Artificial-Intelligence RESTAPI.md, 2024-04).
     completion_id = "chatcmpl-" + uuid.uuid4().hex[:29]
     created = int(time.time())
     if chat.stream:

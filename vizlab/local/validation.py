@@ -190,6 +190,10 @@ def parse_chat_request(body: Any, *, api_version: str | None, require_model: boo
             "Set either 'max_tokens' or 'max_completion_tokens', not both.",
             "max_tokens",
         )
+    # Ranges from OpenAI's Chat Completions API reference (read 2026): top_logprobs "between 0 and
+    # 20" and temperature "between 0 and 2" (as mirrored in the SDK docs of several clients), top_p a
+    # probability mass (0-1), seed a 64-bit integer. n's upper bound 128 is from Azure's inference
+    # OpenAPI spec as remembered: NOT VERIFIED here (no stored copy found).
     n = _check_int(body, "n", 1, 128) or 1
     _check_int(body, "seed", -(2**63), 2**63 - 1)
     _check_int(body, "top_logprobs", 0, 20)

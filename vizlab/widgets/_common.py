@@ -48,6 +48,10 @@ class Panel:
         return True
 
 
+# A row of controls that wraps on a narrow notebook column (flex layout of an HBox).
+ROW = {"align_items": "center", "flex_flow": "row wrap"}
+
+
 def auto_width() -> Any:
     """A layout as wide as the control's label (ipywidgets buttons default to a fixed width)."""
     import ipywidgets as W

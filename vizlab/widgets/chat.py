@@ -26,6 +26,7 @@ from vizlab.widgets._common import (
     BOX_TEXT_COLOUR,
     ERROR_STYLE,
     MUTED_COLOUR,
+    ROW,
     TEXT_STYLE,
     WARNING_COLOUR,
     Panel,
@@ -52,7 +53,6 @@ _BUBBLE = {
     "user": f"background:#eef4ff;color:{BOX_TEXT_COLOUR};border-radius:6px;padding:6px 8px;margin:2px 0;{TEXT_STYLE}",
     "assistant": f"background:#f6f6f6;color:{BOX_TEXT_COLOUR};border-radius:6px;padding:6px 8px;margin:2px 0;{TEXT_STYLE}",
 }
-_ROW = {"align_items": "center", "flex_flow": "row wrap"}
 
 
 class ChatPanel(Panel):
@@ -83,7 +83,6 @@ class ChatPanel(Panel):
         self._thumbs: dict[str, bytes] = {}
         self._last_stream_update = 0.0
         self._pending_prompt = ""
-        self._running = False
 
         # header: backend and deployment
         self.backend_html = W.HTML()
@@ -143,6 +142,8 @@ class ChatPanel(Panel):
             style={"button_width": "64px"},
         )
         self.detail_picker.add_class("vizlab-chat-detail")
+        # Upper bound: the largest output limit of a listed model (gpt-5, 128,000; sourced in
+        # vizlab.local.limits, not imported here: it would load the whole backend for Azure users).
         self.max_tokens = W.BoundedIntText(
             value=max_tokens, min=1, max=128_000, description="Max tokens", layout=W.Layout(width="200px")
         )
@@ -178,20 +179,20 @@ class ChatPanel(Panel):
 
         self.widget = W.VBox(
             [
-                W.HBox([self.deployment_picker, self.backend_html], layout=_ROW),
+                W.HBox([self.deployment_picker, self.backend_html], layout=ROW),
                 self.system_text,
-                W.HBox([self.apply_system_button, self.system_status], layout=_ROW),
+                W.HBox([self.apply_system_button, self.system_status], layout=ROW),
                 self.transcript,
                 self.stream_html,
                 self.error_html,
                 self.totals_html,
                 W.HBox([self.file_upload, self.path_text, self.attach_button, self.attach_uploads_button,
-                        self.clear_attachments_button], layout=_ROW),
+                        self.clear_attachments_button], layout=ROW),
                 self.attachments_box,
-                W.HBox([self.detail_picker, self.max_tokens], layout=_ROW),
+                W.HBox([self.detail_picker, self.max_tokens], layout=ROW),
                 self.prompt,
                 W.HBox([self.send_button, self.stop_button, self.new_chat_button, self.raw_toggle,
-                        self.export_json_button, self.export_md_button], layout=_ROW),
+                        self.export_json_button, self.export_md_button], layout=ROW),
                 self.export_html,
                 self.raw_html,
                 stylesheet(self.file_upload, self.detail_picker),
@@ -236,23 +237,16 @@ class ChatPanel(Panel):
             if not source:
                 self._show_error("Type the path of an image file before pressing Attach.")
                 return
-        try:
-            self.state.attach(source)
-        except Exception as e:
-            from vizlab.errors import redact
-
-            self._show_error(redact(f"Could not attach {source if isinstance(source, str) else 'the image'}: {e}"))
-            return
-        if isinstance(source, str):
+        problems = self.state.attach_all([source])
+        if not problems and isinstance(source, str):
             self.path_text.value = ""
-        self._show_error("")
+        self._show_problems(problems)
         self._show_attachments()
 
     def attach_uploads(self) -> None:
         if self.upload is None:
             return
-        for image in self.upload.images:
-            self.state.attach(image)
+        self._show_problems(self.state.attach_all(self.upload.images))
         self._show_attachments()
 
     def _clear_attachments(self) -> None:
@@ -263,16 +257,9 @@ class ChatPanel(Panel):
         records = list(change["new"] or ())
         if not records:
             return
-        problems = []
-        for record in records:
-            try:
-                self.state.attach(record)
-            except Exception as e:
-                from vizlab.errors import redact
-
-                problems.append(redact(f"{record.get('name', 'upload')}: {e}"))
+        problems = self.state.attach_all(records)
         self.file_upload.value = ()
-        self._show_error("; ".join(problems), html_body="<br>".join(file_error(p) for p in problems))
+        self._show_problems(problems)
         self._show_attachments()
 
     def _on_deployment(self, change: dict[str, Any]) -> None:
@@ -282,36 +269,39 @@ class ChatPanel(Panel):
 
     def send(self) -> None:
         """Send the prompt and attachments (what the Send button does)."""
-        if self._running:  # a second click queued before Send was disabled
+        if self.state.busy:  # a second click queued before Send was disabled
             return
         prompt = self.prompt.value
-        if not prompt.strip() and not self.state.attachments:
-            self._show_error("Type a question (or attach an image) before pressing Send.")
+        if not self.state.claim(prompt):
+            self._show_error(self.state.error)
             return
-        self._pending_prompt = prompt
-        self._running = True
-        self._set_busy(True)
-        self._show_error("")
-        self.prompt.value = ""
-        self.stream_html.value = self._bubble("user", escape(prompt), note=self._attachment_note()) + self._bubble(
-            "assistant", "<i>…</i>"
-        )
-        self._run(lambda: self._send_work(prompt))
+        # Read the controls here, on the kernel's main thread, not in the worker.
+        max_tokens, detail = int(self.max_tokens.value), self.detail_picker.value
+        try:
+            self._pending_prompt = prompt
+            self._set_busy(True)
+            self._show_error("")
+            self.prompt.value = ""
+            self.stream_html.value = self._bubble("user", escape(prompt), note=self._attachment_note()) + self._bubble(
+                "assistant", "<i>…</i>"
+            )
+            self._run(lambda: self._send_work(prompt, max_tokens, detail))
+        except BaseException:
+            if self.state.busy:  # the worker never ran (no thread to be had): Send must work again
+                self.state.release()
+                self.prompt.value = prompt
+                self.stream_html.value = ""
+                self._set_busy(False)
+            raise
 
-    def _send_work(self, prompt: str) -> None:
+    def _send_work(self, prompt: str, max_tokens: int, detail: str) -> None:
         ok = False
         try:
-            ok = self.state.send(
-                prompt,
-                on_chunk=self._on_chunk,
-                max_tokens=int(self.max_tokens.value),
-                detail=self.detail_picker.value,
-            )
+            ok = self.state.send(prompt, on_chunk=self._on_chunk, max_tokens=max_tokens, detail=detail, claimed=True)
         finally:
             if not ok:
                 self.prompt.value = prompt  # give the question back for a retry
             self.stream_html.value = ""
-            self._running = False
             self._set_busy(False)
             self._show_error(self.state.error)
             self.refresh()
@@ -330,10 +320,13 @@ class ChatPanel(Panel):
         self.state.cancel()
 
     def new_chat(self) -> None:
-        if self._running:
+        if self.state.busy:
             self.state.cancel()
             self.wait(10)
-        self.state.new_chat()
+        if not self.state.new_chat():  # still running: clearing now would mix two chats
+            self._show_error(self.state.error)
+            return
+        self._thumbs.clear()
         self.export_html.value = ""
         self._show_error("")
         self.refresh()
@@ -357,6 +350,10 @@ class ChatPanel(Panel):
         self.send_button.disabled = busy
         self.stop_button.disabled = not busy
         self.new_chat_button.disabled = busy
+
+    def _show_problems(self, problems: list[str]) -> None:
+        """Bad files, one per line, each name in bold (or nothing when all were good)."""
+        self._show_error("; ".join(problems), html_body="<br>".join(file_error(p) for p in problems))
 
     def _show_error(self, message: str, html_body: str = "") -> None:
         body = html_body or escape(message)

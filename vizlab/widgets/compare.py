@@ -18,6 +18,7 @@ from vizlab.widgets._common import (
     BOX_TEXT_COLOUR,
     ERROR_STYLE,
     MUTED_COLOUR,
+    ROW,
     TEXT_STYLE,
     WARNING_COLOUR,
     Panel,
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ComparePanel"]
 
-_ROW = {"align_items": "center", "flex_flow": "row wrap"}
 
 
 # The columns share their rows (CSS subgrid): titles, grids, numbers and answers line up across
@@ -133,8 +133,8 @@ class ComparePanel(Panel):
         self.column_views = {d: _ColumnView(d) for d in DETAILS}
         self.widget = W.VBox(
             [
-                W.HBox([self.file_upload, self.path_text, self.use_path_button], layout=_ROW),
-                W.HBox([self.question_text, self.run_button], layout=_ROW),
+                W.HBox([self.file_upload, self.path_text, self.use_path_button], layout=ROW),
+                W.HBox([self.question_text, self.run_button], layout=ROW),
                 self.image_html,
                 self.error_html,
                 W.HBox(
@@ -195,11 +195,17 @@ class ComparePanel(Panel):
             self.column_views[d].show(self.state.columns[d], running=True)
 
         def work() -> None:
+            message = ""
             try:
                 self.state.run(on_column=lambda col: self.column_views[col.detail].show(col))
+                message = self.state.error
+            except Exception as e:  # in a thread nobody would see it: show it, never a key
+                from vizlab.widgets.state import _error_text
+
+                message = _error_text(e, self.state.client)
             finally:
                 self._set_busy(False)
-                self._error(self.state.error)
+                self._error(message)
 
         self._run(work)
 

@@ -26,7 +26,6 @@ import json
 import os
 import re
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from vizlab.errors import VizlabError, redact
 
 if TYPE_CHECKING:
     from vizlab.client import Client, Reply
-    from vizlab.conversation import Conversation, Turn
+    from vizlab.conversation import Conversation
     from vizlab.images import EncodedImage
     from vizlab.tokens import ImageTokenBreakdown
 
@@ -60,7 +59,8 @@ __all__ = [
 DETAILS = ("low", "high", "auto")
 
 # Jupyter Server's websocket takes messages up to tornado's default websocket_max_message_size,
-# 10 MiB (tornado.websocket, "max_message_size", default 10 * 1024 * 1024); a bigger upload is
+# 10 MiB (tornado/websocket.py, _default_max_message_size = 10 * 1024 * 1024, tornado 6.6.1 as
+# installed, read 2026); a bigger upload is
 # dropped by the server without an error reaching the kernel. The Makefile's `make lab` raises it.
 LARGE_UPLOAD_NOTE = (
     "Uploads over about 10 MB never reach the kernel: Jupyter's websocket drops them without an "
@@ -70,7 +70,7 @@ LARGE_UPLOAD_NOTE = (
 
 _DATA_URL_RE = re.compile(r"data:([A-Za-z0-9.+/-]+);base64,([A-Za-z0-9+/=\s]+)")
 
-THUMBNAIL_BOX = (96, 96)
+THUMBNAIL_BOX = (96, 96)  # vizlab's choice, as the 120-px chat thumbnails and 360-px grids
 
 
 # --- small helpers --------------------------------------------------------------------------------
@@ -131,7 +131,7 @@ def tile_grid_png(
     from PIL import Image, ImageDraw
 
     from vizlab.images import open_image
-    from vizlab.tokens import TILE, explain_image_tokens
+    from vizlab.tokens import TILE, PatchRule, explain_image_tokens, rule_for
 
     im = open_image(image).convert("RGB")
     bd = explain_image_tokens(im.width, im.height, detail=detail, model=model)
@@ -142,7 +142,8 @@ def tile_grid_png(
     draw = ImageDraw.Draw(view)
     w, h = view.size
     if bd.tiles:  # tile rule at high detail: the 512-px cuts, in scaled pixels
-        step = TILE if bd.patches is None else 32
+        rule = rule_for(model)
+        step = rule.patch if isinstance(rule, PatchRule) else TILE
         colour = (255, 40, 40) if bd.patches is None else (255, 160, 0)
         for x in range(step, sw, step):
             draw.line([(round(x * ratio), 0), (round(x * ratio), h)], fill=colour, width=2 if bd.patches is None else 1)
@@ -180,9 +181,18 @@ def _label_font(px: int) -> Any:
         return ImageFont.load_default(size=px)
 
 
-def _error_text(e: BaseException) -> str:
-    """One line for the error area: the class name says what kind of failure; never a key."""
-    return redact(f"{type(e).__name__}: {e}")
+def _client_secrets(client: Any) -> Any:
+    """The key ``client`` holds (a vizlab Client's private accessor), for redact(); () if none."""
+    return client._secrets() if client is not None and hasattr(client, "_secrets") else ()
+
+
+def _error_text(e: BaseException, client: Any = None) -> str:
+    """One line for the error area: the class name says what kind of failure; never a key.
+
+    vizlab's own errors are redacted already; anything else (an httpx error from inside a
+    stream, a bug) is redacted here, with ``client``'s own key as well as key-shaped strings.
+    """
+    return redact(f"{type(e).__name__}: {e}", _client_secrets(client))
 
 
 def _fmt_int(n: Any) -> str:
@@ -287,6 +297,14 @@ class UploadState:
                 have.add(image.sha256)
                 self._images.append(image)
         return list(self.errors)
+
+    def add_path(self, path: str) -> list[str]:
+        """:meth:`add` for a path typed into the panel; an empty one is an error, not a no-op."""
+        path = path.strip()
+        if not path:
+            self.errors = ["Type a path to an image file first."]
+            return list(self.errors)
+        return self.add([path])
 
     def remove(self, index: int) -> None:
         image = self._images.pop(index)
@@ -482,10 +500,50 @@ class ChatState:
             self.attachments.append(image)
         return image
 
+    def attach_all(self, sources: Iterable[Any]) -> list[str]:
+        """Attach each source; the good ones are kept, each bad one becomes a ``"name: reason"``.
+
+        Sets (and returns) :attr:`error` as those messages joined by "; ", or "" when all were good.
+        """
+        problems = []
+        for i, source in enumerate(sources):
+            try:
+                self.attach(source)
+            except Exception as e:  # shown in the panel; a bad file must not stop the others
+                problems.append(redact(f"{_source_label(source, i)}: {e}", _client_secrets(self._client)))
+        self.error = "; ".join(problems)
+        return problems
+
     def clear_attachments(self) -> None:
         self.attachments = []
 
     # -- sending --
+
+    def claim(self, prompt: str) -> bool:
+        """Reserve the state for sending ``prompt``; False if it cannot go now.
+
+        An empty prompt with no attachments sets :attr:`error`; a request already running does
+        not (its own outcome is what :attr:`error` reports when it ends). :meth:`send` claims for
+        itself. A panel claims on the UI thread before it starts the worker, so a second click is
+        refused at once and a Stop pressed before the worker runs is not forgotten (the cancel
+        flag is cleared here, not in the worker).
+        """
+        with self._lock:
+            if self.busy:
+                return False
+            if not prompt.strip() and not self.attachments:
+                self.error = "Type a question (or attach an image) before pressing Send."
+                return False
+            self.busy = True
+            self._cancel.clear()
+        self.error = ""
+        self.streamed_text = ""
+        return True
+
+    def release(self) -> None:
+        """Give back a :meth:`claim` that will not be sent (the worker could not start)."""
+        with self._lock:
+            self.busy = False
 
     def send(
         self,
@@ -494,64 +552,75 @@ class ChatState:
         on_chunk: Callable[[str], None] | None = None,
         max_tokens: int | None = None,
         detail: str | None = None,
+        claimed: bool = False,
     ) -> bool:
         """Send ``prompt`` with the attachments and stream the answer; True on success.
 
         ``on_chunk`` gets the text so far after each chunk. On failure :attr:`error` says
-        why, the conversation is unchanged and the attachments stay pending.
+        why, the conversation is as before Send and the attachments stay pending. If the answer
+        arrived but saving it failed (an autosave folder gone), the answer is kept, :attr:`error`
+        says what failed, and True is returned. ``claimed=True``: :meth:`claim` was already called.
         """
-        if not prompt.strip() and not self.attachments:
-            self.error = "Type a question (or attach an image) before pressing Send."
-            return False
-        with self._lock:
+        if not claimed and not self.claim(prompt):
             if self.busy:
                 self.error = "A request is already running; press Stop first."
-                return False
-            self.busy = True
-        self.error = ""
-        self.streamed_text = ""
-        self._cancel.clear()
-        added = None
+            return False
+        conv = self.conversation
+        before = len(conv.turns)
+        sent = list(self.attachments)
         try:
-            added = self.conversation.add_user(prompt, list(self.attachments), detail=detail or self.detail)
-            reply = self._stream_reply(added, on_chunk, max_tokens if max_tokens is not None else self.max_tokens)
+            conv.add_user(prompt, sent, detail=detail or self.detail)
+            reply = self._stream_reply(on_chunk, max_tokens if max_tokens is not None else self.max_tokens)
         except Exception as e:  # shown in the panel; anything unexpected must not wedge the UI
-            if added is not None and self.conversation.turns and self.conversation.turns[-1] is added:
-                self.conversation.pop_last()
-            self.error = _error_text(e)
+            self.error = _error_text(e, self._client)
+            if len(conv.turns) > before + 1 and conv.turns[-1].role == "assistant":
+                # The answer is in: only saving it failed. Keep it; the user saw it.
+                self._drop_sent(sent)
+                return True
+            self._roll_back(before)
             return False
         finally:
             self._stream = None
             self.busy = False
         self.last_reply = reply
-        self.attachments = []
+        self._drop_sent(sent)
+        self.error = ""  # a second send refused meanwhile does not outlive this one
         return True
 
-    def _stream_reply(self, added: Turn, on_chunk: Callable[[str], None] | None, max_tokens: int) -> Reply:
+    def _drop_sent(self, sent: list[EncodedImage]) -> None:
+        """Clear the attachments that went out; one attached while the answer streamed stays."""
+        gone = {img.sha256 for img in sent}
+        self.attachments = [a for a in self.attachments if a.sha256 not in gone]
+
+    def _roll_back(self, length: int) -> None:
+        """Drop the turns added since the conversation had ``length`` (a failed send's user turn)."""
+        conv = self.conversation
+        while len(conv.turns) > length:
+            try:
+                conv.pop_last()
+            except VizlabError:  # the turn is gone from memory; only its autosave failed
+                pass
+
+    def _stream_reply(self, on_chunk: Callable[[str], None] | None, max_tokens: int) -> Reply:
         # The client warns (UserWarning) about cut replies; the transcript shows them instead.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             stream = self._client.stream(self.conversation, max_tokens=max_tokens)
-            self._stream = stream
-            if self._cancel.is_set():
-                stream.cancel()
-            for _ in stream:
-                self.streamed_text = stream.text
-                if on_chunk is not None:
-                    on_chunk(self.streamed_text)
-                if self._cancel.is_set():
+            # Leaving the block early (on_chunk failing, an interrupt) closes the HTTP stream.
+            with stream:
+                self._stream = stream
+                if self._cancel.is_set():  # Stop pressed while the request was being sent
                     stream.cancel()
-                    break
+                for _ in stream:
+                    self.streamed_text = stream.text
+                    if on_chunk is not None:
+                        on_chunk(self.streamed_text)
+                    if self._cancel.is_set():
+                        stream.cancel()
+                        break
+        # ReplyStream sets .reply before its iteration can end: at the end of the stream, or in
+        # cancel() (from either thread) before the reader can notice and stop.
         reply = stream.reply
-        if reply is None and self._cancel.is_set():
-            # cancel() on another thread closes the stream first and sets .reply just after.
-            deadline = time.monotonic() + 5.0
-            while stream.reply is None and time.monotonic() < deadline:
-                time.sleep(0.005)
-            reply = stream.reply
-        if reply is None:
-            stream.cancel()
-            reply = stream.reply
         if reply is None:
             raise VizlabError("the answer stream ended without a reply; press Send to try again")
         if reply.finish_reason == "cancelled":  # the client does not append a stopped reply
@@ -573,13 +642,21 @@ class ChatState:
         if stream is not None:
             stream.cancel()
 
-    def new_chat(self) -> None:
-        """Forget the turns and images (the system message stays), as the playground's New chat."""
+    def new_chat(self) -> bool:
+        """Forget the turns and images (the system message stays), as the playground's New chat.
+
+        Refused (False, :attr:`error` says why) while a request runs: its answer would land in
+        the new chat.
+        """
+        if self.busy:
+            self.error = "A request is still running: press Stop and wait for it to end, then New chat."
+            return False
         self.conversation.clear()
         self.attachments = []
         self.last_reply = None
         self.error = ""
         self.streamed_text = ""
+        return True
 
     # -- reading --
 
@@ -730,8 +807,12 @@ class CompareState:
         self.error = ""
         for d in DETAILS:
             col = self.columns[d] = CompareColumn(d)
-            self._draw_grid(col)
-            self._ask(col)
+            try:
+                self._draw_grid(col)  # again: the client (and its token rules) may have changed
+            except Exception as e:  # lands in the column, like a failed request
+                col.error = _error_text(e, self.client)
+            else:
+                self._ask(col)
             if on_column is not None:
                 on_column(col)
         return self.columns
@@ -747,7 +828,7 @@ class CompareState:
                 warnings.simplefilter("ignore", UserWarning)
                 reply = self.client.chat(conv, max_tokens=self.max_tokens)
         except Exception as e:
-            col.error = _error_text(e)
+            col.error = _error_text(e, self.client)
             return
         col.answer = reply.text
         col.finish_reason = reply.finish_reason

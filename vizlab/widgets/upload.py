@@ -14,6 +14,7 @@ import ipywidgets as W
 from vizlab.widgets._common import (
     ERROR_STYLE,
     MUTED_COLOUR,
+    ROW,
     Panel,
     auto_width,
     file_error,
@@ -26,7 +27,6 @@ from vizlab.widgets.state import DETAILS, LARGE_UPLOAD_NOTE, UploadState, escape
 
 __all__ = ["UploadPanel"]
 
-_ROW = {"align_items": "center", "flex_flow": "row wrap"}
 
 
 class UploadPanel(Panel):
@@ -77,8 +77,8 @@ class UploadPanel(Panel):
 
         self.widget = W.VBox(
             [
-                W.HBox([self.file_upload, self.path_text, self.add_path_button, self.clear_button], layout=_ROW),
-                W.HBox([self.model_picker, self.detail_picker], layout=_ROW),
+                W.HBox([self.file_upload, self.path_text, self.add_path_button, self.clear_button], layout=ROW),
+                W.HBox([self.model_picker, self.detail_picker], layout=ROW),
                 self.errors_html,
                 self.rows_box,
                 self.total_html,
@@ -106,13 +106,8 @@ class UploadPanel(Panel):
         self.refresh()
 
     def add_path(self, path: str) -> None:
-        path = path.strip()
-        if not path:
-            self.state.errors = ["Type a path to an image file first."]
-        else:
-            self.state.add([path])
-            if not self.state.errors:
-                self.path_text.value = ""
+        if not self.state.add_path(path):
+            self.path_text.value = ""
         self.refresh()
 
     def add(self, *sources: Any) -> None:
