@@ -81,7 +81,11 @@ def test_kernel_killed_mid_conversation_loses_nothing(tmp_path: Path, seed: int)
             reported.append(line.strip())
         time.sleep(random.Random(seed).uniform(0, 0.05))  # land anywhere in the next add_* call
         child.send_signal(signal.SIGKILL)
-        rest, err = child.communicate(timeout=30)
+        child.wait(timeout=30)
+        # Read through the same buffered stream readline used: communicate() reads the raw pipe and
+        # would miss lines readline had already buffered (seen when the machine is loaded).
+        with child.stdout, child.stderr:  # type: ignore[union-attr]
+            rest, err = child.stdout.read(), child.stderr.read()  # type: ignore[union-attr]
     finally:
         if child.poll() is None:
             child.kill()
