@@ -1,0 +1,794 @@
+"""The model registry: every model fact vizlab uses, per family, each with its source and date.
+
+Bottom layer (stdlib and :mod:`vizlab.errors` only). Tokens, pricing, the client and the built-in
+backend read their model facts here; nothing else hard-codes one.
+
+* **Names** match exactly, through an explicit alias, or as a dated snapshot of a known name
+  (``gpt-4o-2024-08-06``). Never by a bare prefix: ``o1-pro`` is not ``o1``, ``o3-mini`` is not
+  ``o3``. An unknown name raises :class:`~vizlab.errors.UnknownModelError` listing the families
+  and how to :func:`register` one (an Azure deployment name, say).
+* **Image rules are dated profiles.** :data:`NEWEST` is the newest revision of OpenAI's "Images and
+  vision" guide; ``"2025-08"`` (the older revision) and ``"azure-2023-preview"`` (Azure's 2023
+  GPT-4 Turbo with Vision wording) stay selectable, because billing sometimes lags the docs.
+* **Parameter rules depend on the effort**: :meth:`ModelInfo.rejected_params`.
+* **Unsettled facts say so.** A value no source we could read states is ``verified=False`` in its
+  :class:`Source` and shows as UNVERIFIED in :meth:`ModelInfo.explain`; where sources disagree the
+  default is what the newest one states.
+
+Sources (short names used in the table below):
+
+* ``GUIDE_NEW``: OpenAI "Images and vision" guide, newest revision (developers.openai.com/api/docs/
+  guides/images-vision, the revision that lists gpt-5.6; stored copy read 2026-12-02): tables
+  "Model sizing behavior", patch multipliers, tile base/tile tokens, "Image input requirements".
+* ``GUIDE_2025_08``: the same guide as published 2025-08 (stored copy openai-hd4n6.mintlify.app/
+  docs/guides/images): 1,536-patch budget, multipliers 1.62 / 2.46 / 1.72, tile table incl. gpt-4.5
+  and computer-use-preview, "up to 500 individual images per request".
+* Prices: openai.com/api/pricing (standard tier); newer families from dated copies of that page
+  (named per entry). Batch = 50 % of standard (help.openai.com/en/articles/9197833).
+* Parameters: OpenAI reasoning guide (platform.openai.com/docs/guides/reasoning, "limitations");
+  gpt-5.1 at effort "none" takes temperature / top_p / logprobs (OpenAI "Using GPT-5.1" guide, as
+  cited in github.com/vercel/ai/issues/10932, 2025-11); the service's 400 for max_tokens on these
+  models ("Use 'max_completion_tokens' instead", code unsupported_parameter).
+* Prompt caching: developers.openai.com/api/docs/guides/prompt-caching (stored copy 2026): automatic
+  from 1,024 tokens, gpt-4o and newer, no fee for writes; Azure "Prompt caching" (learn.microsoft.com,
+  2026): "Models before the GPT-5.6 family don't charge extra to write to the cache".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Mapping
+
+from vizlab.errors import UnknownModelError, VizlabError
+
+__all__ = [
+    "Source",
+    "Prices",
+    "TileRule",
+    "PatchLimit",
+    "PatchRule",
+    "ImageRule",
+    "CachingRule",
+    "ModelInfo",
+    "NEWEST",
+    "RULE_PROFILES",
+    "DETAILS",
+    "PROVIDERS",
+    "REASONING_REJECTED",
+    "lookup",
+    "families",
+    "register",
+    "known_names",
+    "canonical_name",
+]
+
+NEWEST = "2026-06"
+RULE_PROFILES = (NEWEST, "2025-08", "azure-2023-preview")
+DETAILS = ("low", "high", "original", "auto")
+PROVIDERS = ("azure", "openai")
+
+# Sampling parameters reasoning models refuse (OpenAI reasoning guide, "limitations", 2025; the
+# service answers 400 unsupported_parameter / unsupported_value). temperature=1 (the default) is
+# accepted as a value; any other value is refused, so vizlab treats the parameter as refused.
+REASONING_REJECTED = frozenset(
+    {"temperature", "top_p", "logprobs", "top_logprobs", "presence_penalty", "frequency_penalty",
+     "logit_bias", "max_tokens"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a fact comes from and when it was read; ``verified=False`` when no source states it."""
+
+    text: str
+    as_of: str
+    verified: bool = True
+    note: str = ""
+
+    def __str__(self) -> str:
+        flag = "" if self.verified else "UNVERIFIED: "
+        note = f" ({self.note})" if self.note else ""
+        return f"{flag}{self.text}, {self.as_of}{note}"
+
+
+GUIDE_NEW = Source(
+    "OpenAI 'Images and vision' guide, newest revision (developers.openai.com/api/docs/guides/images-vision)",
+    "2026-06 revision, read 2026-12-02",
+)
+GUIDE_2025_08 = Source(
+    "OpenAI 'Images and vision' guide, 2025-08 revision (stored copy openai-hd4n6.mintlify.app/docs/guides/images)",
+    "2025-08",
+)
+GUIDE_2023_11 = Source(
+    "OpenAI vision guide, 2023-11 revision (platform.openai.com/docs/guides/vision/calculating-costs)", "2023-11"
+)
+AZURE_2023 = Source(
+    "Azure OpenAI 'How to use GPT-4 with Vision' (learn.microsoft.com, ms.date 2023-11-06; seeds/02)", "2023-11-06"
+)
+AZURE_IMAGES = Source(
+    "Azure OpenAI vision how-tos (seeds/03 2024-08-21, seeds/05 2025): 'a limit of 10 images per chat request'",
+    "2025",
+)
+OPENAI_IMAGES = Source(GUIDE_NEW.text + ", 'Image input requirements': up to 1,500 images per request", GUIDE_NEW.as_of)
+TIKTOKEN = Source("tiktoken model map (tiktoken/model.py, 0.14): gpt-4o and later o200k_base, gpt-4 cl100k_base", "2025")
+REASONING_DOC = Source(
+    "OpenAI reasoning guide, limitations (platform.openai.com/docs/guides/reasoning); max_tokens 400 "
+    "'Use max_completion_tokens instead' (code unsupported_parameter)",
+    "2025",
+)
+GPT51_NONE = Source(
+    "OpenAI 'Using GPT-5.1' guide: temperature, top_p, logprobs only with reasoning effort 'none' (the default), "
+    "as cited in github.com/vercel/ai/issues/10932",
+    "2025-11",
+)
+MODEL_PAGES = Source(
+    "OpenAI model pages (platform.openai.com/docs/models/<name>), as remembered from 2025 pages", "2025",
+    verified=False, note="not re-read: no stored copy found",
+)  # fmt: skip
+NOT_FOUND = "no source found that states it"
+
+_P_2025 = "openai.com/api/pricing (standard tier; cross-checked 2026 against stored copies of pricing tables)"
+_P_MEMORY = "openai.com/api/pricing (as listed 2025; not re-verified)"
+_P_54 = "OpenAI pricing as copied in tokenmix.ai/blog/openai-api-cost-2026-gpt-5-5-5-4-nano-batch"
+_P_56 = (
+    "OpenAI GPT-5.6 preview pricing as quoted in apimaster.ai/blog/gpt-56-sol-terra-luna-preview-2026 and "
+    "howtonotcode.com/story/2218 (cache reads 90 % off, cache writes 1.25x input)"
+)
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD per 1M tokens, standard tier; ``None`` where the item is not billed (or not offered)."""
+
+    input: float
+    output: float
+    cached_input: float | None
+    batch_input: float | None
+    batch_output: float | None
+    cache_write: float | None
+    source: str
+    as_of: str
+    verified: bool = True
+    note: str = ""
+
+
+def _prices(inp: float, out: float, cached: float | None, source: str, as_of: str, *, verified: bool = True,
+            batch: bool = True, cache_write: float | None = None, note: str = "") -> Prices:  # fmt: skip
+    # Batch: "50% cost discount vs. the synchronous APIs" (help.openai.com/en/articles/9197833, 2025-08).
+    return Prices(inp, out, cached, inp / 2 if batch else None, out / 2 if batch else None, cache_write,
+                  source, as_of, verified, note)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TileRule:
+    """``base`` tokens, plus ``per_tile`` per ``tile``-px square at high (and auto): the tile rule.
+
+    High: fit in ``box`` x ``box`` (round to nearest), then if the short side exceeds ``short_side``
+    scale it to ``short_side``, the other side rounded by ``short_rounding`` ("floor" in the newest
+    guide, "round" in older profiles). Low: ``base`` tokens, the model sees a ``low_box`` square.
+    """
+
+    name: str
+    base: int
+    per_tile: int
+    revision: str
+    source: Source
+    box: int = 2048
+    short_side: int = 768
+    tile: int = 512
+    low_box: int = 512
+    short_rounding: str = "floor"
+    details: tuple[str, ...] = ("low", "high", "auto")
+    auto_as: str = "high"
+    note: str = ""
+
+    kind = "tile"
+
+
+@dataclass(frozen=True)
+class PatchLimit:
+    """One detail level's limits on a patch model: fit ``box`` x ``box``, then at most ``budget`` patches."""
+
+    box: int
+    budget: int | None
+    verified: bool = True
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class PatchRule:
+    """``ceil(patches * multiplier)`` over 32-px patches, with per-detail limits.
+
+    ``limits`` maps each accepted explicit detail (low / high / original) to its :class:`PatchLimit`;
+    ``auto_as`` names the detail ``auto`` sizes like (the guide's table, per family).
+    """
+
+    name: str
+    multiplier: float
+    limits: Mapping[str, PatchLimit]
+    auto_as: str
+    revision: str
+    source: Source
+    patch: int = 32
+    note: str = ""
+
+    kind = "patch"
+
+    @property
+    def details(self) -> tuple[str, ...]:
+        return tuple(d for d in DETAILS if d in self.limits) + ("auto",)
+
+
+ImageRule = TileRule | PatchRule
+
+
+@dataclass(frozen=True)
+class CachingRule:
+    """The documented prompt-caching rule: cached from ``min_prefix`` tokens, in ``step`` increments."""
+
+    supported: bool
+    min_prefix: int
+    step: int
+    retention: tuple[str, ...]
+    writes_billed: bool
+    source: Source
+    note: str = ""
+
+
+_CACHE_SRC = Source(
+    "OpenAI 'Prompt caching' guide (developers.openai.com/api/docs/guides/prompt-caching): automatic from 1,024 "
+    "tokens, gpt-4o and newer, no fee for writes; in-memory retention 5-10 min idle, at most 1 h; 'in_memory' / "
+    "'24h' prompt_cache_retention; cache hits in 128-token increments (2024-10 wording)",
+    "2026 copy",
+)
+_CACHE = CachingRule(True, 1024, 128, ("in_memory",), False, _CACHE_SRC)
+_CACHE_24H = replace(_CACHE, retention=("in_memory", "24h"), note="extended 24h retention listed for gpt-4.1, gpt-5, gpt-5.1")
+_CACHE_24H_GUESS = replace(_CACHE_24H, note="24h retention assumed for this newer family (not seen listed)")
+_NO_CACHE = CachingRule(False, 0, 0, (), False, _CACHE_SRC, note="before gpt-4o: no prompt caching")
+_CACHE_56 = CachingRule(
+    True, 1024, 128, ("30min-minimum",), True,
+    Source("Azure 'Prompt caching' (learn.microsoft.com/azure/foundry/openai/how-to/prompt-caching, 2026): cache "
+           "writes billed on GPT-5.6 and later; 30-minute minimum cache life and explicit breakpoints per the "
+           "GPT-5.6 preview notes (apimaster.ai, howtonotcode.com, 2026-06-27)", "2026-06-27"),
+    note="minimum prefix and step for gpt-5.6 not restated; assumed as for earlier families",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ParamRules:
+    """Which request parameters a model refuses, per reasoning effort."""
+
+    reasoning: bool
+    efforts: tuple[str, ...]
+    default_effort: str | None
+    refused: frozenset[str]
+    accepted_at: Mapping[str, frozenset[str]]
+    source: Source
+
+
+_NO_PARAMS = ParamRules(False, (), None, frozenset(), MappingProxyType({}), Source("not a reasoning model", "2025"))
+
+
+def _reasoning(efforts: tuple[str, ...], default: str | None, source: Source = REASONING_DOC,
+               accepted_at: Mapping[str, frozenset[str]] | None = None) -> ParamRules:  # fmt: skip
+    return ParamRules(True, efforts, default, REASONING_REJECTED, MappingProxyType(dict(accepted_at or {})), source)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Everything vizlab knows about one model family. Read it with :func:`lookup`."""
+
+    name: str
+    vision: bool
+    encoding: str
+    context_window: int
+    max_output: int
+    prices: Prices
+    lifecycle: str
+    retires: str | None
+    params: ParamRules
+    caching: CachingRule
+    rules: Mapping[str, ImageRule]
+    images: Mapping[str, int]
+    facts: Mapping[str, Source]
+    aliases: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def reasoning(self) -> bool:
+        return self.params.reasoning
+
+    @property
+    def efforts(self) -> tuple[str, ...]:
+        return self.params.efforts
+
+    @property
+    def default_effort(self) -> str | None:
+        return self.params.default_effort
+
+    def rejected_params(self, effort: str | None = None) -> frozenset[str]:
+        """Sampling parameters this model refuses at ``effort`` (None: its default effort).
+
+        >>> sorted(lookup("gpt-5.1").rejected_params("none"))
+        ['frequency_penalty', 'logit_bias', 'max_tokens', 'presence_penalty', 'top_logprobs']
+        """
+        p = self.params
+        if not p.reasoning:
+            if effort is not None:
+                raise VizlabError(
+                    f"model {self.name!r} is not a reasoning model and takes no reasoning_effort "
+                    f"(got {effort!r}); leave reasoning_effort unset"
+                )
+            return frozenset()
+        if effort is None:
+            effort = p.default_effort
+        elif effort not in p.efforts:
+            choices = ", ".join(repr(e) for e in p.efforts) or "none (it takes no reasoning_effort)"
+            raise VizlabError(f"reasoning_effort {effort!r} is not accepted by {self.name!r}; use one of {choices}")
+        return p.refused - p.accepted_at.get(effort or "", frozenset())
+
+    def images_per_request(self, provider: str) -> int:
+        """Most images one request may carry on ``provider`` ("azure" or "openai"); 0 without vision."""
+        if provider not in PROVIDERS:
+            raise ValueError(f"provider {provider!r} is not one of {', '.join(PROVIDERS)}")
+        return self.images.get(provider, 0) if self.vision else 0
+
+    def image_rule(self, rules: str | None = None) -> ImageRule:
+        """The image rule of revision ``rules`` (default :data:`NEWEST`).
+
+        A family the newest guide no longer lists keeps the rule of the newest revision that did.
+        """
+        if not self.vision:
+            raise VizlabError(
+                f"model {self.name!r} does not accept image input (no vision), so it has no image rule; "
+                "use a vision model such as 'gpt-4o' or 'gpt-4.1-mini'"
+            )
+        profile = NEWEST if rules is None else rules
+        if profile not in RULE_PROFILES:
+            raise VizlabError(f"rules {rules!r} is not one of {', '.join(RULE_PROFILES)}")
+        if profile in self.rules:
+            return self.rules[profile]
+        if profile == NEWEST:  # not restated by the newest revision: its last stated rule
+            for older in RULE_PROFILES[1:]:
+                if older in self.rules:
+                    return self.rules[older]
+        if profile == "azure-2023-preview" and isinstance(self.image_rule(), TileRule):
+            return _AZURE_PREVIEW_RULE  # Azure's 2023 wording, for any tile-rule family
+        raise VizlabError(
+            f"model {self.name!r} has no image rule in the {profile!r} revision (it was not listed then); "
+            f"use rules=None (newest) or one of {', '.join(sorted(self.rules))}"
+        )
+
+    def source(self, fact: str) -> Source:
+        """The :class:`Source` of one fact (``"prices"``, ``"context_window"``, ``"image_rule"``...)."""
+        if fact == "prices":
+            return Source(self.prices.source, self.prices.as_of, self.prices.verified, self.prices.note)
+        if fact == "image_rule":
+            rule = self.image_rule()
+            return rule.source
+        if fact in ("params", "efforts", "rejected_params"):
+            return self.params.source
+        if fact == "caching":
+            return self.caching.source
+        if fact in self.facts:
+            return self.facts[fact]
+        raise KeyError(f"no source recorded for fact {fact!r} of {self.name!r}")
+
+    def unverified(self) -> list[str]:
+        """Names of the facts no source we could read states."""
+        out = [k for k, s in self.facts.items() if not s.verified]
+        if not self.prices.verified:
+            out.append("prices")
+        if self.vision:
+            rule = self.image_rule()
+            if not rule.source.verified or (isinstance(rule, PatchRule) and not all(
+                    lim.verified for lim in rule.limits.values())):  # fmt: skip
+                out.append("image_rule")
+        if not self.params.source.verified:
+            out.append("params")
+        if not self.caching.source.verified:
+            out.append("caching")
+        return out
+
+    def explain(self) -> str:
+        """Every fact with its source and date; unverified ones marked UNVERIFIED."""
+        lines = [f"{self.name} ({self.lifecycle}{', retires ' + self.retires if self.retires else ''})"]
+        if self.aliases:
+            lines.append(f"  aliases: {', '.join(self.aliases)}")
+        if self.vision:
+            rule = self.image_rule()
+            if isinstance(rule, TileRule):
+                desc = f"tile rule {rule.base} + {rule.per_tile}/tile, short side {rule.short_side} ({rule.short_rounding})"
+            else:
+                lims = ", ".join(
+                    f"{d}: {lim.box}px/{lim.budget if lim.budget else 'no'} patch budget"
+                    + ("" if lim.verified else " UNVERIFIED") for d, lim in rule.limits.items()
+                )  # fmt: skip
+                desc = f"patch rule x{rule.multiplier:g}; {lims}; auto as {rule.auto_as}"
+            lines.append(f"  image: {desc} [{rule.revision}] -- {rule.source}")
+            if rule.note:
+                lines.append(f"    note: {rule.note}")
+        else:
+            lines.append("  image: no vision (text only)")
+        for key, src in self.facts.items():
+            value = getattr(self, key, None)
+            if key == "images":
+                value = dict(self.images)
+            lines.append(f"  {key}: {value} -- {src}")
+        p = self.prices
+        lines.append(
+            f"  prices (USD/1M): input {p.input}, cached {p.cached_input}, output {p.output}, batch in/out "
+            f"{p.batch_input}/{p.batch_output}, cache write {p.cache_write} -- "
+            f"{'' if p.verified else 'UNVERIFIED: '}{p.source}, {p.as_of}{' (' + p.note + ')' if p.note else ''}"
+        )
+        if self.reasoning:
+            lines.append(
+                f"  reasoning: efforts {self.efforts or '(none accepted)'}, default {self.default_effort}; "
+                f"refuses {', '.join(sorted(self.rejected_params()))} at the default -- {self.params.source}"
+            )
+        else:
+            lines.append("  reasoning: no (takes max_tokens and sampling parameters)")
+        c = self.caching
+        if c.supported:
+            lines.append(
+                f"  caching: from {c.min_prefix} tokens in {c.step}-token steps, retention {', '.join(c.retention)}, "
+                f"writes {'billed' if c.writes_billed else 'free'} -- {c.source}{' (' + c.note + ')' if c.note else ''}"
+            )
+        else:
+            lines.append(f"  caching: none ({c.note})")
+        if self.note:
+            lines.append(f"  note: {self.note}")
+        return "\n".join(lines)
+
+
+# --- image rules ------------------------------------------------------------------------------
+
+_AZURE_PREVIEW_RULE = TileRule(
+    "azure 2023 preview crops", 65, 129, "azure-2023-preview", AZURE_2023, short_rounding="round",
+    note="low = 65 tokens; high = 65 + 129 per 512-px crop (Azure's 2023 GPT-4 Turbo with Vision wording)",
+)  # fmt: skip
+
+
+def _tile(name: str, base: int, per_tile: int, *, new: bool = True, old: bool = True,
+          old_source: Source = GUIDE_2025_08) -> dict[str, ImageRule]:  # fmt: skip
+    rules: dict[str, ImageRule] = {}
+    if new:
+        rules[NEWEST] = TileRule(name, base, per_tile, NEWEST, GUIDE_NEW)
+    if old:
+        rules["2025-08"] = TileRule(name, base, per_tile, "2025-08", old_source, short_rounding="round")
+    return rules
+
+
+_LOW_SAME = "low not published separately: a forum measurement (128x64 on gpt-4.1-mini / nano / o4-mini, " \
+    "community.openai.com/t/1262691) billed low and high the same"
+
+
+def _old_patch(name: str, multiplier: float) -> PatchRule:
+    lim = PatchLimit(2048, 1536)
+    low = PatchLimit(2048, 1536, verified=False, note=_LOW_SAME)
+    return PatchRule(name, multiplier, MappingProxyType({"low": low, "high": lim}), "high", "2025-08", GUIDE_2025_08)
+
+
+def _limits(**kw: PatchLimit) -> Mapping[str, PatchLimit]:
+    return MappingProxyType(kw)
+
+
+_L6144 = PatchLimit(2048, 6144)
+_L2500 = PatchLimit(2048, 2500)
+_L10K = PatchLimit(6000, 10000)
+_L512 = PatchLimit(512, None)
+
+
+# --- the families -----------------------------------------------------------------------------
+
+_O200K, _CL100K = "o200k_base", "cl100k_base"
+_IMAGES = MappingProxyType({"azure": 10, "openai": 1500})
+_IMAGES_FACT = Source(f"azure 10: {AZURE_IMAGES.text}; openai 1500: {OPENAI_IMAGES.text}", "2025 / 2026-06")
+
+
+def _facts(*, limits: Source = MODEL_PAGES, lifecycle: Source | None = None, encoding: Source = TIKTOKEN,
+           vision: Source = GUIDE_NEW) -> Mapping[str, Source]:  # fmt: skip
+    return MappingProxyType({
+        "vision": vision,
+        "encoding": encoding,
+        "context_window": limits,
+        "max_output": limits,
+        "images": _IMAGES_FACT,
+        "lifecycle": lifecycle or Source("no deprecation listed in the sources read", "2026-12-02"),
+    })  # fmt: skip
+
+
+_DEPRECATED_NEW = Source(
+    GUIDE_NEW.text + ": marked 'Deprecated and scheduled for shutdown' (see developers.openai.com/api/docs/deprecations)",
+    GUIDE_NEW.as_of, note="shutdown date not read: no stored copy of the deprecations page found",
+)
+_GPT56_PREVIEW = Source("OpenAI GPT-5.6 limited preview announced 2026-06-26 (apimaster.ai, finout.io, 2026-06-27)",
+                        "2026-06-27", note="general availability 'in the coming weeks'; not confirmed since")
+_NO_VISION = Source("OpenAI model pages: text input only (o1-mini, o3-mini take no image input)", "2025",
+                    verified=True)
+
+
+def _model(name: str, *, rules: dict[str, ImageRule] | None, encoding: str = _O200K, ctx: int, out: int,
+           prices: Prices, lifecycle: str = "generally-available", retires: str | None = None,
+           params: ParamRules = _NO_PARAMS, caching: CachingRule = _CACHE, aliases: tuple[str, ...] = (),
+           facts: Mapping[str, Source] | None = None, note: str = "") -> ModelInfo:  # fmt: skip
+    return ModelInfo(
+        name=name, vision=rules is not None, encoding=encoding, context_window=ctx, max_output=out,
+        prices=prices, lifecycle=lifecycle, retires=retires, params=params, caching=caching,
+        rules=MappingProxyType(rules or {}), images=_IMAGES, facts=facts or _facts(), aliases=aliases, note=note,
+    )  # fmt: skip
+
+
+_EFF3 = ("low", "medium", "high")
+_EFF_GPT5 = ("minimal", "low", "medium", "high")
+_EFF_NONE_X = ("none", "low", "medium", "high", "xhigh")
+_SAMPLING_AT_NONE = MappingProxyType({"none": frozenset({"temperature", "top_p", "logprobs"})})
+_UNVERIFIED_EFFORTS = Source(
+    "efforts and default as remembered from OpenAI's model pages for the gpt-5.2+ generation", "2026",
+    verified=False, note="no stored copy found; sampling parameters refused at every effort (conservative)",
+)
+_GPT52_PARAMS = Source(
+    GPT51_NONE.text + "; gpt-5.2 taken to behave like gpt-5.1 (default 'none' accepts temperature: "
+    "github.com/langchain-ai/langchain/issues/35423)", "2026", verified=False,
+)
+_GPT56_PARAMS = Source(
+    "efforts none..max: wardby docs ('low through max') and github.com/itzcrazykns/vane/issues/1173 ('set "
+    "reasoning_effort to none'); temperature refused: github.com/khoj-ai/khoj/issues/1377", "2026-07",
+    verified=False, note="default effort not stated by any source found; 'medium' assumed",
+)
+
+
+def _builtin() -> list[ModelInfo]:
+    m: list[ModelInfo] = []
+    gpt4o_rule = _tile("gpt-4o tiles", 85, 170)
+    gpt5_rule = _tile("gpt-5 tiles", 70, 140)
+    o_rule = _tile("o-series tiles", 75, 150)
+    lim_128k = MODEL_PAGES
+    m.append(_model("gpt-4o", rules=gpt4o_rule, ctx=128_000, out=16_384,
+                    prices=_prices(2.50, 10.00, 1.25, _P_2025, "2025-08"), aliases=("chatgpt-4o-latest",),
+                    facts=_facts(limits=lim_128k),
+                    note="gpt-4o-2024-05-13 was priced 5.00 / 15.00 (register it apart if you use it)"))
+    m.append(_model("gpt-4o-mini", rules=_tile("gpt-4o-mini tiles", 2833, 5667), ctx=128_000, out=16_384,
+                    prices=_prices(0.15, 0.60, 0.075, _P_2025, "2025-08")))
+    m.append(_model("gpt-4.1", rules=gpt4o_rule, ctx=1_047_576, out=32_768, caching=_CACHE_24H,
+                    prices=_prices(2.00, 8.00, 0.50, _P_2025, "2025-08")))
+    m.append(_model("gpt-4.1-mini", ctx=1_047_576, out=32_768, caching=_CACHE_24H,
+                    rules={NEWEST: PatchRule("gpt-4.1-mini patches", 1.62, _limits(low=_L6144, high=_L6144), "high",
+                                             NEWEST, GUIDE_NEW, note="the 6,144 budget is the newest revision's; "
+                                             "2025-08 said 1,536 (billing of 2025-04-14 snapshot unsettled)"),
+                           "2025-08": _old_patch("gpt-4.1-mini patches", 1.62)},
+                    prices=_prices(0.40, 1.60, 0.10, _P_2025, "2025-08")))
+    m.append(_model("gpt-4.1-nano", ctx=1_047_576, out=32_768, caching=_CACHE_24H,
+                    rules={"2025-08": _old_patch("gpt-4.1-nano patches", 2.46)}, lifecycle="deprecated",
+                    facts=_facts(lifecycle=_DEPRECATED_NEW),
+                    prices=_prices(0.10, 0.40, 0.025, _P_2025, "2025-08"),
+                    note="newest guide keeps multiplier 2.46 (2025-04-14 snapshot) but no longer states its budget"))
+    m.append(_model("gpt-4.5", rules=_tile("gpt-4.5 tiles", 85, 170, new=False), ctx=128_000, out=16_384,
+                    aliases=("gpt-4.5-preview",), lifecycle="retired", retires="2025-07-14",
+                    facts=_facts(lifecycle=Source("OpenAI deprecations: gpt-4.5-preview shut down 2025-07-14",
+                                                  "2025-04", verified=False, note="remembered, page not re-read")),
+                    prices=_prices(75.00, 150.00, 37.50, _P_2025, "2025-08")))
+    m.append(_model("gpt-4-turbo", encoding=_CL100K, ctx=128_000, out=4_096, caching=_NO_CACHE,
+                    rules=_tile("gpt-4-turbo tiles", 85, 170, new=False, old_source=GUIDE_2023_11),
+                    prices=_prices(10.00, 30.00, None, _P_2025, "2025-08"), aliases=("gpt-4-turbo-preview",)))
+    m.append(_model("gpt-4-vision-preview", encoding=_CL100K, ctx=128_000, out=4_096, caching=_NO_CACHE,
+                    rules=_tile("gpt-4-vision tiles", 85, 170, new=False, old_source=GUIDE_2023_11),
+                    aliases=("gpt-4-1106-vision-preview",), lifecycle="retired", retires="2024-12-06",
+                    facts=_facts(lifecycle=Source("OpenAI deprecations: gpt-4-vision-preview shut down 2024-12-06",
+                                                  "2024", verified=False, note="remembered, page not re-read")),
+                    prices=_prices(10.00, 30.00, None, _P_MEMORY, "2025-08", verified=False)))
+    m.append(_model("o1", rules=o_rule, ctx=200_000, out=100_000, params=_reasoning(_EFF3, "medium"),
+                    lifecycle="deprecated", facts=_facts(lifecycle=_DEPRECATED_NEW),
+                    prices=_prices(15.00, 60.00, 7.50, _P_2025, "2025-08")))
+    m.append(_model("o1-pro", rules=o_rule, ctx=200_000, out=100_000, params=_reasoning(_EFF3, "medium"),
+                    lifecycle="deprecated", facts=_facts(lifecycle=_DEPRECATED_NEW),
+                    prices=_prices(150.00, 600.00, None, _P_MEMORY, "2025-08", verified=False),
+                    note="Responses API only"))
+    m.append(_model("o1-mini", rules=None, ctx=128_000, out=65_536,
+                    params=_reasoning((), None), lifecycle="deprecated",
+                    facts=_facts(vision=_NO_VISION, lifecycle=Source("OpenAI deprecations: o1-mini deprecated", "2025",
+                                                                     verified=False)),
+                    prices=_prices(1.10, 4.40, 0.55, _P_MEMORY, "2025-08", verified=False),
+                    note="takes no reasoning_effort; no image input"))
+    m.append(_model("o3", rules=o_rule, ctx=200_000, out=100_000, params=_reasoning(_EFF3, "medium"),
+                    lifecycle="deprecated", facts=_facts(lifecycle=_DEPRECATED_NEW),
+                    prices=_prices(2.00, 8.00, 0.50, _P_2025, "2025-08")))
+    m.append(_model("o3-pro", ctx=200_000, out=100_000, params=_reasoning(_EFF3, "medium"),
+                    rules={"2025-08": TileRule("o-series tiles", 75, 150, "2025-08",
+                                               replace(GUIDE_2025_08, verified=False,
+                                                       note="o3-pro not in the guide's table; o3's rule assumed"),
+                                               short_rounding="round")},
+                    prices=_prices(20.00, 80.00, None, _P_MEMORY, "2025-08", verified=False),
+                    note="Responses API only"))
+    m.append(_model("o3-mini", rules=None, ctx=200_000, out=100_000, params=_reasoning(_EFF3, "medium"),
+                    facts=_facts(vision=_NO_VISION),
+                    prices=_prices(1.10, 4.40, 0.55, _P_MEMORY, "2025-08", verified=False)))
+    m.append(_model("o4-mini", ctx=200_000, out=100_000, params=_reasoning(_EFF3, "medium"),
+                    rules={"2025-08": _old_patch("o4-mini patches", 1.72)}, lifecycle="deprecated",
+                    facts=_facts(lifecycle=_DEPRECATED_NEW),
+                    prices=_prices(1.10, 4.40, 0.275, _P_2025, "2025-08"),
+                    note="newest guide keeps multiplier 1.72, budget from 2025-08"))
+    m.append(_model("gpt-5", rules=gpt5_rule, ctx=400_000, out=128_000, params=_reasoning(_EFF_GPT5, "medium"),
+                    caching=_CACHE_24H, lifecycle="deprecated", facts=_facts(lifecycle=_DEPRECATED_NEW),
+                    prices=_prices(1.25, 10.00, 0.125, _P_2025, "2025-08")))
+    m.append(_model("gpt-5-chat-latest", rules=gpt5_rule, ctx=128_000, out=16_384,
+                    prices=_prices(1.25, 10.00, 0.125, _P_MEMORY, "2025-08", verified=False),
+                    note="not a reasoning model: takes temperature and max_tokens"))
+    new_only = {NEWEST: PatchRule("gpt-5-mini patches", 1.2, _limits(low=PatchLimit(2048, 1536, False, _LOW_SAME),
+                                                                        high=PatchLimit(2048, 1536)),
+                                  "high", NEWEST, GUIDE_NEW,
+                                  note="multiplier 1.2 from the newest guide (2025-08 said 1.62); budget 1,536 "
+                                       "and 2048 box from 2025-08 (not restated)")}
+    m.append(_model("gpt-5-mini", ctx=400_000, out=128_000, params=_reasoning(_EFF_GPT5, "medium"),
+                    caching=_CACHE_24H, lifecycle="deprecated", facts=_facts(lifecycle=_DEPRECATED_NEW),
+                    rules={**new_only, "2025-08": _old_patch("gpt-5-mini patches", 1.62)},
+                    prices=_prices(0.25, 2.00, 0.025, _P_2025, "2025-08")))
+    nano_new = {NEWEST: replace(new_only[NEWEST], name="gpt-5-nano patches", multiplier=1.5,
+                                note="multiplier 1.5 from the newest guide (2025-08 said 2.46); budget from 2025-08")}
+    m.append(_model("gpt-5-nano", ctx=400_000, out=128_000, params=_reasoning(_EFF_GPT5, "medium"),
+                    caching=_CACHE_24H, lifecycle="deprecated", facts=_facts(lifecycle=_DEPRECATED_NEW),
+                    rules={**nano_new, "2025-08": _old_patch("gpt-5-nano patches", 2.46)},
+                    prices=_prices(0.05, 0.40, 0.005, _P_2025, "2025-08")))
+    m.append(_model("gpt-5.1", rules=_tile("gpt-5.1 tiles", 70, 140, old=False), ctx=400_000, out=128_000,
+                    params=_reasoning(("none", "low", "medium", "high"), "none", GPT51_NONE, _SAMPLING_AT_NONE),
+                    caching=_CACHE_24H,
+                    prices=_prices(1.25, 10.00, 0.125, "github.com/Expensify/App scripts/chatGPTCostEstimator.ts "
+                                   "(GPT-5.1 1.25 / 10.00, cached 10 %)", "2025-11", verified=False)))
+    m.append(_model("gpt-5.2", ctx=400_000, out=128_000, caching=_CACHE_24H_GUESS,
+                    rules={NEWEST: PatchRule("gpt-5.2 patches", 1.2, _limits(low=_L6144, high=_L6144), "high",
+                                             NEWEST, GUIDE_NEW)},
+                    params=_reasoning(_EFF_NONE_X, "none", _GPT52_PARAMS, _SAMPLING_AT_NONE),
+                    prices=_prices(1.75, 14.00, 0.175, _P_MEMORY, "2025-12", verified=False)))
+    r54 = PatchRule("gpt-5.4 patches", 1.2, _limits(low=_L6144, high=_L2500, original=_L10K), "high", NEWEST, GUIDE_NEW,
+                    note="low uses a 6,144-patch budget, so it can cost more than high (the guide says so)")
+    p54 = _reasoning(_EFF_NONE_X, "none", _UNVERIFIED_EFFORTS)
+    m.append(_model("gpt-5.4", rules={NEWEST: r54}, ctx=1_050_000, out=128_000, params=p54, caching=_CACHE_24H_GUESS,
+                    prices=_prices(2.50, 15.00, 0.25, _P_54, "2026-06-04")))
+    m.append(_model("gpt-5.4-mini", rules={NEWEST: replace(r54, name="gpt-5.4-mini patches")}, ctx=400_000,
+                    out=128_000, params=p54, caching=_CACHE_24H_GUESS,
+                    prices=_prices(0.75, 4.50, 0.075, _P_54, "2026-06-04")))
+    m.append(_model("gpt-5.4-nano", rules={NEWEST: replace(r54, name="gpt-5.4-nano patches")}, ctx=400_000,
+                    out=128_000, params=p54, caching=_CACHE_24H_GUESS,
+                    prices=_prices(0.20, 1.25, 0.02, _P_54, "2026-06-04")))
+    r55 = PatchRule("gpt-5.5 patches", 1.2, _limits(low=_L512, high=_L2500, original=_L10K), "original", NEWEST,
+                    GUIDE_NEW, note="auto sizes like original (up to 10,000 patches)")
+    m.append(_model("gpt-5.5", rules={NEWEST: r55}, ctx=1_050_000, out=128_000, caching=_CACHE_24H_GUESS,
+                    params=_reasoning(_EFF_NONE_X, "medium", _UNVERIFIED_EFFORTS),
+                    prices=_prices(5.00, 30.00, 0.50, _P_54, "2026-06-04")))
+    r56 = PatchRule("gpt-5.6 patches", 1.2, _limits(low=_L512, high=_L2500, original=PatchLimit(65535, None)),
+                    "original", NEWEST, GUIDE_NEW,
+                    note="original and auto: no patch budget (65,535 px box), so large images cost more than before")
+    p56 = _reasoning(("none", "low", "medium", "high", "xhigh", "max"), "medium", _GPT56_PARAMS)
+    for tier, (inp, out) in {"sol": (5.00, 30.00), "terra": (2.50, 15.00), "luna": (1.00, 6.00)}.items():
+        m.append(_model(f"gpt-5.6-{tier}", rules={NEWEST: replace(r56, name=f"gpt-5.6-{tier} patches")},
+                        ctx=1_500_000 if tier == "sol" else 400_000, out=128_000, params=p56, caching=_CACHE_56,
+                        lifecycle="preview", facts=_facts(lifecycle=_GPT56_PREVIEW),
+                        aliases=("gpt-5.6",) if tier == "sol" else (),
+                        prices=_prices(inp, out, inp / 10, _P_56, "2026-06-27", cache_write=inp * 1.25),
+                        note=("alias gpt-5.6 -> sol: github zeroshot docs ('gpt-5.6 (alias for Sol)'), UNVERIFIED; "
+                              if tier == "sol" else "") + "context window UNVERIFIED (Sol 1.5M per byteiota.com)"))
+    m.append(_model("gpt-image-1", rules={NEWEST: TileRule(
+        "gpt-image-1 tiles (input fidelity low)", 65, 129, NEWEST, GUIDE_NEW, short_side=512,
+        note="high input fidelity adds 4,160 tokens (square) or 6,240 (portrait/landscape) per image; "
+             "images API only")}, ctx=0, out=0, caching=_NO_CACHE,
+        prices=_prices(10.00, 40.00, 2.50, _P_MEMORY, "2025-08", verified=False,
+                       note="image input rate (text input 5.00); output is image tokens"),
+        note="an image-generation model: context_window/max_output 0 = not applicable"))
+    m.append(_model("gpt-realtime", rules={NEWEST: TileRule(
+        "gpt-realtime tiles (assumed as gpt-4o)", 85, 170, NEWEST,
+        Source("not in the guide's tables", "2026-12-02", verified=False, note="gpt-4o's rule assumed"))},
+        ctx=32_000, out=4_096, prices=_prices(4.00, 16.00, 0.40, _P_MEMORY, "2025-08", verified=False, batch=False,
+                                              note="text rates; audio 32 / 64"),
+        note="realtime (WebSocket/WebRTC) API; accepts image input"))
+    m.append(_model("computer-use-preview", rules=_tile("computer-use-preview tiles", 65, 129, new=False),
+                    ctx=8_192, out=1_024, lifecycle="preview",
+                    prices=_prices(3.00, 12.00, None, _P_MEMORY, "2025-08", verified=False),
+                    note="Responses API only"))
+    m.append(_model("azure-gpt-4v-2023-preview", encoding=_CL100K, ctx=128_000, out=4_096, caching=_NO_CACHE,
+                    rules={"azure-2023-preview": _AZURE_PREVIEW_RULE, NEWEST: _AZURE_PREVIEW_RULE},
+                    lifecycle="retired", aliases=("azure-2023-preview",),
+                    facts=_facts(lifecycle=AZURE_2023),
+                    prices=_prices(10.00, 30.00, None, _P_MEMORY, "2023-11", verified=False),
+                    note="Azure's 2023 GPT-4 Turbo with Vision preview profile (seeds/01-02)"))
+    return m
+
+
+_FAMILIES: dict[str, ModelInfo] = {}
+_ALIASES: dict[str, str] = {}
+_SNAPSHOT = re.compile(r"^(?P<base>.+)-(?P<date>\d{4}-\d{2}-\d{2})$")
+
+
+def _add(info: ModelInfo) -> None:
+    _FAMILIES[info.name] = info
+    for alias in info.aliases:
+        _ALIASES[alias] = info.name
+
+
+for _info in _builtin():
+    _add(_info)
+
+
+def families() -> list[str]:
+    """The canonical family names, sorted."""
+    return sorted(_FAMILIES)
+
+
+def known_names() -> list[str]:
+    """Families and aliases, sorted (dated snapshots of any of them also work)."""
+    return sorted(set(_FAMILIES) | set(_ALIASES))
+
+
+def _exact(key: str) -> str | None:
+    if key in _FAMILIES:
+        return key
+    return _ALIASES.get(key)
+
+
+def canonical_name(model: str) -> str | None:
+    """The family ``model`` names, or None: exact, alias, or ``<known name>-YYYY-MM-DD``.
+
+    >>> canonical_name("gpt-4o-mini-2024-07-18"), canonical_name("o1-pro"), canonical_name("o1-preview")
+    ('gpt-4o-mini', 'o1-pro', None)
+    """
+    if not isinstance(model, str):
+        return None
+    key = model.strip().lower()
+    found = _exact(key)
+    if found is None:
+        snap = _SNAPSHOT.match(key)
+        if snap:
+            found = _exact(snap.group("base"))
+    return found
+
+
+def lookup(model: str) -> ModelInfo:
+    """The :class:`ModelInfo` for ``model`` (exact name, alias, or dated snapshot).
+
+    >>> lookup("gpt-4o-2024-08-06").name
+    'gpt-4o'
+    """
+    name = canonical_name(model)
+    if name is None:
+        raise UnknownModelError(
+            f"model {model!r} is not in vizlab's registry. Known families: {', '.join(families())}. "
+            "Names match exactly, by alias, or as a dated snapshot ('gpt-4o-2024-08-06'); never by prefix. "
+            "For an Azure deployment name, register it: vizlab.models.register('my-deployment', like='gpt-4o')",
+            model=str(model),
+            known=known_names(),
+        )
+    return _FAMILIES[name]
+
+
+def register(name: str, *, like: str | None = None, info: ModelInfo | None = None) -> ModelInfo:
+    """Make ``name`` known: an alias of the family ``like`` names, or a new family ``info``.
+
+    >>> register("my-vision-deployment", like="gpt-4o").name
+    'gpt-4o'
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"name {name!r} must be a non-empty model or deployment name")
+    key = name.strip().lower()
+    if (like is None) == (info is None):
+        raise ValueError("register(name, like='gpt-4o') for an alias, or register(name, info=ModelInfo(...)); pass one")
+    if like is not None:
+        target = lookup(like)
+        _ALIASES[key] = target.name
+        return target
+    assert info is not None
+    if not isinstance(info, ModelInfo):
+        raise TypeError(f"info for {name!r} must be a ModelInfo, not {type(info).__name__}")
+    new = replace(info, name=key) if info.name != key else info
+    _FAMILIES[key] = new
+    return new
+
+
+def _check_table() -> None:
+    """Import-time sanity: every vision family has a rule for the newest profile."""
+    for info in _FAMILIES.values():
+        if info.vision:
+            info.image_rule()
+
+
+_check_table()
