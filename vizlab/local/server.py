@@ -27,6 +27,7 @@ Design choices, each a trade-off:
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import hmac
 import ipaddress
@@ -50,7 +51,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from vizlab.errors import VizlabError
-from vizlab.local import _deps
+from vizlab.local import _deps, samples
 from vizlab.local.analyst import Analyst
 from vizlab.local.errors import (
     AZURE_401_MESSAGE,
@@ -332,7 +333,7 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
             raise _deployment_not_found(deployment, config)
         body = await _read_json(request, config.body_limit)
         chat = parse_chat_request(body, api_version=version, require_model=False)
-        return await _complete(state, chat, deployment, version)
+        return await _complete(state, chat, deployment, version, origin=samples.origin_of(request))
 
     for prefix in ("/openai/v1", "/v1"):
 
@@ -349,7 +350,7 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
             assert chat.model is not None
             if chat.model not in config.deployments:
                 raise _deployment_not_found(chat.model, config)
-            return await _complete(state, chat, chat.model, version or "v1")
+            return await _complete(state, chat, chat.model, version or "v1", origin=samples.origin_of(request))
 
         @app.get(f"{prefix}/models", summary="List deployments")
         async def list_models(request: Request) -> dict[str, Any]:
@@ -365,6 +366,7 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
     from vizlab.local.batches import add_batch_routes  # here: batches imports this module
 
     add_batch_routes(app, state)
+    samples.add_sample_routes(app)
     return app
 
 
@@ -487,11 +489,13 @@ _IMAGE_ERROR_CODES = {
 _FORMATS_HINT = "Send one of the supported formats: ['png', 'jpeg', 'gif', 'webp']."
 
 
-def _load_images(chat: ChatRequest, config: BackendConfig) -> list[Image.Image]:
-    """Decode every image part (in order) or raise the 400 the service would send."""
+def _load_images(chat: ChatRequest, config: BackendConfig, origin: str | None = None) -> list[Image.Image]:
+    """Decode every image part (in order) or raise the 400 the service would send. ``origin`` is
+    this backend's own address: image URLs of its samples there are accepted (vizlab.local.samples)."""
     decoded: list[Image.Image] = []
     for ref in chat.images:
-        data = _image_bytes(ref)
+        sample = None if ref.legacy_base64 else samples.sample_name(ref.url, origin, ref.param)
+        data = samples.sample_bytes(sample) if sample else _image_bytes(ref)
         try:
             image, mime = _deps.open_checked(data, max_bytes=config.max_image_bytes)
         except _deps.ImageProblem as e:
@@ -503,6 +507,8 @@ def _load_images(chat: ChatRequest, config: BackendConfig) -> list[Image.Image]:
             ) from e
         if ref.legacy_base64:
             ref.url = f"data:{mime};base64,{''.join(ref.url.split())}"
+        elif sample:  # counted as the downloaded image, as the service counts a fetched URL
+            ref.url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
         decoded.append(image)
     return decoded
 
@@ -517,7 +523,8 @@ def _image_bytes(ref: ImageRef) -> bytes:
             raise bad_request(
                 "invalid_image_url",
                 f"Cannot fetch http(s) images at '{ref.param}': the built-in backend has no internet. "
-                "Send a data URL instead (vizlab.to_data_url(...)).",
+                "Send a data URL instead (vizlab.to_data_url(...)), or the URL of one of its own sample "
+                f"images ({samples.PREFIX}NAME.jpg on its own address; GET {samples.PREFIX} lists them).",
                 ref.param,
             )
         if not head.startswith("data:"):
@@ -562,7 +569,9 @@ def _clean_messages(chat: ChatRequest) -> list[dict[str, Any]]:
 # --- the completion ---------------------------------------------------------------------------
 
 
-async def _complete(state: _State, chat: ChatRequest, deployment: str, api_version: str) -> Response:
+async def _complete(
+    state: _State, chat: ChatRequest, deployment: str, api_version: str, *, origin: str | None = None
+) -> Response:
     config = state.config
     if len(chat.images) > config.max_images:
         raise bad_request(
@@ -575,7 +584,7 @@ async def _complete(state: _State, chat: ChatRequest, deployment: str, api_versi
     limits_name, limits = limits_for(token_model)
     _check_max_tokens(chat, token_model, limits_name, limits)
     check_prompt(chat.texts)
-    decoded = await run_in_threadpool(_load_images, chat, config) if chat.images else []
+    decoded = await run_in_threadpool(_load_images, chat, config, origin) if chat.images else []
     messages = _clean_messages(chat)
     try:
         # Counted once: this count is both the context-window check and usage.prompt_tokens.
