@@ -22,7 +22,9 @@ import pytest
 from conftest import LOCAL_API_KEY, make_image_bytes
 
 from vizlab import errors, images
-from vizlab.client import DEFAULT_API_VERSION, Client, Reply, _display_url, _finish_reason, connect
+from vizlab.client import DEFAULT_API_VERSION, Client, Reply, connect
+from vizlab.client.replies import finish_reason_of
+from vizlab.client.targets import display_url
 
 # These tests exercise connect()'s own choice from the environment (conftest forces the
 # built-in backend for every other module).
@@ -518,7 +520,7 @@ def test_the_key_is_in_no_repr_description_reply_or_saved_file(
     endpoint = fake_key_backend.url + "/?api-key=" + FAKE_KEY  # even a key pasted into the URL
     c = connect(backend="azure", endpoint=fake_key_backend.url, api_key=FAKE_KEY, env_file=None)
     shown = [c.describe(), repr(c), str(c), str(vars(c)), capsys.readouterr().out]
-    assert _display_url(endpoint) == fake_key_backend.url
+    assert display_url(endpoint) == fake_key_backend.url
     conv = Conversation()
     conv.add_user("What is this?", [make_image_bytes(32, 32)])
     reply = c.chat(conv)
@@ -604,13 +606,13 @@ def test_top_level_filter_results_and_long_retry_after(client: Client) -> None:
 
 
 def test_finish_reason_of_the_2023_enhancements_shape() -> None:
-    assert _finish_reason({"finish_reason": {"type": "stop", "stop": "<|fim_suffix|>"}}) == "stop"
-    assert _finish_reason({"finish_reason": "length"}) == "length"
-    assert _finish_reason({}) is None
+    assert finish_reason_of({"finish_reason": {"type": "stop", "stop": "<|fim_suffix|>"}}) == "stop"
+    assert finish_reason_of({"finish_reason": "length"}) == "length"
+    assert finish_reason_of({}) is None
 
 
 def test_display_url_drops_credentials_and_query() -> None:
-    assert _display_url("https://user:pw@res.openai.azure.com/?api-key=abc") == "https://res.openai.azure.com"
+    assert display_url("https://user:pw@res.openai.azure.com/?api-key=abc") == "https://res.openai.azure.com"
 
 
 def test_local_options_choose_the_builtin_backend_even_with_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -646,7 +648,7 @@ def test_connect_refuses_mistyped_arguments_with_configuration_error(clean_env: 
 
 
 def test_local_backend_key_is_in_no_repr_or_global(clean_env: Any) -> None:
-    from vizlab import client as client_module
+    from vizlab.client import targets as client_module
 
     secret = "plain-local-secret"
     with connect(local_options={"api_key": secret}, env_file=None, verbose=False) as c:
