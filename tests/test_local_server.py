@@ -672,7 +672,7 @@ def test_latency_is_simulated_without_blocking(monkeypatch: pytest.MonkeyPatch) 
     """
     import asyncio
 
-    from vizlab.local import server
+    from vizlab.local import chat
 
     real_sleep = asyncio.sleep
     inside = peak = 0
@@ -689,7 +689,7 @@ def test_latency_is_simulated_without_blocking(monkeypatch: pytest.MonkeyPatch) 
         finally:
             inside -= 1
 
-    monkeypatch.setattr(server, "asyncio", SimpleNamespace(sleep=sleep_until_all_are_in))
+    monkeypatch.setattr(chat, "asyncio", SimpleNamespace(sleep=sleep_until_all_are_in))
     with LocalBackend(latency_s=0.5, stream_chunk_delay_s=0.0) as backend:
         threads = [
             threading.Thread(target=post, args=(backend, {"messages": OK_MESSAGES}), kwargs={"headers": {"api-key": "x"}})
@@ -858,16 +858,16 @@ def test_unlisted_token_model_uses_the_default_limits_and_says_so(monkeypatch: p
 
 
 def test_the_prompt_is_counted_once_for_the_check_and_usage(local_backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vizlab.local import server
+    from vizlab.local import _deps
 
     calls: list[int] = []
-    real = server._deps.prompt_tokens
+    real = _deps.prompt_tokens
 
     def counting(messages: list[dict[str, Any]], model: str) -> int:
         calls.append(len(json.dumps(messages)))
         return real(messages, model)
 
-    monkeypatch.setattr(server._deps, "prompt_tokens", counting)
+    monkeypatch.setattr(_deps, "prompt_tokens", counting)
     ok = post(local_backend, {"messages": _long_prompt(1000)})
     assert ok.status_code == 200 and ok.json()["usage"]["prompt_tokens"] == 1013
     assert len(calls) == 1

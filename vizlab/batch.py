@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from vizlab.errors import VizlabError, redact
+from vizlab.wire import AZURE_LIMITS, OPENAI_LIMITS, BatchLimits
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -88,22 +89,7 @@ TERMINAL = ("completed", "failed", "cancelled", "expired")
 NOT_PROCESSED = "not processed (batch cancelled/expired)"
 
 
-@dataclass(frozen=True)
-class BatchLimits:
-    """Most requests and bytes one Batch input file may hold."""
-
-    max_requests: int
-    max_bytes: int
-    source: str
-
-
-# OpenAI: "The file can contain up to 50,000 requests, and can be up to 200 MB in size" (Batch
-# API reference, batches.create input_file_id; quoted in the openai SDK 3.52.0 docstring, read
-# 2026). Azure global batch: "Maximum requests per file 100,000", "Maximum input file size
-# 200 MB" (MicrosoftDocs/azure-ai-docs, Azure OpenAI quotas and limits, "Batch limits", ms.date
-# 2025-01-27 and 2025-02-12). MB read as MiB here would overshoot, so 200 * 10**6 bytes.
-OPENAI_LIMITS = BatchLimits(50_000, 200 * 1000 * 1000, "OpenAI Batch API reference, 2026")
-AZURE_LIMITS = BatchLimits(100_000, 200 * 1000 * 1000, "Azure OpenAI quotas and limits, Batch limits, 2025-02")
+# The per-file limits are wire facts shared with the built-in backend: they live in vizlab.wire.
 
 # Extra columns of a batch results table, after vizlab.experiments.COLUMNS.
 _EXTRA_COLUMNS = ["standard_cost", "estimated_cost", "custom_id", "batch_id"]

@@ -16,7 +16,7 @@ stored copy; OpenAI's Batch object in the openai SDK 3.52.0 ``types/batch.py``):
 not validate, with ``errors.data`` listing ``{code, message, param, line}`` per bad line.
 
 Each line is answered by the server's own chat path: :func:`vizlab.local.validation.parse_chat_request`
-then :func:`vizlab.local.server._complete` (the same analyst, image checks, content filter and
+then :func:`vizlab.local.chat.complete` (the same analyst, image checks, content filter and
 usage as a live call), so a line that would get a 400 live gets the same 400 here, written to
 the error file. Output and error lines have the service's shape: ``{"id", "custom_id",
 "response": {"status_code", "request_id", "body"}, "error": null}``; an HTTP error keeps its
@@ -54,26 +54,20 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from vizlab.batch import AZURE_LIMITS
+from vizlab.local.apiversion import check_api_version, check_v1_api_version
+from vizlab.local.chat import complete
+from vizlab.local.config import BackendState
 from vizlab.local.errors import AzureError, bad_request
+from vizlab.local.intake import authenticate, deployment_not_found, read_body, read_json
 from vizlab.local.lifecycle import uncancel_task
 from vizlab.local.ratelimit import SlidingWindowLimiter
-from vizlab.local.server import (
-    _authenticate,
-    _check_api_version,
-    _check_v1_api_version,
-    _complete,
-    _deployment_not_found,
-    _read_body,
-    _read_json,
-    _State,
-)
 from vizlab.local.validation import parse_chat_request
+from vizlab.wire import AZURE_LIMITS
 
 __all__ = ["BATCH_MAX_REQUESTS", "BATCH_MAX_FILE_BYTES", "BatchStore", "add_batch_routes"]
 
 # Azure OpenAI "Batch limits" (100,000 requests, 200 MB per input file; source and date beside
-# vizlab.batch.AZURE_LIMITS, the one place these numbers live, so the files vizlab.batch writes
+# vizlab.wire.AZURE_LIMITS, the one place these numbers live, so the files vizlab.batch writes
 # and the limits enforced here cannot disagree). OpenAI's per-file request limit is lower.
 BATCH_MAX_REQUESTS = AZURE_LIMITS.max_requests
 BATCH_MAX_FILE_BYTES = AZURE_LIMITS.max_bytes
@@ -183,11 +177,11 @@ class _Worker:
 class BatchStore:
     """Files and batches of one backend, in memory; batches run in daemon worker threads."""
 
-    def __init__(self, state: _State) -> None:
+    def __init__(self, state: BackendState) -> None:
         self.state = state
         config = state.config
         # Batch quota is separate from the live RPM/TPM quota (see the module docstring).
-        self._batch_state = _State(
+        self._batch_state = BackendState(
             config=config,
             limiters={name: SlidingWindowLimiter(rpm=None, tpm=None) for name in config.deployments},
             analyst=state.analyst,
@@ -442,10 +436,10 @@ class BatchStore:
             chat = parse_chat_request(body, api_version=api_version, require_model=True)
             assert chat.model is not None
             if chat.model not in config.deployments:
-                raise _deployment_not_found(chat.model, config)
+                raise deployment_not_found(chat.model, config)
             if chat.stream:
                 raise bad_request("invalid_value", "Streaming is not supported in batch requests: remove 'stream'.", "stream")
-            response = await _complete(self._batch_state, chat, chat.model, api_version)
+            response = await complete(self._batch_state, chat, chat.model, api_version)
         except AzureError as e:
             return e.status, e.body(), request_id
         except Exception as e:  # a bug in one line must not sink the others
@@ -588,7 +582,7 @@ def parse_multipart(body: bytes, content_type: str) -> dict[str, tuple[str | Non
 
 async def _read_upload(request: Request, limit: int) -> bytes:
     """The raw upload, up to ``limit`` bytes (413 beyond, saying how to split the file)."""
-    return await _read_body(request, limit, _upload_too_large)
+    return await read_body(request, limit, _upload_too_large)
 
 
 def _upload_too_large(limit: int) -> AzureError:
@@ -603,7 +597,7 @@ def _upload_too_large(limit: int) -> AzureError:
 # --- routes -----------------------------------------------------------------------------------
 
 
-def add_batch_routes(app: FastAPI, state: _State) -> BatchStore:
+def add_batch_routes(app: FastAPI, state: BackendState) -> BatchStore:
     """Add the Files and Batch routes (Azure, /openai/v1 and /v1) to ``app``; return their store."""
     store = BatchStore(state)
     config = state.config
@@ -617,11 +611,11 @@ def add_batch_routes(app: FastAPI, state: _State) -> BatchStore:
 def _add_routes(app: FastAPI, store: BatchStore, prefix: str, dated: bool, config: Any) -> None:
     def version_of(api_version: str | None) -> str:
         if dated:
-            return _check_api_version(api_version)
-        return _check_v1_api_version(api_version) or "v1"
+            return check_api_version(api_version)
+        return check_v1_api_version(api_version) or "v1"
 
     def check(request: Request, api_version: str | None) -> str:
-        _authenticate(request, config)
+        authenticate(request, config)
         return version_of(api_version)
 
     tag = "Azure" if dated else prefix.strip("/")
@@ -684,7 +678,7 @@ def _add_routes(app: FastAPI, store: BatchStore, prefix: str, dated: bool, confi
     @app.post(f"{prefix}/batches", summary=f"Create a batch ({tag})")
     async def create_batch(request: Request, api_version: str | None = Query(None, alias="api-version")) -> Response:
         version = check(request, api_version)
-        body = await _read_json(request, 1024 * 1024)
+        body = await read_json(request, 1024 * 1024)
         return JSONResponse(store.snapshot(store.create_batch(body, api_version=version)))
 
     @app.get(f"{prefix}/batches", summary=f"List batches ({tag})")

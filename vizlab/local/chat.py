@@ -1,0 +1,296 @@
+"""The Chat Completions routes and the completion itself: limits, quota, the analyst, the reply.
+
+Order of checks in :func:`complete` (each refusal costs no quota and counts nothing it need not):
+image count, ``max_tokens`` against the model's output limit, the prompt content filter, image
+decoding, one token count (the context-window check and ``usage.prompt_tokens``), the RPM/TPM
+quota, then the analyst's answer, cut at ``stop`` and ``max_tokens``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from vizlab.errors import VizlabError
+from vizlab.local import _deps, samples
+from vizlab.local.apiversion import check_api_version, check_v1_api_version
+from vizlab.local.config import BackendConfig, BackendState
+from vizlab.local.errors import AzureError, bad_request
+from vizlab.local.filters import check_prompt, prompt_filter_results, safe_results
+from vizlab.local.image_parts import clean_messages, load_images
+from vizlab.local.intake import authenticate, deployment_not_found, read_json
+from vizlab.local.limits import DEFAULT_LIMITS, ModelLimits, limits_for
+from vizlab.local.ratelimit import retry_headers
+from vizlab.local.streaming import stream_chat
+from vizlab.local.validation import ChatRequest, parse_chat_request
+
+__all__ = ["CHAT_OPENAPI", "CHAT_REQUEST_SCHEMA", "add_chat_routes", "complete"]
+
+V1_API_VERSIONS = ("v1", "preview", "latest")
+
+# Ranges below as parse_chat_request checks them; sources at that function (vizlab.local.validation).
+CHAT_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["messages"],
+    "properties": {
+        "model": {"type": "string", "description": "Deployment name (required on /v1 routes)."},
+        "messages": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["role"],
+                "properties": {
+                    "role": {"type": "string", "enum": ["system", "developer", "user", "assistant", "tool"]},
+                    "content": {
+                        "oneOf": [
+                            {"type": "string"},
+                            {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "type": {"type": "string", "enum": ["text", "image_url"]},
+                                        "text": {"type": "string"},
+                                        "image_url": {
+                                            "type": "object",
+                                            "required": ["url"],
+                                            "properties": {
+                                                "url": {"type": "string"},
+                                                "detail": {"type": "string", "enum": ["auto", "low", "high"]},
+                                            },
+                                        },
+                                    },
+                                },
+                            },
+                        ]
+                    },
+                },
+            },
+        },
+        "max_tokens": {"type": "integer", "minimum": 1},
+        "max_completion_tokens": {"type": "integer", "minimum": 1},
+        "stream": {"type": "boolean"},
+        "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "n": {"type": "integer", "minimum": 1, "maximum": 128},
+        "stop": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 4}]},
+    },
+}
+CHAT_OPENAPI: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": CHAT_REQUEST_SCHEMA}}},
+    "responses": {
+        "400": {"description": "Invalid request (Azure error JSON)"},
+        "401": {"description": "Missing or wrong key"},
+        "404": {"description": "Unknown deployment or api-version"},
+        "429": {"description": "Over the RPM/TPM quota; see retry-after-ms / retry-after"},
+    },
+}
+
+
+
+def add_chat_routes(app: FastAPI, state: BackendState) -> None:
+    """POST chat/completions on the Azure deployment route and on /openai/v1 and /v1."""
+    config = state.config
+
+    @app.post(
+        "/openai/deployments/{deployment}/chat/completions",
+        openapi_extra=CHAT_OPENAPI,
+        summary="Create a chat completion (Azure route)",
+    )
+    async def azure_chat(
+        request: Request,
+        deployment: str,
+        api_version: str | None = Query(None, alias="api-version"),
+    ) -> Response:
+        authenticate(request, config)
+        version = check_api_version(api_version)
+        if deployment not in config.deployments:
+            raise deployment_not_found(deployment, config)
+        body = await read_json(request, config.body_limit)
+        chat = parse_chat_request(body, api_version=version, require_model=False)
+        return await complete(state, chat, deployment, version, origin=samples.origin_of(request))
+
+    for prefix in ("/openai/v1", "/v1"):
+
+        @app.post(
+            f"{prefix}/chat/completions", openapi_extra=CHAT_OPENAPI, summary="Create a chat completion (v1 route)"
+        )
+        async def v1_chat(
+            request: Request, api_version: str | None = Query(None, alias="api-version")
+        ) -> Response:
+            authenticate(request, config)
+            version = check_v1_api_version(api_version)
+            body = await read_json(request, config.body_limit)
+            chat = parse_chat_request(body, api_version=version, require_model=True)
+            assert chat.model is not None
+            if chat.model not in config.deployments:
+                raise deployment_not_found(chat.model, config)
+            return await complete(state, chat, chat.model, version or "v1", origin=samples.origin_of(request))
+
+
+async def complete(
+    state: BackendState, chat: ChatRequest, deployment: str, api_version: str, *, origin: str | None = None
+) -> Response:
+    config = state.config
+    if len(chat.images) > config.max_images:
+        raise bad_request(
+            "BadRequest",
+            f"Too many images in request: {len(chat.images)} images were provided, but the limit is "
+            f"{config.max_images} images per chat request. Send fewer images or split the request.",
+            "messages",
+        )
+    token_model = config.token_model_for(deployment)
+    limits_name, limits = limits_for(token_model)
+    check_max_tokens(chat, token_model, limits_name, limits)
+    check_prompt(chat.texts)
+    decoded = await run_in_threadpool(load_images, chat, config, origin) if chat.images else []
+    messages = clean_messages(chat)
+    try:
+        # Counted once: this count is both the context-window check and usage.prompt_tokens.
+        prompt_tokens = await run_in_threadpool(_deps.prompt_tokens, messages, token_model)
+    except VizlabError as e:  # validation should have caught it; answer 400, not 500
+        raise bad_request("BadRequest", f"The request could not be counted: {e}", "messages") from e
+    check_context(prompt_tokens, chat, token_model, limits_name, limits)
+
+    cost = prompt_tokens + (chat.max_tokens or 0)
+    admission = state.limiters[deployment].admit(cost)
+    if not admission.allowed:
+        seconds = max(1, math.ceil(admission.retry_after_s))
+        which = "call" if admission.limit_kind == "requests" else "token"
+        raise AzureError(
+            429,
+            "429",
+            f"Requests to the ChatCompletions_Create Operation under Azure OpenAI API version {api_version} "
+            f"have exceeded {which} rate limit of your current vizlab local backend quota for deployment "
+            f"{deployment!r} (rpm={config.rpm}, tpm={config.tpm}, window {config.rate_window_s:g} s). "
+            f"Please retry after {seconds} seconds."
+            + (
+                f" This request alone needs {cost} tokens (prompt + max_tokens), more than the tpm quota: "
+                "lower max_tokens or send a smaller image."
+                if config.tpm is not None and cost > config.tpm
+                else ""
+            ),
+            type=None,
+            headers=retry_headers(admission.retry_after_s),
+        )
+    if config.latency_s > 0:
+        await asyncio.sleep(config.latency_s)
+
+    text = await run_in_threadpool(state.analyst.answer, messages, max_tokens=chat.max_tokens, decoded=decoded)
+    text, finish_reason = apply_limits(text, chat, token_model)
+    completion_tokens = await run_in_threadpool(_deps.text_tokens, text, token_model)
+    usage = {  # n choices are n completions
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens * chat.n,
+        "total_tokens": prompt_tokens + completion_tokens * chat.n,
+    }
+    headers = {"x-request-id": str(uuid.uuid4())}
+    headers["apim-request-id"] = headers["x-request-id"]
+    if admission.remaining_requests is not None:
+        headers["x-ratelimit-remaining-requests"] = str(admission.remaining_requests)
+    if admission.remaining_tokens is not None:
+        headers["x-ratelimit-remaining-tokens"] = str(admission.remaining_tokens)
+    # The service's id shape: "chatcmpl-" + 29 characters (e.g. "chatcmpl-9G3RjWu79ipgraHFsTFS9XD1zgjgI"
+    # in an Azure response shown in Jayanthkcai/Artificial-Intelligence RESTAPI.md, 2024-04).
+    completion_id = "chatcmpl-" + uuid.uuid4().hex[:29]
+    created = int(time.time())
+    if chat.stream:
+        return StreamingResponse(
+            stream_chat(completion_id, created, text, finish_reason, usage, chat, config),
+            media_type="text/event-stream",
+            headers={**headers, "cache-control": "no-cache"},
+        )
+    body = {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": config.model_name,
+        "system_fingerprint": "fp_vizlab_local",
+        "prompt_filter_results": prompt_filter_results(),
+        "choices": [
+            {
+                "index": i,
+                "finish_reason": finish_reason,
+                "logprobs": None,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "content_filter_results": safe_results(),
+            }
+            for i in range(chat.n)
+        ],
+        "usage": usage,
+    }
+    return JSONResponse(body, headers=headers)
+
+
+def _unlisted_note(token_model: str, limits_name: str | None) -> str:
+    """A note for models without published limits here (empty for the listed ones)."""
+    if limits_name is not None:
+        return ""
+    return (
+        f" (vizlab local backend: no limits are listed for token model {token_model[:60]!r}; the default "
+        f"{DEFAULT_LIMITS.context} context / {DEFAULT_LIMITS.max_output} completion tokens apply.)"
+    )
+
+
+def check_max_tokens(chat: ChatRequest, token_model: str, limits_name: str | None, limits: ModelLimits) -> None:
+    """400 ``invalid_value`` for max_tokens over the model's output limit (vizlab.local.limits)."""
+    if chat.max_tokens is None or chat.max_tokens <= limits.max_output:
+        return
+    name = chat.max_tokens_param
+    raise bad_request(
+        "invalid_value",
+        f"{name} is too large: {chat.max_tokens}. This model supports at most {limits.max_output} completion "
+        f"tokens, whereas you provided {chat.max_tokens}." + _unlisted_note(token_model, limits_name),
+        name,
+    )
+
+
+def check_context(
+    prompt_tokens: int, chat: ChatRequest, token_model: str, limits_name: str | None, limits: ModelLimits
+) -> None:
+    """400 ``context_length_exceeded`` when the prompt (plus max_tokens) does not fit the window."""
+    note = _unlisted_note(token_model, limits_name)
+    if limits.max_input is not None and prompt_tokens > limits.max_input:
+        raise bad_request(
+            "context_length_exceeded",
+            f"Input tokens exceed the configured limit of {limits.max_input:,} tokens. Your messages resulted in "
+            f"{prompt_tokens:,} tokens. Please reduce the length of the messages." + note,
+            "messages",
+        )
+    if prompt_tokens > limits.context:
+        raise bad_request(
+            "context_length_exceeded",
+            f"This model's maximum context length is {limits.context} tokens. However, your messages resulted in "
+            f"{prompt_tokens} tokens. Please reduce the length of the messages." + note,
+            "messages",
+        )
+    if chat.max_tokens is not None and prompt_tokens + chat.max_tokens > limits.context:
+        raise bad_request(
+            "context_length_exceeded",
+            f"This model's maximum context length is {limits.context} tokens. However, you requested "
+            f"{prompt_tokens + chat.max_tokens} tokens ({prompt_tokens} in the messages, {chat.max_tokens} in the "
+            "completion). Please reduce the length of the messages or completion." + note,
+            "messages",
+        )
+
+
+def apply_limits(text: str, chat: ChatRequest, model: str) -> tuple[str, str]:
+    """Cut at the first stop sequence, then at max_tokens; return (text, finish_reason)."""
+    for stop in chat.stop:
+        at = text.find(stop)
+        if at >= 0:
+            text = text[:at]
+    if chat.max_tokens is not None:
+        cut = _deps.truncate_to_tokens(text, chat.max_tokens, model)
+        if cut != text:
+            return cut, "length"
+    return text, "stop"
+

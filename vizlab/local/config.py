@@ -1,0 +1,99 @@
+"""Settings of one local backend (:class:`BackendConfig`) and the state its routes share."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from vizlab.local import _deps
+from vizlab.local.analyst import Analyst
+from vizlab.local.ratelimit import SlidingWindowLimiter
+
+__all__ = ["BackendConfig", "BackendState"]
+
+
+@dataclass
+class BackendConfig:
+    """Settings of one local backend. ``api_key=None`` accepts any non-empty key."""
+
+    api_key: str | None = field(default=None, repr=False)  # a key never shows in a repr
+    deployments: tuple[str, ...] = ("gpt-4o",)
+    # Model whose token rules produce usage on deployments not named after a known model
+    # (see token_model_for).
+    token_model: str = "gpt-4o"
+    latency_s: float = 0.0  # simulated extra latency per request, before the answer
+    rpm: int | None = None  # requests-per-minute quota
+    tpm: int | None = None  # tokens-per-minute quota (prompt estimate + max_tokens)
+    # Azure seeds (03, 2024-08-21): "When uploading images, there is a limit of 10 images per chat request."
+    max_images: int = 10
+    # OpenAI vision guide (checked 2025): "up to 20MB per image".
+    max_image_bytes: int = 20 * 1024 * 1024
+    model_name: str = "vizlab-local-analyst"
+    # Extras beyond the published API: window of the RPM/TPM quotas (tests shorten it), pause
+    # between streamed chunks (so streaming is visible), and the largest body accepted.
+    # 60 s: the "per minute" of RPM/TPM. Azure itself resets its TPM count every minute but checks
+    # RPM over 1- or 10-s slices ("Understanding rate limits", Azure OpenAI quotas page, as quoted in
+    # Microsoft Q&A 1336515, 2023-08, and MicrosoftDocs/azure-docs commit 3d19c32); one 60-s sliding
+    # window for both is vizlab's simplification: a burst the service would refuse may pass here.
+    rate_window_s: float = 60.0
+    stream_chunk_delay_s: float = 0.01
+    max_body_bytes: int | None = None  # None: room for max_images images of max_image_bytes
+    # Pause between the lines of a batch (vizlab.local.batches), so progress shows and tests can
+    # restart a client mid-run.
+    batch_delay_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.deployments, str):
+            self.deployments = (self.deployments,)
+        self.deployments = tuple(self.deployments)
+        if not self.deployments:
+            raise ValueError("BackendConfig.deployments must name at least one deployment, e.g. ('gpt-4o',)")
+        if self.api_key is not None and not self.api_key:
+            raise ValueError("BackendConfig.api_key must be None (accept any key) or a non-empty string")
+        if not all(isinstance(d, str) and d for d in self.deployments):
+            raise ValueError(f"BackendConfig.deployments must be non-empty strings, got {list(self.deployments)!r:.80}")
+        for name in ("rpm", "tpm"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"BackendConfig.{name} must be None or a whole number >= 1, got {value!r}")
+        for name in ("latency_s", "stream_chunk_delay_s", "batch_delay_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise ValueError(f"BackendConfig.{name} must be a number of seconds >= 0, got {value!r}")
+        if isinstance(self.rate_window_s, bool) or not isinstance(self.rate_window_s, (int, float)) or not (
+            0 < self.rate_window_s < math.inf
+        ):
+            raise ValueError(f"BackendConfig.rate_window_s must be a positive number of seconds, got {self.rate_window_s!r}")
+        for name in ("max_images", "max_image_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"BackendConfig.{name} must be a whole number >= 1, got {value!r}")
+
+    def token_model_for(self, deployment: str) -> str:
+        """The model whose token rules count usage on ``deployment``: the deployment's own name
+        when vizlab.tokens has a rule for it (``gpt-4o-mini``, ``gpt-4o-2024-08-06``...), as a
+        deployment named after its model is on Azure; else :attr:`token_model`.
+
+        >>> BackendConfig(deployments=("gpt-4o-mini", "team-a")).token_model_for("gpt-4o-mini")
+        'gpt-4o-mini'
+        >>> BackendConfig(token_model="gpt-4.1").token_model_for("team-a")
+        'gpt-4.1'
+        """
+        return deployment if _deps.has_token_rule(deployment) else self.token_model
+
+    @property
+    def body_limit(self) -> int:
+        if self.max_body_bytes is not None:
+            return self.max_body_bytes
+        # base64 grows data by 4/3; allow 1 MiB of text and JSON around the images.
+        return math.ceil(self.max_images * self.max_image_bytes * 4 / 3) + 1024 * 1024
+
+
+
+@dataclass
+class BackendState:
+    """What the routes of one app share: its settings, a rate limiter per deployment, the analyst."""
+
+    config: BackendConfig
+    limiters: dict[str, SlidingWindowLimiter]
+    analyst: Analyst

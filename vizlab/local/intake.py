@@ -1,0 +1,96 @@
+"""Reading a request: the key (api-key header or Bearer), the deployment, the body (bounded).
+
+Shared by every route (chat, models, files, batches), so they all refuse the same way.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any, Callable
+
+from fastapi import Request
+
+from vizlab.local.config import BackendConfig
+from vizlab.local.errors import (
+    AZURE_401_MESSAGE,
+    AZURE_401_MISSING_MESSAGE,
+    AZURE_DEPLOYMENT_NOT_FOUND_MESSAGE,
+    AzureError,
+    bad_request,
+)
+
+__all__ = ["authenticate", "deployment_not_found", "read_body", "read_json", "too_large"]
+
+
+def authenticate(request: Request, config: BackendConfig) -> None:
+    key = request.headers.get("api-key")
+    if not key:
+        auth = request.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "bearer":
+            key = token.strip()
+    if not key:
+        raise AzureError(401, "401", AZURE_401_MISSING_MESSAGE, type=None)
+    if config.api_key is not None and not hmac.compare_digest(
+        key.encode("utf-8", "surrogateescape"), config.api_key.encode("utf-8")
+    ):
+        raise AzureError(401, "401", AZURE_401_MESSAGE, type=None)
+
+
+
+def deployment_not_found(name: str, config: BackendConfig) -> AzureError:
+    shown = name if len(name) <= 80 else name[:77] + "..."
+    return AzureError(
+        404,
+        "DeploymentNotFound",
+        f"{AZURE_DEPLOYMENT_NOT_FOUND_MESSAGE} (vizlab local backend: no deployment {shown!r}; "
+        f"deployments here: {', '.join(config.deployments)}.)",
+        param=None,
+        type=None,
+    )
+
+
+async def read_body(request: Request, limit: int, too_large: Callable[[int], AzureError]) -> bytes:
+    """The raw body, read up to ``limit`` bytes (``too_large(limit)``, a 413, beyond). A client
+    that hangs up meanwhile raises starlette's ClientDisconnect, which create_app's handler ends
+    quietly (no traceback)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The JSON body, read up to ``limit`` bytes (413 beyond)."""
+    raw = await read_body(request, limit, too_large)
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError, UnicodeDecodeError) as e:
+        raise bad_request(
+            "BadRequest",
+            "We could not parse the JSON body of your request. The API expects a JSON object "
+            "(Content-Type: application/json); send it with json=... in requests, or let the openai SDK build it. "
+            f"Parser said: {type(e).__name__}.",
+        ) from e
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def too_large(limit: int) -> AzureError:
+    return AzureError(
+        413,
+        "RequestEntityTooLarge",
+        f"The request body is over the local backend's limit of {limit:,} bytes. Send fewer or smaller images.",
+        type="invalid_request_error",
+    )
+
