@@ -89,6 +89,16 @@ def _encoding(model: str) -> Any:
     return _tokens.encoding_for(model)
 
 
+def token_pieces(text: str, model: str) -> list[bytes]:
+    """The bytes of each token of ``text`` in ``model``'s encoding (for emulated logprobs).
+
+    >>> token_pieces("Hi there", "gpt-4o")
+    [b'Hi', b' there']
+    """
+    enc = _encoding(model)
+    return [enc.decode_single_token_bytes(t) for t in enc.encode_ordinary(text)]
+
+
 def truncate_to_tokens(text: str, limit: int, model: str) -> str:
     """The longest token-prefix of ``text`` that counts as at most ``limit`` tokens.
 
