@@ -1,0 +1,533 @@
+"""The Responses API of the built-in backend: request parsing, stored responses, objects, events.
+
+Routes (mounted by :func:`add_responses_routes`): ``POST /openai/v1/responses`` (and ``/v1``),
+the Azure dated route ``POST /openai/responses?api-version=``, ``GET .../responses/{id}``,
+``DELETE .../responses/{id}`` and ``GET .../responses/{id}/input_items``.
+
+The request is turned into Chat-format messages (``input_text`` -> ``text``, ``input_image`` ->
+``image_url`` with its ``detail``, a ``file_id`` resolved from the files route) and answered by
+the same pipeline as Chat Completions (validation of images, token counts, quota, the analyst,
+:func:`vizlab.local.shaping.shape_reply`), then written as a ``response`` object.
+
+Statefulness is real: with ``store`` (the default, as on the service) the response and its
+context are kept in memory, so ``previous_response_id`` continues from them: the stored turns
+are prepended and billed again as input tokens (the service bills them too: OpenAI
+"Conversation state" guide, "previous input tokens ... are billed as input tokens", checked
+2026). ``instructions`` apply to one turn only and are not carried over (Responses API
+reference, ``instructions``: "When using along with previous_response_id, the instructions from
+a previous response will not be carried over", checked 2026).
+
+Streaming follows the service's event sequence (Responses API reference, "Streaming events"):
+``response.created``, ``response.in_progress``, ``response.output_item.added``,
+``response.content_part.added``, ``response.output_text.delta``..., ``response.output_text.done``,
+``response.content_part.done``, ``response.output_item.done``, then ``response.completed`` (or
+``response.incomplete``) with usage; function calls stream ``response.function_call_arguments.*``.
+Every event carries ``sequence_number``. The SDK's ``responses.stream()`` accumulates it.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from vizlab.local.errors import AzureError, bad_request
+from vizlab.local.fields import RESPONSES_FIELDS
+from vizlab.local.shaping import ReplyOptions, ShapedReply
+from vizlab.local.structured import parse_response_format
+from vizlab.local.tools import parse_tools
+
+__all__ = [
+    "ResponsesRequest",
+    "ResponseStore",
+    "parse_responses_request",
+    "response_object",
+    "stream_events",
+    "usage_object",
+]
+
+DETAILS = ("auto", "low", "high")
+STORE_LIMIT = 1000  # stored responses kept per backend (oldest dropped first)
+
+
+@dataclass
+class ResponsesRequest:
+    """A validated Responses request, with its input as Chat-format messages."""
+
+    model: str
+    messages: list[dict[str, Any]]  # context (previous turns) + instructions + this input
+    new_items: list[dict[str, Any]]  # this request's input items, as the service lists them
+    turn_messages: list[dict[str, Any]]  # this input as Chat messages (stored for follow-ups)
+    options: ReplyOptions
+    max_output_tokens: int | None = None
+    instructions: str | None = None
+    previous_response_id: str | None = None
+    store: bool = True
+    stream: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+    image_params: list[str] = field(default_factory=list)  # "input[0].content[1]" per image, in order
+    text_format: dict[str, Any] = field(default_factory=lambda: {"type": "text"})
+    tools_raw: list[Any] = field(default_factory=list)
+    tool_choice_raw: Any = "auto"
+    parallel_tool_calls: bool = True
+    temperature: float | None = None
+    top_p: float | None = None
+    context_tokens_hint: int = 0
+
+
+@dataclass
+class StoredResponse:
+    body: dict[str, Any]
+    context: list[dict[str, Any]]  # Chat messages of every turn up to and including this answer
+    input_items: list[dict[str, Any]]
+
+
+class ResponseStore:
+    """Stored responses of one backend, in memory, bounded, thread-safe."""
+
+    def __init__(self, limit: int = STORE_LIMIT) -> None:
+        self._items: OrderedDict[str, StoredResponse] = OrderedDict()
+        self._lock = threading.Lock()
+        self._limit = limit
+
+    def put(self, stored: StoredResponse) -> None:
+        with self._lock:
+            self._items[stored.body["id"]] = stored
+            while len(self._items) > self._limit:
+                self._items.popitem(last=False)
+
+    def get(self, response_id: str, param: str = "response_id") -> StoredResponse:
+        with self._lock:
+            stored = self._items.get(response_id)
+        if stored is None:
+            raise not_found(response_id, param)
+        return stored
+
+    def delete(self, response_id: str) -> None:
+        with self._lock:
+            if self._items.pop(response_id, None) is None:
+                raise not_found(response_id, "response_id")
+
+
+def not_found(response_id: str, param: str) -> AzureError:
+    shown = response_id if len(response_id) <= 80 else response_id[:77] + "..."
+    if param == "previous_response_id":
+        # OpenAI: 400 "Previous response with id 'resp_...' not found." code previous_response_not_found
+        # (as quoted in openai/openai-agents-python issues, 2025).
+        return bad_request(
+            "previous_response_not_found",
+            f"Previous response with id '{shown}' not found. (vizlab local backend: responses are kept in memory "
+            "while the backend runs, and only when created with store true.)",
+            "previous_response_id",
+        )
+    return AzureError(
+        404,
+        "not_found",
+        f"Response with id '{shown}' not found.",
+        param=param,
+        type="invalid_request_error",
+    )
+
+
+def _type_error(param: str, expected: str) -> AzureError:
+    return bad_request("invalid_type", f"Invalid type for '{param}': expected {expected}.", param)
+
+
+def parse_responses_request(
+    body: Any,
+    store: ResponseStore,
+    read_file: Callable[[str], tuple[bytes, str]],
+) -> ResponsesRequest:
+    """Validate a Responses body; raise the service's 400 on the first problem.
+
+    ``read_file(file_id)`` returns ``(bytes, filename)`` of an uploaded file (404 if unknown).
+    """
+    if not isinstance(body, dict):
+        raise bad_request("invalid_type", "Invalid type for the request body: expected a JSON object.")
+    for key in body:
+        if key not in RESPONSES_FIELDS:
+            shown = key if len(key) <= 60 else key[:57] + "..."
+            raise bad_request("unknown_parameter", f"Unknown parameter: '{shown}'.", shown)
+    model = body.get("model")
+    if model is None:
+        raise bad_request("missing_required_parameter", "Missing required parameter: 'model'.", "model")
+    if not isinstance(model, str):
+        raise _type_error("model", "a string")
+    for name, want, expected in (
+        ("instructions", str, "a string"),
+        ("previous_response_id", str, "a string"),
+        ("store", bool, "a boolean"),
+        ("stream", bool, "a boolean"),
+        ("parallel_tool_calls", bool, "a boolean"),
+        ("metadata", dict, "an object"),
+        ("text", dict, "an object"),
+        ("user", str, "a string"),
+    ):
+        value = body.get(name)
+        if value is not None and (not isinstance(value, want) or (want is not bool and isinstance(value, bool))):
+            raise _type_error(name, expected)
+    max_output = body.get("max_output_tokens")
+    if max_output is not None:
+        if not isinstance(max_output, int) or isinstance(max_output, bool):
+            raise _type_error("max_output_tokens", "an integer")
+        # Responses API reference: max_output_tokens minimum 16 (the service's 400 says "integer below
+        # minimum value. Expected a value >= 16"), checked 2026.
+        if max_output < 16:
+            raise bad_request(
+                "integer_below_min_value",
+                f"Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got "
+                f"{max_output} instead.",
+                "max_output_tokens",
+            )
+    for name in ("temperature", "top_p"):
+        value = body.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise _type_error(name, "a number")
+
+    options = ReplyOptions()
+    text = body.get("text") or {}
+    text_format: dict[str, Any] = {"type": "text"}
+    if "format" in text and text["format"] is not None:
+        kind, schema = parse_response_format(
+            text["format"], param="text.format", schema_param="text.format.schema", nested=False
+        )
+        options.format_type, options.schema = kind, schema
+        text_format = dict(text["format"])
+        if schema is not None:
+            text_format = {
+                "type": "json_schema",
+                "name": schema.name,
+                "schema": schema.schema,
+                "strict": schema.strict,
+                "description": text["format"].get("description"),
+            }
+    options.tools = parse_tools(body.get("tools"), body.get("tool_choice"), flat=True)
+
+    request = ResponsesRequest(
+        model=model,
+        messages=[],
+        new_items=[],
+        turn_messages=[],
+        options=options,
+        max_output_tokens=max_output,
+        instructions=body.get("instructions"),
+        previous_response_id=body.get("previous_response_id"),
+        store=body.get("store") is not False,
+        stream=bool(body.get("stream")),
+        metadata=dict(body.get("metadata") or {}),
+        text_format=text_format,
+        tools_raw=list(body.get("tools") or []),
+        tool_choice_raw=body.get("tool_choice") if body.get("tool_choice") is not None else "auto",
+        parallel_tool_calls=body.get("parallel_tool_calls") is not False,
+        temperature=body.get("temperature"),
+        top_p=body.get("top_p"),
+    )
+    context: list[dict[str, Any]] = []
+    if request.previous_response_id is not None:
+        context = list(store.get(request.previous_response_id, "previous_response_id").context)
+    if "input" not in body or body["input"] is None:
+        raise bad_request("missing_required_parameter", "Missing required parameter: 'input'.", "input")
+    _parse_input(body["input"], request, read_file)
+    system = [{"role": "system", "content": request.instructions}] if request.instructions else []
+    request.messages = system + context + request.turn_messages
+    return request
+
+
+def _parse_input(raw: Any, request: ResponsesRequest, read_file: Callable[[str], tuple[bytes, str]]) -> None:
+    if isinstance(raw, str):
+        request.turn_messages.append({"role": "user", "content": raw})
+        request.new_items.append(_item_message("user", [{"type": "input_text", "text": raw}]))
+        return
+    if not isinstance(raw, list):
+        raise _type_error("input", "a string or an array of input items")
+    if not raw:
+        raise bad_request("empty_array", "Invalid 'input': empty array. Expected an array with minimum length 1.", "input")
+    calls: dict[str, str] = {}
+    for i, item in enumerate(raw):
+        path = f"input[{i}]"
+        if not isinstance(item, dict):
+            raise _type_error(path, "an object")
+        kind = item.get("type", "message")
+        if kind == "function_call":
+            for key in ("call_id", "name", "arguments"):
+                if not isinstance(item.get(key), str):
+                    raise bad_request("missing_required_parameter", f"Missing required parameter: '{path}.{key}'.", f"{path}.{key}")
+            calls[item["call_id"]] = item["name"]
+            request.turn_messages.append(
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": item["call_id"], "type": "function",
+                         "function": {"name": item["name"], "arguments": item["arguments"]}}
+                    ],
+                }
+            )
+            request.new_items.append({"id": item.get("id") or "fc_" + uuid.uuid4().hex[:24], "type": "function_call",
+                                      "call_id": item["call_id"], "name": item["name"],
+                                      "arguments": item["arguments"], "status": "completed"})
+            continue
+        if kind == "function_call_output":
+            call_id, output = item.get("call_id"), item.get("output")
+            if not isinstance(call_id, str):
+                raise bad_request("missing_required_parameter", f"Missing required parameter: '{path}.call_id'.", f"{path}.call_id")
+            if not isinstance(output, str):
+                raise _type_error(f"{path}.output", "a string")
+            request.turn_messages.append({"role": "tool", "tool_call_id": call_id, "content": output})
+            request.new_items.append({"id": "fco_" + uuid.uuid4().hex[:24], "type": "function_call_output",
+                                      "call_id": call_id, "output": output, "status": "completed"})
+            continue
+        if kind != "message":
+            raise bad_request(
+                "invalid_value",
+                f"Invalid value for '{path}.type': {str(kind)[:40]!r}. Supported here: 'message', 'function_call', "
+                "'function_call_output'.",
+                f"{path}.type",
+            )
+        role = item.get("role")
+        if role not in ("user", "system", "developer", "assistant"):
+            raise bad_request(
+                "invalid_value",
+                f"Invalid value for '{path}.role': {str(role)[:40]!r}. Supported values are: 'user', 'system', "
+                "'developer' and 'assistant'.",
+                f"{path}.role",
+            )
+        content = item.get("content")
+        if isinstance(content, str):
+            request.turn_messages.append({"role": role, "content": content})
+            part_type = "output_text" if role == "assistant" else "input_text"
+            request.new_items.append(_item_message(role, [{"type": part_type, "text": content}]))
+            continue
+        if not isinstance(content, list):
+            raise _type_error(f"{path}.content", "a string or an array of content parts")
+        chat_parts: list[dict[str, Any]] = []
+        listed: list[dict[str, Any]] = []
+        for j, part in enumerate(content):
+            chat_part, listed_part = _parse_part(part, f"{path}.content[{j}]", role, request, read_file)
+            chat_parts.append(chat_part)
+            listed.append(listed_part)
+        if role == "assistant":
+            request.turn_messages.append({"role": role, "content": " ".join(p.get("text", "") for p in chat_parts)})
+        else:
+            request.turn_messages.append({"role": role, "content": chat_parts})
+        request.new_items.append(_item_message(role, listed))
+
+
+def _parse_part(
+    part: Any, path: str, role: str, request: ResponsesRequest, read_file: Callable[[str], tuple[bytes, str]]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    if not isinstance(part, dict):
+        raise _type_error(path, "an object")
+    kind = part.get("type")
+    allowed = ("output_text", "refusal") if role == "assistant" else ("input_text", "input_image")
+    if kind not in allowed:
+        options = ", ".join(f"'{a}'" for a in allowed)
+        raise bad_request(
+            "invalid_value",
+            f"Invalid value for '{path}.type': {str(kind)[:40]!r}. Supported values for role '{role}' are: {options}.",
+            f"{path}.type",
+        )
+    if kind in ("input_text", "output_text", "refusal"):
+        key = "refusal" if kind == "refusal" else "text"
+        text = part.get(key)
+        if not isinstance(text, str):
+            raise bad_request("missing_required_parameter", f"Missing required parameter: '{path}.{key}'.", f"{path}.{key}")
+        listed = {"type": kind, key: text}
+        if kind == "output_text":
+            listed["annotations"] = []
+        return {"type": "text", "text": text}, listed
+    detail = part.get("detail", "auto")
+    if detail is None:
+        detail = "auto"
+    if detail not in DETAILS:
+        raise bad_request(
+            "invalid_value",
+            f"Invalid value for '{path}.detail': {str(detail)[:40]!r}. Supported values are: 'auto', 'low' and 'high'.",
+            f"{path}.detail",
+        )
+    url, file_id = part.get("image_url"), part.get("file_id")
+    if (url is None) == (file_id is None):
+        raise bad_request(
+            "invalid_value",
+            f"Invalid '{path}': give exactly one of 'image_url' (a data URL) or 'file_id' (from the files route).",
+            path,
+        )
+    if file_id is not None:
+        if not isinstance(file_id, str):
+            raise _type_error(f"{path}.file_id", "a string")
+        data, _name = read_file(file_id)
+        url_for_chat = f"data:{_sniff_mime(data)};base64," + base64.b64encode(data).decode("ascii")
+        listed = {"type": "input_image", "detail": detail, "file_id": file_id, "image_url": None}
+    else:
+        if not isinstance(url, str):
+            raise _type_error(f"{path}.image_url", "a string")
+        url_for_chat = url
+        listed = {"type": "input_image", "detail": detail, "file_id": None, "image_url": url}
+    request.image_params.append(f"{path}.{'file_id' if file_id is not None else 'image_url'}")
+    return {"type": "image_url", "image_url": {"url": url_for_chat, "detail": detail}}, listed
+
+
+def _sniff_mime(data: bytes) -> str:
+    """The image MIME type of uploaded bytes by their magic number (the server then checks them)."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
+
+
+def _item_message(role: str, content: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"id": "msg_" + uuid.uuid4().hex, "type": "message", "role": role, "content": content, "status": "completed"}
+
+
+# --- objects ----------------------------------------------------------------------------------
+
+
+def new_response_id() -> str:
+    return "resp_" + uuid.uuid4().hex + uuid.uuid4().hex[:16]
+
+
+def usage_object(input_tokens: int, output_tokens: int, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
+    """Usage in the Responses shape (``input_tokens_details.cached_tokens`` and
+    ``output_tokens_details.reasoning_tokens`` always present)."""
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": input_tokens + output_tokens,
+    }
+
+
+def output_items(shaped: ShapedReply, status: str) -> list[dict[str, Any]]:
+    """The ``output`` list: one message (output_text or refusal) or one function_call per call."""
+    if shaped.tool_calls:
+        return [
+            {
+                "id": "fc_" + uuid.uuid4().hex[:24],
+                "type": "function_call",
+                "call_id": call["id"],
+                "name": call["function"]["name"],
+                "arguments": call["function"]["arguments"],
+                "status": "completed",
+            }
+            for call in shaped.tool_calls
+        ]
+    if shaped.refusal is not None:
+        part: dict[str, Any] = {"type": "refusal", "refusal": shaped.refusal}
+    else:
+        part = {"type": "output_text", "text": shaped.content or "", "annotations": [], "logprobs": []}
+    return [
+        {
+            "id": "msg_" + uuid.uuid4().hex,
+            "type": "message",
+            "role": "assistant",
+            "status": "completed" if status == "completed" else "incomplete",
+            "content": [part],
+        }
+    ]
+
+
+def response_object(
+    request: ResponsesRequest,
+    *,
+    response_id: str,
+    created_at: int,
+    model_name: str,
+    status: str,
+    output: list[dict[str, Any]],
+    usage: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """A ``response`` object as the service returns it."""
+    incomplete = {"reason": "max_output_tokens"} if status == "incomplete" else None
+    return {
+        "id": response_id,
+        "object": "response",
+        "created_at": created_at,
+        "status": status,
+        "background": False,
+        "completed_at": int(time.time()) if status in ("completed", "incomplete") else None,
+        "error": None,
+        "incomplete_details": incomplete,
+        "instructions": request.instructions,
+        "max_output_tokens": request.max_output_tokens,
+        "metadata": request.metadata,
+        "model": model_name,
+        "output": output,
+        "parallel_tool_calls": request.parallel_tool_calls,
+        "previous_response_id": request.previous_response_id,
+        "reasoning": {"effort": None, "summary": None},
+        "store": request.store,
+        "temperature": request.temperature if request.temperature is not None else 1.0,
+        "text": {"format": request.text_format},
+        "tool_choice": request.tool_choice_raw,
+        "tools": request.tools_raw,
+        "top_p": request.top_p if request.top_p is not None else 1.0,
+        "truncation": "disabled",
+        "usage": usage,
+        "user": None,
+    }
+
+
+def context_after(request: ResponsesRequest, shaped: ShapedReply) -> list[dict[str, Any]]:
+    """The Chat messages a follow-up by previous_response_id continues from: the previous
+    context, this turn's input (not its instructions) and this answer."""
+    previous = [m for m in request.messages if not (m.get("role") == "system" and m.get("content") == request.instructions and request.instructions)]
+    answer: dict[str, Any] = {"role": "assistant", "content": shaped.content or shaped.refusal or ""}
+    if shaped.tool_calls:
+        answer = {"role": "assistant", "content": None, "tool_calls": shaped.tool_calls}
+    return previous + [answer]
+
+
+def stream_events(
+    final: dict[str, Any], shaped: ShapedReply, pieces: Callable[[str], list[str]]
+) -> Iterator[dict[str, Any]]:
+    """The event sequence of one response, ``final`` being the finished object."""
+    seq = iter(range(1_000_000))
+    start = {**final, "status": "in_progress", "output": [], "usage": None, "completed_at": None,
+             "incomplete_details": None}
+    yield {"type": "response.created", "sequence_number": next(seq), "response": start}
+    yield {"type": "response.in_progress", "sequence_number": next(seq), "response": start}
+    for index, item in enumerate(final["output"]):
+        if item["type"] == "function_call":
+            yield {"type": "response.output_item.added", "sequence_number": next(seq), "output_index": index,
+                   "item": {**item, "arguments": "", "status": "in_progress"}}
+            for piece in pieces(item["arguments"]):
+                yield {"type": "response.function_call_arguments.delta", "sequence_number": next(seq),
+                       "item_id": item["id"], "output_index": index, "delta": piece}
+            yield {"type": "response.function_call_arguments.done", "sequence_number": next(seq),
+                   "item_id": item["id"], "output_index": index, "arguments": item["arguments"], "name": item["name"]}
+            yield {"type": "response.output_item.done", "sequence_number": next(seq), "output_index": index, "item": item}
+            continue
+        yield {"type": "response.output_item.added", "sequence_number": next(seq), "output_index": index,
+               "item": {**item, "status": "in_progress", "content": []}}
+        for c_index, part in enumerate(item["content"]):
+            empty = {"type": "refusal", "refusal": ""} if part["type"] == "refusal" else \
+                {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+            yield {"type": "response.content_part.added", "sequence_number": next(seq), "item_id": item["id"],
+                   "output_index": index, "content_index": c_index, "part": empty}
+            if part["type"] == "refusal":
+                for piece in pieces(part["refusal"]):
+                    yield {"type": "response.refusal.delta", "sequence_number": next(seq), "item_id": item["id"],
+                           "output_index": index, "content_index": c_index, "delta": piece}
+                yield {"type": "response.refusal.done", "sequence_number": next(seq), "item_id": item["id"],
+                       "output_index": index, "content_index": c_index, "refusal": part["refusal"]}
+            else:
+                for piece in pieces(part["text"]):
+                    yield {"type": "response.output_text.delta", "sequence_number": next(seq), "item_id": item["id"],
+                           "output_index": index, "content_index": c_index, "delta": piece, "logprobs": []}
+                yield {"type": "response.output_text.done", "sequence_number": next(seq), "item_id": item["id"],
+                       "output_index": index, "content_index": c_index, "text": part["text"], "logprobs": []}
+            yield {"type": "response.content_part.done", "sequence_number": next(seq), "item_id": item["id"],
+                   "output_index": index, "content_index": c_index, "part": part}
+        yield {"type": "response.output_item.done", "sequence_number": next(seq), "output_index": index, "item": item}
+    done = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
+    yield {"type": done, "sequence_number": next(seq), "response": final}
