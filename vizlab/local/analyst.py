@@ -434,6 +434,13 @@ class Analyst:
         parts = [f"Image {i}: {self._about(f, intent, question)}" for i, f in enumerate(facts, 1)]
         return f"{IDENTITY} I see {len(facts)} images. " + " ".join(parts)
 
+    def findings(
+        self, messages: list[dict[str, Any]], *, decoded: Sequence[Image.Image] | None = None
+    ) -> list[ImageFacts]:
+        """The facts of the images :meth:`answer` answers about (the latest user turn with images),
+        for replies in a requested shape (vizlab.local.structured). Cached like :meth:`look`."""
+        return [self.look(img, detail=detail, mime=mime) for img, detail, mime in _latest_images(messages, decoded)]
+
     def _about(self, facts: ImageFacts, intent: str, question: str) -> str:
         size = f"The image is {facts.width}x{facts.height} ({_seen_text(facts)})."
         if intent == "read":

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vizlab.local.errors import AzureError, bad_request
+from vizlab.local.shaping import ReplyOptions
+from vizlab.local.structured import parse_response_format
+from vizlab.local.tools import parse_tools
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 DETAILS = ("auto", "low", "high")
@@ -60,6 +63,9 @@ class ChatRequest:
     stop: list[str] = field(default_factory=list)
     model: str | None = None
     texts: list[str] = field(default_factory=list)  # all prompt text, for the content filter
+    # The reply's shape: response_format, tools / tool_choice, logprobs (vizlab.local.shaping).
+    options: ReplyOptions = field(default_factory=ReplyOptions)
+    body: dict[str, Any] = field(default_factory=dict)  # as sent, for the x-vizlab-ignored report
 
 
 def _type_name(value: Any) -> str:
@@ -211,6 +217,18 @@ def parse_chat_request(body: Any, *, api_version: str | None, require_model: boo
     _check_type(body, "tools", list, "an array")
     _check_type(body, "functions", list, "an array")
 
+    reply_options = ReplyOptions(logprobs=bool(body.get("logprobs")), top_logprobs=body.get("top_logprobs") or 0)
+    if reply_options.top_logprobs and not reply_options.logprobs:
+        # OpenAI API reference, top_logprobs: "logprobs must be set to true if this parameter is used".
+        raise bad_request(
+            "invalid_value",
+            "Invalid value for 'top_logprobs': 'logprobs' must be set to true when 'top_logprobs' is used.",
+            "top_logprobs",
+        )
+    if body.get("response_format") is not None:
+        reply_options.format_type, reply_options.schema = parse_response_format(body["response_format"])
+    reply_options.tools = parse_tools(body.get("tools"), body.get("tool_choice"))
+
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise _invalid_type("stream", "a boolean", stream)
@@ -252,6 +270,8 @@ def parse_chat_request(body: Any, *, api_version: str | None, require_model: boo
         n=n,
         stop=stop,
         model=model,
+        options=reply_options,
+        body=body,
     )
     legacy = legacy_format_allowed(api_version)
     for i, message in enumerate(raw_messages):
