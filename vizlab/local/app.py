@@ -24,6 +24,7 @@ from vizlab.local.errors import AzureError, bad_request
 from vizlab.local.lifecycle import InFlight, StopMiddleware
 from vizlab.local.models_api import add_model_routes
 from vizlab.local.ratelimit import SlidingWindowLimiter
+from vizlab.local.responses import add_responses_routes
 
 __all__ = ["create_app"]
 
@@ -99,5 +100,6 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
     add_chat_routes(app, state)
     add_model_routes(app, state)
     add_batch_routes(app, state)
+    add_responses_routes(app, state)
     samples.add_sample_routes(app)
     return app

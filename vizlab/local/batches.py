@@ -630,10 +630,13 @@ def _add_routes(app: FastAPI, store: BatchStore, prefix: str, dated: bool, confi
         if "purpose" not in fields:
             raise bad_request("missing_required_parameter", "Missing required parameter: 'purpose'.", "purpose")
         purpose = fields["purpose"][1].decode("utf-8", "replace").strip()
-        if purpose != "batch":
+        # "vision" / "user_data": images for the Responses API's input_image file_id (OpenAI Files API
+        # reference, purpose, checked 2026).
+        if purpose not in ("batch", "vision", "user_data"):
             raise bad_request(
                 "invalid_value",
-                f"Invalid value for 'purpose': {purpose[:40]!r}. The vizlab local backend stores files for 'batch' only.",
+                f"Invalid value for 'purpose': {purpose[:40]!r}. The vizlab local backend stores files for "
+                "'batch' (batch input) and 'vision' / 'user_data' (images for the Responses API) only.",
                 "purpose",
             )
         filename, data = fields["file"]

@@ -12,7 +12,8 @@ import asyncio
 import math
 import time
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -23,15 +24,18 @@ from vizlab.local import _deps, samples
 from vizlab.local.apiversion import check_api_version, check_v1_api_version
 from vizlab.local.config import BackendConfig, BackendState
 from vizlab.local.errors import AzureError, bad_request
+from vizlab.local.fields import CHAT_FIELDS, FieldRule, report_headers
 from vizlab.local.filters import check_prompt, prompt_filter_results, safe_results
 from vizlab.local.image_parts import clean_messages, load_images
 from vizlab.local.intake import authenticate, deployment_not_found, read_json
 from vizlab.local.limits import DEFAULT_LIMITS, ModelLimits, limits_for
 from vizlab.local.ratelimit import retry_headers
+from vizlab.local.shaping import ShapedReply, shape_reply
 from vizlab.local.streaming import stream_chat
+from vizlab.local.structured import Findings
 from vizlab.local.validation import ChatRequest, parse_chat_request
 
-__all__ = ["CHAT_OPENAPI", "CHAT_REQUEST_SCHEMA", "add_chat_routes", "complete"]
+__all__ = ["CHAT_OPENAPI", "CHAT_REQUEST_SCHEMA", "Completion", "add_chat_routes", "complete", "run_completion"]
 
 V1_API_VERSIONS = ("v1", "preview", "latest")
 
@@ -136,9 +140,70 @@ def add_chat_routes(app: FastAPI, state: BackendState) -> None:
             return await complete(state, chat, chat.model, version or "v1", origin=samples.origin_of(request))
 
 
+@dataclass
+class Completion:
+    """One answered request, before it is written as a Chat or a Responses body."""
+
+    shaped: ShapedReply
+    prompt_tokens: int
+    completion_tokens: int  # of one choice
+    headers: dict[str, str]
+
+
 async def complete(
     state: BackendState, chat: ChatRequest, deployment: str, api_version: str, *, origin: str | None = None
 ) -> Response:
+    done = await run_completion(state, chat, deployment, api_version, origin=origin)
+    shaped, prompt_tokens, headers = done.shaped, done.prompt_tokens, done.headers
+    usage = {  # n choices are n completions
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": done.completion_tokens * chat.n,
+        "total_tokens": prompt_tokens + done.completion_tokens * chat.n,
+    }
+    # The service's id shape: "chatcmpl-" + 29 characters (e.g. "chatcmpl-9G3RjWu79ipgraHFsTFS9XD1zgjgI"
+    # in an Azure response shown in Jayanthkcai/Artificial-Intelligence RESTAPI.md, 2024-04).
+    completion_id = "chatcmpl-" + uuid.uuid4().hex[:29]
+    created = int(time.time())
+    if chat.stream:
+        return StreamingResponse(
+            stream_chat(completion_id, created, shaped, usage, chat, state.config),
+            media_type="text/event-stream",
+            headers={**headers, "cache-control": "no-cache"},
+        )
+    body = {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": state.config.model_name,
+        "system_fingerprint": "fp_vizlab_local",
+        "prompt_filter_results": prompt_filter_results(),
+        "choices": [
+            {
+                "index": i,
+                "finish_reason": shaped.finish_reason,
+                "logprobs": shaped.logprobs,
+                "message": shaped.message(),
+                "content_filter_results": safe_results(),
+            }
+            for i in range(chat.n)
+        ],
+        "usage": usage,
+    }
+    return JSONResponse(body, headers=headers)
+
+
+async def run_completion(
+    state: BackendState,
+    chat: ChatRequest,
+    deployment: str,
+    api_version: str,
+    *,
+    origin: str | None = None,
+    fields: Mapping[str, FieldRule] = CHAT_FIELDS,
+    operation: str = "ChatCompletions_Create",
+) -> Completion:
+    """Checks, quota, the analyst's answer in the requested shape, and the reply's headers
+    (``x-vizlab-emulated`` / ``x-vizlab-ignored`` from ``fields``). Used by both APIs."""
     config = state.config
     if len(chat.images) > config.max_images:
         raise bad_request(
@@ -168,7 +233,7 @@ async def complete(
         raise AzureError(
             429,
             "429",
-            f"Requests to the ChatCompletions_Create Operation under Azure OpenAI API version {api_version} "
+            f"Requests to the {operation} Operation under Azure OpenAI API version {api_version} "
             f"have exceeded {which} rate limit of your current vizlab local backend quota for deployment "
             f"{deployment!r} (rpm={config.rpm}, tpm={config.tpm}, window {config.rate_window_s:g} s). "
             f"Please retry after {seconds} seconds."
@@ -185,49 +250,27 @@ async def complete(
         await asyncio.sleep(config.latency_s)
 
     text = await run_in_threadpool(state.analyst.answer, messages, max_tokens=chat.max_tokens, decoded=decoded)
-    text, finish_reason = apply_limits(text, chat, token_model)
-    completion_tokens = await run_in_threadpool(_deps.text_tokens, text, token_model)
-    usage = {  # n choices are n completions
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens * chat.n,
-        "total_tokens": prompt_tokens + completion_tokens * chat.n,
-    }
+    shaped = await run_in_threadpool(_shape, state, chat, text, messages, decoded, token_model)
+    completion_tokens = await run_in_threadpool(_deps.text_tokens, shaped.billed_text, token_model)
     headers = {"x-request-id": str(uuid.uuid4())}
     headers["apim-request-id"] = headers["x-request-id"]
     if admission.remaining_requests is not None:
         headers["x-ratelimit-remaining-requests"] = str(admission.remaining_requests)
     if admission.remaining_tokens is not None:
         headers["x-ratelimit-remaining-tokens"] = str(admission.remaining_tokens)
-    # The service's id shape: "chatcmpl-" + 29 characters (e.g. "chatcmpl-9G3RjWu79ipgraHFsTFS9XD1zgjgI"
-    # in an Azure response shown in Jayanthkcai/Artificial-Intelligence RESTAPI.md, 2024-04).
-    completion_id = "chatcmpl-" + uuid.uuid4().hex[:29]
-    created = int(time.time())
-    if chat.stream:
-        return StreamingResponse(
-            stream_chat(completion_id, created, text, finish_reason, usage, chat, config),
-            media_type="text/event-stream",
-            headers={**headers, "cache-control": "no-cache"},
-        )
-    body = {
-        "id": completion_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": config.model_name,
-        "system_fingerprint": "fp_vizlab_local",
-        "prompt_filter_results": prompt_filter_results(),
-        "choices": [
-            {
-                "index": i,
-                "finish_reason": finish_reason,
-                "logprobs": None,
-                "message": {"role": "assistant", "content": text, "refusal": None},
-                "content_filter_results": safe_results(),
-            }
-            for i in range(chat.n)
-        ],
-        "usage": usage,
-    }
-    return JSONResponse(body, headers=headers)
+    headers.update(report_headers(chat.body, fields, shaped.emulated))
+    return Completion(shaped, prompt_tokens, completion_tokens, headers)
+
+
+def _shape(
+    state: BackendState, chat: ChatRequest, text: str, messages: list[dict[str, Any]], decoded: Any, token_model: str
+) -> ShapedReply:
+    """The answer in the shape the request asked for (vizlab.local.shaping)."""
+    facts = state.analyst.findings(messages, decoded=decoded) if chat.images else []
+    findings = Findings.from_facts(facts, text)
+    return shape_reply(
+        chat.options, text, findings, messages, token_model, lambda content: apply_limits(content, chat, token_model)
+    )
 
 
 def _unlisted_note(token_model: str, limits_name: str | None) -> str:

@@ -128,7 +128,7 @@ def emulated_header(features: Iterable[str]) -> dict[str, str]:
 
 def ignored_fields(body: Mapping[str, Any], table: Mapping[str, FieldRule]) -> list[str]:
     """The fields of ``body`` that ``table`` says are ignored and that the request set."""
-    return [name for name in body if name in table and table[name].status == "ignored" and _set(body, name)]
+    return sorted(name for name in body if name in table and table[name].status == "ignored" and _set(body, name))
 
 
 def report_headers(body: Mapping[str, Any], table: Mapping[str, FieldRule], emulated: Iterable[str]) -> dict[str, str]:

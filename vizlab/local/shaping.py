@@ -9,7 +9,6 @@ format; a refusal replaces the content; logprobs describe whatever text is sent.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -142,9 +141,3 @@ def _with_logprobs(reply: ShapedReply, options: ReplyOptions, token_model: str) 
     else:
         reply.logprobs = {"content": logprob_entries(reply.content or "", token_model, options.top_logprobs), "refusal": None}
     return reply
-
-
-def stream_pieces(text: str, words_per_piece: int = 3) -> list[str]:
-    """Split text into small pieces that join back to exactly ``text``."""
-    tokens = re.findall(r"\S+\s*|\s+", text)
-    return ["".join(tokens[i : i + words_per_piece]) for i in range(0, len(tokens), words_per_piece)]

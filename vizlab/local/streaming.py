@@ -9,9 +9,10 @@ from typing import Any, AsyncIterator
 
 from vizlab.local.config import BackendConfig
 from vizlab.local.filters import prompt_filter_results, safe_results
+from vizlab.local.shaping import ShapedReply
 from vizlab.local.validation import ChatRequest
 
-__all__ = ["stream_chat", "stream_pieces", "sse"]
+__all__ = ["stream_chat", "stream_pieces", "sse", "sse_event"]
 
 
 def stream_pieces(text: str, words_per_piece: int = 3) -> list[str]:
@@ -24,11 +25,15 @@ def sse(payload: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
 
 
+def sse_event(name: str, payload: dict[str, Any]) -> bytes:
+    """A named event (``event:`` line, then ``data:``), as the Responses API streams them."""
+    return f"event: {name}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
+
+
 async def stream_chat(
     completion_id: str,
     created: int,
-    text: str,
-    finish_reason: str,
+    shaped: ShapedReply,
     usage: dict[str, int],
     chat: ChatRequest,
     config: BackendConfig,
@@ -45,7 +50,9 @@ async def stream_chat(
         }
     )
 
-    def chunk(index: int, delta: dict[str, Any], finish: str | None, filters: dict[str, Any]) -> bytes:
+    def chunk(
+        index: int, delta: dict[str, Any], finish: str | None, filters: dict[str, Any], logprobs: Any = None
+    ) -> bytes:
         return sse(
             {
                 "id": completion_id,
@@ -58,19 +65,23 @@ async def stream_chat(
                         "index": index,
                         "delta": delta,
                         "finish_reason": finish,
-                        "logprobs": None,
+                        "logprobs": logprobs,
                         "content_filter_results": filters,
                     }
                 ],
             }
         )
 
+    deltas = shaped.stream_deltas(stream_pieces)
+    opening: dict[str, Any] = {"role": "assistant", "content": None if shaped.tool_calls else ""}
+    if shaped.refusal is not None:
+        opening = {"role": "assistant", "content": None, "refusal": ""}
     for index in range(chat.n):
-        yield chunk(index, {"role": "assistant", "content": ""}, None, {})
-        for piece in stream_pieces(text):
-            yield chunk(index, {"content": piece}, None, safe_results())
+        yield chunk(index, opening, None, {})
+        for delta, logprobs in deltas:
+            yield chunk(index, delta, None, safe_results(), logprobs)
             await asyncio.sleep(config.stream_chunk_delay_s)
-        yield chunk(index, {}, finish_reason, {})
+        yield chunk(index, {}, shaped.finish_reason, {})
     if chat.include_usage:
         yield sse(
             {
