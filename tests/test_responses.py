@@ -169,3 +169,26 @@ def test_azure_dated_route(backend: LocalBackend) -> None:
     resp = requests.post(backend.url + "/openai/responses", json={"model": "gpt-4o", "input": "x"},
                          headers={"api-key": KEY}, timeout=30)
     assert resp.status_code == 404  # a dated route needs its api-version
+
+
+def test_client_respond_conversation_both_apis_and_continuation(backend: LocalBackend) -> None:
+    from vizlab.datasets import text_card as card
+
+    client = vizlab.connect(backend="local", endpoint=backend.url, api_key=KEY, deployment="gpt-4o")
+    conv = vizlab.Conversation()
+    conv.add_user("What does the sign say?", [card("OPEN 9-5", font_px=60, size=(600, 300))], detail="high")
+    by_chat = client.chat(conv.messages(format="current"))  # a copy: the conversation is not appended to
+    first = client.respond(conv)
+    assert type(first) is type(by_chat)
+    assert "OPEN 9-5" in first.text and first.finish_reason == "stop"
+    assert first.usage is not None and first.estimate is not None
+    assert first.usage.prompt_tokens == first.estimate.prompt_tokens == by_chat.usage.prompt_tokens  # type: ignore[union-attr]
+    assert conv.messages()[-1]["role"] == "assistant"
+    conv.add_user("Read it again.")
+    follow = client.respond(conv, previous_response_id=first.raw["id"])
+    assert "OPEN 9-5" in follow.text
+    sent = follow.request["input"]
+    assert sent == [{"role": "user", "content": "Read it again."}]
+    assert follow.usage is not None and follow.estimate is not None
+    # Sent: one short text turn. Billed: the stored context (image included) again, plus it.
+    assert follow.usage.prompt_tokens > follow.estimate.prompt_tokens + first.usage.prompt_tokens - 10

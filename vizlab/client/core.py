@@ -31,7 +31,7 @@ from vizlab.errors import ConfigurationError
 __all__ = ["Client", "connect"]
 
 
-class Client(ChatCalls, ResponsesCalls):
+class Client(ResponsesCalls, ChatCalls):
     """A connection to one backend and deployment; make it with :func:`connect`."""
 
     def __init__(self, target: Target, *, token_model: str, timeout: float, max_retries: int) -> None:

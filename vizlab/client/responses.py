@@ -1,15 +1,151 @@
 """Responses API calls of :class:`~vizlab.client.core.Client` (``Client.respond``).
 
-:class:`ResponsesCalls` is the mixin where ``respond`` (``POST /openai/v1/responses``,
-``previous_response_id``) lives; it reuses :mod:`vizlab.client.replies` for the
-:class:`~vizlab.client.replies.Reply` and :mod:`vizlab.client.errormap` for errors, like
-:mod:`vizlab.client.chat` does for Chat Completions.
+:class:`ResponsesCalls` adds ``respond``: the same conversation (or messages) sent through the
+Responses API (``POST /openai/v1/responses``; Azure's dated ``/openai/responses``), returning the
+same :class:`~vizlab.client.replies.Reply` as ``chat``. Chat-format messages are converted part
+by part (``text`` -> ``input_text``, ``image_url`` -> ``input_image`` with its detail), so
+vizlab's estimate is the same count for both APIs.
+
+``previous_response_id`` continues server-side: only the new turn is sent (the messages after the
+last assistant message), and the service prepends the stored context. That saves upload bytes
+and lets the service keep state, but **not** tokens: the stored context is billed again as input
+(OpenAI "Conversation state" guide, checked 2026). ``reply.estimate`` counts what was sent;
+``reply.usage.prompt_tokens`` what was billed; the difference is the stored context.
+The response's id (for the next ``previous_response_id``) is ``reply.raw["id"]``.
 """
 
 from __future__ import annotations
 
-from vizlab.client.errormap import ErrorMapping
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from vizlab.client.chat import ChatCalls, is_conversation, request_messages
+from vizlab.client.replies import Prepared, Reply, request_id_of
+from vizlab.errors import redact
+
+if TYPE_CHECKING:
+    from vizlab.pricing import PriceTable
 
 
-class ResponsesCalls(ErrorMapping):
-    """Mixin: the Responses API calls (``respond``); added by issue 11."""
+def to_responses_input(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Chat-format messages as Responses input items.
+
+    >>> to_responses_input([{"role": "user", "content": [{"type": "text", "text": "Hi"},
+    ...     {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA", "detail": "low"}}]}])
+    [{'role': 'user', 'content': [{'type': 'input_text', 'text': 'Hi'}, {'type': 'input_image', 'image_url': 'data:image/png;base64,AA', 'detail': 'low'}]}]
+    """
+    items: list[dict[str, Any]] = []
+    for message in messages:
+        role = message.get("role")
+        content = message.get("content")
+        if role == "assistant":
+            text = content if isinstance(content, str) else " ".join(
+                p.get("text", "") for p in content or [] if isinstance(p, Mapping)
+            )
+            items.append({"role": "assistant", "content": text})
+            continue
+        if isinstance(content, str):
+            items.append({"role": role, "content": content})
+            continue
+        parts: list[dict[str, Any]] = []
+        for part in content or []:
+            if part.get("type") == "text":
+                parts.append({"type": "input_text", "text": part.get("text", "")})
+            elif part.get("type") == "image_url":
+                spec = part.get("image_url")
+                url = spec.get("url") if isinstance(spec, Mapping) else spec
+                detail = (spec.get("detail") if isinstance(spec, Mapping) else None) or "auto"
+                parts.append({"type": "input_image", "image_url": url, "detail": detail})
+        items.append({"role": role, "content": parts})
+    return items
+
+
+def _new_turn(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages after the last assistant message (what a follow-up by id sends)."""
+    last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=-1)
+    return messages[last + 1 :]
+
+
+class ResponsesCalls(ChatCalls):
+    """Mixin: the Responses API calls (``respond``); reuses the chat path's estimate and Reply."""
+
+    def respond(
+        self,
+        conversation_or_messages: Any,
+        *,
+        detail: str | None = None,
+        max_output_tokens: int | None = 1000,
+        previous_response_id: str | None = None,
+        instructions: str | None = None,
+        store: bool = True,
+        prices: PriceTable | None = None,
+        **params: Any,
+    ) -> Reply:
+        """Send through the Responses API and return the :class:`Reply` (same object as
+        :meth:`chat`). With ``previous_response_id`` only the new turn is sent and the service
+        answers from its stored context; ``reply.raw["id"]`` is this response's id."""
+        messages = request_messages(conversation_or_messages, detail)
+        if previous_response_id is not None:
+            messages = _new_turn(messages)
+        conversation = conversation_or_messages if is_conversation(conversation_or_messages) else None
+        prepared = self._prepare(
+            messages, detail=None, max_tokens=max_output_tokens, prices=prices, params={}, stream=False
+        )
+        prepared.conversation = conversation
+        body: dict[str, Any] = {"model": self.deployment, "input": to_responses_input(messages), "store": store}
+        if max_output_tokens is not None:
+            body["max_output_tokens"] = max_output_tokens
+        if previous_response_id is not None:
+            body["previous_response_id"] = previous_response_id
+        if instructions is not None:
+            body["instructions"] = instructions
+        body.update(params)
+        prepared.body = body
+        started = time.perf_counter()
+        with self._sdk_errors():
+            response = self._sdk.responses.with_raw_response.create(**body)
+            result = response.parse()
+        latency = time.perf_counter() - started
+        raw = result.model_dump(mode="json", exclude_unset=True)
+        reply = self._reply_from_response(raw, prepared, latency, request_id_of(response.headers))
+        return self._deliver(reply, prepared, stacklevel=2)
+
+    def _reply_from_response(
+        self, raw: dict[str, Any], prepared: Prepared, latency_s: float, request_id: str | None
+    ) -> Reply:
+        from vizlab.tokens import Usage
+
+        texts: list[str] = []
+        for item in raw.get("output") or []:
+            for part in item.get("content") or [] if isinstance(item, Mapping) else []:
+                if isinstance(part, Mapping) and part.get("type") == "output_text":
+                    texts.append(str(part.get("text", "")))
+                elif isinstance(part, Mapping) and part.get("type") == "refusal":
+                    texts.append(str(part.get("refusal", "")))
+        status = raw.get("status")
+        incomplete = raw.get("incomplete_details") or {}
+        finish = "stop" if status == "completed" else (
+            "length" if incomplete.get("reason") == "max_output_tokens" else
+            "content_filter" if incomplete.get("reason") == "content_filter" else str(status)
+        )
+        if any(isinstance(i, Mapping) and i.get("type") == "function_call" for i in raw.get("output") or []):
+            finish = "tool_calls"
+        usage = Usage.from_openai(raw["usage"]) if raw.get("usage") else None
+        return Reply(
+            text="".join(texts),
+            finish_reason=finish,
+            usage=usage,
+            estimate=prepared.estimate,
+            model=str(raw.get("model") or self.deployment),
+            prompt_filter_results=None,
+            content_filter_results=None,
+            latency_s=latency_s,
+            raw=raw,
+            request=prepared.body,
+            cost=self._cost(usage, prepared),
+            backend=self.backend,
+            deployment=self.deployment,
+            request_id=request_id,
+            estimate_error=redact(prepared.estimate_error, self._secrets()) if prepared.estimate_error else None,
+        )
