@@ -692,3 +692,108 @@ def test_add_user_meta_must_be_a_dict() -> None:
 def test_convert_messages_refuses_what_is_not_a_list(messages: Any) -> None:
     with pytest.raises(ConversationError, match="list of message dicts"):
         convert_messages(messages, "current")
+
+
+# --- issue 14: totals from stored sizes, signed URLs never on disk, no stale temp files ------
+
+
+def _reference_estimates(conv: Conversation, retention: str) -> list[Any]:
+    """Today's algorithm, spelt out: the whole message list of each request, estimated as sent."""
+    out = []
+    for i, turn in enumerate(conv.turns):
+        if turn.role != "user":
+            continue
+        prefix = Conversation(conv.system, model=conv.model, retention=retention, max_images=1000)
+        prefix.images, prefix.urls, prefix.turns = conv.images, conv.urls, conv.turns[: i + 1]
+        out.append(tokens.estimate_request(prefix.messages(), model=conv.model))
+    return out
+
+
+@pytest.mark.parametrize("retention", ["keep_all", "keep_last:2", "low_detail_older:1", "placeholder:1"])
+def test_totals_from_stored_sizes_equal_estimating_every_request(
+    image_bytes: Callable[..., bytes], retention: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conv = Conversation("Be brief.", retention=retention, max_images=1000)
+    sizes = [(640, 480), (2000, 1000), (64, 48), (1024, 1024), (300, 900)]
+    for n in range(8):
+        w, h = sizes[n % len(sizes)]
+        images: list[Any] = [image_bytes(w + n, h, "PNG", color=(n * 20, 40, 90))]
+        if n == 3:
+            images.append("https://example.com/photos/cat.png?sv=2024-11-04&sig=SECRET")
+        conv.add_user(f"Question {n}: what changed?", images, detail=("high", "low", "auto")[n % 3])
+        conv.add_assistant(f"Answer {n}.", name="bot" if n == 2 else None)
+    expected = _reference_estimates(conv, retention)
+    decodes: list[str] = []
+    for name in ("decode_data_url", "image_size", "encode_image"):
+        original = getattr(vimages, name)
+        monkeypatch.setattr(
+            vimages, name, lambda *a, _o=original, _n=name, **k: (decodes.append(_n), _o(*a, **k))[1]
+        )
+    got = [est for _, _, est in conv._request_estimates(parse_retention(retention))]
+    assert [e.prompt_tokens for e in got] == [e.prompt_tokens for e in expected]
+    assert [e.image_tokens for e in got] == [e.image_tokens for e in expected]
+    assert [e.text_tokens for e in got] == [e.text_tokens for e in expected]
+    assert [e.overhead_tokens for e in got] == [e.overhead_tokens for e in expected]
+    assert [e.unsized_images for e in got] == [e.unsized_images for e in expected]
+    assert [e.cost.total if e.cost else None for e in got] == [e.cost.total if e.cost else None for e in expected]
+    assert conv.cumulative_tokens() == [e.prompt_tokens for e in expected]
+    assert [r["estimated_prompt_tokens"] for r in conv.cost_by_turn()] == [e.prompt_tokens for e in expected]
+    assert decodes == []  # sizes came from the stored images, nothing was re-encoded or decoded
+
+
+SAS_IMAGE = "https://acct.blob.core.windows.net/photos/cat.png?sv=2024-11-04&sp=r&se=2030-01-01&sig=c2VjcmV0U0lH&w=200"
+
+
+def test_signed_urls_never_reach_disk_and_are_asked_back_after_a_load(tmp_path: Path) -> None:
+    conv = Conversation("sys")
+    conv.add_user("What is this?", [SAS_IMAGE, "https://example.com/plain.png?w=3"])
+    assert _image_parts(conv.messages())[0]["image_url"]["url"] == SAS_IMAGE  # in memory: the full URL
+    path = conv.save(tmp_path / "chat.json")
+    saved = path.read_text()
+    markdown = conv.to_markdown()
+    for text in (saved, markdown):
+        assert "c2VjcmV0U0lH" not in text and "sig=" not in text and "sv=" not in text and "se=" not in text
+        assert "https://acct.blob.core.windows.net/photos/cat.png?w=200" in text
+        assert "https://example.com/plain.png?w=3" in text  # a URL with no secret is kept as it is
+    with pytest.warns(UserWarning, match=r"1 image URL.*cat\.png.*resupply_url"):
+        loaded = Conversation.load(path)
+    with pytest.raises(ConversationError, match="resupply_url"):
+        loaded.messages()
+    with pytest.raises(ConversationError, match="no image of this conversation"):
+        loaded.resupply_url("https://acct.blob.core.windows.net/photos/dog.png?sig=x")
+    fresh = SAS_IMAGE.replace("c2VjcmV0U0lH", "bmV3U0lH")  # a new SAS token for the same blob
+    loaded.resupply_url(fresh)
+    urls = [p["image_url"]["url"] for p in _image_parts(loaded.messages())]
+    assert urls == [fresh, "https://example.com/plain.png?w=3"]
+    assert not loaded.urls_to_resupply
+
+
+def test_a_save_killed_mid_write_leaves_no_temp_file_after_the_next_open(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "chat.json"
+    Conversation("sys", autosave=path)
+    # A real process, killed with SIGKILL while its save is between writing the temp file and
+    # renaming it over the chat (os.replace is made to hang there, so the kill lands mid-save).
+    code = (
+        "import os, sys, time\n"
+        "from vizlab.conversation import Conversation\n"
+        "conv = Conversation.load(sys.argv[1], autosave=True)\n"
+        "os.replace = lambda *a: (print('writing', flush=True), time.sleep(600))\n"
+        "conv.add_user('hello')\n"
+    )
+    with subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True) as child:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "writing"
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    deadline = time.monotonic() + 5
+    while not list(tmp_path.glob(".chat.json.*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(list(tmp_path.glob(".chat.json.*.tmp"))) == 1  # the kill left its temp file
+    conv = Conversation.open(path)  # the next open cleans up
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chat.json"]
+    assert conv.system == "sys"  # and the chat is the last complete save

@@ -838,3 +838,204 @@ def test_to_data_url_of_a_path_equals_the_encoded_image_url(image_file: Callable
 
     path = image_file("p.jpg", 300, 200, "JPEG")
     assert to_data_url(path) == encode_image(path).data_url
+
+
+# --- issue 14: vizlab's own header parser, fit="high" by draft, special files -------------------
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+from PIL import ImageOps  # noqa: E402
+
+from vizlab import imageheader  # noqa: E402
+from vizlab.errors import NotARegularFileError  # noqa: E402
+
+_HEADER_FORMATS = ["JPEG", "JPEG-progressive", "PNG", "GIF", "GIF-animated", "WEBP", "WEBP-lossless",
+                   "WEBP-animated", "BMP", "TIFF"]
+
+
+def _make_for_header(fmt: str, width: int, height: int, orientation: int | None, seed: int) -> bytes:
+    img = Image.new("RGB", (width, height), (seed % 256, 90, 200))
+    ImageDraw.Draw(img).rectangle((0, 0, width // 2, height // 3), fill=(20, seed % 200, 30))
+    kw: dict[str, Any] = {}
+    if orientation is not None and fmt.split("-")[0] in ("JPEG", "PNG", "WEBP", "TIFF"):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        kw["exif"] = exif.tobytes()
+    if fmt == "JPEG-progressive":
+        return _save(img, "JPEG", progressive=True, quality=80, **kw)
+    if fmt == "WEBP-lossless":
+        return _save(img, "WEBP", lossless=True, **kw)
+    if fmt in ("WEBP-animated", "GIF-animated"):
+        second = Image.new("RGB", (width, height), (0, 200, 0))
+        return _save(img, fmt.split("-")[0], save_all=True, append_images=[second], **kw)
+    return _save(img, fmt, **kw)
+
+
+def _displayed_by_decoding(data: bytes) -> tuple[int, int]:
+    """The reference: Pillow decodes every pixel and applies the EXIF orientation."""
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        return ImageOps.exif_transpose(im).size
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    fmt=st.sampled_from(_HEADER_FORMATS),
+    width=st.integers(1, 900),
+    height=st.integers(1, 900),
+    orientation=st.one_of(st.none(), st.integers(1, 8)),
+    seed=st.integers(0, 10_000),
+)
+def test_header_parser_gives_the_sizes_pillow_decodes(
+    fmt: str, width: int, height: int, orientation: int | None, seed: int, tmp_path: Path
+) -> None:
+    data = _make_for_header(fmt, width, height, orientation, seed)
+    expected = _displayed_by_decoding(data)
+    parsed = imageheader.read_header_size(data[: imageheader.HEAD_BYTES], lambda o, n: data[o : o + n])
+    assert parsed is not None, f"{fmt} fell back to Pillow"  # the fast path really ran
+    assert parsed.displayed == expected
+    path = tmp_path / f"x-{seed}.img"
+    path.write_bytes(data)
+    assert image_size(path) == image_size(data) == expected
+
+
+def _real_photos() -> list[bytes]:
+    """Camera photos: matplotlib's grace_hopper.jpg and crops / resizes of it (no two alike),
+    with EXIF rotations and a big APP segment (an ICC-sized comment) before the frame header."""
+    from matplotlib import cbook
+
+    with cbook.get_sample_data("grace_hopper.jpg") as fh:
+        original = fh.read()
+    photo = Image.open(io.BytesIO(original)).convert("RGB")
+    out = [original]
+    for k, (box, size) in enumerate([((0, 0, 400, 500), (400, 500)), ((50, 80, 512, 600), (923, 1076)),
+                                     ((10, 10, 300, 200), (145, 95)), ((0, 0, 512, 600), (2000, 2344))]):
+        img = photo.crop(box).resize(size, Image.Resampling.BICUBIC)
+        exif = Image.Exif()
+        exif[0x0112] = (6, 8, 3, 5)[k]
+        out.append(_save(img, "JPEG", quality=88, exif=exif.tobytes(), comment=b"x" * 60_000))
+        out.append(_save(img, "WEBP", quality=80, exif=exif.tobytes()))
+    return out
+
+
+def test_header_parser_on_real_photos_matches_a_full_decode(tmp_path: Path) -> None:
+    for n, data in enumerate(_real_photos()):
+        path = tmp_path / f"photo{n}"
+        path.write_bytes(data)
+        assert image_size(path) == _displayed_by_decoding(data), n
+        assert imageheader.read_header_size(data) is not None
+
+
+def test_header_parser_reads_a_bounded_prefix(image_bytes: Callable[..., bytes], tmp_path: Path) -> None:
+    data = _real_photos()[1]  # a 60 KB comment before the frame header: found by seeking, not reading
+    reads: list[tuple[int, int]] = []
+
+    def fetch(offset: int, size: int) -> bytes:
+        reads.append((offset, size))
+        return data[offset : offset + size]
+
+    assert imageheader.read_header_size(data[:4096], fetch) is not None
+    assert sum(size for _, size in reads) < 2048  # segment headers only, not the 60 KB comment
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        png_header_only(64, 48)[:20],  # truncated inside IHDR
+        png_header_only(64, 48)[:29] + b"\x00\x00\x00\x00" + png_header_only(64, 48)[33:],  # bad IHDR CRC
+        b"\xff\xd8\xff\xd9",  # JPEG that ends before its frame header
+        b"GIF89a\x01\x00",
+        b"RIFF\x10\x00\x00\x00WEBPVP8 ",
+    ],
+    ids=["png-truncated", "png-bad-crc", "jpeg-no-frame", "gif-short", "webp-short"],
+)
+def test_odd_headers_go_to_pillow_and_get_its_error(data: bytes) -> None:
+    assert imageheader.read_header_size(data) is None
+    with pytest.raises(ImageError):
+        image_size(data)
+
+
+def _psnr(a: Image.Image, b: Image.Image) -> float:
+    import numpy as np
+
+    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    mse = float((diff**2).mean())
+    return 10 * np.log10(255.0**2 / mse) if mse else float("inf")
+
+
+def test_fit_high_by_draft_keeps_tokens_and_quality(tmp_path: Path) -> None:
+    import numpy as np
+
+    from vizlab.tokens import image_tokens
+
+    # A 12 MP photo-like JPEG: gradient plus texture that survives the downscale (as a scene's
+    # detail does), so aliasing from a careless shrink would show in the PSNR.
+    rng = np.random.default_rng(3)
+    x = np.linspace(0, 255, 4000, dtype=np.float32)
+    y = np.linspace(0, 255, 3000, dtype=np.float32)
+    pixels = np.stack([x[None, :] * 0.7 + 40 + 0 * y[:, None], y[:, None] * 0.6 + 30 + 0 * x[None, :],
+                       (x[None, :] + y[:, None]) * 0.3], axis=-1)
+    coarse = rng.standard_normal((750, 1000, 3), dtype=np.float32) * 14
+    pixels += np.repeat(np.repeat(coarse, 4, axis=0), 4, axis=1)
+    data = _save(Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)), "JPEG", quality=90)
+    fitted = encode_image(data, fit="high")
+    assert (fitted.width, fitted.height) == (1024, 768)
+    assert image_tokens(fitted.width, fitted.height, detail="high") == image_tokens(4000, 3000, detail="high")
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        reference = im.resize((1024, 768), Image.Resampling.LANCZOS)  # full decode, full-quality resize
+    # Both sent the same way (JPEG at vizlab's quality), so the PSNR measures the resize alone:
+    # the re-encode itself costs this texture ~29 dB whichever pixels it is given.
+    sent_reference = _save(reference, "JPEG", quality=images.JPEG_QUALITY, optimize=True)
+    with Image.open(io.BytesIO(fitted.data)) as sent, Image.open(io.BytesIO(sent_reference)) as full:
+        assert _psnr(sent.convert("RGB"), full.convert("RGB")) >= 35.0
+    draws: list[tuple[int, int]] = []
+    original_draft = Image.Image.draft
+
+    def spy(self: Image.Image, mode: Any, size: Any) -> Any:
+        draws.append(size)
+        return original_draft(self, mode, size)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Image.Image, "draft", spy)
+        mp.setattr(images.JpegImagePlugin.JpegImageFile, "draft", spy)
+        encode_image(data, fit="high")
+    assert draws == [(1024, 768)]  # asked at the target, so libjpeg decodes at 1/2 scale
+
+
+def test_devices_fifos_and_sockets_are_refused_without_reading(tmp_path: Path) -> None:
+    import os
+    import socket
+    import threading
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)  # no writer: opening it for reading would block forever
+    sock_path = tmp_path / "s.sock"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(sock_path))
+        for source, kind in (("/dev/zero", "character device"), (fifo, "FIFO"), (sock_path, "socket")):
+            for call in (to_data_url, encode_image, image_size, open_image):
+                outcome: list[BaseException] = []
+                worker = threading.Thread(target=lambda: outcome.append(_raised(call, source)), daemon=True)
+                worker.start()
+                worker.join(timeout=20)
+                assert not worker.is_alive(), f"{call.__name__}({source}) blocked"
+                error = outcome[0]
+                assert isinstance(error, NotARegularFileError), (call.__name__, source, error)
+                assert kind in str(error) and str(source) in str(error) and error.kind.startswith(kind)
+
+
+def _raised(call: Callable[..., Any], source: Any) -> BaseException:
+    try:
+        call(source)
+    except BaseException as e:  # the test inspects what was raised
+        return e
+    raise AssertionError(f"{call.__name__}({source!r}) did not refuse")
+
+
+def test_reads_are_bounded_whatever_st_size_says() -> None:
+    proc = Path("/proc/self/maps")  # a regular file whose st_size is 0 but whose text is not
+    assert proc.stat().st_size == 0 and len(proc.read_bytes()) > 4 * 100
+    with pytest.raises(ImageTooLargeError, match="maps"):
+        to_data_url(proc, max_bytes=100)
+    with pytest.raises(NotAnImageError):
+        to_data_url(proc)  # read whole (it is small), then refused for what it is

@@ -62,21 +62,26 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import glob
 import hashlib
 import json
 import os
+import re
 import tempfile
+import time
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from vizlab.errors import (
     ConversationError,
     TooManyImagesError,
     UnknownDetailError,
+    UnknownModelError,
     VizlabError,
     redact,
 )
@@ -143,6 +148,87 @@ def _url_label(url: str) -> str:
     parts = urlsplit(url)
     tail = parts.path.rstrip("/").rsplit("/", 1)[-1]
     return tail or parts.netloc or "image URL"
+
+
+# Query parameters that sign or authorise a URL; a saved file never holds them. Azure Storage
+# SAS: sv, ss, srt, sp, se, st, spr, sip, si, sr, sig, skoid, sktid, skt, ske, sks, skv, saoid,
+# suoid, scid, sdd, ses, rscc, rscd, rsce, rscl, rsct ("Create a service SAS", learn.microsoft.com
+# /rest/api/storageservices/create-service-sas, and "Create an account SAS", read 2026-12-02 from
+# memory of the published table); AWS S3 presigned URLs (X-Amz-*) and Google Cloud Storage signed
+# URLs (X-Goog-*, GoogleAccessId, Signature, Expires); CloudFront (Policy, Signature, Key-Pair-Id).
+# Beyond those, any name that says key, token, secret, password, signature or credential.
+_SAS_PARAMS = frozenset(
+    "sv ss srt sp se st spr sip si sr sig skoid sktid skt ske sks skv saoid suoid scid sdd ses "
+    "rscc rscd rsce rscl rsct googleaccessid signature expires policy key-pair-id".split()
+)
+_SECRET_PARAM = re.compile(
+    r"^(x-amz-|x-goog-)|key|token|secret|passw|pwd|sig|credential|auth|session", re.IGNORECASE
+)
+
+
+def _unsigned_url(url: str) -> tuple[str, list[str]]:
+    """``url`` without user info and without its signing / key-like query parameters, and the
+    names of what was removed (empty: nothing secret, the URL is returned unchanged).
+
+    >>> _unsigned_url("https://acct.blob.core.windows.net/c/cat.png?sv=2024-11-04&sp=r&sig=SECRET&w=200")
+    ('https://acct.blob.core.windows.net/c/cat.png?w=200', ['sv', 'sp', 'sig'])
+    """
+    parts = urlsplit(url)
+    removed: list[str] = []
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = netloc.rsplit("@", 1)[1]
+        removed.append("user info")
+    kept = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name.lower() in _SAS_PARAMS or _SECRET_PARAM.search(name):
+            removed.append(name)
+        else:
+            kept.append((name, value))
+    if not removed:
+        return url, []
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(kept), parts.fragment)), removed
+
+
+def _describe_unsigned(url: str) -> str:
+    """An unsigned URL as a message shows it: scheme, host and path."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def _clean_stale_temps(path: Path) -> list[Path]:
+    """Remove the temporary files that a save killed mid-write (kill -9, power loss) left beside
+    ``path``; returns them. A temp file names its writer's PID: one whose process is gone is
+    stale; one with no readable PID (or our own PID, from a save interrupted earlier) is stale
+    once it is older than a minute, since a save takes far less."""
+    removed: list[Path] = []
+    try:
+        candidates = list(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+    except OSError:
+        return removed
+    for tmp in candidates:
+        match = re.fullmatch(rf"\.{re.escape(path.name)}\.(\d+)\..*\.tmp", tmp.name)
+        pid = int(match.group(1)) if match else None
+        try:
+            stale = (pid is not None and pid != os.getpid() and not _pid_alive(pid)) or (
+                time.time() - tmp.stat().st_mtime > 60
+            )
+            if stale:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            continue
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's), or cannot tell: keep the file
+    return True
 
 
 @dataclass
@@ -381,7 +467,7 @@ def _redacted(value: Any) -> Any:
 def _atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that a crash leaves the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -437,9 +523,13 @@ class Conversation:
         self.turns: list[Turn] = []
         self.images: dict[str, EncodedImage] = {}
         self.urls: dict[str, str] = {}
+        # Image URLs loaded from a file without their signature (SAS tokens never reach disk):
+        # key -> the unsigned URL. Sending one fails until resupply_url() gives the full URL.
+        self.urls_to_resupply: dict[str, str] = {}
         self.autosave: Path | None = None
         if autosave is not None:
             target = Path(autosave)
+            _clean_stale_temps(target)
             if target.exists():  # re-running the cell after a kernel kill must not wipe the chat
                 raise ConversationError(
                     f"autosave={os.fspath(target)!r} already exists and may hold an earlier "
@@ -583,6 +673,7 @@ class Conversation:
         self.turns.clear()
         self.images.clear()
         self.urls.clear()
+        self.urls_to_resupply.clear()
         self._autosave_now()
 
     # -- requests --
@@ -632,7 +723,6 @@ class Conversation:
         ``cumulative_tokens`` and ``cumulative_cost``.
         """
         from vizlab import pricing
-        from vizlab.errors import UnknownModelError
 
         table = pricing.DEFAULT_PRICES if prices is None else prices
         rows: list[dict[str, Any]] = []
@@ -708,7 +798,11 @@ class Conversation:
                 }
                 for key, img in self.images.items()
             },
-            "urls": dict(self.urls),
+            "urls": {key: _unsigned_url(url)[0] for key, url in self.urls.items()},
+            # keys whose URL was saved without its signature / key-like parameters
+            "unsigned_urls": sorted(
+                key for key, url in self.urls.items() if _unsigned_url(url)[1] or key in self.urls_to_resupply
+            ),
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -753,7 +847,47 @@ class Conversation:
             ) from e
         if autosave:
             conv.autosave = source
+        _clean_stale_temps(source)
+        if conv.urls_to_resupply:
+            names = ", ".join(
+                f"{_url_label(url)} ({_describe_unsigned(url)})" for url in conv.urls_to_resupply.values()
+            )
+            warnings.warn(
+                f"{len(conv.urls_to_resupply)} image URL(s) in {where!r} were saved without their "
+                f"signature or key parameters (SAS tokens are never written to disk): {names}. "
+                "Re-supply each full URL with conv.resupply_url(url) before sending; until then "
+                "messages() refuses to send them.",
+                UserWarning,
+                stacklevel=2,
+            )
         return conv
+
+    def resupply_url(self, url: str) -> list[str]:
+        """Give back the full (signed) URL of an image loaded without its signature.
+
+        ``url`` matches a stored image whose saved URL is ``url`` without its signing and
+        key-like query parameters (a fresh SAS token for the same blob is fine). Returns the keys
+        it replaced; raises ConversationError when no unsigned image has that address.
+        """
+        if not isinstance(url, str) or not _is_url(url):
+            raise ConversationError(f"resupply_url() takes the image's full http(s) URL, got {url!r:.60}.")
+        unsigned = _unsigned_url(url)[0]
+        matches = [key for key, saved in self.urls_to_resupply.items() if saved == unsigned]
+        if not matches:
+            waiting = ", ".join(_url_label(u) for u in self.urls_to_resupply.values()) or "none"
+            raise ConversationError(
+                f"{_url_label(url)!r}: no image of this conversation is waiting for that URL (waiting: "
+                f"{waiting}). Pass the same address with its query string (e.g. its SAS token)."
+            )
+        new_key = _url_key(url)
+        for key in matches:
+            del self.urls_to_resupply[key]
+            del self.urls[key]
+            for turn in self.turns:
+                turn.images = [new_key if k == key else k for k in turn.images]
+        self.urls[new_key] = url
+        self._autosave_now()
+        return matches
 
     def to_markdown(self, *, image_dir: str | os.PathLike[str] | None = None) -> str:
         """A readable transcript. With ``image_dir`` each stored image is written there once and
@@ -776,7 +910,7 @@ class Conversation:
                 lines += [turn.text, ""]
             for key in turn.images:
                 if key in self.urls:
-                    url = self.urls[key]
+                    url = _unsigned_url(self.urls[key])[0]  # a transcript never holds a SAS token
                     lines.append(f"![{_url_label(url)}]({url})")
                 elif key in written:
                     lines.append(f"![{self._image_label(key)}]({written[key]})")
@@ -856,7 +990,7 @@ class Conversation:
 
     def _prune_images(self) -> None:
         used = {k for t in self.turns for k in t.images}
-        for store in (self.images, self.urls):
+        for store in (self.images, self.urls, self.urls_to_resupply):
             for key in [k for k in store if k not in used]:
                 del store[key]
 
@@ -879,6 +1013,12 @@ class Conversation:
                     "format, which takes only base64 images; use format='current', or add the "
                     "image as a file or bytes instead of a URL."
                 )
+            if key in self.urls_to_resupply:
+                raise ConversationError(
+                    f"Image URL {_url_label(self.urls[key])!r} was loaded without its signature (SAS "
+                    "tokens are not saved), so the service could not fetch it. Give the full URL "
+                    "back with conv.resupply_url(url), or remove that turn."
+                )
             return {"type": "image_url", "image_url": {"url": self.urls[key], "detail": detail}}
         img = self.images[key]
         if fmt == "preview2023":
@@ -886,11 +1026,22 @@ class Conversation:
         return img.part(detail)
 
     def _build(
-        self, turns: Sequence[Turn], policy: RetentionPolicy, fmt: str, *, check_limit: bool
+        self,
+        turns: Sequence[Turn],
+        policy: RetentionPolicy,
+        fmt: str,
+        *,
+        check_limit: bool,
+        stored: list[list[tuple[str, str]]] | None = None,
+        plan: list[list[ImageAction]] | None = None,
     ) -> list[dict[str, Any]]:
+        """The message list. With ``stored`` (a list to fill), stored images are left out of the
+        parts and listed there instead, as (key, detail) per message: what the totals size from
+        the stored width and height without building (or decoding) a data URL."""
         if fmt not in FORMATS:
             raise ConversationError(f"format={fmt!r} is not a message format; use 'current' or 'preview2023'.")
-        plan = policy.plan(turns)
+        if plan is None:
+            plan = policy.plan(turns)
         if check_limit:
             sent = sum(1 for actions in plan for a in actions if a.how == "send")
             if sent > self.max_images:
@@ -905,10 +1056,17 @@ class Conversation:
         out: list[dict[str, Any]] = []
         if self._system:
             out.append({"role": "system", "content": self._system})
+            if stored is not None:
+                stored.append([])
         for turn, actions in zip(turns, plan):
             parts: list[Any] = []
+            left_out: list[tuple[str, str]] = []
+            if stored is not None:
+                stored.append(left_out)
             for action in actions:
-                if action.how == "send":
+                if action.how == "send" and stored is not None and action.key in self.images:
+                    left_out.append((action.key, action.detail))
+                elif action.how == "send":
                     parts.append(self._image_part(action.key, action.detail, fmt))
                 elif action.how == "placeholder":
                     text = self._placeholder_text(action.key)
@@ -928,17 +1086,66 @@ class Conversation:
 
         Request *k* is planned on the turns up to *k*: "the last n image turns" are counted from
         there, as they were when that request went out.
-        """
-        from vizlab.tokens import estimate_request
 
+        Linear in the images: each message's text is counted once (estimate_request on that
+        message alone; the count is a sum over messages), each stored image is sized from its
+        stored width and height (never re-encoded or decoded), and each (size, detail) is
+        costed once. The result equals estimate_request on the whole message list.
+        """
+        from vizlab import pricing
+        from vizlab.tokens import RequestEstimate, estimate_request, explain_image_tokens
+
+        priming = estimate_request([], model=self.model).overhead_tokens
+        table = pricing.DEFAULT_PRICES if prices is None else prices
+        by_message: dict[str, RequestEstimate] = {}
+        by_size: dict[tuple[int, int, str], Any] = {}
         out = []
         for i, turn in enumerate(self.turns):
             if turn.role != "user":
                 continue
             history = self.turns[: i + 1]
-            sent = self._count_sent(history, policy)
-            msgs = self._build(history, policy, "current", check_limit=False)
-            out.append((i, sent, estimate_request(msgs, model=self.model, prices=prices)))
+            plan = policy.plan(history)
+            sent = sum(1 for actions in plan for a in actions if a.how == "send")
+            stored: list[list[tuple[str, str]]] = []
+            msgs = self._build(history, policy, "current", check_limit=False, stored=stored, plan=plan)
+            text = images_total = 0
+            overhead = priming
+            breakdowns: list[Any] = []
+            unsized: list[str] = []
+            for message, left_out in zip(msgs, stored):
+                key = json.dumps(message, sort_keys=True)
+                part = by_message.get(key)
+                if part is None:
+                    part = by_message[key] = estimate_request([message], model=self.model, prices=prices)
+                text += part.text_tokens
+                images_total += part.image_tokens
+                overhead += part.overhead_tokens - priming
+                breakdowns += part.images
+                unsized += part.unsized_images
+                for image_key, detail in left_out:
+                    img = self.images[image_key]
+                    size_key = (img.width, img.height, detail)
+                    if size_key not in by_size:
+                        by_size[size_key] = explain_image_tokens(img.width, img.height, detail=detail, model=self.model)
+                    breakdowns.append(by_size[size_key])
+                    images_total += by_size[size_key].tokens
+            prompt = text + images_total + overhead
+            try:
+                cost = table.cost(prompt, 0, model=self.model)
+            except UnknownModelError:
+                cost = None
+            estimate = RequestEstimate(
+                model=self.model,
+                prompt_tokens=prompt,
+                text_tokens=text,
+                image_tokens=images_total,
+                completion_tokens=0,
+                images=breakdowns,
+                unsized_images=unsized,
+                cost=cost,
+                overhead_tokens=overhead,
+            )
+            out.append((i, sent, estimate))
         return out
 
     def _reply_to(self, index: int) -> Turn | None:
@@ -988,10 +1195,13 @@ class Conversation:
                 original_width=rec.get("original_width", rec["width"]),
                 original_height=rec.get("original_height", rec["height"]),
             )
+        unsigned = set(doc.get("unsigned_urls", []))
         for key, url in doc.get("urls", {}).items():
-            if not isinstance(url, str) or _url_key(url) != key:
+            if not isinstance(url, str) or (key not in unsigned and _url_key(url) != key):
                 raise ConversationError(f"The conversation file {where!r} is damaged: URL entry {key[:12]}... is wrong.")
             conv.urls[key] = url
+            if key in unsigned:
+                conv.urls_to_resupply[key] = url
         for n, rec in enumerate(doc.get("turns", []), start=1):
             turn = Turn(
                 role=rec["role"],

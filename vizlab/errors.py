@@ -18,6 +18,7 @@ __all__ = [
     "ImageError",
     "NotAnImageError",
     "CorruptImageError",
+    "NotARegularFileError",
     "DecompressionBombError",
     "ImageTooLargeError",
     "UnsupportedImageError",
@@ -87,6 +88,17 @@ class NotAnImageError(ImageError):
 
 class CorruptImageError(ImageError):
     """The bytes start like an image but are truncated or damaged."""
+
+
+class NotARegularFileError(ImageError):
+    """The path is a device, FIFO, socket or directory, not a file: it was not read.
+
+    ``kind`` says what it is ("character device", "FIFO", "directory"...).
+    """
+
+    def __init__(self, message: str, *, source: str = "", kind: str = "") -> None:
+        super().__init__(message, source=source)
+        self.kind = kind
 
 
 class DecompressionBombError(ImageError):

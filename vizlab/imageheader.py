@@ -1,0 +1,366 @@
+"""Image width and height from the first bytes of a file, without Pillow: the fast path of
+:func:`vizlab.images.image_size`.
+
+Token estimates need only the displayed size of each image, and running them over a folder of
+thousands of photos should cost little more than reading each file's first few kilobytes. This
+module reads that size for JPEG, PNG, GIF, WEBP (VP8, VP8L, VP8X), BMP and classic TIFF from a
+bounded prefix (:data:`HEAD_BYTES`, plus a few small seeks for JPEG segments and WEBP chunks),
+and the EXIF orientation only where it can swap width and height.
+
+Trade-offs this module makes:
+
+* **Pillow's answer, or none.** Every rule here mirrors what Pillow 10-13 reports from a lazy
+  ``Image.open(...).size`` (and ``getexif()`` orientation, including its XMP ``tiff:Orientation``
+  fallback). Whatever is unusual (a JPEG whose height comes later in a DNL marker, BigTIFF, a
+  PNG with text chunks that Pillow would read EXIF from, a BMP with a compression Pillow may
+  refuse, a checksum that does not match, anything truncated) returns None and the caller asks
+  Pillow, so an odd file costs what it always cost and is refused the same way.
+* **Orientation from the header only.** Only IFD0's Orientation tag (0x0112) is read, not the
+  whole EXIF; values 5-8 (quarter turns) swap width and height, 1-4 never change a size.
+* **No validation of the pixel data.** A file whose header is whole but whose image data is
+  damaged gets its size here, exactly as Pillow's lazy open gives it; decoding is where that is
+  caught (:func:`vizlab.images.encode_image`).
+
+Format facts: JPEG markers ITU-T T.81 (1992) Table B.1 (SOF0-SOF15 except C4 DHT, C8 JPG, CC DAC);
+PNG IHDR/eXIf: PNG Specification 3rd edition (W3C, 2025) 11.2.1 and 11.3.3.5; GIF89a (1990)
+sections 18 and 20; WEBP container: RFC 9649 (2024) sections 2.5-2.7; BMP: Microsoft Win32
+"Bitmap Header Types"; TIFF 6.0 (Adobe, 1992) section 2; EXIF 2.32 (CIPA DC-008, 2019) 4.6.4 tag
+0x0112. Checked against Pillow 13.0's plugins (JpegImagePlugin, PngImagePlugin, GifImagePlugin,
+WebPImagePlugin ``_get_size``, BmpImagePlugin, Image.getexif), read 2026-12-02.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["HEAD_BYTES", "MAX_SCAN_BYTES", "HeaderSize", "read_header_size"]
+
+HEAD_BYTES = 4096  # one read: holds the header of nearly every PNG, GIF, WEBP, BMP and TIFF
+MAX_SCAN_BYTES = 1 << 20  # JPEG segments / WEBP chunks walked past before giving up (to Pillow)
+
+_XMP_ORIENTATION = re.compile(rb'tiff:Orientation(="|>)([0-9])')  # Pillow's own pattern
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_PNG_TEXT = (b"tEXt", b"zTXt", b"iTXt")
+
+# fetch(offset, size) -> the bytes there (fewer at the end of the file)
+Fetch = Callable[[int, int], bytes]
+
+
+@dataclass(frozen=True)
+class HeaderSize:
+    """Stored size and EXIF orientation (1 when absent) of one image, from its header."""
+
+    width: int
+    height: int
+    orientation: int = 1
+
+    @property
+    def displayed(self) -> tuple[int, int]:
+        """(width, height) as shown: orientations 5-8 are quarter turns, which swap them."""
+        if self.orientation in (5, 6, 7, 8):
+            return self.height, self.width
+        return self.width, self.height
+
+
+def read_header_size(head: bytes, fetch: Fetch | None = None) -> HeaderSize | None:
+    """Size and orientation from ``head`` (the file's first bytes); None to ask Pillow instead.
+
+    ``fetch(offset, size)`` reads further bytes of the same file when a header runs past
+    ``head`` (large JPEG APP segments, WEBP EXIF chunks at the end); without it only ``head`` is used.
+
+    >>> png = b"\\x89PNG\\r\\n\\x1a\\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">IIBBBBB", 640, 480, 8, 2, 0, 0, 0)
+    >>> png += struct.pack(">I", zlib.crc32(png[12:29])) + struct.pack(">I", 0) + b"IDAT"
+    >>> read_header_size(png)
+    HeaderSize(width=640, height=480, orientation=1)
+    """
+    if fetch is None:
+        fetch = _slicer(head)
+    try:
+        if head[:3] == b"\xff\xd8\xff":
+            return _jpeg(head, fetch)
+        if head[:8] == b"\x89PNG\r\n\x1a\n":
+            return _png(head, fetch)
+        if head[:6] in (b"GIF87a", b"GIF89a"):
+            return _gif(head, fetch)
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            return _webp(head, fetch)
+        if head[:2] == b"BM":
+            return _bmp(head)
+        if head[:4] in (b"II*\x00", b"MM\x00*"):
+            return _tiff(head, fetch)
+    except (struct.error, IndexError, ValueError):
+        return None
+    return None
+
+
+def _slicer(data: bytes) -> Fetch:
+    return lambda offset, size: data[offset : offset + size]
+
+
+def _read(head: bytes, fetch: Fetch, offset: int, size: int) -> bytes:
+    if offset + size <= len(head):
+        return head[offset : offset + size]
+    return fetch(offset, size)
+
+
+# --- EXIF orientation ---------------------------------------------------------------------------
+
+
+def _exif_orientation(tiff: bytes) -> int | None:
+    """Orientation tag of IFD0 in a TIFF-structured EXIF block; 0 if absent, None if unreadable."""
+    if tiff[:6] == b"Exif\x00\x00":
+        tiff = tiff[6:]
+    order = tiff[:2]
+    if order == b"II":
+        e = "<"
+    elif order == b"MM":
+        e = ">"
+    else:
+        return None
+    if struct.unpack(e + "H", tiff[2:4])[0] != 42:
+        return None
+    ifd = struct.unpack(e + "I", tiff[4:8])[0]
+    count = struct.unpack(e + "H", tiff[ifd : ifd + 2])[0]
+    found = 0
+    for n in range(count):
+        entry = tiff[ifd + 2 + 12 * n : ifd + 14 + 12 * n]
+        if len(entry) < 12:
+            return None
+        tag, kind, number = struct.unpack(e + "HHI", entry[:8])
+        if tag != 0x0112:
+            continue
+        if number != 1:
+            return None
+        if kind == 3:  # SHORT
+            found = struct.unpack(e + "H", entry[8:10])[0]
+        elif kind == 4:  # LONG
+            found = struct.unpack(e + "I", entry[8:12])[0]
+        else:
+            return None
+    return found
+
+
+def _xmp_orientation(xmp: bytes) -> int | None:
+    match = _XMP_ORIENTATION.search(xmp)
+    return int(match[2]) if match else None
+
+
+# --- the formats --------------------------------------------------------------------------------
+
+
+def _jpeg(head: bytes, fetch: Fetch) -> HeaderSize | None:
+    pos = 2
+    exif: bytes | None = None
+    xmp: bytes | None = None
+    while pos < MAX_SCAN_BYTES:
+        marker = _read(head, fetch, pos, 4)
+        if len(marker) < 4 or marker[0] != 0xFF:
+            return None
+        code = marker[1]
+        if code == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if code == 0x01 or 0xD0 <= code <= 0xD7:
+            pos += 2
+            continue
+        if code in (0xD9, 0xDA):  # end or scan before any frame header: let Pillow say what is wrong
+            return None
+        length = struct.unpack(">H", marker[2:4])[0]
+        if length < 2:
+            return None
+        if code in _JPEG_SOF:
+            frame = _read(head, fetch, pos + 4, 5)
+            if len(frame) < 5:
+                return None
+            height, width = struct.unpack(">HH", frame[1:5])
+            if width == 0 or height == 0:  # height 0: defined later by a DNL marker
+                return None
+            orientation = 0
+            if exif is not None:
+                found = _exif_orientation(exif)
+                if found is None:
+                    return None
+                orientation = found
+            if orientation == 0 and xmp is not None:  # no EXIF tag: Pillow's getexif() reads XMP
+                orientation = _xmp_orientation(xmp) or 0
+            return HeaderSize(width, height, orientation or 1)
+        if code == 0xE1:
+            body = _read(head, fetch, pos + 4, length - 2)
+            if len(body) < length - 2:
+                return None
+            if body[:6] == b"Exif\x00\x00":
+                if exif is not None:  # Pillow concatenates a second one: rare, let it
+                    return None
+                exif = body
+            elif body.startswith(b"http://ns.adobe.com/xap/1.0/\x00"):
+                xmp = body.split(b"\x00", 1)[1]
+        pos += 2 + length
+    return None
+
+
+def _png(head: bytes, fetch: Fetch) -> HeaderSize | None:
+    ihdr = _read(head, fetch, 8, 25)
+    if len(ihdr) < 25 or ihdr[4:8] != b"IHDR" or struct.unpack(">I", ihdr[:4])[0] != 13:
+        return None
+    if zlib.crc32(ihdr[4:21]) != struct.unpack(">I", ihdr[21:25])[0]:
+        return None  # Pillow refuses a bad header checksum
+    width, height = struct.unpack(">II", ihdr[8:16])
+    if width == 0 or height == 0:
+        return None
+    orientation = 1
+    pos = 33
+    while pos < MAX_SCAN_BYTES:  # chunks before the pixel data: where Pillow's open finds EXIF
+        chunk = _read(head, fetch, pos, 8)
+        if len(chunk) < 8:
+            return None
+        size = struct.unpack(">I", chunk[:4])[0]
+        kind = chunk[4:8]
+        if kind in (b"IDAT", b"IEND", b"fdAT"):
+            return HeaderSize(width, height, orientation)
+        if kind in _PNG_TEXT:  # may carry XMP or "Raw profile type exif": Pillow's job
+            return None
+        body = _read(head, fetch, pos + 8, size + 4)
+        if len(body) < size + 4 or zlib.crc32(body[:size], zlib.crc32(kind)) != struct.unpack(">I", body[size:])[0]:
+            return None
+        if kind == b"eXIf":
+            found = _exif_orientation(body[:size])
+            if found is None:
+                return None
+            orientation = found or 1
+        pos += 12 + size
+    return None
+
+
+def _gif(head: bytes, fetch: Fetch) -> HeaderSize | None:
+    screen = _read(head, fetch, 6, 7)
+    if len(screen) < 7:
+        return None
+    width, height = struct.unpack("<HH", screen[:4])
+    flags = screen[4]
+    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    while pos < MAX_SCAN_BYTES:
+        introducer = _read(head, fetch, pos, 1)
+        if introducer == b"!":  # extension: label, then sub-blocks until a zero length
+            pos += 2
+            while True:
+                length = _read(head, fetch, pos, 1)
+                if not length:
+                    return None
+                pos += 1 + length[0]
+                if length[0] == 0:
+                    break
+        elif introducer == b",":  # the first frame: Pillow grows the size to hold it
+            desc = _read(head, fetch, pos + 1, 8)
+            if len(desc) < 8:
+                return None
+            x0, y0, w, h = struct.unpack("<HHHH", desc)
+            width, height = max(width, x0 + w), max(height, y0 + h)
+            if width == 0 or height == 0:
+                return None
+            return HeaderSize(width, height)
+        else:
+            return None
+    return None
+
+
+def _webp(head: bytes, fetch: Fetch) -> HeaderSize | None:
+    kind = head[12:16]
+    if kind == b"VP8 ":
+        if len(head) < 30 or head[23:26] != b"\x9d\x01\x2a":
+            return None
+        width, height = struct.unpack("<HH", head[26:30])
+        size = HeaderSize(width & 0x3FFF, height & 0x3FFF)
+    elif kind == b"VP8L":
+        if len(head) < 25 or head[20] != 0x2F:
+            return None
+        bits = struct.unpack("<I", head[21:25])[0]
+        size = HeaderSize((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+    elif kind == b"VP8X":
+        if len(head) < 30:
+            return None
+        width = int.from_bytes(head[24:27], "little") + 1
+        height = int.from_bytes(head[27:30], "little") + 1
+        size = HeaderSize(width, height)
+        flags = head[20]
+        if flags & 0x04:  # XMP: Pillow may read an orientation from it
+            return None
+        if flags & 0x08:  # EXIF, usually the last chunk: walk the chunk headers to it
+            return _webp_exif(head, fetch, size)
+    else:
+        return None
+    if size.width == 0 or size.height == 0:
+        return None
+    return size
+
+
+def _webp_exif(head: bytes, fetch: Fetch, size: HeaderSize) -> HeaderSize | None:
+    end = 8 + struct.unpack("<I", head[4:8])[0]
+    pos = 12
+    steps = 0
+    while pos + 8 <= end and steps < 100_000:
+        chunk = _read(head, fetch, pos, 8)
+        if len(chunk) < 8:
+            return None
+        length = struct.unpack("<I", chunk[4:8])[0]
+        if chunk[:4] == b"EXIF":
+            body = _read(head, fetch, pos + 8, length)
+            found = _exif_orientation(body)
+            return None if found is None else HeaderSize(size.width, size.height, found or 1)
+        pos += 8 + length + (length & 1)
+        steps += 1
+    return None
+
+
+def _bmp(head: bytes) -> HeaderSize | None:
+    if len(head) < 30:
+        return None
+    header_size = struct.unpack("<I", head[14:18])[0]
+    if header_size == 12:  # BITMAPCOREHEADER: unsigned 16-bit sides
+        width, height = struct.unpack("<HH", head[18:22])
+        bits = struct.unpack("<H", head[24:26])[0]
+        compression = 0
+    elif header_size in (40, 52, 56, 64, 108, 124):
+        if len(head) < 34:
+            return None
+        width, height = struct.unpack("<ii", head[18:26])
+        bits = struct.unpack("<H", head[28:30])[0]
+        compression = struct.unpack("<I", head[30:34])[0]
+        height = abs(height)  # negative: rows stored top-down
+    else:
+        return None
+    if compression != 0 or bits not in (1, 4, 8, 24, 32) or width <= 0 or height <= 0:
+        return None  # the rest Pillow checks (bit fields, RLE, palettes) before giving a size
+    return HeaderSize(width, height)
+
+
+def _tiff(head: bytes, fetch: Fetch) -> HeaderSize | None:
+    e = "<" if head[:2] == b"II" else ">"
+    ifd = struct.unpack(e + "I", head[4:8])[0]
+    count_raw = _read(head, fetch, ifd, 2)
+    if len(count_raw) < 2:
+        return None
+    count = struct.unpack(e + "H", count_raw)[0]
+    table = _read(head, fetch, ifd + 2, 12 * count)
+    if len(table) < 12 * count:
+        return None
+    values: dict[int, int] = {}
+    for n in range(count):
+        tag, kind, number = struct.unpack(e + "HHI", table[12 * n : 12 * n + 8])
+        if tag not in (256, 257, 274):
+            continue
+        if number != 1:
+            return None
+        if kind == 3:
+            values[tag] = struct.unpack(e + "H", table[12 * n + 8 : 12 * n + 10])[0]
+        elif kind == 4:
+            values[tag] = struct.unpack(e + "I", table[12 * n + 8 : 12 * n + 12])[0]
+        else:
+            return None
+    width, height = values.get(256, 0), values.get(257, 0)
+    if width == 0 or height == 0:
+        return None
+    return HeaderSize(width, height, values.get(274, 1))
