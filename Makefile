@@ -23,8 +23,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# `make lab PORT=8890` picks the port (default: Jupyter's 8888, or the next free one).
+PORT ?= 8888
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/ $(ALLOW_ROOT) --ServerApp.tornado_settings="{'websocket_max_message_size': $(WS_LIMIT)}"
+	$(BIN)/jupyter lab notebooks/ $(ALLOW_ROOT) --ServerApp.port=$(PORT) --ServerApp.tornado_settings="{'websocket_max_message_size': $(WS_LIMIT)}"
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

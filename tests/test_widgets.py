@@ -49,17 +49,31 @@ def texts(widget: Any) -> str:
     out: list[str] = []
 
     def walk(w: Any) -> None:
+        if isinstance(w, dict):  # one row of the transcript component
+            out.extend([w.get("html", ""), w.get("stats", "")] + list(w.get("warnings", ())))
+            return
         for attr in ("value", "description", "placeholder"):
             v = getattr(w, attr, None)
             if isinstance(v, str):
                 out.append(v)
         if isinstance(w, (W.Dropdown, W.ToggleButtons)):
             out.extend(str(o) for o in w.options)
+        for row in getattr(w, "rows", None) or ():  # the transcript component's rows
+            walk(row)
         for child in getattr(w, "children", ()) or ():
             walk(child)
 
     walk(widget)
     return "\n".join(out)
+
+
+def png_of(data_url: str) -> bytes:
+    """The bytes of a ``data:image/png;base64,...`` URL (what a ZoomImage shows)."""
+    import base64
+
+    head, _, b64 = data_url.partition(",")
+    assert head == "data:image/png;base64", head[:40]
+    return base64.b64decode(b64)
 
 
 def images_in(widget: Any) -> list[W.Image]:
@@ -353,10 +367,10 @@ def test_chat_panel_playground_flow(chat: ChatPanel, square_path: Path) -> None:
     chat.prompt.value = "Describe this image"
     chat.send_button.click()
     assert chat.error_html.value == ""
-    turns = chat.transcript.children
+    turns = chat.transcript.rows
     assert len(turns) == 2
-    assert "vizlab-chat-turn-user" in turns[0]._dom_classes
-    assert len(images_in(turns[0])) == 1  # the thumbnail sits beside its turn
+    assert turns[0]["role"] == "user" and turns[1]["role"] == "assistant"
+    assert len(turns[0]["thumbs"]) == 1  # the thumbnail sits beside its turn
     answer = texts(turns[1])
     assert "local analyst" in answer and "1024x1024" in answer
     assert "prompt" in answer and "tokens (estimated" in answer and "$0.0" in answer and "finish stop" in answer
@@ -367,7 +381,7 @@ def test_chat_panel_playground_flow(chat: ChatPanel, square_path: Path) -> None:
     # The follow-up re-sends the image: Chat Completions keeps no state.
     chat.prompt.value = "What should I highlight about this image to my insurance company?"
     chat.send_button.click()
-    assert len(chat.transcript.children) == 4
+    assert len(chat.transcript.rows) == 4
     request = chat.state.last_reply.request if chat.state.last_reply else {}
     messages = request["messages"]
     assert messages[0] == {"role": "system", "content": system}
@@ -466,9 +480,9 @@ def test_chat_panel_new_chat_clears(chat: ChatPanel, square_png: bytes) -> None:
     chat.attach(square_png)
     chat.prompt.value = "Describe this image"
     chat.send_button.click()
-    assert len(chat.transcript.children) == 2
+    assert len(chat.transcript.rows) == 2
     chat.new_chat_button.click()
-    assert chat.transcript.children == () and len(chat.conversation) == 0 and chat.conversation.images == {}
+    assert chat.transcript.rows == [] and len(chat.conversation) == 0 and chat.conversation.images == {}
     assert chat.conversation.system == "Be brief."
     assert "No requests yet" in chat.totals_html.value
 
@@ -506,7 +520,7 @@ def test_chat_panel_autosave_survives_a_restart(client: Client, tmp_path: Path, 
     again = ChatPanel(client, autosave=path)  # what re-running the cell after a restart does
     assert [t.text for t in again.conversation.turns] == ["Describe this image", answer]
     assert again.system_text.value == "Be brief."
-    assert len(again.transcript.children) == 2 and len(images_in(again.transcript.children[0])) == 1
+    assert len(again.transcript.rows) == 2 and len(again.transcript.rows[0]["thumbs"]) == 1
     assert "Total: 1 request" in again.totals_html.value
     W.Widget.close_all()
 
@@ -597,7 +611,7 @@ def test_compare_state_columns(client: Client, square_png: bytes) -> None:
 def test_compare_panel_three_columns(client: Client, square_path: Path) -> None:
     panel = ComparePanel(client, image=str(square_path), question="What colour is this?")
     panel.run_in_thread = False
-    assert all(bytes(v.grid.value).startswith(PNG_SIGNATURE) for v in panel.column_views.values())  # before running
+    assert all(png_of(v.grid.src).startswith(PNG_SIGNATURE) for v in panel.column_views.values())  # before running
     panel.run_button.click()
     assert not panel.run_button.disabled and panel.error_html.value == ""
     for detail in ("low", "high", "auto"):
@@ -605,7 +619,7 @@ def test_compare_panel_three_columns(client: Client, square_path: Path) -> None:
         assert "vizlab-compare-" + detail in view.box._dom_classes
         assert view.answer.value and "⚠️" not in view.answer.value
         assert "prompt estimated" in view.stats.value and "reported" in view.stats.value and "$" in view.stats.value
-        assert bytes(view.grid.value).startswith(PNG_SIGNATURE)
+        assert png_of(view.grid.src).startswith(PNG_SIGNATURE)
     assert panel.columns["high"].reported_prompt > panel.columns["low"].reported_prompt  # type: ignore[operator]
     assert "2x2 tiles" in panel.column_views["high"].stats.value
     assert panel.state.question == "What colour is this?"

@@ -13,8 +13,10 @@ Public: :class:`UploadPanel`, :class:`ChatPanel`, :class:`ComparePanel` and thei
 from __future__ import annotations
 
 from vizlab.widgets.chat import ChatPanel
+from vizlab.widgets.chat_state import ChatSettings, ChatState, TurnView
 from vizlab.widgets.compare import ComparePanel
-from vizlab.widgets.state import ChatState, CompareColumn, CompareState, TurnView, UploadRow, UploadState
+from vizlab.widgets.markdown import render_markdown
+from vizlab.widgets.state import CompareColumn, CompareState, UploadRow, UploadState
 from vizlab.widgets.upload import UploadPanel
 
 __all__ = [
@@ -23,6 +25,8 @@ __all__ = [
     "ComparePanel",
     "UploadState",
     "ChatState",
+    "ChatSettings",
+    "render_markdown",
     "CompareState",
     "CompareColumn",
     "TurnView",

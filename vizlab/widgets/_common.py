@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 
+SNAPSHOT_MIME = "text/html"
+_LIVE_PANELS: weakref.WeakSet[Panel] = weakref.WeakSet()
+_HOOKED: list[Any] = []  # the IPython shell whose post_run_cell event refreshes the snapshots
+
+
+def _refresh_snapshots(*_args: Any) -> None:
+    """After each cell: re-send the output of every shown panel whose snapshot changed."""
+    for panel in list(_LIVE_PANELS):
+        panel.update_snapshot()
+
+
 class Panel:
-    """Base of the panels: ``.widget`` is the root container; a notebook cell shows it."""
+    """Base of the panels: ``.widget`` is the root container; a notebook cell shows it.
+
+    **Static snapshot.** A panel is shown as one output holding the live widget view *and*
+    ``text/html``: the panel's current state drawn with inline styles (:meth:`snapshot_html`).
+    A running JupyterLab shows the widget; GitHub, nbconvert and a notebook opened without
+    running it (untrusted, so no widget renderer) show the HTML. After each cell the output is
+    updated (IPython's ``post_run_cell`` event, ``update_display``) when the snapshot changed, so
+    the saved notebook shows the last state. The HTML is wrapped in
+    ``<!-- vizlab-snapshot --> ... <!-- /vizlab-snapshot -->``, which nbval's sanitize file
+    folds: its numbers depend on the run, the widget's do not matter.
+    """
 
     widget: Any
 
@@ -17,14 +39,54 @@ class Panel:
     run_in_thread: bool = True
 
     _thread: threading.Thread | None = None
+    _display_ids: list[str]
+    _shown_snapshot: str = ""
+
+    def snapshot_html(self) -> str:
+        """The panel's current state as static HTML (inline styles, images as data URLs)."""
+        return ""
+
+    def _bundle(self) -> dict[str, Any]:
+        bundle = dict(self.widget._repr_mimebundle_() or {})
+        snapshot = self.snapshot_html()
+        bundle["text/plain"] = f"<vizlab {type(self).__name__}: run the notebook to use it>"
+        if snapshot:
+            bundle[SNAPSHOT_MIME] = f"<!-- vizlab-snapshot -->{snapshot}<!-- /vizlab-snapshot -->"
+        return bundle
 
     def _ipython_display_(self) -> None:
+        from IPython import get_ipython
         from IPython.display import display
 
-        display(self.widget)
+        bundle = self._bundle()
+        handle = display(bundle, raw=True, display_id=True)
+        self._shown_snapshot = bundle.get(SNAPSHOT_MIME, "")
+        if handle is not None:
+            if "_display_ids" not in self.__dict__:
+                self._display_ids = []
+            self._display_ids.append(handle.display_id)
+            _LIVE_PANELS.add(self)
+        shell = get_ipython()
+        if shell is not None and shell not in _HOOKED:
+            shell.events.register("post_run_cell", _refresh_snapshots)
+            _HOOKED.append(shell)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        return self._bundle()
+
+    def update_snapshot(self) -> None:
+        """Re-send this panel's outputs if its snapshot changed since they were sent."""
+        ids = self.__dict__.get("_display_ids") or []
+        if not ids:
+            return
+        bundle = self._bundle()
+        if bundle.get(SNAPSHOT_MIME, "") == self._shown_snapshot:
+            return
+        from IPython.display import update_display
+
+        self._shown_snapshot = bundle.get(SNAPSHOT_MIME, "")
+        for display_id in ids:
+            update_display(bundle, raw=True, display_id=display_id)
 
     def _run(self, work: Callable[[], None]) -> None:
         """Run ``work`` now, or in a daemon thread when :attr:`run_in_thread` is set.
@@ -123,6 +185,22 @@ def fill_layout(**kw: Any) -> Any:
     import ipywidgets as W
 
     return W.Layout(width="auto", **kw)
+
+
+def snapshot_box(title: str, body: str) -> str:
+    """The frame of a panel's static snapshot: a light box with its own text colour (any theme)."""
+    return (
+        f'<div class="vizlab-snapshot" style="border:1px solid #d0d0d0;border-radius:6px;padding:8px;'
+        f'background:#ffffff;color:{BOX_TEXT_COLOUR};font-family:sans-serif;font-size:13px;{TEXT_STYLE}">'
+        f'<div style="font-size:11px;color:{BOX_MUTED_COLOUR};margin-bottom:4px">{title} · saved state '
+        f"(run the notebook for the live panel)</div>{body}</div>"
+    )
+
+
+def png_data_url(png: bytes) -> str:
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def stylesheet(*widgets: Any) -> Any:

@@ -5,11 +5,20 @@ Flow (as in the playground quickstart): pick the deployment, write a system mess
 Stop while the answer streams), then ask follow-ups: the whole history, images included, is
 re-sent each time because Chat Completions keeps no state.
 
-A thin view over :class:`~vizlab.widgets.state.ChatState`. Requests run in a background thread
-(``panel.run_in_thread``; tests set it False or call ``panel.wait()``), Send is disabled and
-Stop enabled while one runs. On an error the panel shows it, the conversation is as it was
+A thin view over :class:`~vizlab.widgets.chat_state.ChatState`. Requests run in a background
+thread (``panel.run_in_thread``; tests set it False or call ``panel.wait()``), Send is disabled
+and Stop enabled while one runs. On an error the panel shows it, the conversation is as it was
 before Send (the user turn is removed, the attachments stay, the prompt comes back), and Send
-works again. Stop keeps the partial answer in the transcript, marked as stopped.
+works again. Stop keeps the partial answer in the transcript, marked as stopped; its prompt is
+counted in the totals at its estimate (a service bills the prompt it read).
+
+Like the playground: Enter sends and Shift+Enter is a newline (the prompt box and the
+transcript are two small anywidget components shipped in the package, see
+:mod:`vizlab.widgets.transcript`); answers are rendered as Markdown, sanitised
+(:mod:`vizlab.widgets.markdown`), each with a Copy button; the settings area has temperature,
+top_p, stop sequences, max tokens, past messages included and, for reasoning families, the
+reasoning effort; above the prompt a live estimate of the next request; "View code" shows the
+last request as Python, ``requests`` or curl with the key read from the environment.
 """
 
 from __future__ import annotations
@@ -38,7 +47,12 @@ from vizlab.widgets._common import (
     thumbnail_layout,
     toggle_layout,
 )
-from vizlab.widgets.state import DETAILS, ChatState, escape, human_bytes, thumbnail_png
+from vizlab.widgets._common import png_data_url, snapshot_box
+from vizlab.widgets.chat_state import ChatSettings, ChatState
+from vizlab.widgets.code import CODE_KINDS
+from vizlab.widgets.markdown import plain_html, render_markdown
+from vizlab.widgets.state import DETAILS, escape, human_bytes, thumbnail_png
+from vizlab.widgets.transcript import CodeView, PromptBox, TranscriptView
 
 if TYPE_CHECKING:
     from vizlab.client import Client
@@ -73,16 +87,20 @@ class ChatPanel(Panel):
         autosave: str | os.PathLike[str] | None = None,
         max_tokens: int = 1000,
         export_dir: str | os.PathLike[str] | None = None,
+        max_usd: float | None = None,
+        transcript_height: str = "420px",
     ) -> None:
         if client is None:
             from vizlab.client import connect
 
             client = connect(verbose=False)
-        self.state = ChatState(client, conversation, autosave=autosave, max_tokens=max_tokens, export_dir=export_dir)
+        self.state = ChatState(
+            client, conversation, autosave=autosave, max_tokens=max_tokens, export_dir=export_dir, max_usd=max_usd
+        )
         self.upload = upload
         self._thumbs: dict[str, bytes] = {}
         self._last_stream_update = 0.0
-        self._pending_prompt = ""
+        self._pending: dict[str, Any] = {}
 
         # header: backend and deployment
         self.backend_html = W.HTML()
@@ -107,11 +125,9 @@ class ChatPanel(Panel):
         self.system_status.add_class("vizlab-chat-system-status")
         self.system_text.observe(lambda _c: self._show_system_status(), names="value")
 
-        # transcript
-        self.transcript = W.VBox(layout=W.Layout(max_height="520px", overflow="auto"))
+        # transcript: scrolls, newest in view, Markdown answers with Copy, the pending turn
+        self.transcript = TranscriptView(max_height=transcript_height, layout=fill_layout())
         self.transcript.add_class("vizlab-chat-transcript")
-        self.stream_html = W.HTML()
-        self.stream_html.add_class("vizlab-chat-stream")
         self.totals_html = W.HTML()
         self.totals_html.add_class("vizlab-chat-totals")
         self.error_html = W.HTML()
@@ -148,10 +164,43 @@ class ChatPanel(Panel):
             value=max_tokens, min=1, max=128_000, description="Max tokens", layout=W.Layout(width="200px")
         )
         self.max_tokens.add_class("vizlab-chat-max-tokens")
+        # settings: the playground's "Parameters"
+        s = self.state.settings
+        self.temperature = W.FloatSlider(
+            value=s.temperature, min=0.0, max=2.0, step=0.05, description="Temperature", readout_format=".2f",
+            continuous_update=False, layout=W.Layout(width="300px"),
+        )  # fmt: skip
+        self.temperature.add_class("vizlab-chat-temperature")
+        self.top_p = W.FloatSlider(
+            value=s.top_p, min=0.0, max=1.0, step=0.01, description="Top P", readout_format=".2f",
+            continuous_update=False, layout=W.Layout(width="300px"),
+        )  # fmt: skip
+        self.top_p.add_class("vizlab-chat-top-p")
+        self.stop_text = W.Text(
+            value="", placeholder="e.g. END, ###", description="Stop", tooltip="Up to 4 stop sequences, comma-separated",
+            layout=W.Layout(width="260px"),
+        )  # fmt: skip
+        self.stop_text.add_class("vizlab-chat-stop-sequences")
+        past_options: list[tuple[str, int]] = [("all", -1)] + [(str(n), n) for n in range(0, 21)]
+        self.past_messages = W.Dropdown(
+            options=past_options, value=-1, description="Past msgs", tooltip="Past messages included in each request",
+            layout=W.Layout(width="200px"),
+        )  # fmt: skip
+        self.past_messages.add_class("vizlab-chat-past-messages")
+        self.effort_picker = W.Dropdown(options=[("default", "")], value="", description="Reasoning", layout=W.Layout(width="220px"))
+        self.effort_picker.add_class("vizlab-chat-effort")
+        self.settings_note = W.HTML()
+        self.settings_note.add_class("vizlab-chat-settings-note")
+        self.estimate_html = W.HTML()
+        self.estimate_html.add_class("vizlab-chat-estimate")
+        self.budget_html = W.HTML()
+        self.budget_html.add_class("vizlab-chat-budget")
 
-        # prompt and send
-        self.prompt = W.Textarea(placeholder="Type a question, e.g. Describe this image", layout=fill_layout(height="64px"))
+        # prompt and send: Enter sends, Shift+Enter is a newline
+        self.prompt = PromptBox(placeholder="Type a question, e.g. Describe this image (Enter sends, Shift+Enter: new line)",
+                                layout=fill_layout())  # fmt: skip
         self.prompt.add_class("vizlab-chat-prompt")
+        self.prompt.on_submit(lambda _p: self.send())
         self.send_button = W.Button(description="Send", icon="paper-plane", button_style="primary", layout=auto_width())
         self.send_button.add_class("vizlab-chat-send")
         self.send_button.on_click(lambda _b: self.send())
@@ -165,6 +214,15 @@ class ChatPanel(Panel):
         self.raw_toggle.observe(lambda _c: self._show_raw(), names="value")
         self.raw_html = W.HTML()
         self.raw_html.add_class("vizlab-chat-raw")
+        self.code_toggle = W.ToggleButton(description="View code", icon="terminal", value=False, layout=auto_width())
+        self.code_toggle.add_class("vizlab-chat-code-toggle")
+        self.code_kind = W.ToggleButtons(options=list(CODE_KINDS), value="python", layout=W.Layout(display="none"),
+                                         style={"button_width": "80px"})  # fmt: skip
+        self.code_kind.add_class("vizlab-chat-code-kind")
+        self.code_view = CodeView(layout=fill_layout())
+        self.code_view.add_class("vizlab-chat-code")
+        self.code_toggle.observe(lambda _c: self._show_code(), names="value")
+        self.code_kind.observe(lambda _c: self._show_code(), names="value")
         self.new_chat_button = W.Button(description="New chat", icon="refresh", layout=auto_width())
         self.new_chat_button.add_class("vizlab-chat-new")
         self.new_chat_button.on_click(lambda _b: self.new_chat())
@@ -183,25 +241,34 @@ class ChatPanel(Panel):
                 self.system_text,
                 W.HBox([self.apply_system_button, self.system_status], layout=ROW),
                 self.transcript,
-                self.stream_html,
                 self.error_html,
                 self.totals_html,
+                self.budget_html,
                 W.HBox([self.file_upload, self.path_text, self.attach_button, self.attach_uploads_button,
                         self.clear_attachments_button], layout=ROW),
                 self.attachments_box,
-                W.HBox([self.detail_picker, self.max_tokens], layout=ROW),
+                W.HBox([self.detail_picker, self.max_tokens, self.past_messages, self.effort_picker], layout=ROW),
+                W.HBox([self.temperature, self.top_p, self.stop_text], layout=ROW),
+                self.settings_note,
+                self.estimate_html,
                 self.prompt,
-                W.HBox([self.send_button, self.stop_button, self.new_chat_button, self.raw_toggle,
+                W.HBox([self.send_button, self.stop_button, self.new_chat_button, self.raw_toggle, self.code_toggle,
                         self.export_json_button, self.export_md_button], layout=ROW),
                 self.export_html,
                 self.raw_html,
+                self.code_kind,
+                self.code_view,
                 stylesheet(self.file_upload, self.detail_picker),
             ],
             layout=W.Layout(width="100%"),
         )
         self.widget.add_class("vizlab-chat")
+        for control in (self.detail_picker, self.max_tokens, self.temperature, self.top_p, self.stop_text,
+                        self.past_messages, self.effort_picker, self.prompt):  # fmt: skip
+            control.observe(lambda _c: self._on_settings(), names="value")
         self._show_backend()
         self._show_system_status()
+        self._show_effort()
         self.refresh()
 
     # -- properties --
@@ -266,42 +333,71 @@ class ChatPanel(Panel):
         if change["new"]:
             self.state.select_deployment(change["new"])
             self._show_backend()
+            self._show_effort()
+            self._show_estimate()
 
     def send(self) -> None:
         """Send the prompt and attachments (what the Send button does)."""
         if self.state.busy:  # a second click queued before Send was disabled
             return
         prompt = self.prompt.value
+        # Read the controls here, on the kernel's main thread, not in the worker.
+        try:
+            settings = self.settings()
+        except ValueError as e:
+            self._show_error(str(e))
+            return
+        detail = self.detail_picker.value
+        refusal = self.state.budget_refusal(prompt, detail=detail, settings=settings)
+        if refusal:
+            self._show_error(refusal)
+            return
         if not self.state.claim(prompt):
             self._show_error(self.state.error)
             return
-        # Read the controls here, on the kernel's main thread, not in the worker.
-        max_tokens, detail = int(self.max_tokens.value), self.detail_picker.value
         try:
-            self._pending_prompt = prompt
+            estimate = self.state.estimate_next(prompt, detail=detail, settings=settings)
+            self._pending = {
+                "role": "user", "html": plain_html(prompt) or "<i>(no text)</i>",
+                "thumbs": [png_data_url(self._thumb(a)) for a in self.state.attachments],
+                "stats": self._attachment_note(),
+            }  # fmt: skip
             self._set_busy(True)
             self._show_error("")
             self.prompt.value = ""
-            self.stream_html.value = self._bubble("user", escape(prompt), note=self._attachment_note()) + self._bubble(
-                "assistant", "<i>…</i>"
-            )
-            self._run(lambda: self._send_work(prompt, max_tokens, detail))
+            self.transcript.pending = dict(self._pending)
+            self._show_totals(sending=estimate.prompt_tokens)
+            self._show_attachments(sending=True)
+            self._run(lambda: self._send_work(prompt, settings, detail))
         except BaseException:
             if self.state.busy:  # the worker never ran (no thread to be had): Send must work again
                 self.state.release()
                 self.prompt.value = prompt
-                self.stream_html.value = ""
+                self.transcript.pending = {}
                 self._set_busy(False)
             raise
 
-    def _send_work(self, prompt: str, max_tokens: int, detail: str) -> None:
+    def settings(self) -> ChatSettings:
+        """The settings area's values (raises ValueError naming a bad one)."""
+        stops = tuple(x.strip() for x in self.stop_text.value.split(",") if x.strip())
+        if len(stops) > 4:
+            raise ValueError(f"Stop: {len(stops)} sequences given, the API takes at most 4; remove some.")
+        past = int(self.past_messages.value)
+        return ChatSettings(
+            temperature=float(self.temperature.value), top_p=float(self.top_p.value), stop=stops,
+            max_tokens=int(self.max_tokens.value), past_messages=None if past < 0 else past,
+            reasoning_effort=self.effort_picker.value or None,
+        )  # fmt: skip
+
+    def _send_work(self, prompt: str, settings: ChatSettings, detail: str) -> None:
         ok = False
         try:
-            ok = self.state.send(prompt, on_chunk=self._on_chunk, max_tokens=max_tokens, detail=detail, claimed=True)
+            ok = self.state.send(prompt, on_chunk=self._on_chunk, detail=detail, claimed=True, settings=settings)
         finally:
             if not ok:
                 self.prompt.value = prompt  # give the question back for a retry
-            self.stream_html.value = ""
+            self._pending = {}
+            self.transcript.pending = {}
             self._set_busy(False)
             self._show_error(self.state.error)
             self.refresh()
@@ -311,9 +407,7 @@ class ChatPanel(Panel):
         if now - self._last_stream_update < _STREAM_REFRESH_S:
             return
         self._last_stream_update = now
-        self.stream_html.value = self._bubble("user", escape(self._pending_prompt)) + self._bubble(
-            "assistant", escape(text) + " ▌"
-        )
+        self.transcript.pending = {**self._pending, "answer_html": render_markdown(text) + " ▌"}
 
     def stop(self) -> None:
         """Stop the answer being streamed (what the Stop button does)."""
@@ -381,66 +475,142 @@ class ChatPanel(Panel):
     def _attachment_note(self) -> str:
         if not self.state.attachments:
             return ""
-        return ", ".join(f"📎 {escape(a.name)}" for a in self.state.attachments)
+        return ", ".join(f"📎 {a.name}" for a in self.state.attachments)
 
-    def _show_attachments(self) -> None:
+    def _show_attachments(self, sending: bool = False) -> None:
         items = []
-        for image in self.state.attachments:
-            thumb = W.Image(value=self._thumb(image), format="png", layout=thumbnail_layout())
-            thumb.add_class("vizlab-thumbnail")
-            label = W.HTML(
-                text_block(f"<small>{escape(image.name)}<br>{image.width}x{image.height} · {human_bytes(image.nbytes)}</small>"),
-                layout=W.Layout(max_width="140px"),
-            )
-            items.append(W.VBox([thumb, label], layout=W.Layout(margin="0 8px 4px 0")))
+        if not sending:  # once sent, the images show in the pending turn, not under the input
+            for image in self.state.attachments:
+                thumb = W.Image(value=self._thumb(image), format="png", layout=thumbnail_layout())
+                thumb.add_class("vizlab-thumbnail")
+                label = W.HTML(
+                    text_block(f"<small>{escape(image.name)}<br>{image.width}x{image.height} · {human_bytes(image.nbytes)}</small>"),
+                    layout=W.Layout(max_width="140px"),
+                )
+                items.append(W.VBox([thumb, label], layout=W.Layout(margin="0 8px 4px 0")))
         old = self.attachments_box.children
         self.attachments_box.children = items
         _close_tree(old)
 
-    @staticmethod
-    def _bubble(role: str, body: str, note: str = "") -> str:
-        who = "You" if role == "user" else "Assistant"
-        extra = f'<div style="font-size:11px;color:{BOX_MUTED_COLOUR};margin-top:2px">{note}</div>' if note else ""
-        return f'<div class="vizlab-chat-bubble vizlab-chat-{role}" style="{_BUBBLE.get(role, "")}"><b>{who}:</b> {body}{extra}</div>'
+    def _on_settings(self) -> None:
+        self._show_settings_note()
+        self._show_estimate()
+
+    def _show_effort(self) -> None:
+        """The reasoning-effort picker, shown only where the deployment's family takes one."""
+        info = self.state.model_info()
+        efforts = tuple(getattr(info, "efforts", ()) or ()) if info is not None and getattr(info, "reasoning", False) else ()
+        default = getattr(info, "default_effort", None) if efforts else None
+        with self.effort_picker.hold_trait_notifications():
+            self.effort_picker.options = [(f"default ({default})" if default else "default", "")] + [(e, e) for e in efforts]
+            self.effort_picker.value = ""
+        self.effort_picker.layout.display = "" if efforts else "none"
+        self._show_settings_note()
+
+    def _show_settings_note(self) -> None:
+        try:
+            _max, params, notes = self.state.request_params(self.settings())
+        except (ValueError, Exception) as e:  # a bad stop list: say so where it is typed
+            self.settings_note.value = f'<div style="{ERROR_STYLE}">⚠️ {escape(str(e))}</div>'
+            return
+        sent = ", ".join(f"{k}={v!r}" for k, v in params.items())
+        extra = "".join(f"<br>{escape(n)}" for n in notes)
+        self.settings_note.value = text_block(
+            f"<small>Sent with the next request: {escape(sent)}{extra}</small>", f"color:{MUTED_COLOUR}"
+        )
+
+    def _show_estimate(self) -> None:
+        try:
+            settings = self.settings()
+        except ValueError:
+            return
+        est = self.state.estimate_next(self.prompt.value, detail=self.detail_picker.value, settings=settings)
+        self.estimate_html.value = text_block(f"<small>🧮 {escape(est.line())}</small>", f"color:{MUTED_COLOUR}")
+        self._show_budget()
+
+    def _show_budget(self) -> None:
+        line = self.state.budget_line()
+        self.budget_html.value = text_block(f"<small><b>{escape(line)}</b></small>") if line else ""
+
+    def _show_totals(self, sending: int | None = None) -> None:
+        line = self.state.totals_line()
+        if sending is not None:
+            line += f" · sending now: ~{sending:,} prompt tokens (estimated)"
+        self.totals_html.value = text_block(f"<small><b>{escape(line)}</b></small>")
+
+    def _show_code(self) -> None:
+        on = bool(self.code_toggle.value)
+        self.code_kind.layout.display = "" if on else "none"
+        self.code_view.code = self.state.request_code(self.code_kind.value) if on else ""
 
     def _show_raw(self) -> None:
         if self.raw_toggle.value:
+            # Theme colours for text and background together: legible in light and dark themes.
             self.raw_html.value = (
-                '<pre style="max-height:400px;overflow:auto;font-size:11px;line-height:1.35;white-space:pre-wrap;'
-                'overflow-wrap:anywhere;background:#f8f8f8;padding:6px 8px;border-radius:4px">'
+                '<pre class="vizlab-raw-json" style="max-height:400px;overflow:auto;font-size:11px;line-height:1.35;'
+                "white-space:pre-wrap;overflow-wrap:anywhere;padding:6px 8px;border-radius:4px;"
+                "background:var(--jp-cell-editor-background,#f8f8f8);color:var(--jp-content-font-color1,#1f1f1f);"
+                'border:1px solid var(--jp-border-color2,#e0e0e0)">'
                 f"{html.escape(self.state.raw_json(), quote=False)}</pre>"
             )
         else:
             self.raw_html.value = ""
 
-    def refresh(self) -> None:
-        """Redraw the transcript, totals, attachments and raw JSON from the state."""
+    def rows(self) -> list[dict[str, Any]]:
+        """The transcript's rows as the front end draws them (HTML already sanitised)."""
         rows = []
         for view in self.state.turn_views():
-            parts: list[Any] = []
-            if view.images:
-                thumbs = []
-                for image in view.images:
-                    thumb = W.Image(value=self._thumb(image), format="png", layout=thumbnail_layout())
-                    thumb.add_class("vizlab-thumbnail")
-                    thumbs.append(thumb)
-                parts.append(W.VBox(thumbs, layout=W.Layout(flex="0 0 auto")))
-            body = escape(view.text) if view.text else "<i>(no text)</i>"
-            note = escape(view.stats)
-            for warning in view.warnings:
-                note += f'<br><span class="vizlab-chat-warning" style="color:{WARNING_COLOUR}">⚠️ {escape(warning)}</span>'
-            parts.append(W.HTML(self._bubble(view.role, body, note), layout=W.Layout(flex="1 1 auto", min_width="0")))
-            row = W.HBox(parts, layout=W.Layout(align_items="flex-start"))
-            row.add_class("vizlab-chat-turn")
-            row.add_class(f"vizlab-chat-turn-{view.role}")
-            rows.append(row)
-        old = self.transcript.children
-        self.transcript.children = rows
-        _close_tree(old)
-        self.totals_html.value = text_block(f"<small><b>{escape(self.state.totals_line())}</b></small>")
+            assistant = view.role == "assistant"
+            rows.append(
+                {
+                    "role": view.role,
+                    "html": (render_markdown(view.text) if assistant else plain_html(view.text)) or "<i>(no text)</i>",
+                    "copy": view.text if assistant else "",
+                    "stats": view.stats,
+                    "warnings": list(view.warnings),
+                    "thumbs": [png_data_url(self._thumb(i)) for i in view.images],
+                }
+            )
+        return rows
+
+    def refresh(self) -> None:
+        """Redraw the transcript, totals, attachments, estimate and raw JSON from the state."""
+        self.transcript.rows = self.rows()
+        self._show_totals()
         self._show_attachments()
         self._show_raw()
+        if self.code_toggle.value:
+            self._show_code()
         self._show_system_status()
+        self._show_estimate()
+
+    def snapshot_html(self) -> str:
+        """The transcript, totals and estimate as static HTML (what a saved notebook shows)."""
+        parts = []
+        for row in self.rows():
+            bubble = _BUBBLE.get(row["role"], "")
+            who = "You" if row["role"] == "user" else "Assistant"
+            thumbs = "".join(
+                f'<img src="{u}" alt="attached image" style="max-width:96px;max-height:96px;border:1px solid #d0d0d0;'
+                f'margin:2px 8px 2px 0;float:left">'
+                for u in row["thumbs"]
+            )  # fmt: skip
+            notes = escape(row["stats"]) + "".join(
+                f'<br><span style="color:{WARNING_COLOUR}">⚠️ {escape(w)}</span>' for w in row["warnings"]
+            )
+            extra = f'<div style="font-size:11px;color:{BOX_MUTED_COLOUR};margin-top:2px">{notes}</div>' if notes else ""
+            parts.append(
+                f'<div class="vizlab-chat-turn" style="overflow:hidden;margin:4px 0">{thumbs}'
+                f'<div style="{bubble}"><b>{who}:</b> {row["html"]}{extra}</div></div>'
+            )
+        if not parts:
+            parts.append(f'<div style="color:{BOX_MUTED_COLOUR}">No messages yet.</div>')
+        body = (
+            "".join(parts)
+            + f'<div style="margin-top:6px"><b>{escape(self.state.totals_line())}</b></div>'
+            + (f"<div>{escape(self.state.budget_line())}</div>" if self.state.max_usd is not None else "")
+        )
+        return snapshot_box(f"ChatPanel · {escape(self.state.client.describe())}", body)
 
 
 def _close_tree(widgets: Any) -> None:

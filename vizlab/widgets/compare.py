@@ -1,14 +1,19 @@
-"""The compare panel: one image, one question, sent at detail low, high and auto side by side.
+"""The compare panel: one image, one question, sent at detail low, high and auto (or to several
+deployments) side by side.
 
-Each column shows the answer, vizlab's estimate of the prompt tokens next to what the service
-reported, the cost and latency, and the image as the service scales it for that detail with the
-512-px tile grid drawn over it (PIL; no matplotlib figure needed). A thin view over
-:class:`~vizlab.widgets.state.CompareState`; the three requests run one after another in a
-background thread (``panel.run_in_thread``), each column filled as its answer arrives.
+Each column shows what the model sees (the actual pixels: the 512x512 downscale at low, the
+scaled image with its 512-px tiles at high; click for the real pixels), the answer (Markdown,
+sanitised), vizlab's estimate of the prompt tokens next to what the service reported, the cost
+and latency. ``arms=[("gpt-4o", "high"), ("gpt-4.1-mini", "high")]`` compares deployments, each
+with its own token rules. A thin view over :class:`~vizlab.widgets.state.CompareState`; the
+requests go out in parallel in a background thread (``panel.run_in_thread``), each column filled
+as its answer arrives. Columns stack when the notebook is narrow.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
@@ -23,10 +28,14 @@ from vizlab.widgets._common import (
     WARNING_COLOUR,
     Panel,
     auto_width,
+    png_data_url,
+    snapshot_box,
     stylesheet,
     text_block,
 )
-from vizlab.widgets.state import DETAILS, CompareColumn, CompareState, escape, human_bytes
+from vizlab.widgets.markdown import render_markdown
+from vizlab.widgets.state import CompareColumn, CompareState, escape, human_bytes
+from vizlab.widgets.transcript import ZoomImage
 
 if TYPE_CHECKING:
     from vizlab.client import Client
@@ -35,11 +44,13 @@ __all__ = ["ComparePanel"]
 
 
 
-# The columns share their rows (CSS subgrid): titles, grids, numbers and answers line up across
-# the three columns whatever each one's length. A browser without subgrid stacks each column.
+# The columns share their rows (CSS subgrid): titles, pictures, numbers and answers line up across
+# the columns whatever each one's length. The column count follows the width (auto-fit, at least
+# 300 px each), so a narrow notebook stacks them. A browser without subgrid stacks each column.
 # (The span goes in grid_area: ipywidgets applies the null grid_area after grid_row, and removing
 # that shorthand removes grid-row too.)
 _ROWS = 4
+_MIN_COLUMN = "300px"
 _ANSWER_STYLE = (
     f"background:#f6f6f6;color:{BOX_TEXT_COLOUR};border-radius:6px;padding:6px 8px;max-height:260px;overflow-y:auto;"
     f"{TEXT_STYLE}"
@@ -47,10 +58,11 @@ _ANSWER_STYLE = (
 
 
 class _ColumnView:
-    def __init__(self, detail: str) -> None:
-        self.title = W.HTML(f"<h4 style='margin:4px 0'>detail: {detail}</h4>")
-        self.grid = W.Image(format="png", layout=W.Layout(max_width="100%", height="auto", align_self="flex-start"))
-        self.grid.add_class("vizlab-compare-grid")
+    def __init__(self, key: str, col: CompareColumn) -> None:
+        title = f"detail: {col.detail}" if key == col.detail else f"{col.deployment} · detail {col.detail}"
+        self.title = W.HTML(f"<h4 style='margin:4px 0'>{escape(title)}</h4>")
+        self.grid = ZoomImage(layout=W.Layout(width="100%"))
+        self.grid.add_class("vizlab-compare-seen")
         self.stats = W.HTML()
         self.stats.add_class("vizlab-compare-stats")
         self.answer = W.HTML()
@@ -63,17 +75,23 @@ class _ColumnView:
             ),
         )  # fmt: skip
         self.box.add_class("vizlab-compare-column")
-        self.box.add_class(f"vizlab-compare-{detail}")
+        self.box.add_class(f"vizlab-compare-{_css_name(key)}")
 
     def show(self, col: CompareColumn, *, running: bool = False) -> None:
         if col.grid_png:
-            self.grid.value = col.grid_png
+            self.grid.src = png_data_url(col.grid_png)
         explanation = (
             f'<div style="font-family:var(--jp-code-font-family,monospace);font-size:11px;color:{MUTED_COLOUR};'
             f'line-height:1.35;margin-top:2px">{escape(col.explanation.splitlines()[-1])}</div>'
             if col.explanation
             else ""
         )
+        seen = ""
+        if col.seen_size:
+            seen = (
+                f'<div style="font-size:11px;color:{MUTED_COLOUR}">the model sees {col.seen_size[0]}x{col.seen_size[1]} px'
+                f" ({escape(col.token_model)} rules) · click the picture for its real pixels</div>"
+            )
         asked = bool(col.answer or col.error or col.latency_s is not None)
         if not asked and col.image_tokens is not None:  # no "$? · ? s" before anything is sent
             wait = "waiting for the answer" if running else "press Compare to ask"
@@ -83,20 +101,32 @@ class _ColumnView:
             if col.image_tokens is not None:  # the number to compare, first and in bold
                 head = f"image {col.image_tokens:,} tokens"
                 stats = stats.replace(escape(head), f"<b>{escape(head)}</b>", 1)
-        self.stats.value = text_block(f"<small>{stats}</small>{explanation}")
+        self.stats.value = text_block(f"<small>{stats}</small>{explanation}{seen}")
         if col.error:
             self.answer.value = f'<div style="{ERROR_STYLE}">⚠️ {escape(col.error)}</div>'
         elif running:
             self.answer.value = f'<div style="{_ANSWER_STYLE};color:{BOX_MUTED_COLOUR}"><i>asking…</i></div>'
         else:
-            warn = ""
-            if col.finish_reason == "length":
-                warn = f'<br><span style="color:{WARNING_COLOUR}">⚠️ cut off by max tokens (finish_reason length)</span>'
-            self.answer.value = f'<div style="{_ANSWER_STYLE}">{escape(col.answer)}{warn}</div>' if col.answer else ""
+            self.answer.value = _answer_html(col)
+
+
+def _answer_html(col: CompareColumn) -> str:
+    if not col.answer:
+        return ""
+    warn = ""
+    if col.finish_reason == "length":
+        warn = f'<br><span style="color:{WARNING_COLOUR}">⚠️ cut off by max tokens (finish_reason length)</span>'
+    return f'<div style="{_ANSWER_STYLE}">{render_markdown(col.answer)}{warn}</div>'
+
+
+def _css_name(key: str) -> str:
+    """A column key as a CSS class part: ``"gpt-4.1-mini · high"`` -> ``"gpt-4-1-mini-high"``."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", key).strip("-")
 
 
 class ComparePanel(Panel):
-    """Ask about one image at low, high and auto detail and compare answers, tokens and cost."""
+    """Ask about one image at low, high and auto detail (or on several deployments, ``arms=``) and
+    compare what the model sees, the answers, tokens and cost."""
 
     def __init__(
         self,
@@ -105,12 +135,13 @@ class ComparePanel(Panel):
         question: str = "Describe this image.",
         *,
         max_tokens: int = 300,
+        arms: Sequence[str | tuple[str, str]] | None = None,
     ) -> None:
         if client is None:
             from vizlab.client import connect
 
             client = connect(verbose=False)
-        self.state = CompareState(client, None, question, max_tokens=max_tokens)
+        self.state = CompareState(client, None, question, max_tokens=max_tokens, arms=arms)
         self.file_upload = W.FileUpload(accept="image/*", multiple=False, description="Image", layout=auto_width())
         self.file_upload.add_class("vizlab-compare-upload")
         self.file_upload.observe(self._on_upload, names="value")
@@ -130,7 +161,7 @@ class ComparePanel(Panel):
         self.image_html.add_class("vizlab-compare-image")
         self.error_html = W.HTML()
         self.error_html.add_class("vizlab-compare-error")
-        self.column_views = {d: _ColumnView(d) for d in DETAILS}
+        self.column_views = {k: _ColumnView(k, c) for k, c in self.state.columns.items()}
         self.widget = W.VBox(
             [
                 W.HBox([self.file_upload, self.path_text, self.use_path_button], layout=ROW),
@@ -138,10 +169,10 @@ class ComparePanel(Panel):
                 self.image_html,
                 self.error_html,
                 W.HBox(
-                    [self.column_views[d].box for d in DETAILS],
+                    [v.box for v in self.column_views.values()],
                     layout=W.Layout(
-                        display="grid", grid_template_columns=f"repeat({len(DETAILS)}, minmax(0, 1fr))",
-                        grid_template_rows=f"repeat({_ROWS}, auto)", grid_gap="4px 6px", width="100%",
+                        display="grid", grid_template_columns=f"repeat(auto-fit, minmax(min({_MIN_COLUMN}, 100%), 1fr))",
+                        grid_auto_rows="auto", grid_gap="4px 6px", width="100%",
                     ),
                 ),  # fmt: skip
                 stylesheet(self.file_upload),
@@ -172,8 +203,8 @@ class ComparePanel(Panel):
             f"{human_bytes(image.nbytes)} · token rules {escape(self.state.client.token_model)}</small>",
             f"color:{MUTED_COLOUR}",
         )
-        for d in DETAILS:
-            self.column_views[d].show(self.state.columns[d])
+        for key, view in self.column_views.items():
+            view.show(self.state.columns[key])
 
     def _on_upload(self, change: dict[str, Any]) -> None:
         records = list(change["new"] or ())
@@ -191,18 +222,18 @@ class ComparePanel(Panel):
         self.state.question = self.question_text.value or self.state.question
         self._set_busy(True)
         self._error("")
-        for d in DETAILS:
-            self.column_views[d].show(self.state.columns[d], running=True)
+        for key, view in self.column_views.items():
+            view.show(self.state.columns[key], running=True)
 
         def work() -> None:
             message = ""
             try:
-                self.state.run(on_column=lambda col: self.column_views[col.detail].show(col))
+                self.state.run(on_column=lambda col: self.column_views[col.label].show(col))
                 message = self.state.error
             except Exception as e:  # in a thread nobody would see it: show it, never a key
-                from vizlab.widgets.state import _error_text
+                from vizlab.widgets.state import error_text
 
-                message = _error_text(e, self.state.client)
+                message = error_text(e, self.state.client)
             finally:
                 self._set_busy(False)
                 self._error(message)
@@ -216,3 +247,24 @@ class ComparePanel(Panel):
 
     def _error(self, message: str) -> None:
         self.error_html.value = f'<div style="{ERROR_STYLE}">⚠️ {escape(message)}</div>' if message else ""
+
+    def snapshot_html(self) -> str:
+        """The columns (picture, numbers, answer) as static HTML, for a saved notebook."""
+        image = self.state.image
+        if image is None:
+            return snapshot_box("ComparePanel", "No image chosen yet.")
+        cells = []
+        for key, col in self.state.columns.items():
+            title = f"detail: {col.detail}" if key == col.detail else f"{col.deployment} · detail {col.detail}"
+            picture = (
+                f'<img src="{png_data_url(col.grid_png)}" alt="what the model sees" style="max-width:100%;height:auto">'
+                if col.grid_png
+                else ""
+            )
+            body = _answer_html(col) or (f'<div style="{ERROR_STYLE}">⚠️ {escape(col.error)}</div>' if col.error else "")
+            cells.append(
+                f'<div style="flex:1 1 300px;min-width:0;padding:0 6px"><h4 style="margin:4px 0">{escape(title)}</h4>'
+                f'{picture}<div style="font-size:12px">{escape(col.stats)}</div>{body}</div>'
+            )
+        head = f"<div>{escape(image.name)} · {image.width}x{image.height} px · {escape(self.state.question)}</div>"
+        return snapshot_box("ComparePanel", head + f'<div style="display:flex;flex-wrap:wrap">{"".join(cells)}</div>')

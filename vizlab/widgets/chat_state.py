@@ -1,0 +1,694 @@
+"""The chat panel's state: settings, the live estimate, send/stop, budget, totals, export.
+
+Split from :mod:`vizlab.widgets.state` (upload and compare live there). No widgets, no kernel:
+tests drive it by calling methods and reading attributes.
+
+Decisions made here (and documented in the panel's docstring):
+
+* **A failed send leaves the conversation as it was before Send.** :meth:`ChatState.send`
+  removes the user turn it added, keeps the attachments pending and hands the prompt back, so
+  pressing Send again is a clean retry (no doubled question in the history).
+* **Stop keeps what was streamed, and counts what a service bills.** As in the Azure AI Foundry
+  playground the partial answer stays (an assistant turn with ``finish_reason="cancelled"``).
+  No usage comes back for a stopped stream, but the service has read the prompt and bills it,
+  so the totals count the prompt *estimate* (and its cost), marked as estimated.
+* **Settings are checked against the model's family** (:func:`vizlab.models.lookup`): a
+  parameter the family refuses (temperature on o-series at most efforts...) is not sent and the
+  panel says so; reasoning families get ``max_completion_tokens`` and ``reasoning_effort``.
+* **"Past messages included"** sends the system message and only the last N messages of the
+  history with the new question, as the playground's setting does; the estimate shows what
+  that saves. ``None`` sends everything.
+* **A session budget** (``max_usd``) refuses a send whose worst case (prompt estimate plus
+  ``max_tokens`` of output) would take the spend past it; the spend counts stopped answers too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vizlab.errors import VizlabError, redact
+from vizlab.widgets.state import (
+    client_secrets,
+    cost_total,
+    elide_data_urls,
+    error_text,
+    fmt_cost,
+    fmt_int,
+    get_field,
+    source_label,
+)
+
+if TYPE_CHECKING:
+    from vizlab.client import Client, Reply
+    from vizlab.conversation import Conversation
+    from vizlab.images import EncodedImage
+    from vizlab.tokens import RequestEstimate
+
+__all__ = ["ChatSettings", "ChatState", "NextEstimate", "TurnView", "turn_stats", "turn_warnings"]
+
+# OpenAI's defaults when a request leaves them out: temperature 1 and top_p 1 (API reference,
+# Chat Completions "Create", platform.openai.com/docs/api-reference/chat/create, read 2026).
+DEFAULT_TEMPERATURE = 1.0
+DEFAULT_TOP_P = 1.0
+# At most 4 stop sequences (same reference, "stop": "Up to 4 sequences"); the backend refuses more.
+MAX_STOP_SEQUENCES = 4
+
+
+@dataclass
+class ChatSettings:
+    """What the settings area sets for the next request."""
+
+    temperature: float = DEFAULT_TEMPERATURE
+    top_p: float = DEFAULT_TOP_P
+    stop: tuple[str, ...] = ()
+    max_tokens: int = 1000
+    past_messages: int | None = None  # None: the whole history
+    reasoning_effort: str | None = None  # None: the family's default (not sent)
+
+
+@dataclass
+class NextEstimate:
+    """The live estimate of the next request, before Send."""
+
+    prompt_tokens: int
+    image_tokens: int
+    text_tokens: int
+    images: int
+    max_output: int
+    prompt_cost: float | None
+    worst_cost: float | None  # prompt plus max_output tokens of output
+    messages_sent: int  # past messages in the request (system and the new question not counted)
+    messages_total: int
+    saved_tokens: int  # prompt tokens saved by "past messages included"
+    error: str = ""
+
+    def line(self) -> str:
+        if self.error:
+            return f"Next request: no estimate ({self.error})"
+        cost = "" if self.prompt_cost is None else f" · prompt {fmt_cost(self.prompt_cost)}"
+        worst = "" if self.worst_cost is None else f" · at most {fmt_cost(self.worst_cost)} with output"
+        imgs = f"{self.image_tokens:,} image tokens ({self.images} image{'s' * (self.images != 1)})"
+        past = ""
+        if self.messages_sent < self.messages_total:
+            past = (
+                f" · past messages: {self.messages_sent} of {self.messages_total} sent, "
+                f"{self.saved_tokens:,} tokens saved"
+            )
+        return (
+            f"Next request: ~{self.prompt_tokens:,} prompt tokens · {imgs} · {self.text_tokens:,} text"
+            f" · up to {self.max_output:,} output{cost}{worst}{past}"
+        )
+
+
+@dataclass
+class TurnView:
+    """One transcript entry as the chat panel draws it."""
+
+    role: str
+    text: str
+    images: list[EncodedImage] = field(default_factory=list)
+    detail: str = "auto"
+    stats: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def turn_warnings(meta: Mapping[str, Any]) -> list[str]:
+    """Advice for a reply cut short, from the ``finish_reason`` kept in the turn's meta."""
+    reason = meta.get("finish_reason")
+    if reason == "length":
+        return [
+            "The answer was cut off by max_tokens (finish_reason 'length'): raise max tokens, "
+            "or ask for a shorter answer."
+        ]
+    if reason == "content_filter":
+        return [
+            "The content filter removed part of the answer (finish_reason 'content_filter'): "
+            "rephrase the prompt."
+        ]
+    if reason == "cancelled":
+        return ["Stopped: the answer is partial (finish_reason 'cancelled')."]
+    return []
+
+
+def turn_stats(meta: Mapping[str, Any]) -> str:
+    """``prompt 783 tokens (estimated 783) · completion 77 · $0.0027 · 0.95 s · finish stop``."""
+    usage = meta.get("usage")
+    estimate = meta.get("estimate")
+    est = get_field(estimate, "prompt_tokens")
+    if usage:
+        prompt = f"prompt {fmt_int(get_field(usage, 'prompt_tokens'))} tokens (estimated {fmt_int(est)})"
+        completion = f"completion {fmt_int(get_field(usage, 'completion_tokens'))}"
+    elif meta.get("finish_reason") == "cancelled":
+        prompt = f"prompt ~{fmt_int(est)} tokens (estimated, billed: a stopped answer reports no usage)"
+        completion = "completion ?"
+    else:
+        prompt = f"prompt ~{fmt_int(est)} tokens (estimated; none reported)"
+        completion = "completion ?"
+    latency = meta.get("latency_s")
+    lat = f"{latency:.2f} s" if isinstance(latency, (int, float)) else "? s"
+    cost = fmt_cost(cost_total(meta.get("cost")))
+    if meta.get("finish_reason") == "cancelled" and meta.get("cost") is not None:
+        cost = f"~{cost} (estimated)"
+    return f"{prompt} · {completion} · {cost} · {lat} · finish {meta.get('finish_reason')}"
+
+
+class ChatState:
+    """A chat with one client: system message, attachments, send/stop, stats, export, autosave.
+
+    ``send()`` is synchronous (the panel runs it in a thread); ``cancel()`` may be called from
+    any thread while it runs. ``autosave=path`` resumes the conversation saved there if the file
+    exists, else starts a new one that saves there after every change.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        conversation: Conversation | None = None,
+        *,
+        autosave: str | os.PathLike[str] | None = None,
+        max_tokens: int = 1000,
+        detail: str = "auto",
+        export_dir: str | os.PathLike[str] | None = None,
+        settings: ChatSettings | None = None,
+        max_usd: float | None = None,
+    ) -> None:
+        from vizlab.conversation import Conversation
+
+        self._client = client
+        if conversation is None:
+            if autosave is not None:
+                conversation = Conversation.open(autosave, model=client.token_model)
+            else:
+                conversation = Conversation(model=client.token_model)
+        elif autosave is not None:  # the conversation given starts saving there (overwrites)
+            conversation.autosave = Path(autosave)
+            conversation.save(autosave)
+        self.conversation: Conversation = conversation
+        self.settings = settings if settings is not None else ChatSettings(max_tokens=max_tokens)
+        if max_usd is not None and not (isinstance(max_usd, (int, float)) and max_usd > 0):
+            raise ValueError(f"max_usd={max_usd!r} is not a budget: pass a positive number of US dollars, or None")
+        self.max_usd: float | None = float(max_usd) if max_usd is not None else None
+        self.detail = detail
+        self.export_dir = Path(export_dir) if export_dir is not None else None
+        self.attachments: list[EncodedImage] = []
+        self.last_reply: Reply | None = None
+        self.error: str = ""
+        self.busy = False
+        self.streamed_text = ""
+        self._stream: Any = None
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def max_tokens(self) -> int:
+        return self.settings.max_tokens
+
+    @max_tokens.setter
+    def max_tokens(self, value: int) -> None:
+        self.settings.max_tokens = value
+
+    # -- client and deployment --
+
+    @property
+    def client(self) -> Client:
+        return self._client
+
+    @client.setter
+    def client(self, client: Client) -> None:
+        """Swap the client (a fixed key, another endpoint); the conversation is kept."""
+        self._client = client
+        self.conversation.model = client.token_model
+
+    def deployments(self) -> list[str]:
+        """Names for the deployment picker: the backend's list where it is one of deployments.
+
+        Azure's GET models lists the models a resource offers, not its deployment names, so
+        for Azure only the connected deployment is offered (pass another client to switch).
+        """
+        current = self._client.deployment
+        names: list[str] = []
+        if self._client.backend != "azure":
+            try:
+                names = list(self._client.models())
+            except (VizlabError, OSError):
+                names = []
+        return [current] + [n for n in names if n != current]
+
+    def select_deployment(self, name: str) -> None:
+        """Send the next requests to deployment ``name`` on the same endpoint and key."""
+        if name == self._client.deployment:
+            return
+        self.client = self._client.with_deployment(name)  # same endpoint, key and HTTP pool
+
+    # -- setup --
+
+    def apply_system(self, text: str) -> None:
+        """Use ``text`` as the system message from the next request on ("" removes it)."""
+        self.conversation.system = text.strip() or None
+
+    def attach(self, source: Any) -> EncodedImage:
+        """Add an image to the next message; raises :class:`vizlab.errors.ImageError` if bad."""
+        from vizlab.images import encode_image
+
+        image = encode_image(source)
+        if all(a.sha256 != image.sha256 for a in self.attachments):
+            self.attachments.append(image)
+        return image
+
+    def attach_all(self, sources: Iterable[Any]) -> list[str]:
+        """Attach each source; the good ones are kept, each bad one becomes a ``"name: reason"``.
+
+        Sets (and returns) :attr:`error` as those messages joined by "; ", or "" when all were good.
+        """
+        problems = []
+        for i, source in enumerate(sources):
+            try:
+                self.attach(source)
+            except Exception as e:  # shown in the panel; a bad file must not stop the others
+                problems.append(redact(f"{source_label(source, i)}: {e}", client_secrets(self._client)))
+        self.error = "; ".join(problems)
+        return problems
+
+    def clear_attachments(self) -> None:
+        self.attachments = []
+
+    # -- sending --
+
+    def claim(self, prompt: str) -> bool:
+        """Reserve the state for sending ``prompt``; False if it cannot go now.
+
+        An empty prompt with no attachments sets :attr:`error`; a request already running does
+        not (its own outcome is what :attr:`error` reports when it ends). :meth:`send` claims for
+        itself. A panel claims on the UI thread before it starts the worker, so a second click is
+        refused at once and a Stop pressed before the worker runs is not forgotten (the cancel
+        flag is cleared here, not in the worker).
+        """
+        with self._lock:
+            if self.busy:
+                return False
+            if not prompt.strip() and not self.attachments:
+                self.error = "Type a question (or attach an image) before pressing Send."
+                return False
+            self.busy = True
+            self._cancel.clear()
+        self.error = ""
+        self.streamed_text = ""
+        return True
+
+    def release(self) -> None:
+        """Give back a :meth:`claim` that will not be sent (the worker could not start)."""
+        with self._lock:
+            self.busy = False
+
+    def send(
+        self,
+        prompt: str,
+        *,
+        on_chunk: Callable[[str], None] | None = None,
+        max_tokens: int | None = None,
+        detail: str | None = None,
+        claimed: bool = False,
+        settings: ChatSettings | None = None,
+    ) -> bool:
+        """Send ``prompt`` with the attachments and stream the answer; True on success.
+
+        ``on_chunk`` gets the text so far after each chunk. On failure :attr:`error` says
+        why, the conversation is as before Send and the attachments stay pending. If the answer
+        arrived but saving it failed (an autosave folder gone), the answer is kept, :attr:`error`
+        says what failed, and True is returned. ``claimed=True``: :meth:`claim` was already called.
+        ``settings`` (default :attr:`settings`) are read once, at the start.
+        """
+        if not claimed and not self.claim(prompt):
+            if self.busy:
+                self.error = "A request is already running; press Stop first."
+            return False
+        chosen = settings if settings is not None else self.settings
+        if max_tokens is not None:
+            chosen = ChatSettings(**{**chosen.__dict__, "max_tokens": max_tokens})
+        refusal = self.budget_refusal(prompt, detail=detail, settings=chosen)
+        if refusal:
+            self.release()
+            self.error = refusal
+            return False
+        conv = self.conversation
+        before = len(conv.turns)
+        sent = list(self.attachments)
+        try:
+            conv.add_user(prompt, sent, detail=detail or self.detail)
+            reply = self._stream_reply(on_chunk, chosen)
+        except Exception as e:  # shown in the panel; anything unexpected must not wedge the UI
+            self.error = error_text(e, self._client)
+            if len(conv.turns) > before + 1 and conv.turns[-1].role == "assistant":
+                # The answer is in: only saving it failed. Keep it; the user saw it.
+                self._drop_sent(sent)
+                return True
+            self._roll_back(before)
+            return False
+        finally:
+            self._stream = None
+            self.busy = False
+        self.last_reply = reply
+        self._drop_sent(sent)
+        self.error = ""  # a second send refused meanwhile does not outlive this one
+        return True
+
+    def _drop_sent(self, sent: list[EncodedImage]) -> None:
+        """Clear the attachments that went out; one attached while the answer streamed stays."""
+        gone = {img.sha256 for img in sent}
+        self.attachments = [a for a in self.attachments if a.sha256 not in gone]
+
+    def _roll_back(self, length: int) -> None:
+        """Drop the turns added since the conversation had ``length`` (a failed send's user turn)."""
+        conv = self.conversation
+        while len(conv.turns) > length:
+            try:
+                conv.pop_last()
+            except VizlabError:  # the turn is gone from memory; only its autosave failed
+                pass
+
+    def _stream_reply(self, on_chunk: Callable[[str], None] | None, settings: ChatSettings) -> Reply:
+        messages = self._limit_history(self.conversation.messages(), settings.past_messages)
+        max_tokens, params, _notes = self.request_params(settings)
+        # The client warns (UserWarning) about cut replies; the transcript shows them instead.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            # A message list, not the conversation: "past messages included" may leave turns out,
+            # so the answer is appended here (as the client would) rather than by the client.
+            stream = self._client.stream(messages, max_tokens=max_tokens, **params)
+            # Leaving the block early (on_chunk failing, an interrupt) closes the HTTP stream.
+            with stream:
+                self._stream = stream
+                if self._cancel.is_set():  # Stop pressed while the request was being sent
+                    stream.cancel()
+                for _ in stream:
+                    self.streamed_text = stream.text
+                    if on_chunk is not None:
+                        on_chunk(self.streamed_text)
+                    if self._cancel.is_set():
+                        stream.cancel()
+                        break
+        # ReplyStream sets .reply before its iteration can end: at the end of the stream, or in
+        # cancel() (from either thread) before the reader can notice and stop.
+        reply = stream.reply
+        if reply is None:
+            raise VizlabError("the answer stream ended without a reply; press Send to try again")
+        if reply.finish_reason == "cancelled":
+            # No usage comes back, but the service read (and bills) the prompt: count its estimate.
+            est_cost = get_field(get_field(reply.estimate, "cost"), "input")
+            self.conversation.add_assistant(
+                reply.text,
+                finish_reason="cancelled",
+                usage=None,
+                estimate=reply.estimate,
+                latency_s=reply.latency_s,
+                model=reply.model,
+                cost={"input": est_cost, "output": 0.0, "total": est_cost} if isinstance(est_cost, float) else None,
+                billed_estimate=True,
+            )
+        else:
+            self.conversation.add_assistant(
+                reply.text,
+                finish_reason=reply.finish_reason,
+                usage=reply.usage,
+                estimate=reply.estimate,
+                latency_s=reply.latency_s,
+                model=reply.model,
+                cost=reply.cost,
+            )
+        return reply
+
+    # -- settings, estimate, budget --
+
+    def model_info(self) -> Any:
+        """The registry's facts for the token model (:func:`vizlab.models.lookup`), or None."""
+        try:
+            from vizlab.models import lookup
+        except ImportError:  # the registry is not there (an older vizlab): take no parameter rules
+            return None
+        try:
+            return lookup(self._client.token_model)
+        except VizlabError:
+            return None
+
+    def request_params(self, settings: ChatSettings | None = None) -> tuple[int | None, dict[str, Any], list[str]]:
+        """``(max_tokens, extra params, notes)`` for the next request under ``settings``.
+
+        A reasoning family gets ``max_completion_tokens`` (and no ``max_tokens``) and its
+        ``reasoning_effort``; a sampling parameter the family refuses at that effort is left out,
+        with a note saying so.
+        """
+        s = settings if settings is not None else self.settings
+        info = self.model_info()
+        params: dict[str, Any] = {}
+        notes: list[str] = []
+        effort = None
+        if info is not None and getattr(info, "reasoning", False):
+            efforts = tuple(getattr(info, "efforts", ()) or ())
+            effort = s.reasoning_effort if s.reasoning_effort in efforts else None
+            if effort is not None:
+                params["reasoning_effort"] = effort
+            params["max_completion_tokens"] = s.max_tokens
+            max_tokens: int | None = None
+        else:
+            max_tokens = s.max_tokens
+        rejected: frozenset[str] = frozenset()
+        if info is not None:
+            rejected = frozenset(info.rejected_params(effort or getattr(info, "default_effort", None)))
+        for name, value in (("temperature", s.temperature), ("top_p", s.top_p)):
+            if name in rejected:
+                notes.append(f"{name} not sent: {info.name} refuses it" + (f" at effort {effort}" if effort else ""))
+            else:
+                params[name] = value
+        stops = [x for x in s.stop if x]
+        if len(stops) > MAX_STOP_SEQUENCES:
+            raise VizlabError(
+                f"{len(stops)} stop sequences given; the API takes at most {MAX_STOP_SEQUENCES}: remove some"
+            )
+        if stops:
+            if "stop" in rejected:
+                notes.append(f"stop not sent: {info.name} refuses it")
+            else:
+                params["stop"] = stops
+        return max_tokens, params, notes
+
+    @staticmethod
+    def _limit_history(messages: list[dict[str, Any]], past: int | None) -> list[dict[str, Any]]:
+        """The system message, the last ``past`` messages before the new one, and the new one."""
+        if past is None:
+            return messages
+        system = [m for m in messages[:1] if m.get("role") == "system"]
+        rest = messages[len(system):]
+        if not rest:
+            return messages
+        history, new = rest[:-1], rest[-1:]
+        return system + (history[-past:] if past > 0 else []) + new
+
+    def next_messages(self, prompt: str, *, detail: str | None = None) -> list[dict[str, Any]]:
+        """The messages Send would send now, with the whole history (before the past-messages cut)."""
+        messages = self.conversation.messages()
+        parts: list[Any] = [{"type": "text", "text": prompt}] if prompt else []
+        parts += [img.part(detail or self.detail) for img in self.attachments]
+        messages.append({"role": "user", "content": parts if self.attachments else prompt})
+        return messages
+
+    def estimate_next(self, prompt: str = "", *, detail: str | None = None, settings: ChatSettings | None = None) -> NextEstimate:
+        """The estimate of the request Send would make now (text, attachments, detail, history)."""
+        from vizlab.tokens import estimate_request
+
+        s = settings if settings is not None else self.settings
+        model = self._client.token_model
+        try:
+            full = self.next_messages(prompt, detail=detail)
+            sent = self._limit_history(full, s.past_messages)
+            est = estimate_request(sent, model=model, max_tokens=s.max_tokens)
+            saved = 0
+            if len(sent) < len(full):
+                saved = estimate_request(full, model=model).prompt_tokens - est.prompt_tokens
+        except Exception as e:  # an estimate must never stop the panel: say why there is none
+            return NextEstimate(0, 0, 0, 0, s.max_tokens, None, None, 0, 0, 0, error=error_text(e, self._client))
+        system = 1 if full and full[0].get("role") == "system" else 0
+        cost = est.cost
+        prompt_cost = cost.input if cost is not None else None
+        worst = cost.total if cost is not None else None
+        return NextEstimate(
+            prompt_tokens=est.prompt_tokens,
+            image_tokens=est.image_tokens,
+            text_tokens=est.text_tokens,
+            images=len(est.images) + len(est.unsized_images),
+            max_output=s.max_tokens,
+            prompt_cost=prompt_cost,
+            worst_cost=worst,
+            messages_sent=len(sent) - system - 1,
+            messages_total=len(full) - system - 1,
+            saved_tokens=saved,
+        )
+
+    @property
+    def spent_usd(self) -> float:
+        """What this chat has cost so far (stopped answers at their prompt estimate)."""
+        return float(self.totals()["cost"])
+
+    def budget_line(self) -> str:
+        if self.max_usd is None:
+            return ""
+        return f"Budget: {fmt_cost(self.spent_usd)} of {fmt_cost(self.max_usd)} spent"
+
+    def budget_refusal(self, prompt: str, *, detail: str | None = None, settings: ChatSettings | None = None) -> str:
+        """Why Send must refuse under :attr:`max_usd` ("" when it may go)."""
+        if self.max_usd is None:
+            return ""
+        est = self.estimate_next(prompt, detail=detail, settings=settings)
+        if est.error or est.worst_cost is None:
+            return (
+                f"Not sent: a budget of {fmt_cost(self.max_usd)} is set but this request has no cost estimate "
+                f"({est.error or 'no price for ' + self._client.token_model}); pass max_usd=None to send without one."
+            )
+        spent = self.spent_usd
+        if spent + est.worst_cost > self.max_usd:
+            return (
+                f"Not sent: it could cost up to {fmt_cost(est.worst_cost)} (prompt ~{est.prompt_tokens:,} tokens plus up to "
+                f"{est.max_output:,} output) and {fmt_cost(spent)} of the {fmt_cost(self.max_usd)} budget is spent. "
+                "Lower max tokens, include fewer past messages, use detail low, or raise max_usd."
+            )
+        return ""
+
+    def cancel(self) -> None:
+        """Stop the running request (from any thread); the partial answer is kept."""
+        self._cancel.set()
+        stream = self._stream
+        if stream is not None:
+            stream.cancel()
+
+    def new_chat(self) -> bool:
+        """Forget the turns and images (the system message stays), as the playground's New chat.
+
+        Refused (False, :attr:`error` says why) while a request runs: its answer would land in
+        the new chat.
+        """
+        if self.busy:
+            self.error = "A request is still running: press Stop and wait for it to end, then New chat."
+            return False
+        self.conversation.clear()
+        self.attachments = []
+        self.last_reply = None
+        self.error = ""
+        self.streamed_text = ""
+        return True
+
+    # -- reading --
+
+    def turn_views(self) -> list[TurnView]:
+        conv = self.conversation
+        views = []
+        for turn in conv.turns:
+            images = [conv.images[k] for k in turn.images if k in conv.images]
+            if turn.role == "assistant":
+                views.append(TurnView("assistant", turn.text, [], turn.detail, turn_stats(turn.meta), turn_warnings(turn.meta)))
+            else:
+                desc = ", ".join(f"{i.name} {i.width}x{i.height}" for i in images)
+                stats = f"{len(images)} image{'s' * (len(images) != 1)} at detail {turn.detail}: {desc}" if images else ""
+                views.append(TurnView(turn.role, turn.text, images, turn.detail, stats, []))
+        return views
+
+    def totals(self) -> dict[str, Any]:
+        """Sums over the assistant turns: requests, estimated and reported tokens, cost, latency."""
+        out: dict[str, Any] = {
+            "requests": 0, "estimated_prompt": 0, "prompt": 0, "completion": 0, "cost": 0.0, "latency_s": 0.0,
+            "stopped": 0, "billed_estimate": 0,
+        }  # fmt: skip
+        for turn in self.conversation.turns:
+            if turn.role != "assistant":
+                continue
+            meta = turn.meta
+            out["requests"] += 1
+            out["estimated_prompt"] += get_field(meta.get("estimate"), "prompt_tokens") or 0
+            reported = get_field(meta.get("usage"), "prompt_tokens")
+            if reported is None and meta.get("finish_reason") == "cancelled":
+                # A stopped answer: the service bills the prompt it read; count the estimate.
+                billed = get_field(meta.get("estimate"), "prompt_tokens") or 0
+                out["stopped"] += 1
+                out["billed_estimate"] += billed
+                reported = billed
+            out["prompt"] += reported or 0
+            out["completion"] += get_field(meta.get("usage"), "completion_tokens") or 0
+            out["cost"] += cost_total(meta.get("cost")) or 0.0
+            latency = meta.get("latency_s")
+            out["latency_s"] += latency if isinstance(latency, (int, float)) else 0.0
+        return out
+
+    def totals_line(self) -> str:
+        t = self.totals()
+        if not t["requests"]:
+            return "No requests yet."
+        stopped = ""
+        if t["stopped"]:
+            stopped = (
+                f" (incl. ~{t['billed_estimate']:,} estimated for {t['stopped']} stopped "
+                f"answer{'s' * (t['stopped'] != 1)})"
+            )
+        return (
+            f"Total: {t['requests']} request{'s' * (t['requests'] != 1)} · prompt {t['prompt']:,} tokens{stopped} "
+            f"(estimated {t['estimated_prompt']:,}) · completion {t['completion']:,} · "
+            f"{fmt_cost(t['cost'])}{' (partly estimated)' * bool(t['stopped'])} · {t['latency_s']:.2f} s"
+        )
+
+    def raw_json(self) -> str:
+        """The exact request and response of the last turn, data URLs shortened, keys redacted."""
+        reply = self.last_reply
+        if reply is None:
+            return "No request sent yet in this session."
+        doc = {"request": elide_data_urls(reply.request), "response": elide_data_urls(reply.raw)}
+        return redact(json.dumps(doc, indent=2, ensure_ascii=False))
+
+    def request_code(self, kind: str = "python", *, full: bool = False) -> str:
+        """The last request as code to run (``"python"``, ``"requests"`` or ``"curl"``), key from the env.
+
+        Image data is shortened unless ``full=True``. Before the first Send: a note saying so.
+        """
+        from vizlab.widgets.code import request_code
+
+        reply = self.last_reply
+        if reply is None:
+            return "# Send a message first: this shows the exact request it made, as code."
+        code = request_code(reply.request, self._client, kind, full=full)
+        # The client's own key, should any text carry it; not redact()'s key-shaped patterns,
+        # which would also blank the `api_key=os.environ[...]` that the code needs.
+        for secret in client_secrets(self._client) or ():
+            if secret and len(secret) >= 4:
+                code = code.replace(secret, "***")
+        return code
+
+    # -- files --
+
+    def _export_base(self) -> Path:
+        folder = self.export_dir if self.export_dir is not None else Path.cwd()
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        return folder / f"chat-{stamp}"
+
+    def export_json(self) -> Path:
+        """Save the conversation as JSON (Conversation.save) next to the notebook; returns the path."""
+        path = self._export_base().with_suffix(".json")
+        return self.conversation.save(path)
+
+    def export_markdown(self) -> Path:
+        """Write the transcript as Markdown, images in a folder beside it; returns the path."""
+        base = self._export_base()
+        path = base.with_suffix(".md")
+        if self.conversation.images:
+            folder = base.parent / (base.name + "-images")
+            text = self.conversation.to_markdown(image_dir=folder)
+            # to_markdown links images by the folder path given; make the links relative to the file
+            text = text.replace(f"]({folder.as_posix()}/", f"]({folder.name}/")
+        else:
+            text = self.conversation.to_markdown()
+        path.write_text(text, encoding="utf-8")
+        return path
+

@@ -1,0 +1,84 @@
+"""Two small front-end components of the chat panel, as anywidget ESM shipped in the package.
+
+* :class:`TranscriptView`: the rows of the chat (already rendered and sanitised in Python) in a
+  box that scrolls, keeps the newest row in view, never squashes a row, gives each answer a
+  Copy button and counts the seconds until the first token.
+* :class:`PromptBox`: a textarea where Enter sends and Shift+Enter starts a new line.
+
+ipywidgets alone cannot do these: its Box has no scroll control, its Textarea no key events,
+and a button in the kernel cannot write the browser's clipboard. The JavaScript is in
+``static/`` beside this file and is loaded from there (``importlib.resources``), never fetched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import anywidget
+import traitlets
+
+__all__ = ["TranscriptView", "PromptBox", "CodeView", "ZoomImage"]
+
+
+def _static(name: str) -> str:
+    return resources.files("vizlab.widgets").joinpath("static").joinpath(name).read_text(encoding="utf-8")
+
+
+class TranscriptView(anywidget.AnyWidget):
+    """The chat's rows: ``rows`` (role, html, copy, stats, warnings, thumbs) and ``pending``."""
+
+    _esm = traitlets.Unicode(_static("transcript.js")).tag(sync=True)
+    _css = traitlets.Unicode(_static("chat.css")).tag(sync=True)
+    rows = traitlets.List(traitlets.Dict()).tag(sync=True)
+    pending = traitlets.Dict().tag(sync=True)
+    max_height = traitlets.Unicode("420px").tag(sync=True)
+    empty_text = traitlets.Unicode("No messages yet: attach an image, type a question, press Enter.").tag(sync=True)
+
+
+class PromptBox(anywidget.AnyWidget):
+    """A textarea: ``value`` is synced as you type; Enter calls the :meth:`on_submit` callbacks."""
+
+    _esm = traitlets.Unicode(_static("prompt.js")).tag(sync=True)
+    value = traitlets.Unicode("").tag(sync=True)
+    placeholder = traitlets.Unicode("").tag(sync=True)
+    disabled = traitlets.Bool(False).tag(sync=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._submit_callbacks: list[Callable[[PromptBox], None]] = []
+        self.on_msg(self._handle_msg)
+
+    def on_submit(self, callback: Callable[[PromptBox], None]) -> None:
+        """Call ``callback(self)`` when Enter is pressed (Shift+Enter is a newline)."""
+        self._submit_callbacks.append(callback)
+
+    def submit(self) -> None:
+        """What Enter does, from Python (tests, notebooks)."""
+        for callback in list(self._submit_callbacks):
+            callback(self)
+
+    def _handle_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("event") == "submit":
+            value = content.get("value")
+            if isinstance(value, str):
+                self.value = value  # the message carries the text: no race with the value sync
+            self.submit()
+
+
+class CodeView(anywidget.AnyWidget):
+    """Code in a box with a Copy button; hidden while ``code`` is empty."""
+
+    _esm = traitlets.Unicode(_static("code.js")).tag(sync=True)
+    _css = traitlets.Unicode(_static("chat.css")).tag(sync=True)
+    code = traitlets.Unicode("").tag(sync=True)
+
+
+class ZoomImage(anywidget.AnyWidget):
+    """A picture that fits its column; a click shows its real pixels (``zoomed``), scrollable."""
+
+    _esm = traitlets.Unicode(_static("zoom.js")).tag(sync=True)
+    _css = traitlets.Unicode(_static("zoom.css")).tag(sync=True)
+    src = traitlets.Unicode("").tag(sync=True)  # a data: URL (nothing fetched)
+    zoomed = traitlets.Bool(False).tag(sync=True)
