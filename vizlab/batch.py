@@ -13,7 +13,7 @@ platform.openai.com/docs/guides/batch; both read 2026 from stored copies):
    from the state file after a kernel restart; :meth:`BatchRun.cancel` cancels it.
 4. :meth:`BatchRun.results` downloads the output and error files and returns the table
    :func:`vizlab.experiments.run_detail_experiment` returns (same columns first, rows built by
-   the same :func:`~vizlab.experiments.experiment_row`), plus ``standard_cost``,
+   the same :func:`experiment_row`), plus ``standard_cost``,
    ``estimated_cost``, ``custom_id`` and ``batch_id``.
 
 :func:`run_batch_experiment` does all four in one call and resumes from its state file.
@@ -68,6 +68,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AZURE_LIMITS",
     "BATCH_COLUMNS",
+    "COLUMNS",
     "OPENAI_LIMITS",
     "BatchInput",
     "BatchLimits",
@@ -77,7 +78,9 @@ __all__ = [
     "BatchStatus",
     "batch_requests",
     "build_batch",
+    "experiment_row",
     "parse_custom_id",
+    "reported_cost",
     "run_batch_experiment",
     "submit",
 ]
@@ -91,17 +94,101 @@ NOT_PROCESSED = "not processed (batch cancelled/expired)"
 
 # The per-file limits are wire facts shared with the built-in backend: they live in vizlab.wire.
 
-# Extra columns of a batch results table, after vizlab.experiments.COLUMNS.
+# The columns of a detail-experiment table (vizlab.experiments.run_detail_experiment and
+# BatchRun.results share them); defined here, below experiments, so the layers point one way.
+COLUMNS = [
+    "image_id",
+    "task",
+    "detail",
+    "model",
+    "width",
+    "height",
+    "estimated_prompt_tokens",
+    "image_tokens",
+    "reported_prompt_tokens",
+    "completion_tokens",
+    "cost",
+    "latency_s",
+    "answer",
+    "expected",
+    "accuracy",
+    "finish_reason",
+    "error",
+    "cached",
+]
+
+
+def reported_cost(prompt: int, completion: int, token_model: str, *, batch: bool = False) -> float | None:
+    """USD of a reported usage at the standard (or Batch) price, or None when the model has no price."""
+    from vizlab.errors import VizlabError
+    from vizlab.pricing import DEFAULT_PRICES
+
+    try:
+        return float(DEFAULT_PRICES.cost(prompt, completion, model=token_model, batch=batch).total)
+    except VizlabError:  # no price for this model: tokens, not a made-up cost
+        return None
+
+
+def experiment_row(
+    *,
+    image_id: str,
+    task: str,
+    detail: str,
+    model: str,
+    width: int | None,
+    height: int | None,
+    expected: str | None,
+    estimated_prompt_tokens: int | None,
+    image_tokens: int | None,
+    estimated_cost: float | None,
+    record: dict[str, Any] | None,
+    error: str | None,
+    cached: bool,
+    token_model: str,
+    score: Any,
+    batch: bool = False,
+) -> dict[str, Any]:
+    """One row of :data:`COLUMNS` from what is known without the image (shared with :mod:`vizlab.batch`).
+
+    ``record`` is what the service said (answer, finish_reason, reported usage, latency); ``score``
+    turns an answer into accuracy (``LabelledImage.score``). ``cost`` is the reported usage at
+    the standard price (``batch=True``: the Batch API price), else ``estimated_cost``.
+    """
+    reported = record.get("reported_prompt_tokens") if record else None
+    completion = record.get("completion_tokens") if record else None
+    cost: float | None = None
+    if error is None:
+        if isinstance(reported, int):
+            cost = reported_cost(reported, completion or 0, token_model, batch=batch)
+        if cost is None and estimated_cost is not None:
+            cost = float(estimated_cost)
+    answer = record.get("answer") if record else None
+    return {
+        "image_id": image_id,
+        "task": task,
+        "detail": detail,
+        "model": model,
+        "width": width,
+        "height": height,
+        "estimated_prompt_tokens": estimated_prompt_tokens,
+        "image_tokens": image_tokens,
+        "reported_prompt_tokens": reported,
+        "completion_tokens": completion,
+        "cost": cost,
+        "latency_s": record.get("latency_s") if record else None,
+        "answer": answer,
+        "expected": expected,
+        "accuracy": None if error is not None else score(answer or ""),
+        "finish_reason": record.get("finish_reason") if record else None,
+        "error": error,
+        "cached": cached,
+    }
+
+
+
+# Extra columns of a batch results table, after COLUMNS.
 _EXTRA_COLUMNS = ["standard_cost", "estimated_cost", "custom_id", "batch_id"]
-
-
-def _columns() -> list[str]:
-    from vizlab.experiments import COLUMNS
-
-    return [*COLUMNS, *_EXTRA_COLUMNS]
-
-
-BATCH_COLUMNS: list[str] = _columns()
+BATCH_COLUMNS: list[str] = [*COLUMNS, *_EXTRA_COLUMNS]
 
 
 class BatchNotFinishedError(VizlabError):
@@ -736,7 +823,6 @@ def _batch_row(
     from PIL import Image
 
     from vizlab.datasets import LabelledImage
-    from vizlab.experiments import _reported_cost, experiment_row
     from vizlab.pricing import DEFAULT_PRICES
 
     record: dict[str, Any] | None = None
@@ -769,7 +855,7 @@ def _batch_row(
     )  # fmt: skip
     reported = record.get("reported_prompt_tokens") if record else None
     row["standard_cost"] = (
-        _reported_cost(reported, (record or {}).get("completion_tokens") or 0, token_model)
+        reported_cost(reported, (record or {}).get("completion_tokens") or 0, token_model)
         if error is None and isinstance(reported, int)
         else None
     )

@@ -336,22 +336,33 @@ def cumulative_tokens(
 # --- experiments ------------------------------------------------------------------------------
 
 
+def _mean_by(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Mean accuracy and prompt tokens (reported, else estimated) of successful rows per group."""
+    import pandas as pd
+
+    ok = df[df["error"].isna()] if "error" in df.columns else df
+    tokens = pd.to_numeric(ok["reported_prompt_tokens"], errors="coerce").fillna(
+        pd.to_numeric(ok["estimated_prompt_tokens"], errors="coerce")
+    )
+    work = pd.DataFrame({**{k: ok[k] for k in keys}, "accuracy": pd.to_numeric(ok["accuracy"], errors="coerce"),
+                         "prompt_tokens": tokens})  # fmt: skip
+    return work.groupby(keys, sort=False, dropna=False).mean().reset_index()
+
+
 def accuracy_vs_tokens(df: pd.DataFrame, ax: Axes | None = None, *, by_task: bool = True) -> _mpl_figure.Figure:
     """Mean accuracy against mean prompt tokens for each detail, from :func:`run_detail_experiment`.
 
     One line per task (points ordered by tokens, each labelled with its detail) when ``by_task``,
     plus a bold "all tasks" line. Unscored tasks (``describe``) and failed rows are left out.
     """
-    from vizlab.experiments import summarize
-
     fig, ax = _axes(ax, (8, 5))
     scored = df[df["accuracy"].notna()] if "accuracy" in df.columns else df.iloc[0:0]
     if len(scored):
         groups: list[tuple[str, Any]] = []
         if by_task and "task" in scored.columns:
-            per_task = summarize(scored, by=("task", "detail"))
+            per_task = _mean_by(scored, ["task", "detail"])
             groups += [(str(task), frame) for task, frame in per_task.groupby("task", sort=False)]
-        groups.append(("all tasks", summarize(scored, by="detail")))
+        groups.append(("all tasks", _mean_by(scored, ["detail"])))
         for label, frame in groups:
             frame = frame.dropna(subset=["accuracy", "prompt_tokens"]).sort_values("prompt_tokens")
             bold = label == "all tasks"

@@ -43,7 +43,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from vizlab.batch import COLUMNS, experiment_row
 from vizlab.errors import redact
+from vizlab.experiments.cache import ResultCache
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,29 +66,8 @@ __all__ = [
 
 # Bump when the meaning of a cached record changes; old records then simply miss.
 _KEY_VERSION = 1
-_LOG_NAME = "results.jsonl"
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
-COLUMNS = [
-    "image_id",
-    "task",
-    "detail",
-    "model",
-    "width",
-    "height",
-    "estimated_prompt_tokens",
-    "image_tokens",
-    "reported_prompt_tokens",
-    "completion_tokens",
-    "cost",
-    "latency_s",
-    "answer",
-    "expected",
-    "accuracy",
-    "finish_reason",
-    "error",
-    "cached",
-]
 
 
 # --- trials and keys --------------------------------------------------------------------------
@@ -151,85 +132,6 @@ class Trial:
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-# --- the cache --------------------------------------------------------------------------------
-
-
-class ResultCache:
-    """Finished requests by key, in an append-only JSONL log under ``path`` (a directory).
-
-    ``put`` appends one line and fsyncs before returning; the last record for a key wins.
-    Thread-safe. See the module docstring for why a log and not one file per key.
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self.file = self.path / _LOG_NAME
-        self._lock = threading.Lock()
-        self._records: dict[str, dict[str, Any]] = {}
-        self.skipped_lines = 0  # unreadable lines (a torn write from a kill), ignored
-        self._load()
-
-    def __repr__(self) -> str:
-        return f"ResultCache({str(self.path)!r}, {len(self)} results)"
-
-    def _load(self) -> None:
-        if not self.file.exists():
-            return
-        with open(self.file, "rb") as fh:
-            for raw in fh:
-                try:
-                    record = json.loads(raw)
-                    key = record["key"]
-                except (ValueError, KeyError, TypeError):
-                    self.skipped_lines += 1
-                    continue
-                if isinstance(key, str):
-                    self._records[key] = record
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        """The record stored for ``key`` (a copy), or None."""
-        with self._lock:
-            record = self._records.get(key)
-        return None if record is None else dict(record)
-
-    def put(self, key: str, record: dict[str, Any]) -> None:
-        """Append ``record`` for ``key`` and make it durable (write, flush, fsync)."""
-        stored = {**record, "key": key}
-        line = json.dumps(stored, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
-        with self._lock:
-            self.path.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                # A kill mid-write leaves a line without its newline: start a fresh line after it.
-                prefix = b"" if self._ends_with_newline(fd) else b"\n"
-                os.write(fd, prefix + line + b"\n")
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            self._records[key] = stored
-
-    def _ends_with_newline(self, fd: int) -> bool:
-        size = os.fstat(fd).st_size
-        if size == 0:
-            return True
-        with open(self.file, "rb") as fh:
-            fh.seek(size - 1)
-            return fh.read(1) == b"\n"
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._records)
-
-    def __contains__(self, key: object) -> bool:
-        with self._lock:
-            return key in self._records
-
-    def keys(self) -> list[str]:
-        """Keys in the order they were first stored."""
-        with self._lock:
-            return list(self._records)
-
-
 # --- running ----------------------------------------------------------------------------------
 
 
@@ -260,16 +162,6 @@ def _estimate(messages: list[dict[str, Any]], token_model: str, max_tokens: int 
         return None
 
 
-def _reported_cost(prompt: int, completion: int, token_model: str, *, batch: bool = False) -> float | None:
-    from vizlab.errors import VizlabError
-    from vizlab.pricing import DEFAULT_PRICES
-
-    try:
-        return float(DEFAULT_PRICES.cost(prompt, completion, model=token_model, batch=batch).total)
-    except VizlabError:  # no price for this model: tokens, not a made-up cost
-        return None
-
-
 def _record_from_reply(reply: Any, trial: Trial, job: _Job) -> dict[str, Any]:
     usage = getattr(reply, "usage", None)
     assert job.encoded is not None
@@ -288,62 +180,6 @@ def _record_from_reply(reply: Any, trial: Trial, job: _Job) -> dict[str, Any]:
         "latency_s": float(reply.latency_s),
         "reply_model": getattr(reply, "model", None),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-
-
-def experiment_row(
-    *,
-    image_id: str,
-    task: str,
-    detail: str,
-    model: str,
-    width: int | None,
-    height: int | None,
-    expected: str | None,
-    estimated_prompt_tokens: int | None,
-    image_tokens: int | None,
-    estimated_cost: float | None,
-    record: dict[str, Any] | None,
-    error: str | None,
-    cached: bool,
-    token_model: str,
-    score: Any,
-    batch: bool = False,
-) -> dict[str, Any]:
-    """One row of :data:`COLUMNS` from what is known without the image (shared with :mod:`vizlab.batch`).
-
-    ``record`` is what the service said (answer, finish_reason, reported usage, latency); ``score``
-    turns an answer into accuracy (``LabelledImage.score``). ``cost`` is the reported usage at
-    the standard price (``batch=True``: the Batch API price), else ``estimated_cost``.
-    """
-    reported = record.get("reported_prompt_tokens") if record else None
-    completion = record.get("completion_tokens") if record else None
-    cost: float | None = None
-    if error is None:
-        if isinstance(reported, int):
-            cost = _reported_cost(reported, completion or 0, token_model, batch=batch)
-        if cost is None and estimated_cost is not None:
-            cost = float(estimated_cost)
-    answer = record.get("answer") if record else None
-    return {
-        "image_id": image_id,
-        "task": task,
-        "detail": detail,
-        "model": model,
-        "width": width,
-        "height": height,
-        "estimated_prompt_tokens": estimated_prompt_tokens,
-        "image_tokens": image_tokens,
-        "reported_prompt_tokens": reported,
-        "completion_tokens": completion,
-        "cost": cost,
-        "latency_s": record.get("latency_s") if record else None,
-        "answer": answer,
-        "expected": expected,
-        "accuracy": None if error is not None else score(answer or ""),
-        "finish_reason": record.get("finish_reason") if record else None,
-        "error": error,
-        "cached": cached,
     }
 
 
