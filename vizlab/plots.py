@@ -13,6 +13,7 @@ always agrees with the estimate.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,10 @@ __all__ = [
     "cost_bars",
     "cumulative_tokens",
     "accuracy_vs_tokens",
+    "accuracy_cost_frontier",
+    "accuracy_by_category",
+    "detail_wins",
+    "pareto_front",
 ]
 
 class Figure(_mpl_figure.Figure):
@@ -381,4 +386,111 @@ def accuracy_vs_tokens(df: pd.DataFrame, ax: Axes | None = None, *, by_task: boo
     ax.set_ylim(-0.05, 1.05)
     ax.set_title("Accuracy vs prompt tokens by detail")
     ax.grid(True, alpha=0.3)
+    return fig
+
+
+# --- experiment answers: frontier, categories, where detail matters ---------------------------
+
+
+def _stamp(fig: _mpl_figure.Figure, stamp: str | None) -> None:
+    if stamp:
+        fig.text(0.99, 0.01, f"made by the {stamp}", ha="right", va="bottom", fontsize=8, color="tab:red")
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both cost (lower) and accuracy (higher).
+
+    >>> pareto_front([(1.0, 0.5), (2.0, 0.9), (3.0, 0.8), (0.5, 0.2)])
+    [3, 0, 1]
+    """
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front: list[int] = []
+    best = -np.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def accuracy_cost_frontier(summary: pd.DataFrame, ax: Axes | None = None, *, stamp: str | None = None,
+                           cost: str = "cost_per_1000") -> _mpl_figure.Figure:  # fmt: skip
+    """Arms as points (accuracy with its interval against cost per 1,000 images), the Pareto front
+    drawn. ``summary`` is ``ExperimentResult.summary()`` (columns arm, accuracy, ci_low, ci_high
+    and ``cost``)."""
+    fig, ax = _axes(ax, (8, 5))
+    rows = summary.dropna(subset=["accuracy"]).reset_index(drop=True)
+    xs = rows[cost].fillna(rows["prompt_tokens"]).to_numpy(dtype=float) if len(rows) else np.array([])
+    ys = rows["accuracy"].to_numpy(dtype=float) if len(rows) else np.array([])
+    for i, row in rows.iterrows():
+        colour = _DETAIL_COLOURS.get(str(row.get("detail")), "tab:gray")
+        ax.errorbar(xs[i], ys[i], yerr=[[ys[i] - row["ci_low"]], [row["ci_high"] - ys[i]]], fmt="o", color=colour,
+                    capsize=4)  # fmt: skip
+        ax.annotate(str(row["arm"]), (xs[i], ys[i]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    if len(rows):
+        front = pareto_front(list(zip(xs.tolist(), ys.tolist())))
+        ax.plot(xs[front], ys[front], "--", color="black", linewidth=1, label="Pareto front")
+        ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlabel("USD per 1,000 images" if cost.startswith("cost") else cost)
+    ax.set_ylabel("accuracy (95 % interval)")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_title("Accuracy per dollar: each arm, the Pareto front dashed")
+    ax.grid(True, alpha=0.3)
+    _stamp(fig, stamp)
+    return fig
+
+
+def accuracy_by_category(summary: pd.DataFrame, ax: Axes | None = None, *, stamp: str | None = None) -> _mpl_figure.Figure:
+    """Grouped bars: accuracy per category for each arm, with interval whiskers.
+    ``summary`` is ``ExperimentResult.summary(by=("category",))``."""
+    fig, ax = _axes(ax, (10, 5))
+    rows = summary.dropna(subset=["accuracy"])
+    categories = list(dict.fromkeys(rows["category"])) if len(rows) else []
+    arms = list(dict.fromkeys(rows["arm"])) if len(rows) else []
+    width = 0.8 / max(len(arms), 1)
+    for j, arm in enumerate(arms):
+        sub = rows[rows["arm"] == arm].set_index("category")
+        xs = np.arange(len(categories)) + j * width
+        acc = np.array([sub["accuracy"].get(c, np.nan) for c in categories], dtype=float)
+        low = np.array([sub["ci_low"].get(c, np.nan) for c in categories], dtype=float)
+        high = np.array([sub["ci_high"].get(c, np.nan) for c in categories], dtype=float)
+        ax.bar(xs, acc, width, label=str(arm))
+        ax.errorbar(xs, acc, yerr=[acc - low, high - acc], fmt="none", color="black", capsize=2, linewidth=0.8)
+    ax.set_xticks(np.arange(len(categories)) + 0.4 - width / 2)
+    ax.set_xticklabels(categories, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("accuracy (95 % interval)")
+    ax.set_title("Accuracy by category")
+    ax.legend(fontsize=7, ncol=2)
+    _stamp(fig, stamp)
+    return fig
+
+
+def detail_wins(table: pd.DataFrame, images: Mapping[str, Any], *, low: str, high: str, limit: int = 6,
+                stamp: str | None = None) -> _mpl_figure.Figure:  # fmt: skip
+    """Thumbnails of the images where arm ``low`` fails and ``high`` succeeds, with both answers.
+
+    ``table`` is ``ExperimentResult.table``; ``images`` maps item id to the image (path or PIL).
+    """
+    ok = table[table["error"].isna() & table["score"].notna()]
+    a = ok[ok["arm"] == low].groupby("item_id")["score"].mean()
+    b = ok[ok["arm"] == high].groupby("item_id")["score"].mean()
+    ids = [i for i in a.index if i in b.index and a[i] < 0.5 <= b[i]][:limit]
+    answers = ok.drop_duplicates(["arm", "item_id"]).set_index(["arm", "item_id"])["answer"]
+    cols = max(1, min(3, len(ids)))
+    nrows = max(1, math.ceil(len(ids) / cols))
+    fig = Figure(figsize=(4 * cols, 3.6 * nrows))
+    if not ids:
+        ax = fig.add_subplot(1, 1, 1)
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"no image where {low} fails and {high} succeeds", ha="center", va="center")
+    for k, item_id in enumerate(ids):
+        ax = fig.add_subplot(nrows, cols, k + 1)
+        ax.imshow(_as_pil(images[item_id]))
+        ax.axis("off")
+        short = lambda s: (str(s)[:38] + "...") if len(str(s)) > 40 else str(s)  # noqa: E731
+        ax.set_title(f"{item_id}\nlow: {short(answers.get((low, item_id), ''))}\nhigh: "
+                     f"{short(answers.get((high, item_id), ''))}", fontsize=7, loc="left")  # fmt: skip
+    fig.suptitle(f"Where {low} fails and {high} succeeds")
+    _stamp(fig, stamp)
     return fig

@@ -1,0 +1,183 @@
+"""Keep a run under a deployment's TPM / RPM quota, so no 429 reaches the results.
+
+A :class:`Pacer` is two token buckets (tokens and requests) that every worker asks before it
+sends. Each request asks for its own estimate: prompt tokens plus ``max_tokens`` (or
+``max_completion_tokens``), which is what Azure counts against TPM when it admits a request
+("Understanding rate limits", Azure OpenAI quotas and limits, learn.microsoft.com, 2025-02:
+the estimate is the prompt plus max_tokens). The buckets are fed three ways:
+
+* **the quota you give** (``tpm=``, ``rpm=``, per ``window_s``, 60 s by default);
+* **the service's headers** on every reply: ``x-ratelimit-remaining-tokens`` /
+  ``x-ratelimit-remaining-requests`` lower a bucket that thinks it has more room than the service
+  says (another client shares the deployment), and, with no quota given, teach the pacer the
+  quota (remaining + this request's cost, the largest seen);
+* **a 429's** ``retry-after-ms`` (else ``retry-after``): every worker pauses until then and the
+  request is sent again, so a refusal is a delay, never a row.
+
+Trade-off: Azure counts quota per minute (and RPM per 1-10 s slice); a bucket that refilled at
+``tpm`` per minute from full could admit two minutes' worth in the first minute. So the burst is
+capped at ``burst`` (a fifth of the quota by default) and the refill rate is the rest of the quota
+spread over the window: no window ever sees more than the quota, and a long run uses at least
+``1 - burst`` of it (the first window: all of it).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["Pacer", "TokenBucket", "retry_after_s"]
+
+
+def retry_after_s(headers: Mapping[str, str] | Any) -> float | None:
+    """Seconds a 429 asks to wait: ``retry-after-ms`` first (what the openai SDK reads first), then
+    ``retry-after`` in seconds."""
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                seconds = float(value) * scale
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(seconds) and seconds >= 0:
+                return seconds
+    return None
+
+
+def _int_header(headers: Mapping[str, str] | Any, name: str) -> int | None:
+    value = headers.get(name) if headers is not None else None
+    try:
+        return int(float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+class TokenBucket:
+    """``capacity`` per ``window_s``: a burst of ``burst`` and the rest refilled evenly."""
+
+    def __init__(self, capacity: float, *, window_s: float, burst: float, now: float) -> None:
+        self.configure(capacity, window_s=window_s, burst=burst, now=now)
+        self.level = self.burst
+
+    def configure(self, capacity: float, *, window_s: float, burst: float, now: float) -> None:
+        self.capacity = float(capacity)
+        self.burst = max(1.0, self.capacity * burst)
+        self.rate = max(self.capacity - self.burst, 0.0) / window_s  # per second
+        self.stamp = now
+
+    def refill(self, now: float) -> None:
+        self.level = min(self.burst, self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def wait_for(self, cost: float) -> float:
+        """Seconds until ``cost`` fits (0: now). A cost above the burst needs a full bucket."""
+        need = min(cost, self.burst) - self.level
+        if need <= 0:
+            return 0.0
+        return math.inf if self.rate <= 0 else need / self.rate
+
+
+class Pacer:
+    """Admit requests under a TPM / RPM quota (see the module docstring); thread-safe.
+
+    >>> pacer = Pacer(tpm=6000, window_s=60)
+    >>> pacer.acquire(500)   # returns the seconds it waited
+    0.0
+    """
+
+    def __init__(
+        self,
+        *,
+        tpm: int | None = None,
+        rpm: int | None = None,
+        window_s: float = 60.0,
+        burst: float = 0.2,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if window_s <= 0 or not 0 < burst <= 1:
+            raise ValueError(f"Pacer: window_s={window_s!r} must be > 0 and burst={burst!r} in (0, 1]")
+        self.window_s = float(window_s)
+        self.burst_fraction = burst
+        self._clock, self._sleep = clock, sleep
+        self._lock = threading.Condition()
+        now = clock()
+        self.tpm, self.rpm = tpm, rpm
+        self._tokens = TokenBucket(tpm, window_s=window_s, burst=burst, now=now) if tpm else None
+        self._requests = TokenBucket(rpm, window_s=window_s, burst=burst, now=now) if rpm else None
+        self._paused_until = 0.0
+        self.learned = tpm is None and rpm is None
+        self.waited_s = 0.0
+        self.refusals = 0  # 429s seen (each retried)
+
+    def __repr__(self) -> str:
+        return f"Pacer(tpm={self.tpm}, rpm={self.rpm}, window_s={self.window_s:g}, refusals={self.refusals})"
+
+    def acquire(self, tokens: int) -> float:
+        """Block until a request of ``tokens`` may be sent; take it from the buckets. Returns the wait."""
+        waited = 0.0
+        with self._lock:
+            while True:
+                now = self._clock()
+                wait = max(0.0, self._paused_until - now)
+                for bucket, cost in ((self._tokens, tokens), (self._requests, 1)):
+                    if bucket is not None:
+                        bucket.refill(now)
+                        wait = max(wait, bucket.wait_for(cost))
+                if wait <= 0:
+                    for bucket, cost in ((self._tokens, tokens), (self._requests, 1)):
+                        if bucket is not None:
+                            bucket.level -= cost
+                    self.waited_s += waited
+                    return waited
+                wait = min(wait, self.window_s)
+                self._lock.release()
+                try:
+                    self._sleep(wait)
+                finally:
+                    self._lock.acquire()
+                waited += wait
+
+    def observe(self, headers: Mapping[str, str] | Any, cost: int) -> None:
+        """Read ``x-ratelimit-remaining-*`` from a reply to a request that cost ``cost`` tokens."""
+        tokens_left = _int_header(headers, "x-ratelimit-remaining-tokens")
+        requests_left = _int_header(headers, "x-ratelimit-remaining-requests")
+        with self._lock:
+            now = self._clock()
+            for left, attr, quota_attr, unit in ((tokens_left, "_tokens", "tpm", cost), (requests_left, "_requests", "rpm", 1)):
+                if left is None:
+                    continue
+                bucket = getattr(self, attr)
+                if self.learned:
+                    seen = left + unit  # room right after this request was admitted, plus itself
+                    if bucket is None or seen > bucket.capacity:
+                        setattr(self, quota_attr, seen)
+                        if bucket is None:
+                            bucket = TokenBucket(seen, window_s=self.window_s, burst=self.burst_fraction, now=now)
+                            bucket.level = min(bucket.burst, float(left))
+                            setattr(self, attr, bucket)
+                        else:
+                            bucket.refill(now)
+                            bucket.configure(seen, window_s=self.window_s, burst=self.burst_fraction, now=now)
+                        continue
+                bucket.refill(now)
+                bucket.level = min(bucket.level, float(left))
+            self._lock.notify_all()
+
+    def refused(self, retry_after: float | None) -> None:
+        """A 429: pause every worker for ``retry_after`` seconds (a second if none was given)."""
+        with self._lock:
+            self.refusals += 1
+            now = self._clock()
+            delay = 1.0 if retry_after is None else retry_after
+            self._paused_until = max(self._paused_until, now + delay)
+            for bucket in (self._tokens, self._requests):
+                if bucket is not None:
+                    bucket.refill(now)
+                    bucket.level = min(bucket.level, 0.0)
+            self._lock.notify_all()

@@ -1,0 +1,280 @@
+"""The answer of a run: per-arm accuracy with intervals, paired comparisons, a recommendation.
+
+* Per arm (and per category): accuracy over **images** (repeats of one image are averaged first),
+  with a 95 % Wilson interval when scores are binary and there is one run per image, else a
+  bootstrap interval over images; mean tokens; cost per 1,000 and per 100,000 images, live and
+  through the Batch API (cached input at its price where the service reported it); p50 / p95
+  latency.
+* Paired comparisons (same image, same question, only images with a score in both arms): low vs
+  high per deployment and strategy, and each deployment against the first per detail; McNemar's
+  exact test for binary scores, a paired bootstrap otherwise; the interval of the accuracy
+  difference and of the cost ratio; Holm-adjusted p values when there is more than one comparison.
+* :func:`recommend`: plain words with the evidence, or a refusal that says how many more images
+  would be needed. The practical margin is :data:`MARGIN` (5 points): a detail that gains less
+  than that at the top of its interval is not worth its tokens.
+
+Everything made on the built-in backend carries :data:`~vizlab.experiments.runner.LOCAL_STAMP`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vizlab.experiments import stats
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from vizlab.experiments.runner import ExperimentResult
+
+__all__ = ["MARGIN", "MIN_ITEMS", "summarize_arms", "compare_arms", "recommend", "write_outputs", "per_image"]
+
+MARGIN = 0.05
+MIN_ITEMS = 10
+
+
+def _scored(table: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
+    ok = table[table["error"].isna() & table["score"].notna()].copy()
+    ok["score"] = pd.to_numeric(ok["score"])
+    return ok
+
+
+def per_image(table: pd.DataFrame, arm: str, *, category: str | None = None) -> pd.Series:
+    """Mean score per image (over repeats) in one arm."""
+    ok = _scored(table)
+    ok = ok[ok["arm"] == arm]
+    if category is not None:
+        ok = ok[ok["category"] == category]
+    return ok.groupby("item_id", sort=False)["score"].mean()
+
+
+def _binary(rows: pd.DataFrame) -> bool:
+    if not len(rows):
+        return False
+    one_run = int(rows.groupby("item_id").size().max()) == 1
+    return bool(rows["binary"].astype(bool).all()) and one_run
+
+
+def _interval(rows: pd.DataFrame) -> stats.Interval:
+    values = rows.groupby("item_id", sort=False)["score"].mean()
+    if _binary(rows):
+        return stats.wilson_interval(int((values >= 0.5).sum()), int(len(values)))
+    return stats.bootstrap_interval(values.to_numpy())
+
+
+def _num(series: pd.Series) -> pd.Series:
+    import pandas as pd
+
+    return pd.to_numeric(series, errors="coerce")
+
+
+def summarize_arms(table: pd.DataFrame, *, by: Sequence[str] = (), stamp: str | None = None) -> pd.DataFrame:
+    """One row per arm (and per ``by`` column, e.g. ``("category",)``); see the module docstring."""
+    import pandas as pd
+
+    keys = ["arm", *by]
+    out = []
+    for group, rows in table.groupby(keys, sort=False, dropna=False):
+        group = group if isinstance(group, tuple) else (group,)
+        ok = rows[rows["error"].isna()]
+        scored = _scored(rows)
+        ci = _interval(scored) if len(scored) else None
+        tokens = _num(ok["prompt_tokens"]).fillna(_num(ok["estimated_prompt_tokens"]))
+        cost, batch_cost = _num(ok["cost"]), _num(ok["batch_cost"])
+        latency = _num(ok["latency_s"]).dropna()
+        first = rows.iloc[0]
+        record: dict[str, Any] = dict(zip(keys, group))
+        record.update({
+            "deployment": first["deployment"], "detail": first["detail"], "strategy": first["strategy"],
+            "images": int(rows["item_id"].nunique()), "scored_images": int(scored["item_id"].nunique()),
+            "rows": len(rows), "errors": int(rows["error"].notna().sum()),
+            "accuracy": ci.estimate if ci else math.nan, "ci_low": ci.low if ci else math.nan,
+            "ci_high": ci.high if ci else math.nan, "ci_method": ci.method if ci else "",
+            "prompt_tokens": float(tokens.mean()) if len(tokens) else math.nan,
+            "image_tokens": float(_num(ok["image_tokens"]).mean()) if len(ok) else math.nan,
+            "cost_per_1000": float(cost.mean() * 1000) if cost.notna().any() else math.nan,
+            "cost_per_100000": float(cost.mean() * 100_000) if cost.notna().any() else math.nan,
+            "batch_cost_per_1000": float(batch_cost.mean() * 1000) if batch_cost.notna().any() else math.nan,
+            "batch_cost_per_100000": float(batch_cost.mean() * 100_000) if batch_cost.notna().any() else math.nan,
+            "latency_p50_s": float(np.percentile(latency, 50)) if len(latency) else math.nan,
+            "latency_p95_s": float(np.percentile(latency, 95)) if len(latency) else math.nan,
+            "made_by": stamp or "",
+        })  # fmt: skip
+        out.append(record)
+    return pd.DataFrame(out)
+
+
+def _default_pairs(table: pd.DataFrame) -> list[tuple[str, str]]:
+    arms = table.drop_duplicates("arm")[["arm", "deployment", "detail", "strategy"]].to_dict(orient="records")
+    pairs: list[tuple[str, str]] = []
+    for a in arms:
+        for b in arms:
+            same_rest = a["deployment"] == b["deployment"] and a["strategy"] == b["strategy"]
+            if same_rest and a["detail"] == "low" and b["detail"] in ("high", "auto", "original"):
+                pairs.append((a["arm"], b["arm"]))
+    deployments = list(dict.fromkeys(a["deployment"] for a in arms))
+    for a in arms:
+        for b in arms:
+            if (a["deployment"] == deployments[0] and b["deployment"] != deployments[0]
+                    and a["detail"] == b["detail"] and a["strategy"] == b["strategy"]):  # fmt: skip
+                pairs.append((a["arm"], b["arm"]))
+    strategies = list(dict.fromkeys(a["strategy"] for a in arms))
+    for a in arms:
+        for b in arms:
+            if (a["strategy"] == "whole" and b["strategy"] != "whole" and a["deployment"] == b["deployment"]
+                    and a["detail"] == "high" and b["detail"] == "low"):  # fmt: skip
+                pairs.append((a["arm"], b["arm"]))
+    del strategies
+    return pairs
+
+
+def _paired(table: pd.DataFrame, a: str, b: str, category: str | None = None) -> tuple[stats.Paired, int]:
+    sa, sb = per_image(table, a, category=category), per_image(table, b, category=category)
+    common = [i for i in sa.index if i in sb.index]
+    ok = table[table["error"].isna()]
+    cost = ok.groupby(["arm", "item_id"])["cost"].mean()
+    ca = [cost.get((a, i), math.nan) for i in common]
+    cb = [cost.get((b, i), math.nan) for i in common]
+    rows = _scored(table)
+    binary = _binary(rows[rows["arm"] == a]) and _binary(rows[rows["arm"] == b])
+    paired = stats.paired_bootstrap(sa[common].to_numpy(), sb[common].to_numpy(), cost_a=ca, cost_b=cb,
+                                    binary=binary)  # fmt: skip
+    return paired, len(set(sa.index) ^ set(sb.index))
+
+
+def compare_arms(table: pd.DataFrame, *, pairs: Sequence[tuple[str, str]] | None = None,
+                 stamp: str | None = None) -> pd.DataFrame:  # fmt: skip
+    """B - A for each pair of arms on the images scored in both (see the module docstring)."""
+    import pandas as pd
+
+    pairs = list(pairs) if pairs is not None else _default_pairs(table)
+    out = []
+    for a, b in pairs:
+        p, unpaired = _paired(table, a, b)
+        ratio = p.cost_ratio
+        out.append({
+            "a": a, "b": b, "paired_images": p.n, "unpaired_images": unpaired,
+            "difference": p.difference.estimate, "diff_low": p.difference.low, "diff_high": p.difference.high,
+            "test": p.test, "p_value": p.p_value,
+            "a_only": p.discordant[0] if p.discordant else None, "b_only": p.discordant[1] if p.discordant else None,
+            "cost_ratio": ratio.estimate if ratio else math.nan, "cost_ratio_low": ratio.low if ratio else math.nan,
+            "cost_ratio_high": ratio.high if ratio else math.nan, "made_by": stamp or "",
+        })  # fmt: skip
+    frame = pd.DataFrame(out, columns=["a", "b", "paired_images", "unpaired_images", "difference", "diff_low",
+                                       "diff_high", "test", "p_value", "a_only", "b_only", "cost_ratio",
+                                       "cost_ratio_low", "cost_ratio_high", "made_by"])  # fmt: skip
+    frame["p_holm"] = stats.holm(list(frame["p_value"])) if len(frame) else []
+    frame.attrs["multiple"] = (
+        f"{len(frame)} comparisons: p values adjusted by Holm's method (p_holm)" if len(frame) > 1 else ""
+    )
+    return frame
+
+
+def _fmt_p(p: float | None) -> str:
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "n/a"
+    return f"{p:.2g}" if p >= 0.001 else "< 0.001"
+
+
+def recommend(table: pd.DataFrame, *, low: str | None = None, high: str | None = None,
+              stamp: str | None = None) -> str:  # fmt: skip
+    """Plain words with their evidence, or a refusal saying how many more images are needed."""
+    pairs = _default_pairs(table)
+    if low is None or high is None:
+        candidates = [(a, b) for a, b in pairs if a.endswith("/low") and b.endswith("/high")] or pairs
+        if not candidates:
+            return _stamped("No recommendation: the run has no pair of arms to compare (run details low and high).", stamp)
+        low, high = candidates[0]
+    p, _ = _paired(table, low, high)
+    suffix = f" (made by the {stamp})" if stamp else ""
+    if p.n < MIN_ITEMS:
+        return _stamped(f"No recommendation: only {p.n} images have a score in both {low} and {high}; at least "
+                        f"{MIN_ITEMS} are needed to say anything.{suffix}", stamp)  # fmt: skip
+    diff = p.difference
+    summary = summarize_arms(table)
+    tok = summary.set_index("arm")["image_tokens"]
+    ratio_txt = ""
+    if tok.get(low) and tok.get(high) and tok[low] > 0:
+        ratio_txt = f" at 1/{tok[high] / tok[low]:.1f} of the image tokens"
+    points = -diff.estimate * 100  # low minus high, in points
+    where = "below" if points < 0 else "above"
+    evidence = (f"on these {p.n} images, {low} is {abs(points):.1f} points {where} {high} (95 % CI "
+                f"{-diff.high * 100:+.1f} to {-diff.low * 100:+.1f}, {p.test} p = {_fmt_p(p.p_value)}){ratio_txt}")  # fmt: skip
+    if diff.high <= MARGIN:
+        exceptions = _exceptions(table, low, high)
+        verdict = "low is enough" + (f", except for category {', '.join(repr(c) for c in exceptions)}" if exceptions else "")
+        return _stamped(f"{evidence[0].upper()}{evidence[1:]}: {verdict}.{suffix}", stamp)
+    if diff.low > 0 and diff.estimate > MARGIN:
+        return _stamped(f"{evidence[0].upper()}{evidence[1:]}: high is worth its tokens.{suffix}", stamp)
+    discordant = p.discordant
+    rate = (sum(discordant) / p.n) if discordant else float(np.mean(np.abs(per_image(table, high).reindex(
+        per_image(table, low).index).fillna(0).to_numpy() - per_image(table, low).to_numpy()) > 0))  # fmt: skip
+    need = stats.items_needed(max(abs(diff.estimate), MARGIN), rate)
+    more = f"about {max(need - p.n, 1)} more paired images ({need} in all)" if need else "more paired images"
+    return _stamped(f"No recommendation yet: {evidence}; the interval is too wide to tell whether high gains more "
+                    f"than {MARGIN * 100:.0f} points. McNemar's sample size for this difference needs {more}."
+                    f"{suffix}", stamp)  # fmt: skip
+
+
+def _exceptions(table: pd.DataFrame, low: str, high: str) -> list[str]:
+    found = []
+    for category in dict.fromkeys(table["category"].dropna()):
+        if not category:
+            continue
+        p, _ = _paired(table, low, high, category=str(category))
+        if p.n >= 5 and p.difference.estimate > MARGIN and p.difference.low > 0:
+            found.append(str(category))
+    return found
+
+
+def _stamped(text: str, stamp: str | None) -> str:
+    return text if not stamp or stamp in text else f"{text} [{stamp}]"
+
+
+def _jsonable(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return json.loads(frame.to_json(orient="records"))  # type: ignore[no-any-return]
+
+
+def write_outputs(result: ExperimentResult, out: Path) -> dict[str, str]:
+    """items.csv (+ items.parquet with pyarrow), summary.json, frontier.png under ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, str] = {}
+    table = result.table
+    table.to_csv(out / "items.csv", index=False)
+    written["csv"] = str(out / "items.csv")
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        table.to_parquet(out / "items.parquet", index=False)
+        written["parquet"] = str(out / "items.parquet")
+    summary = result.summary()
+    comparisons = result.compare() if table["score"].notna().any() else None
+    doc = {
+        "made_by": result.stamp,
+        "manifest": result.manifest,
+        "problems": [str(p) for p in result.problems],
+        "counts": result.counts,
+        "estimate_usd": result.estimate_usd,
+        "arms": _jsonable(summary),
+        "by_category": _jsonable(result.summary(by=("category",))),
+        "comparisons": _jsonable(comparisons) if comparisons is not None else [],
+        "multiple_comparisons": comparisons.attrs.get("multiple", "") if comparisons is not None else "",
+        "recommendation": result.recommendation() if comparisons is not None else None,
+    }
+    (out / "summary.json").write_text(json.dumps(doc, indent=1, default=str), encoding="utf-8")
+    written["summary"] = str(out / "summary.json")
+    if table["score"].notna().any():
+        fig = result.frontier()
+        fig.savefig(out / "frontier.png", dpi=100)
+        written["frontier"] = str(out / "frontier.png")
+    return written
