@@ -20,9 +20,36 @@ from __future__ import annotations
 
 from vizlab.batch import COLUMNS, experiment_row
 from vizlab.experiments.cache import ResultCache
+from vizlab.experiments.inputs import Item, ItemSet, Problem, load_items
 from vizlab.experiments.legacy import Trial, backend_identity, run_detail_experiment, summarize
+from vizlab.experiments.pacing import Pacer
+from vizlab.experiments.runner import (
+    LOCAL_STAMP,
+    Arm,
+    BudgetExceededError,
+    BudgetWarning,
+    ExperimentResult,
+    map_prompt,
+    run_experiment,
+)
+from vizlab.experiments.scorers import LLMJudge, Score, get_scorer
 
 __all__ = [
+    "Arm",
+    "BudgetExceededError",
+    "BudgetWarning",
+    "ExperimentResult",
+    "Item",
+    "ItemSet",
+    "LLMJudge",
+    "LOCAL_STAMP",
+    "Pacer",
+    "Problem",
+    "Score",
+    "get_scorer",
+    "load_items",
+    "map_prompt",
+    "run_experiment",
     "COLUMNS",
     "ResultCache",
     "Trial",

@@ -150,7 +150,7 @@ def _read_labels(labels: str | os.PathLike[str]) -> list[dict[str, Any]]:
             try:
                 row = json.loads(line)
             except ValueError as e:
-                row = {"__error__": f"line {n} is not JSON ({e.msg}); fix or delete it"}
+                row = {"__error__": f"line {n} is not JSON ({e}); fix or delete it"}
             if not isinstance(row, dict):
                 row = {"__error__": f"line {n} is not a JSON object; write one object per line"}
             rows.append(row)
@@ -214,7 +214,7 @@ def _rows_to_items(rows: Sequence[dict[str, Any]], *, root: Path | None, prompt:
         chosen: Scorer | None = None
         if expected is not None:
             try:
-                chosen = get_scorer(spec if not _missing(spec) else (scorer or "normalised"), judges=judges)
+                chosen = get_scorer(str(spec) if not _missing(spec) else (scorer or "normalised"), judges=judges)
             except UnknownScorerError as e:
                 problems.append(Problem(n, label, str(e)))
                 continue

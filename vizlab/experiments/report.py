@@ -240,7 +240,7 @@ def _stamped(text: str, stamp: str | None) -> str:
 
 
 def _jsonable(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return json.loads(frame.to_json(orient="records"))  # type: ignore[no-any-return]
+    return list(json.loads(frame.to_json(orient="records")))
 
 
 def write_outputs(result: ExperimentResult, out: Path) -> dict[str, str]:

@@ -181,11 +181,8 @@ class ExperimentResult:
 def _model_info(token_model: str) -> Any:
     """The registry's facts for the deployment's model, or None when the registry does not know it."""
     from vizlab.errors import UnknownModelError
+    from vizlab.models import lookup
 
-    try:
-        from vizlab.models import lookup
-    except ImportError:  # the registry is not installed in this checkout
-        return None
     try:
         return lookup(token_model)
     except UnknownModelError:
@@ -338,7 +335,8 @@ def _schema_fields(answer: str | None) -> dict[str, Any]:
 def _transient(e: BaseException) -> bool:
     if isinstance(e, (BackendUnavailableError, RequestTimeoutError)):
         return True
-    return isinstance(e, APIError) and isinstance(getattr(e, "status", None), int) and e.status >= 500
+    status = getattr(e, "status", None)
+    return isinstance(e, APIError) and isinstance(status, int) and status >= 500
 
 
 def run_experiment(
@@ -414,7 +412,8 @@ def run_experiment(
     if any(detail == "original" for detail in details):
         for d in deployments:
             info = infos[d]
-            if info is None or "original" not in getattr(info.image_rule(), "details", ("original",)):
+            limits = getattr(info.image_rule(), "limits", {}) if info is not None else {}
+            if "original" not in limits:
                 raise ValueError(f"detail 'original' is not offered by deployment {d!r}; drop it from details")
     bodies = {d: _request_params(infos[d], max_tokens=max_tokens, temperature=temperature, seed=seed,
                                  response_format=response_format, params=params or {}, deployment=d)
@@ -512,7 +511,7 @@ def run_experiment(
                     finish(job, _row(job, cache.get(job.key or ""), None, "hit", clients, cache, item_set))
         else:
             # First, per deployment, one request alone: it tells the model version in service.
-            firsts = {}
+            firsts: dict[str, _Job] = {}
             for job in missing:
                 firsts.setdefault(job.arm.deployment, job)
             if check_version:
@@ -678,12 +677,9 @@ def _manifest(client: Any, clients: dict[str, Any], infos: dict[str, Any], item_
         except VizlabError:
             return None
 
-    try:
-        from vizlab import models as registry
+    from vizlab.models import NEWEST
 
-        revision = str(getattr(registry, "REVISION", getattr(registry, "__revision__", "unknown")))
-    except ImportError:
-        revision = "absent"
+    revision = NEWEST
     return {
         "vizlab_version": getattr(vizlab, "__version__", "unknown"),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -218,7 +218,7 @@ def from_callable(fn: Callable[..., Any], *, name: str | None = None, binary: bo
             raise ValueError(f"scorer {name or getattr(fn, '__name__', fn)!r} returned {value}, outside [0, 1]")
         return Score(value, str(reason))
 
-    return Scorer(name or getattr(fn, "__name__", "custom"), score, binary=binary)
+    return Scorer(str(name or getattr(fn, "__name__", "custom")), score, binary=binary)
 
 
 def get_scorer(spec: str | Scorer | Callable[..., Any], *, judges: dict[str, Any] | None = None) -> Scorer:
@@ -228,7 +228,7 @@ def get_scorer(spec: str | Scorer | Callable[..., Any], *, judges: dict[str, Any
     1.0
     """
     if isinstance(spec, (Scorer, LLMJudge)):
-        return spec  # type: ignore[return-value]
+        return spec
     if callable(spec):
         return from_callable(spec)
     if not isinstance(spec, str) or not spec.strip():
@@ -254,7 +254,7 @@ def get_scorer(spec: str | Scorer | Callable[..., Any], *, judges: dict[str, Any
     if base == "tokens" and not arg:
         return Scorer(name, _tokens, binary=False)
     if judges and name in judges:
-        return judges[name]  # type: ignore[no-any-return]
+        return judges[name]
     if base == "judge":
         raise UnknownScorerError(f"scorer {spec!r}: pass the judge to the run, scorers={{'judge': LLMJudge(client, rubric)}}",
                                  spec=spec)  # fmt: skip

@@ -106,7 +106,7 @@ def bootstrap_interval(values: Sequence[float], *, alpha: float = 0.05, seed: in
     return Interval(mean, float(ci.low), float(ci.high), "bootstrap over images", int(data.size))
 
 
-def mcnemar_exact(a: Sequence[float], b: Sequence[float]) -> tuple[float, tuple[int, int]]:
+def mcnemar_exact(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> tuple[float, tuple[int, int]]:
     """McNemar's exact p value for paired binary scores, and the discordant counts (a only, b only)."""
     from statsmodels.stats.contingency_tables import mcnemar
 

@@ -1,0 +1,112 @@
+"""Each figure of vizlab.experiments.stats against scipy / statsmodels on fixtures, and the scorers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest, bootstrap
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportion_confint
+
+from vizlab.experiments import stats
+from vizlab.experiments.pacing import Pacer
+from vizlab.experiments.scorers import UnknownScorerError, get_scorer
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 10), (7, 10), (10, 10), (120, 240)])
+def test_wilson_matches_statsmodels(k: int, n: int) -> None:
+    got = stats.wilson_interval(k, n)
+    low, high = proportion_confint(k, n, method="wilson")
+    assert (got.low, got.high) == pytest.approx((low, high)) and got.contains(k / n)
+
+
+def test_mcnemar_exact_is_the_binomial_test_on_discordant_pairs() -> None:
+    a = [1] * 20 + [0] * 10 + [1] * 2 + [0] * 8
+    b = [1] * 20 + [0] * 10 + [0] * 2 + [1] * 8
+    p, (a_only, b_only) = stats.mcnemar_exact(a, b)
+    assert (a_only, b_only) == (2, 8)
+    assert p == pytest.approx(binomtest(2, 10, 0.5).pvalue)
+
+
+def test_bootstrap_interval_matches_scipy_with_the_same_seed() -> None:
+    values = np.array([0, 0.5, 1, 1, 0.25, 0.75, 1, 0, 0.5, 1.0])
+    got = stats.bootstrap_interval(values, seed=7)
+    ref = bootstrap((values,), np.mean, n_resamples=stats.BOOTSTRAP_RESAMPLES, method="percentile",
+                    random_state=np.random.default_rng(7), vectorized=True).confidence_interval  # fmt: skip
+    assert (got.low, got.high) == pytest.approx((ref.low, ref.high)) and got.contains(values.mean())
+
+
+def test_paired_bootstrap_difference_and_cost_ratio() -> None:
+    rng = np.random.default_rng(1)
+    a = rng.uniform(0, 1, 40)
+    b = np.clip(a + 0.2, 0, 1)
+    paired = stats.paired_bootstrap(a, b, cost_a=[1.0] * 40, cost_b=[9.0] * 40)
+    assert paired.difference.estimate == pytest.approx(float(np.mean(b - a)))
+    ref = bootstrap((a, b), lambda x, y, axis=-1: np.mean(y, axis=axis) - np.mean(x, axis=axis), paired=True,
+                    n_resamples=stats.BOOTSTRAP_RESAMPLES, method="percentile",
+                    random_state=np.random.default_rng(stats.BOOTSTRAP_SEED), vectorized=True).confidence_interval  # fmt: skip
+    assert (paired.difference.low, paired.difference.high) == pytest.approx((ref.low, ref.high))
+    assert paired.cost_ratio is not None and paired.cost_ratio.estimate == pytest.approx(9.0)
+    assert paired.p_value is not None and paired.p_value < 0.01
+
+
+def test_holm_matches_statsmodels() -> None:
+    ps = [0.01, 0.04, 0.03, None, 0.5]
+    got = stats.holm(ps)
+    ref = multipletests([0.01, 0.04, 0.03, 0.5], method="holm")[1]
+    assert got[3] is None
+    assert [got[i] for i in (0, 1, 2, 4)] == pytest.approx(list(ref))
+
+
+def test_items_needed_grows_as_the_difference_shrinks() -> None:
+    assert stats.items_needed(0.0, 0.2) is None
+    big, small = stats.items_needed(0.2, 0.3), stats.items_needed(0.05, 0.3)
+    assert big is not None and small is not None and small > 4 * big
+
+
+@pytest.mark.parametrize(("spec", "answer", "expected", "value"), [
+    ("exact", " K7RF ", "K7RF", 1.0), ("exact", "k7rf", "K7RF", 0.0),
+    ("normalised", "k7-rf.", "K7RF", 1.0), ("contains", "The code is K7RF.", "k7rf", 1.0),
+    ("numeric", "about 12 apples", "12", 1.0), ("numeric:0.5", "12.4", "12", 1.0), ("numeric:1%", "12.4", "12", 0.0),
+    ("regex", "total: $12.50", r"\$12\.50", 1.0), ("json:total", '{"total": "12.50"}', "12.50", 1.0),
+    ("json:total", "not json", "12.50", 0.0), ("tokens", "K7RF", "K7RF 49XM", 0.5),
+])  # fmt: skip
+def test_scorers(spec: str, answer: str, expected: str, value: float) -> None:
+    score = get_scorer(spec)(answer, expected)
+    assert score.value == pytest.approx(value) and score.reason
+
+
+def test_set_scorer_is_f1_and_unknown_scorers_are_named() -> None:
+    assert get_scorer("set")("red, blue, green", "red; blue").value == pytest.approx(0.8)
+    with pytest.raises(UnknownScorerError, match="fuzzy"):
+        get_scorer("fuzzy")
+    assert get_scorer(lambda a, e: (0.5, "half"))("x", "y").value == 0.5
+
+
+def test_judge_refuses_the_builtin_analyst() -> None:
+    from vizlab.client import connect
+    from vizlab.experiments.scorers import JudgeRefusedError, LLMJudge
+
+    with pytest.raises(JudgeRefusedError, match="not a vision"):
+        LLMJudge(connect(verbose=False), "Is it right?")
+
+
+def test_pacer_never_admits_more_than_the_quota_in_any_window() -> None:
+    now = [0.0]
+
+    def sleep(s: float) -> None:
+        now[0] += s
+
+    pacer = Pacer(tpm=1000, window_s=10, clock=lambda: now[0], sleep=sleep)
+    admitted = []
+    for _ in range(60):
+        pacer.acquire(100)
+        admitted.append(now[0])
+    for t in admitted:
+        assert sum(1 for s in admitted if t <= s < t + 10) * 100 <= 1000
+    # ... and uses most of it: 60 requests of 100 over 10-s windows of 1,000 take about 6 windows.
+    assert admitted[-1] < 10 * 6 * 1.3
+    pacer.refused(2.5)
+    before = now[0]
+    pacer.acquire(1)
+    assert now[0] - before >= 2.5
