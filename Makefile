@@ -21,7 +21,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (vizlab)" >/dev/null
 	touch $(STAMP)
 
-setup: $(STAMP)
+# The npm openai SDK for tests/test_js_sdk.py (skipped with its reason where npm is absent).
+JS_STAMP := tests/js/node_modules/.installed-stamp
+$(JS_STAMP): tests/js/package.json tests/js/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd tests/js && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed-stamp; \
+	else echo "setup: npm not found; tests/test_js_sdk.py will be skipped"; fi
+
+setup: $(STAMP) $(JS_STAMP)
 
 # `make lab PORT=8890` picks the port (default: Jupyter's 8888, or the next free one).
 PORT ?= 8888
@@ -31,7 +38,7 @@ lab: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(JS_STAMP)
 	$(BIN)/python -m pytest tests/
 
 # The committed outputs come from the built-in backend, so that is what nbval re-runs them on,
