@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vizlab.errors import VizlabError
 from vizlab.local import _deps, samples
+from vizlab.local.analyst import NO_IMAGE_ANSWER
 from vizlab.local.apiversion import check_api_version, check_v1_api_version
 from vizlab.local.config import BackendConfig, BackendState
 from vizlab.local.errors import AzureError, bad_request
@@ -201,6 +202,7 @@ async def run_completion(
     origin: str | None = None,
     fields: Mapping[str, FieldRule] = CHAT_FIELDS,
     operation: str = "ChatCompletions_Create",
+    no_image_answer: str | None = None,
 ) -> Completion:
     """Checks, quota, the analyst's answer in the requested shape, and the reply's headers
     (``x-vizlab-emulated`` / ``x-vizlab-ignored`` from ``fields``). Used by both APIs."""
@@ -250,6 +252,8 @@ async def run_completion(
         await asyncio.sleep(config.latency_s)
 
     text = await run_in_threadpool(state.analyst.answer, messages, max_tokens=chat.max_tokens, decoded=decoded)
+    if no_image_answer is not None and text == NO_IMAGE_ANSWER:
+        text = no_image_answer  # the API's own words (the Responses API is not stateless)
     shaped = await run_in_threadpool(_shape, state, chat, text, messages, decoded, token_model)
     completion_tokens = await run_in_threadpool(_deps.text_tokens, shaped.billed_text, token_model)
     headers = {"x-request-id": str(uuid.uuid4())}

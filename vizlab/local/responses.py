@@ -63,6 +63,10 @@ __all__ = [
 ]
 
 DETAILS = ("auto", "low", "high")
+NO_IMAGE_ANSWER = (
+    "I don't see an image in this conversation. Send the image in the input, or continue a stored "
+    "response that has it with previous_response_id."
+)
 STORE_LIMIT = 1000  # stored responses kept per backend (oldest dropped first)
 
 
@@ -615,6 +619,7 @@ def add_responses_routes(app: FastAPI, state: BackendState) -> ResponseStore:
         done = await run_completion(
             state, chat, parsed.model, version, origin=samples.origin_of(request), fields=RESPONSES_FIELDS,
             operation="Responses_Create",
+            no_image_answer=NO_IMAGE_ANSWER,
         )
         status = "incomplete" if done.shaped.finish_reason == "length" else "completed"
         response_id = new_response_id()

@@ -109,7 +109,7 @@ def shape_reply(
             reply = ShapedReply(content=None, refusal=e.refusal(), emulated=["tools"])
         return _with_logprobs(reply, options, token_model)
     emulated: list[str] = []
-    if spec is not None and spec.tools and spec.choice == "auto":
+    if spec is not None and spec.tools and spec.choice == "auto" and not tool_text:
         answer = f"{answer} {AUTO_NOTE}"
         emulated.append("tools")
     if options.format_type == "json_schema" and options.schema is not None:
