@@ -27,6 +27,8 @@ BENCHMARKS = {
     "2": ("bench_data_urls", "data URLs"),
     "3": ("bench_throughput", "experiment throughput under a TPM quota"),
     "4": ("bench_backend", "the built-in backend"),
+    "5": ("bench_fit", 'fit="high" on 12 MP photos'),
+    "6": ("bench_conversation", "conversation totals"),
 }
 
 

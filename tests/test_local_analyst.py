@@ -188,3 +188,90 @@ def test_truncate_to_tokens_counts_exactly() -> None:
         cut = _deps.truncate_to_tokens(text, limit, "gpt-4o")
         assert text.startswith(cut)
         assert count_text_tokens(cut, "gpt-4o") <= limit
+
+
+# --- issue 14: OCR only when needed, split recognition reads what one engine reads ------------
+
+
+def _lines_card(n: int, seed: int = 3) -> Image.Image:
+    import random
+
+    from vizlab.datasets import text_card
+
+    rng = random.Random(seed)
+    letters = "ACDEFHJKMNPRTUVWXY"
+    lines = [" ".join("".join(rng.choice(letters) for _ in range(5)) for _ in range(3)) for _ in range(n)]
+    return text_card("\n".join(lines), font_px=22, size=(768, 26 + 40 * n), origin=(20, 12), line_spacing=1.8)
+
+
+def test_split_recognition_reads_exactly_what_one_engine_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+    from rapidocr_onnxruntime import RapidOCR
+
+    from vizlab.local import analyst as module
+
+    view = _lines_card(16)  # 16 lines: three recognition batches, split 2 + 1 across two engines
+    monkeypatch.setattr(module, "_pool", module._OcrPool())
+    monkeypatch.setenv("VIZLAB_OCR_SESSIONS", "2")
+    used: list[int] = []
+    original = module._recognise
+    monkeypatch.setattr(module, "_recognise", lambda engine, crops: (used.append(len(crops)), original(engine, crops))[1])
+    lines = module._ocr(view)
+    assert len(used) == 2 and min(used) > 0  # both engines recognised lines ...
+    assert module.REC_BATCH * (sum(used) // module.REC_BATCH // 2) in used  # ... split at a batch boundary
+    reference = RapidOCR(use_cls=False, det_limit_type="max", det_limit_side_len=2048)
+    result, _ = reference(np.asarray(view))
+    expected = sorted(
+        (float(min(p[1] for p in box)), float(min(p[0] for p in box)), str(text).strip())
+        for box, text, score in result
+        if str(text).strip() and float(score) >= module.TEXT_SCORE
+    )
+    assert len(expected) >= 12
+    assert sorted(lines) == expected
+
+
+def test_ocr_runs_only_when_the_question_needs_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vizlab.local import analyst as module
+
+    reads: list[int] = []
+    original = module._read_text
+    monkeypatch.setattr(module, "_read_text", lambda *a: (reads.append(1), original(*a))[1])
+    card = _lines_card(2, seed=9)
+    url = "data:image/png;base64," + base64.b64encode(_png(card)).decode()
+    fresh = Analyst()
+
+    def ask(question: str) -> str:
+        msg = {"role": "user", "content": [{"type": "text", "text": question},
+                                           {"type": "image_url", "image_url": {"url": url, "detail": "high"}}]}
+        return fresh.answer([msg])
+
+    assert "Dominant colours" in ask("What colours are in this image?")
+    assert "768x106" in ask("How big is this image?")
+    assert reads == []  # no OCR for colours or size
+    said = ask("What does the text say?")
+    assert reads == [1] and "Text I can read" in said
+    ask("Describe this image.")
+    ask("Read it again please: what is written?")
+    assert reads == [1]  # read once, then cached per image and detail
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_ocr_plan_fits_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vizlab.local import analyst as module
+
+    monkeypatch.delenv("VIZLAB_OCR_SESSIONS", raising=False)
+    monkeypatch.setattr(module, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(module, "_available_memory", lambda: 8 << 30)
+    assert module.ocr_plan() == (2, 1)  # two engines, one core each
+    monkeypatch.setattr(module, "_available_memory", lambda: 600 << 20)
+    assert module.ocr_plan() == (1, 2)  # not enough memory for two: one engine on both cores
+    monkeypatch.setattr(module, "_usable_cores", lambda: 8)
+    monkeypatch.setattr(module, "_available_memory", lambda: 8 << 30)
+    assert module.ocr_plan() == (2, 4)
+    monkeypatch.setenv("VIZLAB_OCR_SESSIONS", "1")
+    assert module.ocr_plan() == (1, 8)

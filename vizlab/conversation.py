@@ -1097,7 +1097,7 @@ class Conversation:
 
         priming = estimate_request([], model=self.model).overhead_tokens
         table = pricing.DEFAULT_PRICES if prices is None else prices
-        by_message: dict[str, RequestEstimate] = {}
+        by_message: dict[Any, RequestEstimate] = {}
         by_size: dict[tuple[int, int, str], Any] = {}
         out = []
         for i, turn in enumerate(self.turns):
@@ -1112,8 +1112,11 @@ class Conversation:
             overhead = priming
             breakdowns: list[Any] = []
             unsized: list[str] = []
-            for message, left_out in zip(msgs, stored):
-                key = json.dumps(message, sort_keys=True)
+            # A message is fixed by its turn and what the plan does with that turn's images.
+            keys: list[Any] = (["system"] if self._system else []) + [
+                (n, tuple(actions)) for n, actions in enumerate(plan)
+            ]
+            for key, message, left_out in zip(keys, msgs, stored):
                 part = by_message.get(key)
                 if part is None:
                     part = by_message[key] = estimate_request([message], model=self.model, prices=prices)

@@ -35,7 +35,7 @@ import re
 import struct
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["HEAD_BYTES", "MAX_SCAN_BYTES", "HeaderSize", "read_header_size"]
 
@@ -50,8 +50,7 @@ _PNG_TEXT = (b"tEXt", b"zTXt", b"iTXt")
 Fetch = Callable[[int, int], bytes]
 
 
-@dataclass(frozen=True)
-class HeaderSize:
+class HeaderSize(NamedTuple):
     """Stored size and EXIF orientation (1 when absent) of one image, from its header."""
 
     width: int

@@ -486,13 +486,11 @@ def _file_header_size(path: str | os.PathLike[str], name: str | None) -> tuple[i
     """The displayed size from vizlab's own header parser (:mod:`vizlab.imageheader`), or None to
     take the general path (odd files, and every error, which that path words and raises).
 
-    One stat, one non-blocking open, one 4 KB read (a few small ``pread`` calls more for big
+    One non-blocking open, one fstat, one 4 KB read (a few small ``pread`` calls more for big
     JPEG APP segments or a WEBP EXIF chunk); never the pixel data, never a special file.
     """
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return None
-        fd = os.open(path, _OPEN_FLAGS)
+        fd = os.open(path, _OPEN_FLAGS)  # non-blocking: a FIFO cannot hang it; fstat refuses it next
     except (OSError, ValueError):
         return None
     try:

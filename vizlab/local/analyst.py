@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -72,6 +73,7 @@ class ImageFacts:
     shapes: dict[str, int] = field(default_factory=dict)
     brightness: float = 0.0  # mean luminance 0..1
     background: str | None = None  # named colour of a plain background, if there is one
+    text_read: bool = True  # False: OCR was not run (the question needed no text); text_lines is empty
 
     @property
     def shape_count(self) -> int:
@@ -198,28 +200,156 @@ def _classify(contour: Any, min_area: float) -> str | None:
 
 # --- OCR --------------------------------------------------------------------------------------
 
-_ocr_engine: Any = None
-_ocr_lock = threading.Lock()
+# One RapidOCR engine per session; engines are not thread-safe (``__call__`` mutates instance
+# state), so each is used by one thread at a time, taken from a pool. With two engines a dense
+# image's recognition is split across both (each on its own core) and two clients are served
+# at once; with one, requests queue for it.
+SESSION_MEMORY = 512 * 1024 * 1024  # RSS one PP-OCR engine may reach on a dense 768-px view (measured ~300 MB)
+REC_BATCH = 6  # RapidOCR 1.4.4's rec_batch_num: recognition runs in batches of this many lines
+
+
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def ocr_plan() -> tuple[int, int]:
+    """(engines, ONNX intra-op threads per engine) for this machine.
+
+    ``VIZLAB_OCR_SESSIONS`` overrides the engine count. Otherwise two engines when there are
+    two or more cores and memory for both (one otherwise), and the cores shared out between them.
+    """
+    cores = _usable_cores()
+    wanted = os.environ.get("VIZLAB_OCR_SESSIONS", "").strip()
+    if wanted.isdigit() and int(wanted) >= 1:
+        engines = int(wanted)
+    else:
+        memory = _available_memory()
+        engines = 2 if cores >= 2 and (memory is None or memory >= 2 * SESSION_MEMORY) else 1
+    return engines, max(1, cores // engines)
+
+
+class _OcrPool:
+    """Engines created lazily, handed out one thread at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._free: list[Any] = []
+        self._made = 0
+        self._plan: tuple[int, int] | None = None
+        self._available = threading.Condition(self._lock)
+
+    def _new_engine(self, threads: int) -> Any:
+        from rapidocr_onnxruntime import RapidOCR
+
+        # Never upscale before detection: the view's own resolution decides what is legible.
+        return RapidOCR(
+            use_cls=False,
+            det_limit_type="max",
+            det_limit_side_len=2048,
+            rec_batch_num=REC_BATCH,
+            intra_op_num_threads=threads,
+            inter_op_num_threads=1,
+        )
+
+    def acquire(self, *, wait: bool = True) -> Any | None:
+        with self._available:
+            if self._plan is None:
+                self._plan = ocr_plan()
+            engines, threads = self._plan
+            while True:
+                if self._free:
+                    return self._free.pop()
+                if self._made < engines:
+                    self._made += 1
+                    break
+                if not wait:
+                    return None
+                self._available.wait()
+        try:
+            return self._new_engine(threads)  # built outside the lock: the first load takes seconds
+        except BaseException:
+            with self._available:
+                self._made -= 1
+                self._available.notify()
+            raise
+
+    def release(self, engine: Any) -> None:
+        with self._available:
+            self._free.append(engine)
+            self._available.notify()
+
+
+_pool = _OcrPool()
+
+
+def _recognise(engine: Any, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+    result, _ = engine.text_rec(crops, False)
+    return [(str(r[0]), float(r[1])) for r in result]
 
 
 def _ocr(view: Image.Image) -> list[tuple[float, float, str]]:
-    """(top, left, text) of each confident line in ``view``, serialised across threads."""
-    global _ocr_engine
-    arr = np.asarray(view.convert("RGB"))
-    with _ocr_lock:
-        if _ocr_engine is None:
-            from rapidocr_onnxruntime import RapidOCR
+    """(top, left, text) of each confident line in ``view``.
 
-            # Never upscale before detection: the view's own resolution decides what is legible.
-            _ocr_engine = RapidOCR(use_cls=False, det_limit_type="max", det_limit_side_len=2048)
-        result, _ = _ocr_engine(arr)
+    RapidOCR's own pipeline (``RapidOCR.__call__``, 1.4.4) step by step, so that recognition, 97%
+    of the time on a dense image, can be split across two engines: the lines are sorted by
+    aspect ratio as its recogniser sorts them, and split at batch boundaries, so every batch
+    (and so every line's padding, and so every text read) is exactly what one engine would read.
+    """
+    engine: Any = _pool.acquire()
+    helper = None
+    try:
+        arr = engine.load_img(np.asarray(view.convert("RGB")))
+        raw_h, raw_w = arr.shape[:2]
+        img, ratio_h, ratio_w = engine.preprocess(arr)
+        record: dict[str, Any] = {"preprocess": {"ratio_h": ratio_h, "ratio_w": ratio_w}}
+        img, record = engine.maybe_add_letterbox(img, record)
+        boxes, _ = engine.auto_text_det(img)
+        if boxes is None:
+            return []
+        crops = engine.get_crop_img_list(img, boxes)
+        order = np.argsort(np.array([c.shape[1] / float(c.shape[0]) for c in crops]))
+        ordered = [crops[i] for i in order]
+        batches = (len(ordered) + REC_BATCH - 1) // REC_BATCH
+        if batches >= 2:
+            helper = _pool.acquire(wait=False)
+        if helper is None:
+            results = _recognise(engine, ordered)
+        else:
+            cut = REC_BATCH * (batches // 2)
+            second: list[Any] = []
+            worker = threading.Thread(target=lambda: second.extend(_recognise(helper, ordered[cut:])), daemon=True)
+            worker.start()
+            first = _recognise(engine, ordered[:cut])
+            worker.join()
+            if len(second) != len(ordered) - cut:
+                raise RuntimeError("OCR recognition failed in the helper engine")
+            results = first + second
+        texts: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        for position, index in enumerate(order):
+            texts[int(index)] = results[position]
+        origin = engine._get_origin_points(boxes, record, raw_h, raw_w)
+    finally:
+        if helper is not None:
+            _pool.release(helper)
+        _pool.release(engine)
     lines = []
-    for box, text, score in result or []:
-        text = str(text).strip()
-        if text and float(score) >= TEXT_SCORE:
-            ys = [p[1] for p in box]
-            xs = [p[0] for p in box]
-            lines.append((float(min(ys)), float(min(xs)), text))
+    for box, (text, score) in zip(origin, texts):
+        text = text.strip()
+        if text and score >= TEXT_SCORE:
+            lines.append((float(min(p[1] for p in box)), float(min(p[0] for p in box)), text))
     return lines
 
 
@@ -275,6 +405,10 @@ _INTENTS = (
 _SHAPE_WORDS = {"circle": "circle", "circles": "circle", "round": "circle", "dot": "circle", "dots": "circle",
                 "rectangle": "rectangle", "rectangles": "rectangle", "square": "rectangle", "squares": "rectangle",
                 "box": "rectangle", "boxes": "rectangle", "triangle": "triangle", "triangles": "triangle"}
+
+
+# The answers that quote the text read (describe, read, compare); colours, counts and sizes do not.
+INTENTS_NEEDING_TEXT = frozenset({"describe", "read", "compare"})
 
 
 def detect_intent(question: str) -> str:
@@ -353,8 +487,12 @@ class Analyst:
 
     # -- looking --
 
-    def look(self, image: Image.Image, *, detail: str, mime: str | None = None) -> ImageFacts:
-        """Measure ``image`` as the service would see it at ``detail`` (low, high or auto)."""
+    def look(self, image: Image.Image, *, detail: str, mime: str | None = None, need_text: bool = True) -> ImageFacts:
+        """Measure ``image`` as the service would see it at ``detail`` (low, high or auto).
+
+        ``need_text=False`` skips OCR (the costly part on dense images) when the question needs
+        no text; a later question that does reads it then, once, and the cache keeps it.
+        """
         rgb = image if image.mode == "RGB" else image.convert("RGB")
         width, height = rgb.size
         used = _deps.resolve_detail(detail, width, height, self.token_model)
@@ -363,16 +501,39 @@ class Analyst:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
-        if cached is not None:
+        if cached is not None and (cached.text_read or not need_text):
             return ImageFacts(**{**cached.__dict__, "mime": mime or cached.mime})
-        facts = self._measure(rgb, used, mime)
+        if cached is not None:  # measured before without text: read it now, keep the rest
+            facts = ImageFacts(**{**cached.__dict__, "mime": mime or cached.mime})
+            facts.text_lines = self._text(rgb, used)
+            facts.text_read = True
+        else:
+            facts = self._measure(rgb, used, mime, need_text=need_text)
         with self._cache_lock:
             self._cache[key] = facts
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return facts
 
-    def _measure(self, rgb: Image.Image, detail: str, mime: str | None) -> ImageFacts:
+    def _text(self, rgb: Image.Image, detail: str) -> list[str]:
+        view, bg_rgb = self._text_view(rgb, detail)
+        return _read_text(view, bg_rgb)
+
+    def _text_view(self, rgb: Image.Image, detail: str) -> tuple[Image.Image, np.ndarray | None]:
+        """The view OCR reads at ``detail`` and the background colour its crop is cut against."""
+        width, height = rgb.size
+        low_w, low_h = _fit_within(width, height, LOW_BOX)
+        low = rgb if (low_w, low_h) == (width, height) else rgb.resize((low_w, low_h), Image.Resampling.LANCZOS)
+        names = _name_colours(np.asarray(low))
+        background = _background(names)
+        bg_rgb = None if background is None else np.median(np.asarray(low)[names == background], axis=0)
+        if detail != "high":
+            return low, bg_rgb
+        high_w, high_h = _deps.scale_for_high(width, height)
+        high = rgb if (high_w, high_h) == (width, height) else rgb.resize((high_w, high_h), Image.Resampling.LANCZOS)
+        return high, bg_rgb
+
+    def _measure(self, rgb: Image.Image, detail: str, mime: str | None, *, need_text: bool = True) -> ImageFacts:
         width, height = rgb.size
         low_w, low_h = _fit_within(width, height, LOW_BOX)
         low = rgb if (low_w, low_h) == (width, height) else rgb.resize((low_w, low_h), Image.Resampling.LANCZOS)
@@ -396,14 +557,16 @@ class Analyst:
         )
         if detail == "high":
             high_w, high_h = _deps.scale_for_high(width, height)
-            high = rgb
-            if (high_w, high_h) != (width, height):
-                high = rgb.resize((high_w, high_h), Image.Resampling.LANCZOS)
             facts.view_size = (high_w, high_h)
             facts.tiles = math.ceil(high_w / TILE) * math.ceil(high_h / TILE)
-            facts.text_lines = _read_text(high, bg_rgb)
-        else:
+            if need_text:
+                high = rgb
+                if (high_w, high_h) != (width, height):
+                    high = rgb.resize((high_w, high_h), Image.Resampling.LANCZOS)
+                facts.text_lines = _read_text(high, bg_rgb)
+        elif need_text:
             facts.text_lines = _read_text(low, bg_rgb)
+        facts.text_read = need_text
         return facts
 
     # -- answering --
@@ -425,8 +588,9 @@ class Analyst:
         found = _latest_images(messages, decoded)
         if not found:
             return NO_IMAGE_ANSWER
-        facts = [self.look(img, detail=detail, mime=mime) for img, detail, mime in found]
         intent = detect_intent(question)
+        need_text = intent in INTENTS_NEEDING_TEXT
+        facts = [self.look(img, detail=detail, mime=mime, need_text=need_text) for img, detail, mime in found]
         if intent == "compare" and len(facts) >= 2:
             return self._compare(facts)
         if len(facts) == 1:
