@@ -169,6 +169,9 @@ def test_azure_dated_route(backend: LocalBackend) -> None:
     resp = requests.post(backend.url + "/openai/responses", json={"model": "gpt-4o", "input": "x"},
                          headers={"api-key": KEY}, timeout=30)
     assert resp.status_code == 404  # a dated route needs its api-version
+    old = requests.post(backend.url + "/openai/responses?api-version=2024-10-21", json={"model": "gpt-4o", "input": "x"},
+                        headers={"api-key": KEY}, timeout=30)
+    assert old.status_code == 404 and "not available in api-version 2024-10-21" in old.json()["error"]["message"]
 
 
 def test_client_respond_conversation_both_apis_and_continuation(backend: LocalBackend) -> None:
@@ -192,3 +195,5 @@ def test_client_respond_conversation_both_apis_and_continuation(backend: LocalBa
     assert follow.usage is not None and follow.estimate is not None
     # Sent: one short text turn. Billed: the stored context (image included) again, plus it.
     assert follow.usage.prompt_tokens > follow.estimate.prompt_tokens + first.usage.prompt_tokens - 10
+    assert client.responses_sdk.base_url.path.endswith("/openai/v1/")  # dated versions lack the Responses API
+    client.close()

@@ -100,6 +100,9 @@ class Client(ResponsesCalls, ChatCalls):
     def close(self) -> None:
         """Release the HTTP connections (the shared built-in backend keeps running)."""
         self._sdk.close()
+        if self._responses_client is not None:  # the v1 client of respond() (vizlab.client.responses)
+            self._responses_client.close()
+            self._responses_client = None
 
     def __enter__(self) -> Client:
         return self

@@ -70,6 +70,34 @@ def _new_turn(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class ResponsesCalls(ChatCalls):
     """Mixin: the Responses API calls (``respond``); reuses the chat path's estimate and Reply."""
 
+    _target: Any
+    timeout: float
+    max_retries: int
+    _responses_client: Any = None
+
+    @property
+    def responses_sdk(self) -> Any:
+        """The official openai client this Client sends Responses API calls through (see below)."""
+        return self._responses_sdk()
+
+    def _responses_sdk(self) -> Any:
+        """The SDK client for the Responses API. On Azure (and the built-in backend) that is the
+        v1 route, ``OpenAI(base_url=f"{endpoint}/openai/v1/")``: dated api-versions before
+        2025-03-01-preview have no Responses API, and the v1 API needs none (Azure OpenAI
+        "Responses API" how-to, 2026). Elsewhere it is the chat client itself."""
+        t = self._target
+        if t.backend not in ("azure", "local"):
+            return self._sdk
+        if self._responses_client is None:
+            import openai
+
+            key: Any = t.token_provider if t.token_provider is not None else t.api_key.reveal()
+            self._responses_client = openai.OpenAI(
+                base_url=t.endpoint.rstrip("/") + "/openai/v1/", api_key=key,
+                timeout=self.timeout, max_retries=self.max_retries,
+            )
+        return self._responses_client
+
     def respond(
         self,
         conversation_or_messages: Any,
@@ -104,7 +132,7 @@ class ResponsesCalls(ChatCalls):
         prepared.body = body
         started = time.perf_counter()
         with self._sdk_errors():
-            response = self._sdk.responses.with_raw_response.create(**body)
+            response = self._responses_sdk().responses.with_raw_response.create(**body)
             result = response.parse()
         latency = time.perf_counter() - started
         raw = result.model_dump(mode="json", exclude_unset=True)

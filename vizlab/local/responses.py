@@ -672,10 +672,30 @@ def add_responses_routes(app: FastAPI, state: BackendState) -> ResponseStore:
         tag = "Azure" if dated else prefix.strip("/")
 
         def version_of(api_version: str | None, dated: bool = dated) -> str:
-            return check_api_version(api_version) if dated else (check_v1_api_version(api_version) or "v1")
+            return _responses_version(api_version) if dated else (check_v1_api_version(api_version) or "v1")
 
         _bind(app, prefix, tag, version_of, create, retrieve, delete, input_items, config)
     return store
+
+
+# Azure's Responses API arrived with api-version 2025-03-01-preview on the dated routes (Azure OpenAI
+# "Responses API" how-to, 2025-03, as recalled: not verified against a stored copy); the v1 routes
+# need no version ("The v1 API is required to access the latest features", same page, 2026).
+RESPONSES_EARLIEST_API_VERSION = "2025-03-01"
+
+
+def _responses_version(api_version: str | None) -> str:
+    version = check_api_version(api_version)
+    if version[:10] < RESPONSES_EARLIEST_API_VERSION:
+        raise AzureError(
+            404,
+            "404",
+            f"Resource not found: the Responses API is not available in api-version {version}. Use "
+            "2025-03-01-preview or later on /openai/responses, or the v1 route /openai/v1/responses (no api-version).",
+            param="api-version",
+            type=None,
+        )
+    return version
 
 
 def _bind(app: FastAPI, prefix: str, tag: str, version_of: Callable[[str | None], str], create: Any,
