@@ -21,6 +21,7 @@ from vizlab.local.batches import add_batch_routes
 from vizlab.local.chat import add_chat_routes
 from vizlab.local.config import BackendConfig, BackendState
 from vizlab.local.errors import AzureError, bad_request
+from vizlab.local.gateway import GatewayMiddleware
 from vizlab.local.lifecycle import InFlight, StopMiddleware
 from vizlab.local.models_api import add_model_routes
 from vizlab.local.ratelimit import SlidingWindowLimiter
@@ -51,6 +52,8 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
     inflight = InFlight()  # LocalBackend.stop() ends these requests after a grace period
     app.state.vizlab_inflight = inflight
     app.add_middleware(StopMiddleware, inflight=inflight)
+    # Added last, so outermost: it sees every response, the 503s of a stop included.
+    app.add_middleware(GatewayMiddleware, state=state)
 
     @app.exception_handler(ClientDisconnect)
     async def _client_gone(request: Request, exc: ClientDisconnect) -> Response:

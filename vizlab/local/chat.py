@@ -38,8 +38,6 @@ from vizlab.local.validation import ChatRequest, parse_chat_request
 
 __all__ = ["CHAT_OPENAPI", "CHAT_REQUEST_SCHEMA", "Completion", "add_chat_routes", "complete", "run_completion"]
 
-V1_API_VERSIONS = ("v1", "preview", "latest")
-
 # Ranges below as parse_chat_request checks them; sources at that function (vizlab.local.validation).
 CHAT_REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -117,6 +115,7 @@ def add_chat_routes(app: FastAPI, state: BackendState) -> None:
     ) -> Response:
         authenticate(request, config)
         version = check_api_version(api_version)
+        request.state.vizlab_deployment = deployment  # its quota goes in the x-ratelimit-* headers
         if deployment not in config.deployments:
             raise deployment_not_found(deployment, config)
         body = await read_json(request, config.body_limit)
@@ -136,6 +135,7 @@ def add_chat_routes(app: FastAPI, state: BackendState) -> None:
             body = await read_json(request, config.body_limit)
             chat = parse_chat_request(body, api_version=version, require_model=True)
             assert chat.model is not None
+            request.state.vizlab_deployment = chat.model
             if chat.model not in config.deployments:
                 raise deployment_not_found(chat.model, config)
             return await complete(state, chat, chat.model, version or "v1", origin=samples.origin_of(request))
@@ -256,12 +256,7 @@ async def run_completion(
         text = no_image_answer  # the API's own words (the Responses API is not stateless)
     shaped = await run_in_threadpool(_shape, state, chat, text, messages, decoded, token_model)
     completion_tokens = await run_in_threadpool(_deps.text_tokens, shaped.billed_text, token_model)
-    headers = {"x-request-id": str(uuid.uuid4())}
-    headers["apim-request-id"] = headers["x-request-id"]
-    if admission.remaining_requests is not None:
-        headers["x-ratelimit-remaining-requests"] = str(admission.remaining_requests)
-    if admission.remaining_tokens is not None:
-        headers["x-ratelimit-remaining-tokens"] = str(admission.remaining_tokens)
+    headers: dict[str, str] = {}  # ids and x-ratelimit-* come from vizlab.local.gateway, on every response
     headers.update(report_headers(chat.body, fields, shaped.emulated))
     return Completion(shaped, prompt_tokens, completion_tokens, headers)
 

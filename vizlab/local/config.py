@@ -41,6 +41,16 @@ class BackendConfig:
     # Pause between the lines of a batch (vizlab.local.batches), so progress shows and tests can
     # restart a client mid-run.
     batch_delay_s: float = 0.0
+    # Pacing (vizlab.local.gateway): at most this many chat/responses requests in flight at once;
+    # one more is answered 429 with retry-after-ms, as Azure answers overload, instead of queueing
+    # without bound. None: no limit (the RPM/TPM quotas still apply).
+    max_concurrency: int | None = None
+    # Host header values accepted besides loopback addresses and "localhost" (DNS-rebinding guard,
+    # vizlab.local.gateway), e.g. ("myhost.internal",) behind a proxy. Compared without the port.
+    allowed_hosts: tuple[str, ...] = ()
+    # Seconds a connection may take to send a request's complete headers before it is closed
+    # (slowloris guard, vizlab.local.server.HeaderTimeoutH11Protocol).
+    header_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         if isinstance(self.deployments, str):
@@ -56,6 +66,22 @@ class BackendConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"BackendConfig.{name} must be None or a whole number >= 1, got {value!r}")
+        if self.max_concurrency is not None and (
+            not isinstance(self.max_concurrency, int) or isinstance(self.max_concurrency, bool) or self.max_concurrency < 1
+        ):
+            raise ValueError(f"BackendConfig.max_concurrency must be None or a whole number >= 1, got {self.max_concurrency!r}")
+        if isinstance(self.allowed_hosts, str):
+            self.allowed_hosts = (self.allowed_hosts,)
+        self.allowed_hosts = tuple(self.allowed_hosts)
+        if not all(isinstance(h, str) and h and (h.startswith("[") or ":" not in h) for h in self.allowed_hosts):
+            raise ValueError(
+                f"BackendConfig.allowed_hosts must be host names without a port, e.g. ('myhost.internal',), "
+                f"got {list(self.allowed_hosts)!r:.80}"
+            )
+        if isinstance(self.header_timeout_s, bool) or not isinstance(self.header_timeout_s, (int, float)) or not (
+            0 < self.header_timeout_s < math.inf
+        ):
+            raise ValueError(f"BackendConfig.header_timeout_s must be a positive number of seconds, got {self.header_timeout_s!r}")
         for name in ("latency_s", "stream_chunk_delay_s", "batch_delay_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:

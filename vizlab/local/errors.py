@@ -66,6 +66,7 @@ class AzureError(Exception):
         type: str | None = "invalid_request_error",
         headers: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
+        bare: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -75,8 +76,12 @@ class AzureError(Exception):
         self.type = type
         self.headers = headers or {}
         self.extra = extra or {}
+        # Only "code" and "message", as Azure's gateway sends its 401/404 bodies.
+        self.bare = bare
 
     def body(self) -> dict[str, Any]:
+        if self.bare:
+            return {"error": {"code": self.code, "message": self.message, **self.extra}}
         error: dict[str, Any] = {
             "code": self.code,
             "message": self.message,

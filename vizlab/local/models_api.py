@@ -1,29 +1,193 @@
-"""The Models API: ``GET /openai/v1/models`` and ``/v1/models`` (OpenAI's list shape)."""
+"""The Models API: the *models* this resource offers, as Azure's models API lists them.
+
+Routes: ``GET /openai/models`` and ``GET /openai/models/{model}`` (dated, ``api-version``
+required: ``openai.AzureOpenAI(...).models.list()`` calls the first), and the same under
+``/openai/v1`` (Azure's v1 API, no api-version).
+
+``/v1/models`` is the *OpenAI* route: there, as on api.openai.com, it lists the names a client can
+pass as ``model``, which on this backend are its deployments (OpenAI's shape: ``id``, ``object``,
+``created``, ``owned_by``). vizlab's client reads the deployment list from it.
+
+Azure's models API lists models, not deployments: each entry has ``id``, ``object: "model"``,
+``status``, ``capabilities`` (``fine_tune``, ``inference``, ``completion``, ``chat_completion``,
+``embeddings``), ``lifecycle_status`` and ``deprecation`` (unix seconds per capability), and
+``created_at`` (a live response captured in rijnb/chatty-server ``pages/api/models.ts``; the
+Model schema of Azure/azure-rest-api-specs AzureOpenAI authoring specs). Every fact here comes from
+the registry (:mod:`vizlab.models`): the families it knows, their lifecycle and retirement date.
+What the registry does not know is ``null``, not made up: ``created_at`` (no release dates are
+kept), and ``deprecation.inference`` where no retirement date is published. Retired families are
+not offered (the service stops listing them); retrieving one says when it retired.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse
 
+from vizlab.errors import UnknownModelError
+from vizlab.local.apiversion import check_api_version, check_v1_api_version
 from vizlab.local.config import BackendState
+from vizlab.local.errors import AzureError
 from vizlab.local.intake import authenticate
+from vizlab.models import ModelInfo, families, lookup
 
-__all__ = ["add_model_routes"]
+__all__ = ["add_model_routes", "model_entry", "model_list", "MODEL_SCHEMA", "MODEL_LIST_SCHEMA", "OPENAI_MODEL_SCHEMA"]
+
+# Azure lifecycle_status values (Azure/azure-rest-api-specs, AzureOpenAI authoring "LifeCycleStatus":
+# preview, generally-available, deprecating, deprecated); the registry's are the same words.
+_LIFECYCLE = {"preview": "preview", "generally-available": "generally-available", "deprecated": "deprecated"}
+
+MODEL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "object", "status", "capabilities", "lifecycle_status", "deprecation"],
+    "properties": {
+        "id": {"type": "string"},
+        "object": {"type": "string", "enum": ["model"]},
+        "status": {"type": "string"},
+        "created_at": {"type": ["integer", "null"]},
+        "capabilities": {
+            "type": "object",
+            "required": ["fine_tune", "inference", "completion", "chat_completion", "embeddings"],
+            "properties": {k: {"type": "boolean"} for k in ("fine_tune", "inference", "completion", "chat_completion", "embeddings")},
+        },
+        "lifecycle_status": {"type": "string", "enum": sorted(set(_LIFECYCLE.values()))},
+        "deprecation": {"type": "object", "properties": {"inference": {"type": ["integer", "null"]}}},
+    },
+}
+MODEL_LIST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["object", "data"],
+    "properties": {"object": {"type": "string", "enum": ["list"]}, "data": {"type": "array", "items": MODEL_SCHEMA}},
+}
+
+
+OPENAI_MODEL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "object", "created", "owned_by"],
+    "properties": {
+        "id": {"type": "string"},
+        "object": {"type": "string", "enum": ["model"]},
+        "created": {"type": "integer"},
+        "owned_by": {"type": "string"},
+    },
+}
+
+
+def _unix(day: str | None) -> int | None:
+    if not day:
+        return None
+    return int(dt.datetime.combine(dt.date.fromisoformat(day), dt.time(), dt.timezone.utc).timestamp())
+
+
+def model_entry(info: ModelInfo) -> dict[str, Any]:
+    """One model in Azure's shape, from the registry."""
+    return {
+        "id": info.name,
+        "object": "model",
+        "status": "succeeded",
+        "created_at": None,  # the registry keeps no release dates
+        "capabilities": {
+            "fine_tune": False,
+            "inference": True,
+            "completion": False,
+            "chat_completion": True,
+            "embeddings": False,
+        },
+        "lifecycle_status": _LIFECYCLE.get(info.lifecycle, "deprecated"),
+        "deprecation": {"inference": _unix(info.retires)},
+    }
+
+
+def model_list() -> dict[str, Any]:
+    """Every family the registry knows that has not retired, in Azure's list shape."""
+    offered = [lookup(name) for name in families()]
+    return {"object": "list", "data": [model_entry(info) for info in offered if info.lifecycle != "retired"]}
+
+
+def _model_not_found(model: str) -> AzureError:
+    shown = model if len(model) <= 80 else model[:77] + "..."
+    note = ""
+    try:
+        info = lookup(model)
+    except UnknownModelError:
+        pass
+    else:
+        if info.lifecycle == "retired":
+            note = f" It is {info.name}, retired{' on ' + info.retires if info.retires else ''}."
+    return AzureError(
+        404,
+        "model_not_found",
+        f"The model '{shown}' does not exist.{note} GET /openai/models lists the models offered here.",
+        param="model",
+    )
+
+
+def _retrieve(model: str) -> dict[str, Any]:
+    try:
+        info = lookup(model)
+    except UnknownModelError as e:
+        raise _model_not_found(model) from e
+    if info.lifecycle == "retired":
+        raise _model_not_found(model)
+    return {**model_entry(info), "id": model}  # a dated snapshot keeps the name it was asked by
 
 
 def add_model_routes(app: FastAPI, state: BackendState) -> None:
-    """List the models behind this backend's deployments."""
+    """GET models and models/{model} on the dated route and on /openai/v1 and /v1."""
     config = state.config
-    for prefix in ("/openai/v1", "/v1"):
 
-        @app.get(f"{prefix}/models", summary="List deployments")
-        async def list_models(request: Request) -> dict[str, Any]:
-            authenticate(request, config)
-            return {
-                "object": "list",
-                "data": [
-                    {"id": name, "object": "model", "created": 0, "owned_by": "vizlab-local"}
-                    for name in config.deployments
-                ],
-            }
+    @app.get("/openai/models", summary="List models (Azure route)")
+    async def azure_list_models(request: Request, api_version: str | None = Query(None, alias="api-version")) -> JSONResponse:
+        authenticate(request, config)
+        check_api_version(api_version)
+        return JSONResponse(model_list())
+
+    @app.get("/openai/models/{model}", summary="Retrieve a model (Azure route)")
+    async def azure_get_model(
+        request: Request, model: str, api_version: str | None = Query(None, alias="api-version")
+    ) -> JSONResponse:
+        authenticate(request, config)
+        check_api_version(api_version)
+        return JSONResponse(_retrieve(model))
+
+    @app.get("/openai/v1/models", summary="List models (Azure v1 route)")
+    async def v1_list_models(request: Request, api_version: str | None = Query(None, alias="api-version")) -> JSONResponse:
+        authenticate(request, config)
+        check_v1_api_version(api_version)
+        return JSONResponse(model_list())
+
+    @app.get("/openai/v1/models/{model}", summary="Retrieve a model (Azure v1 route)")
+    async def v1_get_model(
+        request: Request, model: str, api_version: str | None = Query(None, alias="api-version")
+    ) -> JSONResponse:
+        authenticate(request, config)
+        check_v1_api_version(api_version)
+        return JSONResponse(_retrieve(model))
+
+    def deployment_entry(name: str) -> dict[str, Any]:
+        return {"id": name, "object": "model", "created": 0, "owned_by": "vizlab-local"}
+
+    @app.get("/v1/models", summary="List the deployments, as OpenAI lists callable models (OpenAI route)")
+    async def openai_list_models(request: Request, api_version: str | None = Query(None, alias="api-version")) -> JSONResponse:
+        authenticate(request, config)
+        check_v1_api_version(api_version)
+        return JSONResponse({"object": "list", "data": [deployment_entry(name) for name in config.deployments]})
+
+    @app.get("/v1/models/{model}", summary="Retrieve a deployment, as OpenAI retrieves a model (OpenAI route)")
+    async def openai_get_model(
+        request: Request, model: str, api_version: str | None = Query(None, alias="api-version")
+    ) -> JSONResponse:
+        authenticate(request, config)
+        check_v1_api_version(api_version)
+        if model not in config.deployments:
+            shown = model if len(model) <= 80 else model[:77] + "..."
+            raise AzureError(
+                404,
+                "model_not_found",
+                f"The model '{shown}' does not exist (deployments here: {', '.join(config.deployments)}).",
+                param="model",
+            )
+        return JSONResponse(deployment_entry(model))

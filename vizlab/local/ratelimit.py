@@ -94,6 +94,49 @@ class SlidingWindowLimiter:
                 remaining_tokens=None if self.tpm is None else max(self.tpm - used, 0),
             )
 
+    def state(self) -> "QuotaState":
+        """Each quota's size, what is left and whole seconds until the window is empty again
+        (-1, -1, 0 for a quota that is not configured)."""
+        with self._lock:
+            now = self._clock()
+            while self._events and self._events[0][0] <= now - self.window_s:
+                self._events.popleft()
+            reset = math.ceil(self._events[-1][0] + self.window_s - now) if self._events else 0
+            used = sum(t for _, t in self._events)
+            return QuotaState(
+                limit_requests=-1 if self.rpm is None else self.rpm,
+                remaining_requests=-1 if self.rpm is None else max(self.rpm - len(self._events), 0),
+                reset_requests_s=0 if self.rpm is None else max(reset, 0),
+                limit_tokens=-1 if self.tpm is None else self.tpm,
+                remaining_tokens=-1 if self.tpm is None else max(self.tpm - used, 0),
+                reset_tokens_s=0 if self.tpm is None else max(reset, 0),
+            )
+
+
+@dataclass(frozen=True)
+class QuotaState:
+    """What the x-ratelimit-* headers report: each quota's size, what is left, seconds to a full reset."""
+
+    limit_requests: int
+    remaining_requests: int
+    reset_requests_s: int
+    limit_tokens: int
+    remaining_tokens: int
+    reset_tokens_s: int
+
+    def headers(self) -> dict[str, str]:
+        """The six headers, named as the service names them. With no quota configured Azure sends
+        limit and remaining -1 and reset 0 (seen on an Azure Responses API deployment,
+        openai/openai-dotnet#838, 2025-11), and so do we; reset is whole seconds there."""
+        return {
+            "x-ratelimit-limit-requests": str(self.limit_requests),
+            "x-ratelimit-remaining-requests": str(self.remaining_requests),
+            "x-ratelimit-reset-requests": str(self.reset_requests_s),
+            "x-ratelimit-limit-tokens": str(self.limit_tokens),
+            "x-ratelimit-remaining-tokens": str(self.remaining_tokens),
+            "x-ratelimit-reset-tokens": str(self.reset_tokens_s),
+        }
+
 
 def retry_headers(retry_after_s: float) -> dict[str, str]:
     """Azure's 429 headers: milliseconds, and whole seconds rounded up."""

@@ -1,0 +1,321 @@
+"""The built-in backend is as strict as the service: api-versions, models API, headers, refusals,
+Host check, pacing. Each rule over real sockets, at the backend end (raw HTTP) and at the client
+end (the official openai SDK sees the service's error)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from typing import Any
+
+import openai
+import pytest
+import requests
+
+from conftest import LOCAL_API_KEY
+from vizlab.local import LocalBackend
+from vizlab.local.apiversion import GA_API_VERSIONS, KNOWN_API_VERSIONS, PREVIEW_API_VERSIONS
+from vizlab.models import families, lookup
+
+HEADERS = {"api-key": LOCAL_API_KEY}
+TIMEOUT = 30
+API_VERSION = "2024-10-21"
+HI = [{"role": "user", "content": "hi"}]
+RATE_HEADERS = [
+    f"x-ratelimit-{kind}-{what}" for kind in ("limit", "remaining", "reset") for what in ("requests", "tokens")
+]
+
+
+def chat(backend: Any, body: Any, *, version: str | None = API_VERSION, deployment: str = "gpt-4o", **kw: Any) -> requests.Response:
+    url = f"{backend.url}/openai/deployments/{deployment}/chat/completions"
+    params = {} if version is None else {"api-version": version}
+    return requests.post(url, params=params, json=body, headers=kw.pop("headers", HEADERS), timeout=TIMEOUT, **kw)
+
+
+def azure_sdk(backend: Any, version: str = API_VERSION) -> openai.AzureOpenAI:
+    return openai.AzureOpenAI(azure_endpoint=backend.url, api_key=LOCAL_API_KEY, api_version=version, max_retries=0)
+
+
+def v1_sdk(backend: Any, base: str = "/openai/v1") -> openai.OpenAI:
+    return openai.OpenAI(base_url=backend.url + base, api_key=LOCAL_API_KEY, max_retries=0)
+
+
+def error_of(resp: requests.Response, status: int) -> dict[str, Any]:
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {"error"}, body
+    return dict(body["error"])
+
+
+# --- api-version ------------------------------------------------------------------------------
+
+
+def test_the_version_list_is_the_published_one() -> None:
+    assert set(GA_API_VERSIONS) == {"2023-05-15", "2024-02-01", "2024-06-01", "2024-10-21"}
+    assert all(v.endswith("-preview") for v in PREVIEW_API_VERSIONS)
+    assert KNOWN_API_VERSIONS == tuple(sorted(set(GA_API_VERSIONS + PREVIEW_API_VERSIONS)))
+
+
+@pytest.mark.parametrize("version", ["2024-10-01", "2030-01-01-preview", "2022-12-01", "2024-06-01-preview", "v1", None])
+def test_made_up_api_versions_get_azures_404(local_backend: Any, version: str | None) -> None:
+    resp = chat(local_backend, {"messages": HI}, version=version)
+    assert resp.status_code == 404
+    assert resp.json() == {"error": {"code": "404", "message": "Resource not found"}}
+    assert "api-version" in resp.headers["x-vizlab-detail"]
+    # The same on the other dated routes.
+    for path in ("/openai/models", "/openai/files", "/openai/batches"):
+        other = requests.get(local_backend.url + path, params={"api-version": version} if version else {}, headers=HEADERS, timeout=TIMEOUT)
+        assert other.status_code == 404 and other.json() == {"error": {"code": "404", "message": "Resource not found"}}, path
+    if version is not None:
+        with azure_sdk(local_backend, version) as sdk, pytest.raises(openai.NotFoundError) as caught:
+            sdk.chat.completions.create(model="gpt-4o", messages=HI)  # type: ignore[arg-type]
+        assert caught.value.status_code == 404
+
+
+@pytest.mark.parametrize("version", KNOWN_API_VERSIONS)
+def test_every_published_version_is_accepted(local_backend: Any, version: str) -> None:
+    assert chat(local_backend, {"messages": HI}, version=version).status_code == 200
+
+
+def test_v1_routes_take_no_dated_version(local_backend: Any) -> None:
+    url = local_backend.url + "/openai/v1/chat/completions"
+    body = {"model": "gpt-4o", "messages": HI}
+    assert requests.post(url, json=body, headers=HEADERS, timeout=TIMEOUT).status_code == 200
+    for ok in ("preview", "latest"):
+        assert requests.post(url, params={"api-version": ok}, json=body, headers=HEADERS, timeout=TIMEOUT).status_code == 200
+    dated = requests.post(url, params={"api-version": API_VERSION}, json=body, headers=HEADERS, timeout=TIMEOUT)
+    error = error_of(dated, 400)
+    assert error["code"] == "BadRequest" and error["message"] == "API version not supported"
+    assert "no api-version" in dated.headers["x-vizlab-detail"]
+    # The SDK on the v1 route sends none, and works.
+    with v1_sdk(local_backend) as sdk:
+        assert sdk.chat.completions.create(model="gpt-4o", messages=HI).choices[0].message.content  # type: ignore[arg-type]
+
+
+# --- models API -------------------------------------------------------------------------------
+
+
+def test_azure_models_list_lists_models_from_the_registry(local_backend: Any) -> None:
+    with azure_sdk(local_backend) as sdk:
+        page = sdk.models.list()
+    ids = [m.id for m in page.data]
+    offered = [f for f in families() if lookup(f).lifecycle != "retired"]
+    assert ids == offered
+    assert "gpt-4o" in ids and "gpt-4.5" not in ids  # gpt-4.5 retired 2025-07-14
+    entry = {m.id: m for m in page.data}["gpt-4.1-nano"].model_dump()
+    assert entry["object"] == "model" and entry["status"] == "succeeded"
+    assert entry["capabilities"]["chat_completion"] is True and entry["capabilities"]["embeddings"] is False
+    assert entry["lifecycle_status"] == lookup("gpt-4.1-nano").lifecycle == "deprecated"
+    assert set(entry["deprecation"]) == {"inference"}
+    # The v1 route answers the same list.
+    with v1_sdk(local_backend) as v1:
+        assert [m.id for m in v1.models.list().data] == ids
+
+
+def test_models_retrieve_and_its_404(local_backend: Any) -> None:
+    with azure_sdk(local_backend) as sdk:
+        model = sdk.models.retrieve("gpt-4o-2024-08-06")
+    assert model.id == "gpt-4o-2024-08-06" and model.model_dump()["lifecycle_status"] == "generally-available"
+    with v1_sdk(local_backend) as v1, pytest.raises(openai.NotFoundError) as caught:
+        v1.models.retrieve("gpt-4.5")
+    assert "retired on 2025-07-14" in str(caught.value)
+    missing = requests.get(local_backend.url + "/openai/models/nope", params={"api-version": API_VERSION}, headers=HEADERS, timeout=TIMEOUT)
+    assert error_of(missing, 404)["code"] == "model_not_found"
+
+
+def test_retirement_dates_are_unix_seconds_from_the_registry(local_backend: Any) -> None:
+    from vizlab.local.models_api import model_entry
+
+    entry = model_entry(lookup("gpt-4.5"))
+    assert entry["deprecation"]["inference"] == 1752451200  # 2025-07-14T00:00:00Z
+    assert model_entry(lookup("gpt-4o"))["deprecation"]["inference"] is None  # none published: null
+
+
+# --- headers on every response ------------------------------------------------------------------
+
+
+def _all_kinds_of_response(backend: Any) -> dict[str, requests.Response]:
+    url = backend.url
+    return {
+        "200 chat": chat(backend, {"messages": HI}),
+        "400 body": chat(backend, {"messages": []}),
+        "401 key": chat(backend, {"messages": HI}, headers={}),
+        "404 version": chat(backend, {"messages": HI}, version="2030-01-01"),
+        "404 deployment": chat(backend, {"messages": HI}, deployment="nope"),
+        "404 route": requests.get(url + "/nothing", timeout=TIMEOUT),
+        "405 method": requests.get(url + f"/openai/deployments/gpt-4o/chat/completions?api-version={API_VERSION}", headers=HEADERS, timeout=TIMEOUT),
+        "200 models": requests.get(url + "/openai/models", params={"api-version": API_VERSION}, headers=HEADERS, timeout=TIMEOUT),
+        "404 file": requests.get(url + "/openai/files/file-nope", params={"api-version": API_VERSION}, headers=HEADERS, timeout=TIMEOUT),
+        "200 healthz": requests.get(url + "/healthz", timeout=TIMEOUT),
+    }
+
+
+def test_request_ids_and_quota_headers_on_every_response(local_backend: Any) -> None:
+    for name, resp in _all_kinds_of_response(local_backend).items():
+        assert resp.status_code == int(name.split()[0]), (name, resp.text)
+        assert resp.headers.get("x-request-id"), name
+        assert resp.headers.get("apim-request-id") == resp.headers["x-request-id"], name
+        for header in RATE_HEADERS:
+            assert header in resp.headers, (name, header)
+        # No quota configured: Azure's -1 / -1 / 0.
+        assert resp.headers["x-ratelimit-limit-requests"] == "-1" and resp.headers["x-ratelimit-reset-tokens"] == "0"
+    ids = {r.headers["x-request-id"] for r in _all_kinds_of_response(local_backend).values()}
+    assert len(ids) == 10  # a fresh id per response
+
+
+def test_quota_headers_follow_the_configured_quota() -> None:
+    with LocalBackend(api_key="k", rpm=3, tpm=100_000) as backend:
+        seen = []
+        for _ in range(4):
+            resp = requests.post(
+                f"{backend.url}/openai/deployments/gpt-4o/chat/completions", params={"api-version": API_VERSION},
+                json={"messages": HI, "max_tokens": 10}, headers={"api-key": "k"}, timeout=TIMEOUT,
+            )  # fmt: skip
+            seen.append(resp)
+        assert [r.status_code for r in seen] == [200, 200, 200, 429]
+        assert [r.headers["x-ratelimit-remaining-requests"] for r in seen] == ["2", "1", "0", "0"]
+        assert all(r.headers["x-ratelimit-limit-requests"] == "3" for r in seen)
+        assert all(r.headers["x-ratelimit-limit-tokens"] == "100000" for r in seen)
+        remaining_tokens = [int(r.headers["x-ratelimit-remaining-tokens"]) for r in seen[:3]]
+        assert remaining_tokens == sorted(remaining_tokens, reverse=True) and remaining_tokens[0] < 100_000
+        assert 0 < int(seen[3].headers["x-ratelimit-reset-requests"]) <= 60
+        assert int(seen[3].headers["retry-after-ms"]) > 0
+
+
+# --- refusals in validation -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "extra, code, param",
+    [
+        ({"response_format": {"type": "json_object"}}, "invalid_request_error", "messages"),
+        ({"response_format": {"type": "yaml"}}, "invalid_value", "response_format.type"),
+        ({"response_format": {}}, "missing_required_parameter", "response_format.type"),
+        ({"response_format": {"type": "json_schema"}}, "missing_required_parameter", "response_format.json_schema"),
+        ({"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}}, "missing_required_parameter", "response_format.json_schema.name"),
+        ({"tools": [{"type": "function"}]}, "missing_required_parameter", "tools[0].function"),
+        ({"tools": [{"type": "function", "function": {"description": "x"}}]}, "missing_required_parameter", "tools[0].function.name"),
+        ({"tools": [{"type": "retrieval"}]}, "invalid_value", "tools[0].type"),
+        ({"tools": ["f"]}, "invalid_type", "tools[0]"),
+    ],
+)
+def test_response_format_and_tools_the_service_refuses(local_backend: Any, extra: dict[str, Any], code: str, param: str) -> None:
+    error = error_of(chat(local_backend, {"messages": HI, **extra}), 400)
+    assert (error["code"], error["param"]) == (code, param), error
+    with azure_sdk(local_backend) as sdk, pytest.raises(openai.BadRequestError) as caught:
+        sdk.chat.completions.create(model="gpt-4o", messages=HI, **extra)  # type: ignore[arg-type]
+    assert caught.value.code == code and caught.value.param == param
+
+
+def test_json_object_with_json_in_the_messages_is_accepted(local_backend: Any) -> None:
+    messages = [{"role": "system", "content": "Answer in JSON."}, *HI]
+    assert chat(local_backend, {"messages": messages, "response_format": {"type": "json_object"}}).status_code == 200
+    assert chat(local_backend, {"messages": HI, "response_format": {"type": "text"}}).status_code == 200
+
+
+def test_the_json_message_is_the_services() -> None:
+    from vizlab.local.errors import AzureError
+    from vizlab.local.validation import check_response_format
+
+    with pytest.raises(AzureError) as caught:
+        check_response_format({"type": "json_object"}, ["no such word"])
+    assert caught.value.message == (
+        "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'."
+    )
+    check_response_format({"type": "json_object"}, ["Reply as JSON"])  # any case counts
+
+
+# --- DNS rebinding: the Host header -----------------------------------------------------------
+
+
+def _raw(backend: Any, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", backend.port), timeout=TIMEOUT) as sock:
+        sock.sendall(request)
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _get_models(host: str) -> bytes:
+    return (
+        f"GET /openai/models?api-version={API_VERSION} HTTP/1.1\r\nHost: {host}\r\napi-key: {LOCAL_API_KEY}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize("host", ["rebind.attacker.example:8000", "evil.example", "127.0.0.1.nip.io", "10.0.0.1"])
+def test_foreign_host_headers_get_421(local_backend: Any, host: str) -> None:
+    raw = _raw(local_backend, _get_models(host))
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 421 "), head[:80]
+    error = json.loads(body)["error"]
+    assert error["code"] == "421" and "DNS rebinding" in error["message"]
+    assert b"x-request-id:" in head.lower()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "localhost", "127.0.0.2"])
+def test_loopback_host_headers_are_served(local_backend: Any, host: str) -> None:
+    raw = _raw(local_backend, _get_models(host.format(port=local_backend.port)))
+    assert raw.startswith(b"HTTP/1.1 200 "), raw[:200]
+
+
+def test_configured_hosts_are_served() -> None:
+    with LocalBackend(api_key="k", allowed_hosts=("notebook.internal",)) as backend:
+        ok = requests.get(backend.url + "/healthz", headers={"Host": "notebook.internal:8888"}, timeout=TIMEOUT)
+        assert ok.status_code == 200
+        other = requests.get(backend.url + "/healthz", headers={"Host": "other.internal"}, timeout=TIMEOUT)
+        assert other.status_code == 421
+
+
+# --- pacing: the concurrency limit -------------------------------------------------------------
+
+
+def test_concurrency_limit_answers_429_with_retry_after_ms() -> None:
+    """Three requests at once against a limit of two, each held 5 s in its simulated latency: two
+    are served, the third is refused at once with Azure's 429 shape; afterwards one is served again."""
+    with LocalBackend(api_key="k", max_concurrency=2, latency_s=5.0) as backend:
+        url = f"{backend.url}/openai/deployments/gpt-4o/chat/completions?api-version={API_VERSION}"
+        results: list[requests.Response] = []
+        start = threading.Barrier(3)
+
+        def ask() -> None:
+            start.wait()
+            results.append(requests.post(url, json={"messages": HI}, headers={"api-key": "k"}, timeout=TIMEOUT))
+
+        threads = [threading.Thread(target=ask) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(r.status_code for r in results) == [200, 200, 429]
+        refused = next(r for r in results if r.status_code == 429)
+        error = refused.json()["error"]
+        assert error["code"] == "429" and "concurrency limit" in error["message"]
+        assert int(refused.headers["retry-after-ms"]) > 0 and int(refused.headers["retry-after"]) >= 1
+        assert refused.headers["x-request-id"] and "x-ratelimit-remaining-requests" in refused.headers
+        # Not an inference route: never paced. And once the two are done, the next is served.
+        assert requests.get(backend.url + "/healthz", timeout=TIMEOUT).status_code == 200
+        assert requests.post(url, json={"messages": HI}, headers={"api-key": "k"}, timeout=TIMEOUT).status_code == 200
+
+
+def test_the_sdk_retries_a_concurrency_429_and_succeeds() -> None:
+    with LocalBackend(api_key="k", max_concurrency=1, latency_s=0.5) as backend:
+        client = openai.AzureOpenAI(azure_endpoint=backend.url, api_key="k", api_version=API_VERSION, max_retries=5)
+        replies: list[str] = []
+
+        def ask() -> None:
+            reply = client.chat.completions.create(model="gpt-4o", messages=HI)  # type: ignore[arg-type]
+            replies.append(reply.choices[0].message.content or "")
+
+        threads = [threading.Thread(target=ask) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        client.close()
+        assert len(replies) == 3 and all(replies)
