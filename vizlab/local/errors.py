@@ -59,7 +59,7 @@ class AzureError(Exception):
     def __init__(
         self,
         status: int,
-        code: str,
+        code: str | None,
         message: str,
         *,
         param: str | None = None,

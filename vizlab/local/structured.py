@@ -201,7 +201,7 @@ def parse_response_format(
 
 def _error(message: str, param: str, code: str | None) -> AzureError:
     """A 400 ``invalid_request_error``; ``code`` may be null, as the service sends it for schemas."""
-    return AzureError(400, code, message, param=param)  # type: ignore[arg-type]  # code null on the wire
+    return AzureError(400, code, message, param=param)
 
 
 def _schema_error(what: str, context: tuple[str, ...], problem: str, param: str, code: str | None) -> AzureError:

@@ -277,99 +277,29 @@ def parse_chat_request(body: Any, *, api_version: str | None, require_model: boo
     for i, message in enumerate(raw_messages):
         request.messages.append(_parse_message(i, message, legacy, api_version, request))
     check_response_format(body.get("response_format"), request.texts)
-    check_tools(body.get("tools"))
     return request
 
 
-# --- refusals the service makes for response_format and tools -----------------------------------
-# What is refused and with which message follows the service's 400s (OpenAI Chat Completions, as
-# quoted in client issues: "'messages' must contain the word 'json' in some form, to use
-# 'response_format' of type 'json_object'." for json_object without "json"; "Invalid value: 'x'.
-# Supported values are: ..." for an unknown type; "Missing required parameter: 'tools[0].function'."
-# for a function tool without its function). Filling the replies is vizlab.local's emulation; only
-# the refusals live here, so a request the service refuses is refused offline too.
-
-RESPONSE_FORMAT_TYPES = ("json_object", "json_schema", "text")
-TOOL_TYPES = ("function", "custom")
+# --- the json_object rule -------------------------------------------------------------------
+# The structure of response_format and tools is checked where they are parsed
+# (vizlab.local.structured, vizlab.local.tools). One refusal needs the messages: json_object with
+# no "json" anywhere in them is a 400 on the service with this message, param "messages" and code
+# null (the Chat text as quoted in public client docs and code, stored copies read 2026-12; the
+# Responses API's twin, "Response input messages must contain the word 'json' in some form to use
+# 'text.format' of type 'json_object'.", param "text.format", code null, seen live on Azure).
 
 
 def check_response_format(response_format: Any, texts: list[str]) -> None:
-    """400 for a response_format the service refuses: not an object, no or unknown ``type``,
-    json_object with no "json" in the messages, json_schema without ``json_schema.name``."""
-    if response_format is None:
+    """400 for ``json_object`` when no message text contains "json" (any case)."""
+    if not isinstance(response_format, dict) or response_format.get("type") != "json_object":
         return
-    if not isinstance(response_format, dict):
-        raise _invalid_type("response_format", "an object", response_format)
-    kind = response_format.get("type")
-    if kind is None:
-        raise bad_request(
-            "missing_required_parameter", "Missing required parameter: 'response_format.type'.", "response_format.type"
-        )
-    if not isinstance(kind, str):
-        raise _invalid_type("response_format.type", "a string", kind)
-    if kind not in RESPONSE_FORMAT_TYPES:
-        raise _invalid_value("response_format.type", kind, RESPONSE_FORMAT_TYPES)
-    if kind == "json_object" and not any("json" in text.lower() for text in texts):
-        raise bad_request(
-            "invalid_request_error",
+    if not any("json" in text.lower() for text in texts):
+        raise AzureError(
+            400,
+            None,
             "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
-            "messages",
+            param="messages",
         )
-    if kind == "json_schema":
-        spec = response_format.get("json_schema")
-        if spec is None:
-            raise bad_request(
-                "missing_required_parameter",
-                "Missing required parameter: 'response_format.json_schema'.",
-                "response_format.json_schema",
-            )
-        if not isinstance(spec, dict):
-            raise _invalid_type("response_format.json_schema", "an object", spec)
-        if "name" not in spec:
-            raise bad_request(
-                "missing_required_parameter",
-                "Missing required parameter: 'response_format.json_schema.name'.",
-                "response_format.json_schema.name",
-            )
-        if not isinstance(spec["name"], str):
-            raise _invalid_type("response_format.json_schema.name", "a string", spec["name"])
-
-
-def check_tools(tools: Any) -> None:
-    """400 for tools the service refuses: not an array of objects, an unknown ``type``, a function
-    tool without ``function`` or without ``function.name``."""
-    if tools is None:
-        return
-    if not isinstance(tools, list):
-        raise _invalid_type("tools", "an array", tools)
-    for i, tool in enumerate(tools):
-        path = f"tools[{i}]"
-        if not isinstance(tool, dict):
-            raise _invalid_type(path, "an object", tool)
-        kind = tool.get("type")
-        if kind is None:
-            raise bad_request("missing_required_parameter", f"Missing required parameter: '{path}.type'.", f"{path}.type")
-        if not isinstance(kind, str):
-            raise _invalid_type(f"{path}.type", "a string", kind)
-        if kind not in TOOL_TYPES:
-            raise _invalid_value(f"{path}.type", kind, TOOL_TYPES)
-        if kind != "function":
-            continue
-        function = tool.get("function")
-        if function is None:
-            raise bad_request(
-                "missing_required_parameter", f"Missing required parameter: '{path}.function'.", f"{path}.function"
-            )
-        if not isinstance(function, dict):
-            raise _invalid_type(f"{path}.function", "an object", function)
-        if "name" not in function:
-            raise bad_request(
-                "missing_required_parameter",
-                f"Missing required parameter: '{path}.function.name'.",
-                f"{path}.function.name",
-            )
-        if not isinstance(function["name"], str):
-            raise _invalid_type(f"{path}.function.name", "a string", function["name"])
 
 
 def _parse_stop(stop: Any) -> list[str]:
