@@ -265,7 +265,11 @@ def _shape(
     state: BackendState, chat: ChatRequest, text: str, messages: list[dict[str, Any]], decoded: Any, token_model: str
 ) -> ShapedReply:
     """The answer in the shape the request asked for (vizlab.local.shaping)."""
-    facts = state.analyst.findings(messages, decoded=decoded) if chat.images else []
+    options = chat.options
+    # Findings (with OCR) only when the reply is filled from them: a plain answer reads text only
+    # when its question needs it (vizlab.local.analyst).
+    wanted = options.format_type != "text" or (options.tools is not None and options.tools.calls_wanted)
+    facts = state.analyst.findings(messages, decoded=decoded) if chat.images and wanted else []
     findings = Findings.from_facts(facts, text)
     return shape_reply(
         chat.options, text, findings, messages, token_model, lambda content: apply_limits(content, chat, token_model)
