@@ -44,7 +44,7 @@ from PIL import Image
 
 from vizlab.local import _deps
 
-__all__ = ["ImageFacts", "Analyst", "IDENTITY", "NO_IMAGE_ANSWER"]
+__all__ = ["ImageFacts", "Analyst", "IDENTITY", "NO_IMAGE_ANSWER", "ocr_plan", "read_text_lines"]
 
 IDENTITY = "I am vizlab's local analyst, not GPT-4o."
 NO_IMAGE_ANSWER = (
@@ -300,7 +300,7 @@ def _recognise(engine: Any, crops: list[np.ndarray]) -> list[tuple[str, float]]:
     return [(str(r[0]), float(r[1])) for r in result]
 
 
-def _ocr(view: Image.Image) -> list[tuple[float, float, str]]:
+def _ocr(view: Image.Image, *, split: bool = True) -> list[tuple[float, float, str]]:
     """(top, left, text) of each confident line in ``view``.
 
     RapidOCR's own pipeline (``RapidOCR.__call__``, 1.4.4) step by step, so that recognition, 97%
@@ -323,7 +323,7 @@ def _ocr(view: Image.Image) -> list[tuple[float, float, str]]:
         order = np.argsort(np.array([c.shape[1] / float(c.shape[0]) for c in crops]))
         ordered = [crops[i] for i in order]
         batches = (len(ordered) + REC_BATCH - 1) // REC_BATCH
-        if batches >= 2:
+        if batches >= 2 and split:
             helper = _pool.acquire(wait=False)
         if helper is None:
             results = _recognise(engine, ordered)
@@ -374,7 +374,15 @@ def _content_box(
     return left, top, right, bottom
 
 
-def _read_text(view: Image.Image, background_rgb: np.ndarray | None) -> list[str]:
+def read_text_lines(view: Image.Image, background_rgb: np.ndarray | None = None, *, split: bool = True) -> list[str]:
+    """The confident text lines of ``view``, top to bottom, as the analyst reads them.
+
+    ``split=False`` recognises every line on one engine (bench 4 checks both read the same).
+    """
+    return _read_text(view, background_rgb, split=split)
+
+
+def _read_text(view: Image.Image, background_rgb: np.ndarray | None, *, split: bool = True) -> list[str]:
     box = _content_box(view, background_rgb)
     if box is None:
         return []
@@ -383,7 +391,7 @@ def _read_text(view: Image.Image, background_rgb: np.ndarray | None) -> list[str
         padded = Image.new("RGB", (max(32, crop.width), max(32, crop.height)), (255, 255, 255))
         padded.paste(crop, (0, 0))
         crop = padded
-    lines = sorted(_ocr(crop), key=lambda item: (round(item[0] / 8), item[1]))
+    lines = sorted(_ocr(crop, split=split), key=lambda item: (round(item[0] / 8), item[1]))
     seen: set[str] = set()
     ordered = []
     for _, _, text in lines:
@@ -599,11 +607,25 @@ class Analyst:
         return f"{IDENTITY} I see {len(facts)} images. " + " ".join(parts)
 
     def findings(
-        self, messages: list[dict[str, Any]], *, decoded: Sequence[Image.Image] | None = None
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        decoded: Sequence[Image.Image] | None = None,
+        need_text: bool | None = None,
     ) -> list[ImageFacts]:
         """The facts of the images :meth:`answer` answers about (the latest user turn with images),
-        for replies in a requested shape (vizlab.local.structured). Cached like :meth:`look`."""
-        return [self.look(img, detail=detail, mime=mime) for img, detail, mime in _latest_images(messages, decoded)]
+        for replies in a requested shape (vizlab.local.structured). Cached like :meth:`look`.
+
+        ``need_text``: read text (OCR) or not; None decides by the question, as :meth:`answer`
+        does. A caller whose response format needs text (a JSON schema with a text field, a tool
+        argument) passes True. Without OCR, ``text_lines`` is empty and ``text_read`` False.
+        """
+        if need_text is None:
+            need_text = detect_intent(_last_user_text(messages)) in INTENTS_NEEDING_TEXT
+        return [
+            self.look(img, detail=detail, mime=mime, need_text=need_text)
+            for img, detail, mime in _latest_images(messages, decoded)
+        ]
 
     def _about(self, facts: ImageFacts, intent: str, question: str) -> str:
         size = f"The image is {facts.width}x{facts.height} ({_seen_text(facts)})."
