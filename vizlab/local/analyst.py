@@ -611,17 +611,15 @@ class Analyst:
         messages: list[dict[str, Any]],
         *,
         decoded: Sequence[Image.Image] | None = None,
-        need_text: bool | None = None,
+        need_text: bool = True,
     ) -> list[ImageFacts]:
         """The facts of the images :meth:`answer` answers about (the latest user turn with images),
         for replies in a requested shape (vizlab.local.structured). Cached like :meth:`look`.
 
-        ``need_text``: read text (OCR) or not; None decides by the question, as :meth:`answer`
-        does. A caller whose response format needs text (a JSON schema with a text field, a tool
-        argument) passes True. Without OCR, ``text_lines`` is empty and ``text_read`` False.
+        The server calls this only when the reply is filled from the facts (a response format or
+        tool call), which may need the text, so OCR runs unless ``need_text=False``; a plain
+        answer (:meth:`answer`) reads text only when its question needs it.
         """
-        if need_text is None:
-            need_text = detect_intent(_last_user_text(messages)) in INTENTS_NEEDING_TEXT
         return [
             self.look(img, detail=detail, mime=mime, need_text=need_text)
             for img, detail, mime in _latest_images(messages, decoded)
