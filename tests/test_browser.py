@@ -410,10 +410,59 @@ def test_upload_panel_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
 # --- the chat panel -------------------------------------------------------------------------------
 
 CHAT_CELL = """\
+import vizlab
 from vizlab.widgets import ChatPanel
-panel = ChatPanel()
+# A resumed chat whose answer is Markdown, with things a sanitiser must stop.
+conv = vizlab.Conversation()
+conv.add_user("What stands out?")
+conv.add_assistant(
+    "Two things stand out:\\n\\n- a **navy** uniform\\n- a *flag*\\n\\n"
+    "<script>window.__vizlabXss = 1</script> <img src=x onerror=\\"window.__vizlabXss = 2\\">\\n\\n"
+    "![pixel](http://127.0.0.1:9/pixel.png)"
+)
+slow = vizlab.connect(local_options={"latency_s": 30.0}, verbose=False)  # for the Stop check
+panel = ChatPanel(conversation=conv)
 panel
 """
+
+MARKDOWN_SOURCE_START = "Two things stand out:"
+CHAT_VIEWPORT = {"width": 1280, "height": 760}
+TURNS = 20
+
+
+def _estimate(page: Any) -> int:
+    text = page.locator(".vizlab-chat-estimate").inner_text()
+    found = re.search(r"~([\d,]+) prompt tokens", text)
+    assert found, text
+    return int(found.group(1).replace(",", ""))
+
+
+def _contrast(fg: str, bg: str) -> float:
+    """WCAG 2 contrast ratio of two CSS ``rgb(...)``/``rgba(...)`` colours."""
+
+    def lum(css: str) -> float:
+        r, g, b = (int(float(x)) for x in re.findall(r"[\d.]+", css)[:3])
+
+        def ch(c: int) -> float:
+            v = c / 255
+            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+        return 0.2126 * ch(r) + 0.7152 * ch(g) + 0.0722 * ch(b)
+
+    hi, lo = sorted((lum(fg), lum(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def _opaque_background(locator: Any) -> str:
+    """The first non-transparent background colour from the element up its ancestors."""
+    return str(
+        locator.evaluate(
+            """el => { for (let e = el; e; e = e.parentElement) {
+                const c = getComputedStyle(e).backgroundColor;
+                if (c && c !== 'transparent' && !/rgba\\(.*,\\s*0\\)$/.test(c)) return c; }
+              return 'rgb(255, 255, 255)'; }"""
+        )
+    )
 
 
 def test_chat_panel_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
@@ -425,9 +474,23 @@ def test_chat_panel_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
     notes.write_bytes(b"not an image, only text\n")
     (lab.root / "chat.ipynb").write_text(_notebook(_pid_cell("chat") + CHAT_CELL), encoding="utf-8")
 
-    with _notebook_page(browser, lab, out, "chat.ipynb", ".vizlab-chat-send") as page:
+    with _notebook_page(browser, lab, out, "chat.ipynb", ".vizlab-chat-send", viewport=CHAT_VIEWPORT) as page:
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=lab.base)
+        panel = page.locator(".vizlab-chat")
         send = page.locator(".vizlab-chat-send")
         expect(page.locator(".vizlab-chat-backend")).to_contain_text("built-in local backend")
+
+        # The resumed answer is Markdown: a list and bold text, and nothing hostile reached the page.
+        transcript = page.locator(".vizlab-chat-scroll")
+        md = transcript.locator(".vizlab-chat-turn-assistant").first
+        expect(md.locator("li")).to_have_count(2)
+        expect(md.locator("strong")).to_have_text("navy")
+        assert transcript.locator("script, img:not(.vizlab-thumbnail), [onerror]").count() == 0
+        expect(md).to_contain_text("image not loaded")
+        assert page.evaluate("() => window.__vizlabXss") is None
+        md.locator(".vizlab-chat-copy").click()
+        expect(md.locator(".vizlab-chat-copy")).to_have_text("Copied")
+        assert page.evaluate("() => navigator.clipboard.readText()").startswith(MARKDOWN_SOURCE_START)
 
         # The playground flow: a system message, applied on demand.
         page.locator(".vizlab-chat-system textarea").fill("You're an AI assistant that helps people find information.")
@@ -435,65 +498,118 @@ def test_chat_panel_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
         page.locator(".vizlab-chat-apply-system").click()
         expect(page.locator(".vizlab-chat-system-status")).to_contain_text("System message applied")
 
-        # A good image and a bad file in one pick: the image is attached, the file named in red.
-        with page.expect_file_chooser() as chooser:
-            page.locator(".vizlab-chat-upload").click()
-        chooser.value.set_files([str(picture), str(notes)])
-        attachment = page.locator(".vizlab-chat-attachments img")
-        expect(attachment).to_have_count(1, timeout=20_000)  # the kernel has the image
-        expect(page.locator(".vizlab-chat-attachments")).to_contain_text("sign.png")
-        expect(page.locator(".vizlab-chat-attachments")).to_contain_text("640x480")
-        error = page.locator(".vizlab-chat-error")
-        expect(error).to_contain_text("notes.png")
-        assert _colour(error.locator("div").last) == ERROR_RED
-        # The button shows its label, not ipywidgets' count of files still in .value ("(0)").
-        shown = page.locator(".vizlab-chat-upload").evaluate("el => getComputedStyle(el, '::after').content")
-        assert shown == '"Attach image"', shown
-        page.locator(".vizlab-chat").screenshot(path=str(out / "chat-attached.png"))
-
+        # The live estimate follows attachments and detail.
         prompt = page.locator(".vizlab-chat-prompt textarea")
         prompt.fill("Describe this image")
         _idle(page)
-        page.wait_for_timeout(300)  # the textarea's value is synced before the click message
-        send.evaluate(WATCH_DISABLED)
-        send.click()
-
-        answer = page.locator(".vizlab-chat-turn-assistant")
-        expect(answer).to_have_count(1, timeout=40_000)
-        expect(answer).to_contain_text("local analyst")
-        expect(answer).to_contain_text("640x480")
-        expect(answer).to_contain_text("tokens (estimated")
-        expect(answer).to_contain_text("finish stop")
-        user_turn = page.locator(".vizlab-chat-turn-user")
-        expect(user_turn).to_contain_text("Describe this image")
-        expect(user_turn.locator("img")).to_have_count(1)  # thumbnail beside its turn
-        expect(page.locator(".vizlab-chat-totals")).to_contain_text("Total: 1 request")
-        expect(error).to_have_text("")  # Send cleared the upload error
-        expect(send).to_be_enabled()
-        assert page.evaluate("() => window.__vizlabDisabled")[:1] == [True], "Send was not disabled while answering"
-        expect(page.locator(".vizlab-chat-stop")).to_be_disabled()
-
-        # A follow-up with a long unbroken word (a pasted link) must wrap, not widen the panel.
-        link = "https://example.com/share?id=" + "A7f3Q9zK" * 30  # no hyphen or slash to break at
-        prompt.fill(f"Is this the sign from {link}?")
-        _idle(page)
         page.wait_for_timeout(300)
-        send.click()
-        expect(answer).to_have_count(2, timeout=40_000)
-        expect(page.locator(".vizlab-chat-totals")).to_contain_text("Total: 2 requests")
-        _no_horizontal_overflow(page, ".vizlab-chat")
+        before = _estimate(page)
+        with page.expect_file_chooser() as chooser:
+            page.locator(".vizlab-chat-upload").click()
+        chooser.value.set_files([str(picture), str(notes)])
+        expect(page.locator(".vizlab-chat-attachments img")).to_have_count(1, timeout=20_000)
+        expect(page.locator(".vizlab-chat-error")).to_contain_text("notes.png")
+        assert _colour(page.locator(".vizlab-chat-error div").last) == ERROR_RED
+        page.wait_for_function(f"() => !document.querySelector('.vizlab-chat-estimate').innerText.includes('~{before:,} prompt')")
+        attached = _estimate(page)
+        assert attached > before, (before, attached)
+        panel.locator(".vizlab-chat-detail button", has_text=re.compile(r"^\s*low\s*$")).click()
+        page.wait_for_function(f"() => !document.querySelector('.vizlab-chat-estimate').innerText.includes('~{attached:,} prompt')")
+        low = _estimate(page)
+        assert before < low < attached, (before, low, attached)
+        expect(page.locator(".vizlab-chat-estimate")).to_contain_text("85 image tokens (1 image)")  # low on gpt-4o
+        panel.screenshot(path=str(out / "chat-estimate.png"))
 
-        page.locator(".vizlab-chat").screenshot(path=str(out / "chat.png"))
-        text = page.locator(".vizlab-chat").inner_text()
-        assert "Describe this image" in text and "prompt" in text and "$0.0" in text
+        # Temperature, typed into the slider's readout as a user may.
+        readout = page.locator(".vizlab-chat-temperature .widget-readout")
+        readout.click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("0.3")
+        page.keyboard.press("Enter")
+        expect(page.locator(".vizlab-chat-settings-note")).to_contain_text("temperature=0.3")
 
-        # Show raw JSON: the last request and response, the image's base64 shortened.
+        # Shift+Enter is a newline; Enter sends.
+        prompt.click()
+        prompt.press("End")
+        prompt.press("Shift+Enter")
+        prompt.type("in one line")
+        assert prompt.input_value() == "Describe this image\nin one line"
+        answers = page.locator(".vizlab-chat-scroll .vizlab-chat-turn-assistant:not(.vizlab-chat-pending)")
+        expect(answers).to_have_count(1)
+        _idle(page)
+        send.evaluate(WATCH_DISABLED)
+        prompt.press("Enter")
+        expect(answers).to_have_count(2, timeout=40_000)
+        expect(answers.last).to_contain_text("local analyst")
+        expect(answers.last).to_contain_text("finish stop")
+        users = page.locator(".vizlab-chat-scroll .vizlab-chat-turn-user:not(.vizlab-chat-pending)")
+        expect(users.last.locator("img")).to_have_count(1)  # the thumbnail beside its turn
+        expect(users.last).to_contain_text("in one line")
+        assert page.evaluate("() => window.__vizlabDisabled")[:1] == [True], "Send was not disabled while answering"
+        expect(prompt).to_have_value("")
+
         page.locator(".vizlab-chat-raw-toggle").click()
-        raw = page.locator(".vizlab-chat-raw")
-        expect(raw).to_contain_text('"response"')
+        raw = page.locator(".vizlab-chat-raw pre")
+        expect(raw).to_contain_text('"temperature": 0.3')
         expect(raw).to_contain_text("data:image/png;base64,…(")
+
+        # A long chat: every row keeps its height, the newest stays in view.
+        for i in range(3, TURNS + 1):
+            prompt.fill(f"Question {i}: which colours do you see?")
+            prompt.press("Enter")
+            expect(answers).to_have_count(i, timeout=40_000)
+        _idle(page)
+        expect(page.locator(".vizlab-chat-totals")).to_contain_text(f"Total: {TURNS - 1} requests")
+        rows = page.locator(".vizlab-chat-scroll .vizlab-chat-turn")
+        assert rows.count() == 2 * TURNS
+        clipped = rows.evaluate_all("rows => rows.filter(r => r.scrollHeight > r.clientHeight).length")
+        assert clipped == 0, f"{clipped} rows clipped"
+        heights = rows.evaluate_all("rows => rows.map(r => r.getBoundingClientRect().height)")
+        assert min(heights) >= 20, heights
+        in_view = transcript.evaluate(
+            """box => { const last = box.lastElementChild.getBoundingClientRect(), b = box.getBoundingClientRect();
+                       return last.top >= b.top - 1 && last.bottom <= b.bottom + 1; }"""
+        )
+        assert in_view, "the newest turn is not in view"
         _no_horizontal_overflow(page, ".vizlab-chat")
-        raw.screenshot(path=str(out / "chat-raw-json.png"))
+        transcript.scroll_into_view_if_needed()
+        page.screenshot(path=str(out / "chat-20-turns.png"))
+        panel.screenshot(path=str(out / "chat.png"))
+
+        # Stop a slowed answer: the totals count the prompt at its estimate, marked as such.
+        page.evaluate(
+            """async () => { const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+                              await k.requestExecute({code: 'panel.client = slow'}).done; }"""
+        )
+        _idle(page)
+        prompt.fill("One more, slowly")
+        prompt.press("Enter")
+        spinner = page.locator(".vizlab-chat-spinner")
+        expect(spinner).to_contain_text("waiting for the first token", timeout=10_000)
+        page.wait_for_function("() => /[1-9]\\.\\d s/.test(document.querySelector('.vizlab-chat-spinner').innerText)")
+        expect(page.locator(".vizlab-chat-totals")).to_contain_text("sending now: ~")
+        expect(page.locator(".vizlab-chat-pending.vizlab-chat-turn-user")).to_contain_text("One more, slowly")
+        panel.screenshot(path=str(out / "chat-waiting.png"))
+        page.locator(".vizlab-chat-stop").click()
+        totals = page.locator(".vizlab-chat-totals")
+        expect(totals).to_contain_text("estimated for 1 stopped answer", timeout=20_000)
+        found = re.search(r"incl\. ~([\d,]+) estimated", totals.inner_text())
+        assert found and int(found.group(1).replace(",", "")) > 0, totals.inner_text()
+        expect(answers.last).to_contain_text("Stopped")
+        panel.screenshot(path=str(out / "chat-stopped.png"))
+
+        # The dark theme: the raw JSON stays legible (WCAG contrast at least 4.5:1).
+        page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=20_000)
+        page.wait_for_timeout(500)
+        fg, bg = _colour(raw), _opaque_background(raw)
+        ratio = _contrast(fg, bg)
+        assert ratio >= 4.5, (fg, bg, ratio)
+        for sel in (".vizlab-chat-scroll .vizlab-chat-bubble", ".vizlab-chat-estimate div", ".vizlab-chat-totals div"):
+            el = page.locator(sel).last
+            assert _contrast(_colour(el), _opaque_background(el)) >= 4.5, sel
+        panel.screenshot(path=str(out / "chat-dark.png"))
+        page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
 
 
 # --- the compare panel ----------------------------------------------------------------------------
@@ -563,30 +679,32 @@ def test_compare_panel_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None
         panel.screenshot(path=str(out / "compare.png"))
 
 
-# --- notebook 05, as shipped ----------------------------------------------------------------------
+# --- notebook 05, as committed, opened without running -----------------------------------------
 
 
-def test_playground_notebook_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
-    """Notebook 05 run in the browser: its cells press the panel's buttons; the panel shows it."""
+def test_committed_notebook_shows_the_panel_snapshot_without_running(browser: Any, lab: _Lab, out: Path) -> None:
+    """Notebook 05 as committed, opened and not run: the panel's saved state shows, not a repr."""
     from playwright.sync_api import expect
 
-    nb = json.loads((NOTEBOOKS / "05-playground-chat.ipynb").read_text(encoding="utf-8"))
-    for cell in nb["cells"]:
-        if cell["cell_type"] == "code":
-            cell["outputs"], cell["execution_count"] = [], None
-    nb["cells"].insert(0, json.loads(_notebook(_pid_cell("playground")))["cells"][0])
-    (lab.root / "playground.ipynb").write_text(json.dumps(nb), encoding="utf-8")
-
-    with _notebook_page(browser, lab, out, "playground.ipynb", ".vizlab-chat", timeout_ms=60_000,
-                        viewport={"width": 1280, "height": 2000}) as page:  # fmt: skip
-        panel = page.locator(".vizlab-chat")
-        expect(panel.locator(".vizlab-chat-turn-assistant")).to_have_count(2, timeout=60_000)
-        _idle(page)
-        expect(panel.locator(".vizlab-chat-totals")).to_contain_text("Total: 2 requests")
-        expect(panel.locator(".vizlab-chat-system-status")).to_contain_text("System message applied")
-        expect(panel.locator(".vizlab-chat-turn-user").first).to_contain_text("grace_hopper.jpg")
-        expect(panel.locator(".vizlab-chat-error")).to_have_text("")
-        expect(page.locator(TRACEBACK)).to_have_count(0)
-        assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
-        _no_horizontal_overflow(page, ".vizlab-chat")
-        panel.screenshot(path=str(out / "playground-chat.png"))
+    shutil.copy(NOTEBOOKS / "05-playground-chat.ipynb", lab.root / "committed.ipynb")
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        page.goto(lab.url("committed.ipynb"))
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=45_000)
+        snapshot = page.locator(".jp-OutputArea-output .vizlab-snapshot").first
+        expect(snapshot).to_be_visible(timeout=30_000)
+        expect(snapshot).to_contain_text("Total: 2 requests")
+        expect(snapshot).to_contain_text("Describe this image")
+        assert snapshot.locator("img").count() >= 2  # the thumbnails beside their turns
+        text = page.locator(".jp-Notebook").inner_text()
+        assert "VBox(" not in text and "Error displaying widget" not in text
+        snapshot.scroll_into_view_if_needed()
+        snapshot.screenshot(path=str(out / "snapshot.png"))
+    except Exception:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(out / "failure.png"), full_page=True, timeout=10_000)
+        raise
+    finally:
+        context.close()
+        lab.shutdown_kernels()

@@ -107,7 +107,7 @@ def test_answers_in_the_transcript_go_through_the_sanitiser(chat: ChatPanel) -> 
 
 def test_enter_in_the_prompt_sends(chat: ChatPanel) -> None:
     # What the front end sends on Enter: the text in the message (no wait for the value sync).
-    chat.prompt._handle_msg(chat.prompt, {"event": "submit", "value": "Describe yourself"}, [])
+    chat.prompt._handle_msg({"content": {"data": {"method": "custom", "content": {"event": "submit", "value": "Describe yourself"}}}, "buffers": []})
     assert [r["role"] for r in chat.transcript.rows] == ["user", "assistant"]
     assert chat.transcript.rows[0]["html"] == "Describe yourself"
     assert chat.prompt.value == ""
@@ -155,8 +155,8 @@ def test_live_estimate_follows_text_attachments_detail_and_history(chat: ChatPan
     chat.prompt.value = "Describe this image in great detail please"
     typed = prompt_tokens()
     assert typed > empty
-    chat.attach(photo)
     chat.detail_picker.value = "high"
+    chat.attach(photo)
     high = prompt_tokens()
     assert high - typed == 765  # 1024x1024 at high on gpt-4o: 4 tiles x 170 + 85
     chat.detail_picker.value = "low"

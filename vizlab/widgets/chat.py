@@ -491,6 +491,8 @@ class ChatPanel(Panel):
         old = self.attachments_box.children
         self.attachments_box.children = items
         _close_tree(old)
+        if not sending:
+            self._show_estimate()  # the estimate follows what is attached
 
     def _on_settings(self) -> None:
         self._show_settings_note()
@@ -525,7 +527,7 @@ class ChatPanel(Panel):
         except ValueError:
             return
         est = self.state.estimate_next(self.prompt.value, detail=self.detail_picker.value, settings=settings)
-        self.estimate_html.value = text_block(f"<small>🧮 {escape(est.line())}</small>", f"color:{MUTED_COLOUR}")
+        self.estimate_html.value = text_block(f"<small>{escape(est.line())}</small>", f"color:{MUTED_COLOUR}")
         self._show_budget()
 
     def _show_budget(self) -> None:

@@ -142,6 +142,8 @@ def turn_stats(meta: Mapping[str, Any]) -> str:
     """``prompt 783 tokens (estimated 783) · completion 77 · $0.0027 · 0.95 s · finish stop``."""
     usage = meta.get("usage")
     estimate = meta.get("estimate")
+    if not usage and not estimate:  # a turn written by hand (or loaded without numbers)
+        return ""
     est = get_field(estimate, "prompt_tokens")
     if usage:
         prompt = f"prompt {fmt_int(get_field(usage, 'prompt_tokens'))} tokens (estimated {fmt_int(est)})"
@@ -355,7 +357,8 @@ class ChatState:
         finally:
             self._stream = None
             self.busy = False
-        self.last_reply = reply
+        if reply is not None:  # None: stopped before the service answered (no request to show)
+            self.last_reply = reply
         self._drop_sent(sent)
         self.error = ""  # a second send refused meanwhile does not outlive this one
         return True
@@ -374,15 +377,76 @@ class ChatState:
             except VizlabError:  # the turn is gone from memory; only its autosave failed
                 pass
 
-    def _stream_reply(self, on_chunk: Callable[[str], None] | None, settings: ChatSettings) -> Reply:
+    def _open_stream(self, messages: list[dict[str, Any]], max_tokens: int | None, params: dict[str, Any]) -> Any:
+        """``client.stream(...)``, or None when Stop is pressed before the service answers.
+
+        The request is opened in a helper thread: until the first byte (8 s and more on a busy
+        deployment) the HTTP call blocks, and Stop must not wait for it. An abandoned request
+        is closed as soon as it answers.
+        """
+        box: dict[str, Any] = {}
+        done = threading.Event()
+        abandoned = threading.Event()
+
+        def opener() -> None:
+            try:
+                box["stream"] = self._client.stream(messages, max_tokens=max_tokens, **params)
+            except BaseException as e:  # handed to the worker below (or dropped if abandoned)
+                box["error"] = e
+            finally:
+                done.set()
+                if abandoned.is_set() and "stream" in box:
+                    box["stream"].close()
+
+        threading.Thread(target=opener, name="vizlab-chat-open", daemon=True).start()
+        while not done.wait(0.05):
+            if self._cancel.is_set():
+                abandoned.set()
+                if done.is_set() and "stream" in box:  # it answered just now: close it here
+                    box["stream"].close()
+                return None
+        if "error" in box:
+            raise box["error"]
+        return box["stream"]
+
+    def _stopped_before_answer(self, messages: list[dict[str, Any]], settings: ChatSettings, started: float) -> None:
+        """The turn for a request stopped before its first byte: no text, the prompt billed."""
+        import time
+
+        from vizlab.tokens import estimate_request
+
+        estimate: Any = None
+        try:
+            estimate = estimate_request(messages, model=self._client.token_model, max_tokens=settings.max_tokens)
+        except Exception:  # no estimate: the turn still says it was stopped
+            estimate = None
+        est_cost = get_field(get_field(estimate, "cost"), "input")
+        self.conversation.add_assistant(
+            "",
+            finish_reason="cancelled",
+            usage=None,
+            estimate=estimate,
+            latency_s=time.perf_counter() - started,
+            model=self._client.deployment,
+            cost={"input": est_cost, "output": 0.0, "total": est_cost} if isinstance(est_cost, float) else None,
+            billed_estimate=True,
+        )
+
+    def _stream_reply(self, on_chunk: Callable[[str], None] | None, settings: ChatSettings) -> Reply | None:
+        import time
+
         messages = self._limit_history(self.conversation.messages(), settings.past_messages)
         max_tokens, params, _notes = self.request_params(settings)
+        started = time.perf_counter()
         # The client warns (UserWarning) about cut replies; the transcript shows them instead.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             # A message list, not the conversation: "past messages included" may leave turns out,
             # so the answer is appended here (as the client would) rather than by the client.
-            stream = self._client.stream(messages, max_tokens=max_tokens, **params)
+            stream = self._open_stream(messages, max_tokens, params)
+            if stream is None:
+                self._stopped_before_answer(messages, settings, started)
+                return None
             # Leaving the block early (on_chunk failing, an interrupt) closes the HTTP stream.
             with stream:
                 self._stream = stream
@@ -608,6 +672,8 @@ class ChatState:
             if turn.role != "assistant":
                 continue
             meta = turn.meta
+            if not meta.get("usage") and not meta.get("estimate"):
+                continue  # written by hand, never requested: nothing was billed
             out["requests"] += 1
             out["estimated_prompt"] += get_field(meta.get("estimate"), "prompt_tokens") or 0
             reported = get_field(meta.get("usage"), "prompt_tokens")

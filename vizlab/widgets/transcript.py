@@ -48,7 +48,7 @@ class PromptBox(anywidget.AnyWidget):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._submit_callbacks: list[Callable[[PromptBox], None]] = []
-        self.on_msg(self._handle_msg)
+        self.on_msg(self._on_custom_msg)
 
     def on_submit(self, callback: Callable[[PromptBox], None]) -> None:
         """Call ``callback(self)`` when Enter is pressed (Shift+Enter is a newline)."""
@@ -59,7 +59,7 @@ class PromptBox(anywidget.AnyWidget):
         for callback in list(self._submit_callbacks):
             callback(self)
 
-    def _handle_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+    def _on_custom_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if isinstance(content, dict) and content.get("event") == "submit":
             value = content.get("value")
             if isinstance(value, str):

@@ -9,11 +9,14 @@ function render({ model, el }) {
   bar.appendChild(button);
   const pre = document.createElement("pre");
   pre.className = "vizlab-code-text";
-  el.appendChild(bar);
-  el.appendChild(pre);
+  const wrap = document.createElement("div");
+  wrap.className = "vizlab-code-wrap";
+  wrap.appendChild(bar);
+  wrap.appendChild(pre);
+  el.appendChild(wrap);
   const draw = () => {
     pre.textContent = model.get("code") || "";
-    el.style.display = model.get("code") ? "block" : "none";
+    wrap.style.display = model.get("code") ? "block" : "none";
   };
   button.addEventListener("click", () => {
     const text = model.get("code") || "";

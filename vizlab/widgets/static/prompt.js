@@ -15,10 +15,14 @@ function render({ model, el }) {
     model.set("value", area.value);
     model.save_changes();
   });
+  // Keys typed here are text, not JupyterLab commands (Shift+Enter would run the cell), as in
+  // ipywidgets' own text boxes.
+  area.addEventListener("keypress", (event) => event.stopPropagation());
+  area.addEventListener("keyup", (event) => event.stopPropagation());
   area.addEventListener("keydown", (event) => {
+    event.stopPropagation();
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !event.altKey && !event.ctrlKey && !event.metaKey) {
       event.preventDefault();
-      event.stopPropagation(); // not JupyterLab's own Enter handling
       model.set("value", area.value);
       model.save_changes();
       model.send({ event: "submit", value: area.value });
