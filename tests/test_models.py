@@ -12,7 +12,7 @@ from vizlab.models import REASONING_REJECTED, PatchRule, TileRule, families, loo
 # the ones the brief names; every one must be in the registry.
 EXPECTED = [
     "gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4.5", "gpt-4-turbo",
-    "gpt-4-vision-preview", "o1", "o1-pro", "o1-mini", "o3", "o3-pro", "o3-mini", "o4-mini", "gpt-5",
+    "gpt-4", "gpt-4-vision-preview", "o1", "o1-pro", "o1-mini", "o3", "o3-pro", "o3-mini", "o4-mini", "gpt-5",
     "gpt-5-mini", "gpt-5-nano", "gpt-5-chat-latest", "gpt-5.1", "gpt-5.2", "gpt-5.4", "gpt-5.4-mini",
     "gpt-5.4-nano", "gpt-5.5", "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna", "gpt-image-1",
     "gpt-realtime", "computer-use-preview", "azure-gpt-4v-2023-preview",
@@ -60,7 +60,8 @@ def test_unknown_model_error_lists_families_and_how_to_register():
     assert "gpt-5.6-sol" in e.value.known
 
 
-def test_register_an_alias_for_a_deployment():
+def test_register_an_alias_for_a_deployment(monkeypatch):
+    monkeypatch.setattr(models, "_ALIASES", dict(models._ALIASES))
     assert models.register("Vision-Prod", like="gpt-4.1-mini").name == "gpt-4.1-mini"
     assert lookup("vision-prod").name == "gpt-4.1-mini"
     with pytest.raises(ValueError):

@@ -122,4 +122,60 @@ def test_table_rows() -> None:
 def test_price_table_from_mapping() -> None:
     table = PriceTable({"m": Price("m", 1.0, 1.0, None, "test", "2025-08")})
     assert table.models() == ["m"]
-    assert "m-2025" in table and "gpt-4o" not in table
+    assert "m-2025-01-01" in table and "m-2025" not in table and "gpt-4o" not in table
+
+
+def test_siblings_priced_as_themselves_not_by_prefix() -> None:
+    table = default_prices()
+    assert table.get("o1-pro").input_per_1m == 150.0 and table.get("o1").input_per_1m == 15.0
+    assert table.get("o3-pro").input_per_1m == 20.0 and table.get("o3").input_per_1m == 2.0
+    assert table.get("o3-mini-2025-01-31").input_per_1m == 1.10
+    assert table.get("gpt-4o-mini-2024-07-18").input_per_1m == 0.15
+    assert table.get("gpt-4o-2024-05-13").input_per_1m == 5.00  # the one snapshot priced apart
+    assert table.get("gpt-4o-2024-08-06").input_per_1m == 2.50
+    with pytest.raises(UnknownModelError):
+        table.get("gpt-4o-custom")
+
+
+def test_prices_come_from_the_registry() -> None:
+    from vizlab import models
+
+    for name in models.families():
+        price, facts = pricing.DEFAULT_PRICES.get(name), models.lookup(name).prices
+        assert (price.input_per_1m, price.output_per_1m, price.cached_input_per_1m) == (
+            facts.input, facts.output, facts.cached_input), name
+        assert price.source == facts.source and price.as_of == facts.as_of
+    assert pricing.DEFAULT_PRICES.revision == pricing.PRICES_REVISION and "2026" in pricing.PRICES_REVISION
+
+
+def test_cached_input_and_cache_writes() -> None:
+    table = default_prices()
+    # gpt-4o: 1000 prompt tokens, 600 cached at 1.25 and 400 at 2.50 per 1M
+    assert table.cost(1000, model="gpt-4o", cached_tokens=600).input == pytest.approx((600 * 1.25 + 400 * 2.50) / 1e6)
+    # gpt-5.6-sol bills cache writes at 1.25x input (6.25 per 1M)
+    sol = table.cost(2000, model="gpt-5.6-sol", cache_write_tokens=2000)
+    assert sol.input == pytest.approx(2000 * 6.25 / 1e6)
+    usage = Usage(2000, 10, 2010, {"cached_tokens": 1024})
+    assert table.cost_of(usage, model="gpt-5.6-sol").input == pytest.approx((1024 * 0.5 + 976 * 5.0) / 1e6)
+    with pytest.raises(ValueError):
+        table.cost(10, model="gpt-4o", cached_tokens=6, cache_write_tokens=6)
+
+
+def test_estimate_on_a_cache_write_family_never_undercounts() -> None:
+    text = "word " * 3000
+    est = estimate_request([{"role": "user", "content": text}], model="gpt-5.6-terra")
+    assert est.cacheable_tokens >= 1024 and est.cache_write_tokens == est.cacheable_tokens
+    plain = default_prices().cost(est.prompt_tokens, model="gpt-5.6-terra")
+    assert est.cost is not None and est.cost.input > plain.input
+    small = estimate_request([{"role": "user", "content": "hi"}], model="gpt-5.6-terra")
+    assert small.cacheable_tokens == 0
+    four = estimate_request([{"role": "user", "content": text}], model="gpt-4o")
+    assert four.cache_write_tokens == 0 and (four.cacheable_tokens - 1024) % 128 == 0
+
+
+def test_batch_prices() -> None:
+    table = default_prices()
+    assert table.cost(1_000_000, 1_000_000, model="gpt-5.4", batch=True).total == pytest.approx((2.50 + 15.00) / 2)
+    rows = {r["model"]: r for r in table.table()}
+    assert rows["gpt-5.5"]["batch_output_per_1m"] == pytest.approx(15.0)
+    assert rows["gpt-4o"]["revision"] == pricing.PRICES_REVISION

@@ -66,7 +66,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
-from vizlab import imageheader
+from vizlab import geometry, imageheader, models
 from vizlab.errors import (
     CorruptImageError,
     DataURLError,
@@ -120,12 +120,15 @@ SERVICE_FORMATS: frozenset[str] = frozenset({"image/jpeg", "image/png", "image/w
 
 # detail values of an image_url part: Azure OpenAI "Use vision-enabled chat models" how-to,
 # "Detail parameter settings" (low, high, auto; auto is the default), read 2026-11-21.
-DETAIL_LEVELS: frozenset[str] = frozenset({"auto", "low", "high"})
+# "original" (gpt-5.4 and later): OpenAI "Images and vision" guide, newest revision (vizlab.models).
+DETAIL_LEVELS: frozenset[str] = frozenset(models.DETAILS)
 
 # "low": the model sees a 512 x 512 version (Azure how-to, detail parameter; OpenAI guide: "Low-
-# resolution: 512px x 512px"), read 2026-11-21. "high" is vizlab.tokens.scale_for_high (2048 box,
-# short side 768), cited there.
+# resolution: 512px x 512px"), read 2026-11-21. "high" is gpt-4o's tile rule in vizlab.models (2048 box,
+# short side 768, the other side rounded down: newest guide revision), cited there.
 LOW_BOX = 512
+_HIGH_RULE = models.lookup("gpt-4o").image_rule()
+assert isinstance(_HIGH_RULE, models.TileRule)
 
 # Inputs bigger than this many times max_bytes are refused before being read or decoded.
 RAW_INPUT_FACTOR = 4
@@ -555,7 +558,7 @@ def fit_size(width: int, height: int, fit: Fit) -> tuple[int, int]:
     * None: unchanged.
     * ``"low"``: fit within 512 x 512.
     * ``"high"``: fit within 2048 x 2048 (sides rounded), then, if the short side is over 768,
-      scale so it is exactly 768 (long side rounded), as the service does and exactly as
+      scale so it is exactly 768 (long side rounded down), as the service does and exactly as
       ``vizlab.tokens.scale_for_high``.
     * ``(max_w, max_h)``: fit within that box.
 
@@ -578,11 +581,11 @@ def fit_size(width: int, height: int, fit: Fit) -> tuple[int, int]:
     if fit is None:
         return width, height
     if fit == "high":
-        # The service's own resize, from the one place it is written (the token rules), so the
-        # image sent is exactly the image that was costed.
-        from vizlab.tokens import scale_for_high
-
-        return scale_for_high(width, height)
+        # The service's own resize (gpt-4o's tile rule in the registry's newest revision), by the
+        # same geometry the token count uses, so the image sent is exactly the image that was costed.
+        rule = _HIGH_RULE
+        fw, fh = geometry.fit_in_box(width, height, rule.box)
+        return geometry.scale_short_side(fw, fh, rule.short_side, rounding=rule.short_rounding)
     box_w, box_h = fit if isinstance(fit, tuple) else (LOW_BOX, LOW_BOX)
     return _fit_box(width, height, box_w, box_h)
 

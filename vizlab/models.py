@@ -46,6 +46,7 @@ from vizlab.errors import UnknownModelError, VizlabError
 __all__ = [
     "Source",
     "Prices",
+    "Cost",
     "TileRule",
     "PatchLimit",
     "PatchRule",
@@ -152,6 +153,45 @@ class Prices:
     as_of: str
     verified: bool = True
     note: str = ""
+
+
+    def cost(self, prompt_tokens: int, completion_tokens: int = 0, *, model: str = "", batch: bool = False,
+             cached_tokens: int = 0, cache_write_tokens: int = 0) -> Cost:  # fmt: skip
+        """Cost of ``prompt_tokens`` in (``cached_tokens`` read from and ``cache_write_tokens`` written to
+        the cache, both part of ``prompt_tokens``) and ``completion_tokens`` out (reasoning included)."""
+        for label, n in (("prompt_tokens", prompt_tokens), ("completion_tokens", completion_tokens),
+                         ("cached_tokens", cached_tokens), ("cache_write_tokens", cache_write_tokens)):  # fmt: skip
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise ValueError(f"{label} {n!r} must be a non-negative integer")
+        if cached_tokens + cache_write_tokens > prompt_tokens:
+            raise ValueError(
+                f"cached_tokens {cached_tokens} + cache_write_tokens {cache_write_tokens} exceed prompt_tokens {prompt_tokens}"
+            )
+        cached_rate = self.input if self.cached_input is None else self.cached_input
+        write_rate = self.input if self.cache_write is None else self.cache_write
+        plain = prompt_tokens - cached_tokens - cache_write_tokens
+        # Batch rates scale every input rate alike; no batch price listed: standard (never an undercount).
+        scale_in = self.batch_input / self.input if batch and self.batch_input is not None and self.input else 1.0
+        scale_out = self.batch_output / self.output if batch and self.batch_output is not None and self.output else 1.0
+        input_cost = (plain * self.input + cached_tokens * cached_rate + cache_write_tokens * write_rate) * scale_in
+        return Cost(input_cost / 1_000_000, completion_tokens * self.output * scale_out / 1_000_000, batch, model)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Cost in USD of one request: input and output parts."""
+
+    input: float
+    output: float
+    batch: bool
+    model: str
+
+    @property
+    def total(self) -> float:
+        return self.input + self.output
+
+    def __str__(self) -> str:
+        return f"${self.total:.4f} (input ${self.input:.4f} + output ${self.output:.4f})"
 
 
 def _prices(inp: float, out: float, cached: float | None, source: str, as_of: str, *, verified: bool = True,
@@ -573,6 +613,10 @@ def _builtin() -> list[ModelInfo]:
     m.append(_model("gpt-4-turbo", encoding=_CL100K, ctx=128_000, out=4_096, caching=_NO_CACHE,
                     rules=_tile("gpt-4-turbo tiles", 85, 170, new=False, old_source=GUIDE_2023_11),
                     prices=_prices(10.00, 30.00, None, _P_2025, "2025-08"), aliases=("gpt-4-turbo-preview",)))
+    m.append(_model("gpt-4", rules=None, encoding=_CL100K, ctx=8_192, out=8_192, caching=_NO_CACHE,
+                    facts=_facts(vision=Source("OpenAI model pages: gpt-4 is text only", "2025")),
+                    prices=_prices(30.00, 60.00, None, _P_MEMORY, "2025-08", verified=False),
+                    note="text only; kept for cl100k_base counts"))
     m.append(_model("gpt-4-vision-preview", encoding=_CL100K, ctx=128_000, out=4_096, caching=_NO_CACHE,
                     rules=_tile("gpt-4-vision tiles", 85, 170, new=False, old_source=GUIDE_2023_11),
                     aliases=("gpt-4-1106-vision-preview",), lifecycle="retired", retires="2024-12-06",

@@ -1,51 +1,39 @@
-"""Token counts for images, text and whole chat requests, computed offline by the published rules.
+"""Token counts for images, text and whole requests, computed offline by the registry's rules.
 
-Image rules (sources below, each dated):
+Every model fact (image rule, encoding, caching rule, limits) comes from :mod:`vizlab.models`, which
+cites its source and date for each; the arithmetic on sizes is :mod:`vizlab.geometry`. This module
+applies them. Rule revisions are dated profiles (``rules=None``: the newest guide revision,
+:data:`vizlab.models.NEWEST`; ``rules="2025-08"``; ``rules="azure-2023-preview"``).
 
-* **Tile rule** (gpt-4o, gpt-4.1, gpt-4.5, gpt-4-turbo / gpt-4-vision, gpt-4o-mini, o1, o3, gpt-5,
-  computer-use-preview). ``detail="low"`` costs a fixed ``base`` whatever the size. ``"high"``:
-  fit the image in a 2048x2048 box, then scale so the short side is at most 768, then count 512-px
-  tiles: ``base + per_tile * ceil(w/512) * ceil(h/512)``.
-* **Patch rule** (gpt-4.1-mini, gpt-4.1-nano, o4-mini, gpt-5-mini, gpt-5-nano). Cover the image
-  (fitted to the 2048 box) with 32-px patches; over a 1536-patch budget, shrink it by the published
-  ``shrink_factor`` formula; multiply the patch count by a per-model multiplier, rounded up.
-  ``detail`` does not change the count (see :data:`PatchRule`).
-* **Azure 2023 preview profile** ``azure-gpt-4v-2023-preview``: the wording of Azure's "How to use
-  GPT-4 with Vision" (2023-11-06): low = 65 tokens, high = 65 + 129 per 512-px crop.
+* **Tile rule** (gpt-4o, gpt-4.1, gpt-4o-mini, gpt-5, gpt-5.1, o1, o3...). ``low`` costs ``base``.
+  ``high`` (and ``auto``): fit 2048x2048, scale the short side down to 768 and **round down the
+  other dimension** (newest revision; 1000x1334 -> 768x1024 -> 4 tiles = 765 on gpt-4o; the 2025-08
+  profile rounds to nearest: 768x1025 -> 6 tiles = 1105), then ``base + per_tile * tiles``.
+* **Patch rule** (gpt-4.1-mini, gpt-5.2, gpt-5.4 (+ -mini/-nano), gpt-5.5, gpt-5.6, gpt-5-mini...).
+  Fit the detail's box, shrink to the detail's patch budget by the guide's formula, count 32-px
+  patches, multiply and round up. Budgets are per detail (gpt-5.4: low 6,144, high 2,500,
+  original 10,000); ``auto`` sizes as the family's table says (gpt-5.4: as high; gpt-5.5: as original).
 
-Sources:
-
-* OpenAI, "Images and vision" guide, section "Calculating costs"
-  (platform.openai.com/docs/guides/images-vision; the tile table, the patch formula and both
-  worked-example sets as published 2025-08, re-read 2026 from a stored copy of the page; its 2023-11
-  wording at platform.openai.com/docs/guides/vision/calculating-costs gives the same 765 / 1105 / 85
-  examples).
-* OpenAI cookbook, "How to count tokens with tiktoken"
-  (github.com/openai/openai-cookbook/blob/main/examples/How_to_count_tokens_with_tiktoken.ipynb,
-  as of 2024-2025): 3 tokens per message, 1 per name, 3 priming the reply.
-* Measurements posted to the OpenAI developer forum, cited where they decide something the docs
-  leave open (rounding, upscaling, the 2048 box for patch models).
-
-**More pixels can cost fewer tokens.** Because the short side is scaled to 768 only when it is
-longer than 768, a 700x2000 image keeps its size (2x4 = 8 tiles = 1445 tokens on gpt-4o) while a
-1000x2000 image shrinks to 768x1536 (2x3 = 6 tiles = 1105 tokens). Cost is not monotonic in size.
+**More pixels can cost fewer tokens.** A 700x2000 image keeps its size (2x4 = 8 tiles = 1445 tokens
+on gpt-4o) while a 1000x2000 image shrinks to 768x1536 (2x3 = 6 tiles = 1105 tokens).
 
 Trade-offs this module makes, on purpose:
 
-* ``detail="auto"`` is resolved by ONE stated policy, :data:`AUTO_POLICY` (default ``"high"``).
-  OpenAI and Azure say only that auto "decides based on the image size" and publish no threshold;
-  counting auto as high means the estimate never undercounts. ``"by_size"`` (low when the image fits
-  in 512x512) is available per call (``auto_policy=``) or globally (:func:`set_auto_policy`).
-* Never upscaling: the docs say "scale so that the shortest side is 768px", but a forum measurement
-  of a 128x64 image on gpt-4o (high 267 vs low 97 prompt tokens: exactly one 170-token tile apart)
-  shows small images are not enlarged; and the docs' examples only ever scale down. So a 512x512
-  image costs 1 tile (255 tokens on gpt-4o), not 4.
-* Rounding: each scaled dimension is ``max(1, round(dim * scale))`` (Python's round). Forum
-  measurements on gpt-4.1 (2049x513 billed 2 tile rows, 2050x513 one row) match rounding to nearest
-  and rule out floor and ceil. ``vizlab.images.fit_size(w, h, "high")`` must match this bit for bit.
-* Request overhead follows the cookbook. Images inside a message add only their image tokens; this
-  reproduces the forum's gpt-4o measurements exactly (see tests). Non-string message fields other
-  than ``content`` (``tool_calls``...) are not counted.
+* ``detail="auto"`` follows :data:`AUTO_POLICY`, by default ``"guide"``: what the guide states per
+  family (tile models: as high; patch models: their table's ``auto`` row). ``"high"``, ``"low"`` and
+  ``"by_size"`` (low when the image fits 512x512) stay available per call or globally.
+* Never upscaling: the guide says so ("Smaller images are not enlarged"); a forum measurement (128x64
+  on gpt-4o: high 267 vs low 97 prompt tokens, one 170-token tile apart) agrees.
+* An http(s) image URL has no size offline: it is counted at the family's **upper bound** for its
+  detail and flagged (:attr:`RequestEstimate.bounded`, ``explain()``), unless ``image_sizes`` says
+  its size. An estimate never undercounts silently.
+* Prompt caching: the estimate reports how many prompt tokens the family's caching rule could cache
+  (:attr:`RequestEstimate.cacheable_tokens`) and its cost assumes no cache hit; on families that
+  bill cache writes (gpt-5.6) that prefix is priced at the write rate. Caching never makes the
+  estimate low.
+* Request overhead follows the OpenAI cookbook ("How to count tokens with tiktoken", 2024-2025):
+  3 tokens per message, 1 per name, 3 priming the reply; this reproduces the forum's gpt-4o
+  measurements exactly (see tests). Non-string message fields other than ``content`` are not counted.
 """
 
 from __future__ import annotations
@@ -55,12 +43,14 @@ import functools
 import gzip
 import hashlib
 import math
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping, Protocol
 
 import tiktoken
 
+from vizlab import geometry, models
 from vizlab.errors import (
     ConversationError,
     DataURLError,
@@ -70,9 +60,7 @@ from vizlab.errors import (
     URLSchemeError,
     VizlabError,
 )
-
-if TYPE_CHECKING:
-    from vizlab.pricing import Cost, PriceTable
+from vizlab.models import Cost, ImageRule, PatchRule, TileRule
 
 __all__ = [
     "TileRule",
@@ -83,12 +71,14 @@ __all__ = [
     "DETAILS",
     "register_model",
     "known_models",
+    "match_model",
     "rule_for",
     "encoding_name_for",
     "set_auto_policy",
     "scale_for_high",
     "resolve_detail",
     "image_tokens",
+    "image_token_bound",
     "ImageTokenBreakdown",
     "explain_image_tokens",
     "encoding_for",
@@ -101,185 +91,77 @@ __all__ = [
     "REPLY_PRIMING_TOKENS",
 ]
 
-
-# --- rules ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TileRule:
-    """Fixed ``base`` tokens, plus ``per_tile`` for each 512-px tile at ``detail="high"``."""
-
-    name: str
-    base: int
-    per_tile: int
-    source: str
-
-
-@dataclass(frozen=True)
-class PatchRule:
-    """``ceil(patches * multiplier)`` with 32-px patches, at most ``cap`` patches.
-
-    The docs list low/high/auto as accepted for these models but publish no low-detail budget, and
-    a forum measurement (128x64 image on gpt-4.1-mini / nano / o4-mini) billed low and high the
-    same; so vizlab counts every detail the same for this rule (never an undercount).
-    """
-
-    name: str
-    multiplier: float
-    source: str
-    # 32 x 32-px patches, at most 1,536 (more: the image is scaled down to fit): OpenAI "Images and
-    # vision" guide, Calculating costs, gpt-4.1-mini/nano worked examples (2025-08; stored copy
-    # read 2026 via openai-hd4n6.mintlify.app/docs/guides/images; also community.openai.com/t/1230130).
-    patch: int = 32
-    cap: int = 1536
-
-
-ImageRule = TileRule | PatchRule
-
-# Scaling limits of the tile rule: OpenAI "Images and vision" guide, Calculating costs (2025-08).
+# The tile rule's sizes (every tile family states the same; vizlab.models holds them per rule).
 MAX_BOX = 2048
 SHORT_SIDE = 768
 TILE = 512
 
-DETAILS = ("low", "high", "auto")
-AUTO_POLICIES = ("high", "by_size", "low")
-# vizlab's choice, not a published rule: auto counted as high never undercounts (see module doc).
-AUTO_POLICY = "high"
-# The "by_size" policy's threshold: the low-detail image is 512x512 (OpenAI vision guide, 2025-08).
+DETAILS = models.DETAILS
+AUTO_POLICIES = ("guide", "high", "by_size", "low")
+# "guide": auto resolved as the registry states per family (the guide's table). Settable.
+AUTO_POLICY = "guide"
+# The "by_size" policy's threshold: the low-detail image is 512x512 (OpenAI vision guide).
 BY_SIZE_LOW_MAX = 512
-
-_DOC = "OpenAI 'Images and vision' guide, Calculating costs (platform.openai.com/docs/guides/images-vision, 2025-08)"
-_AZURE_2023 = "Azure OpenAI 'How to use GPT-4 with Vision' (learn.microsoft.com, ms.date 2023-11-06; seeds/02)"
-_PATCH_2048 = (
-    _DOC + "; 2048-px max dimension from its 'Model sizing behavior' table; ceil rounding from "
-    "community.openai.com/t/1344040 measurements (gpt-5-mini: 512x512 -> 308 = ceil(256 x 1.2))"
-)
-
-# Tile tokens: the guide's table "Base tokens / Tile tokens" (2025-08): gpt-5 & gpt-5-chat-latest
-# 70/140; 4o, 4.1, 4.5 85/170; 4o-mini 2833/5667; o1, o1-pro, o3 75/150; computer-use-preview 65/129.
-# gpt-4-turbo / gpt-4-vision use the same 85/170 (same guide's 2023-11 version, written for them).
-# Patch multipliers: the same guide's table (2025-08): gpt-5-mini 1.62, gpt-5-nano 2.46,
-# gpt-4.1-mini 1.62, gpt-4.1-nano 2.46, o4-mini 1.72. NOTE: forum measurements (community.openai.com
-# /t/1344040, 2025) report gpt-5-mini billed at 1.20 and gpt-5-nano at 1.5 per patch, as the pricing
-# page's calculator uses; vizlab keeps the documented (higher) figures: override with register_model.
-_GPT4O = TileRule("gpt-4o tiles", 85, 170, _DOC)
-_GPT4_TURBO = TileRule("gpt-4-turbo tiles", 85, 170, _DOC + " (2023-11 version, gpt-4-vision-preview)")
-_GPT4O_MINI = TileRule("gpt-4o-mini tiles", 2833, 5667, _DOC)
-_O_SERIES = TileRule("o1/o3 tiles", 75, 150, _DOC)
-_GPT5 = TileRule("gpt-5 tiles", 70, 140, _DOC)
-_CUA = TileRule("computer-use-preview tiles", 65, 129, _DOC)
-_AZURE_PREVIEW = TileRule("azure 2023 preview crops", 65, 129, _AZURE_2023)
-
-# name -> (rule, encoding). Encodings: tiktoken's model map (tiktoken/model.py, 0.14): gpt-4o and
-# later (4.1, 4.5, o1, o3, o4, gpt-5) use o200k_base; gpt-4 / gpt-4-turbo / gpt-4-vision cl100k_base.
-_REGISTRY: dict[str, tuple[ImageRule, str]] = {}
-
-
-def _builtin_models() -> dict[str, tuple[ImageRule, str]]:
-    o200k, cl100k = "o200k_base", "cl100k_base"
-    return {
-        "gpt-4o": (_GPT4O, o200k),
-        "chatgpt-4o-latest": (_GPT4O, o200k),
-        "gpt-4o-mini": (_GPT4O_MINI, o200k),
-        "gpt-4.1": (_GPT4O, o200k),
-        "gpt-4.1-mini": (PatchRule("gpt-4.1-mini patches", 1.62, _PATCH_2048), o200k),
-        "gpt-4.1-nano": (PatchRule("gpt-4.1-nano patches", 2.46, _PATCH_2048), o200k),
-        "gpt-4.5": (_GPT4O, o200k),
-        "gpt-4.5-preview": (_GPT4O, o200k),
-        "gpt-4": (_GPT4_TURBO, cl100k),
-        "gpt-4-turbo": (_GPT4_TURBO, cl100k),
-        "gpt-4-vision-preview": (_GPT4_TURBO, cl100k),
-        "o1": (_O_SERIES, o200k),
-        "o1-pro": (_O_SERIES, o200k),
-        # o3-pro is not in the guide's table; assumed to follow o3 (same family).
-        "o3": (_O_SERIES, o200k),
-        "o4-mini": (PatchRule("o4-mini patches", 1.72, _PATCH_2048), o200k),
-        "gpt-5": (_GPT5, o200k),
-        "gpt-5-chat-latest": (_GPT5, o200k),
-        "gpt-5-mini": (PatchRule("gpt-5-mini patches", 1.62, _PATCH_2048), o200k),
-        "gpt-5-nano": (PatchRule("gpt-5-nano patches", 2.46, _PATCH_2048), o200k),
-        "computer-use-preview": (_CUA, o200k),
-        "azure-gpt-4v-2023-preview": (_AZURE_PREVIEW, cl100k),
-    }
-
-
-_REGISTRY.update(_builtin_models())
+_SNAPSHOT = re.compile(r"^(?P<base>.+)-\d{4}-\d{2}-\d{2}$")
 
 
 def register_model(name: str, rule: ImageRule, *, encoding: str = "o200k_base") -> None:
-    """Add (or replace) a model's image rule and text encoding.
+    """Add (or replace) a model counted like gpt-4o but with ``rule`` and ``encoding``.
 
     ``register_model("my-vision-deployment", rule_for("gpt-4o"))`` makes an Azure deployment name
-    count like gpt-4o. Names match case-insensitively, exactly or as a prefix followed by ``-``.
+    count like gpt-4o. For every other fact too, use ``vizlab.models.register(name, like="gpt-4o")``.
     """
     if not isinstance(rule, (TileRule, PatchRule)):
         raise TypeError(f"rule for {name!r} must be a TileRule or PatchRule, not {type(rule).__name__}")
     if encoding not in _ENCODINGS:
         raise ValueError(f"encoding {encoding!r} for {name!r} is not one of {sorted(_ENCODINGS)}")
-    _REGISTRY[_normalise(name)] = (rule, encoding)
+    base = models.lookup("gpt-4o")
+    models.register(name, info=replace(base, encoding=encoding, rules={models.NEWEST: rule}, aliases=()))
 
 
 def known_models() -> list[str]:
-    """Every model name with a registered rule, sorted."""
-    return sorted(_REGISTRY)
-
-
-def _normalise(model: str) -> str:
-    if not isinstance(model, str) or not model.strip():
-        raise UnknownModelError(
-            f"model {model!r} is not a model name; pass a name such as 'gpt-4o'",
-            model=str(model),
-            known=_REGISTRY,
-        )
-    return model.strip().lower()
+    """Every model name the registry knows (families and aliases), sorted."""
+    return models.known_names()
 
 
 def match_model(model: str, names: Mapping[str, object] | list[str]) -> str | None:
-    """The entry of ``names`` that ``model`` refers to: exact, else the longest ``name + "-"`` prefix.
+    """The entry of ``names`` that ``model`` names: exact, as a dated snapshot, or via its family.
+
+    Never a bare prefix (``o1-pro`` does not match ``o1``).
 
     >>> match_model("gpt-4o-mini-2024-07-18", ["gpt-4o", "gpt-4o-mini"])
     'gpt-4o-mini'
+    >>> match_model("o1-pro", ["o1"]) is None
+    True
     """
+    if not isinstance(model, str):
+        return None
     key = model.strip().lower()
     if key in names:
         return key
-    best: str | None = None
-    for name in names:
-        if key.startswith(name + "-") and (best is None or len(name) > len(best)):
-            best = name
-    return best
+    snap = _SNAPSHOT.match(key)
+    if snap and snap.group("base") in names:
+        return snap.group("base")
+    family = models.canonical_name(key)
+    return family if family is not None and family in names else None
 
 
-def _entry(model: str) -> tuple[ImageRule, str]:
-    key = _normalise(model)
-    name = match_model(key, _REGISTRY)
-    if name is None:
-        raise UnknownModelError(
-            f"model {model!r} has no image-token rule. Known: {', '.join(known_models())}. "
-            "Use one of these (a dated suffix like 'gpt-4o-2024-08-06' works), or register it: "
-            "vizlab.tokens.register_model(name, vizlab.tokens.rule_for('gpt-4o')).",
-            model=model,
-            known=_REGISTRY,
-        )
-    return _REGISTRY[name]
-
-
-def rule_for(model: str) -> ImageRule:
-    """The image rule for ``model``: exact name, else the longest registered prefix.
+def rule_for(model: str, rules: str | None = None) -> ImageRule:
+    """The image rule for ``model`` in revision ``rules`` (None: newest), from the registry.
 
     >>> rule_for("gpt-4o-2024-08-06").per_tile
     170
     """
-    return _entry(model)[0]
+    return models.lookup(model).image_rule(rules)
 
 
 def encoding_name_for(model: str) -> str:
     """``"o200k_base"`` or ``"cl100k_base"``: the text encoding ``model`` counts with."""
-    return _entry(model)[1]
+    return models.lookup(model).encoding
 
 
 def set_auto_policy(policy: str) -> str:
-    """Set the global :data:`AUTO_POLICY` (``"high"``, ``"by_size"`` or ``"low"``); return the old one."""
+    """Set the global :data:`AUTO_POLICY` (``"guide"``, ``"high"``, ``"by_size"``, ``"low"``); return the old one."""
     global AUTO_POLICY
     _check_policy(policy)
     old, AUTO_POLICY = AUTO_POLICY, policy
@@ -289,8 +171,8 @@ def set_auto_policy(policy: str) -> str:
 def _check_policy(policy: str) -> None:
     if policy not in AUTO_POLICIES:
         raise UnknownDetailError(
-            f"auto_policy {policy!r} is not one of {', '.join(AUTO_POLICIES)}; "
-            "'high' counts auto as high (never undercounts), 'by_size' as low when the image fits 512x512",
+            f"auto_policy {policy!r} is not one of {', '.join(AUTO_POLICIES)}; 'guide' sizes auto as the "
+            "guide states per family, 'high' as high, 'by_size' as low when the image fits 512x512",
             detail=policy,
         )
 
@@ -299,56 +181,35 @@ def _check_policy(policy: str) -> None:
 
 
 def _check_size(width: int, height: int) -> None:
-    ok = all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in (width, height))
-    if not ok:
-        raise ImageError(
-            f"image size {width!r}x{height!r} is not two positive whole numbers of pixels; "
-            "pass the width and height in pixels",
-            source=f"{width!r}x{height!r}",
-        )
+    try:
+        geometry.check_size(width, height)
+    except ValueError as e:
+        raise ImageError(str(e), source=f"{width!r}x{height!r}") from e
 
 
-def _fit_box(width: int, height: int, box: int) -> tuple[int, int]:
-    """Scale down (never up) to fit a ``box`` x ``box`` square, rounding each side."""
-    scale = min(1.0, box / max(width, height))
-    if scale >= 1.0:
-        return width, height
-    return max(1, round(width * scale)), max(1, round(height * scale))
+def _tile_rule(rule: ImageRule, model: str) -> TileRule:
+    if not isinstance(rule, TileRule):
+        raise VizlabError(f"model {model!r} uses a patch rule; it has no tile scaling")
+    return rule
 
 
-def scale_for_high(width: int, height: int) -> tuple[int, int]:
-    """The size the service tiles at ``detail="high"`` (tile rule). Never upscales.
+def scale_for_high(width: int, height: int, *, model: str = "gpt-4o", rules: str | None = None) -> tuple[int, int]:
+    """The size a tile-rule model tiles at ``detail="high"``. Never upscales.
 
-    Fit in 2048x2048, then, if the short side is over 768, scale so it is exactly 768.
-    Each side is ``max(1, round(side * scale))``.
+    Fit in 2048x2048 (round to nearest), then, if the short side is over 768, scale it to 768 and
+    round the other side as the revision says (newest: down).
 
-    >>> scale_for_high(2048, 4096)
-    (768, 1536)
+    >>> scale_for_high(1000, 1334)
+    (768, 1024)
+    >>> scale_for_high(1000, 1334, rules="2025-08")
+    (768, 1025)
     >>> scale_for_high(512, 512)
     (512, 512)
     """
     _check_size(width, height)
-    fw, fh = _fit_box(width, height, MAX_BOX)
-    short = min(fw, fh)
-    if short <= SHORT_SIDE:
-        return fw, fh
-    scale = SHORT_SIDE / short
-    if fw <= fh:
-        return SHORT_SIDE, max(1, round(fh * scale))
-    return max(1, round(fw * scale)), SHORT_SIDE
-
-
-def _patch_resize(width: int, height: int, rule: PatchRule) -> tuple[int, int]:
-    """The published patch-budget shrink (OpenAI vision guide, 2025-08), integer pixels (floor)."""
-    p = rule.patch
-    if math.ceil(width / p) * math.ceil(height / p) <= rule.cap:
-        return width, height
-    shrink = math.sqrt(p * p * rule.cap / (width * height))
-    shrink *= min(
-        math.floor(width * shrink / p) / (width * shrink / p),
-        math.floor(height * shrink / p) / (height * shrink / p),
-    )
-    return max(1, int(width * shrink)), max(1, int(height * shrink))
+    rule = _tile_rule(rule_for(model, rules), model)
+    fw, fh = geometry.fit_in_box(width, height, rule.box)
+    return geometry.scale_short_side(fw, fh, rule.short_side, rounding=rule.short_rounding)
 
 
 def resolve_detail(
@@ -358,28 +219,46 @@ def resolve_detail(
     *,
     model: str = "gpt-4o",
     auto_policy: str | None = None,
+    rules: str | None = None,
 ) -> str:
-    """``"low"`` or ``"high"``: the detail vizlab counts for a requested ``detail``.
+    """``"low"``, ``"high"`` or ``"original"``: the detail vizlab sizes a requested ``detail`` as.
 
-    ``auto`` follows ``auto_policy`` if given, else :data:`AUTO_POLICY`.
+    ``auto`` follows ``auto_policy`` if given, else :data:`AUTO_POLICY` (default: the family's own
+    auto row in the guide). ``original`` only where the family supports it.
 
     >>> resolve_detail(400, 300, "auto", auto_policy="by_size")
     'low'
+    >>> resolve_detail(4000, 3000, "auto", model="gpt-5.5")
+    'original'
     """
     _check_size(width, height)
-    rule_for(model)  # unknown models fail here, with the list of known ones
+    rule = rule_for(model, rules)  # unknown models fail here, with the list of known ones
+    return _resolve(rule, model, detail, auto_policy, (width, height))
+
+
+def _resolve(rule: ImageRule, model: str, detail: Any, auto_policy: str | None, size: tuple[int, int] | None) -> str:
     if detail not in DETAILS:
         raise UnknownDetailError(
-            f"detail {detail!r} is not one of 'low', 'high', 'auto'; "
+            f"detail {detail!r} is not one of {', '.join(repr(d) for d in rule.details)} (for {model}); "
             "pass one of these (the service default is 'auto')",
             detail=detail,
         )
+    if detail not in rule.details:
+        raise UnknownDetailError(
+            f"detail {detail!r} is not supported by {model} ({rule.name}); it takes "
+            f"{', '.join(repr(d) for d in rule.details)} (OpenAI 'Images and vision' guide, Model sizing behavior)",
+            detail=detail,
+        )
     if detail != "auto":
-        return detail
+        return str(detail)
     policy = AUTO_POLICY if auto_policy is None else auto_policy
     _check_policy(policy)
+    if policy == "guide":
+        return rule.auto_as
     if policy == "by_size":
-        return "low" if max(width, height) <= BY_SIZE_LOW_MAX else "high"
+        if size is None:  # size unknown: the larger of the two
+            return "high"
+        return "low" if max(size) <= BY_SIZE_LOW_MAX else "high"
     return policy
 
 
@@ -392,7 +271,8 @@ class ImageTokenBreakdown:
 
     For the patch rule, ``tiles_x`` x ``tiles_y`` is the 32-px patch grid, ``tiles == patches`` and
     ``base == per_tile == 0``. At ``detail="low"`` (tile rule) ``scaled`` is the 512x512-box
-    version the model sees and no tiles are counted.
+    version the model sees and no tiles are counted. ``bound=True``: the size was unknown (an
+    http(s) URL) and ``tokens`` is the family's upper bound for that detail.
     """
 
     model: str
@@ -410,20 +290,36 @@ class ImageTokenBreakdown:
     patches: int | None
     multiplier: float | None
     tokens: int
+    revision: str = models.NEWEST
+    bound: bool = False
+    box: int = MAX_BOX
+    budget: int | None = None
+    source: str = ""
+    unverified: bool = False
+    url: str = ""
 
     def explain(self) -> str:
         """Human-readable lines, e.g. ``1024x1024 -> fits 2048 box -> short side 768: 768x768 -> ...``."""
         w, h = self.original
-        head = f"{self.model} ({self.rule}), detail {self.detail_requested}"
+        head = f"{self.model} ({self.rule}, rules {self.revision}), detail {self.detail_requested}"
         if self.detail_requested != self.detail_used:
             head += f" counted as {self.detail_used}"
-        fit = "fits 2048 box" if self.fitted == self.original else "fit 2048 box: {}x{}".format(*self.fitted)
+        if self.unverified:
+            head += " [UNVERIFIED rule: see vizlab.models.lookup(model).explain()]"
+        if self.bound:
+            what = f"{self.url}: size unknown offline" if self.url else "size unknown"
+            line = (f"{what} -> UPPER BOUND for detail {self.detail_used}: {self.tokens} tokens "
+                    "(pass image_sizes={url: (w, h)} for the exact count)")  # fmt: skip
+            return head + "\n" + line
+        box = f"{self.box} box"
+        fit = f"fits {box}" if self.fitted == self.original else "fit {}: {}x{}".format(box, *self.fitted)
         if self.patches is not None:
             step = ""
             if self.scaled != self.fitted:
-                # 32: PatchRule.patch, the same for every patch rule (source at PatchRule)
-                raw = math.ceil(self.fitted[0] / 32) * math.ceil(self.fitted[1] / 32)
-                step = " -> {} patches over budget, shrink: {}x{}".format(raw, *self.scaled)
+                cols, rows = geometry.patch_grid(*self.fitted)
+                step = " -> {} patches over the {}-patch budget, shrink: {}x{}".format(
+                    cols * rows, self.budget, *self.scaled
+                )
             line = (
                 f"{w}x{h} -> {fit}{step} -> {self.tiles_x}x{self.tiles_y} = {self.patches} patches"
                 f" -> {self.patches} x {self.multiplier:g} = {self.tokens} tokens (rounded up)"
@@ -434,9 +330,7 @@ class ImageTokenBreakdown:
                 w, h, *self.scaled, self.base, self.tokens
             )
             return head + "\n" + line
-        short = (
-            "short side <= 768, kept" if self.scaled == self.fitted else "short side 768"
-        )
+        short = "short side <= 768, kept" if self.scaled == self.fitted else "short side 768"
         line = (
             f"{w}x{h} -> {fit} -> {short}: {self.scaled[0]}x{self.scaled[1]} -> "
             f"{self.tiles_x}x{self.tiles_y} tiles -> {self.base} + {self.per_tile}x{self.tiles}"
@@ -449,6 +343,17 @@ class ImageTokenBreakdown:
         return f"**{lines[0]}**\n\n`{lines[1]}`"
 
 
+def _rule_unverified(rule: ImageRule) -> bool:
+    if not rule.source.verified:
+        return True
+    return isinstance(rule, PatchRule) and not all(lim.verified for lim in rule.limits.values())
+
+
+def _patch_tokens(patches: int, multiplier: float) -> int:
+    # round(.., 6): 2500 x 1.2 must be 3000, not ceil(3000.0000000000005) = 3001.
+    return math.ceil(round(patches * multiplier, 6))
+
+
 def explain_image_tokens(
     width: int,
     height: int,
@@ -456,35 +361,87 @@ def explain_image_tokens(
     detail: str = "high",
     model: str = "gpt-4o",
     auto_policy: str | None = None,
+    rules: str | None = None,
 ) -> ImageTokenBreakdown:
     """The full :class:`ImageTokenBreakdown` for one image.
 
     >>> explain_image_tokens(1024, 1024).tokens
     765
+    >>> explain_image_tokens(1800, 2400, model="gpt-4.1-mini", rules="2025-08").patches
+    1452
     """
-    used = resolve_detail(width, height, detail, model=model, auto_policy=auto_policy)
-    rule = rule_for(model)
-    fitted = _fit_box(width, height, MAX_BOX)
+    _check_size(width, height)
+    rule = rule_for(model, rules)
+    used = _resolve(rule, model, detail, auto_policy, (width, height))
+    common = dict(revision=rule.revision, source=str(rule.source), unverified=_rule_unverified(rule))
     if isinstance(rule, PatchRule):
-        scaled = _patch_resize(*fitted, rule)
-        px, py = math.ceil(scaled[0] / rule.patch), math.ceil(scaled[1] / rule.patch)
-        patches = min(px * py, rule.cap)
-        tokens = math.ceil(patches * rule.multiplier)
+        limit = rule.limits[used]
+        fitted = geometry.fit_in_box(width, height, limit.box)
+        scaled = geometry.fit_patch_budget(*fitted, limit.budget, rule.patch)
+        px, py = geometry.patch_grid(*scaled, rule.patch)
+        patches = px * py
+        tokens = _patch_tokens(patches, rule.multiplier)
         return ImageTokenBreakdown(
             model, rule.name, detail, used, (width, height), fitted, scaled,
             px, py, patches, 0, 0, patches, rule.multiplier, tokens,
+            box=limit.box, budget=limit.budget, **common,  # type: ignore[arg-type]
         )  # fmt: skip
+    fitted = geometry.fit_in_box(width, height, rule.box)
     if used == "low":
-        seen = _fit_box(width, height, TILE)
+        seen = geometry.fit_in_box(width, height, rule.low_box)
         return ImageTokenBreakdown(
             model, rule.name, detail, used, (width, height), fitted, seen,
             0, 0, 0, rule.base, rule.per_tile, None, None, rule.base,
+            box=rule.low_box, **common,  # type: ignore[arg-type]
         )  # fmt: skip
-    scaled = scale_for_high(width, height)
-    tx, ty = math.ceil(scaled[0] / TILE), math.ceil(scaled[1] / TILE)
+    scaled = geometry.scale_short_side(*fitted, rule.short_side, rounding=rule.short_rounding)
+    tx, ty = geometry.tile_grid(*scaled, rule.tile)
     return ImageTokenBreakdown(
         model, rule.name, detail, used, (width, height), fitted, scaled,
         tx, ty, tx * ty, rule.base, rule.per_tile, None, None, rule.base + rule.per_tile * tx * ty,
+        box=rule.box, **common,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def image_token_bound(
+    *,
+    detail: str = "high",
+    model: str = "gpt-4o",
+    auto_policy: str | None = None,
+    rules: str | None = None,
+    url: str = "",
+) -> ImageTokenBreakdown:
+    """The most tokens any image can cost on ``model`` at ``detail``: for an image of unknown size.
+
+    Tile rule at high: the short side at most 768 and the long at most 2048, so at most 2 x 4 tiles.
+    Patch rule: the detail's patch budget, or the patches of a full box where there is none.
+
+    >>> image_token_bound(model="gpt-4o").tokens
+    1445
+    >>> image_token_bound(model="gpt-5.4", detail="high").tokens
+    3000
+    """
+    rule = rule_for(model, rules)
+    used = _resolve(rule, model, detail, auto_policy, None)
+    common = dict(revision=rule.revision, source=str(rule.source), unverified=_rule_unverified(rule),
+                  bound=True, url=url)  # fmt: skip
+    if isinstance(rule, PatchRule):
+        limit = rule.limits[used]
+        side = math.ceil(limit.box / rule.patch)
+        patches = side * side if limit.budget is None else min(side * side, limit.budget)
+        return ImageTokenBreakdown(
+            model, rule.name, detail, used, (0, 0), (0, 0), (0, 0), 0, 0, patches, 0, 0, patches,
+            rule.multiplier, _patch_tokens(patches, rule.multiplier), box=limit.box, budget=limit.budget,
+            **common,  # type: ignore[arg-type]
+        )  # fmt: skip
+    if used == "low":
+        tiles, tokens = 0, rule.base
+    else:
+        tiles = math.ceil(rule.short_side / rule.tile) * math.ceil(rule.box / rule.tile)
+        tokens = rule.base + rule.per_tile * tiles
+    return ImageTokenBreakdown(
+        model, rule.name, detail, used, (0, 0), (0, 0), (0, 0), 0, 0, tiles, rule.base, rule.per_tile,
+        None, None, tokens, box=rule.box, **common,  # type: ignore[arg-type]
     )  # fmt: skip
 
 
@@ -495,13 +452,18 @@ def image_tokens(
     detail: str = "high",
     model: str = "gpt-4o",
     auto_policy: str | None = None,
+    rules: str | None = None,
 ) -> int:
     """Tokens one ``width`` x ``height`` image costs on ``model``.
 
     >>> image_tokens(2048, 4096)
     1105
+    >>> image_tokens(1000, 1334)
+    765
     """
-    return explain_image_tokens(width, height, detail=detail, model=model, auto_policy=auto_policy).tokens
+    return explain_image_tokens(
+        width, height, detail=detail, model=model, auto_policy=auto_policy, rules=rules
+    ).tokens
 
 
 # --- text tokens ------------------------------------------------------------------------------
@@ -665,13 +627,23 @@ class Usage:
         return cls(prompt, completion, total, details)
 
 
+class _Pricer(Protocol):
+    """What :func:`estimate_request` needs of a price table (:class:`vizlab.pricing.PriceTable`)."""
+
+    def cost(self, prompt_tokens: int, completion_tokens: int = 0, *, model: str, batch: bool = False,
+             cached_tokens: int = 0, cache_write_tokens: int = 0) -> Cost: ...  # fmt: skip
+
+
 @dataclass
 class RequestEstimate:
-    """vizlab's count of a chat request before sending it, shaped to sit beside the reported usage.
+    """vizlab's count of a request before sending it, shaped to sit beside the reported usage.
 
-    ``completion_tokens`` is ``max_tokens`` (an upper bound) or 0. ``unsized_images`` lists http(s)
-    image URLs (query string dropped) whose size is unknown offline: at low detail on a tile rule
-    they are counted at the fixed base; otherwise they are NOT counted, so the estimate is low.
+    ``completion_tokens`` is ``max_completion_tokens`` / ``max_tokens`` (an upper bound) or 0.
+    ``unsized_images`` lists http(s) image URLs (query string dropped) whose size is unknown offline;
+    each is counted at the family's upper bound for its detail, so ``bounded`` is True and the
+    prompt count is an upper bound, not an exact figure. ``cacheable_tokens``: how much of the
+    prompt the family's caching rule could serve from the cache on a repeat (0 below its minimum);
+    ``cost`` assumes no hit (and, where writes are billed, a write of that prefix).
     """
 
     model: str
@@ -683,14 +655,43 @@ class RequestEstimate:
     unsized_images: list[str]
     cost: Cost | None
     overhead_tokens: int = 0
+    rules: str = models.NEWEST
+    cacheable_tokens: int = 0
+    cache_write_tokens: int = 0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @property
+    def bounded(self) -> bool:
+        """True if some image was counted at an upper bound (its size was unknown)."""
+        return bool(self.unsized_images)
+
     def as_usage(self) -> Usage:
         details = {"image_tokens": self.image_tokens, "text_tokens": self.text_tokens}
         return Usage(self.prompt_tokens, self.completion_tokens, self.total_tokens, details)
+
+    def explain(self) -> str:
+        """The estimate line by line: text, each image, overhead, output bound, caching, cost."""
+        kind = "UPPER BOUND" if self.bounded else "estimate"
+        lines = [
+            f"{self.model} (rules {self.rules}): {self.prompt_tokens} prompt tokens ({kind}) = "
+            f"{self.text_tokens} text + {self.image_tokens} image + {self.overhead_tokens} overhead"
+        ]
+        lines += ["  " + b.explain().replace("\n", "\n    ") for b in self.images]
+        if self.completion_tokens:
+            lines.append(f"  output bound: {self.completion_tokens} tokens (max_completion_tokens / max_tokens)")
+        if self.cacheable_tokens:
+            lines.append(
+                f"  caching: up to {self.cacheable_tokens} prompt tokens cacheable on a repeat; the cost assumes "
+                + ("a cache write of them (billed on this family)" if self.cache_write_tokens else "no cache hit")
+            )
+        lines += [f"  note: {n}" for n in self.notes]
+        if self.cost is not None:
+            lines.append(f"  cost: {self.cost}")
+        return "\n".join(lines)
 
 
 def _image_size(data: bytes, source: str) -> tuple[int, int]:
@@ -701,14 +702,21 @@ def _image_size(data: bytes, source: str) -> tuple[int, int]:
     return image_size(data, name=f"image in {source}")
 
 
+def _strip_query(url: str) -> str:
+    return url.split("?", 1)[0]  # query strings can carry SAS tokens
+
+
 class _Counter:
     """Walks messages once, adding text, image and overhead tokens."""
 
-    def __init__(self, model: str, auto_policy: str | None) -> None:
+    def __init__(self, model: str, auto_policy: str | None, rules: str | None,
+                 image_sizes: Mapping[str, tuple[int, int]]) -> None:  # fmt: skip
         self.model = model
-        self.rule = rule_for(model)
+        self.info = models.lookup(model)
+        self.rules = rules
         self.encoding = encoding_for(model)
         self.auto_policy = auto_policy
+        self.sizes = {_strip_query(k): v for k, v in image_sizes.items()}
         self.text = 0
         self.images: list[ImageTokenBreakdown] = []
         self.image_total = 0
@@ -719,25 +727,36 @@ class _Counter:
 
     def add_image(self, where: str, data: bytes | None, url: str | None, detail: Any) -> None:
         detail = "auto" if detail is None else detail
-        if detail not in DETAILS:
-            raise UnknownDetailError(f"{where}: detail {detail!r} is not one of 'low', 'high', 'auto'", detail=detail)
+        if not self.info.vision:
+            raise ConversationError(
+                f"{where}: {self.info.name} takes no image input (no vision); remove the image or use a vision "
+                "model such as 'gpt-4o' (vizlab.models.lookup(name).vision says which do)"
+            )
         if data is None:
             assert url is not None
-            self.unsized.append(url.split("?", 1)[0])  # query strings can carry SAS tokens
-            low = detail == "low" or (detail == "auto" and (self.auto_policy or AUTO_POLICY) == "low")
-            if isinstance(self.rule, TileRule) and low:
-                self.image_total += self.rule.base
-            return
-        width, height = _image_size(data, where)
-        breakdown = explain_image_tokens(width, height, detail=detail, model=self.model, auto_policy=self.auto_policy)
+            key = _strip_query(url)
+            if key in self.sizes:
+                width, height = self.sizes[key]
+            else:
+                bound = image_token_bound(detail=detail, model=self.model, auto_policy=self.auto_policy,
+                                          rules=self.rules, url=key)  # fmt: skip
+                self.unsized.append(key)
+                self.images.append(bound)
+                self.image_total += bound.tokens
+                return
+        else:
+            width, height = _image_size(data, where)
+        try:
+            breakdown = explain_image_tokens(width, height, detail=detail, model=self.model,
+                                             auto_policy=self.auto_policy, rules=self.rules)  # fmt: skip
+        except UnknownDetailError as e:
+            raise UnknownDetailError(f"{where}: {e}", detail=detail) from e
         self.images.append(breakdown)
         self.image_total += breakdown.tokens
 
-    def image_url_part(self, where: str, part: Mapping[str, Any]) -> None:
-        spec = part.get("image_url")
-        url, detail = (spec, None) if isinstance(spec, str) else (_field(spec, "url"), _field(spec, "detail"))
+    def image_url(self, where: str, url: Any, detail: Any) -> None:
         if not isinstance(url, str):
-            raise ConversationError(f"{where}: image_url needs a 'url' string, got {spec!r:.80}")
+            raise ConversationError(f"{where}: an image needs a 'url' / 'image_url' string, got {url!r:.80}")
         scheme = url.split(":", 1)[0].lower() if ":" in url else ""
         if scheme == "data":
             from vizlab.images import decode_data_url
@@ -768,6 +787,7 @@ class _Counter:
             )
         for j, part in enumerate(content):
             here = f"{where} part {j}"
+            kind = part.get("type") if isinstance(part, Mapping) else None
             if isinstance(part, str):  # 2023 preview format
                 self.count_text(part)
             elif not isinstance(part, Mapping):
@@ -779,40 +799,79 @@ class _Counter:
 
                 data = decode_base64_image(part["image"], source=f"{here} ('image' base64)")
                 self.add_image(here, data, None, part.get("detail"))
-            elif part.get("type") == "text":
+            elif kind in ("text", "input_text", "output_text"):  # Chat and Responses text parts
                 if not isinstance(part.get("text"), str):
-                    raise ConversationError(f"{here}: a text part needs a 'text' string")
+                    raise ConversationError(f"{here}: a {kind} part needs a 'text' string")
                 self.count_text(part["text"])
-            elif part.get("type") == "image_url":
-                self.image_url_part(here, part)
+            elif kind == "image_url":
+                spec = part.get("image_url")
+                url, detail = (spec, None) if isinstance(spec, str) else (_field(spec, "url"), _field(spec, "detail"))
+                self.image_url(here, url, detail)
+            elif kind == "input_image":  # Responses API: {"type": "input_image", "image_url": ..., "detail": ...}
+                if part.get("image_url") is None and isinstance(part.get("file_id"), str):
+                    # A Files API id: size unknown offline, counted at the bound like an https URL.
+                    self.add_image(here, None, f"file:{part['file_id']}", part.get("detail"))
+                else:
+                    self.image_url(here, part.get("image_url"), part.get("detail"))
             else:
                 raise ConversationError(
-                    f"{here}: part type {part.get('type')!r} is not 'text' or 'image_url'; "
+                    f"{here}: part type {kind!r} is not 'text', 'image_url', 'input_text' or 'input_image'; "
                     "vizlab estimates text and image parts only"
                 )
 
 
+def _cacheable(prompt: int, rule: models.CachingRule) -> int:
+    """Prompt tokens the caching rule could serve on a repeat: the minimum prefix plus whole steps."""
+    if not rule.supported or prompt < rule.min_prefix:
+        return 0
+    return rule.min_prefix + (prompt - rule.min_prefix) // rule.step * rule.step
+
+
+def _bound(name: str, value: int | None) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} {value!r} must be a non-negative integer or None")
+    return value
+
+
 def estimate_request(
-    messages: list[dict[str, Any]],
+    messages: list[dict[str, Any]] | str,
     *,
     model: str = "gpt-4o",
     max_tokens: int | None = None,
-    prices: PriceTable | None = None,
+    max_completion_tokens: int | None = None,
+    prices: _Pricer | None = None,
     auto_policy: str | None = None,
+    rules: str | None = None,
+    image_sizes: Mapping[str, tuple[int, int]] | None = None,
 ) -> RequestEstimate:
-    """Count a Chat Completions request offline: text, images and message overhead, plus its cost.
+    """Count a Chat Completions or Responses request offline: text, images, overhead, plus its cost.
 
-    Accepts the current content format (text / image_url parts, or a string) and the 2023 preview
-    format (a list of strings and ``{"image": "<base64>"}`` objects, detail auto).
+    ``messages``: chat messages (text / image_url parts, or a string content), Responses input items
+    (``input_text`` / ``input_image`` parts; a plain string is one user message), or the 2023
+    preview format (strings and ``{"image": "<base64>"}``). ``image_sizes={url: (w, h)}`` gives the
+    size of http(s) images (otherwise counted at the family's upper bound, and flagged). The output
+    bound is ``max_completion_tokens`` (what reasoning models take), else ``max_tokens``.
+    ``prices``: a :class:`vizlab.pricing.PriceTable`; default the registry's prices.
 
     >>> estimate_request([{"role": "user", "content": "hi"}]).prompt_tokens
     8
     """
     if auto_policy is not None:
         _check_policy(auto_policy)
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": messages}]
     if not isinstance(messages, list):
-        raise ConversationError(f"messages must be a list of dicts, not {type(messages).__name__}")
-    counter = _Counter(model, auto_policy)
+        raise ConversationError(f"messages must be a list of dicts (or a string), not {type(messages).__name__}")
+    sizes = {} if image_sizes is None else image_sizes
+    if not isinstance(sizes, Mapping):
+        raise TypeError(f"image_sizes must be a dict of url -> (width, height), not {type(sizes).__name__}")
+    for url, size in sizes.items():
+        if not (isinstance(size, tuple) and len(size) == 2):
+            raise ValueError(f"image_sizes[{url!r}] = {size!r} must be a (width, height) tuple")
+        _check_size(*size)
+    counter = _Counter(model, auto_policy, rules, sizes)
     overhead = REPLY_PRIMING_TOKENS
     for i, message in enumerate(messages):
         where = f"message {i}"
@@ -824,16 +883,27 @@ def estimate_request(
         for key, value in message.items():
             if key == "content":
                 counter.content(where, value)
+            elif key == "type" and value == "message":  # Responses input item wrapper
+                continue
             elif isinstance(value, str):
                 counter.count_text(value)
                 if key == "name":
                     overhead += TOKENS_PER_NAME
-    completion = 0
-    if max_tokens is not None:
-        if not isinstance(max_tokens, int) or max_tokens < 0:
-            raise ValueError(f"max_tokens {max_tokens!r} must be a non-negative integer or None")
-        completion = max_tokens
+    completion = _bound("max_tokens", max_tokens)
+    if max_completion_tokens is not None:
+        completion = _bound("max_completion_tokens", max_completion_tokens)
     prompt = counter.text + counter.image_total + overhead
+    info = counter.info
+    cacheable = _cacheable(prompt, info.caching)
+    writes = cacheable if info.caching.writes_billed else 0
+    notes = []
+    if counter.unsized:
+        notes.append(
+            f"{len(counter.unsized)} image(s) of unknown size counted at the upper bound: "
+            "pass image_sizes={url: (width, height)} for an exact count"
+        )
+    if info.reasoning and max_tokens is not None and max_completion_tokens is None:
+        notes.append(f"{info.name} refuses max_tokens: send max_completion_tokens (counted as the output bound here)")
     estimate = RequestEstimate(
         model=model,
         prompt_tokens=prompt,
@@ -844,12 +914,16 @@ def estimate_request(
         unsized_images=counter.unsized,
         cost=None,
         overhead_tokens=overhead,
+        rules=rules or models.NEWEST,
+        cacheable_tokens=cacheable,
+        cache_write_tokens=writes,
+        notes=notes,
     )
-    from vizlab import pricing  # here, not at the top: pricing imports this module
-
-    table = pricing.DEFAULT_PRICES if prices is None else prices
     try:
-        estimate.cost = table.cost(prompt, completion, model=model)
+        if prices is None:
+            estimate.cost = info.prices.cost(prompt, completion, model=model, cache_write_tokens=writes)
+        else:
+            estimate.cost = prices.cost(prompt, completion, model=model, cache_write_tokens=writes)
     except UnknownModelError:
         estimate.cost = None
     return estimate
