@@ -17,24 +17,6 @@ PACKAGE = Path(__file__).resolve().parent.parent / "vizlab"
 
 # (kind, what, owner). Owners remove their entries when they fix them.
 KNOWN_VIOLATIONS: set[tuple[str, str, str]] = {
-    # vizlab.local.batches imports vizlab.batch (local/* -> client side) and takes server privates;
-    # through batch -> client -> local -> server -> batches these chains close into circles.
-    ("circle", "vizlab.batch <-> vizlab.local.batches", "strict"),
-    ("circle", "vizlab.local.batches <-> vizlab.local.server", "strict"),
-    ("circle", "vizlab.local <-> vizlab.local.server", "strict"),
-    ("circle", "vizlab.client <-> vizlab.local", "strict"),
-    ("circle", "vizlab.batch <-> vizlab.client", "strict"),
-    ("circle", "vizlab.client <-> vizlab.experiments", "strict"),
-    ("private", "vizlab.local.batches takes _State from vizlab.local.server", "strict"),
-    ("private", "vizlab.local.batches takes _authenticate from vizlab.local.server", "strict"),
-    ("private", "vizlab.local.batches takes _check_api_version from vizlab.local.server", "strict"),
-    ("private", "vizlab.local.batches takes _check_v1_api_version from vizlab.local.server", "strict"),
-    ("private", "vizlab.local.batches takes _complete from vizlab.local.server", "strict"),
-    ("private", "vizlab.local.batches takes _deployment_not_found from vizlab.local.server", "strict"),
-    ("private", "vizlab.local.batches takes _read_body from vizlab.local.server", "strict"),
-    ("private", "vizlab.local.batches takes _read_json from vizlab.local.server", "strict"),
-    # batch and experiments import each other; batch takes a private helper.
-    ("circle", "vizlab.batch <-> vizlab.experiments", "experiments"),
     ("private", "vizlab.batch takes _reported_cost from vizlab.experiments", "experiments"),
     ("private", "vizlab.conversation takes _check_fit from vizlab.images", "speed"),
     ("private", "vizlab.widgets.compare takes _error_text from vizlab.widgets.state", "panels"),

@@ -854,10 +854,11 @@ def test_gpt5_caps_the_prompt_at_272k() -> None:
 
 
 def test_unlisted_token_model_uses_the_default_limits_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vizlab import tokens
+    from vizlab import models, tokens
 
-    # As register_model("vizlab-test-unlisted", ...) would, undone after the test.
-    monkeypatch.setitem(tokens._REGISTRY, "vizlab-test-unlisted", tokens._REGISTRY["gpt-4o"])
+    # A token rule registered without limits (register_model states none), undone after the test.
+    monkeypatch.setattr(models, "_FAMILIES", dict(models._FAMILIES))
+    tokens.register_model("vizlab-test-unlisted", tokens.rule_for("gpt-4o"))
     with LocalBackend(deployments=("vizlab-test-unlisted",)) as backend:
         resp = post(backend, {"messages": OK_MESSAGES, "max_tokens": 4_097}, headers={"api-key": "k"}, deployment="vizlab-test-unlisted")
         error = assert_error(resp, 400, "invalid_value", "max_tokens")

@@ -12,7 +12,7 @@ from vizlab.models import REASONING_REJECTED, PatchRule, TileRule, families, loo
 # the ones the brief names; every one must be in the registry.
 EXPECTED = [
     "gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4.5", "gpt-4-turbo",
-    "gpt-4", "gpt-4-vision-preview", "o1", "o1-pro", "o1-mini", "o3", "o3-pro", "o3-mini", "o4-mini", "gpt-5",
+    "gpt-4-vision-preview", "o1", "o1-pro", "o1-mini", "o3", "o3-pro", "o3-mini", "o4-mini", "gpt-5",
     "gpt-5-mini", "gpt-5-nano", "gpt-5-chat-latest", "gpt-5.1", "gpt-5.2", "gpt-5.4", "gpt-5.4-mini",
     "gpt-5.4-nano", "gpt-5.5", "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna", "gpt-image-1",
     "gpt-realtime", "computer-use-preview", "azure-gpt-4v-2023-preview",
@@ -39,6 +39,7 @@ def test_every_listed_family_is_registered():
         ("gpt-4.5-preview-2025-02-27", "gpt-4.5"),
         ("gpt-4-1106-vision-preview", "gpt-4-vision-preview"),
         ("gpt-4-turbo-2024-04-09", "gpt-4-turbo"),
+        ("gpt-4", "gpt-4-turbo"),  # Azure's name for turbo-2024-04-09
     ],
 )
 def test_names_match_exactly_by_alias_or_dated_snapshot(name, family):
@@ -162,3 +163,19 @@ def test_contract_fields():
     assert lookup("gpt-4o").prices.cache_write is None
     assert lookup("gpt-4o").prices.batch_input == pytest.approx(1.25)
     assert lookup("gpt-5.6-sol").caching.writes_billed and not lookup("gpt-4o").caching.writes_billed
+
+
+def test_a_snapshot_whose_facts_differ_from_its_family():
+    old = lookup("gpt-4o-2024-05-13")
+    assert old.name == "gpt-4o" and old.max_output == 4_096 and old.prices.input == 5.00
+    assert lookup("gpt-4o-2024-08-06").max_output == 16_384 and lookup("gpt-4o").prices.input == 2.50
+    assert "gpt-4o-2024-05-13" in models.snapshots()
+
+
+def test_backend_limits_read_the_registry():
+    from vizlab.local.limits import limits_for
+
+    assert limits_for("gpt-4.1-mini-2025-04-14") == ("gpt-4.1-mini", limits_for("gpt-4.1-mini")[1])
+    name, lim = limits_for("gpt-5-mini")
+    assert (name, lim.context, lim.max_output, lim.max_input) == ("gpt-5-mini", 400_000, 128_000, 272_000)
+    assert limits_for("o1-pro")[1].context == lookup("o1-pro").context_window

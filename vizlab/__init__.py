@@ -8,7 +8,7 @@ The public API is listed here explicitly; anything not imported here is internal
 
 from __future__ import annotations
 
-from vizlab import errors
+from vizlab import errors, models
 from vizlab.client import Client, Reply, ReplyStream, connect
 from vizlab.conversation import Conversation, convert_messages
 from vizlab.errors import VizlabError
@@ -28,6 +28,7 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "errors",
+    "models",
     "VizlabError",
     # images
     "EncodedImage",

@@ -127,8 +127,9 @@ DETAIL_LEVELS: frozenset[str] = frozenset(models.DETAILS)
 # resolution: 512px x 512px"), read 2026-11-21. "high" is gpt-4o's tile rule in vizlab.models (2048 box,
 # short side 768, the other side rounded down: newest guide revision), cited there.
 LOW_BOX = 512
-_HIGH_RULE = models.lookup("gpt-4o").image_rule()
-assert isinstance(_HIGH_RULE, models.TileRule)
+_GPT4O_RULE = models.lookup("gpt-4o").image_rule()
+assert isinstance(_GPT4O_RULE, models.TileRule)
+_HIGH_RULE: models.TileRule = _GPT4O_RULE
 
 # Inputs bigger than this many times max_bytes are refused before being read or decoded.
 RAW_INPUT_FACTOR = 4

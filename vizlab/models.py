@@ -63,6 +63,7 @@ __all__ = [
     "register",
     "known_names",
     "canonical_name",
+    "snapshots",
 ]
 
 NEWEST = "2026-06"
@@ -129,6 +130,11 @@ MODEL_PAGES = Source(
     verified=False, note="not re-read: no stored copy found",
 )  # fmt: skip
 NOT_FOUND = "no source found that states it"
+AZURE_LIMITS = Source(
+    "'Azure OpenAI in Microsoft Foundry models' (MicrosoftDocs/azure-ai-docs, models-azure-direct-openai include, "
+    "ms.date 2026-01-14), columns 'Context window / Max output tokens' or 'Max request: Input / Output'",
+    "2026-01-14 (read 2026)",
+)
 
 _P_2025 = "openai.com/api/pricing (standard tier; cross-checked 2026 against stored copies of pricing tables)"
 _P_MEMORY = "openai.com/api/pricing (as listed 2025; not re-verified)"
@@ -335,6 +341,7 @@ class ModelInfo:
     facts: Mapping[str, Source]
     aliases: tuple[str, ...] = ()
     note: str = ""
+    max_input: int | None = None  # a separate cap on the prompt alone (gpt-5: 272,000 of 400,000)
 
     @property
     def reasoning(self) -> bool:
@@ -553,11 +560,13 @@ _NO_VISION = Source("OpenAI model pages: text input only (o1-mini, o3-mini take 
 def _model(name: str, *, rules: dict[str, ImageRule] | None, encoding: str = _O200K, ctx: int, out: int,
            prices: Prices, lifecycle: str = "generally-available", retires: str | None = None,
            params: ParamRules = _NO_PARAMS, caching: CachingRule = _CACHE, aliases: tuple[str, ...] = (),
-           facts: Mapping[str, Source] | None = None, note: str = "") -> ModelInfo:  # fmt: skip
+           facts: Mapping[str, Source] | None = None, note: str = "",
+           max_input: int | None = None) -> ModelInfo:  # fmt: skip
     return ModelInfo(
         name=name, vision=rules is not None, encoding=encoding, context_window=ctx, max_output=out,
         prices=prices, lifecycle=lifecycle, retires=retires, params=params, caching=caching,
         rules=MappingProxyType(rules or {}), images=_IMAGES, facts=facts or _facts(), aliases=aliases, note=note,
+        max_input=max_input,
     )  # fmt: skip
 
 
@@ -585,16 +594,17 @@ def _builtin() -> list[ModelInfo]:
     gpt4o_rule = _tile("gpt-4o tiles", 85, 170)
     gpt5_rule = _tile("gpt-5 tiles", 70, 140)
     o_rule = _tile("o-series tiles", 75, 150)
-    lim_128k = MODEL_PAGES
+    lim_128k = AZURE_LIMITS
     m.append(_model("gpt-4o", rules=gpt4o_rule, ctx=128_000, out=16_384,
                     prices=_prices(2.50, 10.00, 1.25, _P_2025, "2025-08"), aliases=("chatgpt-4o-latest",),
                     facts=_facts(limits=lim_128k),
                     note="gpt-4o-2024-05-13 was priced 5.00 / 15.00 (register it apart if you use it)"))
     m.append(_model("gpt-4o-mini", rules=_tile("gpt-4o-mini tiles", 2833, 5667), ctx=128_000, out=16_384,
+                    facts=_facts(limits=AZURE_LIMITS),
                     prices=_prices(0.15, 0.60, 0.075, _P_2025, "2025-08")))
-    m.append(_model("gpt-4.1", rules=gpt4o_rule, ctx=1_047_576, out=32_768, caching=_CACHE_24H,
+    m.append(_model("gpt-4.1", rules=gpt4o_rule, ctx=1_047_576, out=32_768, facts=_facts(limits=AZURE_LIMITS), caching=_CACHE_24H,
                     prices=_prices(2.00, 8.00, 0.50, _P_2025, "2025-08")))
-    m.append(_model("gpt-4.1-mini", ctx=1_047_576, out=32_768, caching=_CACHE_24H,
+    m.append(_model("gpt-4.1-mini", ctx=1_047_576, out=32_768, facts=_facts(limits=AZURE_LIMITS), caching=_CACHE_24H,
                     rules={NEWEST: PatchRule("gpt-4.1-mini patches", 1.62, _limits(low=_L6144, high=_L6144), "high",
                                              NEWEST, GUIDE_NEW, note="the 6,144 budget is the newest revision's; "
                                              "2025-08 said 1,536 (billing of 2025-04-14 snapshot unsettled)"),
@@ -602,7 +612,7 @@ def _builtin() -> list[ModelInfo]:
                     prices=_prices(0.40, 1.60, 0.10, _P_2025, "2025-08")))
     m.append(_model("gpt-4.1-nano", ctx=1_047_576, out=32_768, caching=_CACHE_24H,
                     rules={"2025-08": _old_patch("gpt-4.1-nano patches", 2.46)}, lifecycle="deprecated",
-                    facts=_facts(lifecycle=_DEPRECATED_NEW),
+                    facts=_facts(lifecycle=_DEPRECATED_NEW, limits=AZURE_LIMITS),
                     prices=_prices(0.10, 0.40, 0.025, _P_2025, "2025-08"),
                     note="newest guide keeps multiplier 2.46 (2025-04-14 snapshot) but no longer states its budget"))
     m.append(_model("gpt-4.5", rules=_tile("gpt-4.5 tiles", 85, 170, new=False), ctx=128_000, out=16_384,
@@ -612,11 +622,10 @@ def _builtin() -> list[ModelInfo]:
                     prices=_prices(75.00, 150.00, 37.50, _P_2025, "2025-08")))
     m.append(_model("gpt-4-turbo", encoding=_CL100K, ctx=128_000, out=4_096, caching=_NO_CACHE,
                     rules=_tile("gpt-4-turbo tiles", 85, 170, new=False, old_source=GUIDE_2023_11),
-                    prices=_prices(10.00, 30.00, None, _P_2025, "2025-08"), aliases=("gpt-4-turbo-preview",)))
-    m.append(_model("gpt-4", rules=None, encoding=_CL100K, ctx=8_192, out=8_192, caching=_NO_CACHE,
-                    facts=_facts(vision=Source("OpenAI model pages: gpt-4 is text only", "2025")),
-                    prices=_prices(30.00, 60.00, None, _P_MEMORY, "2025-08", verified=False),
-                    note="text only; kept for cl100k_base counts"))
+                    prices=_prices(10.00, 30.00, None, _P_2025, "2025-08"), aliases=("gpt-4-turbo-preview", "gpt-4"),
+                    facts=_facts(limits=AZURE_LIMITS),
+                    note="'gpt-4' is Azure's name for this model (version turbo-2024-04-09, GPT-4 Turbo with "
+                         "Vision); OpenAI's older gpt-4 (0613: 8,192 tokens, text only) is not modelled"))
     m.append(_model("gpt-4-vision-preview", encoding=_CL100K, ctx=128_000, out=4_096, caching=_NO_CACHE,
                     rules=_tile("gpt-4-vision tiles", 85, 170, new=False, old_source=GUIDE_2023_11),
                     aliases=("gpt-4-1106-vision-preview",), lifecycle="retired", retires="2024-12-06",
@@ -624,7 +633,7 @@ def _builtin() -> list[ModelInfo]:
                                                   "2024", verified=False, note="remembered, page not re-read")),
                     prices=_prices(10.00, 30.00, None, _P_MEMORY, "2025-08", verified=False)))
     m.append(_model("o1", rules=o_rule, ctx=200_000, out=100_000, params=_reasoning(_EFF3, "medium"),
-                    lifecycle="deprecated", facts=_facts(lifecycle=_DEPRECATED_NEW),
+                    lifecycle="deprecated", facts=_facts(lifecycle=_DEPRECATED_NEW, limits=AZURE_LIMITS),
                     prices=_prices(15.00, 60.00, 7.50, _P_2025, "2025-08")))
     m.append(_model("o1-pro", rules=o_rule, ctx=200_000, out=100_000, params=_reasoning(_EFF3, "medium"),
                     lifecycle="deprecated", facts=_facts(lifecycle=_DEPRECATED_NEW),
@@ -632,14 +641,15 @@ def _builtin() -> list[ModelInfo]:
                     note="Responses API only"))
     m.append(_model("o1-mini", rules=None, ctx=128_000, out=65_536,
                     params=_reasoning((), None), lifecycle="deprecated",
-                    facts=_facts(vision=_NO_VISION, lifecycle=Source("OpenAI deprecations: o1-mini deprecated", "2025",
-                                                                     verified=False)),
+                    facts=_facts(vision=_NO_VISION, limits=AZURE_LIMITS,
+                                 lifecycle=Source("OpenAI deprecations: o1-mini deprecated", "2025", verified=False)),
                     prices=_prices(1.10, 4.40, 0.55, _P_MEMORY, "2025-08", verified=False),
                     note="takes no reasoning_effort; no image input"))
     m.append(_model("o3", rules=o_rule, ctx=200_000, out=100_000, params=_reasoning(_EFF3, "medium"),
-                    lifecycle="deprecated", facts=_facts(lifecycle=_DEPRECATED_NEW),
+                    lifecycle="deprecated", facts=_facts(lifecycle=_DEPRECATED_NEW, limits=AZURE_LIMITS),
                     prices=_prices(2.00, 8.00, 0.50, _P_2025, "2025-08")))
     m.append(_model("o3-pro", ctx=200_000, out=100_000, params=_reasoning(_EFF3, "medium"),
+                    facts=_facts(limits=AZURE_LIMITS),
                     rules={"2025-08": TileRule("o-series tiles", 75, 150, "2025-08",
                                                replace(GUIDE_2025_08, verified=False,
                                                        note="o3-pro not in the guide's table; o3's rule assumed"),
@@ -647,17 +657,18 @@ def _builtin() -> list[ModelInfo]:
                     prices=_prices(20.00, 80.00, None, _P_MEMORY, "2025-08", verified=False),
                     note="Responses API only"))
     m.append(_model("o3-mini", rules=None, ctx=200_000, out=100_000, params=_reasoning(_EFF3, "medium"),
-                    facts=_facts(vision=_NO_VISION),
+                    facts=_facts(vision=_NO_VISION, limits=AZURE_LIMITS),
                     prices=_prices(1.10, 4.40, 0.55, _P_MEMORY, "2025-08", verified=False)))
     m.append(_model("o4-mini", ctx=200_000, out=100_000, params=_reasoning(_EFF3, "medium"),
                     rules={"2025-08": _old_patch("o4-mini patches", 1.72)}, lifecycle="deprecated",
-                    facts=_facts(lifecycle=_DEPRECATED_NEW),
+                    facts=_facts(lifecycle=_DEPRECATED_NEW, limits=AZURE_LIMITS),
                     prices=_prices(1.10, 4.40, 0.275, _P_2025, "2025-08"),
                     note="newest guide keeps multiplier 1.72, budget from 2025-08"))
     m.append(_model("gpt-5", rules=gpt5_rule, ctx=400_000, out=128_000, params=_reasoning(_EFF_GPT5, "medium"),
-                    caching=_CACHE_24H, lifecycle="deprecated", facts=_facts(lifecycle=_DEPRECATED_NEW),
-                    prices=_prices(1.25, 10.00, 0.125, _P_2025, "2025-08")))
-    m.append(_model("gpt-5-chat-latest", rules=gpt5_rule, ctx=128_000, out=16_384,
+                    caching=_CACHE_24H, lifecycle="deprecated", facts=_facts(lifecycle=_DEPRECATED_NEW, limits=AZURE_LIMITS),
+                    max_input=272_000, prices=_prices(1.25, 10.00, 0.125, _P_2025, "2025-08")))
+    m.append(_model("gpt-5-chat-latest", rules=gpt5_rule, ctx=128_000, out=16_384, aliases=("gpt-5-chat",),
+                    facts=_facts(limits=AZURE_LIMITS),
                     prices=_prices(1.25, 10.00, 0.125, _P_MEMORY, "2025-08", verified=False),
                     note="not a reasoning model: takes temperature and max_tokens"))
     new_only = {NEWEST: PatchRule("gpt-5-mini patches", 1.2, _limits(low=PatchLimit(2048, 1536, False, _LOW_SAME),
@@ -666,14 +677,14 @@ def _builtin() -> list[ModelInfo]:
                                   note="multiplier 1.2 from the newest guide (2025-08 said 1.62); budget 1,536 "
                                        "and 2048 box from 2025-08 (not restated)")}
     m.append(_model("gpt-5-mini", ctx=400_000, out=128_000, params=_reasoning(_EFF_GPT5, "medium"),
-                    caching=_CACHE_24H, lifecycle="deprecated", facts=_facts(lifecycle=_DEPRECATED_NEW),
-                    rules={**new_only, "2025-08": _old_patch("gpt-5-mini patches", 1.62)},
+                    caching=_CACHE_24H, lifecycle="deprecated", max_input=272_000,
+                    facts=_facts(lifecycle=_DEPRECATED_NEW, limits=AZURE_LIMITS), rules={**new_only, "2025-08": _old_patch("gpt-5-mini patches", 1.62)},
                     prices=_prices(0.25, 2.00, 0.025, _P_2025, "2025-08")))
     nano_new = {NEWEST: replace(new_only[NEWEST], name="gpt-5-nano patches", multiplier=1.5,
                                 note="multiplier 1.5 from the newest guide (2025-08 said 2.46); budget from 2025-08")}
     m.append(_model("gpt-5-nano", ctx=400_000, out=128_000, params=_reasoning(_EFF_GPT5, "medium"),
-                    caching=_CACHE_24H, lifecycle="deprecated", facts=_facts(lifecycle=_DEPRECATED_NEW),
-                    rules={**nano_new, "2025-08": _old_patch("gpt-5-nano patches", 2.46)},
+                    caching=_CACHE_24H, lifecycle="deprecated", max_input=272_000,
+                    facts=_facts(lifecycle=_DEPRECATED_NEW, limits=AZURE_LIMITS), rules={**nano_new, "2025-08": _old_patch("gpt-5-nano patches", 2.46)},
                     prices=_prices(0.05, 0.40, 0.005, _P_2025, "2025-08")))
     m.append(_model("gpt-5.1", rules=_tile("gpt-5.1 tiles", 70, 140, old=False), ctx=400_000, out=128_000,
                     params=_reasoning(("none", "low", "medium", "high"), "none", GPT51_NONE, _SAMPLING_AT_NONE),
@@ -727,7 +738,7 @@ def _builtin() -> list[ModelInfo]:
                                               note="text rates; audio 32 / 64"),
         note="realtime (WebSocket/WebRTC) API; accepts image input"))
     m.append(_model("computer-use-preview", rules=_tile("computer-use-preview tiles", 65, 129, new=False),
-                    ctx=8_192, out=1_024, lifecycle="preview",
+                    ctx=8_192, out=1_024, lifecycle="preview", facts=_facts(limits=AZURE_LIMITS),
                     prices=_prices(3.00, 12.00, None, _P_MEMORY, "2025-08", verified=False),
                     note="Responses API only"))
     m.append(_model("azure-gpt-4v-2023-preview", encoding=_CL100K, ctx=128_000, out=4_096, caching=_NO_CACHE,
@@ -739,6 +750,13 @@ def _builtin() -> list[ModelInfo]:
     return m
 
 
+# Dated snapshots whose facts differ from their family's (looked up by exact snapshot name).
+_GPT4O_0513 = "gpt-4o-2024-05-13"
+_SNAPSHOTS: dict[str, dict[str, object]] = {
+    # Output 4,096 (AZURE_LIMITS: "the only version that differs"); launch price 5.00 / 15.00
+    # (openai.com/api/pricing 2025-08, cross-checked against community.openai.com/t/1262691).
+    _GPT4O_0513: {"max_output": 4_096, "prices": _prices(5.00, 15.00, None, _P_2025, "2025-08")},
+}
 _FAMILIES: dict[str, ModelInfo] = {}
 _ALIASES: dict[str, str] = {}
 _SNAPSHOT = re.compile(r"^(?P<base>.+)-(?P<date>\d{4}-\d{2}-\d{2})$")
@@ -802,7 +820,15 @@ def lookup(model: str) -> ModelInfo:
             model=str(model),
             known=known_names(),
         )
+    key = model.strip().lower()
+    if key in _SNAPSHOTS:
+        return replace(_FAMILIES[name], **_SNAPSHOTS[key])  # type: ignore[arg-type]
     return _FAMILIES[name]
+
+
+def snapshots() -> list[str]:
+    """Dated snapshots whose facts (prices, limits) differ from their family's, sorted."""
+    return sorted(_SNAPSHOTS)
 
 
 def register(name: str, *, like: str | None = None, info: ModelInfo | None = None) -> ModelInfo:

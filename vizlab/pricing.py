@@ -186,18 +186,10 @@ class PriceTable:
         return PriceTable(self._prices)
 
 
-# gpt-4o-2024-05-13 kept its launch price (openai.com/api/pricing, 2025-08, cross-checked against a
-# forum table community.openai.com/t/1262691): the one dated snapshot priced apart from its family.
-_SNAPSHOT_PRICES = {
-    "gpt-4o-2024-05-13": Price("gpt-4o-2024-05-13", 5.00, 15.00, None,
-                               "openai.com/api/pricing (standard tier; cross-checked 2026)", "2025-08"),
-}  # fmt: skip
-
-
 def _build_defaults() -> PriceTable:
     table = PriceTable.__new__(PriceTable)
     table._prices = {name: _from_registry(name, models.lookup(name).prices) for name in models.families()}
-    table._prices.update(_SNAPSHOT_PRICES)
+    table._prices.update({name: _from_registry(name, models.lookup(name).prices) for name in models.snapshots()})
     return table
 
 

@@ -116,7 +116,10 @@ def register_model(name: str, rule: ImageRule, *, encoding: str = "o200k_base") 
     if encoding not in _ENCODINGS:
         raise ValueError(f"encoding {encoding!r} for {name!r} is not one of {sorted(_ENCODINGS)}")
     base = models.lookup("gpt-4o")
-    models.register(name, info=replace(base, encoding=encoding, rules={models.NEWEST: rule}, aliases=()))
+    # Only the image rule and encoding are stated: limits 0 = "not listed" (the backend then uses
+    # its defaults and says so); prices stay gpt-4o's (set others with PriceTable.set).
+    models.register(name, info=replace(base, encoding=encoding, rules={models.NEWEST: rule}, aliases=(),
+                                       context_window=0, max_output=0, max_input=None))  # fmt: skip
 
 
 def known_models() -> list[str]:
