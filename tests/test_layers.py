@@ -19,7 +19,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "vizlab"
 KNOWN_VIOLATIONS: set[tuple[str, str, str]] = {
     ("private", "vizlab.batch takes _reported_cost from vizlab.experiments", "experiments"),
     ("private", "vizlab.conversation takes _check_fit from vizlab.images", "speed"),
-    ("private", "vizlab.widgets.compare takes _error_text from vizlab.widgets.state", "panels"),
+    ("circle", "vizlab.widgets.chat_state <-> vizlab.widgets.code", "panels"),
+    ("circle", "vizlab.widgets.chat_state <-> vizlab.widgets.state", "panels"),
+    ("circle", "vizlab.widgets.code <-> vizlab.widgets.state", "panels"),
 }
 
 
