@@ -271,3 +271,13 @@ def test_readme_table_is_generated_from_the_code() -> None:
     assert match.group(0) == fields_mod.readme_block(), (
         "README.md's fields table differs from vizlab.local.fields; regenerate it with python -m vizlab.local.fields"
     )
+
+
+def test_streamed_parse_accumulates_the_model(client: OpenAI) -> None:
+    with client.chat.completions.stream(model="gpt-4o", messages=user("Describe the shapes.", SHAPES_URL),
+                                        response_format=ShapeReport) as stream:
+        deltas = [event for event in stream if event.type == "content.delta"]
+        final = stream.get_final_completion()
+    assert len(deltas) > 1  # it really streamed in pieces
+    parsed = final.choices[0].message.parsed
+    assert parsed is not None and parsed.circle_count == 2 and parsed.background_colour is Colour.white

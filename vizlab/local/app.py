@@ -25,7 +25,7 @@ from vizlab.local.gateway import GatewayMiddleware
 from vizlab.local.lifecycle import InFlight, StopMiddleware
 from vizlab.local.models_api import add_model_routes
 from vizlab.local.ratelimit import SlidingWindowLimiter
-from vizlab.local.responses import add_responses_routes
+from vizlab.local.responses_routes import add_responses_routes
 
 __all__ = ["create_app"]
 

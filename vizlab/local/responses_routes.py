@@ -1,0 +1,230 @@
+"""The Responses API routes of the built-in backend (objects, store and events: :mod:`vizlab.local.responses`).
+
+``POST /openai/v1/responses`` and ``/v1/responses`` (no api-version), Azure's dated
+``POST /openai/responses?api-version=`` (2025-03-01 and later), and on each prefix ``GET`` /
+``DELETE`` ``responses/{id}`` and ``GET responses/{id}/input_items``. A request is answered by the
+Chat Completions pipeline (:func:`vizlab.local.chat.run_completion`), then written as a response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, AsyncIterator, Callable
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from vizlab.local import samples
+from vizlab.local.apiversion import check_api_version, check_v1_api_version
+from vizlab.local.chat import run_completion
+from vizlab.local.config import BackendConfig, BackendState
+from vizlab.local.errors import AzureError
+from vizlab.local.fields import RESPONSES_FIELDS
+from vizlab.local.intake import authenticate, deployment_not_found, read_json
+from vizlab.local.responses import (
+    NO_IMAGE_ANSWER,
+    ResponseStore,
+    StoredResponse,
+    context_after,
+    new_response_id,
+    not_found,
+    output_items,
+    parse_responses_request,
+    response_object,
+    stream_events,
+    usage_object,
+)
+from vizlab.local.streaming import sse_event, stream_pieces
+from vizlab.local.validation import parse_chat_request
+
+__all__ = ["add_responses_routes", "RESPONSES_EARLIEST_API_VERSION"]
+
+
+_RESPONSES_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["model", "input"],
+                    "properties": {
+                        "model": {"type": "string"},
+                        "input": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+                        "instructions": {"type": "string"},
+                        "max_output_tokens": {"type": "integer", "minimum": 16},
+                        "previous_response_id": {"type": "string"},
+                        "store": {"type": "boolean"},
+                        "stream": {"type": "boolean"},
+                    },
+                }
+            }
+        },
+    },
+    "responses": {
+        "400": {"description": "Invalid request (Azure error JSON)"},
+        "401": {"description": "Missing or wrong key"},
+        "404": {"description": "Unknown deployment or api-version"},
+        "429": {"description": "Over the RPM/TPM quota"},
+    },
+}
+_ID_OPENAPI: dict[str, Any] = {
+    "responses": {
+        "401": {"description": "Missing or wrong key"},
+        "404": {"description": "No such response (or unknown api-version)"},
+    }
+}
+
+
+def add_responses_routes(app: FastAPI, state: BackendState) -> ResponseStore:
+    """Mount the Responses routes on ``app``: /openai/v1 and /v1 (no api-version), and Azure's
+    dated ``/openai/responses?api-version=``. Returns the store of responses."""
+    config = state.config
+    store = ResponseStore()
+    app.state.vizlab_responses = store
+
+    def read_file(file_id: str) -> tuple[bytes, str]:
+        files = getattr(app.state, "vizlab_batches", None)
+        if files is None:
+            raise not_found(file_id, "file_id")
+        record = files.get_file(file_id)
+        return record.data, record.filename
+
+    async def create(request: Request, version: str) -> Response:
+        body = await read_json(request, config.body_limit)
+        parsed = parse_responses_request(body, store, read_file)
+        if parsed.model not in config.deployments:
+            raise deployment_not_found(parsed.model, config)
+        chat_body: dict[str, Any] = {"messages": parsed.messages}
+        if parsed.max_output_tokens is not None:
+            chat_body["max_completion_tokens"] = parsed.max_output_tokens
+        chat = parse_chat_request(chat_body, api_version=None, require_model=False)
+        # Image errors name the Responses path of the image, not the Chat one it became.
+        new_refs = chat.images[len(chat.images) - len(parsed.image_params):] if parsed.image_params else []
+        for ref, param in zip(new_refs, parsed.image_params):
+            ref.param = param
+        chat.options = parsed.options
+        chat.body = body
+        done = await run_completion(
+            state, chat, parsed.model, version, origin=samples.origin_of(request), fields=RESPONSES_FIELDS,
+            operation="Responses_Create",
+            no_image_answer=NO_IMAGE_ANSWER,
+        )
+        status = "incomplete" if done.shaped.finish_reason == "length" else "completed"
+        response_id = new_response_id()
+        final = response_object(
+            parsed,
+            response_id=response_id,
+            created_at=int(time.time()),
+            model_name=config.model_name,
+            status=status,
+            output=output_items(done.shaped, status),
+            usage=usage_object(done.prompt_tokens, done.completion_tokens),
+        )
+        if parsed.store:
+            store.put(StoredResponse(final, context_after(parsed, done.shaped), parsed.new_items))
+        if parsed.stream:
+            async def events() -> AsyncIterator[bytes]:
+                for event in stream_events(final, done.shaped, stream_pieces):
+                    yield sse_event(event["type"], event)
+                    if event["type"].endswith(".delta"):
+                        await asyncio.sleep(config.stream_chunk_delay_s)
+
+            return StreamingResponse(
+                events(), media_type="text/event-stream", headers={**done.headers, "cache-control": "no-cache"}
+            )
+        return JSONResponse(final, headers=done.headers)
+
+    def retrieve(response_id: str) -> Response:
+        return JSONResponse(store.get(response_id).body)
+
+    def delete(response_id: str) -> Response:
+        store.delete(response_id)
+        return JSONResponse({"id": response_id, "object": "response.deleted", "deleted": True})
+
+    def input_items(response_id: str, order: str, limit: int) -> Response:
+        items = list(store.get(response_id).input_items)
+        if order == "desc":  # the service lists newest first by default
+            items.reverse()
+        items = items[: max(1, min(limit, 100))]
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": items,
+                "first_id": items[0]["id"] if items else None,
+                "last_id": items[-1]["id"] if items else None,
+                "has_more": False,
+            }
+        )
+
+    for prefix, dated in (("/openai/v1", False), ("/v1", False), ("/openai", True)):
+        tag = "Azure" if dated else prefix.strip("/")
+
+        def version_of(api_version: str | None, dated: bool = dated) -> str:
+            return _responses_version(api_version) if dated else (check_v1_api_version(api_version) or "v1")
+
+        _bind(app, prefix, tag, version_of, create, retrieve, delete, input_items, config)
+    return store
+
+
+# Azure's Responses API arrived with api-version 2025-03-01-preview on the dated routes (Azure OpenAI
+# "Responses API" how-to, 2025-03, as recalled: not verified against a stored copy); the v1 routes
+# need no version ("The v1 API is required to access the latest features", same page, 2026).
+RESPONSES_EARLIEST_API_VERSION = "2025-03-01"
+
+
+def _responses_version(api_version: str | None) -> str:
+    version = check_api_version(api_version)
+    if version[:10] < RESPONSES_EARLIEST_API_VERSION:
+        raise AzureError(
+            404,
+            "404",
+            f"Resource not found: the Responses API is not available in api-version {version}. Use "
+            "2025-03-01-preview or later on /openai/responses, or the v1 route /openai/v1/responses (no api-version).",
+            param="api-version",
+            type=None,
+        )
+    return version
+
+
+def _bind(app: FastAPI, prefix: str, tag: str, version_of: Callable[[str | None], str], create: Any,
+          retrieve: Any, delete: Any, input_items: Any, config: BackendConfig) -> None:
+    """One prefix's four routes, each a closure over that prefix's api-version check."""
+
+    @app.post(f"{prefix}/responses", openapi_extra=_RESPONSES_OPENAPI, summary=f"Create a response ({tag})")
+    async def create_response(request: Request, api_version: str | None = Query(None, alias="api-version")) -> Response:
+        authenticate(request, config)
+        version = version_of(api_version)
+        return await create(request, version)
+
+    @app.get(f"{prefix}/responses/{{response_id}}", openapi_extra=_ID_OPENAPI, summary=f"Retrieve a response ({tag})")
+    async def get_response(
+        request: Request, response_id: str, api_version: str | None = Query(None, alias="api-version")
+    ) -> Response:
+        authenticate(request, config)
+        version_of(api_version)
+        return retrieve(response_id)
+
+    @app.delete(f"{prefix}/responses/{{response_id}}", openapi_extra=_ID_OPENAPI, summary=f"Delete a response ({tag})")
+    async def delete_response(
+        request: Request, response_id: str, api_version: str | None = Query(None, alias="api-version")
+    ) -> Response:
+        authenticate(request, config)
+        version_of(api_version)
+        return delete(response_id)
+
+    @app.get(
+        f"{prefix}/responses/{{response_id}}/input_items", openapi_extra=_ID_OPENAPI,
+        summary=f"List a response's input items ({tag})",
+    )
+    async def list_input_items(
+        request: Request,
+        response_id: str,
+        api_version: str | None = Query(None, alias="api-version"),
+        order: str = Query("desc"),
+        limit: int = Query(20),
+    ) -> Response:
+        authenticate(request, config)
+        version_of(api_version)
+        return input_items(response_id, order, limit)
