@@ -281,3 +281,13 @@ def test_streamed_parse_accumulates_the_model(client: OpenAI) -> None:
     assert len(deltas) > 1  # it really streamed in pieces
     parsed = final.choices[0].message.parsed
     assert parsed is not None and parsed.circle_count == 2 and parsed.background_colour is Colour.white
+
+
+def test_text_fields_get_ocr_even_when_the_question_does_not_ask(client: OpenAI) -> None:
+    schema = {"type": "object", "additionalProperties": False, "required": ["sign_text"],
+              "properties": {"sign_text": {"type": "string"}}}
+    reply = client.chat.completions.create(
+        model="gpt-4o", messages=user("Describe the colours.", SIGN_URL),
+        response_format={"type": "json_schema", "json_schema": {"name": "s", "strict": True, "schema": schema}},
+    )
+    assert json.loads(reply.choices[0].message.content or "") == {"sign_text": "OPEN 9-5"}

@@ -33,7 +33,7 @@ from vizlab.local.limits import DEFAULT_LIMITS, ModelLimits, limits_for
 from vizlab.local.ratelimit import retry_headers
 from vizlab.local.shaping import ShapedReply, shape_reply
 from vizlab.local.streaming import stream_chat
-from vizlab.local.structured import Findings
+from vizlab.local.structured import Findings, needs_text
 from vizlab.local.validation import ChatRequest, parse_chat_request
 
 __all__ = ["CHAT_OPENAPI", "CHAT_REQUEST_SCHEMA", "Completion", "add_chat_routes", "complete", "run_completion"]
@@ -269,7 +269,12 @@ def _shape(
     # Findings (with OCR) only when the reply is filled from them: a plain answer reads text only
     # when its question needs it (vizlab.local.analyst).
     wanted = options.format_type != "text" or (options.tools is not None and options.tools.calls_wanted)
-    facts = state.analyst.findings(messages, decoded=decoded) if chat.images and wanted else []
+    # OCR when the shape may hold text: json_object lists it; a schema or tool naming text fields.
+    schemas: list[Any] = [options.schema.schema] if options.schema is not None else []
+    if options.tools is not None and options.tools.calls_wanted:
+        schemas += [t.parameters for t in options.tools.tools]
+    need_text = options.format_type == "json_object" or any(needs_text(x) for x in schemas)
+    facts = state.analyst.findings(messages, decoded=decoded, need_text=need_text) if chat.images and wanted else []
     findings = Findings.from_facts(facts, text)
     return shape_reply(
         chat.options, text, findings, messages, token_model, lambda content: apply_limits(content, chat, token_model)

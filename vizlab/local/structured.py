@@ -42,6 +42,7 @@ __all__ = [
     "fill_schema",
     "findings_object",
     "Ungrounded",
+    "needs_text",
 ]
 
 # Strict mode is an allowlist at the service: a keyword outside it is a 400, not ignored.
@@ -349,6 +350,19 @@ def _words(name: str, node: dict[str, Any]) -> str:
 
 def _has(words: str, *stems: str) -> bool:
     return any(re.search(rf"\b{re.escape(s)}", words) for s in stems)
+
+
+def needs_text(schema: Any) -> bool:
+    """True if a schema may be filled from the text the analyst reads (a field or description
+    naming text, words, lines, a sign...): then the findings must come with OCR.
+
+    >>> needs_text({"type": "object", "properties": {"sign_text": {"type": "string"}}})
+    True
+    >>> needs_text({"type": "object", "properties": {"circles": {"type": "integer"}}})
+    False
+    """
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", json.dumps(schema)).replace("_", " ").lower()
+    return _has(spaced, *_WORDS_TEXT, "word")
 
 
 def fill_schema(schema: dict[str, Any], findings: Findings) -> Any:
