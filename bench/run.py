@@ -23,7 +23,7 @@ sys.path.insert(0, str(HERE))
 from _common import RERUN, Section, machine, say  # noqa: E402
 
 BENCHMARKS = {
-    "1": ("bench_tokens", "token estimates for 1,000 images"),
+    "1": ("bench_tokens", "image sizes for token estimates"),
     "2": ("bench_data_urls", "data URLs"),
     "3": ("bench_throughput", "experiment throughput under a TPM quota"),
     "4": ("bench_backend", "the built-in backend"),

@@ -1237,7 +1237,7 @@ class Conversation:
 def _check_fit(fit: object) -> None:
     """Refuse a ``fit`` that :func:`vizlab.images.encode_image` would refuse (its own check), but
     up front and as a ConversationError."""
-    from vizlab.images import _check_fit as check_fit_for_images
+    from vizlab.images import check_fit as check_fit_for_images
 
     try:
         check_fit_for_images(fit)

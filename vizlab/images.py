@@ -97,6 +97,7 @@ __all__ = [
     "image_size",
     "open_image",
     "fit_size",
+    "check_fit",
 ]
 
 # 20 MB per image: "Up to 20MB per image", OpenAI "Images and vision" guide, image input
@@ -339,7 +340,7 @@ def encode_image(
     ...              b"\\xc0\\xf0\\x1f\\x00\\x05\\x00\\x01\\xff\\x89\\x99=\\x1d\\x00\\x00\\x00\\x00IEND\\xaeB`\\x82").mime
     'image/png'
     """
-    _check_fit(fit)
+    check_fit(fit)
     if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1:
         raise ValueError(f"max_bytes must be a positive number of bytes (int), got {max_bytes!r}")
     if isinstance(source, EncodedImage) and fit is None:
@@ -574,7 +575,7 @@ def fit_size(width: int, height: int, fit: Fit) -> tuple[int, int]:
     >>> fit_size(1000, 250, "low")
     (512, 128)
     """
-    _check_fit(fit)
+    check_fit(fit)
     if isinstance(width, bool) or isinstance(height, bool) or not isinstance(width, int) or not isinstance(height, int):
         raise TypeError(f"fit_size needs integer width and height, got {width!r} x {height!r}")
     if width < 1 or height < 1:
@@ -1150,7 +1151,8 @@ def _oriented_size(im: Image.Image) -> tuple[int, int]:
     return (height, width) if _orientation(im) in (5, 6, 7, 8) else (width, height)
 
 
-def _check_fit(fit: object) -> None:
+def check_fit(fit: object) -> None:
+    """Raise ValueError unless ``fit`` is None, "low", "high" or a (max_w, max_h) tuple of positive ints."""
     if fit is None or fit in ("low", "high"):
         return
     if (
