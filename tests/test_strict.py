@@ -326,3 +326,133 @@ def test_the_sdk_retries_a_concurrency_429_and_succeeds() -> None:
             t.join()
         client.close()
         assert len(replies) == 3 and all(replies)
+
+
+# --- hole 2: big bodies are refused early and parsed off the event loop --------------------------
+
+
+def test_a_prompt_longer_than_the_window_in_characters_is_refused_before_counting(
+    local_backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """60 MB of text: refused with context_length_exceeded from the character floor, with no token
+    count (the tokenizer is never called) and no image decoded."""
+    from vizlab.local import _deps
+
+    calls: list[int] = []
+    real = _deps.prompt_tokens
+    monkeypatch.setattr(_deps, "prompt_tokens", lambda messages, model: calls.append(1) or real(messages, model))
+    text = "word " * 12_000_000  # 60 MB; gpt-4o's window is 128,000 tokens, at most 128 bytes each
+    resp = chat(local_backend, {"messages": [{"role": "user", "content": text}]})
+    error = error_of(resp, 400)
+    assert error["code"] == "context_length_exceeded" and error["param"] == "messages"
+    assert "at least 468,750" in error["message"].replace("468750", "468,750")
+    assert calls == []
+    # Just under the floor, the prompt is counted (and refused by the real count).
+    assert chat(local_backend, {"messages": [{"role": "user", "content": "word " * 40_000}]}).status_code == 200
+    assert calls == [1]
+
+
+def test_healthz_answers_while_a_big_body_is_being_parsed(local_backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The JSON parse of a big body is held (in the test) until /healthz has answered: if the
+    parse ran on the event loop, /healthz could not answer and the test would fail on its timeout."""
+    from vizlab.local import intake
+
+    parsing, release = threading.Event(), threading.Event()
+    real = intake.parse_json
+
+    def held(raw: bytes) -> Any:
+        parsing.set()
+        release.wait(timeout=60)
+        return real(raw)
+
+    monkeypatch.setattr(intake, "parse_json", held)
+    big = {"messages": [{"role": "user", "content": "word " * 100_000}]}  # 500 KB: parsed in a thread
+    results: list[requests.Response] = []
+    sender = threading.Thread(target=lambda: results.append(chat(local_backend, big)))
+    sender.start()
+    try:
+        assert parsing.wait(timeout=60), "the big body never reached the parser"
+        health = requests.get(local_backend.url + "/healthz", timeout=10)
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+    finally:
+        release.set()
+        sender.join()
+    assert results and results[0].status_code == 200
+
+
+# --- hole 7: slow or incomplete headers are dropped --------------------------------------------
+
+
+def _open_fds() -> int:
+    import os
+
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="counts descriptors in /proc/self/fd (Linux)")
+def test_slowloris_sockets_are_closed_and_descriptors_come_back() -> None:
+    with LocalBackend(api_key="k", header_timeout_s=1.0) as backend:
+        baseline = _open_fds()
+        sockets: list[socket.socket] = []
+        closed = 0
+        try:
+            for i in range(60):
+                sock = socket.create_connection(("127.0.0.1", backend.port), timeout=30)
+                sockets.append(sock)
+                if i % 3:  # two in three start a request and never finish its headers; the rest send nothing
+                    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            assert _open_fds() >= baseline + 60
+            for sock in sockets:
+                try:
+                    closed += sock.recv(1024) == b""  # the server closed it
+                except (ConnectionResetError, socket.timeout):
+                    pass
+        finally:
+            for sock in sockets:
+                sock.close()
+        assert closed == 60
+        # The server's ends are gone too (a few descriptors of slack for the loop's own files).
+        for _ in range(100):
+            if _open_fds() <= baseline + 4:
+                break
+            threading.Event().wait(0.05)
+        assert _open_fds() <= baseline + 4
+        # A normal client is served throughout.
+        assert requests.get(backend.url + "/healthz", timeout=TIMEOUT).status_code == 200
+
+
+def test_a_trickled_request_is_dropped_before_its_headers_end() -> None:
+    """One byte at a time does not keep the connection: the clock is on the whole header, not per byte."""
+    request = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: {'a' * 200}\r\n\r\n".encode()
+    with LocalBackend(api_key="k", header_timeout_s=1.0) as backend:
+        sock = socket.create_connection(("127.0.0.1", backend.port), timeout=30)
+        sent = 0
+        try:
+            for byte in request:
+                sock.sendall(bytes([byte]))
+                sent += 1
+                threading.Event().wait(0.05)  # 200+ bytes at 20 per second: over 10 s in all
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            sock.close()
+        assert sent < len(request), "the server waited for the whole trickled header"
+
+
+def test_a_keep_alive_connection_is_served_then_guarded_again() -> None:
+    """A complete request on a fresh connection is served; on the same connection, a next request
+    that never finishes its headers is dropped too."""
+    with LocalBackend(api_key="k", header_timeout_s=1.0) as backend:
+        sock = socket.create_connection(("127.0.0.1", backend.port), timeout=30)
+        with sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            first = sock.recv(65536)
+            assert first.startswith(b"HTTP/1.1 200 ")
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and nothing more
+            rest = b""
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                rest += chunk
+            assert b"HTTP/1.1 200" not in rest  # closed, not answered

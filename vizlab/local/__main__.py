@@ -24,6 +24,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", type=float, default=0.0, metavar="S", help="extra latency per request, seconds")
     p.add_argument("--rpm", type=int, default=None, help="requests-per-minute quota (default: none)")
     p.add_argument("--tpm", type=int, default=None, help="tokens-per-minute quota (default: none)")
+    p.add_argument(
+        "--max-concurrency", type=int, default=None, metavar="N",
+        help="chat/responses requests in flight at once; one more gets 429 with retry-after-ms (default: no limit)",
+    )
+    p.add_argument(
+        "--allowed-host", action="append", dest="allowed_hosts", metavar="NAME", default=[],
+        help="a Host header value to accept besides loopback and localhost (DNS-rebinding guard); repeatable",
+    )
+    p.add_argument(
+        "--header-timeout", type=float, default=10.0, metavar="S",
+        help="seconds a connection may take to send complete request headers (slowloris guard; default 10)",
+    )
     return p
 
 
@@ -34,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    settings: dict[str, object] = {"api_key": args.api_key, "latency_s": args.latency, "rpm": args.rpm, "tpm": args.tpm}
+    settings: dict[str, object] = {
+        "api_key": args.api_key, "latency_s": args.latency, "rpm": args.rpm, "tpm": args.tpm,
+        "max_concurrency": args.max_concurrency, "allowed_hosts": tuple(args.allowed_hosts),
+        "header_timeout_s": args.header_timeout,
+    }  # fmt: skip
     if args.deployments:
         settings["deployments"] = tuple(args.deployments)
     try:

@@ -89,6 +89,16 @@ def _encoding(model: str) -> Any:
     return _tokens.encoding_for(model)
 
 
+@functools.lru_cache(maxsize=8)
+def max_token_bytes(model: str) -> int:
+    """The longest token of ``model``'s encoding, in bytes (128 for o200k_base and cl100k_base).
+
+    >>> max_token_bytes("gpt-4o")
+    128
+    """
+    return max(len(piece) for piece in _encoding(model).token_byte_values())
+
+
 def token_pieces(text: str, model: str) -> list[bytes]:
     """The bytes of each token of ``text`` in ``model``'s encoding (for emulated logprobs).
 

@@ -217,7 +217,8 @@ async def run_completion(
     token_model = config.token_model_for(deployment)
     limits_name, limits = limits_for(token_model)
     check_max_tokens(chat, token_model, limits_name, limits)
-    check_prompt(chat.texts)
+    check_context_floor(chat, token_model, limits_name, limits)
+    await run_in_threadpool(check_prompt, chat.texts)
     decoded = await run_in_threadpool(load_images, chat, config, origin) if chat.images else []
     messages = clean_messages(chat)
     try:
@@ -301,6 +302,27 @@ def check_max_tokens(chat: ChatRequest, token_model: str, limits_name: str | Non
         f"{name} is too large: {chat.max_tokens}. This model supports at most {limits.max_output} completion "
         f"tokens, whereas you provided {chat.max_tokens}." + _unlisted_note(token_model, limits_name),
         name,
+    )
+
+
+def check_context_floor(chat: ChatRequest, token_model: str, limits_name: str | None, limits: ModelLimits) -> None:
+    """400 ``context_length_exceeded`` before anything is decoded or counted, when the text alone
+    cannot fit: a token is at most ``_deps.max_token_bytes`` bytes (128 in o200k_base and
+    cl100k_base, read from the encodings) and a character at least one byte, so ``chars / 128``
+    tokens is a floor. A prompt over the window by that floor is refused at once, without
+    tokenising megabytes of text (issue 14, hole 2: 126 MB of text peaked at 3 GB and 18 s)."""
+    window = min(limits.context, limits.max_input) if limits.max_input is not None else limits.context
+    chars = sum(len(text) for text in chat.texts)
+    per_token = _deps.max_token_bytes(token_model)
+    if chars <= window * per_token:
+        return
+    floor = -(-chars // per_token)
+    raise bad_request(
+        "context_length_exceeded",
+        f"This model's maximum context length is {window} tokens. However, your messages resulted in at least "
+        f"{floor} tokens ({chars:,} characters of text, and no token is longer than {per_token} bytes). "
+        "Please reduce the length of the messages." + _unlisted_note(token_model, limits_name),
+        "messages",
     )
 
 

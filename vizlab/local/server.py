@@ -42,6 +42,7 @@ from vizlab.local.apiversion import KNOWN_API_VERSIONS
 from vizlab.local.app import create_app
 from vizlab.local.config import BackendConfig
 from vizlab.local.lifecycle import InFlight
+from vizlab.local.protocol import MAX_INCOMPLETE_HEADER_BYTES, protocol_with_header_timeout
 
 __all__ = ["BackendConfig", "create_app", "LocalBackend", "KNOWN_API_VERSIONS", "require_loopback"]
 
@@ -135,6 +136,9 @@ class LocalBackend:
                 access_log=False,
                 lifespan="off",
                 ws="none",
+                # Slowloris guard: headers must be complete within header_timeout_s (vizlab.local.protocol).
+                http=protocol_with_header_timeout(self._config.header_timeout_s),
+                h11_max_incomplete_event_size=MAX_INCOMPLETE_HEADER_BYTES,
                 # A backstop only: stop() ends requests itself after STOP_GRACE_S (see stop()).
                 timeout_graceful_shutdown=math.ceil(STOP_GRACE_S) + 10,
             )
