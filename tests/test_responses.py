@@ -197,3 +197,12 @@ def test_client_respond_conversation_both_apis_and_continuation(backend: LocalBa
     assert follow.usage.prompt_tokens > follow.estimate.prompt_tokens + first.usage.prompt_tokens - 10
     assert client.responses_sdk.base_url.path.endswith("/openai/v1/")  # dated versions lack the Responses API
     client.close()
+
+
+def test_json_object_needs_json_in_the_input(backend: LocalBackend) -> None:
+    body = {"model": "gpt-4o", "input": "Describe it.", "text": {"format": {"type": "json_object"}}}
+    resp = requests.post(backend.url + "/openai/v1/responses", json=body, headers={"api-key": KEY}, timeout=30)
+    assert resp.status_code == 400 and resp.json()["error"]["param"] == "text.format"
+    body["instructions"] = "Answer in JSON."
+    ok = requests.post(backend.url + "/openai/v1/responses", json=body, headers={"api-key": KEY}, timeout=30)
+    assert ok.status_code == 200 and json.loads(ok.json()["output"][0]["content"][0]["text"])["emulated"] is True

@@ -245,7 +245,27 @@ def parse_responses_request(
     _parse_input(body["input"], request, read_file)
     system = [{"role": "system", "content": request.instructions}] if request.instructions else []
     request.messages = system + context + request.turn_messages
+    if options.format_type == "json_object" and not any("json" in t.lower() for t in _texts(request.messages)):
+        # The service's words and param for this (seen on Azure; see vizlab.local.validation's Chat twin).
+        raise AzureError(
+            400,
+            None,  # code null on the wire
+            "Response input messages must contain the word 'json' in some form to use 'text.format' of type "
+            "'json_object'.",
+            param="text.format",
+        )
     return request
+
+
+def _texts(messages: list[dict[str, Any]]) -> list[str]:
+    out: list[str] = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            out.append(content)
+        elif isinstance(content, list):
+            out += [p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
+    return out
 
 
 def _parse_input(raw: Any, request: ResponsesRequest, read_file: Callable[[str], tuple[bytes, str]]) -> None:

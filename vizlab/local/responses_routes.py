@@ -66,11 +66,13 @@ _RESPONSES_OPENAPI: dict[str, Any] = {
         "400": {"description": "Invalid request (Azure error JSON)"},
         "401": {"description": "Missing or wrong key"},
         "404": {"description": "Unknown deployment or api-version"},
+        "413": {"description": "Body over the backend's limit"},
         "429": {"description": "Over the RPM/TPM quota"},
     },
 }
 _ID_OPENAPI: dict[str, Any] = {
     "responses": {
+        "400": {"description": "Invalid query parameter (Azure error JSON)"},
         "401": {"description": "Missing or wrong key"},
         "404": {"description": "No such response (or unknown api-version)"},
     }
