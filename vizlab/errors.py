@@ -33,6 +33,7 @@ __all__ = [
     "AuthenticationError",
     "DeploymentNotFoundError",
     "BadRequestError",
+    "UnsupportedParameterError",
     "InvalidImageRequestError",
     "ContentFilterError",
     "RateLimitError",
@@ -246,3 +247,18 @@ class RequestTimeoutError(APIError):
 
 class BackendUnavailableError(APIError):
     """The backend could not be reached at all (refused, DNS, closed)."""
+
+
+class UnsupportedParameterError(BadRequestError):
+    """A request parameter the model refuses (at this reasoning effort); raised before sending, or
+    mapped from the service's 400 ``unsupported_parameter`` / ``unsupported_value``.
+
+    ``param`` names the parameter, ``model`` the registry family, ``effort`` the reasoning effort.
+    """
+
+    def __init__(self, message: str, *, param: str, model: str, effort: str | None = None, **kw: Any) -> None:
+        kw.setdefault("code", "unsupported_parameter")
+        super().__init__(message, **kw)
+        self.param = param
+        self.model = model
+        self.effort = effort

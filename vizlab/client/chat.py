@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from vizlab import errors
 from vizlab.client.errormap import ErrorMapping
+from vizlab.client.params import apply_model_params
 from vizlab.client.replies import Prepared, Reply, ReplyStream, finish_reason_of, request_id_of
 from vizlab.errors import redact
 
 if TYPE_CHECKING:
+    from vizlab.models import ModelInfo
     from vizlab.pricing import Cost, PriceTable
     from vizlab.tokens import Usage
 
@@ -67,6 +69,8 @@ class ChatCalls(ErrorMapping):
     """Mixin: the Chat Completions calls."""
 
     token_model: str
+    model_info: ModelInfo | None
+    registry_applies: bool
     _sdk: Any
 
     def _make_sdk(self, *, asynchronous: bool) -> Any:
@@ -89,9 +93,9 @@ class ChatCalls(ErrorMapping):
         messages = request_messages(conversation_or_messages, detail)
         conversation = conversation_or_messages if is_conversation(conversation_or_messages) else None
         body: dict[str, Any] = {"model": self.deployment, "messages": messages}
-        if max_tokens is not None:
-            body["max_tokens"] = max_tokens
-        body.update(params)
+        apply_model_params(
+            body, info=self.model_info, max_tokens=max_tokens, params=params, registry_applies=self.registry_applies
+        )
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True, **(params.get("stream_options") or {})}

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from vizlab import errors
 from vizlab._env import DEFAULT_ENV_FILE, read_settings
 from vizlab.client.chat import ChatCalls
+from vizlab.client.params import applies_registry, model_info_for
 from vizlab.client.responses import ResponsesCalls
 from vizlab.client.targets import (
     LOCAL_MODEL_NAME,
@@ -27,6 +28,7 @@ from vizlab.client.targets import (
     resolve_target,
 )
 from vizlab.errors import ConfigurationError
+from vizlab.models import ModelInfo
 
 __all__ = ["Client", "connect"]
 
@@ -44,7 +46,32 @@ class Client(ResponsesCalls, ChatCalls):
         self.auth: str = target.auth
         self.timeout = timeout
         self.max_retries = max_retries
+        self.registry_applies: bool = applies_registry(target.backend, target.endpoint)
+        self.model_info: ModelInfo | None = self._model_info(target.deployment, token_model)
         self._sdk = self._make_sdk(asynchronous=False)
+
+    def _model_info(self, deployment: str, token_model: str) -> ModelInfo | None:
+        """The registry entry of this deployment's model: the built-in backend's own mapping,
+        else the deployment name when the registry knows it, else the token model."""
+        local = self._target.local
+        if local is not None:
+            model_for = getattr(local.config, "model_for", None)
+            names: list[str | None] = [model_for(deployment) if callable(model_for) else None]
+            return model_info_for([*names, token_model])
+        return model_info_for([deployment, self._target.model, token_model])
+
+    def lifecycle_note(self) -> str:
+        """The model's lifecycle and retirement date when the registry states one, else ''.
+
+        e.g. ``"model o1-mini: deprecated, retires 2025-10-27"``
+        """
+        info = self.model_info
+        if info is None:
+            return ""
+        parts = [] if info.lifecycle == "generally-available" else [info.lifecycle]
+        if info.retires:
+            parts.append(f"retires {info.retires}")
+        return f"model {info.name}: {', '.join(parts)}" if parts else ""
 
     # -- SDK clients --
 
@@ -67,7 +94,12 @@ class Client(ResponsesCalls, ChatCalls):
     # -- description --
 
     def describe(self) -> str:
-        """One line naming the backend, endpoint, deployment and auth kind (never the key)."""
+        """One line naming the backend, endpoint, deployment and auth kind (never the key), and
+        the model's retirement date when the registry has one."""
+        note = self.lifecycle_note()
+        return self._describe_target() + (f"; {note}" if note else "")
+
+    def _describe_target(self) -> str:
         t = self._target
         if t.backend == "local":
             model = getattr(t.local.config, "model_name", None) or LOCAL_MODEL_NAME
@@ -88,7 +120,7 @@ class Client(ResponsesCalls, ChatCalls):
         return f"vizlab: {kind} at {self.endpoint} (model {self.deployment}, {auth})"
 
     def __repr__(self) -> str:
-        return f"<vizlab.Client {self.describe().removeprefix('vizlab: ')}; token_model {self.token_model}>"
+        return f"<vizlab.Client {self._describe_target().removeprefix('vizlab: ')}; token_model {self.token_model}>"
 
     __str__ = describe
 
@@ -161,6 +193,7 @@ class Client(ResponsesCalls, ChatCalls):
             clone.token_model = str(self._target.local.config.token_model_for(name))
         else:
             clone.token_model = default_token_model([name, self.token_model])
+        clone.model_info = clone._model_info(name, clone.token_model)
         return clone
 
     @property

@@ -193,6 +193,18 @@ class ErrorMapping:
                     f"or raise the deployment's quota. Service said: {service_msg}"),
                 retry_after=retry_after, **kw,
             )
+        if status == 400 and code in ("unsupported_parameter", "unsupported_value"):
+            info = getattr(self, "model_info", None)
+            model = info.name if info is not None else dep
+            fix = (
+                "call chat(max_tokens=...) and vizlab sends max_completion_tokens where the registry says the "
+                f"model is a reasoning model (connect(model=...) names the model behind deployment {dep})"
+                if param == "max_tokens" else f"drop {param or 'that parameter'} from the call"
+            )
+            return errors.UnsupportedParameterError(
+                msg(f"{where} refused {param or 'a parameter'} for deployment {dep} ({code}): {service_msg}. {fix}"),
+                param=param, model=model, **kw,
+            )
         inner_raw = err.get("innererror")
         inner: Mapping[str, Any] = inner_raw if isinstance(inner_raw, Mapping) else {}
         filter_results = (

@@ -72,15 +72,33 @@ class Reply:
     request_id: str | None = None
     estimate_error: str | None = None
 
+    @property
+    def reasoning_tokens(self) -> int:
+        """Completion tokens the model spent reasoning (billed as output, not shown); 0 if none reported."""
+        return int(self.usage.details.get("reasoning_tokens", 0)) if self.usage is not None else 0
+
+    @property
+    def cached_tokens(self) -> int:
+        """Prompt tokens served from the prompt cache (billed at the cached-input price); 0 if none."""
+        return int(self.usage.details.get("cached_tokens", 0)) if self.usage is not None else 0
+
     def warnings(self) -> list[str]:
         """Advice about this reply: cut by max_tokens, blocked by the filter, not estimated."""
         notes: list[str] = []
         if self.finish_reason == "length":
-            limit = self.request.get("max_tokens") or self.request.get("max_completion_tokens")
-            notes.append(
-                f"the reply was cut off at max_tokens={limit} (finish_reason 'length'): "
-                "raise max_tokens, or ask for a shorter answer"
-            )
+            if "max_completion_tokens" in self.request:
+                limit = self.request.get("max_completion_tokens")
+                notes.append(
+                    f"the reply was cut off at max_completion_tokens={limit} (finish_reason 'length'; "
+                    f"{self.reasoning_tokens:,} of them spent reasoning): raise max_tokens= (sent as "
+                    "max_completion_tokens), lower reasoning_effort, or ask for a shorter answer"
+                )
+            else:
+                limit = self.request.get("max_tokens")
+                notes.append(
+                    f"the reply was cut off at max_tokens={limit} (finish_reason 'length'): "
+                    "raise max_tokens, or ask for a shorter answer"
+                )
         elif self.finish_reason == "content_filter":
             flagged = filtered_categories(self.content_filter_results) or ["unknown"]
             notes.append(
@@ -101,7 +119,11 @@ class Reply:
             prompt = f"prompt {_fmt_int(self.usage.prompt_tokens)} tokens"
             if est is not None:
                 prompt += f" (estimate {_fmt_int(est)})"
+            if self.cached_tokens:
+                prompt += f", {_fmt_int(self.cached_tokens)} cached"
             completion = f"completion {_fmt_int(self.usage.completion_tokens)}"
+            if self.reasoning_tokens:
+                completion += f" ({_fmt_int(self.reasoning_tokens)} reasoning)"
         else:
             prompt = f"prompt ~{_fmt_int(est)} tokens (estimate; no usage reported)"
             completion = "completion ?"

@@ -137,6 +137,7 @@ class Target:
     api_key: Secret
     token_provider: Callable[[], str] | None = field(default=None, repr=False)
     local: Any = field(default=None, repr=False)
+    model: str | None = None  # the model behind an Azure deployment, when connect(model=) names it
 
 
 def entra_token_provider(endpoint: str) -> Callable[[], str]:
@@ -210,14 +211,14 @@ def resolve_target(
         api_version = api_version or env.get("OPENAI_API_VERSION") or DEFAULT_API_VERSION
         key = None if use_entra_id else (api_key or env.get("AZURE_OPENAI_API_KEY"))
         if key:
-            return Target("azure", endpoint, deployment, api_version, "key", Secret(key))
+            return Target("azure", endpoint, deployment, api_version, "key", Secret(key), model=model)
         if use_entra_id is False:
             raise ConfigurationError(
                 f"use_entra_id=False but no key for {display_url(endpoint)}: pass api_key= or set "
                 "AZURE_OPENAI_API_KEY, or allow Entra ID (`az login`)"
             )
         provider = entra_token_provider(endpoint)
-        return Target("azure", endpoint, deployment, api_version, "entra-id", Secret(None), provider)
+        return Target("azure", endpoint, deployment, api_version, "entra-id", Secret(None), provider, model=model)
 
     if backend == "openai":
         base_url = base_url or env.get("OPENAI_BASE_URL")
