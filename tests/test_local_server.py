@@ -821,7 +821,10 @@ def test_limits_follow_each_deployments_token_model() -> None:
         assert post(backend, body, headers=headers, deployment="gpt-4.1-mini-2025-04-14").status_code == 200
         error = assert_error(post(backend, body, headers=headers, deployment="gpt-4o"), 400, "invalid_value", "max_tokens")
         assert "at most 16384 completion tokens" in error["message"]
-        error = assert_error(post(backend, {**body, "max_tokens": 100_001}, headers=headers, deployment="team"), 400, "invalid_value")
+        # "team" counts as o3, a reasoning model: max_tokens is refused, max_completion_tokens is bounded.
+        assert_error(post(backend, body, headers=headers, deployment="team"), 400, "unsupported_parameter", "max_tokens")
+        bounded = {"messages": OK_MESSAGES, "max_completion_tokens": 100_001}
+        error = assert_error(post(backend, bounded, headers=headers, deployment="team"), 400, "invalid_value")
         assert "at most 100000 completion tokens" in error["message"]
 
 
@@ -873,13 +876,13 @@ def test_the_prompt_is_counted_once_for_the_check_and_usage(local_backend: Any, 
     from vizlab.local import _deps
 
     calls: list[int] = []
-    real = _deps.prompt_tokens
+    real = _deps.prompt_count
 
-    def counting(messages: list[dict[str, Any]], model: str) -> int:
+    def counting(messages: list[dict[str, Any]], model: str, **kw: Any) -> _deps.PromptCount:
         calls.append(len(json.dumps(messages)))
-        return real(messages, model)
+        return real(messages, model, **kw)
 
-    monkeypatch.setattr(_deps, "prompt_tokens", counting)
+    monkeypatch.setattr(_deps, "prompt_count", counting)
     ok = post(local_backend, {"messages": _long_prompt(1000)})
     assert ok.status_code == 200 and ok.json()["usage"]["prompt_tokens"] == 1013
     assert len(calls) == 1

@@ -110,7 +110,7 @@ def apply_model_params(
             hint += f", or set reasoning_effort to {' / '.join(repr(e) for e in accepted_somewhere)}"
         raise errors.UnsupportedParameterError(
             f"{name}={value!r}: {info.name} is a reasoning model and refuses {name}{at} (the service "
-            f"answers 400 unsupported_parameter); {hint}",
+            f"answers 400); {hint}",
             param=name, model=info.name, effort=effort,
         )
     if max_tokens is not None and "max_completion_tokens" not in params:

@@ -18,8 +18,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     p.add_argument("--api-key", default=None, help="the only key accepted (default: any non-empty key)")
     p.add_argument(
-        "--deployment", action="append", dest="deployments", metavar="NAME",
-        help="a deployment name to serve; repeat for several (default: gpt-4o)",
+        "--deployment", action="append", dest="deployments", metavar="NAME[=MODEL]",
+        help="a deployment to serve, NAME=MODEL for a registry model (e.g. reasoner=o4-mini; a bare NAME "
+        "is gpt-4o-class unless it names a model); repeat for several (default: gpt-4o)",
+    )
+    p.add_argument(
+        "--billing-rules", default=None, metavar="PROFILE",
+        help="bill images by this rule profile of vizlab.models (e.g. 2025-08, azure-2023-preview; default: newest)",
+    )
+    p.add_argument(
+        "--billing-numbers", default=None, metavar="K=V,...",
+        help="bill images by made-up numbers, e.g. base=70,per_tile=150 or multiplier=1.3 (for calibration tests)",
     )
     p.add_argument("--latency", type=float, default=0.0, metavar="S", help="extra latency per request, seconds")
     p.add_argument("--rpm", type=int, default=None, help="requests-per-minute quota (default: none)")
@@ -53,13 +62,24 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     if args.deployments:
         settings["deployments"] = tuple(args.deployments)
+    if args.billing_rules:
+        settings["billing_rules"] = args.billing_rules
+    if args.billing_numbers:
+        try:
+            settings["billing_numbers"] = {
+                k.strip(): float(v) for k, v in (item.split("=", 1) for item in args.billing_numbers.split(","))
+            }
+        except ValueError:
+            print(f"error: --billing-numbers {args.billing_numbers!r} must look like base=70,per_tile=150", file=sys.stderr)
+            return 2
     try:
         backend = LocalBackend(host=args.host, port=args.port, **settings)
         backend.start()
     except (ValueError, OSError, RuntimeError) as e:
         print(f"error: cannot start the vizlab local backend: {e}", file=sys.stderr)
         return 1
-    deployments = ", ".join(backend.config.deployments)
+    mapped = backend.config.deployment_models
+    deployments = ", ".join(f"{d}={mapped[d]}" if d in mapped else d for d in backend.config.deployments)
     print(f"vizlab local backend: {backend.url} (deployments: {deployments})", flush=True)
     try:
         threading.Event().wait()

@@ -9,7 +9,11 @@ service's error code.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
@@ -50,8 +54,66 @@ def prompt_tokens(messages: list[dict[str, Any]], model: str) -> int:
 
     Assistant ``refusal`` parts (which the estimator does not take) are counted as text.
     """
+    return prompt_count(messages, model).tokens
+
+
+@dataclass(frozen=True)
+class PromptCount:
+    """A prompt's tokens and each image's share, in the order the images appear."""
+
+    tokens: int
+    image_tokens: tuple[int, ...]
+
+
+def prompt_count(
+    messages: list[dict[str, Any]], model: str, *, rules: str | None = None,
+    numbers: Mapping[str, float] | None = None,
+) -> PromptCount:  # fmt: skip
+    """:func:`prompt_tokens` by the rule profile ``rules`` (None: newest), with the image rule's
+    numbers replaced by ``numbers`` (``base`` / ``per_tile`` on tile rules, ``multiplier`` on
+    patch rules) when given: a backend billing by made-up numbers, for calibration tests."""
     counted = [_refusals_as_text(m) for m in messages]
-    return int(_tokens.estimate_request(counted, model=model, max_tokens=None).prompt_tokens)
+    extra: dict[str, Any] = {} if rules is None else {"rules": rules}
+    estimate = _tokens.estimate_request(counted, model=model, max_tokens=None, **extra)
+    images = tuple(int(b.tokens) for b in estimate.images)
+    if not numbers:
+        return PromptCount(int(estimate.prompt_tokens), images)
+    billed = tuple(_made_up(b, numbers) for b in estimate.images)
+    return PromptCount(int(estimate.prompt_tokens) - sum(images) + sum(billed), billed)
+
+
+def _made_up(breakdown: Any, numbers: Mapping[str, float]) -> int:
+    if getattr(breakdown, "patches", None) is not None:  # a patch rule
+        multiplier = numbers.get("multiplier", breakdown.multiplier)
+        return int(math.ceil(breakdown.patches * multiplier - 1e-9))
+    base = int(numbers.get("base", breakdown.base))
+    per_tile = int(numbers.get("per_tile", breakdown.per_tile))
+    return base if breakdown.detail_used == "low" else base + per_tile * int(breakdown.tiles)
+
+
+def prompt_units(messages: list[dict[str, Any]], model: str, image_tokens: tuple[int, ...]) -> list[tuple[str, int]]:
+    """The prompt as ``(identity, weight)`` units for the prompt cache (vizlab.local.caching):
+    every text token weighs 1, every image its tokens (``image_tokens``, in order)."""
+    enc = _encoding(model)
+    units: list[tuple[str, int]] = []
+    images = iter(image_tokens)
+    for message in messages:
+        units.append((f"<|{message.get('role')}|>", 0))
+        content = message.get("content")
+        parts = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
+        for part in parts if isinstance(parts, list) else []:
+            if not isinstance(part, Mapping):
+                continue
+            if part.get("type") == "image_url":
+                image = part.get("image_url")
+                url = image.get("url") if isinstance(image, Mapping) else image
+                detail = image.get("detail", "auto") if isinstance(image, Mapping) else "auto"
+                digest = hashlib.sha256(str(url).encode()).hexdigest()[:32]
+                units.append((f"<|image {digest} {detail}|>", next(images, 0)))
+            else:
+                text = part.get("text") or part.get("refusal") or ""
+                units.extend((str(i), 1) for i in enc.encode_ordinary(str(text)))
+    return units
 
 
 def _refusals_as_text(message: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import math
 import time
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Mapping
 
 from fastapi import FastAPI, Query, Request
@@ -22,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from vizlab.errors import VizlabError
 from vizlab.local import _deps, samples
 from vizlab.local.analyst import NO_IMAGE_ANSWER
+from vizlab.local.caching import checkpoints
 from vizlab.local.apiversion import check_api_version, check_v1_api_version
 from vizlab.local.config import BackendConfig, BackendState
 from vizlab.local.errors import AzureError, bad_request
@@ -31,10 +33,12 @@ from vizlab.local.image_parts import clean_messages, load_images
 from vizlab.local.intake import authenticate, deployment_not_found, read_json
 from vizlab.local.limits import DEFAULT_LIMITS, ModelLimits, limits_for
 from vizlab.local.ratelimit import retry_headers
+from vizlab.local.reasoning import check_reasoning_params, effort_of, reasoning_tokens
 from vizlab.local.shaping import ShapedReply, shape_reply
 from vizlab.local.streaming import stream_chat
 from vizlab.local.structured import Findings, needs_text
 from vizlab.local.validation import ChatRequest, parse_chat_request
+from vizlab.models import ModelInfo
 
 __all__ = ["CHAT_OPENAPI", "CHAT_REQUEST_SCHEMA", "Completion", "add_chat_routes", "complete", "run_completion"]
 
@@ -147,8 +151,10 @@ class Completion:
 
     shaped: ShapedReply
     prompt_tokens: int
-    completion_tokens: int  # of one choice
+    completion_tokens: int  # of one choice, reasoning tokens included
     headers: dict[str, str]
+    cached_tokens: int = 0  # of the prompt, from the prompt-cache emulation (vizlab.local.caching)
+    reasoning_tokens: int = 0  # of one choice, emulated (vizlab.local.reasoning)
 
 
 async def complete(
@@ -156,11 +162,10 @@ async def complete(
 ) -> Response:
     done = await run_completion(state, chat, deployment, api_version, origin=origin)
     shaped, prompt_tokens, headers = done.shaped, done.prompt_tokens, done.headers
-    usage = {  # n choices are n completions
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": done.completion_tokens * chat.n,
-        "total_tokens": prompt_tokens + done.completion_tokens * chat.n,
-    }
+    usage = usage_of(  # n choices are n completions
+        prompt_tokens, done.completion_tokens * chat.n, cached=done.cached_tokens,
+        reasoning=done.reasoning_tokens * chat.n,
+    )
     # The service's id shape: "chatcmpl-" + 29 characters (e.g. "chatcmpl-9G3RjWu79ipgraHFsTFS9XD1zgjgI"
     # in an Azure response shown in Jayanthkcai/Artificial-Intelligence RESTAPI.md, 2024-04).
     completion_id = "chatcmpl-" + uuid.uuid4().hex[:29]
@@ -215,6 +220,8 @@ async def run_completion(
             "messages",
         )
     token_model = config.token_model_for(deployment)
+    info = config.model_info(deployment)
+    check_reasoning_params(chat.body, info)
     limits_name, limits = limits_for(token_model)
     check_max_tokens(chat, token_model, limits_name, limits)
     check_context_floor(chat, token_model, limits_name, limits)
@@ -223,9 +230,13 @@ async def run_completion(
     messages = clean_messages(chat)
     try:
         # Counted once: this count is both the context-window check and usage.prompt_tokens.
-        prompt_tokens = await run_in_threadpool(_deps.prompt_tokens, messages, token_model)
+        counted = await run_in_threadpool(
+            partial(_deps.prompt_count, rules=config.billing_rules, numbers=config.billing_numbers),
+            messages, token_model,
+        )
     except VizlabError as e:  # validation should have caught it; answer 400, not 500
         raise bad_request("BadRequest", f"The request could not be counted: {e}", "messages") from e
+    prompt_tokens = counted.tokens
     check_context(prompt_tokens, chat, token_model, limits_name, limits)
 
     cost = prompt_tokens + (chat.max_tokens or 0)
@@ -255,15 +266,54 @@ async def run_completion(
     text = await run_in_threadpool(state.analyst.answer, messages, max_tokens=chat.max_tokens, decoded=decoded)
     if no_image_answer is not None and text == NO_IMAGE_ANSWER:
         text = no_image_answer  # the API's own words (the Responses API is not stateless)
-    shaped = await run_in_threadpool(_shape, state, chat, text, messages, decoded, token_model)
+    thinking = 0
+    if info is not None and info.reasoning:  # reasoning is spent first, inside max_completion_tokens
+        planned = reasoning_tokens(await run_in_threadpool(_deps.text_tokens, text, token_model), effort_of(chat.body, info))
+        thinking = planned if chat.max_tokens is None else min(planned, chat.max_tokens)
+    shaped = await run_in_threadpool(_shape, state, chat, text, messages, decoded, token_model, thinking)
     completion_tokens = await run_in_threadpool(_deps.text_tokens, shaped.billed_text, token_model)
+    cached = await run_in_threadpool(_cached_tokens, state, deployment, info, messages, token_model, counted)
     headers: dict[str, str] = {}  # ids and x-ratelimit-* come from vizlab.local.gateway, on every response
-    headers.update(report_headers(chat.body, fields, shaped.emulated))
-    return Completion(shaped, prompt_tokens, completion_tokens, headers)
+    emulated = [*shaped.emulated, "reasoning_tokens"] if info is not None and info.reasoning else shaped.emulated
+    headers.update(report_headers(chat.body, fields, emulated))
+    return Completion(shaped, prompt_tokens, completion_tokens + thinking, headers, cached, thinking)
+
+
+def usage_of(prompt_tokens: int, completion_tokens: int, *, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
+    """The usage object with both details objects, as the service sends them on every reply
+    (``prompt_tokens_details`` {audio_tokens, cached_tokens}, ``completion_tokens_details``
+    {accepted_prediction_tokens, audio_tokens, reasoning_tokens, rejected_prediction_tokens}: the
+    fields of openai-python's CompletionUsage, 3.x as installed, and of Azure's replies since
+    api-version 2024-10-21). Reasoning tokens are inside ``completion_tokens``."""
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens_details": {"audio_tokens": 0, "cached_tokens": cached},
+        "completion_tokens_details": {
+            "accepted_prediction_tokens": 0, "audio_tokens": 0, "reasoning_tokens": reasoning,
+            "rejected_prediction_tokens": 0,
+        },
+    }  # fmt: skip
+
+
+def _cached_tokens(
+    state: BackendState, deployment: str, info: ModelInfo | None, messages: list[dict[str, Any]], model: str,
+    counted: _deps.PromptCount,
+) -> int:  # fmt: skip
+    """cached_tokens by the family's documented caching rule (vizlab.local.caching)."""
+    rule = info.caching if info is not None else None
+    if rule is None or not rule.supported or counted.tokens < rule.min_prefix:
+        return 0
+    units = _deps.prompt_units(messages, model, counted.image_tokens)
+    marks = checkpoints(units, min_prefix=rule.min_prefix, step=rule.step)
+    cached = state.cache.lookup_and_store(deployment, marks, ttl_s=state.config.prompt_cache_ttl_s)
+    return min(cached, counted.tokens)
 
 
 def _shape(
-    state: BackendState, chat: ChatRequest, text: str, messages: list[dict[str, Any]], decoded: Any, token_model: str
+    state: BackendState, chat: ChatRequest, text: str, messages: list[dict[str, Any]], decoded: Any, token_model: str,
+    reserved: int = 0,
 ) -> ShapedReply:
     """The answer in the shape the request asked for (vizlab.local.shaping)."""
     options = chat.options
@@ -278,7 +328,8 @@ def _shape(
     facts = state.analyst.findings(messages, decoded=decoded, need_text=need_text) if chat.images and wanted else []
     findings = Findings.from_facts(facts, text)
     return shape_reply(
-        chat.options, text, findings, messages, token_model, lambda content: apply_limits(content, chat, token_model)
+        chat.options, text, findings, messages, token_model,
+        lambda content: apply_limits(content, chat, token_model, reserved=reserved),
     )
 
 
@@ -355,14 +406,15 @@ def check_context(
         )
 
 
-def apply_limits(text: str, chat: ChatRequest, model: str) -> tuple[str, str]:
-    """Cut at the first stop sequence, then at max_tokens; return (text, finish_reason)."""
+def apply_limits(text: str, chat: ChatRequest, model: str, *, reserved: int = 0) -> tuple[str, str]:
+    """Cut at the first stop sequence, then at max_tokens less ``reserved`` (reasoning tokens);
+    return (text, finish_reason)."""
     for stop in chat.stop:
         at = text.find(stop)
         if at >= 0:
             text = text[:at]
     if chat.max_tokens is not None:
-        cut = _deps.truncate_to_tokens(text, chat.max_tokens, model)
+        cut = _deps.truncate_to_tokens(text, max(0, chat.max_tokens - reserved), model)
         if cut != text:
             return cut, "length"
     return text, "stop"

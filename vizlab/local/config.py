@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+from vizlab import models
 
 from vizlab.local import _deps
 from vizlab.local.analyst import Analyst
+from vizlab.local.caching import PromptCache
 from vizlab.local.ratelimit import SlidingWindowLimiter
 
 __all__ = ["BackendConfig", "BackendState"]
@@ -14,10 +19,27 @@ __all__ = ["BackendConfig", "BackendState"]
 
 @dataclass
 class BackendConfig:
-    """Settings of one local backend. ``api_key=None`` accepts any non-empty key."""
+    """Settings of one local backend. ``api_key=None`` accepts any non-empty key.
+
+    ``deployments`` entries are ``"NAME"`` or ``"NAME=MODEL"`` (MODEL a registry family, alias or
+    dated snapshot: ``"reasoner=o4-mini"``); a bare NAME is counted by its own name's rules when
+    the registry knows it, else as :attr:`token_model` (gpt-4o-class). ``deployment_models`` is
+    the same mapping given directly.
+
+    Billing, for calibration against a backend whose rules are known: ``billing_rules`` names a
+    rule profile of the registry (``"2025-08"``, ``"azure-2023-preview"``; None: the newest), and
+    ``billing_numbers`` replaces the image rule's numbers with made-up ones
+    (``{"base": 70, "per_tile": 150}`` on tile models, ``{"multiplier": 1.3}`` on patch models).
+    """
 
     api_key: str | None = field(default=None, repr=False)  # a key never shows in a repr
     deployments: tuple[str, ...] = ("gpt-4o",)
+    deployment_models: Mapping[str, str] = field(default_factory=dict)
+    billing_rules: str | None = None
+    billing_numbers: Mapping[str, float] | None = None
+    # Prompt-cache retention, idle seconds: the shortest of the documented in-memory retention
+    # ("5-10 minutes of inactivity", OpenAI 'Prompt caching' guide, via vizlab.models, 2026 copy).
+    prompt_cache_ttl_s: float = 300.0
     # Model whose token rules produce usage on deployments not named after a known model
     # (see token_model_for).
     token_model: str = "gpt-4o"
@@ -55,7 +77,8 @@ class BackendConfig:
     def __post_init__(self) -> None:
         if isinstance(self.deployments, str):
             self.deployments = (self.deployments,)
-        self.deployments = tuple(self.deployments)
+        self.deployments, self.deployment_models = _split_deployments(self.deployments, self.deployment_models)
+        self._check_billing()
         if not self.deployments:
             raise ValueError("BackendConfig.deployments must name at least one deployment, e.g. ('gpt-4o',)")
         if self.api_key is not None and not self.api_key:
@@ -105,7 +128,42 @@ class BackendConfig:
         >>> BackendConfig(token_model="gpt-4.1").token_model_for("team-a")
         'gpt-4.1'
         """
+        mapped = self.deployment_models.get(deployment)
+        if mapped is not None:
+            return mapped
         return deployment if _deps.has_token_rule(deployment) else self.token_model
+
+    def model_for(self, deployment: str) -> str:
+        """The registry model behind ``deployment`` (its NAME=MODEL, else as token_model_for).
+
+        >>> BackendConfig(deployments=("reasoner=o4-mini",)).model_for("reasoner")
+        'o4-mini'
+        """
+        return self.token_model_for(deployment)
+
+    def model_info(self, deployment: str) -> models.ModelInfo | None:
+        """The registry entry of :meth:`model_for`, or None for a model it does not know."""
+        name = self.model_for(deployment)
+        return models.lookup(name) if models.canonical_name(name) is not None else None
+
+    def _check_billing(self) -> None:
+        if self.billing_rules is not None and self.billing_rules not in models.RULE_PROFILES:
+            raise ValueError(
+                f"BackendConfig.billing_rules={self.billing_rules!r} is not a rule profile; use one of "
+                f"{', '.join(models.RULE_PROFILES)} (or None for the newest)"
+            )
+        if self.billing_numbers is not None:
+            numbers = dict(self.billing_numbers)
+            allowed = {"base", "per_tile", "multiplier"}
+            bad = sorted(k for k in numbers if k not in allowed)
+            if bad or not numbers or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < math.inf for v in numbers.values()
+            ):
+                raise ValueError(
+                    f"BackendConfig.billing_numbers={numbers!r} must map some of {sorted(allowed)} to numbers >= 0, "
+                    "e.g. {'base': 70, 'per_tile': 150}"
+                )
+            self.billing_numbers = numbers
 
     @property
     def body_limit(self) -> int:
@@ -116,10 +174,42 @@ class BackendConfig:
 
 
 
+def _split_deployments(entries: Any, mapping: Any) -> tuple[tuple[str, ...], dict[str, str]]:
+    """``("a", "r=o4-mini")`` -> ``(("a", "r"), {"r": "o4-mini"})``, names and models checked."""
+    names: list[str] = []
+    models_of: dict[str, str] = {}
+    if not isinstance(mapping, Mapping):
+        raise ValueError(f"BackendConfig.deployment_models must map deployment names to models, got {mapping!r:.80}")
+    for entry in tuple(entries):
+        if not isinstance(entry, str) or not entry.strip() or entry.strip().startswith("="):
+            raise ValueError(f"BackendConfig.deployments must be non-empty strings, got {list(entries)!r:.80}")
+        name, sep, model = entry.partition("=")
+        name = name.strip()
+        if sep:
+            models_of[name] = model.strip()
+        if name not in names:
+            names.append(name)
+    for name, model in dict(mapping).items():
+        if not isinstance(name, str) or not isinstance(model, str):
+            raise ValueError(f"BackendConfig.deployment_models must map names to model names, got {mapping!r:.80}")
+        models_of.setdefault(name, model)
+        if name not in names:
+            names.append(name)
+    for name, model in models_of.items():
+        if models.canonical_name(model) is None:
+            raise ValueError(
+                f"deployment {name!r}: model {model!r} is not in vizlab's registry; use one of "
+                f"{', '.join(models.families())} (NAME=MODEL, e.g. reasoner=o4-mini)"
+            )
+    return tuple(names), models_of
+
+
 @dataclass
 class BackendState:
-    """What the routes of one app share: its settings, a rate limiter per deployment, the analyst."""
+    """What the routes of one app share: its settings, a rate limiter per deployment, the analyst,
+    and the prompt cache (per deployment, emulating the service's automatic prompt caching)."""
 
     config: BackendConfig
     limiters: dict[str, SlidingWindowLimiter]
     analyst: Analyst
+    cache: PromptCache = field(default_factory=PromptCache)

@@ -72,7 +72,10 @@ CHAT_FIELDS: dict[str, FieldRule] = {
     "user": _i(_NO_EFFECT),
     "store": _i("Chat Completions are not stored offline"),
     "metadata": _i(_NO_EFFECT),
-    "reasoning_effort": _i("checked per model where the registry says so; the analyst does not reason"),
+    "reasoning_effort": _e(
+        "checked per model by the registry's rules (the service's 400s); the analyst does not reason: "
+        "completion_tokens_details.reasoning_tokens is answer tokens x the effort's factor (vizlab.local.reasoning)"
+    ),
     "verbosity": _i(_NO_EFFECT),
     "modalities": _i("text only"),
     "audio": _i("text only"),
@@ -103,7 +106,7 @@ RESPONSES_FIELDS: dict[str, FieldRule] = {
     "top_p": _i(_DETERMINISTIC),
     "metadata": _i("kept on the stored response"),
     "user": _i(_NO_EFFECT),
-    "reasoning": _i("the analyst does not reason"),
+    "reasoning": _e("effort checked per model; output_tokens_details.reasoning_tokens emulated (vizlab.local.reasoning)"),
     "truncation": _i(_NO_EFFECT),
     "include": _i(_NO_EFFECT),
     "service_tier": _i(_NO_EFFECT),

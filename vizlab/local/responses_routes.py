@@ -122,7 +122,7 @@ def add_responses_routes(app: FastAPI, state: BackendState) -> ResponseStore:
             model_name=config.model_name,
             status=status,
             output=output_items(done.shaped, status),
-            usage=usage_object(done.prompt_tokens, done.completion_tokens),
+            usage=usage_object(done.prompt_tokens, done.completion_tokens, done.cached_tokens, done.reasoning_tokens),
         )
         if parsed.store:
             store.put(StoredResponse(final, context_after(parsed, done.shaped), parsed.new_items))
