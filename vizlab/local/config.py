@@ -129,17 +129,22 @@ class BackendConfig:
         'gpt-4.1'
         """
         mapped = self.deployment_models.get(deployment)
-        if mapped is not None:
+        if mapped is not None and _deps.has_token_rule(mapped):
             return mapped
         return deployment if _deps.has_token_rule(deployment) else self.token_model
 
     def model_for(self, deployment: str) -> str:
-        """The registry model behind ``deployment`` (its NAME=MODEL, else as token_model_for).
+        """The registry model behind ``deployment``: its NAME=MODEL, else the deployment's own
+        name when the registry knows it, else as :meth:`token_model_for`. (Tokens are counted by
+        :meth:`token_model_for`: this model whenever vizlab.tokens has rules for it.)
 
         >>> BackendConfig(deployments=("reasoner=o4-mini",)).model_for("reasoner")
         'o4-mini'
         """
-        return self.token_model_for(deployment)
+        mapped = self.deployment_models.get(deployment)
+        if mapped is not None:
+            return mapped
+        return deployment if models.canonical_name(deployment) is not None else self.token_model_for(deployment)
 
     def model_info(self, deployment: str) -> models.ModelInfo | None:
         """The registry entry of :meth:`model_for`, or None for a model it does not know."""
