@@ -250,16 +250,15 @@ def resolve_target(
 
 
 def default_token_model(names: Sequence[str | None]) -> str:
-    """The first name vizlab.tokens has an image rule for (dated suffixes match), else gpt-4o."""
-    from vizlab.tokens import rule_for
+    """The first name the model registry knows (exact, alias or dated snapshot), else gpt-4o.
+
+    A model without vision (o3-mini) counts too: its text estimates use its own encoding and
+    prices, and an image sent to it is reported as not estimable.
+    """
+    from vizlab.models import canonical_name
 
     for name in names:
-        if not name:
-            continue
-        try:
-            rule_for(name)
-        except errors.UnknownModelError:
-            continue
-        return name
+        if name and canonical_name(name) is not None:
+            return name
     return DEFAULT_MODEL
 
