@@ -13,12 +13,15 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: setup lab test unit typecheck notebooks browser bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml notebooks/jupyter_nbconvert_config.json
 	$(PYTHON) -c 'import sys; sys.exit("vizlab needs Python >= 3.10, this is " + sys.version.split()[0]) if sys.version_info < (3, 10) else None'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (vizlab)" >/dev/null
+	# Executed notebooks keep no widget state: nbconvert and GitHub then show each panel's static
+	# snapshot (its text/html) instead of a widget view that needs a CDN.
+	mkdir -p $(VENV)/etc/jupyter && cp notebooks/jupyter_nbconvert_config.json $(VENV)/etc/jupyter/
 	touch $(STAMP)
 
 # The npm openai SDK for tests/test_js_sdk.py (skipped with its reason where npm is absent).

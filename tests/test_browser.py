@@ -678,6 +678,31 @@ def test_compare_panel_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None
         _no_horizontal_overflow(page, ".vizlab-compare")
         panel.screenshot(path=str(out / "compare.png"))
 
+        # What the model sees, zoomable: a click shows the high-detail picture at its real pixels.
+        high = panel.locator(".vizlab-compare-high .vizlab-compare-grid")
+        assert high.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [1024, 768]
+        fitted = high.bounding_box()
+        assert fitted is not None and fitted["width"] < 1024
+        high.click()
+        page.wait_for_function(
+            "() => document.querySelector('.vizlab-compare-high .vizlab-compare-grid').getBoundingClientRect().width > 1000"
+        )
+        panel.locator(".vizlab-compare-high").screenshot(path=str(out / "compare-zoomed.png"))
+        high.click()
+        page.wait_for_function(
+            "() => document.querySelector('.vizlab-compare-high .vizlab-compare-grid').getBoundingClientRect().width < 1000"
+        )
+        _no_horizontal_overflow(page, ".vizlab-compare")
+
+        # A narrow window: the columns stack instead of squeezing.
+        page.set_viewport_size({"width": 720, "height": 1400})
+        page.wait_for_timeout(500)
+        boxes = [panel.locator(f".vizlab-compare-{d}").bounding_box() for d in ("low", "high", "auto")]
+        tops = [round(b["y"]) for b in boxes if b is not None]
+        assert len(tops) == 3 and tops == sorted(tops) and len(set(tops)) == 3, boxes
+        _no_horizontal_overflow(page, ".vizlab-compare")
+        panel.screenshot(path=str(out / "compare-narrow.png"))
+
 
 # --- notebook 05, as committed, opened without running -----------------------------------------
 
@@ -696,7 +721,7 @@ def test_committed_notebook_shows_the_panel_snapshot_without_running(browser: An
         expect(snapshot).to_be_visible(timeout=30_000)
         expect(snapshot).to_contain_text("Total: 2 requests")
         expect(snapshot).to_contain_text("Describe this image")
-        assert snapshot.locator("img").count() >= 2  # the thumbnails beside their turns
+        assert snapshot.locator("img").count() == 1  # the photo's thumbnail beside its turn
         text = page.locator(".jp-Notebook").inner_text()
         assert "VBox(" not in text and "Error displaying widget" not in text
         snapshot.scroll_into_view_if_needed()

@@ -406,3 +406,15 @@ def test_compare_requests_go_in_parallel(photo: bytes, monkeypatch: pytest.Monke
 def test_a_bad_compare_arm_is_refused_clearly(client: Client) -> None:
     with pytest.raises(ValueError, match="detail 'medium'"):
         ComparePanel(client, arms=["low", "medium"])
+
+
+def test_upload_snapshot_lists_the_images(photo: bytes) -> None:
+    from vizlab.widgets import UploadPanel
+
+    panel = UploadPanel(model="gpt-4o", detail="high")
+    try:
+        panel.add(photo)
+        html = panel._repr_mimebundle_()["text/html"]
+        assert "765 tokens" in html and 'src="data:image/png;base64,' in html and "Total: 1 image" in html
+    finally:
+        W.Widget.close_all()

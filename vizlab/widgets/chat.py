@@ -168,7 +168,7 @@ class ChatPanel(Panel):
         s = self.state.settings
         self.temperature = W.FloatSlider(
             value=s.temperature, min=0.0, max=2.0, step=0.05, description="Temperature", readout_format=".2f",
-            continuous_update=False, layout=W.Layout(width="300px"),
+            continuous_update=False, layout=W.Layout(width="320px"), style={"description_width": "initial"},
         )  # fmt: skip
         self.temperature.add_class("vizlab-chat-temperature")
         self.top_p = W.FloatSlider(

@@ -46,11 +46,11 @@ __all__ = ["ComparePanel"]
 
 # The columns share their rows (CSS subgrid): titles, pictures, numbers and answers line up across
 # the columns whatever each one's length. The column count follows the width (auto-fit, at least
-# 300 px each), so a narrow notebook stacks them. A browser without subgrid stacks each column.
+# 240 px each), so a narrow notebook stacks them. A browser without subgrid stacks each column.
 # (The span goes in grid_area: ipywidgets applies the null grid_area after grid_row, and removing
 # that shorthand removes grid-row too.)
 _ROWS = 4
-_MIN_COLUMN = "300px"
+_MIN_COLUMN = "240px"
 _ANSWER_STYLE = (
     f"background:#f6f6f6;color:{BOX_TEXT_COLOUR};border-radius:6px;padding:6px 8px;max-height:260px;overflow-y:auto;"
     f"{TEXT_STYLE}"
@@ -117,6 +117,11 @@ def _answer_html(col: CompareColumn) -> str:
     if col.finish_reason == "length":
         warn = f'<br><span style="color:{WARNING_COLOUR}">⚠️ cut off by max tokens (finish_reason length)</span>'
     return f'<div style="{_ANSWER_STYLE}">{render_markdown(col.answer)}{warn}</div>'
+
+
+def _shown_name(name: str) -> str:
+    """A file name as is; an in-memory image (``<PIL image 2000x1500 RGB>``) as what it is."""
+    return "an image from Python (PIL)" if name.startswith("<PIL") else name
 
 
 def _css_name(key: str) -> str:
@@ -199,7 +204,7 @@ class ComparePanel(Panel):
             return
         self._error("")
         self.image_html.value = text_block(
-            f"<small>{escape(image.name)} · {escape(image.mime)} · {image.width}x{image.height} px · "
+            f"<small>{escape(_shown_name(image.name))} · {escape(image.mime)} · {image.width}x{image.height} px · "
             f"{human_bytes(image.nbytes)} · token rules {escape(self.state.client.token_model)}</small>",
             f"color:{MUTED_COLOUR}",
         )
@@ -266,5 +271,5 @@ class ComparePanel(Panel):
                 f'<div style="flex:1 1 300px;min-width:0;padding:0 6px"><h4 style="margin:4px 0">{escape(title)}</h4>'
                 f'{picture}<div style="font-size:12px">{escape(col.stats)}</div>{body}</div>'
             )
-        head = f"<div>{escape(image.name)} · {image.width}x{image.height} px · {escape(self.state.question)}</div>"
+        head = f"<div>{escape(_shown_name(image.name))} · {image.width}x{image.height} px · {escape(self.state.question)}</div>"
         return snapshot_box("ComparePanel", head + f'<div style="display:flex;flex-wrap:wrap">{"".join(cells)}</div>')

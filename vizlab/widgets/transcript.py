@@ -1,9 +1,11 @@
-"""Two small front-end components of the chat panel, as anywidget ESM shipped in the package.
+"""Small front-end components of the panels, as anywidget ESM shipped in the package.
 
 * :class:`TranscriptView`: the rows of the chat (already rendered and sanitised in Python) in a
   box that scrolls, keeps the newest row in view, never squashes a row, gives each answer a
   Copy button and counts the seconds until the first token.
 * :class:`PromptBox`: a textarea where Enter sends and Shift+Enter starts a new line.
+* :class:`CodeView`: "View code" with a Copy button.
+* :class:`ZoomImage`: the compare panel's "what the model sees", real pixels on click.
 
 ipywidgets alone cannot do these: its Box has no scroll control, its Textarea no key events,
 and a button in the kernel cannot write the browser's clipboard. The JavaScript is in

@@ -12,12 +12,15 @@ from typing import Any
 import ipywidgets as W
 
 from vizlab.widgets._common import (
+    BOX_MUTED_COLOUR,
     ERROR_STYLE,
     MUTED_COLOUR,
     ROW,
     Panel,
     auto_width,
     file_error,
+    png_data_url,
+    snapshot_box,
     stylesheet,
     text_block,
     thumbnail_layout,
@@ -168,3 +171,19 @@ class UploadPanel(Panel):
             box.children[1].close()
             box.close()
         self.total_html.value = text_block(f"<b>{escape(self.state.total_line())}</b>")
+
+    def snapshot_html(self) -> str:
+        """The images, their tokens and the total as static HTML, for a saved notebook."""
+        rows = []
+        for image, row in zip(self.state.images, self.state.rows()):
+            rows.append(
+                f'<div style="display:flex;gap:8px;align-items:flex-start;padding:4px 0;border-bottom:1px solid #e6e6e6">'
+                f'<img src="{png_data_url(self.state.thumbnail(image))}" alt="{escape(row.name)}" '
+                f'style="max-width:96px;max-height:96px;border:1px solid #d0d0d0">'
+                f"<div><b>{escape(row.name)}</b><br>{escape(row.mime)} · {row.width}x{row.height} px · "
+                f"{human_bytes(row.nbytes)}<br><b>{row.tokens:,} tokens</b>"
+                f'<br><code style="font-size:11px;color:{BOX_MUTED_COLOUR}">{escape(row.explanation.splitlines()[-1])}</code>'
+                "</div></div>"
+            )
+        body = "".join(rows) + f'<div style="margin-top:6px"><b>{escape(self.state.total_line())}</b></div>'
+        return snapshot_box("UploadPanel", body)
