@@ -418,3 +418,25 @@ def test_upload_snapshot_lists_the_images(photo: bytes) -> None:
         assert "765 tokens" in html and 'src="data:image/png;base64,' in html and "Total: 1 image" in html
     finally:
         W.Widget.close_all()
+
+
+def test_a_reasoning_deployment_gets_its_parameters_from_the_registry() -> None:
+    """o3 on the strict built-in backend: effort picker shown, max_completion_tokens, no temperature."""
+    c = connect(deployment="o3", local_options={"deployments": ("o3", "gpt-4o")}, verbose=False)
+    try:
+        panel = ChatPanel(c)
+        panel.run_in_thread = False
+        assert panel.effort_picker.layout.display == "" and "low" in dict(panel.effort_picker.options).values()
+        assert "temperature not sent" in panel.settings_note.value
+        panel.effort_picker.value = "low"
+        panel.prompt.value = "hello"
+        panel.send_button.click()
+        assert panel.error_html.value == ""  # the backend refuses max_tokens/temperature on o3: none was sent
+        body = panel.state.last_reply.request if panel.state.last_reply else {}
+        assert body["reasoning_effort"] == "low" and body["max_completion_tokens"] == 1000
+        assert not {"max_tokens", "temperature", "top_p"} & set(body)
+        panel.deployment_picker.value = "gpt-4o"  # a family without reasoning: the picker goes
+        assert panel.effort_picker.layout.display == "none" and "temperature=1.0" in panel.settings_note.value
+    finally:
+        W.Widget.close_all()
+        c.close()
