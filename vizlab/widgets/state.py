@@ -540,11 +540,3 @@ def escape(text: str) -> str:
     """HTML-escape text for an ipywidgets.HTML value, keeping line breaks."""
     return html.escape(text).replace("\n", "<br>")
 
-
-def __getattr__(name: str) -> Any:
-    """``ChatState`` and ``TurnView`` moved to :mod:`vizlab.widgets.chat_state`; old imports work."""
-    if name in ("ChatState", "TurnView", "ChatSettings"):
-        from vizlab.widgets import chat_state
-
-        return getattr(chat_state, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
