@@ -9,6 +9,7 @@ The public API is listed here explicitly; anything not imported here is internal
 from __future__ import annotations
 
 from vizlab import errors, models
+from vizlab.calibration import Calibration, calibrate
 from vizlab.client import Client, Reply, ReplyStream, connect
 from vizlab.conversation import Conversation, convert_messages
 from vizlab.errors import VizlabError
@@ -53,4 +54,7 @@ __all__ = [
     "Client",
     "Reply",
     "ReplyStream",
+    # calibration
+    "calibrate",
+    "Calibration",
 ]

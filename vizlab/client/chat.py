@@ -70,6 +70,7 @@ class ChatCalls(ErrorMapping):
 
     token_model: str
     model_info: ModelInfo | None
+    token_rules: str | None
     registry_applies: bool
     _sdk: Any
 
@@ -103,7 +104,10 @@ class ChatCalls(ErrorMapping):
         try:
             from vizlab.tokens import estimate_request
 
-            estimate = estimate_request(messages, model=self.token_model, max_tokens=max_tokens, prices=prices)
+            by_rules: dict[str, Any] = {"rules": self.token_rules} if self.token_rules else {}
+            estimate = estimate_request(
+                messages, model=self.token_model, max_tokens=max_tokens, prices=prices, **by_rules
+            )
         except Exception as e:  # an estimate must never stop a request the service may accept
             estimate_error = redact(f"{type(e).__name__}: {e}", self._secrets())
         return Prepared(body, estimate, estimate_error, conversation, prices)

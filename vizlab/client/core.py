@@ -46,6 +46,7 @@ class Client(ResponsesCalls, ChatCalls):
         self.auth: str = target.auth
         self.timeout = timeout
         self.max_retries = max_retries
+        self.token_rules: str | None = None  # a rule profile for estimates (vizlab.calibrate sets it)
         self.registry_applies: bool = applies_registry(target.backend, target.endpoint)
         self.model_info: ModelInfo | None = self._model_info(target.deployment, token_model)
         self._sdk = self._make_sdk(asynchronous=False)
