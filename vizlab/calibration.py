@@ -300,6 +300,27 @@ def plan(model: str, *, candidates: list[str] | None = None, prices: Any = None)
 # --- fitting ---------------------------------------------------------------------------------
 
 
+def _simplest_multiplier(points: list[tuple[int, int]]) -> float | None:
+    """The multiplier with the fewest decimals (up to 3) such that ceil(patches x m) = tokens for
+    every point: each point allows m in ((tokens - 1) / patches, tokens / patches].
+
+    >>> _simplest_multiplier([(1452, 1888), (256, 333)])
+    1.3
+    """
+    if not points:
+        return None
+    low = max(Fraction(t - 1, p) for p, t in points)
+    high = min(Fraction(t, p) for p, t in points)
+    if low >= high:
+        return None
+    for digits in (1, 2, 3):
+        scale = 10**digits
+        candidate = Fraction(int(low * scale) + 1, scale)  # the first step above low
+        if candidate <= high:
+            return float(candidate)
+    return None
+
+
 def _solve_numbers(model: str, image_tokens: list[tuple[Probe, int]], profiles: list[str]) -> dict[str, float] | None:
     """Numbers of the family's rule kind that explain every probe exactly, or None."""
     for profile in profiles:
@@ -307,9 +328,9 @@ def _solve_numbers(model: str, image_tokens: list[tuple[Probe, int]], profiles: 
         parts = [(tokens.explain_image_tokens(p.width, p.height, detail=p.detail, model=model, rules=profile), t)
                  for p, t in image_tokens]  # fmt: skip
         if rule.kind == "patch":
-            ratios = {Fraction(t, b.patches).limit_denominator(1000) for b, t in parts if b.patches}
-            if len(ratios) == 1:
-                return {"multiplier": float(ratios.pop())}
+            multiplier = _simplest_multiplier([(b.patches, t) for b, t in parts if b.patches])
+            if multiplier is not None:
+                return {"multiplier": multiplier}
             continue
         lows = {t for b, t in parts if b.detail_used == "low"}
         if len(lows) > 1:
