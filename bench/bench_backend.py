@@ -213,9 +213,9 @@ def analyst_part(section: Section) -> None:
         colour_time = time.perf_counter() - t
 
         say(f"  analyst: throughput with 1 and 2 clients, {THROUGHPUT_REQUESTS} distinct 768x520 text cards each ...")
-        rates: dict[int, float] = {}
+        rates: dict[int, float] = {1: 0.0, 2: 0.0}
         seed = 1000
-        for clients in (1, 2):
+        for clients in (1, 2, 1, 2):  # twice each, alternating: the best of each counts
             batches = [[_medium_card(seed + c * 100 + k) for k in range(THROUGHPUT_REQUESTS)] for c in range(clients)]
             seed += 1000
             errors: list[str] = []
@@ -234,7 +234,7 @@ def analyst_part(section: Section) -> None:
                 th.start()
             for th in threads_:
                 th.join()
-            rates[clients] = clients * THROUGHPUT_REQUESTS / (time.perf_counter() - t)
+            rates[clients] = max(rates[clients], clients * THROUGHPUT_REQUESTS / (time.perf_counter() - t))
             if errors:
                 section.add(f"- {clients} clients: {len(errors)} requests failed ({', '.join(sorted(set(errors)))})")
 
