@@ -174,8 +174,12 @@ class Calibration:
 
     def explain(self) -> str:
         """Every probe, the measured image tokens and each profile's prediction and residual."""
-        base = "unknown (solved per profile)" if self.baseline_tokens is None else f"{self.baseline_tokens}"
-        lines = [self.summary(), f"text-only baseline: {base} prompt tokens"]
+        if self.baseline_tokens is None:
+            offsets = ", ".join(f"{f.profile} {f.offset}" for f in self.fits)
+            base = f"text-only baseline: not measured; the text offset each profile needs: {offsets}"
+        else:
+            base = f"text-only baseline: {self.baseline_tokens} prompt tokens"
+        lines = [self.summary(), base]
         for i, m in enumerate(self.measurements):
             cells = [
                 f"{f.profile} {f.predicted[i]} ({f.residuals[i]:+d})" for f in self.fits
