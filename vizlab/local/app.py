@@ -24,6 +24,7 @@ from vizlab.local.errors import AzureError, bad_request
 from vizlab.local.gateway import GatewayMiddleware
 from vizlab.local.lifecycle import InFlight, StopMiddleware
 from vizlab.local.models_api import add_model_routes
+from vizlab.local.openapi import install as install_openapi
 from vizlab.local.ratelimit import SlidingWindowLimiter
 from vizlab.local.responses_routes import add_responses_routes
 
@@ -105,4 +106,5 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
     add_batch_routes(app, state)
     add_responses_routes(app, state)
     samples.add_sample_routes(app)
+    install_openapi(app)  # every status each route can answer (vizlab.local.openapi)
     return app
