@@ -291,3 +291,16 @@ def test_text_fields_get_ocr_even_when_the_question_does_not_ask(client: OpenAI)
         response_format={"type": "json_schema", "json_schema": {"name": "s", "strict": True, "schema": schema}},
     )
     assert json.loads(reply.choices[0].message.content or "") == {"sign_text": "OPEN 9-5"}
+
+
+def test_reasoning_deployment_refuses_logprobs() -> None:
+    with LocalBackend(api_key=KEY, deployments=("gpt-4o", "think=o4-mini"), stream_chunk_delay_s=0) as b, OpenAI(
+        base_url=b.url + "/openai/v1", api_key=KEY, max_retries=0
+    ) as sdk:
+        with pytest.raises(BadRequestError) as caught:
+            sdk.chat.completions.create(model="think", messages=user("Read it.", SIGN_URL), logprobs=True)
+        assert isinstance(caught.value.body, dict)
+        assert caught.value.body["param"] == "logprobs" and caught.value.body["code"] == "unsupported_parameter"
+        # The same request on the gpt-4o deployment is answered, logprobs emulated.
+        ok = sdk.chat.completions.create(model="gpt-4o", messages=user("Read it.", SIGN_URL), logprobs=True)
+        assert ok.choices[0].logprobs is not None and ok.choices[0].logprobs.content
