@@ -339,8 +339,8 @@ def test_a_prompt_longer_than_the_window_in_characters_is_refused_before_countin
     from vizlab.local import _deps
 
     calls: list[int] = []
-    real = _deps.prompt_tokens
-    monkeypatch.setattr(_deps, "prompt_tokens", lambda messages, model: calls.append(1) or real(messages, model))
+    real = _deps.prompt_count
+    monkeypatch.setattr(_deps, "prompt_count", lambda messages, model, **kw: calls.append(1) or real(messages, model, **kw))
     text = "word " * 12_000_000  # 60 MB; gpt-4o's window is 128,000 tokens, at most 128 bytes each
     resp = chat(local_backend, {"messages": [{"role": "user", "content": text}]})
     error = error_of(resp, 400)
