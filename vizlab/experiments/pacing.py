@@ -16,7 +16,7 @@ the estimate is the prompt plus max_tokens). The buckets are fed three ways:
 
 Trade-off: Azure counts quota per minute (and RPM per 1-10 s slice); a bucket that refilled at
 ``tpm`` per minute from full could admit two minutes' worth in the first minute. So the burst is
-capped at ``burst`` (a fifth of the quota by default) and the refill rate is the rest of the quota
+capped at ``burst`` (a tenth of the quota by default) and the refill rate is the rest of the quota
 spread over the window: no window ever sees more than the quota, and a long run uses at least
 ``1 - burst`` of it (the first window: all of it).
 """
@@ -96,7 +96,7 @@ class Pacer:
         tpm: int | None = None,
         rpm: int | None = None,
         window_s: float = 60.0,
-        burst: float = 0.2,
+        burst: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
