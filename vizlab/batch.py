@@ -224,6 +224,10 @@ class BatchRequest:
     max_tokens: int | None = 300
     meta: dict[str, Any] = field(default_factory=dict)
     encode_error: str | None = None  # set when the image could not be encoded: not sent
+    # The experiment runner's requests: the whole body as built (several images, a system message,
+    # parameters) and its cache key as the custom_id.
+    body_override: dict[str, Any] | None = None
+    custom_id: str | None = None
 
     def base_custom_id(self) -> str:
         """``vz1|<sha16>|<detail>|q<index>|<deployment>``.
@@ -231,13 +235,19 @@ class BatchRequest:
         >>> BatchRequest("a", "?", "low", "gpt-4o", "data:,", "ab" * 32).base_custom_id()
         'vz1|abababababababab|low|q0|gpt-4o'
         """
+        if self.custom_id is not None:
+            return self.custom_id
         return f"{_CUSTOM_ID_VERSION}|{self.image_sha256[:16]}|{self.detail}|q{self.question_index}|{self.model}"
 
     def messages(self) -> list[dict[str, Any]]:
+        if self.body_override is not None:
+            return list(self.body_override["messages"])
         part = {"type": "image_url", "image_url": {"url": self.image_url, "detail": self.detail}}
         return [{"role": "user", "content": [{"type": "text", "text": self.question}, part]}]
 
     def body(self) -> dict[str, Any]:
+        if self.body_override is not None:
+            return {**self.body_override, "model": self.model}
         body: dict[str, Any] = {"model": self.model, "messages": self.messages()}
         if self.max_tokens is not None:
             body["max_tokens"] = self.max_tokens
@@ -726,6 +736,35 @@ class BatchRun:
                 with contextlib.suppress(ValueError):
                     lines.append(json.loads(raw))
         return lines
+
+    def lines(self) -> dict[str, tuple[dict[str, Any] | None, str | None]]:
+        """Every ``custom_id`` of the manifest: (the output line, None) or (None, why it failed).
+
+        For callers that build their own rows (:func:`vizlab.experiments.run_experiment`).
+        """
+        status = self.status()
+        if not status.done:
+            raise BatchNotFinishedError(
+                f"the batch run is not finished ({status}); call wait() first, or cancel() it",
+                statuses={b["batch_id"]: b["status"] for b in status.batches},
+            )
+        manifest = _read_json(self.manifest_path)
+        found: dict[str, dict[str, Any]] = {}
+        for b in status.batches:
+            for line in self._download(b["output_file_id"]) + self._download(b["error_file_id"]):
+                if isinstance(line, dict) and isinstance(line.get("custom_id"), str):
+                    found[line["custom_id"]] = line
+        out: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
+        for custom_id, fields in manifest["rows"].items():
+            got = found.get(custom_id)
+            if fields.get("encode_error"):
+                out[custom_id] = (None, fields["encode_error"])
+            elif got is None:
+                out[custom_id] = (None, NOT_PROCESSED)
+            else:
+                error = _line_error(got)
+                out[custom_id] = (got if error is None else None, error)
+        return out
 
     def results(self) -> pd.DataFrame:
         """One row per request in the manifest, in :data:`BATCH_COLUMNS` (see the module docstring)."""

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vizlab.errors import APIError, BackendUnavailableError, RateLimitError, RequestTimeoutError, VizlabError, redact
+from vizlab.experiments.batching import record_from_completion, send_batch
 from vizlab.experiments.cache import ResultCache
 from vizlab.experiments.inputs import Item, ItemSet, Problem, load_items
 from vizlab.experiments.legacy import backend_identity
@@ -242,28 +243,6 @@ def _messages(job: _Job, system: str | None) -> list[dict[str, Any]]:
     content += [img.part(job.arm.detail) for img in job.images or []]
     messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     return [*messages, {"role": "user", "content": content}]
-
-
-def _record(raw: dict[str, Any], latency: float, request_id: str | None) -> dict[str, Any]:
-    choice = (raw.get("choices") or [{}])[0] or {}
-    message = choice.get("message") or {}
-    usage = raw.get("usage") or {}
-    prompt_details = usage.get("prompt_tokens_details") or {}
-    completion_details = usage.get("completion_tokens_details") or {}
-    return {
-        "answer": message.get("content") or "",
-        "refusal": message.get("refusal"),
-        "finish_reason": choice.get("finish_reason"),
-        "prompt_tokens": usage.get("prompt_tokens"),
-        "completion_tokens": usage.get("completion_tokens"),
-        "cached_tokens": prompt_details.get("cached_tokens"),
-        "reasoning_tokens": completion_details.get("reasoning_tokens"),
-        "latency_s": latency,
-        "request_id": request_id,
-        "model": raw.get("model"),
-        "system_fingerprint": raw.get("system_fingerprint"),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
 
 
 def _version(record: dict[str, Any]) -> tuple[Any, Any]:
@@ -494,15 +473,13 @@ def run_experiment(
 
     try:
         if batch:
-            from vizlab.experiments.batching import send_batch
-
-            sent = send_batch(client, clients, [j for j in missing], system,
-                              batch_dir or Path(cache_dir) / "batches", progress=progress)  # fmt: skip
+            sent = send_batch(client, missing, lambda j: _messages(j, system), batch_dir or Path(cache_dir) / "batches",
+                              progress=progress)  # fmt: skip
             for job in jobs:
                 if job.encode_error is not None:
                     finish(job, _row(job, None, job.encode_error, "failed", clients, cache, item_set))
-                elif job in sent:
-                    record, error = sent[job]
+                elif job.index in sent:
+                    record, error = sent[job.index]
                     if record is not None and job.key is not None:
                         cache.put(job.key, record)
                     finish(job, _row(job, record, error, "sent" if error is None else "failed", clients, cache,
@@ -619,7 +596,7 @@ def _send(c: Any, job: _Job, system: str | None, pacer: Pacer, timeout_s: float)
         pacer.observe(headers, job.pacing_tokens)
         raw = completion.model_dump(mode="json", exclude_unset=True)
         request_id = headers.get("apim-request-id") or headers.get("x-request-id")
-        return _record(raw, latency, request_id)
+        return record_from_completion(raw, latency, request_id)
 
 
 def _row(job: _Job, record: dict[str, Any] | None, error: str | None, status: str, clients: dict[str, Any],
