@@ -263,3 +263,18 @@ def test_score_text_properties(tokens: list[str], noise: str) -> None:
 def test_module_exports_exist() -> None:
     for name in datasets.__all__:
         assert hasattr(datasets, name), name
+
+
+def test_builtin_set_has_200_items_in_eight_categories_deterministically() -> None:
+    from vizlab.datasets import BUILTIN_CATEGORIES, builtin_set
+
+    items = builtin_set()
+    assert len(items) >= 200
+    counts = {c: sum(1 for i in items if i.meta["category"] == c) for c in BUILTIN_CATEGORIES}
+    assert all(n == 25 for n in counts.values()), counts
+    assert len({i.id for i in items}) == len(items)
+    again = builtin_set(per_category=3, categories=("signs", "tables"))
+    first = [i for i in items if i.meta["category"] in ("signs", "tables")]
+    assert [x.answer for x in again] == [x.answer for x in first if int(x.id.rsplit("-", 1)[1]) < 3]
+    sizes = {i.meta.get("font_px") for i in items if i.task == "read_text"}
+    assert min(s for s in sizes if s) <= 10 and max(s for s in sizes if s) >= 64

@@ -48,6 +48,9 @@ __all__ = [
     "sample_photo",
     "sample_photo_names",
     "detail_benchmark",
+    "builtin_set",
+    "font_face",
+    "BUILTIN_CATEGORIES",
 ]
 
 TASKS = ("read_text", "count_shapes", "dominant_colour", "describe")
@@ -525,4 +528,187 @@ def detail_benchmark(
                     meta={"source": f"matplotlib sample_data/{name}", "size": photo.size},
                 )
             )
+    return items
+
+
+# --- the built-in set: >= 200 labelled items in categories -------------------------------------
+
+_FACES = ("DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf", "DejaVuSans-Bold.ttf")
+BUILTIN_CATEGORIES = ("receipts", "signs", "screenshots", "tables", "charts", "counting", "colours", "photos")
+
+
+@functools.lru_cache(maxsize=256)
+def font_face(name: str, px: int) -> ImageFont.FreeTypeFont:
+    """One of the DejaVu faces matplotlib ships (``DejaVuSerif.ttf``...) at ``px`` pixels per em."""
+    return ImageFont.truetype(_mpl_data_path("fonts", "ttf", name), size=px)
+
+
+def _grey(level: int) -> tuple[int, int, int]:
+    return (level, level, level)
+
+
+def _text_item(item_id: str, img: Image.Image, question: str, answer: str, category: str,
+               **meta: Any) -> LabelledImage:  # fmt: skip
+    return LabelledImage(item_id, img, "read_text", question, answer, {"category": category, **meta})
+
+
+def _receipt(rng: random.Random, n: int) -> LabelledImage:
+    px = rng.choice((10, 12, 14, 16, 20))
+    face = font_face("DejaVuSansMono.ttf", px)
+    lines, total = [], 0
+    for _ in range(rng.randint(3, 6)):
+        cents = rng.randint(100, 4999)
+        total += cents
+        lines.append(f"{random_code(rng, 4):<10}{cents / 100:>8.2f}")
+    total_text = f"{total / 100:.2f}"
+    lines += ["-" * 18, f"{'TOTAL':<10}{total_text:>8}"]
+    ink = rng.choice((0, 60, 110))
+    img = Image.new("RGB", (520, 80 + int(len(lines) * px * 1.8)), (250, 248, 240))
+    draw = ImageDraw.Draw(img)
+    for i, line in enumerate(lines):
+        draw.text((30, 30 + int(i * px * 1.8)), line, font=face, fill=_grey(ink))
+    return _text_item(f"receipt-{n:03d}", img, "What is the TOTAL on this receipt? Reply with the number.", total_text,
+                      "receipts", font_px=px, ink=ink)  # fmt: skip
+
+
+def _sign(rng: random.Random, n: int) -> LabelledImage:
+    px = rng.choice((14, 20, 28, 40, 64))
+    face = font_face(rng.choice(_FACES), px)
+    words = f"{random_code(rng)} {random_code(rng)}"
+    background = rng.choice(((30, 90, 40), (20, 40, 120), (200, 200, 200), (250, 250, 250)))
+    contrast = rng.choice(("high", "low"))
+    light = sum(background) > 450
+    ink = (0, 0, 0) if light else (255, 255, 255)
+    if contrast == "low":
+        ink = tuple(int(b * 0.6 + i * 0.4) for b, i in zip(background, ink))  # type: ignore[assignment]
+    img = Image.new("RGB", (900, 420), (120, 120, 120))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((40, 60, 860, 360), fill=background)
+    draw.text((80, 210 - px // 2), words, font=face, fill=ink)
+    return _text_item(f"sign-{n:03d}", img, "What does the sign say? Reply with the text exactly.", words, "signs",
+                      font_px=px, contrast=contrast)  # fmt: skip
+
+
+def _screenshot(rng: random.Random, n: int) -> LabelledImage:
+    px = rng.choice((9, 11, 13, 16))
+    face = font_face("DejaVuSans.ttf", px)
+    img = Image.new("RGB", (1280, 800), (245, 245, 245))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((0, 0, 1280, 36), fill=(50, 50, 60))
+    draw.text((14, 10), "Orders - Admin console", font=font_face("DejaVuSans.ttf", 14), fill=(230, 230, 230))
+    for i, word in enumerate(("File", "Edit", "View", "Help")):
+        draw.text((14 + i * 70, 48), word, font=face, fill=(40, 40, 40))
+    code = random_code(rng, 6)
+    y = rng.randint(120, 700)
+    x = rng.randint(40, 900)
+    draw.text((x, y), f"Order ID: {code}", font=face, fill=(20, 20, 20))
+    for _ in range(6):
+        left, top = rng.randint(0, 1100), rng.randint(90, 760)
+        draw.rectangle((left, top, left + 120, top + 20), outline=(200, 200, 210))
+    return _text_item(f"screenshot-{n:03d}", img, "What is the Order ID shown on this screen? Reply with it.", code,
+                      "screenshots", font_px=px)  # fmt: skip
+
+
+def _table(rng: random.Random, n: int) -> LabelledImage:
+    px = rng.choice((11, 13, 16, 20))
+    face = font_face(rng.choice(("DejaVuSans.ttf", "DejaVuSansMono.ttf")), px)
+    rows, cols = 3, 3
+    values = [[str(rng.randint(10, 9999)) for _ in range(cols)] for _ in range(rows)]
+    cell_w, cell_h = px * 6, px * 2
+    img = Image.new("RGB", (60 + cols * cell_w, 60 + rows * cell_h), "white")
+    draw = ImageDraw.Draw(img)
+    for r in range(rows):
+        for c in range(cols):
+            box = (30 + c * cell_w, 30 + r * cell_h, 30 + (c + 1) * cell_w, 30 + (r + 1) * cell_h)
+            draw.rectangle(box, outline=(120, 120, 120))
+            draw.text((box[0] + px // 2, box[1] + px // 2), values[r][c], font=face, fill="black")
+    answer = " ".join(v for row in values for v in row)
+    return _text_item(f"table-{n:03d}", img, "Read every number in this table, row by row.", answer, "tables",
+                      font_px=px)  # fmt: skip
+
+
+def _chart(rng: random.Random, n: int) -> LabelledImage:
+    px = rng.choice((10, 12, 16, 22))
+    face = font_face("DejaVuSans.ttf", px)
+    bars = [rng.randint(5, 95) for _ in range(rng.randint(3, 5))]
+    img = Image.new("RGB", (800, 500), "white")
+    draw = ImageDraw.Draw(img)
+    draw.line((60, 440, 760, 440), fill="black", width=2)
+    width = 600 // len(bars)
+    for i, value in enumerate(bars):
+        left = 90 + i * width
+        top = 440 - value * 4
+        draw.rectangle((left, top, left + width // 2, 440), fill=COLOURS[_SHAPE_FILLS[i % len(_SHAPE_FILLS)]])
+        draw.text((left, top - px - 6), str(value), font=face, fill="black")
+    return _text_item(f"chart-{n:03d}", img, "What values are written above the bars, left to right?",
+                      " ".join(str(v) for v in bars), "charts", font_px=px)  # fmt: skip
+
+
+def _counting(rng: random.Random, n: int) -> LabelledImage:
+    kind = SHAPE_KINDS[n % len(SHAPE_KINDS)]
+    count = rng.randint(1, 9)
+    others = {k: rng.randint(0, 3) for k in SHAPE_KINDS if k != kind}
+    small = n % 2 == 1  # half the cards have small shapes: a reason to look closer
+    size = (1024, 768)
+    seed = 5000 + n
+    counts = {kind: count, **others}
+    img = shapes_card(counts, size=size, seed=seed, min_px=14 if small else None, max_px=30 if small else None)
+    return LabelledImage(f"count-{n:03d}", img, "count_shapes", f"How many {kind}s are in this image? Answer with a number.",
+                         str(count), {"kind": kind, "counts": counts, "category": "counting", "small": small})  # fmt: skip
+
+
+def _colour(rng: random.Random, n: int) -> LabelledImage:
+    names = [c for c in COLOURS if c not in ("white",)]
+    name = names[n % len(names)]
+    img = colour_card(name, size=(640, 480), seed=7000 + n, distractors=rng.randint(0, 8))
+    return LabelledImage(f"colour-{n:03d}", img, "dominant_colour",
+                         "What is the dominant colour of this image? Answer with one colour name.", name,
+                         {"category": "colours", "rgb": COLOURS[name]})  # fmt: skip
+
+
+def _photo_text(rng: random.Random, n: int, photos: list[Image.Image]) -> LabelledImage:
+    base = photos[n % len(photos)].copy()
+    px = rng.choice((12, 16, 24, 36))
+    face = font_face("DejaVuSans-Bold.ttf", px)
+    code = random_code(rng)
+    draw = ImageDraw.Draw(base)
+    w, h = base.size
+    x, y = rng.randint(5, max(6, w - px * 4)), rng.randint(5, max(6, h - px * 2))
+    left, top, right, bottom = draw.textbbox((x, y), code, font=face)
+    draw.rectangle((left - 4, top - 4, right + 4, bottom + 4), fill="white")
+    draw.text((x, y), code, font=face, fill="black")
+    return _text_item(f"photo-{n:03d}", base, "What is written on the label in this photo?", code, "photos",
+                      font_px=px)  # fmt: skip
+
+
+def builtin_set(*, per_category: int = 25, seed: int = 0, categories: tuple[str, ...] = BUILTIN_CATEGORIES) -> list[LabelledImage]:
+    """The built-in labelled set: ``per_category`` items in each of :data:`BUILTIN_CATEGORIES`
+    (8 x 25 = 200 by default), drawn on the fly and deterministic in ``seed``.
+
+    Text at many sizes (9-64 px), four DejaVu faces and two contrasts (receipts, signs,
+    screenshots, tables with numbers, bar charts with their values written on); shapes to count
+    (half of them small); dominant colours with distractors; and labels placed on the real photos
+    matplotlib ships. Text is scored by the fraction of expected tokens found (partial); counts
+    and colours are right or wrong (binary). Every item's ``meta["category"]`` names its category.
+
+    >>> items = builtin_set(per_category=2)
+    >>> len(items), sorted({i.meta["category"] for i in items})[:3]
+    (16, ['charts', 'colours', 'counting'])
+    """
+    unknown = set(categories) - set(BUILTIN_CATEGORIES)
+    if unknown:
+        raise ValueError(f"builtin_set: unknown categories {sorted(unknown)}; use {BUILTIN_CATEGORIES}")
+    if per_category < 1:
+        raise ValueError(f"builtin_set: per_category={per_category} must be >= 1")
+    makers: dict[str, Any] = {"receipts": _receipt, "signs": _sign, "screenshots": _screenshot, "tables": _table,
+                              "charts": _chart, "counting": _counting, "colours": _colour}  # fmt: skip
+    items: list[LabelledImage] = []
+    for category in categories:
+        rng = random.Random(f"{seed}-{category}")
+        if category == "photos":
+            photos = [sample_photo(p) for p in sample_photo_names() if p.endswith((".jpg", ".png"))]
+            photos = [p for p in photos if min(p.size) >= 300] or [sample_photo()]
+            items += [_photo_text(rng, n, photos) for n in range(per_category)]
+        else:
+            items += [makers[category](rng, n) for n in range(per_category)]
     return items
