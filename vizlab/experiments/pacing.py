@@ -77,9 +77,9 @@ class TokenBucket:
     def wait_for(self, cost: float) -> float:
         """Seconds until ``cost`` fits (0: now). A cost above the burst needs a full bucket."""
         need = min(cost, self.burst) - self.level
-        if need <= 0:
+        if need <= 1e-6 * max(1.0, self.burst):  # float dust must not become a sleep of 1e-16 s
             return 0.0
-        return math.inf if self.rate <= 0 else need / self.rate
+        return math.inf if self.rate <= 0 else max(need / self.rate, 0.001)
 
 
 class Pacer:
