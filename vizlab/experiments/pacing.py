@@ -67,7 +67,7 @@ class TokenBucket:
     def configure(self, capacity: float, *, window_s: float, burst: float, now: float) -> None:
         self.capacity = float(capacity)
         self.burst = max(1.0, self.capacity * burst)
-        self.rate = max(self.capacity - self.burst, 0.0) / window_s  # per second
+        self.rate = max(self.capacity - self.burst, self.burst) / window_s  # per second, never 0
         self.stamp = now
 
     def refill(self, now: float) -> None:
@@ -150,11 +150,14 @@ class Pacer:
         with self._lock:
             now = self._clock()
             for left, attr, quota_attr, unit in ((tokens_left, "_tokens", "tpm", cost), (requests_left, "_requests", "rpm", 1)):
-                if left is None:
+                if left is None or left < 0:  # absent, or -1: no quota on this deployment
                     continue
                 bucket = getattr(self, attr)
                 if self.learned:
-                    seen = left + unit  # room right after this request was admitted, plus itself
+                    # The quota itself when the service says it (x-ratelimit-limit-*), else the room
+                    # right after this request was admitted, plus the request.
+                    limit = _int_header(headers, "x-ratelimit-limit-" + ("tokens" if attr == "_tokens" else "requests"))
+                    seen = limit if limit is not None and limit > 0 else left + unit
                     if bucket is None or seen > bucket.capacity:
                         setattr(self, quota_attr, seen)
                         if bucket is None:
