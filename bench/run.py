@@ -29,6 +29,7 @@ BENCHMARKS = {
     "4": ("bench_backend", "the built-in backend"),
     "5": ("bench_fit", 'fit="high" on 12 MP photos'),
     "6": ("bench_conversation", "conversation totals"),
+    "7": ("bench_strict", "the built-in backend under hostile clients"),
 }
 
 

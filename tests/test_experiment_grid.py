@@ -294,3 +294,42 @@ def test_items_validation_reports_every_bad_row(tmp_path: Path) -> None:
     assert set(messages) == {2, 3, 4, 5}
     assert "not a readable image" in messages[2] and "fuzzy" in messages[3]
     assert "no question" in messages[4] and "not JSON" in messages[5]
+
+
+def test_a_changed_model_version_is_a_cache_miss_shown_as_stale(tmp_path: Path) -> None:
+    """The same deployment, upgraded (another ``model`` reported): cached answers are re-sent, marked stale."""
+    from vizlab.local import BackendConfig, create_app
+
+    folder = tmp_path / "imgs"
+    _folder(folder, 4)
+    cache = tmp_path / "cache"
+
+    def run(model_name: str, **kw: Any) -> tuple[Any, int]:
+        app = Counting(create_app(BackendConfig(api_key=KEY, deployments=("gpt-4o",), model_name=model_name)))
+        with Served(app) as served:  # a new port each time: the cache key is "loopback", not the port
+            client = _client(served.url)
+            try:
+                result = map_prompt(client, str(folder), "What text is written here?", cache_dir=cache, concurrency=2,
+                                    progress=False, **kw)  # fmt: skip
+            finally:
+                client.close()
+        return result, app.count
+
+    first, sent = run("analyst-v1")
+    assert sent == 4 and set(first["cache"]) == {"sent"}
+    assert set(first["model"]) == {"analyst-v1"}
+
+    same, sent = run("analyst-v1")
+    assert sent == 0 and set(same["cache"]) == {"hit"}  # nothing changed: 0 requests
+
+    same, sent = run("analyst-v1", check_version=True)
+    assert sent == 1 and set(same["cache"]) <= {"hit", "sent"}  # one probe, the version matches
+
+    upgraded, sent = run("analyst-v2", check_version=True)
+    assert sent == 4  # the probe tells the new version; every old record is a miss
+    assert set(upgraded["model"]) == {"analyst-v2"}
+    assert (upgraded["cache"] == "stale").sum() == 3  # the probe itself is a plain send
+    assert upgraded.attrs["counts"]["stale"] == 3
+
+    after, sent = run("analyst-v2")
+    assert sent == 0 and set(after["cache"]) == {"hit"}  # the new answers replaced the old

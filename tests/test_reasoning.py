@@ -288,3 +288,23 @@ def test_connect_to_the_builtin_backend_knows_each_deployments_model() -> None:
     assert reply.request["max_completion_tokens"] == 1000 and reply.reasoning_tokens > 0
     retired = connect(local_options={"deployments": ("old=gpt-4.5",)}, deployment="old", verbose=False, env_file=None)
     assert "retires 2025-07-14" in retired.describe()
+
+
+def test_a_model_without_vision_refuses_images_as_the_service_does(backend: LocalBackend) -> None:
+    from vizlab.images import to_data_url
+    from PIL import Image
+
+    url = to_data_url(Image.new("RGB", (8, 8), "red"))
+    messages = [{"role": "system", "content": "Be brief."},
+                {"role": "user", "content": [{"type": "text", "text": "Colour?"},
+                                             {"type": "image_url", "image_url": {"url": url}}]}]  # fmt: skip
+    refused = _post(backend, "r-o3-mini", {"messages": messages, "max_completion_tokens": 50})
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["message"].startswith("Invalid content type. image_url is only supported by certain models.")
+    assert "'o3-mini'" in error["message"] and error["param"] == "messages.[1].content.[1].type"
+    assert error["type"] == "invalid_request_error" and error["code"] is None
+    # text alone is fine on the same deployment, and a vision reasoning model takes the image
+    assert _post(backend, "r-o3-mini", {"messages": messages[:1] + [{"role": "user", "content": "hi"}],
+                                        "max_completion_tokens": 50}).status_code == 200  # fmt: skip
+    assert _post(backend, "r-o4-mini", {"messages": messages, "max_completion_tokens": 50}).status_code == 200

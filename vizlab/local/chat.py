@@ -221,6 +221,7 @@ async def run_completion(
         )
     token_model = config.token_model_for(deployment)
     info = config.model_info(deployment)
+    check_vision(chat, info)
     check_reasoning_params(chat.body, info)
     limits_name, limits = limits_for(token_model)
     check_max_tokens(chat, token_model, limits_name, limits)
@@ -277,6 +278,29 @@ async def run_completion(
     emulated = [*shaped.emulated, "reasoning_tokens"] if info is not None and info.reasoning else shaped.emulated
     headers.update(report_headers(chat.body, fields, emulated))
     return Completion(shaped, prompt_tokens, completion_tokens + thinking, headers, cached, thinking)
+
+
+def check_vision(chat: ChatRequest, info: ModelInfo | None) -> None:
+    """A model without vision (the registry's ``vision=False``, e.g. o3-mini) refuses image parts.
+
+    The service's answer, quoted for gpt-3.5-turbo (vllm-project/vllm#11629, 2025-01-29):
+    ``{"message": "Invalid content type. image_url is only supported by certain models.",
+    "type": "invalid_request_error", "param": "messages.[0].content.[1].type", "code": null}``.
+    An unknown model (a registered rule or a fine-tune) is let through: we cannot tell.
+    """
+    if not chat.images or info is None or info.vision:
+        return
+    first = chat.images[0].param
+    # "messages[1].content[1].image_url.url" -> the service's "messages.[1].content.[1].type"
+    parts = first.split(".")
+    where = ".".join(p.replace("[", ".[") for p in parts[:2]) if len(parts) >= 2 else first
+    raise AzureError(
+        400,
+        None,
+        f"Invalid content type. image_url is only supported by certain models. The deployment's model "
+        f"{info.name!r} has no vision; deploy a vision model (e.g. gpt-4o, gpt-4.1-mini) or send text only.",
+        param=f"{where}.type",
+    )
 
 
 def usage_of(prompt_tokens: int, completion_tokens: int, *, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
