@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scorer", help="default scorer for rows without one (default: normalised)")
     run.add_argument("--deployment", action="append", help="a deployment to compare (repeat the flag)")
     run.add_argument("--detail", default="low,high", help="comma-separated details (default: low,high)")
-    run.add_argument("--strategy", default="whole", help="comma-separated strategies: whole, fit, crops:N")
+    run.add_argument("--strategy", default="whole", help="comma-separated strategies: whole, fit, fit:WxH, crops:N, text-crops:N")
     run.add_argument("--repeats", type=int, default=1)
     run.add_argument("--max-tokens", type=int, default=300)
     run.add_argument("--temperature", type=float)

@@ -8,6 +8,9 @@
   sent in one request, each at the arm's detail. Crops at ``low`` are the real alternative to
   ``high``: N x 85 tokens instead of the tile bill. N must be within the provider's per-request
   image limit (from the model registry).
+* ``text-crops:N``: crops around the regions a local text detector finds (at most N, see
+  :mod:`vizlab.experiments.regions`), sent together at the arm's detail: the small print at
+  ``low``'s price without sending the empty parts. An image with no text found is sent whole.
 
 Every strategy's token bill is estimated the same way: by :func:`vizlab.tokens.estimate_request`
 over the images it actually sends.
@@ -19,11 +22,12 @@ import math
 import re
 from typing import Any
 
+from vizlab.experiments.regions import text_regions
 from vizlab.images import EncodedImage, encode_image, open_image
 
 __all__ = ["STRATEGIES", "check_strategy", "grid_shape", "strategy_images"]
 
-STRATEGIES = ("whole", "fit", "fit:WxH", "crops:N")
+STRATEGIES = ("whole", "fit", "fit:WxH", "crops:N", "text-crops:N")
 
 
 def grid_shape(n: int) -> tuple[int, int]:
@@ -45,14 +49,15 @@ def check_strategy(strategy: str, *, max_images: int | None = None) -> str:
         return s
     if re.fullmatch(r"fit:\d+x\d+", s):
         return s
-    m = re.fullmatch(r"crops:(\d+)", s)
+    m = re.fullmatch(r"(?:text-)?crops:(\d+)", s)
     if m and int(m.group(1)) >= 1:
         n = int(m.group(1))
         if max_images is not None and n > max_images:
+            kind = s.split(":", 1)[0]
             raise ValueError(f"strategy {s!r}: {n} crops in one request, but the deployment takes at most "
-                             f"{max_images} images per request; use crops:{max_images} or fewer")  # fmt: skip
+                             f"{max_images} images per request; use {kind}:{max_images} or fewer")  # fmt: skip
         return s
-    raise ValueError(f"strategy {strategy!r}: use one of whole, fit, fit:WxH (e.g. fit:1024x1024), crops:N (e.g. crops:4)")
+    raise ValueError(f"strategy {strategy!r}: use one of whole, fit, fit:WxH (e.g. fit:1024x1024), crops:N (e.g. crops:4), text-crops:N (e.g. text-crops:3)")
 
 
 def strategy_images(image: Any, strategy: str, detail: str, *, name: str) -> list[EncodedImage]:
@@ -65,8 +70,13 @@ def strategy_images(image: Any, strategy: str, detail: str, *, name: str) -> lis
         w, h = (int(x) for x in strategy[4:].split("x"))
         return [encode_image(image, name=name, fit=(w, h))]
     n = int(strategy.split(":", 1)[1])
-    rows, cols = grid_shape(n)
     full = open_image(image).convert("RGB")
+    if strategy.startswith("text-crops:"):
+        regions = text_regions(full, n)
+        if not regions:
+            return [encode_image(full, name=name)]
+        return [encode_image(full.crop(box), name=f"{name}[{i}]") for i, box in enumerate(regions)]
+    rows, cols = grid_shape(n)
     width, height = full.size
     crops = []
     for r in range(rows):
