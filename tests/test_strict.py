@@ -183,6 +183,21 @@ def test_quota_headers_follow_the_configured_quota() -> None:
         assert int(seen[3].headers["retry-after-ms"]) > 0
 
 
+def test_quota_headers_name_the_deployment_of_a_responses_request_too() -> None:
+    """Each deployment has its own quota; a Responses request reports its own, not the first one's."""
+    with LocalBackend(api_key="k", rpm=3, deployments=("gpt-4o", "gpt-4o-mini")) as backend:
+        for _ in range(2):
+            chat = requests.post(
+                f"{backend.url}/openai/deployments/gpt-4o/chat/completions", params={"api-version": API_VERSION},
+                json={"messages": HI, "max_tokens": 10}, headers={"api-key": "k"}, timeout=TIMEOUT,
+            )  # fmt: skip
+        assert chat.headers["x-ratelimit-remaining-requests"] == "1"
+        resp = requests.post(f"{backend.url}/openai/v1/responses", json={"model": "gpt-4o-mini", "input": "hi"},
+                             headers={"api-key": "k"}, timeout=TIMEOUT)  # fmt: skip
+        assert resp.status_code == 200, resp.text
+        assert resp.headers["x-ratelimit-remaining-requests"] == "2"  # gpt-4o-mini's own quota, one used
+
+
 # --- refusals in validation -------------------------------------------------------------------
 
 

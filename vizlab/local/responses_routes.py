@@ -96,6 +96,7 @@ def add_responses_routes(app: FastAPI, state: BackendState) -> ResponseStore:
     async def create(request: Request, version: str) -> Response:
         body = await read_json(request, config.body_limit)
         parsed = parse_responses_request(body, store, read_file)
+        request.state.vizlab_deployment = parsed.model  # its quota goes in the x-ratelimit-* headers
         if parsed.model not in config.deployments:
             raise deployment_not_found(parsed.model, config)
         chat_body: dict[str, Any] = {"messages": parsed.messages}
