@@ -68,6 +68,8 @@ def test_items_needed_grows_as_the_difference_shrinks() -> None:
     ("exact", " K7RF ", "K7RF", 1.0), ("exact", "k7rf", "K7RF", 0.0),
     ("normalised", "k7-rf.", "K7RF", 1.0), ("contains", "The code is K7RF.", "k7rf", 1.0),
     ("numeric", "about 12 apples", "12", 1.0), ("numeric:0.5", "12.4", "12", 1.0), ("numeric:1%", "12.4", "12", 0.0),
+    ("numeric", "GPT-4o here: the image is 1600x1200 and I count 3 circles", "3", 1.0),
+    ("numeric:0.01", 'Text I can read: "TOTAL $1,023.40".', "1023.4", 1.0), ("numeric", "code K7RF", "7", 0.0),
     ("regex", "total: $12.50", r"\$12\.50", 1.0), ("json:total", '{"total": "12.50"}', "12.50", 1.0),
     ("json:total", "not json", "12.50", 0.0), ("tokens", "K7RF", "K7RF 49XM", 0.5),
 ])  # fmt: skip

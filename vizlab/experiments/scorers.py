@@ -9,7 +9,8 @@ spec               scores                                                       
                    stripped)
 ``normalised``     1 if equal after case folding, whitespace and punctuation removed    yes
 ``contains``       1 if the normalised expected text occurs in the normalised answer    yes
-``numeric``        1 if the first number in the answer is within a tolerance of the      yes
+``numeric``        1 if the first number standing alone in the answer (not inside a      yes
+                   word or code like ``GPT-4o`` or ``1600x1200``) is within a tolerance of the
                    expected number: ``numeric`` (exact), ``numeric:0.5`` (absolute),
                    ``numeric:2%`` (relative)
 ``regex``          1 if the expected value, a regular expression, matches the answer     yes
@@ -83,7 +84,9 @@ def normalise(text: str) -> str:
     return re.sub(r"[\W_]+", "", str(text).casefold())
 
 
-_NUMBER_RE = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+")
+# A number standing alone: not part of a word or code ("GPT-4o", "1600x1200", "K7RF", "v2"), so
+# "The model GPT-4o counts 3 circles" scores 3. A currency sign or % beside it is fine.
+_NUMBER_RE = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w]|\.\d)|(?<![\w.])[-+]?\.\d+(?!\w)")
 
 
 def _first_number(text: str) -> float | None:
