@@ -175,8 +175,10 @@ def test_map_prompt_over_a_folder_kill_resume_rerun_and_budget(tmp_path: Path, s
         assert all(body.get("response_format") == schema for body in counting.bodies[-10:])
         assert structured["error"].isna().all()
         fields = [c for c in structured.columns if c.startswith("answer.")]
-        parsed = structured["answer"].map(lambda a: a.strip().startswith("{"))
-        assert fields == (["answer.text"] if parsed.any() else [])
+        assert fields == ["answer.text"]  # the analyst fills the schema from the text it read
+        assert structured["refusal"].isna().all()
+        read = [t.replace(" ", "") for t in structured["answer.text"]]
+        assert sum(r == f"K{i}RF" for i, r in enumerate(read)) >= 9, read  # OCR may read one 0 as O
 
 
 def _labelled_folder(root: Path, n: int) -> Path:

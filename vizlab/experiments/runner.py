@@ -76,7 +76,7 @@ ROW_COLUMNS = [
     "item_id", "category", "arm", "deployment", "detail", "strategy", "repeat", "question", "images",
     "width", "height", "estimated_prompt_tokens", "image_tokens", "estimated_cost", "prompt_tokens",
     "cached_tokens", "completion_tokens", "reasoning_tokens", "cost", "batch_cost", "latency_s", "answer",
-    "expected", "score", "score_reason", "scorer", "binary", "finish_reason", "model", "system_fingerprint",
+    "refusal", "expected", "score", "score_reason", "scorer", "binary", "finish_reason", "model", "system_fingerprint",
     "request_id", "error", "cache",
 ]  # fmt: skip
 
@@ -624,6 +624,7 @@ def _row(job: _Job, record: dict[str, Any] | None, error: str | None, status: st
         "reasoning_tokens": record.get("reasoning_tokens") if record else None,
         "cost": None if live is None else live + (judge_cost or 0.0), "batch_cost": batch_cost,
         "latency_s": record.get("latency_s") if record else None, "answer": answer,
+        "refusal": record.get("refusal") if record else None,
         "expected": item.expected, "score": score.value, "score_reason": score.reason,
         "scorer": item.scorer.name if item.scorer else None, "binary": bool(item.scorer and item.scorer.binary),
         "finish_reason": record.get("finish_reason") if record else None,
