@@ -37,3 +37,5 @@ def test_readme_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert any(line.endswith("= 1105 tokens") for line in lines)
     assert any("vizlab-local-analyst" in line for line in lines)
     assert (tmp_path / "chat.json").exists()
+    assert any(line.startswith("ExperimentResult(8 rows, sent 8, cached 0") for line in lines)
+    assert "local analyst (OCR), not a vision model" in lines
