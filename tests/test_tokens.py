@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from vizlab import models, tokens
+from vizlab import models, textcount, tokens
 from vizlab.errors import (
     ConversationError,
     DataURLError,
@@ -414,20 +414,20 @@ def test_constants_match_installed_tiktoken_ext(name: str, monkeypatch: pytest.M
 
     monkeypatch.setattr(public, "load_tiktoken_bpe", fake_load)
     spec = getattr(public, name)()
-    ours = tokens._ENCODINGS[name]
+    ours = textcount.ENCODINGS[name]
     assert spec["pat_str"] == ours.pat_str
     assert spec["special_tokens"] == ours.special_tokens
     assert seen["hash"] == ours.sha256
 
 
 def test_damaged_ranks_file_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tokens, "_read_ranks", lambda name: b"aGVsbG8= 0\n")
-    tokens._build_encoding.cache_clear()
+    monkeypatch.setattr(textcount, "read_ranks", lambda name: b"aGVsbG8= 0\n")
+    textcount.build_encoding.cache_clear()
     try:
         with pytest.raises(VizlabError, match="sha256"):
-            tokens._build_encoding("cl100k_base")
+            textcount.build_encoding("cl100k_base")
     finally:
-        tokens._build_encoding.cache_clear()
+        textcount.build_encoding.cache_clear()
 
 
 def test_encoding_is_cached() -> None:

