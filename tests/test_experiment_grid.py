@@ -294,3 +294,18 @@ def test_items_validation_reports_every_bad_row(tmp_path: Path) -> None:
     assert set(messages) == {2, 3, 4, 5}
     assert "not a readable image" in messages[2] and "fuzzy" in messages[3]
     assert "no question" in messages[4] and "not JSON" in messages[5]
+
+
+def test_a_batch_rerun_is_served_from_the_cache_at_the_batch_price(tmp_path: Path) -> None:
+    from vizlab.datasets import builtin_set
+
+    items = builtin_set(per_category=2, categories=("receipts", "colours"))
+    with connect(backend="local", verbose=False) as client:
+        first = run_experiment(client, items, details=("low", "high"), batch=True, cache_dir=tmp_path, progress=False)
+        again = run_experiment(client, items, details=("low", "high"), batch=True, cache_dir=tmp_path, progress=False)
+        live = run_experiment(client, items, details=("low", "high"), cache_dir=tmp_path, progress=False)
+    assert first.counts["sent"] == 8 and again.counts["sent"] == 0 and (again.table["cache"] == "hit").all()
+    assert again.table["cost"].tolist() == pytest.approx(first.table["batch_cost"].tolist())
+    assert again.table.drop(columns=["cache"]).equals(first.table.drop(columns=["cache"]))
+    # The same records read by a live run are priced live: twice the batch price.
+    assert live.table["cost"].tolist() == pytest.approx([2 * c for c in first.table["cost"]], rel=1e-6)
