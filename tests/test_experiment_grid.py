@@ -335,3 +335,18 @@ def test_a_changed_model_version_is_a_cache_miss_shown_as_stale(tmp_path: Path) 
 
     after, sent = run("analyst-v2")
     assert sent == 0 and set(after["cache"]) == {"hit"}  # the new answers replaced the old
+
+
+def test_a_batch_rerun_is_served_from_the_cache_at_the_batch_price(tmp_path: Path) -> None:
+    from vizlab.datasets import builtin_set
+
+    items = builtin_set(per_category=2, categories=("receipts", "colours"))
+    with connect(backend="local", verbose=False) as client:
+        first = run_experiment(client, items, details=("low", "high"), batch=True, cache_dir=tmp_path, progress=False)
+        again = run_experiment(client, items, details=("low", "high"), batch=True, cache_dir=tmp_path, progress=False)
+        live = run_experiment(client, items, details=("low", "high"), cache_dir=tmp_path, progress=False)
+    assert first.counts["sent"] == 8 and again.counts["sent"] == 0 and (again.table["cache"] == "hit").all()
+    assert again.table["cost"].tolist() == pytest.approx(first.table["batch_cost"].tolist())
+    assert again.table.drop(columns=["cache"]).equals(first.table.drop(columns=["cache"]))
+    # The same records read by a live run are priced live: twice the batch price.
+    assert live.table["cost"].tolist() == pytest.approx([2 * c for c in first.table["cost"]], rel=1e-6)

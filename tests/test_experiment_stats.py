@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 import numpy as np
 import pytest
 from scipy.stats import binomtest, bootstrap
@@ -112,3 +114,37 @@ def test_pacer_never_admits_more_than_the_quota_in_any_window() -> None:
     before = now[0]
     pacer.acquire(1)
     assert now[0] - before >= 2.5
+
+
+def _two_arm_table(low_scores: list[float], high_scores: list[float], *, binary: bool = False) -> pd.DataFrame:
+
+    rows = []
+    for arm, detail, scores in (("d/low", "low", low_scores), ("d/high", "high", high_scores)):
+        for i, score in enumerate(scores):
+            rows.append({"item_id": f"i{i}", "arm": arm, "deployment": "d", "detail": detail, "strategy": "whole",
+                         "category": "c", "score": score, "binary": binary, "error": None, "cost": 1.0,
+                         "batch_cost": 0.5, "prompt_tokens": 100, "estimated_prompt_tokens": 100,
+                         "image_tokens": 85 if detail == "low" else 765, "latency_s": 0.1})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_partial_scores_that_are_all_right_or_wrong_get_a_wilson_interval_not_a_zero_width_one() -> None:
+    from vizlab.experiments.report import summarize_arms
+
+    table = _two_arm_table([1.0] * 5, [1.0, 0.5, 1.0, 0.25, 1.0])  # a partial scorer (binary=False)
+    summary = summarize_arms(table).set_index("arm")
+    low, high = proportion_confint(5, 5, method="wilson")
+    assert summary.loc["d/low", "ci_method"] == "wilson"
+    assert (summary.loc["d/low", "ci_low"], summary.loc["d/low", "ci_high"]) == pytest.approx((low, high))
+    assert summary.loc["d/low", "ci_low"] < 0.6  # 5 of 5 right is no proof of 100 %
+    assert summary.loc["d/high", "ci_method"] == "bootstrap over images"
+
+
+def test_recommendation_prints_p_values_and_zero_differences_plainly() -> None:
+    from vizlab.experiments.report import recommend
+
+    same = recommend(_two_arm_table([1.0] * 12, [1.0] * 12, binary=True))
+    assert "-0.0" not in same and "level with" in same and "p = 1" in same, same
+    far = recommend(_two_arm_table([0.0] * 30 + [1.0] * 10, [1.0] * 40, binary=True))
+    assert "p < 0.001" in far and "p = <" not in far, far
+    assert "30.0 points below" in far or "75.0 points below" in far, far

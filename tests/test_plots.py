@@ -211,3 +211,15 @@ def test_returned_figures_render_as_png_without_pyplot() -> None:
     png = fig._repr_png_()
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert repr(fig).startswith("<Figure size")  # notebooks' text/plain outputs stay stable
+
+
+def test_frontier_labels_arms_on_the_same_point_once() -> None:
+    summary = pd.DataFrame({
+        "arm": ["d/low", "d/high", "d/auto"], "detail": ["low", "high", "auto"], "accuracy": [0.7, 0.9, 0.9],
+        "ci_low": [0.6, 0.8, 0.8], "ci_high": [0.8, 1.0, 1.0], "cost_per_1000": [1.0, 2.0, 2.0],
+        "prompt_tokens": [100.0, 600.0, 600.0],
+    })  # fmt: skip
+    fig = plots.accuracy_cost_frontier(summary, stamp="local analyst (OCR), not a vision model")
+    texts = sorted(t.get_text() for t in fig.axes[0].texts)
+    assert texts == ["d/high = d/auto", "d/low"]
+    assert any("local analyst" in t.get_text() for t in fig.texts)

@@ -422,11 +422,14 @@ def accuracy_cost_frontier(summary: pd.DataFrame, ax: Axes | None = None, *, sta
     rows = summary.dropna(subset=["accuracy"]).reset_index(drop=True)
     xs = rows[cost].fillna(rows["prompt_tokens"]).to_numpy(dtype=float) if len(rows) else np.array([])
     ys = rows["accuracy"].to_numpy(dtype=float) if len(rows) else np.array([])
+    labels: dict[tuple[float, float], list[str]] = {}  # arms on the same point share one label
     for i, row in rows.iterrows():
         colour = _DETAIL_COLOURS.get(str(row.get("detail")), "tab:gray")
         ax.errorbar(xs[i], ys[i], yerr=[[ys[i] - row["ci_low"]], [row["ci_high"] - ys[i]]], fmt="o", color=colour,
                     capsize=4)  # fmt: skip
-        ax.annotate(str(row["arm"]), (xs[i], ys[i]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        labels.setdefault((round(float(xs[i]), 9), round(float(ys[i]), 9)), []).append(str(row["arm"]))
+    for (x, y), arms in labels.items():
+        ax.annotate(" = ".join(arms), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
     if len(rows):
         front = pareto_front(list(zip(xs.tolist(), ys.tolist())))
         ax.plot(xs[front], ys[front], "--", color="black", linewidth=1, label="Pareto front")

@@ -1,8 +1,9 @@
 """The answer of a run: per-arm accuracy with intervals, paired comparisons, a recommendation.
 
 * Per arm (and per category): accuracy over **images** (repeats of one image are averaged first),
-  with a 95 % Wilson interval when scores are binary and there is one run per image, else a
-  bootstrap interval over images; mean tokens; cost per 1,000 and per 100,000 images, live and
+  with a 95 % Wilson interval when scores are binary and there is one run per image (or when
+  every image's score came out 0 or 1: a bootstrap would call 5 right of 5 a zero-width
+  [1, 1]), else a bootstrap interval over images; mean tokens; cost per 1,000 and per 100,000 images, live and
   through the Batch API (cached input at its price where the service reported it); p50 / p95
   latency.
 * Paired comparisons (same image, same question, only images with a score in both arms): low vs
@@ -65,7 +66,9 @@ def _binary(rows: pd.DataFrame) -> bool:
 
 def _interval(rows: pd.DataFrame) -> stats.Interval:
     values = rows.groupby("item_id", sort=False)["score"].mean()
-    if _binary(rows):
+    # Partial scores that all came out 0 or 1 are right/wrong data: Wilson, not a bootstrap that
+    # would call 5 right of 5 a zero-width [1, 1].
+    if _binary(rows) or bool(values.isin((0.0, 1.0)).all()):
         return stats.wilson_interval(int((values >= 0.5).sum()), int(len(values)))
     return stats.bootstrap_interval(values.to_numpy())
 
@@ -179,9 +182,15 @@ def compare_arms(table: pd.DataFrame, *, pairs: Sequence[tuple[str, str]] | None
 
 
 def _fmt_p(p: float | None) -> str:
+    """``"p = 0.21"``, ``"p < 0.001"`` or ``"p n/a"``."""
     if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "n/a"
-    return f"{p:.2g}" if p >= 0.001 else "< 0.001"
+        return "p n/a"
+    return f"p = {p:.2g}" if p >= 0.001 else "p < 0.001"
+
+
+def _pts(fraction: float) -> str:
+    """Signed points, never "-0.0"."""
+    return f"{fraction * 100 + 0.0:+.1f}".replace("-0.0", "+0.0")
 
 
 def recommend(table: pd.DataFrame, *, low: str | None = None, high: str | None = None,
@@ -206,8 +215,9 @@ def recommend(table: pd.DataFrame, *, low: str | None = None, high: str | None =
         ratio_txt = f" at 1/{tok[high] / tok[low]:.1f} of the image tokens"
     points = -diff.estimate * 100  # low minus high, in points
     where = "below" if points < 0 else "above"
-    evidence = (f"on these {p.n} images, {low} is {abs(points):.1f} points {where} {high} (95 % CI "
-                f"{-diff.high * 100:+.1f} to {-diff.low * 100:+.1f}, {p.test} p = {_fmt_p(p.p_value)}){ratio_txt}")  # fmt: skip
+    level = f"{abs(points):.1f} points {where}" if round(abs(points), 1) else "level with"
+    evidence = (f"on these {p.n} images, {low} is {level} {high} (95 % CI "
+                f"{_pts(-diff.high)} to {_pts(-diff.low)}, {p.test} {_fmt_p(p.p_value)}){ratio_txt}")  # fmt: skip
     if diff.high <= MARGIN:
         exceptions = _exceptions(table, low, high)
         verdict = "low is enough" + (f", except for category {', '.join(repr(c) for c in exceptions)}" if exceptions else "")

@@ -355,7 +355,8 @@ def run_experiment(
     file, a DataFrame, the built-in sets, a list of images with ``prompt``). ``deployments``
     (default: the client's) are reached on the same endpoint with ``client.with_deployment``.
     ``batch=True`` sends what is not cached through the Batch API (half price, see
-    :mod:`vizlab.batch`) instead of live requests.
+    :mod:`vizlab.batch`) instead of live requests, and prices every row (cached ones too) at the
+    batch price, so a rerun of a batch run gives the same table.
 
     >>> result = run_experiment(connect(), "photos/", labels="photos/labels.csv")  # doctest: +SKIP
     >>> result.summary(); result.recommendation()                                 # doctest: +SKIP
@@ -484,8 +485,8 @@ def run_experiment(
                         cache.put(job.key, record)
                     finish(job, _row(job, record, error, "sent" if error is None else "failed", clients, cache,
                                      item_set, batch=True))  # fmt: skip
-                else:
-                    finish(job, _row(job, cache.get(job.key or ""), None, "hit", clients, cache, item_set))
+                else:  # a batch run prices its cached rows at the batch price too: one run, one price
+                    finish(job, _row(job, cache.get(job.key or ""), None, "hit", clients, cache, item_set, batch=True))
         else:
             # First, per deployment, one request alone: it tells the model version in service.
             firsts: dict[str, _Job] = {}
