@@ -44,12 +44,31 @@ def test_paired_bootstrap_difference_and_cost_ratio() -> None:
     b = np.clip(a + 0.2, 0, 1)
     paired = stats.paired_bootstrap(a, b, cost_a=[1.0] * 40, cost_b=[9.0] * 40)
     assert paired.difference.estimate == pytest.approx(float(np.mean(b - a)))
-    ref = bootstrap((a, b), lambda x, y, axis=-1: np.mean(y, axis=axis) - np.mean(x, axis=axis), paired=True,
+    # scipy's paired bootstrap over the images plus the two pseudo-images (differences +1 and -1)
+    ref = bootstrap((np.append(a, [0.0, 1.0]), np.append(b, [1.0, 0.0])),
+                    lambda x, y, axis=-1: np.mean(y, axis=axis) - np.mean(x, axis=axis), paired=True,
                     n_resamples=stats.BOOTSTRAP_RESAMPLES, method="percentile",
                     random_state=np.random.default_rng(stats.BOOTSTRAP_SEED), vectorized=True).confidence_interval  # fmt: skip
     assert (paired.difference.low, paired.difference.high) == pytest.approx((ref.low, ref.high))
     assert paired.cost_ratio is not None and paired.cost_ratio.estimate == pytest.approx(9.0)
     assert paired.p_value is not None and paired.p_value < 0.01
+
+
+def test_agresti_min_interval_by_hand_and_never_a_point() -> None:
+    # 30 pairs: B right where A wrong 8 times, A right where B wrong 2 times, 20 agree.
+    a = np.array([0] * 8 + [1] * 2 + [1] * 12 + [0] * 8, dtype=float)
+    b = np.array([1] * 8 + [0] * 2 + [1] * 12 + [0] * 8, dtype=float)
+    got = stats.agresti_min_interval(a, b)
+    p12, p21, m = 8.5 / 32, 2.5 / 32, 32
+    d = p12 - p21
+    half = 1.959963984540054 * np.sqrt((p12 + p21 - d * d) / m)
+    assert got.estimate == pytest.approx(6 / 30)
+    assert (got.low, got.high) == pytest.approx((d - half, d + half))
+    # Twelve images on which both arms agree: not [0, 0], but about +/- 14 points (MARGIN is 5).
+    same = stats.paired_bootstrap([1.0] * 9 + [0.0] * 3, [1.0] * 9 + [0.0] * 3, binary=True)
+    assert same.difference.estimate == 0 and same.difference.low < -0.1 and same.difference.high > 0.1
+    partial = stats.paired_bootstrap([0.5] * 12, [0.5] * 12)
+    assert partial.difference.low < -0.05 and partial.difference.high > 0.05
 
 
 def test_holm_matches_statsmodels() -> None:
