@@ -1,5 +1,8 @@
 """Detail experiments through the Batch API: half price, within a 24-hour window, resumable.
 
+This module submits, follows and collects; the input files, manifest and rows are
+:mod:`vizlab.batchfiles` (re-exported here, so ``from vizlab.batch import build_batch`` works).
+
 The flow is the service's Batch API how-to (Azure "Getting started with Azure OpenAI global batch
 deployments", learn.microsoft.com/azure/ai-foundry/openai/how-to/batch, and OpenAI's Batch guide,
 platform.openai.com/docs/guides/batch; both read 2026 from stored copies):
@@ -45,19 +48,38 @@ Trade-offs, on purpose:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
-import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from vizlab.errors import VizlabError, redact
-from vizlab.wire import AZURE_LIMITS, OPENAI_LIMITS, BatchLimits
+from vizlab.batchfiles import (
+    AZURE_LIMITS,
+    BATCH_COLUMNS,
+    COLUMNS,
+    NOT_PROCESSED,
+    OPENAI_LIMITS,
+    STATE_VERSION,
+    TERMINAL,
+    BatchInput,
+    BatchLimits,
+    BatchNotFinishedError,
+    BatchRequest,
+    batch_requests,
+    build_batch,
+    experiment_row,
+    fingerprint,
+    parse_custom_id,
+    read_json,
+    reported_cost,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -84,448 +106,6 @@ __all__ = [
     "run_batch_experiment",
     "submit",
 ]
-
-_MANIFEST_VERSION = 1
-_STATE_VERSION = 1
-_CUSTOM_ID_VERSION = "vz1"
-TERMINAL = ("completed", "failed", "cancelled", "expired")
-NOT_PROCESSED = "not processed (batch cancelled/expired)"
-
-
-# The per-file limits are wire facts shared with the built-in backend: they live in vizlab.wire.
-
-# The columns of a detail-experiment table (vizlab.experiments.run_detail_experiment and
-# BatchRun.results share them); defined here, below experiments, so the layers point one way.
-COLUMNS = [
-    "image_id",
-    "task",
-    "detail",
-    "model",
-    "width",
-    "height",
-    "estimated_prompt_tokens",
-    "image_tokens",
-    "reported_prompt_tokens",
-    "completion_tokens",
-    "cost",
-    "latency_s",
-    "answer",
-    "expected",
-    "accuracy",
-    "finish_reason",
-    "error",
-    "cached",
-]
-
-
-def reported_cost(prompt: int, completion: int, token_model: str, *, batch: bool = False) -> float | None:
-    """USD of a reported usage at the standard (or Batch) price, or None when the model has no price."""
-    from vizlab.errors import VizlabError
-    from vizlab.pricing import DEFAULT_PRICES
-
-    try:
-        return float(DEFAULT_PRICES.cost(prompt, completion, model=token_model, batch=batch).total)
-    except VizlabError:  # no price for this model: tokens, not a made-up cost
-        return None
-
-
-def experiment_row(
-    *,
-    image_id: str,
-    task: str,
-    detail: str,
-    model: str,
-    width: int | None,
-    height: int | None,
-    expected: str | None,
-    estimated_prompt_tokens: int | None,
-    image_tokens: int | None,
-    estimated_cost: float | None,
-    record: dict[str, Any] | None,
-    error: str | None,
-    cached: bool,
-    token_model: str,
-    score: Any,
-    batch: bool = False,
-) -> dict[str, Any]:
-    """One row of :data:`COLUMNS` from what is known without the image (shared with :mod:`vizlab.batch`).
-
-    ``record`` is what the service said (answer, finish_reason, reported usage, latency); ``score``
-    turns an answer into accuracy (``LabelledImage.score``). ``cost`` is the reported usage at
-    the standard price (``batch=True``: the Batch API price), else ``estimated_cost``.
-    """
-    reported = record.get("reported_prompt_tokens") if record else None
-    completion = record.get("completion_tokens") if record else None
-    cost: float | None = None
-    if error is None:
-        if isinstance(reported, int):
-            cost = reported_cost(reported, completion or 0, token_model, batch=batch)
-        if cost is None and estimated_cost is not None:
-            cost = float(estimated_cost)
-    answer = record.get("answer") if record else None
-    return {
-        "image_id": image_id,
-        "task": task,
-        "detail": detail,
-        "model": model,
-        "width": width,
-        "height": height,
-        "estimated_prompt_tokens": estimated_prompt_tokens,
-        "image_tokens": image_tokens,
-        "reported_prompt_tokens": reported,
-        "completion_tokens": completion,
-        "cost": cost,
-        "latency_s": record.get("latency_s") if record else None,
-        "answer": answer,
-        "expected": expected,
-        "accuracy": None if error is not None else score(answer or ""),
-        "finish_reason": record.get("finish_reason") if record else None,
-        "error": error,
-        "cached": cached,
-    }
-
-
-
-# Extra columns of a batch results table, after COLUMNS.
-_EXTRA_COLUMNS = ["standard_cost", "estimated_cost", "custom_id", "batch_id"]
-BATCH_COLUMNS: list[str] = [*COLUMNS, *_EXTRA_COLUMNS]
-
-
-class BatchNotFinishedError(VizlabError):
-    """Results were asked for while a batch is still running."""
-
-    def __init__(self, message: str, *, statuses: dict[str, str]) -> None:
-        super().__init__(message)
-        self.statuses = statuses
-
-
-# --- requests ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BatchRequest:
-    """One line of a batch: one image (as a URL), one question, one detail, one deployment.
-
-    Made from labelled images by :func:`batch_requests`; make one by hand to send an image URL
-    vizlab did not encode (``image_sha256`` then names it; any 64-hex string will do).
-    """
-
-    image_id: str
-    question: str
-    detail: str
-    model: str  # deployment name on Azure, model name on OpenAI
-    image_url: str
-    image_sha256: str
-    task: str = "describe"
-    expected: str | None = None
-    question_index: int = 0
-    width: int | None = None
-    height: int | None = None
-    max_tokens: int | None = 300
-    meta: dict[str, Any] = field(default_factory=dict)
-    encode_error: str | None = None  # set when the image could not be encoded: not sent
-    # The experiment runner's requests: the whole body as built (several images, a system message,
-    # parameters) and its cache key as the custom_id.
-    body_override: dict[str, Any] | None = None
-    custom_id: str | None = None
-
-    def base_custom_id(self) -> str:
-        """``vz1|<sha16>|<detail>|q<index>|<deployment>``.
-
-        >>> BatchRequest("a", "?", "low", "gpt-4o", "data:,", "ab" * 32).base_custom_id()
-        'vz1|abababababababab|low|q0|gpt-4o'
-        """
-        if self.custom_id is not None:
-            return self.custom_id
-        return f"{_CUSTOM_ID_VERSION}|{self.image_sha256[:16]}|{self.detail}|q{self.question_index}|{self.model}"
-
-    def messages(self) -> list[dict[str, Any]]:
-        if self.body_override is not None:
-            return list(self.body_override["messages"])
-        part = {"type": "image_url", "image_url": {"url": self.image_url, "detail": self.detail}}
-        return [{"role": "user", "content": [{"type": "text", "text": self.question}, part]}]
-
-    def body(self) -> dict[str, Any]:
-        if self.body_override is not None:
-            return {**self.body_override, "model": self.model}
-        body: dict[str, Any] = {"model": self.model, "messages": self.messages()}
-        if self.max_tokens is not None:
-            body["max_tokens"] = self.max_tokens
-        return body
-
-
-def parse_custom_id(custom_id: str) -> dict[str, Any]:
-    """The parts of a vizlab ``custom_id``.
-
-    >>> parse_custom_id("vz1|abababababababab|high|q2|gpt-4o-batch|1")
-    {'image_sha16': 'abababababababab', 'detail': 'high', 'question_index': 2, 'model': 'gpt-4o-batch', 'duplicate': 1}
-    """
-    parts = custom_id.split("|")
-    if len(parts) not in (5, 6) or parts[0] != _CUSTOM_ID_VERSION or not re.fullmatch(r"q\d+", parts[3]):
-        raise ValueError(f"custom_id {custom_id[:80]!r} is not a vizlab batch id ('vz1|sha16|detail|qN|deployment')")
-    return {
-        "image_sha16": parts[1],
-        "detail": parts[2],
-        "question_index": int(parts[3][1:]),
-        "model": parts[4],
-        "duplicate": int(parts[5]) if len(parts) == 6 else 0,
-    }
-
-
-def batch_requests(
-    images: Iterable[LabelledImage],
-    *,
-    details: Iterable[str] = ("low", "high", "auto"),
-    deployments: Sequence[str] = ("gpt-4o",),
-    questions: Sequence[str] | None = None,
-    max_tokens: int | None = 300,
-) -> Iterator[BatchRequest]:
-    """Every (image, question, detail, deployment) as a :class:`BatchRequest`, images encoded once.
-
-    ``questions=None`` asks each image its own question; otherwise each of ``questions`` is asked
-    of every image (``expected`` is kept only where a question is the image's own, since only
-    that one has a known answer).
-    """
-    from vizlab.images import encode_image
-    from vizlab.tokens import DETAILS
-
-    details = tuple(details)
-    bad = [d for d in details if d not in DETAILS]
-    if bad or not details:
-        from vizlab.errors import UnknownDetailError
-
-        raise UnknownDetailError(
-            f"details={details!r}: each must be one of {', '.join(DETAILS)}", detail=bad[0] if bad else None
-        )
-    if isinstance(deployments, str):
-        deployments = (deployments,)
-    for item in images:
-        url, sha, error = "", hashlib.sha256(item.id.encode("utf-8")).hexdigest(), None
-        width, height = item.image.size
-        try:
-            encoded = encode_image(item.image, name=item.id)
-            url, sha = encoded.data_url, encoded.sha256
-        except Exception as e:  # a bad image is a row, not the end of the run
-            error = redact(f"{type(e).__name__}: {e}")
-        asked = [item.question] if questions is None else list(questions)
-        for qi, question in enumerate(asked):
-            own = question == item.question
-            for deployment in deployments:
-                for detail in details:
-                    yield BatchRequest(
-                        image_id=item.id, question=question, detail=detail, model=deployment, image_url=url,
-                        image_sha256=sha, task=item.task if own else "describe",
-                        expected=item.answer if own else None, question_index=qi, width=width, height=height,
-                        max_tokens=max_tokens, meta=_jsonable(item.meta), encode_error=error,
-                    )  # fmt: skip
-
-
-def _jsonable(meta: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return cast("dict[str, Any]", json.loads(json.dumps(meta, default=str)))
-    except (TypeError, ValueError):
-        return {}
-
-
-# --- files ------------------------------------------------------------------------------------
-
-
-@dataclass
-class BatchInput:
-    """The JSONL files of one experiment and the manifest beside them."""
-
-    out_dir: Path
-    manifest_path: Path
-    files: list[dict[str, Any]]  # {"path", "model", "requests", "bytes"}
-    endpoint: str
-    count: int  # requests written (encoding failures are in the manifest, not the files)
-
-    @classmethod
-    def load(cls, manifest_path: str | os.PathLike[str]) -> BatchInput:
-        """Read a manifest written by :func:`build_batch`."""
-        path = Path(manifest_path)
-        manifest = _read_json(path)
-        files = [{**f, "path": str(path.parent / f["name"])} for f in manifest["files"]]
-        return cls(path.parent, path, files, manifest["endpoint"], sum(f["requests"] for f in files))
-
-    def manifest(self) -> dict[str, Any]:
-        return _read_json(self.manifest_path)
-
-    def __repr__(self) -> str:
-        return (
-            f"BatchInput({self.count} requests in {len(self.files)} file(s), endpoint {self.endpoint!r}, "
-            f"manifest {str(self.manifest_path)!r})"
-        )
-
-
-def _default_endpoint(client: Any) -> str:
-    return "/v1/chat/completions" if getattr(client, "backend", None) == "openai" else "/chat/completions"
-
-
-def _default_limits(client: Any) -> BatchLimits:
-    backend = getattr(client, "backend", None)
-    return AZURE_LIMITS if backend in ("azure", "local") else OPENAI_LIMITS
-
-
-def build_batch(
-    requests: Iterable[BatchRequest | LabelledImage],
-    out_dir: str | os.PathLike[str],
-    *,
-    client: Client | None = None,
-    details: Iterable[str] = ("low", "high", "auto"),
-    deployments: Sequence[str] | None = None,
-    questions: Sequence[str] | None = None,
-    max_tokens: int | None = 300,
-    endpoint: str | None = None,
-    token_model: str | None = None,
-    max_requests: int | None = None,
-    max_bytes: int | None = None,
-) -> BatchInput:
-    """Write Batch input JSONL file(s) and ``manifest.json`` under ``out_dir``.
-
-    ``requests`` are :class:`BatchRequest` objects, or labelled images (then ``details``,
-    ``deployments``, ``questions`` and ``max_tokens`` say what to ask; see :func:`batch_requests`).
-    ``client`` supplies the defaults: its deployment, its ``token_model`` for estimates, the
-    endpoint form and the per-file limits of its service (without a client: OpenAI's, the smaller);
-    ``max_requests`` / ``max_bytes`` override those limits (tests split small this way).
-
-    >>> build_batch(detail_benchmark(), "batches/run1", client=connect())  # doctest: +SKIP
-    BatchInput(42 requests in 1 file(s), ...)
-    """
-    from vizlab.datasets import LabelledImage
-
-    limits = _default_limits(client)
-    max_requests = limits.max_requests if max_requests is None else max_requests
-    max_bytes = limits.max_bytes if max_bytes is None else max_bytes
-    if max_requests < 1 or max_bytes < 1:
-        raise ValueError(f"max_requests={max_requests} and max_bytes={max_bytes} must both be >= 1")
-    endpoint = endpoint or _default_endpoint(client)
-    token_model = token_model or str(getattr(client, "token_model", "") or "gpt-4o")
-    if deployments is None:
-        deployments = (str(getattr(client, "deployment", "") or "gpt-4o"),)
-    details = tuple(details)
-    items = list(requests)
-    labelled = [x for x in items if isinstance(x, LabelledImage)]
-    reqs = [x for x in items if isinstance(x, BatchRequest)]
-    if len(labelled) + len(reqs) != len(items):
-        raise TypeError("build_batch takes BatchRequest objects or vizlab.datasets.LabelledImage objects")
-    reqs += list(batch_requests(labelled, details=details, deployments=deployments, questions=questions,
-                                max_tokens=max_tokens))  # fmt: skip
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    rows: dict[str, dict[str, Any]] = {}
-    lines_by_model: dict[str, list[tuple[str, bytes]]] = {}
-    for req in reqs:
-        custom_id = base = req.base_custom_id()
-        n = 0
-        while custom_id in rows:
-            n += 1
-            custom_id = f"{base}|{n}"
-        rows[custom_id] = _manifest_row(req, token_model)
-        if req.encode_error is not None:
-            continue
-        line = {"custom_id": custom_id, "method": "POST", "url": endpoint, "body": req.body()}
-        encoded = json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
-        if len(encoded) > max_bytes:
-            raise ValueError(
-                f"the request for image {req.image_id!r} ({req.detail}) is {len(encoded):,} bytes, more than a whole "
-                f"batch file may hold (max_bytes={max_bytes:,}); send a smaller image (vizlab.encode_image(..., fit=...))"
-            )
-        lines_by_model.setdefault(req.model, []).append((custom_id, encoded))
-
-    files: list[dict[str, Any]] = []
-    for model, lines in lines_by_model.items():
-        chunk: list[bytes] = []
-        size = 0
-        for _, encoded in lines:
-            if chunk and (len(chunk) >= max_requests or size + len(encoded) > max_bytes):
-                files.append(_write_chunk(out, model, len(files), chunk))
-                chunk, size = [], 0
-            chunk.append(encoded)
-            size += len(encoded)
-        if chunk:
-            files.append(_write_chunk(out, model, len(files), chunk))
-
-    manifest = {
-        "version": _MANIFEST_VERSION,
-        "endpoint": endpoint,
-        "token_model": token_model,
-        "limits": {"max_requests": max_requests, "max_bytes": max_bytes},
-        "experiment": _fingerprint([r.image_id for r in reqs], details, deployments, max_tokens, questions),
-        "files": [{k: v for k, v in f.items() if k != "path"} for f in files],
-        "rows": rows,
-    }
-    manifest_path = out / "manifest.json"
-    _write_json_atomic(manifest_path, manifest)
-    return BatchInput(out, manifest_path, files, endpoint, sum(f["requests"] for f in files))
-
-
-def _fingerprint(
-    image_ids: Sequence[str], details: Sequence[str], deployments: Sequence[str], max_tokens: int | None,
-    questions: Sequence[str] | None,
-) -> dict[str, Any]:  # fmt: skip
-    """What identifies an experiment cheaply (no image encoding), to refuse resuming another one."""
-    ids = hashlib.sha256("\n".join(dict.fromkeys(image_ids)).encode("utf-8")).hexdigest()
-    return {
-        "image_ids_sha256": ids,
-        "details": list(details),
-        "deployments": list(deployments),
-        "max_tokens": max_tokens,
-        "questions": None if questions is None else list(questions),
-    }
-
-
-def _manifest_row(req: BatchRequest, token_model: str) -> dict[str, Any]:
-    row = {k: v for k, v in asdict(req).items() if k != "image_url"}
-    row["estimated_prompt_tokens"] = row["image_tokens"] = None
-    if req.encode_error is None:
-        from vizlab.tokens import estimate_request
-
-        try:
-            estimate = estimate_request(req.messages(), model=token_model, max_tokens=req.max_tokens)
-            row["estimated_prompt_tokens"] = estimate.prompt_tokens
-            row["image_tokens"] = estimate.image_tokens
-        except Exception:  # an estimate is a nicety (a hand-made broken URL cannot be counted)
-            pass
-    return row
-
-
-def _write_chunk(out: Path, model: str, index: int, lines: list[bytes]) -> dict[str, Any]:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", model)[:60] or "model"
-    name = f"batch-{index:03d}-{safe}.jsonl"
-    data = b"".join(lines)
-    _write_bytes_atomic(out / name, data)
-    return {"name": name, "path": str(out / name), "model": model, "requests": len(lines), "bytes": len(data)}
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_bytes_atomic(path, json.dumps(obj, ensure_ascii=False, indent=1).encode("utf-8"))
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as fh:
-            return cast("dict[str, Any]", json.load(fh))
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError) as e:
-        raise VizlabError(f"{path} could not be read as JSON ({type(e).__name__}: {e}); delete it to start over") from e
 
 
 # --- submitting and following -----------------------------------------------------------------
@@ -561,7 +141,7 @@ def submit(
     """
     path = Path(state_path) if state_path is not None else batch_input.out_dir / "batch-state.json"
     if path.exists():
-        state = _read_json(path)
+        state = read_json(path)
         if Path(state.get("manifest", "")).resolve() != batch_input.manifest_path.resolve():
             raise VizlabError(
                 f"state file {path} belongs to another batch (manifest {state.get('manifest')}); "
@@ -569,13 +149,13 @@ def submit(
             )
     else:
         state = {
-            "version": _STATE_VERSION,
+            "version": STATE_VERSION,
             "manifest": str(batch_input.manifest_path.resolve()),
             "endpoint": batch_input.endpoint,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "batches": [],
         }
-        _write_json_atomic(path, state)
+        write_json_atomic(path, state)
     sdk = _sdk(client)
     done = {b["file"] for b in state["batches"]}
     for entry in batch_input.files:
@@ -593,7 +173,7 @@ def submit(
         state["batches"].append(
             {"file": entry["name"], "input_file_id": uploaded.id, "batch_id": batch.id, "requests": entry["requests"]}
         )
-        _write_json_atomic(path, state)  # at once: a restart now can attach to this batch
+        write_json_atomic(path, state)  # at once: a restart now can attach to this batch
     return BatchRun(client, path)
 
 
@@ -621,7 +201,7 @@ class BatchRun:
     def __init__(self, client: Client, state_path: str | os.PathLike[str]) -> None:
         self.client = client
         self.state_path = Path(state_path)
-        self.state = _read_json(self.state_path)
+        self.state = read_json(self.state_path)
         self.manifest_path = Path(self.state["manifest"])
 
     @classmethod
@@ -729,7 +309,7 @@ class BatchRun:
         else:
             with _sdk_errors(self.client):
                 data = _sdk(self.client).files.content(file_id).read()
-            _write_bytes_atomic(local, data)
+            write_bytes_atomic(local, data)
         lines = []
         for raw in data.splitlines():
             if raw.strip():
@@ -748,7 +328,7 @@ class BatchRun:
                 f"the batch run is not finished ({status}); call wait() first, or cancel() it",
                 statuses={b["batch_id"]: b["status"] for b in status.batches},
             )
-        manifest = _read_json(self.manifest_path)
+        manifest = read_json(self.manifest_path)
         found: dict[str, dict[str, Any]] = {}
         for b in status.batches:
             for line in self._download(b["output_file_id"]) + self._download(b["error_file_id"]):
@@ -776,7 +356,7 @@ class BatchRun:
                 f"the batch run is not finished ({status}); call wait() first, or cancel() it",
                 statuses={b["batch_id"]: b["status"] for b in status.batches},
             )
-        manifest = _read_json(self.manifest_path)
+        manifest = read_json(self.manifest_path)
         token_model = manifest["token_model"]
         by_file = {b["file"]: b["batch_id"] for b in self.state["batches"]}
         answers: dict[str, tuple[dict[str, Any] | None, str]] = {}
@@ -937,10 +517,10 @@ def run_batch_experiment(
     details = tuple(details)
     items = list(images)
     deployments = tuple(deployments) if deployments is not None else (str(client.deployment),)
-    wanted = _fingerprint([i.id for i in items], details, deployments, max_tokens, None)
+    wanted = fingerprint([i.id for i in items], details, deployments, max_tokens, None)
     if state.exists():
         run = BatchRun.attach(state, client)
-        manifest = _read_json(run.manifest_path)
+        manifest = read_json(run.manifest_path)
         if manifest.get("experiment") != wanted or len(run.state["batches"]) < len(manifest["files"]):
             if manifest.get("experiment") != wanted:
                 raise VizlabError(
