@@ -15,28 +15,28 @@ Trade-offs this module makes:
   comments (camera GPS does not leave the machine). Photos (JPEG, lossy WEBP, AVIF/HEIC) are
   re-encoded as JPEG quality 85; graphics (PNG, GIF, BMP, lossless WEBP...) and anything with
   an alpha channel as PNG.
-* **Cheap integrity checks on pass-through.** Decoding a 12 MP photo only to prove it is
-  whole costs ~100 ms and ~36 MB, so pass-through checks structure instead: PNG runs
-  ``Image.verify()`` (walks the chunks and their CRCs without inflating pixels); JPEG must
-  have an end-of-image marker (FF D9) after its first start-of-scan, which tolerates trailing
-  data such as zero padding, Motion-Photo videos and MPO/Ultra-HDR second images; WEBP's RIFF
-  length must fit in the data; GIF (small, palette) is decoded. A JPEG damaged *inside* its
-  scan data but with an intact end marker is therefore not caught here; the service decodes it
-  as best it can, as a browser would.
+* **Cheap integrity checks on pass-through** (structure, not pixels): see
+  :mod:`vizlab.imageformat`, which also sniffs the MIME type from the magic bytes.
 * **Bombs are refused from the header.** ``width * height`` is checked against
   :data:`MAX_PIXELS` before any pixel is decoded. Pillow's own guard (a warning above
   89.5 MP, an error above 179 MP) is folded into ours, so callers see one error class and no
   stray ``DecompressionBombWarning``. (The warning is silenced with ``warnings.catch_warnings``,
   which is process-wide and not thread-safe on Python < 3.14.)
 * **Size limits.** The output must be at most ``max_bytes``. The raw input is only refused
-  before reading when it is more than 4 x ``max_bytes``: below that, ``fit`` may still
-  shrink it under the limit, so the check happens after fitting.
+  before reading when it is more than 4 x ``max_bytes`` (:mod:`vizlab.imagefiles`, which also
+  reads only regular files): below that, ``fit`` may still shrink it under the limit, so the
+  check happens after fitting.
 * **http(s) URLs are never fetched.** :func:`to_data_url` and :func:`image_part` pass them
   through unchanged (the service fetches them); everything that needs the pixels
   (:func:`encode_image`, :func:`image_size`, :func:`open_image`) refuses them. Any other URL
   scheme (``file:``, ``javascript:``, ``ftp:``...) is refused everywhere.
 * **"high" geometry is the token estimator's.** :func:`fit_size` scales exactly as
   ``vizlab.tokens.scale_for_high`` does, so the image we send is the image that was costed.
+
+Where the rest lives (all re-exported here, so ``from vizlab.images import ...`` is unchanged):
+data URLs and base64 in :mod:`vizlab.dataurl`; turning a source into bytes and reading files
+safely in :mod:`vizlab.imagefiles`; MIME sniffing, orientation and pass-through checks in
+:mod:`vizlab.imageformat`.
 
 Programming mistakes (a ``fit`` or source of the wrong type) raise ``ValueError`` /
 ``TypeError``; problems with the image itself raise :class:`vizlab.errors.ImageError`
@@ -45,40 +45,53 @@ subclasses that name the input.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import dataclasses
-import functools
 import hashlib
 import io
 import os
 import re
-import stat
 import struct
-import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
-from urllib.parse import urlsplit, urlunsplit
 
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from vizlab import geometry, imageheader, models
+from vizlab.dataurl import (
+    SCHEME_RE,
+    build_data_url,
+    data_url_buffer,
+    decode_base64_image,
+    decode_data_url,
+    describe_url,
+)
 from vizlab.errors import (
     CorruptImageError,
-    DataURLError,
     DecompressionBombError,
     ImageError,
     ImageTooLargeError,
     NotAnImageError,
-    NotARegularFileError,
     UnknownDetailError,
     UnsupportedImageError,
-    URLSchemeError,
 )
+from vizlab.imageformat import (
+    HEAD_BYTES,
+    UNSUPPORTED_KINDS,
+    frame_count,
+    not_an_image_message,
+    orientation,
+    oriented_size,
+    sniff_mime,
+    sniff_or_refuse,
+    unsupported_container,
+    verify_passthrough,
+    webp_is_lossy,
+)
+from vizlab.imagefiles import RAW_INPUT_FACTOR, Resolved, bytes_header, file_header, megabytes, resolve
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -98,6 +111,7 @@ __all__ = [
     "open_image",
     "fit_size",
     "check_fit",
+    "RAW_INPUT_FACTOR",
 ]
 
 # 20 MB per image: "Up to 20MB per image", OpenAI "Images and vision" guide, image input
@@ -132,33 +146,13 @@ _GPT4O_RULE = models.lookup("gpt-4o").image_rule()
 assert isinstance(_GPT4O_RULE, models.TileRule)
 _HIGH_RULE: models.TileRule = _GPT4O_RULE
 
-# Inputs bigger than this many times max_bytes are refused before being read or decoded.
-RAW_INPUT_FACTOR = 4
-
 JPEG_QUALITY = 85  # photos re-encoded after fit: visually lossless at the sizes the model sees
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Image.Image, "EncodedImage", Mapping[str, Any]]
 Fit = Union[None, str, tuple[int, int]]
 
-# Sniffed kinds that are real files but not something the service (or Pillow) takes.
-_UNSUPPORTED_KINDS = {
-    "image/svg+xml": "svg",
-    "application/pdf": "pdf",
-    "image/heic": "heic",
-    "image/heif": "heif",
-    "image/avif": "avif",
-}
 _PHOTO_MIMES = {"image/jpeg", "image/avif", "image/heic", "image/heif"}
-_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):")  # 2+ letters: "C:\x" stays a path
-_BASE64_RE = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
-_HEAD_BYTES = imageheader.HEAD_BYTES  # enough for every signature sniff_mime looks at
 
-# base64 in C with SIMD (pybase64, from PyPI) when installed: 2-3.5x the standard library on the
-# reference machine (issue 14); the standard library otherwise, with the same strictness.
-try:
-    import pybase64 as _pybase64
-except ImportError:  # pragma: no cover - pybase64 is a dependency; the fallback keeps vizlab usable
-    _pybase64 = None  # type: ignore[assignment]
 
 
 # --- the value everything returns ---------------------------------------------------------------
@@ -207,117 +201,6 @@ class EncodedImage:
 
 
 # --- public functions ---------------------------------------------------------------------------
-
-
-def build_data_url(mime: str, data: bytes) -> str:
-    """``data:<mime>;base64,<data>``: the only place vizlab builds a data URL.
-
-    >>> build_data_url("image/png", b"\\x89PNG")
-    'data:image/png;base64,iVBORw=='
-    """
-    return _data_url_buffer(mime, data).decode("ascii")
-
-
-_B64_CHUNK = 3 * 64 * 1024  # 192 KiB: a multiple of 3 (no padding between chunks), small next to an image
-
-
-def _data_url_buffer(mime: str, data: bytes) -> bytearray:
-    """The data URL as ASCII bytes in one pre-sized buffer, base64 written chunk by chunk.
-
-    One allocation of the final size instead of base64 bytes + str + f-string copies: this keeps
-    to_data_url's peak memory under 3x the file (bench/bench_data_urls.py measures it).
-    """
-    prefix = f"data:{mime};base64,".encode("ascii")
-    size = len(prefix) + 4 * ((len(data) + 2) // 3)
-    buffer = bytearray(size)
-    buffer[: len(prefix)] = prefix
-    position = len(prefix)
-    encode = _b64encode_chunk
-    with memoryview(data) as view:
-        for start in range(0, len(view), _B64_CHUNK):
-            encoded = encode(view[start : start + _B64_CHUNK])
-            buffer[position : position + len(encoded)] = encoded
-            position += len(encoded)
-    return buffer
-
-
-def _b64encode_chunk(chunk: memoryview) -> bytes:
-    if _pybase64 is not None:
-        return bytes(_pybase64.b64encode(chunk))
-    return binascii.b2a_base64(chunk, newline=False)
-
-
-def _b64decode_strict(payload: str) -> bytes:
-    """Canonical base64 only (standard alphabet, '=' only as final padding, length a multiple of 4),
-    checked in C: pybase64's validating decoder, else the standard library's strict mode (3.11+),
-    else a regular expression (3.10). Raises binascii.Error (or UnicodeEncodeError) with the reason."""
-    if _pybase64 is not None:
-        try:
-            return bytes(_pybase64.b64decode(payload, validate=True))
-        except (binascii.Error, ValueError):
-            pass  # fall through: the standard library says *why* it is invalid
-    if sys.version_info >= (3, 11):
-        return binascii.a2b_base64(payload.encode("ascii"), strict_mode=True)
-    if not _BASE64_RE.fullmatch(payload):  # pragma: no cover - Python 3.10 only
-        raise binascii.Error("characters outside the base64 alphabet, or misplaced '=' padding")
-    return base64.b64decode(payload.encode("ascii"), validate=True)  # pragma: no cover
-
-
-def decode_base64_image(text: str, *, source: str = "base64 image data") -> bytes:
-    """Bytes of the 2023 preview format's ``{"image": "<base64>"}`` payload: whitespace (line
-    breaks) ignored, standard alphabet and padding required. Raises :class:`DataURLError`.
-
-    >>> decode_base64_image("iVBO\\nRw==")
-    b'\\x89PNG'
-    """
-    if not isinstance(text, str):
-        raise DataURLError(f"{source} is a {type(text).__name__}, not a base64 string.", source=source)
-    try:
-        return _b64decode_strict("".join(text.split()))
-    except (binascii.Error, ValueError) as e:
-        raise DataURLError(
-            f"{source} is not valid base64 ({e}); encode the image bytes with base64.b64encode "
-            "(standard alphabet, '=' padding).",
-            source=source,
-        ) from e
-
-
-def sniff_mime(data: bytes) -> str | None:
-    """The MIME type of ``data`` from its magic bytes alone, or None if it is not recognised.
-
-    Recognises the formats we send or convert (JPEG, PNG, GIF, WEBP, BMP, TIFF) and, so that
-    errors can name them, SVG, PDF and the ISO-BMFF images (HEIC, HEIF, AVIF).
-
-    >>> sniff_mime(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(8))
-    'image/png'
-    >>> sniff_mime(b"hello") is None
-    True
-    """
-    head = bytes(data[:_HEAD_BYTES])
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    # "BM" alone matches text ("BMW..."); also require a known DIB header size at offset 14:
-    # BITMAPCOREHEADER 12, BITMAPINFOHEADER 40, V2/V3 52/56, OS/2 v2 64, V4 108, V5 124 (Microsoft
-    # Win32 "Bitmap Header Types"; the sizes Pillow's BmpImagePlugin accepts; not re-verified here).
-    if head[:2] == b"BM" and len(head) >= 18 and struct.unpack("<I", head[14:18])[0] in (12, 40, 52, 56, 64, 108, 124):
-        return "image/bmp"
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):  # classic and BigTIFF
-        return "image/tiff"
-    if head.startswith(b"%PDF"):
-        return "application/pdf"
-    if head[4:8] == b"ftyp":
-        return _sniff_ftyp(head)
-    text = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
-    text = text.lstrip().lower()
-    if text.startswith(b"<svg") or (text.startswith((b"<?xml", b"<!--", b"<!doctype")) and b"<svg" in text):
-        return "image/svg+xml"
-    return None
 
 
 def encode_image(
@@ -373,7 +256,7 @@ def to_data_url(source: Source, *, fit: Fit = None, max_bytes: int = DEFAULT_MAX
     image = encode_image(source, fit=fit, max_bytes=max_bytes)
     if isinstance(source, EncodedImage) and image is source:
         return image.data_url  # the caller keeps the bytes alive anyway
-    buffer = _data_url_buffer(image.mime, image.data)
+    buffer = data_url_buffer(image.mime, image.data)
     del image  # release the image bytes before the str is made: peak ~2.7x the file, not 3.7x
     return buffer.decode("ascii")
 
@@ -400,58 +283,6 @@ def image_part(
     return encode_image(source, fit=fit, max_bytes=max_bytes).part(detail)
 
 
-def decode_data_url(url: str) -> tuple[str, bytes]:
-    """Split and check a ``data:<image mime>;base64,<data>`` URL; return (declared MIME, bytes).
-
-    Strict: the ``;base64`` marker, a comma, an ``image/*`` MIME type and canonical base64 (no
-    whitespace, no URL-safe alphabet, correct padding) are all required.
-
-    >>> decode_data_url("data:image/png;base64,iVBORw==")
-    ('image/png', b'\\x89PNG')
-    """
-    if not isinstance(url, str):
-        raise DataURLError(
-            f"decode_data_url() takes a data URL string, not {type(url).__name__}; build one with "
-            "vizlab.to_data_url(path_or_bytes).",
-            source=type(url).__name__,
-        )
-    label = _describe_data_url(url)
-    if not url[:5].lower() == "data:":
-        raise DataURLError(f"{label} does not start with 'data:'; pass a data URL, a path or bytes.", source=label)
-    header, comma, payload = url[5:].partition(",")
-    if not comma:
-        raise DataURLError(
-            f"{label} has no comma; a data URL is 'data:image/png;base64,<data>'. "
-            "Build it with vizlab.to_data_url().",
-            source=label,
-        )
-    params = [p.strip() for p in header.split(";")]
-    if params[-1].lower() != "base64":
-        raise DataURLError(
-            f"{label} is not base64-encoded (no ';base64' before the comma); images must be sent "
-            "as 'data:<mime>;base64,<data>'. Build it with vizlab.to_data_url().",
-            source=label,
-        )
-    mime = params[0].lower()
-    if not mime.startswith("image/"):
-        raise DataURLError(
-            f"{label} declares MIME type {mime or '(none)'!r}, not an image/* type; "
-            "send an image, e.g. build the URL with vizlab.to_data_url(path).",
-            source=label,
-        )
-    if not payload:
-        raise DataURLError(f"{label} has no data after the comma; it holds no image.", source=label)
-    try:
-        data = _b64decode_strict(payload)  # '=' only at the end, length a multiple of 4
-    except (UnicodeEncodeError, binascii.Error, ValueError) as e:
-        raise DataURLError(
-            f"{label} has invalid base64 data ({e}); it must be standard base64 (A-Z a-z 0-9 + /, "
-            "'=' padding, no spaces or line breaks). Re-encode the image with vizlab.to_data_url().",
-            source=label,
-        ) from e
-    return mime, data
-
-
 def image_size(source: Source, *, name: str | None = None) -> tuple[int, int]:
     """(width, height) as displayed, read from the header only: no pixel is decoded.
 
@@ -463,7 +294,7 @@ def image_size(source: Source, *, name: str | None = None) -> tuple[int, int]:
     """
     if isinstance(source, EncodedImage):
         return source.width, source.height
-    if isinstance(source, os.PathLike) or (isinstance(source, str) and not _SCHEME_RE.match(source)):
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and not SCHEME_RE.match(source)):
         fast = _file_header_size(source, name)
     elif isinstance(source, (bytes, bytearray, memoryview)):
         fast = _bytes_header_size(source, name)
@@ -479,48 +310,19 @@ def image_size(source: Source, *, name: str | None = None) -> tuple[int, int]:
             source=resolved.name,
         )
     if resolved.image is not None:
-        return _oriented_size(resolved.image)
+        return oriented_size(resolved.image)
     with _open_checked(resolved) as im:
-        return _oriented_size(im)
-
-
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+        return oriented_size(im)
 
 
 def _file_header_size(path: str | os.PathLike[str], name: str | None) -> tuple[int, int] | None:
-    """The displayed size from vizlab's own header parser (:mod:`vizlab.imageheader`), or None to
-    take the general path (odd files, and every error, which that path words and raises).
-
-    One non-blocking open, one fstat, one 4 KB read (a few small ``pread`` calls more for big
-    JPEG APP segments or a WEBP EXIF chunk); never the pixel data, never a special file.
-    """
-    try:
-        fd = os.open(path, _OPEN_FLAGS)  # non-blocking: a FIFO cannot hang it; fstat refuses it next
-    except (OSError, ValueError):
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        head = os.read(fd, _HEAD_BYTES)
-        found = imageheader.read_header_size(head, functools.partial(_pread, fd))
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return _checked_header(found, lambda: name or Path(path).name or os.fspath(path))
-
-
-def _pread(fd: int, offset: int, size: int) -> bytes:
-    if hasattr(os, "pread"):
-        return os.pread(fd, size, offset)
-    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
-    return os.read(fd, size)  # pragma: no cover
+    """The displayed size from the header alone (:func:`vizlab.imagefiles.file_header`), or None
+    to take the general path (odd files, and every error, which that path words and raises)."""
+    return _checked_header(file_header(path), lambda: name or Path(path).name or os.fspath(path))
 
 
 def _bytes_header_size(data: bytes | bytearray | memoryview, name: str | None) -> tuple[int, int] | None:
-    raw = data if isinstance(data, bytes) else bytes(data[:_HEAD_BYTES])
-    fetch = None if isinstance(data, bytes) else (lambda offset, size: bytes(data[offset : offset + size]))
-    return _checked_header(imageheader.read_header_size(raw, fetch), lambda: name or f"<bytes {len(data)} B>")
+    return _checked_header(bytes_header(data), lambda: name or f"<bytes {len(data)} B>")
 
 
 def _checked_header(found: imageheader.HeaderSize | None, label: Callable[[], str]) -> tuple[int, int] | None:
@@ -600,196 +402,32 @@ def _fit_box(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int]
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-# --- resolving a source -------------------------------------------------------------------------
+# --- resolving a source (vizlab.imagefiles does the reading) ------------------------------------
 
 
-@dataclass
-class _Resolved:
-    """A source reduced to one of: bytes, a file not yet read, a PIL image, or an http(s) URL."""
-
-    name: str
-    data: bytes | None = None
-    path: Path | None = None
-    image: Image.Image | None = None
-    url: str | None = None
-
-
-def _resolve(source: Source, name: str | None, *, max_bytes: int | None, read_files: bool = True) -> _Resolved:
-    raw_limit = None if max_bytes is None else RAW_INPUT_FACTOR * max_bytes
+def _resolve(source: Source, name: str | None, *, max_bytes: int | None, read_files: bool = True) -> Resolved:
+    """``source`` as bytes, a file not yet read, a PIL image or an http(s) URL; an
+    :class:`EncodedImage` is its bytes (the lower module does not know the type)."""
     if isinstance(source, EncodedImage):
-        return _Resolved(name or source.name, data=source.data)
-    if isinstance(source, Image.Image):
-        return _Resolved(name or f"<PIL image {source.width}x{source.height} {source.mode}>", image=source)
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = source if isinstance(source, bytes) else bytes(source)  # one copy, only if needed
-        label = name or f"<bytes {len(data)} B>"
-        _check_raw_size(len(data), label, raw_limit)
-        return _Resolved(label, data=data)
-    if isinstance(source, Mapping):
-        return _resolve_upload(source, name, raw_limit)
-    if isinstance(source, str):
-        match = _SCHEME_RE.match(source)
-        if match:
-            scheme = match.group(1).lower()
-            if scheme == "data":
-                _, data = decode_data_url(source)
-                label = name or f"<data URL {len(data)} B>"
-                _check_raw_size(len(data), label, raw_limit)
-                return _Resolved(label, data=data)
-            if scheme in ("http", "https"):
-                return _Resolved(name or describe_url(source), url=source)
-            raise URLSchemeError(
-                f"{describe_url(source)}: URL scheme {scheme!r} is not allowed; images must be http(s) "
-                "URLs, data: URLs, paths, bytes or PIL images. For a local file pass its path "
-                "(a name containing ':' can be passed as a pathlib.Path).",
-                source=describe_url(source),
-                scheme=scheme,
-            )
-        return _resolve_path(Path(source), source, name, raw_limit, read_files)
-    if isinstance(source, os.PathLike):
-        path = Path(source)
-        return _resolve_path(path, str(path), name, raw_limit, read_files)
-    if isinstance(source, (tuple, list)) and source and isinstance(source[0], Mapping):
-        raise TypeError(
-            "got a sequence of upload records (FileUpload.value?); pass one record, e.g. upload.value[0]"
-        )
-    raise TypeError(
-        f"cannot use a {type(source).__name__} as an image source; pass a path, bytes, a PIL image, "
-        "a FileUpload value record, an EncodedImage, or an http(s)/data: URL"
-    )
-
-
-def _resolve_upload(record: Mapping[str, Any], name: str | None, raw_limit: int | None) -> _Resolved:
-    if "content" not in record:
-        raise TypeError(
-            f"a mapping source must be an ipywidgets FileUpload value record with a 'content' key; "
-            f"got keys {sorted(map(str, record))}"
-        )
-    label = name or str(record.get("name") or "<upload>")
-    content = record["content"]
-    if not isinstance(content, (bytes, bytearray, memoryview)):
-        raise TypeError(f"upload {label!r}: 'content' is a {type(content).__name__}, expected a memoryview or bytes")
-    # The record's "type" is the browser's guess from the file name; it is deliberately ignored.
-    data = content if isinstance(content, bytes) else bytes(content)
-    _check_raw_size(len(data), label, raw_limit)
-    return _Resolved(label, data=data)
-
-
-def _resolve_path(path: Path, shown: str, name: str | None, raw_limit: int | None, read: bool) -> _Resolved:
-    label = name or path.name or shown
-    try:
-        if read:
-            with _open_regular(path, shown, label) as fh:
-                data: bytes | None = _read_bounded(fh, label, raw_limit)
-        else:
-            _check_regular(os.stat(path).st_mode, shown, label)
-            data = None
-    except FileNotFoundError as e:
-        hint = ""
-        if len(shown) > 64 and re.fullmatch(r"[A-Za-z0-9+/=\s]+", shown):
-            hint = " It looks like base64: pass base64.b64decode(...) bytes or a 'data:image/...;base64,' URL."
-        raise ImageError(
-            f"No such image file: {_short(shown)!r} (relative paths start at {os.getcwd()}). "
-            f"Check the path, or pass bytes, a PIL image or an http(s)/data: URL.{hint}",
-            source=_short(shown),
-        ) from e
-    except IsADirectoryError as e:
-        raise ImageError(f"{_short(shown)!r} is a directory, not an image file; pass one file.", source=label) from e
-    except ImageError:
-        raise
-    except ValueError as e:  # "embedded null byte": not a path the OS can open
-        raise ImageError(
-            f"{_short(shown)!r} is not a usable file path ({e}); pass the path of an image file, bytes "
-            "or a data: URL.",
-            source=_short(repr(shown)),
-        ) from e
-    except OSError as e:
-        raise ImageError(f"Cannot read image file {_short(shown)!r}: {e.strerror or e}. Check its permissions.", source=label) from e
-    return _Resolved(label, data=data, path=None if read else path)
-
-
-_FILE_KINDS = (
-    (stat.S_ISDIR, "directory"),
-    (stat.S_ISCHR, "character device"),
-    (stat.S_ISBLK, "block device"),
-    (stat.S_ISFIFO, "FIFO (named pipe)"),
-    (stat.S_ISSOCK, "socket"),
-)
-
-
-def _check_regular(mode: int, shown: str, label: str) -> None:
-    """Refuse anything but a regular file: /dev/zero never ends, a FIFO with no writer blocks."""
-    if stat.S_ISREG(mode):
-        return
-    kind = next((k for test, k in _FILE_KINDS if test(mode)), "special file")
-    if kind == "directory":
-        raise IsADirectoryError(21, "Is a directory", shown)
-    raise NotARegularFileError(
-        f"{_short(shown)!r} is a {kind}, not a regular file, so vizlab did not read it (it could "
-        "never end or block forever). Save the image to a file and pass that path, or pass bytes.",
-        source=label,
-        kind=kind,
-    )
-
-
-@contextlib.contextmanager
-def _open_regular(path: Path, shown: str, label: str) -> Iterator[io.BufferedReader]:
-    """Open ``path`` for reading only if it is a regular file, checked before and after opening.
-
-    The stat before refuses devices and FIFOs without touching them; the open is non-blocking
-    (a FIFO swapped in between cannot hang it) and the fstat after closes that race.
-    """
-    _check_regular(os.stat(path).st_mode, shown, label)
-    fd = os.open(path, _OPEN_FLAGS)
-    try:
-        _check_regular(os.fstat(fd).st_mode, shown, label)
-    except BaseException:
-        os.close(fd)
-        raise
-    with open(fd, "rb") as fh:
-        yield fh
-
-
-_READ_CHUNK = 1 << 20
-
-
-def _read_bounded(fh: io.BufferedReader, label: str, raw_limit: int | None) -> bytes:
-    """The whole file, but never more than ``raw_limit`` bytes, whatever ``st_size`` claims
-    (files in /proc say 0; a file can grow while it is read)."""
-    claimed = os.fstat(fh.fileno()).st_size
-    _check_raw_size(claimed, label, raw_limit)
-    limit = sys.maxsize if raw_limit is None else raw_limit
-    data = fh.read(claimed + 1) if claimed else b""  # +1: sees whether the file is longer than it said
-    if len(data) <= claimed and claimed:
-        return data
-    parts = [data]
-    total = len(data)
-    while True:
-        chunk = fh.read(min(_READ_CHUNK, limit + 1 - total))
-        if not chunk:
-            break
-        parts.append(chunk)
-        total += len(chunk)
-        if total > limit:
-            _check_raw_size(total, label, raw_limit)
-    return b"".join(parts)
+        return Resolved(name or source.name, data=source.data)
+    return resolve(source, name, max_bytes=max_bytes, read_files=read_files)
 
 
 # --- encoding ----------------------------------------------------------------------------------
 
 
 def _encode_bytes(data: bytes, name: str, fit: Fit, max_bytes: int) -> EncodedImage:
-    mime = _sniff_or_refuse(data, name)
-    with _open_checked(_Resolved(name, data=data), mime=mime) as im, _pil_guard(name, recognised=mime is not None):
-        width, height = _oriented_size(im)
+    mime = sniff_or_refuse(data, name)
+    with _open_checked(Resolved(name, data=data), mime=mime) as im, _pil_guard(name, recognised=mime is not None):
+        width, height = oriented_size(im)
         target = fit_size(width, height, fit)
-        frames = _frame_count(im)
+        frames = frame_count(im)
         if frames == 1 and mime in SERVICE_FORMATS and target == (width, height):
             assert mime is not None
             _check_output_size(len(data), name, max_bytes, fit)
-            _verify_passthrough(im, data, mime, name)
+            verify_passthrough(im, data, mime, name)
             return EncodedImage(data, mime, width, height, name, width, height)
-        photo = frames == 1 and (mime in _PHOTO_MIMES or (mime == "image/webp" and _webp_is_lossy(data)))
+        photo = frames == 1 and (mime in _PHOTO_MIMES or (mime == "image/webp" and webp_is_lossy(data)))
         drafted = _draft_for(im, target)
         im.load()
         frame = ImageOps.exif_transpose(im)
@@ -806,7 +444,7 @@ def _encode_bytes(data: bytes, name: str, fit: Fit, max_bytes: int) -> EncodedIm
 
 
 def _encode_pil(image: Image.Image, name: str, fit: Fit, max_bytes: int) -> EncodedImage:
-    frames = _frame_count(image)
+    frames = frame_count(image)
     if frames > 1:
         warnings.warn(
             f"{name} has {frames} frames (an animation or multi-page file); only the current "
@@ -885,7 +523,7 @@ def _draft_for(im: Image.Image, target: tuple[int, int]) -> bool:
     if not isinstance(im, JpegImagePlugin.JpegImageFile):
         return False
     tw, th = target
-    if _orientation(im) in (5, 6, 7, 8):
+    if orientation(im) in (5, 6, 7, 8):
         tw, th = th, tw
     if tw * 2 <= im.width and th * 2 <= im.height:
         return im.draft(im.mode, (tw, th)) is not None
@@ -893,40 +531,6 @@ def _draft_for(im: Image.Image, target: tuple[int, int]) -> bool:
 
 
 # --- checks ------------------------------------------------------------------------------------
-
-
-def _sniff_or_refuse(data: bytes, name: str) -> str | None:
-    """Sniff ``data``; raise for empty input and for kinds Pillow cannot read (SVG, PDF)."""
-    if not data:
-        raise NotAnImageError(f"{name} is empty (0 bytes); pass a PNG, JPEG, WEBP or GIF image.", source=name)
-    mime = sniff_mime(data)
-    if mime == "image/svg+xml":
-        raise UnsupportedImageError(
-            f"{name} is an SVG (vector) image, which the service does not accept. Render it to PNG "
-            "first, e.g. with cairosvg.svg2png(url=...) or `rsvg-convert -o out.png in.svg`.",
-            source=name,
-            kind="svg",
-        )
-    if mime == "application/pdf":
-        raise UnsupportedImageError(
-            f"{name} is a PDF document, not an image. Render the page you need to PNG first, e.g. "
-            "`pdftoppm -png -r 150 in.pdf page` or PyMuPDF's page.get_pixmap().save('page.png').",
-            source=name,
-            kind="pdf",
-        )
-    return mime
-
-
-def _unsupported_container(mime: str, name: str) -> UnsupportedImageError:
-    kind = _UNSUPPORTED_KINDS[mime]
-    return UnsupportedImageError(
-        f"{name} is a {kind.upper()} image, which the service does not accept and this Pillow "
-        "cannot read. Convert it to JPEG or PNG first, e.g. `pip install pillow-heif` then "
-        "pillow_heif.register_heif_opener() (vizlab then converts it), or `heif-convert in.heic "
-        "out.jpg` / macOS `sips -s format jpeg in.heic --out out.jpg`.",
-        source=name,
-        kind=kind,
-    )
 
 
 @contextlib.contextmanager
@@ -953,7 +557,7 @@ def _pil_guard(name: str, *, recognised: bool) -> Iterator[None]:
                     "damaged or truncated. Re-export or re-download it.",
                     source=name,
                 ) from e
-            raise NotAnImageError(_not_an_image_message(name, b""), source=name) from e
+            raise NotAnImageError(not_an_image_message(name, b""), source=name) from e
         except (OSError, SyntaxError, EOFError, ValueError, struct.error, IndexError, MemoryError) as e:
             if not recognised:
                 raise NotAnImageError(
@@ -969,31 +573,31 @@ def _pil_guard(name: str, *, recognised: bool) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _open_checked(resolved: _Resolved, *, mime: str | None = None) -> Iterator[Image.Image]:
+def _open_checked(resolved: Resolved, *, mime: str | None = None) -> Iterator[Image.Image]:
     """Open lazily (header only), refusing non-images and bombs; the image is closed on exit."""
     name = resolved.name
     if resolved.path is not None:
         with open(resolved.path, "rb") as fh:
-            head = fh.read(_HEAD_BYTES)
-        mime = _sniff_or_refuse(head, name)
+            head = fh.read(HEAD_BYTES)
+        mime = sniff_or_refuse(head, name)
         fp: Any = resolved.path
     else:
         assert resolved.data is not None
         if mime is None:
-            mime = _sniff_or_refuse(resolved.data, name)
-        head = resolved.data[:_HEAD_BYTES]
+            mime = sniff_or_refuse(resolved.data, name)
+        head = resolved.data[:HEAD_BYTES]
         fp = io.BytesIO(resolved.data)
     with _pil_guard(name, recognised=mime is not None):
         try:
             im = Image.open(fp)
         except UnidentifiedImageError as e:
-            if mime in _UNSUPPORTED_KINDS:
-                raise _unsupported_container(mime, name) from e
+            if mime in UNSUPPORTED_KINDS:
+                raise unsupported_container(mime, name) from e
             if mime is None:
-                raise NotAnImageError(_not_an_image_message(name, head), source=name) from e
+                raise NotAnImageError(not_an_image_message(name, head), source=name) from e
             raise
     with im, _pil_guard(name, recognised=mime is not None):
-        width, height = _oriented_size(im)
+        width, height = oriented_size(im)
         if width * height > MAX_PIXELS:
             raise _bomb(name, width * height)
         yield im
@@ -1010,36 +614,6 @@ def _bomb(name: str, pixels: int) -> DecompressionBombError:
     )
 
 
-def _not_an_image_message(name: str, head: bytes) -> str:
-    if not head:
-        return f"{name} is not an image in any format vizlab or Pillow recognises; pass a PNG, JPEG, WEBP or GIF."
-    sample = head[:64]
-    try:
-        text = sample.decode("utf-8")
-    except UnicodeDecodeError:
-        text = ""
-    if text and "".join(text.split()).isprintable():
-        looks = "text " + repr(text[:24] + ("..." if len(text) > 24 else ""))
-    else:
-        looks = "bytes " + sample[:8].hex(" ")
-    return (
-        f"{name} is not an image: it starts with {looks}, which matches no image format. vizlab reads "
-        "the format from the bytes, not the file name; pass a PNG, JPEG, WEBP or GIF."
-    )
-
-
-def _check_raw_size(size: int, name: str, raw_limit: int | None) -> None:
-    if raw_limit is not None and size > raw_limit:
-        raise ImageTooLargeError(
-            f"{name} is {_mb(size)}, more than {RAW_INPUT_FACTOR} x the {_mb(raw_limit // RAW_INPUT_FACTOR)} "
-            "image limit, so vizlab will not read it. Downscale or recompress it with another tool "
-            "first (or pass a larger max_bytes if your service allows it).",
-            source=name,
-            size=size,
-            limit=raw_limit,
-        )
-
-
 def _check_output_size(size: int, name: str, max_bytes: int, fit: Fit) -> None:
     if size > max_bytes:
         advice = (
@@ -1049,106 +623,11 @@ def _check_output_size(size: int, name: str, max_bytes: int, fit: Fit) -> None:
             else f"Even with fit={fit!r} it is too big: pass a smaller fit such as fit=\"low\" or (1024, 1024)"
         )
         raise ImageTooLargeError(
-            f"{name} is {_mb(size)} encoded, over the {_mb(max_bytes)} limit per image. {advice}.",
+            f"{name} is {megabytes(size)} encoded, over the {megabytes(max_bytes)} limit per image. {advice}.",
             source=name,
             size=size,
             limit=max_bytes,
         )
-
-
-def _verify_passthrough(im: Image.Image, data: bytes, mime: str, name: str) -> None:
-    """Prove bytes sent unchanged are whole, without decoding the pixels (except small GIFs)."""
-    problem = None
-    if mime == "image/png":
-        with Image.open(io.BytesIO(data)) as fresh:  # verify() needs a fresh, unloaded image
-            fresh.verify()
-    elif mime == "image/jpeg":
-        if not _jpeg_has_end_after_scan(data):
-            problem = "it has no end-of-image marker after its image data (truncated?)"
-    elif mime == "image/webp":
-        riff_size = struct.unpack("<I", data[4:8])[0]
-        if len(data) < riff_size + 8:
-            problem = f"its RIFF header promises {riff_size + 8} bytes but only {len(data)} are there (truncated?)"
-    elif mime == "image/gif":
-        im.load()
-    if problem:
-        raise CorruptImageError(f"{name} is a damaged {mime} file: {problem}. Re-export or re-download it.", source=name)
-
-
-def _jpeg_has_end_after_scan(data: bytes) -> bool:
-    """True if an EOI marker (FF D9) follows the first start-of-scan (FF DA).
-
-    Walks the marker segments so an EXIF thumbnail's own FF D9 (inside APP1, before the scan)
-    does not count. Entropy-coded data cannot contain FF D9 (0xFF is stuffed as FF 00). Marker
-    codes (SOS FF DA, EOI FF D9, TEM FF 01, RST FF D0-D7 with no length field) are those of ITU-T
-    T.81 (1992), Table B.1.
-    """
-    pos, end = 2, len(data)
-    while pos + 4 <= end:
-        if data[pos] != 0xFF:
-            return False
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker == 0xDA:
-            return data.rfind(b"\xff\xd9", pos) != -1
-        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # standalone markers carry no length
-            pos += 2
-            continue
-        pos += 2 + struct.unpack(">H", data[pos + 2 : pos + 4])[0]
-    return False
-
-
-def _webp_is_lossy(data: bytes) -> bool:
-    """A WEBP carries a lossy "VP8 " chunk (photo) rather than only lossless "VP8L"."""
-    return b"VP8 " in data[12:4096]
-
-
-def _sniff_ftyp(head: bytes) -> str | None:
-    """HEIC / HEIF / AVIF from an ISO-BMFF ``ftyp`` box; None for video (mp4, mov...)."""
-    box_size = struct.unpack(">I", head[:4])[0]
-    brands = {head[8:12]} | {head[i : i + 4] for i in range(16, min(box_size, len(head)) - 3, 4)}
-    if brands & {b"avif", b"avis"}:
-        return "image/avif"
-    if brands & {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}:
-        return "image/heic"
-    if brands & {b"mif1", b"msf1", b"heif"}:
-        return "image/heif"
-    return None
-
-
-def _frame_count(im: Image.Image) -> int:
-    """Frames the service would not see: animation frames, TIFF pages. MPO's second image
-    (stereo pair, Ultra-HDR gain map) is part of a JPEG the service reads, so it counts as 1."""
-    if im.format == "MPO":
-        return 1
-    return int(getattr(im, "n_frames", 1))
-
-
-def _orientation(im: Image.Image) -> int:
-    """EXIF orientation from the header, without decoding (Pillow's PNG getexif() would load).
-
-    TIFF counts as upright: Pillow's TIFF plugin already reports the displayed size and turns the
-    pixels on load (TiffImagePlugin._setup / load, Pillow 8+), so swapping again would be wrong.
-    """
-    if im.format == "TIFF":
-        return 1
-    if im.format == "PNG":
-        raw = im.info.get("exif")
-        if not raw:
-            return 1
-        exif = Image.Exif()
-        exif.load(raw)
-    else:
-        exif = im.getexif()
-    value = exif.get(0x0112, 1)  # 0x0112: the EXIF Orientation tag
-    return value if isinstance(value, int) else 1
-
-
-def _oriented_size(im: Image.Image) -> tuple[int, int]:
-    width, height = im.size
-    return (height, width) if _orientation(im) in (5, 6, 7, 8) else (width, height)
 
 
 def check_fit(fit: object) -> None:
@@ -1174,7 +653,7 @@ def _check_detail(detail: str) -> str:
 
 def _http_url(source: object) -> str | None:
     if isinstance(source, str):
-        match = _SCHEME_RE.match(source)
+        match = SCHEME_RE.match(source)
         if match and match.group(1).lower() in ("http", "https"):
             return source
     return None
@@ -1189,37 +668,3 @@ def _refuse_fit_for_url(url: str, fit: Fit) -> None:
         )
 
 
-def _describe_data_url(url: str) -> str:
-    return f"data URL {_short(url, 40)!r} ({len(url)} chars)"
-
-
-def describe_url(url: str) -> str:
-    """A URL as messages may show it: a data URL elided; any other without user name, password,
-    query or fragment, where SAS tokens and signed-URL keys live.
-
-    >>> describe_url("https://u:pw@acct.blob.core.windows.net/c/cat.png?sv=2024&sig=SECRET")
-    'https://acct.blob.core.windows.net/c/cat.png?...'
-    >>> describe_url("data:image/png;base64," + "A" * 100)
-    "data URL 'data:image/png;base64,AAAAAAAAAAAAAAA...' (122 chars)"
-    """
-    if url[:5].lower() == "data:":
-        return _describe_data_url(url)
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-    except ValueError:  # a malformed netloc (bad port, unbalanced brackets)
-        return _short(re.split(r"[?#@]", url, maxsplit=1)[0]) + "..."
-    shown = urlunsplit((parts.scheme, host if parts.netloc else "", parts.path, "", ""))
-    if parts.query or parts.fragment:
-        shown += "?..."
-    return _short(shown)
-
-
-def _short(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _mb(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f} MB"

@@ -1,0 +1,286 @@
+"""Turning an image source into bytes (or a file not yet read), and reading files safely.
+
+:func:`resolve` reduces whatever the caller passed (a path, bytes-like, a PIL image, an
+ipywidgets 8 ``FileUpload`` value record, a ``data:`` or http(s) URL) to a :class:`Resolved`:
+bytes, a file not yet read, a PIL image, or a URL. :func:`file_header` and :func:`bytes_header`
+read only the header's size, for token estimates over thousands of files.
+
+Trade-offs this module owns:
+
+* **Only regular files are read.** A path is stat-ed before it is opened (devices and FIFOs are
+  refused without being touched), opened non-blocking (a FIFO swapped in between cannot hang
+  it) and fstat-ed after opening, which closes that race. ``/dev/zero`` never ends and a FIFO
+  with no writer blocks forever; both raise :class:`vizlab.errors.NotARegularFileError`.
+* **Reads are bounded.** The raw input is refused before reading when it is more than
+  :data:`RAW_INPUT_FACTOR` x ``max_bytes`` (below that, ``fit`` may still shrink it under the
+  limit, so the output check happens later, in :mod:`vizlab.images`). The limit holds whatever
+  ``st_size`` claims: files in /proc say 0, and a file can grow while it is read.
+* **http(s) URLs are never fetched** here: they resolve to a URL for the caller to pass
+  through or refuse. Any other scheme (``file:``, ``javascript:``, ``ftp:``...) is refused.
+* **The upload's "type" is ignored.** It is the browser's guess from the file name; the type
+  comes from the bytes (:mod:`vizlab.imageformat`).
+
+Pixel-count limits are not checked here: ``vizlab.images.MAX_PIXELS`` is read at call time by
+:mod:`vizlab.images`, which builds on this module (this module never imports it back).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import os
+import re
+import stat
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from vizlab import imageheader
+from vizlab.dataurl import SCHEME_RE, decode_data_url, describe_url, shorten
+from vizlab.errors import ImageError, ImageTooLargeError, NotARegularFileError, URLSchemeError
+
+__all__ = [
+    "RAW_INPUT_FACTOR",
+    "OPEN_FLAGS",
+    "Resolved",
+    "resolve",
+    "file_header",
+    "bytes_header",
+    "megabytes",
+]
+
+
+# Inputs bigger than this many times max_bytes are refused before being read or decoded.
+RAW_INPUT_FACTOR = 4
+
+
+@dataclass
+class Resolved:
+    """A source reduced to one of: bytes, a file not yet read, a PIL image, or an http(s) URL."""
+
+    name: str
+    data: bytes | None = None
+    path: Path | None = None
+    image: Image.Image | None = None
+    url: str | None = None
+
+
+def resolve(source: object, name: str | None, *, max_bytes: int | None, read_files: bool = True) -> Resolved:
+    raw_limit = None if max_bytes is None else RAW_INPUT_FACTOR * max_bytes
+    if isinstance(source, Image.Image):
+        return Resolved(name or f"<PIL image {source.width}x{source.height} {source.mode}>", image=source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = source if isinstance(source, bytes) else bytes(source)  # one copy, only if needed
+        label = name or f"<bytes {len(data)} B>"
+        _check_raw_size(len(data), label, raw_limit)
+        return Resolved(label, data=data)
+    if isinstance(source, Mapping):
+        return _resolve_upload(source, name, raw_limit)
+    if isinstance(source, str):
+        match = SCHEME_RE.match(source)
+        if match:
+            scheme = match.group(1).lower()
+            if scheme == "data":
+                _, data = decode_data_url(source)
+                label = name or f"<data URL {len(data)} B>"
+                _check_raw_size(len(data), label, raw_limit)
+                return Resolved(label, data=data)
+            if scheme in ("http", "https"):
+                return Resolved(name or describe_url(source), url=source)
+            raise URLSchemeError(
+                f"{describe_url(source)}: URL scheme {scheme!r} is not allowed; images must be http(s) "
+                "URLs, data: URLs, paths, bytes or PIL images. For a local file pass its path "
+                "(a name containing ':' can be passed as a pathlib.Path).",
+                source=describe_url(source),
+                scheme=scheme,
+            )
+        return _resolve_path(Path(source), source, name, raw_limit, read_files)
+    if isinstance(source, os.PathLike):
+        path = Path(source)
+        return _resolve_path(path, str(path), name, raw_limit, read_files)
+    if isinstance(source, (tuple, list)) and source and isinstance(source[0], Mapping):
+        raise TypeError(
+            "got a sequence of upload records (FileUpload.value?); pass one record, e.g. upload.value[0]"
+        )
+    raise TypeError(
+        f"cannot use a {type(source).__name__} as an image source; pass a path, bytes, a PIL image, "
+        "a FileUpload value record, an EncodedImage, or an http(s)/data: URL"
+    )
+
+
+def _resolve_upload(record: Mapping[str, Any], name: str | None, raw_limit: int | None) -> Resolved:
+    if "content" not in record:
+        raise TypeError(
+            f"a mapping source must be an ipywidgets FileUpload value record with a 'content' key; "
+            f"got keys {sorted(map(str, record))}"
+        )
+    label = name or str(record.get("name") or "<upload>")
+    content = record["content"]
+    if not isinstance(content, (bytes, bytearray, memoryview)):
+        raise TypeError(f"upload {label!r}: 'content' is a {type(content).__name__}, expected a memoryview or bytes")
+    # The record's "type" is the browser's guess from the file name; it is deliberately ignored.
+    data = content if isinstance(content, bytes) else bytes(content)
+    _check_raw_size(len(data), label, raw_limit)
+    return Resolved(label, data=data)
+
+
+def _resolve_path(path: Path, shown: str, name: str | None, raw_limit: int | None, read: bool) -> Resolved:
+    label = name or path.name or shown
+    try:
+        if read:
+            with _open_regular(path, shown, label) as fh:
+                data: bytes | None = _read_bounded(fh, label, raw_limit)
+        else:
+            _check_regular(os.stat(path).st_mode, shown, label)
+            data = None
+    except FileNotFoundError as e:
+        hint = ""
+        if len(shown) > 64 and re.fullmatch(r"[A-Za-z0-9+/=\s]+", shown):
+            hint = " It looks like base64: pass base64.b64decode(...) bytes or a 'data:image/...;base64,' URL."
+        raise ImageError(
+            f"No such image file: {shorten(shown)!r} (relative paths start at {os.getcwd()}). "
+            f"Check the path, or pass bytes, a PIL image or an http(s)/data: URL.{hint}",
+            source=shorten(shown),
+        ) from e
+    except IsADirectoryError as e:
+        raise ImageError(f"{shorten(shown)!r} is a directory, not an image file; pass one file.", source=label) from e
+    except ImageError:
+        raise
+    except ValueError as e:  # "embedded null byte": not a path the OS can open
+        raise ImageError(
+            f"{shorten(shown)!r} is not a usable file path ({e}); pass the path of an image file, bytes "
+            "or a data: URL.",
+            source=shorten(repr(shown)),
+        ) from e
+    except OSError as e:
+        raise ImageError(f"Cannot read image file {shorten(shown)!r}: {e.strerror or e}. Check its permissions.", source=label) from e
+    return Resolved(label, data=data, path=None if read else path)
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "directory"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISFIFO, "FIFO (named pipe)"),
+    (stat.S_ISSOCK, "socket"),
+)
+
+
+def _check_regular(mode: int, shown: str, label: str) -> None:
+    """Refuse anything but a regular file: /dev/zero never ends, a FIFO with no writer blocks."""
+    if stat.S_ISREG(mode):
+        return
+    kind = next((k for test, k in _FILE_KINDS if test(mode)), "special file")
+    if kind == "directory":
+        raise IsADirectoryError(21, "Is a directory", shown)
+    raise NotARegularFileError(
+        f"{shorten(shown)!r} is a {kind}, not a regular file, so vizlab did not read it (it could "
+        "never end or block forever). Save the image to a file and pass that path, or pass bytes.",
+        source=label,
+        kind=kind,
+    )
+
+
+@contextlib.contextmanager
+def _open_regular(path: Path, shown: str, label: str) -> Iterator[io.BufferedReader]:
+    """Open ``path`` for reading only if it is a regular file, checked before and after opening.
+
+    The stat before refuses devices and FIFOs without touching them; the open is non-blocking
+    (a FIFO swapped in between cannot hang it) and the fstat after closes that race.
+    """
+    _check_regular(os.stat(path).st_mode, shown, label)
+    fd = os.open(path, OPEN_FLAGS)
+    try:
+        _check_regular(os.fstat(fd).st_mode, shown, label)
+    except BaseException:
+        os.close(fd)
+        raise
+    with open(fd, "rb") as fh:
+        yield fh
+
+
+_READ_CHUNK = 1 << 20
+
+
+def _read_bounded(fh: io.BufferedReader, label: str, raw_limit: int | None) -> bytes:
+    """The whole file, but never more than ``raw_limit`` bytes, whatever ``st_size`` claims
+    (files in /proc say 0; a file can grow while it is read)."""
+    claimed = os.fstat(fh.fileno()).st_size
+    _check_raw_size(claimed, label, raw_limit)
+    limit = sys.maxsize if raw_limit is None else raw_limit
+    data = fh.read(claimed + 1) if claimed else b""  # +1: sees whether the file is longer than it said
+    if len(data) <= claimed and claimed:
+        return data
+    parts = [data]
+    total = len(data)
+    while True:
+        chunk = fh.read(min(_READ_CHUNK, limit + 1 - total))
+        if not chunk:
+            break
+        parts.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            _check_raw_size(total, label, raw_limit)
+    return b"".join(parts)
+
+
+def _check_raw_size(size: int, name: str, raw_limit: int | None) -> None:
+    if raw_limit is not None and size > raw_limit:
+        raise ImageTooLargeError(
+            f"{name} is {megabytes(size)}, more than {RAW_INPUT_FACTOR} x the {megabytes(raw_limit // RAW_INPUT_FACTOR)} "
+            "image limit, so vizlab will not read it. Downscale or recompress it with another tool "
+            "first (or pass a larger max_bytes if your service allows it).",
+            source=name,
+            size=size,
+            limit=raw_limit,
+        )
+
+
+OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+def file_header(path: str | os.PathLike[str]) -> imageheader.HeaderSize | None:
+    """The header's size from vizlab's own parser (:mod:`vizlab.imageheader`), or None to take
+    the general path (odd files, and every error, which that path words and raises).
+
+    One non-blocking open, one fstat, one 4 KB read (a few small ``pread`` calls more for big
+    JPEG APP segments or a WEBP EXIF chunk); never the pixel data, never a special file. The
+    caller checks the size against its pixel limit.
+    """
+    try:
+        fd = os.open(path, OPEN_FLAGS)  # non-blocking: a FIFO cannot hang it; fstat refuses it next
+    except (OSError, ValueError):
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        head = os.read(fd, imageheader.HEAD_BYTES)
+        return imageheader.read_header_size(head, functools.partial(_pread, fd))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _pread(fd: int, offset: int, size: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
+    return os.read(fd, size)  # pragma: no cover
+
+
+def bytes_header(data: bytes | bytearray | memoryview) -> imageheader.HeaderSize | None:
+    """The header's size of image bytes in memory (no copy of a bytes object), or None."""
+    raw = data if isinstance(data, bytes) else bytes(data[: imageheader.HEAD_BYTES])
+    fetch = None if isinstance(data, bytes) else (lambda offset, size: bytes(data[offset : offset + size]))
+    return imageheader.read_header_size(raw, fetch)
+
+
+def megabytes(n: int) -> str:
+    """``n`` bytes as "12.3 MB" (MiB), as size messages show them."""
+    return f"{n / (1024 * 1024):.1f} MB"
