@@ -23,7 +23,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -32,9 +32,7 @@ from vizlab.experiments import stats
 if TYPE_CHECKING:
     import pandas as pd
 
-    from vizlab.experiments.runner import ExperimentResult
-
-__all__ = ["MARGIN", "MIN_ITEMS", "summarize_arms", "compare_arms", "recommend", "write_outputs", "per_image"]
+__all__ = ["MARGIN", "MIN_ITEMS", "RunResult", "summarize_arms", "compare_arms", "recommend", "write_outputs", "per_image"]
 
 MARGIN = 0.05
 MIN_ITEMS = 10
@@ -253,7 +251,29 @@ def _jsonable(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return list(json.loads(frame.to_json(orient="records")))
 
 
-def write_outputs(result: ExperimentResult, out: Path) -> dict[str, str]:
+class RunResult(Protocol):
+    """What :func:`write_outputs` reads of a run (:class:`vizlab.experiments.runner.ExperimentResult`);
+    a protocol, so this module stays below the runner."""
+
+    table: pd.DataFrame
+    manifest: dict[str, Any]
+    problems: list[Any]
+    counts: dict[str, int]
+    estimate_usd: float
+
+    @property
+    def stamp(self) -> str | None: ...
+
+    def summary(self, by: Sequence[str] = ()) -> pd.DataFrame: ...
+
+    def compare(self, pairs: Sequence[tuple[str, str]] | None = None) -> pd.DataFrame: ...
+
+    def recommendation(self, low: str | None = None, high: str | None = None) -> str: ...
+
+    def frontier(self, ax: Any = None) -> Any: ...
+
+
+def write_outputs(result: RunResult, out: Path) -> dict[str, str]:
     """items.csv (+ items.parquet with pyarrow), summary.json, frontier.png under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}
