@@ -7,7 +7,6 @@ the plain image chat works through ``AzureChatOpenAI`` as a user would write it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -33,8 +32,8 @@ class Sign(BaseModel):
 
 @pytest.fixture(scope="module")
 def backend() -> Iterator[LocalBackend]:
-    os.environ.setdefault("LANGCHAIN_TRACING_V2", "false")  # LangSmith would phone home
-    with LocalBackend(api_key=KEY) as b:
+    with pytest.MonkeyPatch.context() as mp, LocalBackend(api_key=KEY) as b:
+        mp.setenv("LANGCHAIN_TRACING_V2", "false")  # LangSmith would phone home; undone after the module
         yield b
 
 

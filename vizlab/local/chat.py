@@ -25,7 +25,7 @@ from vizlab.local import _deps, samples
 from vizlab.local.analyst import NO_IMAGE_ANSWER
 from vizlab.local.caching import checkpoints
 from vizlab.local.apiversion import check_api_version, check_v1_api_version
-from vizlab.local.config import BackendConfig, BackendState
+from vizlab.local.config import BackendState
 from vizlab.local.errors import AzureError, bad_request
 from vizlab.local.fields import CHAT_FIELDS, FieldRule, report_headers
 from vizlab.local.filters import check_prompt, prompt_filter_results, safe_results
