@@ -19,7 +19,6 @@ import time
 from typing import Any
 
 import requests
-
 from _common import Section, fmt_s, median, percentile, say
 
 KEY = "bench-key"

@@ -16,9 +16,8 @@ import time
 from typing import Any
 
 import numpy as np
-from PIL import Image
-
 from _common import Section, fmt_s, median, say
+from PIL import Image
 
 TURNS = 50
 BASE_TURNS = 15

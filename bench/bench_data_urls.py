@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
-
 from _common import Section, fmt_bytes, fmt_s, median, say
+from PIL import Image
 
 WIDTH, HEIGHT = 4000, 3000
 REPEATS = 41

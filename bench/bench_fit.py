@@ -18,17 +18,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
-
 from _common import Section, fmt_s, median, say
 from bench_data_urls import make_photo
+from PIL import Image, ImageOps
 
 PHOTOS = 6
 
 
 def old_fit_high(path: Path) -> bytes:
     """vizlab's fit='high' before issue 14: draft at twice the target, LANCZOS, JPEG 85."""
-    from vizlab.images import JPEG_QUALITY, fit_size
+    from vizlab.images import fit_size
+    from vizlab.images.encode import JPEG_QUALITY
 
     with Image.open(path) as im:
         target = fit_size(im.width, im.height, "high")
@@ -42,7 +42,7 @@ def old_fit_high(path: Path) -> bytes:
 
 
 def _full_quality(path: Path, target: tuple[int, int]) -> Image.Image:
-    from vizlab.images import JPEG_QUALITY
+    from vizlab.images.encode import JPEG_QUALITY
 
     with Image.open(path) as im:
         im.load()

@@ -13,9 +13,10 @@ import threading
 import time
 
 import requests
-
 from _common import Section, say
-from vizlab.local import LocalBackend, intake
+
+from vizlab.local import LocalBackend
+from vizlab.local.http import intake
 
 
 def fds() -> int:

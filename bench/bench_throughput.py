@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import Exchange, Section, fmt_s, median, recording_backend, say
+from _common import Exchange, Section, recording_backend, say
 from _items import colour_items
 
 KEY = "bench-key"
@@ -63,7 +63,7 @@ def busiest_window(admitted: list[tuple[float, int]], window: float = WINDOW_S) 
 
 def ideal_makespan(costs: list[int], service_s: float, concurrency: int, tpm: int) -> float:
     """Wall time of a client that retries exactly at retry-after, against the same limiter."""
-    from vizlab.local.ratelimit import SlidingWindowLimiter
+    from vizlab.local.http.ratelimit import SlidingWindowLimiter
 
     now = [0.0]
     limiter = SlidingWindowLimiter(rpm=None, tpm=tpm, window_s=WINDOW_S, clock=lambda: now[0])

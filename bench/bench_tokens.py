@@ -31,9 +31,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from PIL import Image, ImageDraw, ImageOps
-
 from _common import Section, fmt_s, say
+from PIL import Image, ImageDraw, ImageOps
 
 PER_FORMAT = int(os.environ.get("VIZLAB_BENCH_PER_FORMAT", "100"))
 ROUNDS = 7

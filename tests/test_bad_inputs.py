@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 import requests
+from badinputs import ADVICE_VERBS, CASES, Case, animated_gif
+from conftest import LOCAL_API_KEY, TINY_PNG
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from badinputs import ADVICE_VERBS, CASES, Case, animated_gif
-from conftest import LOCAL_API_KEY, TINY_PNG
 from vizlab.conversation import Conversation
 from vizlab.errors import ImageError, VizlabError
 from vizlab.images import encode_image

@@ -19,7 +19,6 @@ from PIL import Image
 from vizlab import connect
 from vizlab.batch import (
     BATCH_COLUMNS,
-    NOT_PROCESSED,
     BatchNotFinishedError,
     BatchRequest,
     BatchRun,
@@ -28,6 +27,7 @@ from vizlab.batch import (
     run_batch_experiment,
     submit,
 )
+from vizlab.batch.files import NOT_PROCESSED
 from vizlab.client import Client
 from vizlab.datasets import LabelledImage, colour_card
 from vizlab.errors import VizlabError

@@ -12,7 +12,8 @@ import pytest
 
 import vizlab
 from vizlab import models, tokens
-from vizlab.calibration import (
+from vizlab.client import Client
+from vizlab.experiments.calibration import (
     MIN_SEPARATION,
     CalibrationError,
     Measurement,
@@ -21,7 +22,6 @@ from vizlab.calibration import (
     fit,
     plan,
 )
-from vizlab.client import Client
 from vizlab.local import LocalBackend
 
 KEY = "calibration-key"

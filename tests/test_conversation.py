@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -411,7 +410,7 @@ def test_cost_by_turn_grows_and_prefers_reported_usage(enc: Callable[..., Any]) 
     assert (last["source"], last["prompt_tokens"], last["completion_tokens"]) == ("reported", 4000, 20)
     assert last["reported_prompt_tokens"] == 4000
     assert last["estimated_image_tokens"] == 5 * 765
-    from vizlab.pricing import DEFAULT_PRICES
+    from vizlab.tokens.pricing import DEFAULT_PRICES
 
     assert last["cost"] == pytest.approx(DEFAULT_PRICES.cost(4000, 20, model="gpt-4o").total)
 

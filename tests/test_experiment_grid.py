@@ -25,8 +25,7 @@ from PIL import Image
 
 from vizlab.client import connect
 from vizlab.datasets import text_card
-from vizlab.experiments import BudgetExceededError, load_items, map_prompt, run_experiment
-from vizlab.experiments import stats
+from vizlab.experiments import BudgetExceededError, load_items, map_prompt, run_experiment, stats
 
 KEY = "grid-test-key"
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import binomtest, bootstrap
 from statsmodels.stats.multitest import multipletests

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from vizlab.local import _deps
-from vizlab.local.analyst import NO_IMAGE_ANSWER, Analyst, ImageFacts, detect_intent
+from vizlab.local.analyst import NO_IMAGE_ANSWER, Analyst, ImageFacts
+from vizlab.local.analyst.answer import detect_intent
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +209,7 @@ def test_split_recognition_reads_exactly_what_one_engine_reads(monkeypatch: pyte
     import numpy as np
     from rapidocr_onnxruntime import RapidOCR
 
-    from vizlab.local import analyst as module
+    from vizlab.local.analyst import answer as module
 
     view = _lines_card(16)  # 16 lines: three recognition batches, split 2 + 1 across two engines
     monkeypatch.setattr(module, "_pool", module._OcrPool())
@@ -231,7 +232,7 @@ def test_split_recognition_reads_exactly_what_one_engine_reads(monkeypatch: pyte
 
 
 def test_ocr_runs_only_when_the_question_needs_text(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vizlab.local import analyst as module
+    from vizlab.local.analyst import answer as module
 
     reads: list[int] = []
     original = module._read_text
@@ -262,7 +263,7 @@ def _png(img: Image.Image) -> bytes:
 
 
 def test_ocr_plan_fits_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vizlab.local import analyst as module
+    from vizlab.local.analyst import answer as module
 
     monkeypatch.delenv("VIZLAB_OCR_SESSIONS", raising=False)
     monkeypatch.setattr(module, "_usable_cores", lambda: 2)

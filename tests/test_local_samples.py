@@ -16,8 +16,7 @@ import requests
 from PIL import Image
 
 import vizlab
-from vizlab.local import LocalBackend
-from vizlab.local import samples
+from vizlab.local import LocalBackend, samples
 
 API_VERSION = "2024-10-21"
 

@@ -20,11 +20,11 @@ from typing import Any
 import openai
 import pytest
 import requests
+from conftest import LOCAL_API_KEY, TINY_PNG
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image, ImageDraw
+from PIL import Image
 
-from conftest import LOCAL_API_KEY, TINY_PNG
 from vizlab.local import BackendConfig, LocalBackend, create_app
 
 API_VERSION = "2024-10-21"
@@ -679,7 +679,7 @@ def test_latency_is_simulated_without_blocking(monkeypatch: pytest.MonkeyPatch) 
     """
     import asyncio
 
-    from vizlab.local import chat
+    from vizlab.local.routes import chat
 
     real_sleep = asyncio.sleep
     inside = peak = 0
@@ -829,7 +829,7 @@ def test_limits_follow_each_deployments_token_model() -> None:
 
 
 def test_model_limits_table() -> None:
-    from vizlab.local.limits import DEFAULT_LIMITS, MODEL_LIMITS, limits_for
+    from vizlab.local.requests.limits import DEFAULT_LIMITS, MODEL_LIMITS, limits_for
 
     expected = {  # model: (context, max output)
         "gpt-4o": (128_000, 16_384), "gpt-4o-mini": (128_000, 16_384), "gpt-4o-2024-08-06": (128_000, 16_384),
@@ -844,9 +844,8 @@ def test_model_limits_table() -> None:
     assert limits_for("my-own-model") == (None, DEFAULT_LIMITS)
     assert all(limits.max_output <= limits.context for limits in MODEL_LIMITS.values())
     # Every model vizlab.tokens knows has listed limits (no silent fallback to the default).
-    from vizlab.tokens import known_models
-
     from vizlab import models
+    from vizlab.tokens import known_models
 
     # (gpt-image-1 is no chat model: the registry lists no context window for it.)
     chat_models = [m for m in known_models() if models.lookup(m).context_window > 0]

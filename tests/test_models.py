@@ -173,7 +173,7 @@ def test_a_snapshot_whose_facts_differ_from_its_family():
 
 
 def test_backend_limits_read_the_registry():
-    from vizlab.local.limits import limits_for
+    from vizlab.local.requests.limits import limits_for
 
     assert limits_for("gpt-4.1-mini-2025-04-14") == ("gpt-4.1-mini", limits_for("gpt-4.1-mini")[1])
     name, lim = limits_for("gpt-5-mini")

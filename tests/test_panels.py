@@ -346,8 +346,9 @@ def test_compare_shows_the_pixels_the_model_sees(client: Client) -> None:
     try:
         low, high = panel.columns["low"], panel.columns["high"]
         assert low.seen_size == (512, 384) and high.seen_size == (1024, 768)
-        from PIL import Image
         import io
+
+        from PIL import Image
 
         assert Image.open(io.BytesIO(high.grid_png)).size == (1024, 768)  # the real pixels, not a preview
         assert "the model sees 1024x768 px" in panel.column_views["high"].stats.value

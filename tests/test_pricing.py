@@ -8,10 +8,10 @@ import io
 import pytest
 from PIL import Image
 
-from vizlab import pricing
 from vizlab.errors import UnknownModelError
-from vizlab.pricing import BATCH_DISCOUNT, Cost, Price, PriceTable, cost_per_1000_images, default_prices
-from vizlab.tokens import Usage, count_text_tokens, estimate_request
+from vizlab.models.types import Cost
+from vizlab.tokens import PriceTable, Usage, count_text_tokens, default_prices, estimate_request, pricing
+from vizlab.tokens.pricing import BATCH_DISCOUNT, Price, cost_per_1000_images
 
 
 def test_cost_maths() -> None:

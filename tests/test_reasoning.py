@@ -17,7 +17,7 @@ from vizlab import connect, errors, models
 from vizlab.client import DEFAULT_API_VERSION, Client
 from vizlab.client.params import applies_registry, apply_model_params
 from vizlab.local import LocalBackend
-from vizlab.local.reasoning import EFFORT_FACTORS
+from vizlab.local.requests.reasoning import EFFORT_FACTORS
 
 KEY = "reasoning-test-key"
 REASONING = [f for f in models.families() if models.lookup(f).reasoning]
@@ -195,7 +195,7 @@ def test_repeated_long_prefixes_report_cached_tokens_by_the_documented_rule() ->
         assert (second.cached_tokens - rule.min_prefix) % rule.step == 0
         assert second.cached_tokens <= second.usage.prompt_tokens  # type: ignore[union-attr]
         assert "cached" in second.summary()
-        from vizlab.pricing import default_prices
+        from vizlab.tokens import default_prices
 
         expected = default_prices().cost(second.usage.prompt_tokens, second.usage.completion_tokens,  # type: ignore[union-attr]
                                          model="gpt-4o", cached_tokens=second.cached_tokens)  # fmt: skip
@@ -291,8 +291,9 @@ def test_connect_to_the_builtin_backend_knows_each_deployments_model() -> None:
 
 
 def test_a_model_without_vision_refuses_images_as_the_service_does(backend: LocalBackend) -> None:
-    from vizlab.images import to_data_url
     from PIL import Image
+
+    from vizlab.images import to_data_url
 
     url = to_data_url(Image.new("RGB", (8, 8), "red"))
     messages = [{"role": "system", "content": "Be brief."},

@@ -165,7 +165,7 @@ def test_files_batches_models_validate(backend: LocalBackend) -> None:
     # vizlab.local.models_api), so it is checked against that schema instead.
     import jsonschema
 
-    from vizlab.local.models_api import MODEL_LIST_SCHEMA
+    from vizlab.local.routes.models import MODEL_LIST_SCHEMA
 
     azure = requests.get(f"{backend.url}/openai/v1/models", headers={"api-key": KEY}, timeout=30).json()
     jsonschema.validate(azure, MODEL_LIST_SCHEMA)

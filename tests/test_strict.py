@@ -12,10 +12,10 @@ from typing import Any
 import openai
 import pytest
 import requests
-
 from conftest import LOCAL_API_KEY
+
 from vizlab.local import LocalBackend
-from vizlab.local.apiversion import GA_API_VERSIONS, KNOWN_API_VERSIONS, PREVIEW_API_VERSIONS
+from vizlab.local.http.apiversion import GA_API_VERSIONS, KNOWN_API_VERSIONS, PREVIEW_API_VERSIONS
 from vizlab.models import families, lookup
 
 HEADERS = {"api-key": LOCAL_API_KEY}
@@ -125,7 +125,7 @@ def test_models_retrieve_and_its_404(local_backend: Any) -> None:
 
 
 def test_retirement_dates_are_unix_seconds_from_the_registry(local_backend: Any) -> None:
-    from vizlab.local.models_api import model_entry
+    from vizlab.local.routes.models import model_entry
 
     entry = model_entry(lookup("gpt-4.5"))
     assert entry["deprecation"]["inference"] == 1752451200  # 2025-07-14T00:00:00Z
@@ -237,8 +237,8 @@ def test_json_object_with_json_in_the_messages_is_accepted(local_backend: Any) -
 
 
 def test_the_json_message_is_the_services() -> None:
-    from vizlab.local.errors import AzureError
-    from vizlab.local.validation import check_response_format
+    from vizlab.local.http.errors import AzureError
+    from vizlab.local.requests.validation import check_response_format
 
     with pytest.raises(AzureError) as caught:
         check_response_format({"type": "json_object"}, ["no such word"])
@@ -370,7 +370,7 @@ def test_a_prompt_longer_than_the_window_in_characters_is_refused_before_countin
 def test_healthz_answers_while_a_big_body_is_being_parsed(local_backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The JSON parse of a big body is held (in the test) until /healthz has answered: if the
     parse ran on the event loop, /healthz could not answer and the test would fail on its timeout."""
-    from vizlab.local import intake
+    from vizlab.local.http import intake
 
     parsing, release = threading.Event(), threading.Event()
     real = intake.parse_json

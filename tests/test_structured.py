@@ -18,9 +18,9 @@ from pydantic import BaseModel
 import vizlab
 from vizlab.datasets import shapes_card, text_card
 from vizlab.local import LocalBackend
-from vizlab.local import fields as fields_mod
-from vizlab.local.structured import Findings, Ungrounded, check_strict_schema, fill_schema
-from vizlab.local.validation import KNOWN_PARAMETERS
+from vizlab.local.replies.structured import Findings, Ungrounded, check_strict_schema, fill_schema
+from vizlab.local.requests import fields as fields_mod
+from vizlab.local.requests.validation import KNOWN_PARAMETERS
 
 KEY = "structured-key"
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from vizlab import models, textcount, tokens
+from vizlab import models, tokens
 from vizlab.errors import (
     ConversationError,
     DataURLError,
@@ -22,9 +22,8 @@ from vizlab.errors import (
     URLSchemeError,
     VizlabError,
 )
+from vizlab.models.types import PatchRule, TileRule
 from vizlab.tokens import (
-    PatchRule,
-    TileRule,
     Usage,
     count_text_tokens,
     encoding_for,
@@ -38,6 +37,7 @@ from vizlab.tokens import (
     rule_for,
     scale_for_high,
 )
+from vizlab.tokens import text as textcount
 
 TILE_MODELS = [m for m in models.families() if models.lookup(m).vision and isinstance(rule_for(m), TileRule)]
 PATCH_MODELS = [m for m in models.families() if models.lookup(m).vision and isinstance(rule_for(m), PatchRule)]
@@ -561,7 +561,7 @@ def test_estimate_unknown_model() -> None:
 
 
 def test_estimate_cost_none_without_price() -> None:
-    from vizlab.pricing import PriceTable
+    from vizlab.tokens import PriceTable
 
     est = estimate_request([{"role": "user", "content": "hi"}], model="gpt-4o", prices=PriceTable({}))
     assert est.cost is None

@@ -23,14 +23,7 @@ from vizlab.client import Client, connect
 from vizlab.conversation import Conversation
 from vizlab.local import LocalBackend
 from vizlab.tokens import image_tokens
-from vizlab.widgets import (
-    ChatPanel,
-    ChatState,
-    ComparePanel,
-    CompareState,
-    UploadPanel,
-    UploadState,
-)
+from vizlab.widgets import ChatPanel, ChatState, ComparePanel, CompareState, UploadPanel, UploadState
 from vizlab.widgets.state import LARGE_UPLOAD_NOTE, elide_data_urls, human_bytes, tile_grid_png
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -140,8 +133,9 @@ def test_tile_grid_png_draws_on_the_service_scaled_image(square_png: bytes) -> N
     png, bd = tile_grid_png(square_png, detail="high", max_side=2000)
     assert png.startswith(PNG_SIGNATURE)
     assert bd.scaled == (768, 768) and bd.tiles == 4 and bd.tokens == 765
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     assert Image.open(io.BytesIO(png)).size == (768, 768)
     _, low = tile_grid_png(square_png, detail="low")
@@ -406,7 +400,7 @@ def test_chat_panel_raw_json_elides_data_urls(chat: ChatPanel, square_png: bytes
 
 
 def test_chat_panel_max_tokens_bound_is_the_largest_listed_output_limit(chat: ChatPanel) -> None:
-    from vizlab.local.limits import MODEL_LIMITS
+    from vizlab.local.requests.limits import MODEL_LIMITS
 
     assert chat.max_tokens.max == max(limits.max_output for limits in MODEL_LIMITS.values())
 

@@ -18,9 +18,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from matplotlib import figure as _mpl_figure
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
-from matplotlib import figure as _mpl_figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
@@ -28,7 +28,7 @@ from PIL import Image
 if TYPE_CHECKING:
     import pandas as pd
 
-    from vizlab.tokens import ImageTokenBreakdown
+    from vizlab.tokens.image import ImageTokenBreakdown
 
 __all__ = [
     "tile_grid",
@@ -78,7 +78,7 @@ def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[_mpl_figure.Fi
 def _as_pil(image: Any) -> Image.Image:
     if isinstance(image, Image.Image):
         return image
-    from vizlab.images import open_image
+    from vizlab.images.encode import open_image
 
     return open_image(image)
 
@@ -116,7 +116,8 @@ def tile_grid(image: Any, *, model: str = "gpt-4o", detail: str = "high", ax: Ax
     512x512-box downscale the model sees, no tiles. Patch rule: the 32-px patch grid as lines.
     The title is :func:`tile_grid_title`, e.g. ``768x1536 · 2x3 tiles · 85 + 170x6 = 1105 tokens``.
     """
-    from vizlab.tokens import PatchRule, explain_image_tokens, rule_for
+    from vizlab.models.types import PatchRule
+    from vizlab.tokens.image import explain_image_tokens, rule_for
 
     pil = _as_pil(image)
     width, height = pil.size
@@ -211,7 +212,7 @@ def tokens_vs_size(
     bigger image costs fewer tokens is a dip; the largest dip of each model is annotated.
     ``logy`` (default: when the curves span more than 50x, as gpt-4o-mini's do) uses a log y axis.
     """
-    from vizlab.tokens import image_tokens
+    from vizlab.tokens.image import image_tokens
 
     if not 1 <= min_side <= max_side or step < 1:
         raise ValueError(

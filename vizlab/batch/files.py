@@ -29,22 +29,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from vizlab.errors import VizlabError, redact
-from vizlab.wire import AZURE_LIMITS, OPENAI_LIMITS, BatchLimits
+from vizlab.models.batch import AZURE_LIMITS, OPENAI_LIMITS, BatchLimits
 
 if TYPE_CHECKING:
-    from vizlab.client import Client
+    from vizlab.client.core import Client
     from vizlab.datasets import LabelledImage
 
 __all__ = [
-    "AZURE_LIMITS",
     "BATCH_COLUMNS",
     "COLUMNS",
     "NOT_PROCESSED",
-    "OPENAI_LIMITS",
     "STATE_VERSION",
     "TERMINAL",
     "BatchInput",
-    "BatchLimits",
     "BatchNotFinishedError",
     "BatchRequest",
     "batch_requests",
@@ -94,7 +91,7 @@ COLUMNS = [
 def reported_cost(prompt: int, completion: int, token_model: str, *, batch: bool = False) -> float | None:
     """USD of a reported usage at the standard (or Batch) price, or None when the model has no price."""
     from vizlab.errors import VizlabError
-    from vizlab.pricing import DEFAULT_PRICES
+    from vizlab.tokens.pricing import DEFAULT_PRICES
 
     try:
         return float(DEFAULT_PRICES.cost(prompt, completion, model=token_model, batch=batch).total)
@@ -259,8 +256,8 @@ def batch_requests(
     of every image (``expected`` is kept only where a question is the image's own, since only
     that one has a known answer).
     """
-    from vizlab.images import encode_image
-    from vizlab.tokens import DETAILS
+    from vizlab.images.encode import encode_image
+    from vizlab.tokens.image import DETAILS
 
     details = tuple(details)
     bad = [d for d in details if d not in DETAILS]
@@ -453,7 +450,7 @@ def _manifest_row(req: BatchRequest, token_model: str) -> dict[str, Any]:
     row = {k: v for k, v in asdict(req).items() if k != "image_url"}
     row["estimated_prompt_tokens"] = row["image_tokens"] = None
     if req.encode_error is None:
-        from vizlab.tokens import estimate_request
+        from vizlab.tokens.request import estimate_request
 
         try:
             estimate = estimate_request(req.messages(), model=token_model, max_tokens=req.max_tokens)

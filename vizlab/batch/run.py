@@ -57,55 +57,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from vizlab.errors import VizlabError, redact
-from vizlab.batchfiles import (
-    AZURE_LIMITS,
+from vizlab.batch.files import (
     BATCH_COLUMNS,
-    COLUMNS,
     NOT_PROCESSED,
-    OPENAI_LIMITS,
     STATE_VERSION,
     TERMINAL,
     BatchInput,
-    BatchLimits,
     BatchNotFinishedError,
-    BatchRequest,
-    batch_requests,
     build_batch,
     experiment_row,
     fingerprint,
-    parse_custom_id,
     read_json,
     reported_cost,
     write_bytes_atomic,
     write_json_atomic,
 )
+from vizlab.errors import VizlabError, redact
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from vizlab.client import Client
+    from vizlab.client.core import Client
     from vizlab.datasets import LabelledImage
 
-__all__ = [
-    "AZURE_LIMITS",
-    "BATCH_COLUMNS",
-    "COLUMNS",
-    "OPENAI_LIMITS",
-    "BatchInput",
-    "BatchLimits",
-    "BatchNotFinishedError",
-    "BatchRequest",
-    "BatchRun",
-    "BatchStatus",
-    "batch_requests",
-    "build_batch",
-    "experiment_row",
-    "parse_custom_id",
-    "reported_cost",
-    "run_batch_experiment",
-    "submit",
-]
+__all__ = ["BatchRun", "BatchStatus", "run_batch_experiment", "submit"]
 
 
 # --- submitting and following -----------------------------------------------------------------
@@ -442,7 +417,7 @@ def _batch_row(
     from PIL import Image
 
     from vizlab.datasets import LabelledImage
-    from vizlab.pricing import DEFAULT_PRICES
+    from vizlab.tokens.pricing import DEFAULT_PRICES
 
     record: dict[str, Any] | None = None
     if fields.get("encode_error"):

@@ -19,9 +19,9 @@ from vizlab.client.replies import Prepared, Reply, ReplyStream, finish_reason_of
 from vizlab.errors import redact
 
 if TYPE_CHECKING:
-    from vizlab.models import ModelInfo
-    from vizlab.pricing import Cost, PriceTable
-    from vizlab.tokens import Usage
+    from vizlab.models.types import Cost, ModelInfo
+    from vizlab.tokens.pricing import PriceTable
+    from vizlab.tokens.usage import Usage
 
 DETAILS = ("low", "high", "auto")
 
@@ -102,7 +102,7 @@ class ChatCalls(ErrorMapping):
             body["stream_options"] = {"include_usage": True, **(params.get("stream_options") or {})}
         estimate, estimate_error = None, None
         try:
-            from vizlab.tokens import estimate_request
+            from vizlab.tokens.request import estimate_request
 
             by_rules: dict[str, Any] = {"rules": self.token_rules} if self.token_rules else {}
             estimate = estimate_request(
@@ -115,7 +115,7 @@ class ChatCalls(ErrorMapping):
     def _cost(self, usage: Usage | None, prepared: Prepared) -> Cost | None:
         if usage is None:
             return getattr(prepared.estimate, "cost", None)
-        from vizlab.pricing import DEFAULT_PRICES
+        from vizlab.tokens.pricing import DEFAULT_PRICES
 
         table = prepared.prices or DEFAULT_PRICES
         try:
@@ -126,7 +126,7 @@ class ChatCalls(ErrorMapping):
     def _build_reply(
         self, raw: dict[str, Any], prepared: Prepared, latency_s: float, request_id: str | None
     ) -> Reply:
-        from vizlab.tokens import Usage
+        from vizlab.tokens.usage import Usage
 
         choices = raw.get("choices") or []
         choice: Mapping[str, Any] = choices[0] if choices and isinstance(choices[0], Mapping) else {}

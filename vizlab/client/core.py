@@ -16,19 +16,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from vizlab import errors
-from vizlab._env import DEFAULT_ENV_FILE, read_settings
+from vizlab.client._env import DEFAULT_ENV_FILE, read_settings
 from vizlab.client.chat import ChatCalls
 from vizlab.client.params import applies_registry, model_info_for
 from vizlab.client.responses import ResponsesCalls
-from vizlab.client.targets import (
-    LOCAL_MODEL_NAME,
-    Target,
-    default_token_model,
-    display_url,
-    resolve_target,
-)
+from vizlab.client.targets import LOCAL_MODEL_NAME, Target, default_token_model, display_url, resolve_target
 from vizlab.errors import ConfigurationError
-from vizlab.models import ModelInfo
+from vizlab.models.types import ModelInfo
 
 __all__ = ["Client", "connect"]
 

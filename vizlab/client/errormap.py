@@ -15,7 +15,6 @@ from vizlab import errors
 from vizlab.client.replies import filtered_categories, request_id_of
 from vizlab.errors import ConfigurationError, redact
 
-
 # The SDK honours a server-directed retry delay only up to this (openai/_constants.py
 # MAX_RETRY_AFTER_DELAY = 2 * 60, with INITIAL_RETRY_DELAY 0.5 and MAX_RETRY_DELAY 8.0; read in
 # openai 3.52.0, the version installed here); longer asks are not retried.

@@ -26,8 +26,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from vizlab import errors, models
-from vizlab.models import ModelInfo
+from vizlab import errors
+from vizlab.models.registry import canonical_name, lookup
+from vizlab.models.types import ModelInfo
 
 __all__ = ["ACCEPTED_DEFAULTS", "applies_registry", "model_info_for", "apply_model_params"]
 
@@ -55,8 +56,8 @@ def applies_registry(backend: str, endpoint: str) -> bool:
 def model_info_for(names: list[str | None]) -> ModelInfo | None:
     """The registry entry of the first name it knows (exact, alias or dated snapshot), else None."""
     for name in names:
-        if name and models.canonical_name(name) is not None:
-            return models.lookup(name)
+        if name and canonical_name(name) is not None:
+            return lookup(name)
     return None
 
 

@@ -14,8 +14,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from vizlab.pricing import Cost, PriceTable
-    from vizlab.tokens import RequestEstimate, Usage
+    from vizlab.models.types import Cost
+    from vizlab.tokens.pricing import PriceTable
+    from vizlab.tokens.request import RequestEstimate
+    from vizlab.tokens.usage import Usage
 
 def request_id_of(headers: Mapping[str, str]) -> str | None:
     """The service's request id: Azure's ``apim-request-id``, else OpenAI's ``x-request-id``."""

@@ -25,7 +25,7 @@ from vizlab.client.replies import Prepared, Reply, request_id_of
 from vizlab.errors import redact
 
 if TYPE_CHECKING:
-    from vizlab.pricing import PriceTable
+    from vizlab.tokens.pricing import PriceTable
 
 
 def to_responses_input(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -142,7 +142,7 @@ class ResponsesCalls(ChatCalls):
     def _reply_from_response(
         self, raw: dict[str, Any], prepared: Prepared, latency_s: float, request_id: str | None
     ) -> Reply:
-        from vizlab.tokens import Usage
+        from vizlab.tokens.usage import Usage
 
         texts: list[str] = []
         for item in raw.get("output") or []:

@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from vizlab import errors
 from vizlab.errors import ConfigurationError, redact
-
 
 # Latest GA data-plane inference api-version listed on Microsoft Learn, "Azure OpenAI API
 # version lifecycle" (learn.microsoft.com/azure/ai-foundry/openai/api-version-lifecycle),
@@ -101,7 +99,7 @@ def local_backend(options: Mapping[str, Any]) -> Any:
         backend = _local_backends.get(key)
         if backend is None:
             try:
-                from vizlab.local import LocalBackend
+                from vizlab.local.server import LocalBackend
             except ImportError as e:
                 raise ConfigurationError(
                     f"the built-in backend could not be imported ({e}): reinstall vizlab with "
@@ -255,7 +253,7 @@ def default_token_model(names: Sequence[str | None]) -> str:
     A model without vision (o3-mini) counts too: its text estimates use its own encoding and
     prices, and an image sent to it is reported as not estimable.
     """
-    from vizlab.models import canonical_name
+    from vizlab.models.registry import canonical_name
 
     for name in names:
         if name and canonical_name(name) is not None:

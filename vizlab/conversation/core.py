@@ -54,10 +54,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vizlab.convcost import request_estimates, running_totals
-from vizlab.convfile import (
-    FILE_FORMAT,
-    FILE_VERSION,
+from vizlab.conversation.costs import request_estimates, running_totals
+from vizlab.conversation.formats import FORMATS
+from vizlab.conversation.retention import (
+    ImageAction,
+    RetentionLike,
+    RetentionPolicy,
+    parse_retention,
+)
+from vizlab.conversation.storage import (
     atomic_write_text,
     check_header,
     clean_stale_temps,
@@ -75,43 +80,15 @@ from vizlab.convfile import (
     url_key,
     url_label,
 )
+from vizlab.conversation.turns import Turn, check_detail
 from vizlab.errors import ConversationError, TooManyImagesError, VizlabError
-from vizlab.messageformat import FORMATS, convert_messages
-from vizlab.retention import (
-    DETAILS,
-    ImageAction,
-    KeepAll,
-    KeepLast,
-    LowDetailOlder,
-    Placeholder,
-    RetentionLike,
-    RetentionPolicy,
-    Turn,
-    check_detail,
-    parse_retention,
-)
 
 if TYPE_CHECKING:
-    from vizlab.images import EncodedImage, Fit, Source
-    from vizlab.pricing import PriceTable
-    from vizlab.tokens import RequestEstimate
+    from vizlab.images.encode import EncodedImage, Fit, Source
+    from vizlab.tokens.pricing import PriceTable
+    from vizlab.tokens.request import RequestEstimate
 
-__all__ = [
-    "DEFAULT_MAX_IMAGES",
-    "FILE_FORMAT",
-    "FILE_VERSION",
-    "DETAILS",
-    "Turn",
-    "ImageAction",
-    "RetentionPolicy",
-    "KeepAll",
-    "KeepLast",
-    "LowDetailOlder",
-    "Placeholder",
-    "parse_retention",
-    "Conversation",
-    "convert_messages",
-]
+__all__ = ["DEFAULT_MAX_IMAGES", "Conversation"]
 
 # 10 images per request: Azure 'Use GPT-4 Turbo with Vision' how-to, 2024-08-21 (seeds/03), and
 # Azure 'Use vision-enabled chat models' how-to, 2025 (seeds/05). Some deployments allow more
@@ -325,7 +302,7 @@ class Conversation:
 
     def estimate_next(self, *, max_tokens: int | None = None, prices: PriceTable | None = None) -> RequestEstimate:
         """Token (and cost) estimate of :meth:`messages`, from :func:`vizlab.tokens.estimate_request`."""
-        from vizlab.tokens import estimate_request
+        from vizlab.tokens.request import estimate_request
 
         return estimate_request(self.messages(), model=self.model, max_tokens=max_tokens, prices=prices)
 
@@ -354,7 +331,7 @@ class Conversation:
         cost; None when the model has no price), and running totals ``cumulative_prompt_tokens``,
         ``cumulative_tokens`` and ``cumulative_cost``.
         """
-        from vizlab.convcost import cost_rows
+        from vizlab.conversation.costs import cost_rows
 
         requests = self._request_estimates(self._retention, prices=prices)
         return cost_rows(self.turns, requests, model=self.model, prices=prices)
@@ -493,7 +470,7 @@ class Conversation:
         return list(images)
 
     def _encode(self, source: Any) -> EncodedImage:
-        from vizlab.images import DEFAULT_MAX_BYTES, encode_image
+        from vizlab.images.encode import DEFAULT_MAX_BYTES, encode_image
 
         limit = self.max_image_bytes if self.max_image_bytes is not None else DEFAULT_MAX_BYTES
         return encode_image(source, fit=self.fit, max_bytes=limit)
@@ -624,7 +601,7 @@ class Conversation:
 def _check_fit(fit: object) -> None:
     """Refuse a ``fit`` that :func:`vizlab.images.encode_image` would refuse (its own check), but
     up front and as a ConversationError."""
-    from vizlab.images import check_fit as check_fit_for_images
+    from vizlab.images.encode import check_fit as check_fit_for_images
 
     try:
         check_fit_for_images(fit)

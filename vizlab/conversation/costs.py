@@ -26,13 +26,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from vizlab.conversation.retention import RetentionPolicy
+from vizlab.conversation.turns import Turn
 from vizlab.errors import UnknownModelError
-from vizlab.retention import RetentionPolicy, Turn
 
 if TYPE_CHECKING:
-    from vizlab.images import EncodedImage
-    from vizlab.pricing import PriceTable
-    from vizlab.tokens import RequestEstimate
+    from vizlab.images.encode import EncodedImage
+    from vizlab.tokens.pricing import PriceTable
+    from vizlab.tokens.request import RequestEstimate
 
 __all__ = ["Builder", "request_estimates", "cost_rows", "reply_to", "running_totals", "usage_field"]
 
@@ -62,11 +63,13 @@ def request_estimates(
     conversation's message builder (``Conversation._build``), called with ``stored=`` so that
     stored images are listed instead of encoded.
     """
-    from vizlab import pricing
-    from vizlab.tokens import RequestEstimate, estimate_request, explain_image_tokens
+    from vizlab.tokens.image import explain_image_tokens
+    from vizlab.tokens.pricing import DEFAULT_PRICES
+    from vizlab.tokens.request import RequestEstimate, estimate_request
 
     priming = estimate_request([], model=model).overhead_tokens
-    table = pricing.DEFAULT_PRICES if prices is None else prices
+
+    table = DEFAULT_PRICES if prices is None else prices
     by_message: dict[Any, RequestEstimate] = {}
     by_size: dict[tuple[int, int, str], Any] = {}
     out = []
@@ -133,9 +136,10 @@ def cost_rows(
     ``usage``) reported tokens, the cost, and running totals (``Conversation.cost_by_turn``
     documents the keys). A reply's recorded ``cost`` wins; else reported usage is priced by
     ``prices`` (default :data:`vizlab.pricing.DEFAULT_PRICES`); else the estimate's cost."""
-    from vizlab import pricing
 
-    table = pricing.DEFAULT_PRICES if prices is None else prices
+    from vizlab.tokens.pricing import DEFAULT_PRICES
+
+    table = DEFAULT_PRICES if prices is None else prices
     rows: list[dict[str, Any]] = []
     cum_prompt = cum_total = 0
     cum_cost: float | None = 0.0

@@ -25,9 +25,9 @@ import base64
 from collections.abc import Sequence
 from typing import Any
 
-from vizlab.convfile import url_label
+from vizlab.conversation.storage import url_label
+from vizlab.conversation.turns import check_detail
 from vizlab.errors import ConversationError, VizlabError
-from vizlab.retention import check_detail
 
 __all__ = ["FORMATS", "convert_messages"]
 
@@ -68,7 +68,7 @@ def convert_messages(messages: Sequence[dict[str, Any]], to: str, *, detail: str
 
 
 def _convert_part(part: Any, to: str, detail: str, index: int) -> Any:
-    from vizlab.images import decode_data_url
+    from vizlab.images.dataurl import decode_data_url
 
     if to == "preview2023":
         if isinstance(part, str) or (isinstance(part, dict) and "image" in part):
@@ -93,7 +93,7 @@ def _convert_part(part: Any, to: str, detail: str, index: int) -> Any:
         if isinstance(part, str):
             return {"type": "text", "text": part}
         if isinstance(part, dict) and "image" in part:
-            from vizlab.images import decode_base64_image
+            from vizlab.images.dataurl import decode_base64_image
 
             try:
                 data = decode_base64_image(part["image"], source=f"message {index}'s {{'image': ...}} part")
@@ -105,12 +105,14 @@ def _convert_part(part: Any, to: str, detail: str, index: int) -> Any:
 
 def _data_url_from_bytes(data: bytes) -> str:
     """A data URL for image bytes, unchanged, with the MIME type sniffed from the bytes."""
-    from vizlab import images
+    from vizlab.images.dataurl import build_data_url
+    from vizlab.images.encode import SERVICE_FORMATS
+    from vizlab.images.format import sniff_mime
 
-    mime = images.sniff_mime(data)
-    if mime is None or mime not in images.SERVICE_FORMATS:
+    mime = sniff_mime(data)
+    if mime is None or mime not in SERVICE_FORMATS:
         raise ConversationError(
             f"An {{'image': ...}} part holds {mime or 'unrecognised bytes'}, not PNG, JPEG, WEBP or "
             "GIF; re-encode it (vizlab.images.encode_image) before converting."
         )
-    return images.build_data_url(mime, data)
+    return build_data_url(mime, data)

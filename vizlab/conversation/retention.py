@@ -1,97 +1,21 @@
-"""Turns and retention policies: what one chat message is, and what the next request re-sends.
+"""Retention policies: which stored images the next request carries, and at what detail.
 
-Chat Completions keeps nothing between calls, so every request re-sends the history and, for
-the model to still *see* an earlier image, that image again. An image is paid for on every
-request that carries it, and the service caps the images in one request (10 on Azure), so a
-policy decides what a request carries. Stored images are never thrown away; a policy only
-plans, per turn, which images are sent, downgraded, replaced or dropped.
-
-Trade-offs of each policy (the strings :func:`parse_retention` reads):
-
-``keep_all``
-    Re-send every image every turn. The model can compare the newest photo with the first;
-    tokens grow fastest and the image limit arrives soonest.
-``keep_last:n``
-    Send only the images of the last *n* user turns that had images; older images are dropped,
-    their text kept. Cheapest, but the model no longer sees old images and, asked about one,
-    may answer from its earlier words or guess.
-``low_detail_older:n``
-    Re-send older images at ``detail="low"`` (a 512x512 view, 85 tokens each on gpt-4o instead
-    of the full tile count). The model still sees them roughly; small text is lost. They still
-    count toward the per-request image limit.
-``placeholder:n``
-    Replace older images with a short text part (``[image: photo.jpg, 1024x768, sent
-    earlier]``): as cheap as ``keep_last`` plus a few text tokens, and the model knows an image
-    was there, so it can say it can no longer see it instead of guessing.
-
-Text is always kept. This module is the bottom of the conversation layers: it imports only
-:mod:`vizlab.errors`; :mod:`vizlab.conversation` re-exports everything here.
+Stored images are never thrown away; a policy only decides what a request sends. ``keep_all``
+re-sends everything (the model sees every image; cost grows with the square of the image turns),
+``keep_last:n`` drops older images, ``low_detail_older:n`` re-sends older ones at low detail, and
+``placeholder:n`` replaces them with a short text note.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Union
+from dataclasses import dataclass
+from typing import Union
 
-from vizlab.errors import ConversationError, UnknownDetailError
+from vizlab.conversation.turns import Turn
+from vizlab.errors import ConversationError
 
-__all__ = [
-    "DETAILS",
-    "now_iso",
-    "check_detail",
-    "Turn",
-    "ImageAction",
-    "RetentionPolicy",
-    "KeepAll",
-    "KeepLast",
-    "LowDetailOlder",
-    "Placeholder",
-    "RetentionLike",
-    "parse_retention",
-]
-
-
-DETAILS = ("low", "high", "auto")
-
-
-def now_iso() -> str:
-    """The current UTC time to the second, ISO 8601: when a turn was made or a file saved."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def check_detail(detail: object, where: str = "detail") -> str:
-    """``detail`` if it is one of :data:`DETAILS`, else :class:`UnknownDetailError` naming ``where``."""
-    if detail not in DETAILS:
-        raise UnknownDetailError(
-            f"{where}={detail!r} is not a detail level; use one of 'low', 'high' or 'auto'.",
-            detail=detail,
-        )
-    return str(detail)
-
-
-@dataclass
-class Turn:
-    """One message of the chat: who said it, its text and the keys of its images."""
-
-    role: str  # "user" | "assistant"
-    text: str
-    images: list[str] = field(default_factory=list)  # keys into Conversation.images / .urls
-    detail: str = "auto"  # "low" | "high" | "auto" for this turn's images
-    meta: dict[str, Any] = field(default_factory=dict)
-    created: str = field(default_factory=now_iso)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "role": self.role,
-            "text": self.text,
-            "images": list(self.images),
-            "detail": self.detail,
-            "meta": self.meta,
-            "created": self.created,
-        }
-
+__all__ = ['ImageAction', 'RetentionPolicy', 'KeepAll', 'KeepLast', 'LowDetailOlder', 'Placeholder', 'RetentionLike', 'parse_retention']
 
 @dataclass(frozen=True)
 class ImageAction:

@@ -41,12 +41,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from vizlab.convcost import usage_field
+from vizlab.conversation.costs import usage_field
+from vizlab.conversation.retention import RetentionPolicy
+from vizlab.conversation.turns import DETAILS, Turn, now_iso
 from vizlab.errors import ConversationError, redact
-from vizlab.retention import DETAILS, RetentionPolicy, Turn, now_iso
 
 if TYPE_CHECKING:
-    from vizlab.images import EncodedImage
+    from vizlab.images.encode import EncodedImage
 
 __all__ = [
     "FILE_FORMAT",
@@ -344,7 +345,7 @@ def check_header(doc: Any, where: str) -> Mapping[str, Any]:
 
 def read_images(doc: Mapping[str, Any], where: str) -> dict[str, EncodedImage]:
     """The stored images, each checked against its SHA-256 key."""
-    from vizlab.images import EncodedImage
+    from vizlab.images.encode import EncodedImage
 
     out: dict[str, EncodedImage] = {}
     for key, rec in doc.get("images", {}).items():

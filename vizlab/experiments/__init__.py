@@ -18,7 +18,7 @@ The package, by seam:
 
 from __future__ import annotations
 
-from vizlab.batch import COLUMNS, experiment_row
+from vizlab.batch.files import COLUMNS, experiment_row
 from vizlab.experiments.cache import ResultCache
 from vizlab.experiments.inputs import Item, ItemSet, Problem, load_items
 from vizlab.experiments.legacy import Trial, backend_identity, run_detail_experiment, summarize

@@ -47,7 +47,8 @@ def send_batch(client: Any, jobs: list[Any], messages_of: Any, out_dir: str | os
 
     Returns ``{job.index: (record, None) or (None, error)}``.
     """
-    from vizlab.batch import BatchInput, BatchRequest, BatchRun, build_batch, submit
+    from vizlab.batch.files import BatchInput, BatchRequest, build_batch
+    from vizlab.batch.run import BatchRun, submit
 
     if not jobs:
         return {}

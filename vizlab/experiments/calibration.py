@@ -36,11 +36,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vizlab import models, tokens
+from vizlab import tokens
 from vizlab.errors import VizlabError
+from vizlab.models.registry import lookup
+from vizlab.models.types import RULE_PROFILES
 
 if TYPE_CHECKING:
-    from vizlab.client import Client
+    from vizlab.client.core import Client
 
 __all__ = [
     "MIN_SEPARATION",
@@ -221,10 +223,10 @@ class Calibration:
 
 
 def _candidates(model: str, candidates: list[str] | None) -> list[str]:
-    info = models.lookup(model)
+    info = lookup(model)
     if not info.vision:
         raise CalibrationError(f"{info.name} takes no image input (registry: vision=False): nothing to calibrate")
-    names = list(candidates) if candidates is not None else list(models.RULE_PROFILES)
+    names = list(candidates) if candidates is not None else list(RULE_PROFILES)
     usable = []
     for name in names:
         try:
@@ -246,7 +248,7 @@ def _predict(probe: Probe, model: str, profile: str) -> int | None:
 
 def _pool(model: str, profiles: list[str]) -> list[Probe]:
     details = ["low", "high"]
-    if any("original" in models.lookup(model).image_rule(p).details for p in profiles):
+    if any("original" in lookup(model).image_rule(p).details for p in profiles):
         details.append("original")
     return [Probe(w, h, d) for (w, h) in POOL_SIZES for d in details]
 
@@ -292,13 +294,13 @@ def plan(model: str, *, candidates: list[str] | None = None, prices: Any = None)
     output = requests * MAX_OUTPUT
     cost: float | None
     try:
-        from vizlab.pricing import default_prices
+        from vizlab.tokens.pricing import default_prices
 
         table = prices if prices is not None else default_prices()
         cost = float(table.cost(worst, output, model=model).total)
     except VizlabError:
         cost = None
-    return Plan(models.lookup(model).name, probes, profiles, requests, worst, output, cost, same)
+    return Plan(lookup(model).name, probes, profiles, requests, worst, output, cost, same)
 
 
 # --- fitting ---------------------------------------------------------------------------------
@@ -328,7 +330,7 @@ def _simplest_multiplier(points: list[tuple[int, int]]) -> float | None:
 def _solve_numbers(model: str, image_tokens: list[tuple[Probe, int]], profiles: list[str]) -> dict[str, float] | None:
     """Numbers of the family's rule kind that explain every probe exactly, or None."""
     for profile in profiles:
-        rule = models.lookup(model).image_rule(profile)
+        rule = lookup(model).image_rule(profile)
         parts = [(tokens.explain_image_tokens(p.width, p.height, detail=p.detail, model=model, rules=profile), t)
                  for p, t in image_tokens]  # fmt: skip
         if rule.kind == "patch":
@@ -392,7 +394,7 @@ def fit(
     fitted = None
     if best is None and baseline_tokens is not None:
         fitted = _solve_numbers(model, [(m.probe, m.prompt_tokens - baseline_tokens) for m in measurements], profiles)
-    return Calibration(models.lookup(model).name, best, consistent, fits, list(measurements), baseline_tokens, fitted)
+    return Calibration(lookup(model).name, best, consistent, fits, list(measurements), baseline_tokens, fitted)
 
 
 # --- against a live deployment ---------------------------------------------------------------
@@ -430,7 +432,7 @@ def _write_cache(path: Path | None, key: str, result: Calibration) -> None:
 
 
 def _send(client: Client, probe: Probe | None) -> tuple[int, str]:
-    from vizlab.images import to_data_url
+    from vizlab.images.encode import to_data_url
 
     content: list[dict[str, Any]] = [{"type": "text", "text": PROMPT}]
     if probe is not None:
@@ -500,7 +502,7 @@ def calibrate(
     result.endpoint, result.deployment, result.model_version = client.endpoint, client.deployment, version
     result.requests, result.prompt_tokens_spent = the_plan.requests, spent
     try:
-        from vizlab.pricing import default_prices
+        from vizlab.tokens.pricing import default_prices
 
         result.cost = float(default_prices().cost(spent, the_plan.output_tokens, model=model).total)
     except VizlabError:

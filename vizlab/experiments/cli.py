@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _connect(args: argparse.Namespace) -> object:
-    from vizlab.client import connect
+    from vizlab.client.core import connect
 
     deployments = args.deployment or None
     if args.local:

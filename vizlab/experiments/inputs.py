@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from vizlab.experiments.scorers import Scorer, UnknownScorerError, get_scorer
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 __all__ = ["Item", "ItemSet", "Problem", "load_items", "IMAGE_SUFFIXES", "LABEL_COLUMNS"]
 

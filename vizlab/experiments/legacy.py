@@ -34,35 +34,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from vizlab.batch import COLUMNS, experiment_row
+from vizlab.batch.files import COLUMNS, experiment_row
 from vizlab.errors import redact
 from vizlab.experiments.cache import ResultCache
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from vizlab.client import Client
+    from vizlab.client.core import Client
     from vizlab.datasets import LabelledImage
-    from vizlab.images import EncodedImage
+    from vizlab.images.encode import EncodedImage
 
-__all__ = [
-    "COLUMNS",
-    "Trial",
-    "ResultCache",
-    "backend_identity",
-    "experiment_row",
-    "run_detail_experiment",
-    "summarize",
-]
+__all__ = ["Trial", "backend_identity", "run_detail_experiment", "summarize"]
 
 # Bump when the meaning of a cached record changes; old records then simply miss.
 _KEY_VERSION = 1
@@ -154,7 +144,7 @@ def _messages(question: str, encoded: EncodedImage, detail: str) -> list[dict[st
 
 
 def _estimate(messages: list[dict[str, Any]], token_model: str, max_tokens: int | None) -> Any:
-    from vizlab.tokens import estimate_request
+    from vizlab.tokens.request import estimate_request
 
     try:
         return estimate_request(messages, model=token_model, max_tokens=max_tokens)
@@ -214,7 +204,7 @@ def _jobs(
     images: Iterable[LabelledImage], details: tuple[str, ...], *, model: str, backend: str, max_tokens: int | None
 ) -> Iterator[_Job]:
     """Trials in order, images encoded lazily (one at a time, as the iterable yields them)."""
-    from vizlab.images import encode_image
+    from vizlab.images.encode import encode_image
 
     index = 0
     for item in images:
@@ -256,7 +246,7 @@ def run_detail_experiment(
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from vizlab.tokens import DETAILS
+    from vizlab.tokens.image import DETAILS
 
     details = tuple(details)
     bad = [d for d in details if d not in DETAILS]

@@ -27,7 +27,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from vizlab.experiments import stats
+from vizlab.experiments.stats import (
+    Interval,
+    Paired,
+    bootstrap_interval,
+    holm,
+    items_needed,
+    paired_bootstrap,
+    wilson_interval,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,13 +70,13 @@ def _binary(rows: pd.DataFrame) -> bool:
     return bool(rows["binary"].astype(bool).all()) and one_run
 
 
-def _interval(rows: pd.DataFrame) -> stats.Interval:
+def _interval(rows: pd.DataFrame) -> Interval:
     values = rows.groupby("item_id", sort=False)["score"].mean()
     # Partial scores that all came out 0 or 1 are right/wrong data: Wilson, not a bootstrap that
     # would call 5 right of 5 a zero-width [1, 1].
     if _binary(rows) or bool(values.isin((0.0, 1.0)).all()):
-        return stats.wilson_interval(int((values >= 0.5).sum()), int(len(values)))
-    return stats.bootstrap_interval(values.to_numpy())
+        return wilson_interval(int((values >= 0.5).sum()), int(len(values)))
+    return bootstrap_interval(values.to_numpy())
 
 
 def _num(series: pd.Series) -> pd.Series:
@@ -137,7 +145,7 @@ def _default_pairs(table: pd.DataFrame) -> list[tuple[str, str]]:
     return pairs
 
 
-def _paired(table: pd.DataFrame, a: str, b: str, category: str | None = None) -> tuple[stats.Paired, int]:
+def _paired(table: pd.DataFrame, a: str, b: str, category: str | None = None) -> tuple[Paired, int]:
     sa, sb = per_image(table, a, category=category), per_image(table, b, category=category)
     common = [i for i in sa.index if i in sb.index]
     ok = table[table["error"].isna()]
@@ -146,7 +154,7 @@ def _paired(table: pd.DataFrame, a: str, b: str, category: str | None = None) ->
     cb = [cost.get((b, i), math.nan) for i in common]
     rows = _scored(table)
     binary = _binary(rows[rows["arm"] == a]) and _binary(rows[rows["arm"] == b])
-    paired = stats.paired_bootstrap(sa[common].to_numpy(), sb[common].to_numpy(), cost_a=ca, cost_b=cb,
+    paired = paired_bootstrap(sa[common].to_numpy(), sb[common].to_numpy(), cost_a=ca, cost_b=cb,
                                     binary=binary)  # fmt: skip
     return paired, len(set(sa.index) ^ set(sb.index))
 
@@ -172,7 +180,7 @@ def compare_arms(table: pd.DataFrame, *, pairs: Sequence[tuple[str, str]] | None
     frame = pd.DataFrame(out, columns=["a", "b", "paired_images", "unpaired_images", "difference", "diff_low",
                                        "diff_high", "test", "p_value", "a_only", "b_only", "cost_ratio",
                                        "cost_ratio_low", "cost_ratio_high", "made_by"])  # fmt: skip
-    frame["p_holm"] = stats.holm(list(frame["p_value"])) if len(frame) else []
+    frame["p_holm"] = holm(list(frame["p_value"])) if len(frame) else []
     frame.attrs["multiple"] = (
         f"{len(frame)} comparisons: p values adjusted by Holm's method (p_holm)" if len(frame) > 1 else ""
     )
@@ -225,7 +233,7 @@ def recommend(table: pd.DataFrame, *, low: str | None = None, high: str | None =
     discordant = p.discordant
     rate = (sum(discordant) / p.n) if discordant else float(np.mean(np.abs(per_image(table, high).reindex(
         per_image(table, low).index).fillna(0).to_numpy() - per_image(table, low).to_numpy()) > 0))  # fmt: skip
-    need = stats.items_needed(max(abs(diff.estimate), MARGIN), rate)
+    need = items_needed(max(abs(diff.estimate), MARGIN), rate)
     more = f"about {max(need - p.n, 1)} more paired images ({need} in all)" if need else "more paired images"
     return _stamped(f"No recommendation yet: {evidence}; the interval is too wide to tell whether high gains more "
                     f"than {MARGIN * 100:.0f} points. McNemar's sample size for this difference needs {more}."

@@ -44,7 +44,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vizlab.errors import APIError, BackendUnavailableError, RateLimitError, RequestTimeoutError, VizlabError, redact
+from vizlab.errors import (
+    APIError,
+    BackendUnavailableError,
+    RateLimitError,
+    RequestTimeoutError,
+    VizlabError,
+    redact,
+)
 from vizlab.experiments.batching import record_from_completion, send_batch
 from vizlab.experiments.cache import ResultCache
 from vizlab.experiments.inputs import Item, ItemSet, Problem, load_items
@@ -56,7 +63,7 @@ from vizlab.experiments.strategies import check_strategy, strategy_images
 if TYPE_CHECKING:
     import pandas as pd
 
-    from vizlab.client import Client
+    from vizlab.client.core import Client
 
 __all__ = [
     "Arm",
@@ -182,7 +189,7 @@ class ExperimentResult:
 def _model_info(token_model: str) -> Any:
     """The registry's facts for the deployment's model, or None when the registry does not know it."""
     from vizlab.errors import UnknownModelError
-    from vizlab.models import lookup
+    from vizlab.models.registry import lookup
 
     try:
         return lookup(token_model)
@@ -254,8 +261,8 @@ def _version(record: dict[str, Any]) -> tuple[Any, Any]:
 
 def _costs(record: dict[str, Any], token_model: str) -> tuple[float | None, float | None]:
     """(live, batch) USD of a reported usage, cached input at its price where reported."""
-    from vizlab.pricing import DEFAULT_PRICES
-    from vizlab.tokens import Usage
+    from vizlab.tokens.pricing import DEFAULT_PRICES
+    from vizlab.tokens.usage import Usage
 
     prompt, completion = record.get("prompt_tokens"), record.get("completion_tokens")
     if not isinstance(prompt, int):
@@ -271,7 +278,7 @@ def _costs(record: dict[str, Any], token_model: str) -> tuple[float | None, floa
 
 
 def _estimate(job: _Job, system: str | None, token_model: str, out_tokens: int | None) -> None:
-    from vizlab.tokens import estimate_request
+    from vizlab.tokens.request import estimate_request
 
     try:
         job.estimate = estimate_request(_messages(job, system), model=token_model, max_tokens=out_tokens)
@@ -361,10 +368,9 @@ def run_experiment(
     >>> result = run_experiment(connect(), "photos/", labels="photos/labels.csv")  # doctest: +SKIP
     >>> result.summary(); result.recommendation()                                 # doctest: +SKIP
     """
-    import pandas as pd
     from tqdm.auto import tqdm
 
-    from vizlab.tokens import DETAILS
+    from vizlab.tokens.image import DETAILS
 
     item_set = load_items(items, labels=labels, prompt=prompt, scorer=scorer, judges=judges)
     details = tuple(details)
@@ -648,7 +654,7 @@ def _manifest(client: Any, clients: dict[str, Any], infos: dict[str, Any], item_
               repeats: int, bodies: dict[str, Any], system: str | None, temperature: float | None,
               seed: int | None, estimate_usd: float, stamp: str | None, batch: bool) -> dict[str, Any]:  # fmt: skip
     import vizlab
-    from vizlab.pricing import DEFAULT_PRICES
+    from vizlab.tokens.pricing import DEFAULT_PRICES
 
     def price_date(model: str) -> str | None:
         try:
@@ -656,7 +662,7 @@ def _manifest(client: Any, clients: dict[str, Any], infos: dict[str, Any], item_
         except VizlabError:
             return None
 
-    from vizlab.models import NEWEST
+    from vizlab.models.types import NEWEST
 
     revision = NEWEST
     return {

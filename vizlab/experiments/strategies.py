@@ -23,7 +23,7 @@ import re
 from typing import Any
 
 from vizlab.experiments.regions import text_regions
-from vizlab.images import EncodedImage, encode_image, open_image
+from vizlab.images.encode import EncodedImage, encode_image, open_image
 
 __all__ = ["STRATEGIES", "check_strategy", "grid_shape", "strategy_images"]
 

@@ -60,15 +60,7 @@ from typing import Any, Union
 
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
-from vizlab import geometry, imageheader, models
-from vizlab.dataurl import (
-    SCHEME_RE,
-    build_data_url,
-    data_url_buffer,
-    decode_base64_image,
-    decode_data_url,
-    describe_url,
-)
+from vizlab import geometry
 from vizlab.errors import (
     CorruptImageError,
     DecompressionBombError,
@@ -78,20 +70,28 @@ from vizlab.errors import (
     UnknownDetailError,
     UnsupportedImageError,
 )
-from vizlab.imageformat import (
+from vizlab.images.dataurl import (
+    SCHEME_RE,
+    build_data_url,
+    data_url_buffer,
+    describe_url,
+)
+from vizlab.images.files import Resolved, bytes_header, file_header, megabytes, resolve
+from vizlab.images.format import (
     HEAD_BYTES,
     UNSUPPORTED_KINDS,
     frame_count,
     not_an_image_message,
     orientation,
     oriented_size,
-    sniff_mime,
     sniff_or_refuse,
     unsupported_container,
     verify_passthrough,
     webp_is_lossy,
 )
-from vizlab.imagefiles import RAW_INPUT_FACTOR, Resolved, bytes_header, file_header, megabytes, resolve
+from vizlab.images.header import HeaderSize
+from vizlab.models.registry import lookup
+from vizlab.models.types import DETAILS, TileRule
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -99,19 +99,13 @@ __all__ = [
     "SERVICE_FORMATS",
     "DETAIL_LEVELS",
     "EncodedImage",
-    "sniff_mime",
     "encode_image",
     "to_data_url",
     "image_part",
-    "decode_data_url",
-    "build_data_url",
-    "decode_base64_image",
-    "describe_url",
     "image_size",
     "open_image",
     "fit_size",
     "check_fit",
-    "RAW_INPUT_FACTOR",
 ]
 
 # 20 MB per image: "Up to 20MB per image", OpenAI "Images and vision" guide, image input
@@ -136,15 +130,15 @@ SERVICE_FORMATS: frozenset[str] = frozenset({"image/jpeg", "image/png", "image/w
 # detail values of an image_url part: Azure OpenAI "Use vision-enabled chat models" how-to,
 # "Detail parameter settings" (low, high, auto; auto is the default), read 2026-11-21.
 # "original" (gpt-5.4 and later): OpenAI "Images and vision" guide, newest revision (vizlab.models).
-DETAIL_LEVELS: frozenset[str] = frozenset(models.DETAILS)
+DETAIL_LEVELS: frozenset[str] = frozenset(DETAILS)
 
 # "low": the model sees a 512 x 512 version (Azure how-to, detail parameter; OpenAI guide: "Low-
 # resolution: 512px x 512px"), read 2026-11-21. "high" is gpt-4o's tile rule in vizlab.models (2048 box,
 # short side 768, the other side rounded down: newest guide revision), cited there.
 LOW_BOX = 512
-_GPT4O_RULE = models.lookup("gpt-4o").image_rule()
-assert isinstance(_GPT4O_RULE, models.TileRule)
-_HIGH_RULE: models.TileRule = _GPT4O_RULE
+_GPT4O_RULE = lookup("gpt-4o").image_rule()
+assert isinstance(_GPT4O_RULE, TileRule)
+_HIGH_RULE: TileRule = _GPT4O_RULE
 
 JPEG_QUALITY = 85  # photos re-encoded after fit: visually lossless at the sizes the model sees
 
@@ -325,7 +319,7 @@ def _bytes_header_size(data: bytes | bytearray | memoryview, name: str | None) -
     return _checked_header(bytes_header(data), lambda: name or f"<bytes {len(data)} B>")
 
 
-def _checked_header(found: imageheader.HeaderSize | None, label: Callable[[], str]) -> tuple[int, int] | None:
+def _checked_header(found: HeaderSize | None, label: Callable[[], str]) -> tuple[int, int] | None:
     """``found``'s displayed size after the bomb check (from the header), or None."""
     if found is None:
         return None

@@ -40,9 +40,9 @@ from typing import Any
 
 from PIL import Image
 
-from vizlab import imageheader
-from vizlab.dataurl import SCHEME_RE, decode_data_url, describe_url, shorten
 from vizlab.errors import ImageError, ImageTooLargeError, NotARegularFileError, URLSchemeError
+from vizlab.images.dataurl import SCHEME_RE, decode_data_url, describe_url, shorten
+from vizlab.images.header import HEAD_BYTES, HeaderSize, read_header_size
 
 __all__ = [
     "RAW_INPUT_FACTOR",
@@ -244,7 +244,7 @@ def _check_raw_size(size: int, name: str, raw_limit: int | None) -> None:
 OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
-def file_header(path: str | os.PathLike[str]) -> imageheader.HeaderSize | None:
+def file_header(path: str | os.PathLike[str]) -> HeaderSize | None:
     """The header's size from vizlab's own parser (:mod:`vizlab.imageheader`), or None to take
     the general path (odd files, and every error, which that path words and raises).
 
@@ -259,8 +259,8 @@ def file_header(path: str | os.PathLike[str]) -> imageheader.HeaderSize | None:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
-        head = os.read(fd, imageheader.HEAD_BYTES)
-        return imageheader.read_header_size(head, functools.partial(_pread, fd))
+        head = os.read(fd, HEAD_BYTES)
+        return read_header_size(head, functools.partial(_pread, fd))
     except OSError:
         return None
     finally:
@@ -274,11 +274,11 @@ def _pread(fd: int, offset: int, size: int) -> bytes:
     return os.read(fd, size)  # pragma: no cover
 
 
-def bytes_header(data: bytes | bytearray | memoryview) -> imageheader.HeaderSize | None:
+def bytes_header(data: bytes | bytearray | memoryview) -> HeaderSize | None:
     """The header's size of image bytes in memory (no copy of a bytes object), or None."""
-    raw = data if isinstance(data, bytes) else bytes(data[: imageheader.HEAD_BYTES])
+    raw = data if isinstance(data, bytes) else bytes(data[: HEAD_BYTES])
     fetch = None if isinstance(data, bytes) else (lambda offset, size: bytes(data[offset : offset + size]))
-    return imageheader.read_header_size(raw, fetch)
+    return read_header_size(raw, fetch)
 
 
 def megabytes(n: int) -> str:

@@ -31,8 +31,8 @@ import struct
 
 from PIL import Image
 
-from vizlab import imageheader
 from vizlab.errors import CorruptImageError, NotAnImageError, UnsupportedImageError
+from vizlab.images import header as imageheader
 
 __all__ = [
     "HEAD_BYTES",

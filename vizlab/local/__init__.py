@@ -10,6 +10,8 @@ analyst (OCR, colours, shapes); it answers as ``vizlab-local-analyst``, never as
 
 from __future__ import annotations
 
-from vizlab.local.server import BackendConfig, LocalBackend, create_app
+from vizlab.local.app import create_app
+from vizlab.local.config import BackendConfig
+from vizlab.local.server import LocalBackend
 
 __all__ = ["BackendConfig", "LocalBackend", "create_app"]

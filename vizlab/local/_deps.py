@@ -18,8 +18,6 @@ from typing import Any
 
 from PIL import Image
 
-from vizlab import images as _images
-from vizlab import tokens as _tokens
 from vizlab.errors import (
     CorruptImageError,
     DataURLError,
@@ -30,11 +28,23 @@ from vizlab.errors import (
     UnsupportedImageError,
     VizlabError,
 )
+from vizlab.images.dataurl import decode_base64_image
+from vizlab.images.dataurl import decode_data_url as decode_data_url_impl
+from vizlab.images.encode import LOW_BOX as LOW_BOX_impl
+from vizlab.images.encode import SERVICE_FORMATS, open_image
+from vizlab.images.format import sniff_mime
+from vizlab.tokens.image import TILE as TILE_impl
+from vizlab.tokens.image import match_model as match_model_impl
+from vizlab.tokens.image import resolve_detail as resolve_detail_impl
+from vizlab.tokens.image import rule_for
+from vizlab.tokens.image import scale_for_high as scale_for_high_impl
+from vizlab.tokens.request import estimate_request
+from vizlab.tokens.text import count_text_tokens, encoding_for
 
-SUPPORTED_MIMES = tuple(sorted(_images.SERVICE_FORMATS))
+SUPPORTED_MIMES = tuple(sorted(SERVICE_FORMATS))
 # The service's geometry, from the modules that cite it: the low-detail view's box and the tile.
-LOW_BOX: int = _images.LOW_BOX
-TILE: int = _tokens.TILE
+LOW_BOX: int = LOW_BOX_impl
+TILE: int = TILE_impl
 
 
 class ImageProblem(Exception):
@@ -74,7 +84,7 @@ def prompt_count(
     patch rules) when given: a backend billing by made-up numbers, for calibration tests."""
     counted = [_refusals_as_text(m) for m in messages]
     extra: dict[str, Any] = {} if rules is None else {"rules": rules}
-    estimate = _tokens.estimate_request(counted, model=model, max_tokens=None, **extra)
+    estimate = estimate_request(counted, model=model, max_tokens=None, **extra)
     images = tuple(int(b.tokens) for b in estimate.images)
     if not numbers:
         return PromptCount(int(estimate.prompt_tokens), images)
@@ -129,7 +139,7 @@ def _refusals_as_text(message: dict[str, Any]) -> dict[str, Any]:
 def has_token_rule(model: str) -> bool:
     """True if vizlab.tokens has an image rule for ``model`` (exact name or dated suffix)."""
     try:
-        _tokens.rule_for(model)
+        rule_for(model)
     except VizlabError:
         return False
     return True
@@ -138,17 +148,17 @@ def has_token_rule(model: str) -> bool:
 def match_model(model: str, names: Any) -> str | None:
     """The entry of ``names`` that ``model`` names, by vizlab.tokens' rule (exact, else the
     longest ``name + "-"`` prefix), or None."""
-    return _tokens.match_model(model, names)
+    return match_model_impl(model, names)
 
 
 def text_tokens(text: str, model: str) -> int:
     """Tokens of a completion's text, as vizlab.tokens.count_text_tokens counts them."""
-    return int(_tokens.count_text_tokens(text, model))
+    return int(count_text_tokens(text, model))
 
 
 @functools.lru_cache(maxsize=8)
 def _encoding(model: str) -> Any:
-    return _tokens.encoding_for(model)
+    return encoding_for(model)
 
 
 @functools.lru_cache(maxsize=8)
@@ -193,16 +203,16 @@ def truncate_to_tokens(text: str, limit: int, model: str) -> str:
 
 def scale_for_high(width: int, height: int) -> tuple[int, int]:
     """The size the service tiles at ``detail: high`` (fit 2048 box, short side 768, no upscaling)."""
-    w, h = _tokens.scale_for_high(width, height)
+    w, h = scale_for_high_impl(width, height)
     return int(w), int(h)
 
 
 def resolve_detail(detail: str, width: int, height: int, model: str) -> str:
     """``auto`` resolved to ``low`` or ``high`` by vizlab.tokens' stated policy."""
     try:
-        return str(_tokens.resolve_detail(width, height, detail, model=model))
+        return str(resolve_detail_impl(width, height, detail, model=model))
     except VizlabError:  # an unknown token model: fall back to the gpt-4o rules
-        return str(_tokens.resolve_detail(width, height, detail))
+        return str(resolve_detail_impl(width, height, detail))
 
 
 # --- images -----------------------------------------------------------------------------------
@@ -211,7 +221,7 @@ def resolve_detail(detail: str, width: int, height: int, model: str) -> str:
 def decode_data_url(url: str) -> tuple[bytes, str]:
     """``data:image/png;base64,...`` to (bytes, declared mime). Raises ImageProblem."""
     try:
-        mime, data = _images.decode_data_url(url)
+        mime, data = decode_data_url_impl(url)
     except DataURLError as e:
         raise ImageProblem("data_url", str(e)) from e
     return data, mime
@@ -220,7 +230,7 @@ def decode_data_url(url: str) -> tuple[bytes, str]:
 def b64decode_legacy(text: str) -> bytes:
     """The 2023 preview ``{"image": "<base64>"}`` payload: whitespace ignored, padding required."""
     try:
-        return _images.decode_base64_image(text, source="the base64 image data")
+        return decode_base64_image(text, source="the base64 image data")
     except DataURLError as e:
         raise ImageProblem("data_url", str(e)) from e
 
@@ -233,17 +243,17 @@ def open_checked(data: bytes, *, max_bytes: int) -> tuple[Image.Image, str]:
             f"the image is {len(data):,} bytes; the limit is {max_bytes:,} bytes per image. "
             'Shrink it first, e.g. vizlab.to_data_url(path, fit="high")',
         )
-    mime = _images.sniff_mime(data)
+    mime = sniff_mime(data)
     if mime is None:
         raise ImageProblem("not_image", "the data does not represent an image (no known image signature)")
-    if mime not in _images.SERVICE_FORMATS:
+    if mime not in SERVICE_FORMATS:
         raise ImageProblem("unsupported", f"{mime} images are not accepted by the service")
     try:
         if mime == "image/gif":
             with Image.open(io.BytesIO(data)) as probe:
                 if getattr(probe, "is_animated", False):
                     raise ImageProblem("unsupported", "animated GIFs are not accepted (only still GIFs)")
-        img = _images.open_image(data)
+        img = open_image(data)
     except ImageProblem:
         raise
     except DecompressionBombError as e:

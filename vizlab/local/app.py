@@ -15,18 +15,18 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from vizlab.local import samples
-from vizlab.local.analyst import Analyst
-from vizlab.local.batches import add_batch_routes
-from vizlab.local.chat import add_chat_routes
+from vizlab.local.analyst.answer import Analyst
 from vizlab.local.config import BackendConfig, BackendState
-from vizlab.local.errors import AzureError, bad_request
-from vizlab.local.gateway import GatewayMiddleware
-from vizlab.local.lifecycle import InFlight, StopMiddleware
-from vizlab.local.models_api import add_model_routes
-from vizlab.local.openapi import install as install_openapi
-from vizlab.local.ratelimit import SlidingWindowLimiter
-from vizlab.local.responses_routes import add_responses_routes
+from vizlab.local.http.errors import AzureError, bad_request
+from vizlab.local.http.gateway import GatewayMiddleware
+from vizlab.local.http.lifecycle import InFlight, StopMiddleware
+from vizlab.local.http.openapi import install as install_openapi
+from vizlab.local.http.ratelimit import SlidingWindowLimiter
+from vizlab.local.routes.batches import add_batch_routes
+from vizlab.local.routes.chat import add_chat_routes
+from vizlab.local.routes.models import add_model_routes
+from vizlab.local.routes.responses import add_responses_routes
+from vizlab.local.samples import add_sample_routes
 
 __all__ = ["create_app"]
 
@@ -105,6 +105,6 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
     add_model_routes(app, state)
     add_batch_routes(app, state)
     add_responses_routes(app, state)
-    samples.add_sample_routes(app)
+    add_sample_routes(app)
     install_openapi(app)  # every status each route can answer (vizlab.local.openapi)
     return app

@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from vizlab import models
-
-from vizlab.local import _deps
-from vizlab.local.analyst import Analyst
-from vizlab.local.caching import PromptCache
-from vizlab.local.ratelimit import SlidingWindowLimiter
+from vizlab.local._deps import has_token_rule
+from vizlab.local.analyst.answer import Analyst
+from vizlab.local.http.ratelimit import SlidingWindowLimiter
+from vizlab.local.replies.caching import PromptCache
+from vizlab.models.registry import canonical_name, families, lookup
+from vizlab.models.types import RULE_PROFILES, ModelInfo
 
 __all__ = ["BackendConfig", "BackendState"]
 
@@ -129,9 +129,9 @@ class BackendConfig:
         'gpt-4.1'
         """
         mapped = self.deployment_models.get(deployment)
-        if mapped is not None and _deps.has_token_rule(mapped):
+        if mapped is not None and has_token_rule(mapped):
             return mapped
-        return deployment if _deps.has_token_rule(deployment) else self.token_model
+        return deployment if has_token_rule(deployment) else self.token_model
 
     def model_for(self, deployment: str) -> str:
         """The registry model behind ``deployment``: its NAME=MODEL, else the deployment's own
@@ -144,18 +144,18 @@ class BackendConfig:
         mapped = self.deployment_models.get(deployment)
         if mapped is not None:
             return mapped
-        return deployment if models.canonical_name(deployment) is not None else self.token_model_for(deployment)
+        return deployment if canonical_name(deployment) is not None else self.token_model_for(deployment)
 
-    def model_info(self, deployment: str) -> models.ModelInfo | None:
+    def model_info(self, deployment: str) -> ModelInfo | None:
         """The registry entry of :meth:`model_for`, or None for a model it does not know."""
         name = self.model_for(deployment)
-        return models.lookup(name) if models.canonical_name(name) is not None else None
+        return lookup(name) if canonical_name(name) is not None else None
 
     def _check_billing(self) -> None:
-        if self.billing_rules is not None and self.billing_rules not in models.RULE_PROFILES:
+        if self.billing_rules is not None and self.billing_rules not in RULE_PROFILES:
             raise ValueError(
                 f"BackendConfig.billing_rules={self.billing_rules!r} is not a rule profile; use one of "
-                f"{', '.join(models.RULE_PROFILES)} (or None for the newest)"
+                f"{', '.join(RULE_PROFILES)} (or None for the newest)"
             )
         if self.billing_numbers is not None:
             numbers = dict(self.billing_numbers)
@@ -201,10 +201,10 @@ def _split_deployments(entries: Any, mapping: Any) -> tuple[tuple[str, ...], dic
         if name not in names:
             names.append(name)
     for name, model in models_of.items():
-        if models.canonical_name(model) is None:
+        if canonical_name(model) is None:
             raise ValueError(
                 f"deployment {name!r}: model {model!r} is not in vizlab's registry; use one of "
-                f"{', '.join(models.families())} (NAME=MODEL, e.g. reasoner=o4-mini)"
+                f"{', '.join(families())} (NAME=MODEL, e.g. reasoner=o4-mini)"
             )
     return tuple(names), models_of
 

@@ -38,7 +38,7 @@ from fastapi.responses import JSONResponse, Response
 from PIL import Image
 
 from vizlab import datasets
-from vizlab.local.errors import AzureError, bad_request
+from vizlab.local.http.errors import AzureError, bad_request
 
 PREFIX = "/samples/"
 _JPEG_QUALITY = 95  # at 90 the analyst miscounts shapes blurred by JPEG artefacts

@@ -38,13 +38,12 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from vizlab.local.apiversion import KNOWN_API_VERSIONS
 from vizlab.local.app import create_app
 from vizlab.local.config import BackendConfig
-from vizlab.local.lifecycle import InFlight
-from vizlab.local.protocol import MAX_INCOMPLETE_HEADER_BYTES, protocol_with_header_timeout
+from vizlab.local.http.lifecycle import InFlight
+from vizlab.local.http.protocol import MAX_INCOMPLETE_HEADER_BYTES, protocol_with_header_timeout
 
-__all__ = ["BackendConfig", "create_app", "LocalBackend", "KNOWN_API_VERSIONS", "require_loopback"]
+__all__ = ["LocalBackend", "require_loopback"]
 
 # --- running it -------------------------------------------------------------------------------
 

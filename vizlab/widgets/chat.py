@@ -42,12 +42,13 @@ from vizlab.widgets._common import (
     auto_width,
     file_error,
     fill_layout,
+    png_data_url,
+    snapshot_box,
     stylesheet,
     text_block,
     thumbnail_layout,
     toggle_layout,
 )
-from vizlab.widgets._common import png_data_url, snapshot_box
 from vizlab.widgets.chat_state import ChatSettings, ChatState
 from vizlab.widgets.code import CODE_KINDS
 from vizlab.widgets.markdown import plain_html, render_markdown
@@ -55,8 +56,8 @@ from vizlab.widgets.state import DETAILS, escape, human_bytes, thumbnail_png
 from vizlab.widgets.transcript import CodeView, PromptBox, TranscriptView
 
 if TYPE_CHECKING:
-    from vizlab.client import Client
-    from vizlab.conversation import Conversation
+    from vizlab.client.core import Client
+    from vizlab.conversation.core import Conversation
     from vizlab.widgets.upload import UploadPanel
 
 __all__ = ["ChatPanel"]
@@ -91,7 +92,7 @@ class ChatPanel(Panel):
         transcript_height: str = "420px",
     ) -> None:
         if client is None:
-            from vizlab.client import connect
+            from vizlab.client.core import connect
 
             client = connect(verbose=False)
         self.state = ChatState(

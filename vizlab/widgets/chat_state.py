@@ -47,10 +47,10 @@ from vizlab.widgets.state import (
 )
 
 if TYPE_CHECKING:
-    from vizlab.client import Client, Reply
-    from vizlab.conversation import Conversation
-    from vizlab.images import EncodedImage
-    from vizlab.tokens import RequestEstimate
+    from vizlab.client.core import Client
+    from vizlab.client.replies import Reply
+    from vizlab.conversation.core import Conversation
+    from vizlab.images.encode import EncodedImage
 
 __all__ = ["ChatSettings", "ChatState", "NextEstimate", "TurnView", "turn_stats", "turn_warnings"]
 
@@ -182,7 +182,7 @@ class ChatState:
         settings: ChatSettings | None = None,
         max_usd: float | None = None,
     ) -> None:
-        from vizlab.conversation import Conversation
+        from vizlab.conversation.core import Conversation
 
         self._client = client
         if conversation is None:
@@ -258,7 +258,7 @@ class ChatState:
 
     def attach(self, source: Any) -> EncodedImage:
         """Add an image to the next message; raises :class:`vizlab.errors.ImageError` if bad."""
-        from vizlab.images import encode_image
+        from vizlab.images.encode import encode_image
 
         image = encode_image(source)
         if all(a.sha256 != image.sha256 for a in self.attachments):
@@ -413,7 +413,7 @@ class ChatState:
         """The turn for a request stopped before its first byte: no text, the prompt billed."""
         import time
 
-        from vizlab.tokens import estimate_request
+        from vizlab.tokens.request import estimate_request
 
         estimate: Any = None
         try:
@@ -494,7 +494,7 @@ class ChatState:
     def model_info(self) -> Any:
         """The registry's facts for the token model (:func:`vizlab.models.lookup`), or None."""
         try:
-            from vizlab.models import lookup
+            from vizlab.models.registry import lookup
         except ImportError:  # the registry is not there (an older vizlab): take no parameter rules
             return None
         try:
@@ -565,7 +565,7 @@ class ChatState:
 
     def estimate_next(self, prompt: str = "", *, detail: str | None = None, settings: ChatSettings | None = None) -> NextEstimate:
         """The estimate of the request Send would make now (text, attachments, detail, history)."""
-        from vizlab.tokens import estimate_request
+        from vizlab.tokens.request import estimate_request
 
         s = settings if settings is not None else self.settings
         model = self._client.token_model

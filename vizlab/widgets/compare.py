@@ -38,7 +38,7 @@ from vizlab.widgets.state import CompareColumn, CompareState, escape, human_byte
 from vizlab.widgets.transcript import ZoomImage
 
 if TYPE_CHECKING:
-    from vizlab.client import Client
+    from vizlab.client.core import Client
 
 __all__ = ["ComparePanel"]
 
@@ -143,7 +143,7 @@ class ComparePanel(Panel):
         arms: Sequence[str | tuple[str, str]] | None = None,
     ) -> None:
         if client is None:
-            from vizlab.client import connect
+            from vizlab.client.core import connect
 
             client = connect(verbose=False)
         self.state = CompareState(client, None, question, max_tokens=max_tokens, arms=arms)

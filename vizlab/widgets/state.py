@@ -22,24 +22,20 @@ from __future__ import annotations
 
 import html
 import io
-import json
 import os
 import re
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vizlab.errors import VizlabError, redact
 
 if TYPE_CHECKING:
-    from vizlab.client import Client, Reply
-    from vizlab.conversation import Conversation
-    from vizlab.images import EncodedImage
-    from vizlab.tokens import ImageTokenBreakdown
+    from vizlab.client.core import Client
+    from vizlab.images.encode import EncodedImage
+    from vizlab.tokens.image import ImageTokenBreakdown
 
 __all__ = [
     "DETAILS",
@@ -101,7 +97,7 @@ def elide_data_urls(value: Any) -> Any:
 
 def thumbnail_png(image: EncodedImage | Any, box: tuple[int, int] = THUMBNAIL_BOX) -> bytes:
     """A small PNG of ``image`` (anything :func:`vizlab.images.open_image` takes), within ``box``."""
-    from vizlab.images import open_image
+    from vizlab.images.encode import open_image
 
     im = open_image(image)
     im.thumbnail(box)
@@ -128,8 +124,9 @@ def tile_grid_png(
     """
     from PIL import Image, ImageDraw
 
-    from vizlab.images import open_image
-    from vizlab.tokens import TILE, PatchRule, explain_image_tokens, rule_for
+    from vizlab.images.encode import open_image
+    from vizlab.models.types import PatchRule
+    from vizlab.tokens.image import TILE, explain_image_tokens, rule_for
 
     im = open_image(image).convert("RGB")
     bd = explain_image_tokens(im.width, im.height, detail=detail, model=model)
@@ -278,7 +275,7 @@ class UploadState:
         is not added twice. Returns (and stores in :attr:`errors`) one message per bad file,
         naming it and saying what is wrong.
         """
-        from vizlab.images import encode_image
+        from vizlab.images.encode import encode_image
 
         self.errors = []
         have = {img.sha256 for img in self._images}
@@ -314,12 +311,12 @@ class UploadState:
         self.errors = []
 
     def breakdown(self, image: EncodedImage) -> ImageTokenBreakdown:
-        from vizlab.tokens import explain_image_tokens
+        from vizlab.tokens.image import explain_image_tokens
 
         return explain_image_tokens(image.width, image.height, detail=self.detail, model=self.model)
 
     def rows(self) -> list[UploadRow]:
-        from vizlab.pricing import DEFAULT_PRICES
+        from vizlab.tokens.pricing import DEFAULT_PRICES
 
         rows = []
         for img in self._images:
@@ -469,7 +466,7 @@ class CompareState:
 
     def set_image(self, source: Any) -> EncodedImage:
         """Use ``source`` (path, bytes, upload record...); the pictures are drawn at once."""
-        from vizlab.images import encode_image
+        from vizlab.images.encode import encode_image
 
         self.image = encode_image(source)
         self.columns = self._empty_columns()
@@ -516,7 +513,7 @@ class CompareState:
         return self.columns
 
     def _ask(self, col: CompareColumn) -> None:
-        from vizlab.conversation import Conversation
+        from vizlab.conversation.core import Conversation
 
         assert self.image is not None
         try:

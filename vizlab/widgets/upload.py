@@ -41,7 +41,7 @@ class UploadPanel(Panel):
     """
 
     def __init__(self, *, model: str = "gpt-4o", detail: str = "auto", state: UploadState | None = None) -> None:
-        from vizlab.tokens import known_models
+        from vizlab.tokens.image import known_models
 
         self.state = state if state is not None else UploadState(model=model, detail=detail)
         models = known_models()

@@ -19,7 +19,7 @@
 
 from __future__ import annotations
 
-from vizlab.local.errors import AzureError
+from vizlab.local.http.errors import AzureError
 
 __all__ = [
     "GA_API_VERSIONS",

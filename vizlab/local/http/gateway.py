@@ -34,8 +34,8 @@ import uuid
 from typing import Any, MutableMapping
 
 from vizlab.local.config import BackendConfig, BackendState
-from vizlab.local.errors import AzureError
-from vizlab.local.ratelimit import retry_headers
+from vizlab.local.http.errors import AzureError
+from vizlab.local.http.ratelimit import retry_headers
 
 __all__ = ["GatewayMiddleware", "host_allowed", "is_inference", "DEPLOYMENT_STATE_KEY"]
 

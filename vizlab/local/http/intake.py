@@ -13,7 +13,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from vizlab.local.config import BackendConfig
-from vizlab.local.errors import (
+from vizlab.local.http.errors import (
     AZURE_401_MESSAGE,
     AZURE_401_MISSING_MESSAGE,
     AZURE_DEPLOYMENT_NOT_FOUND_MESSAGE,

@@ -17,7 +17,7 @@ import threading
 from asyncio import AbstractEventLoop, CancelledError, Task, current_task, get_running_loop
 from typing import Any
 
-from vizlab.local.errors import AzureError
+from vizlab.local.http.errors import AzureError
 
 __all__ = ["InFlight", "StopMiddleware", "STOPPED_MESSAGE", "uncancel_task"]
 

@@ -28,8 +28,8 @@ from typing import Any, Callable
 
 from fastapi import FastAPI
 
-from vizlab.local.apiversion import KNOWN_API_VERSIONS, V1_API_VERSIONS
-from vizlab.local.gateway import is_inference
+from vizlab.local.http.apiversion import KNOWN_API_VERSIONS, V1_API_VERSIONS
+from vizlab.local.http.gateway import is_inference
 
 __all__ = ["install", "ERROR_SCHEMA", "rewrite"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from vizlab.local.errors import CONTENT_FILTER_MESSAGE, AzureError
+from vizlab.local.http.errors import CONTENT_FILTER_MESSAGE, AzureError
 
 CATEGORIES = ("hate", "self_harm", "sexual", "violence")
 TRIGGER = re.compile(r"VIZLAB_TEST_FILTER:(hate|self_harm|sexual|violence|jailbreak)\b")

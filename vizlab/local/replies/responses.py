@@ -35,12 +35,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-
-from vizlab.local.errors import AzureError, bad_request
-from vizlab.local.fields import RESPONSES_FIELDS
-from vizlab.local.shaping import ReplyOptions, ShapedReply
-from vizlab.local.structured import parse_response_format
-from vizlab.local.tools import parse_tools
+from vizlab.local.http.errors import AzureError, bad_request
+from vizlab.local.replies.shaping import ReplyOptions, ShapedReply
+from vizlab.local.replies.structured import parse_response_format
+from vizlab.local.replies.tools import parse_tools
+from vizlab.local.requests.fields import RESPONSES_FIELDS
 
 __all__ = [
     "ResponsesRequest",

@@ -12,8 +12,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from vizlab.local.structured import Findings, SchemaFormat, Ungrounded, dumps, fill_schema, findings_object
-from vizlab.local.tools import AUTO_NOTE, ToolSpec, logprob_entries, make_tool_calls, tool_results_text
+from vizlab.local.replies.structured import (
+    Findings,
+    SchemaFormat,
+    Ungrounded,
+    dumps,
+    fill_schema,
+    findings_object,
+)
+from vizlab.local.replies.tools import (
+    AUTO_NOTE,
+    ToolSpec,
+    logprob_entries,
+    make_tool_calls,
+    tool_results_text,
+)
 
 __all__ = ["ReplyOptions", "ShapedReply", "shape_reply"]
 

@@ -8,9 +8,9 @@ import re
 from typing import Any, AsyncIterator
 
 from vizlab.local.config import BackendConfig
-from vizlab.local.filters import prompt_filter_results, safe_results
-from vizlab.local.shaping import ShapedReply
-from vizlab.local.validation import ChatRequest
+from vizlab.local.replies.filters import prompt_filter_results, safe_results
+from vizlab.local.replies.shaping import ShapedReply
+from vizlab.local.requests.validation import ChatRequest
 
 __all__ = ["stream_chat", "stream_pieces", "sse", "sse_event"]
 

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 import jsonschema
 
-from vizlab.local.errors import AzureError, bad_request
+from vizlab.local.http.errors import AzureError, bad_request
 
 __all__ = [
     "Findings",

@@ -25,9 +25,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from vizlab.local import _deps
-from vizlab.local.errors import bad_request
-from vizlab.local.structured import Findings, Ungrounded, check_strict_schema, fill_schema
+from vizlab.local._deps import token_pieces
+from vizlab.local.http.errors import bad_request
+from vizlab.local.replies.structured import Findings, Ungrounded, check_strict_schema, fill_schema
 
 __all__ = ["Tool", "ToolSpec", "parse_tools", "make_tool_calls", "tool_results_text", "logprob_entries", "AUTO_NOTE"]
 
@@ -223,7 +223,7 @@ def logprob_entries(text: str, model: str, top: int) -> list[dict[str, Any]]:
     ['Hi', ' there']
     """
     entries = []
-    for piece in _deps.token_pieces(text, model):
+    for piece in token_pieces(text, model):
         token = piece.decode("utf-8", errors="replace")
         entry: dict[str, Any] = {"token": token, "logprob": 0.0, "bytes": list(piece), "top_logprobs": []}
         if top > 0:

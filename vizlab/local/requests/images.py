@@ -7,10 +7,11 @@ from typing import Any
 
 from PIL import Image
 
-from vizlab.local import _deps, samples
+from vizlab.local._deps import ImageProblem, b64decode_legacy, decode_data_url, open_checked
 from vizlab.local.config import BackendConfig
-from vizlab.local.errors import bad_request
-from vizlab.local.validation import ChatRequest, ImageRef
+from vizlab.local.http.errors import bad_request
+from vizlab.local.requests.validation import ChatRequest, ImageRef
+from vizlab.local.samples import PREFIX, sample_bytes, sample_name
 
 __all__ = ["load_images", "image_bytes", "clean_messages"]
 
@@ -30,11 +31,11 @@ def load_images(chat: ChatRequest, config: BackendConfig, origin: str | None = N
     this backend's own address: image URLs of its samples there are accepted (vizlab.local.samples)."""
     decoded: list[Image.Image] = []
     for ref in chat.images:
-        sample = None if ref.legacy_base64 else samples.sample_name(ref.url, origin, ref.param)
-        data = samples.sample_bytes(sample) if sample else image_bytes(ref)
+        sample = None if ref.legacy_base64 else sample_name(ref.url, origin, ref.param)
+        data = sample_bytes(sample) if sample else image_bytes(ref)
         try:
-            image, mime = _deps.open_checked(data, max_bytes=config.max_image_bytes)
-        except _deps.ImageProblem as e:
+            image, mime = open_checked(data, max_bytes=config.max_image_bytes)
+        except ImageProblem as e:
             hint = _FORMATS_HINT if e.kind in ("not_image", "unsupported", "corrupt") else ""
             raise bad_request(
                 _IMAGE_ERROR_CODES.get(e.kind, "invalid_image"),
@@ -53,14 +54,14 @@ def image_bytes(ref: ImageRef) -> bytes:
     url = ref.url
     try:
         if ref.legacy_base64:
-            return _deps.b64decode_legacy(url)
+            return b64decode_legacy(url)
         head = url[:16].lower()
         if head.startswith(("http://", "https://")):
             raise bad_request(
                 "invalid_image_url",
                 f"Cannot fetch http(s) images at '{ref.param}': the built-in backend has no internet. "
                 "Send a data URL instead (vizlab.to_data_url(...)), or the URL of one of its own sample "
-                f"images ({samples.PREFIX}NAME.jpg on its own address; GET {samples.PREFIX} lists them).",
+                f"images ({PREFIX}NAME.jpg on its own address; GET {PREFIX} lists them).",
                 ref.param,
             )
         if not head.startswith("data:"):
@@ -70,8 +71,8 @@ def image_bytes(ref: ImageRef) -> bytes:
                 "or an http(s) URL.",
                 ref.param,
             )
-        data, declared = _deps.decode_data_url(url)
-    except _deps.ImageProblem as e:
+        data, declared = decode_data_url(url)
+    except ImageProblem as e:
         raise bad_request(
             "invalid_image_url", f"Invalid image URL at '{ref.param}': {e.message.rstrip('. ')}.", ref.param
         ) from e

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vizlab import models
 from vizlab.errors import UnknownModelError
+from vizlab.models.registry import families, lookup, snapshots
+from vizlab.models.types import ModelInfo
 
 __all__ = ["ModelLimits", "MODEL_LIMITS", "DEFAULT_LIMITS", "limits_for"]
 
@@ -44,7 +45,7 @@ class ModelLimits:
     verified: bool = True  # False: the figures were not checked against a published source
 
 
-def _from_registry(info: models.ModelInfo) -> ModelLimits:
+def _from_registry(info: ModelInfo) -> ModelLimits:
     verified = info.facts["context_window"].verified and info.facts["max_output"].verified
     return ModelLimits(info.context_window, info.max_output, info.max_input, verified)
 
@@ -54,7 +55,7 @@ def _from_registry(info: models.ModelInfo) -> ModelLimits:
 # 2026-01-14). Names match as there: exactly, by alias or dated snapshot, never by prefix.
 MODEL_LIMITS: dict[str, ModelLimits] = {
     name: _from_registry(info)
-    for name, info in ((n, models.lookup(n)) for n in models.families() + models.snapshots())
+    for name, info in ((n, lookup(n)) for n in families() + snapshots())
     if info.context_window > 0
 }
 
@@ -72,7 +73,7 @@ def limits_for(model: str) -> tuple[str | None, ModelLimits]:
     True
     """
     try:
-        info = models.lookup(model)
+        info = lookup(model)
     except UnknownModelError:
         return None, DEFAULT_LIMITS
     if info.context_window <= 0:  # the registry lists no limits for it (registered rule only)

@@ -32,8 +32,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from vizlab.local.errors import bad_request
-from vizlab.models import ModelInfo
+from vizlab.local.http.errors import bad_request
+from vizlab.models.types import ModelInfo
 
 __all__ = ["EFFORT_FACTORS", "ACCEPTED_DEFAULTS", "check_reasoning_params", "reasoning_tokens", "effort_of"]
 

@@ -16,10 +16,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from vizlab.local.errors import AzureError, bad_request
-from vizlab.local.shaping import ReplyOptions
-from vizlab.local.structured import parse_response_format
-from vizlab.local.tools import parse_tools
+from vizlab.local.http.errors import AzureError, bad_request
+from vizlab.local.replies.shaping import ReplyOptions
+from vizlab.local.replies.structured import parse_response_format
+from vizlab.local.replies.tools import parse_tools
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 DETAILS = ("auto", "low", "high")

@@ -28,11 +28,12 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from vizlab.errors import UnknownModelError
-from vizlab.local.apiversion import check_api_version, check_v1_api_version
 from vizlab.local.config import BackendState
-from vizlab.local.errors import AzureError
-from vizlab.local.intake import authenticate
-from vizlab.models import ModelInfo, families, lookup
+from vizlab.local.http.apiversion import check_api_version, check_v1_api_version
+from vizlab.local.http.errors import AzureError
+from vizlab.local.http.intake import authenticate
+from vizlab.models.registry import families, lookup
+from vizlab.models.types import ModelInfo
 
 __all__ = ["add_model_routes", "model_entry", "model_list", "MODEL_SCHEMA", "MODEL_LIST_SCHEMA", "OPENAI_MODEL_SCHEMA"]
 

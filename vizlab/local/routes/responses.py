@@ -15,14 +15,12 @@ from typing import Any, AsyncIterator, Callable
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from vizlab.local import samples
-from vizlab.local.apiversion import check_api_version, check_v1_api_version
-from vizlab.local.chat import run_completion
 from vizlab.local.config import BackendConfig, BackendState
-from vizlab.local.errors import AzureError
-from vizlab.local.fields import RESPONSES_FIELDS
-from vizlab.local.intake import authenticate, deployment_not_found, read_json
-from vizlab.local.responses import (
+from vizlab.local.http.apiversion import check_api_version, check_v1_api_version
+from vizlab.local.http.errors import AzureError
+from vizlab.local.http.intake import authenticate, deployment_not_found, read_json
+from vizlab.local.replies.completion import run_completion
+from vizlab.local.replies.responses import (
     NO_IMAGE_ANSWER,
     ResponseStore,
     StoredResponse,
@@ -35,8 +33,10 @@ from vizlab.local.responses import (
     stream_events,
     usage_object,
 )
-from vizlab.local.streaming import sse_event, stream_pieces
-from vizlab.local.validation import parse_chat_request
+from vizlab.local.replies.streaming import sse_event, stream_pieces
+from vizlab.local.requests.fields import RESPONSES_FIELDS
+from vizlab.local.requests.validation import parse_chat_request
+from vizlab.local.samples import origin_of
 
 __all__ = ["add_responses_routes", "RESPONSES_EARLIEST_API_VERSION"]
 
@@ -110,7 +110,7 @@ def add_responses_routes(app: FastAPI, state: BackendState) -> ResponseStore:
         chat.options = parsed.options
         chat.body = body
         done = await run_completion(
-            state, chat, parsed.model, version, origin=samples.origin_of(request), fields=RESPONSES_FIELDS,
+            state, chat, parsed.model, version, origin=origin_of(request), fields=RESPONSES_FIELDS,
             operation="Responses_Create",
             no_image_answer=NO_IMAGE_ANSWER,
         )

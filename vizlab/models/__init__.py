@@ -1,0 +1,50 @@
+"""The model registry, the bottom layer: every model fact vizlab uses, with its source and date.
+
+Submodules: :mod:`.types` (the records), :mod:`.families` (the table), :mod:`.registry` (lookup by
+exact name, alias or dated snapshot), :mod:`.batch` (Batch API limits).
+"""
+
+from __future__ import annotations
+
+from vizlab.models.batch import BatchLimits
+from vizlab.models.registry import canonical_name, families, known_names, lookup, register, snapshots
+from vizlab.models.types import (
+    DETAILS,
+    NEWEST,
+    PROVIDERS,
+    REASONING_REJECTED,
+    RULE_PROFILES,
+    CachingRule,
+    Cost,
+    ImageRule,
+    ModelInfo,
+    PatchLimit,
+    PatchRule,
+    Prices,
+    Source,
+    TileRule,
+)
+
+__all__ = [
+    "Source",
+    "Prices",
+    "Cost",
+    "TileRule",
+    "PatchLimit",
+    "PatchRule",
+    "ImageRule",
+    "CachingRule",
+    "ModelInfo",
+    "NEWEST",
+    "RULE_PROFILES",
+    "DETAILS",
+    "PROVIDERS",
+    "REASONING_REJECTED",
+    "lookup",
+    "families",
+    "register",
+    "known_names",
+    "canonical_name",
+    "snapshots",
+    "BatchLimits",
+]
