@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, JpegImagePlugin
 
 from vizlab import images
 from vizlab.errors import (
@@ -681,7 +681,7 @@ def test_fit_size_properties(width: int, height: int, fit: Any) -> None:
 
 
 def test_fit_size_high_matches_the_token_estimator() -> None:
-    from vizlab.tokens.image import image as tokens  # imported, not importorskip'd: a broken import must fail here
+    from vizlab import tokens  # imported, not importorskip'd: a broken import must fail here
 
     @given(width=sizes, height=sizes)
     def same(width: int, height: int) -> None:
@@ -997,7 +997,7 @@ def test_fit_high_by_draft_keeps_tokens_and_quality(tmp_path: Path) -> None:
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(Image.Image, "draft", spy)
-        mp.setattr(images.JpegImagePlugin.JpegImageFile, "draft", spy)
+        mp.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
         encode_image(data, fit="high")
     assert draws == [(1024, 768)]  # asked at the target, so libjpeg decodes at 1/2 scale
 

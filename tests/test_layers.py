@@ -1,4 +1,7 @@
-"""Layers point one way: no import circles inside vizlab/, no private name taken from another module.
+"""Layers point one way: no import circles inside vizlab/, no private name taken from another module,
+no name re-exported by a module that does not define it (package __init__ files aside), and the
+folders' order: models and geometry at the bottom, then images, tokens, conversation, client,
+then widgets and experiments; vizlab.local imports nothing from the client side.
 
 Every ``import`` / ``from ... import`` anywhere in a module counts (top level, inside functions, under
 ``if TYPE_CHECKING``), as the project's before-stop checker counts them: two modules are in a circle
@@ -11,6 +14,7 @@ fails on any violation not listed (and on a listed one that is gone, so the list
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "vizlab"
@@ -38,6 +42,7 @@ def _resolve(module: str | None, level: int, here: str, is_package: bool) -> str
     return ".".join(base + ([module] if module else []))
 
 
+@functools.lru_cache(maxsize=1)
 def _graph() -> tuple[dict[str, set[str]], list[str]]:
     mods = _modules()
     edges: dict[str, set[str]] = {}
@@ -104,18 +109,102 @@ def test_known_violations_are_still_real():
     assert not gone, "fixed, remove from KNOWN_VIOLATIONS: " + ", ".join(what for _, what in gone)
 
 
+def _package_of(module: str) -> str:
+    """The layer a module belongs to: its folder under vizlab/ (or the top-level module itself)."""
+    parts = module.split(".")
+    return ".".join(parts[:2])
+
+
+# Each layer may import only from the layers listed before it (and from itself).
+LAYERS = [
+    ("vizlab.errors", "vizlab.geometry"),
+    ("vizlab.models",),
+    ("vizlab.images",),
+    ("vizlab.tokens",),
+    ("vizlab.conversation", "vizlab.datasets"),
+    ("vizlab.local",),
+    ("vizlab.client",),
+    ("vizlab.batch",),
+    ("vizlab.experiments", "vizlab.plots"),
+    ("vizlab.widgets", "vizlab.room"),
+]
+
+
+def _rank(module: str) -> int | None:
+    top = _package_of(module)
+    for rank, layer in enumerate(LAYERS):
+        if top in layer:
+            return rank
+    return None
+
+
+def test_imports_point_down_the_layers():
+    edges, _ = _graph()
+    upward = []
+    for a, targets in edges.items():
+        ra = _rank(a)
+        for b in targets:
+            rb = _rank(b)
+            if ra is not None and rb is not None and rb > ra:
+                upward.append(f"{a} -> {b}")
+    assert not upward, "imports that climb a layer:\n" + "\n".join(sorted(upward))
+
+
+def test_every_module_has_a_layer():
+    edges, _ = _graph()
+    homeless = sorted(m for m in _modules() if m != "vizlab" and _rank(m) is None)
+    assert not homeless, f"modules outside every layer in LAYERS: {homeless}"
+
+
+def test_the_backend_imports_nothing_from_the_client_side():
+    edges, _ = _graph()
+    client_side = ("vizlab.client", "vizlab.widgets", "vizlab.experiments", "vizlab.batch", "vizlab.room")
+    bad = sorted(f"{a} -> {b}" for a, ts in edges.items() if a.startswith("vizlab.local") for b in ts
+                 if _package_of(b) in client_side)
+    assert not bad, bad
+
+
 def test_registry_and_geometry_are_the_bottom_layer():
     edges, _ = _graph()
     assert edges.get("vizlab.geometry", set()) == set()
-    assert edges.get("vizlab.models", set()) <= {"vizlab.errors"}
-    for low, high in [("vizlab.tokens", "vizlab.pricing"), ("vizlab.images", "vizlab.tokens")]:
-        assert not _reaches(edges, low, high), f"{low} must not import {high} (directly or not)"
+    for module, targets in edges.items():
+        if module.startswith("vizlab.models"):
+            assert {_package_of(t) for t in targets} <= {"vizlab.errors", "vizlab.models"}, (module, targets)
+
+
+def test_no_module_re_exports_a_name_it_does_not_define():
+    # Package __init__ files list public names; every other module's __all__ holds only its own.
+    bad = []
+    for name, path in _modules().items():
+        if path.name == "__init__.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        defined = set()
+        exported: list[str] = []
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                defined.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    for sub in ast.walk(target):
+                        if isinstance(sub, ast.Name):
+                            defined.add(sub.id)
+                if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in node.targets):
+                    exported = [e.value for e in node.value.elts]  # type: ignore[attr-defined]
+        bad += [f"{name}.{n}" for n in exported if n not in defined]
+    assert not bad, f"re-exported outside a package __init__: {bad}"
+
+
+def test_the_top_level_holds_few_modules():
+    top = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+    assert len(top) <= 8, top
 
 
 def test_the_walker_counts_imports_inside_functions():
-    # tokens -> images happens only inside functions (images are decoded lazily there).
+    # conversation.costs imports the token estimator only inside functions.
     edges, _ = _graph()
-    assert "vizlab.images" in edges["vizlab.tokens"]
-    tree = ast.parse((PACKAGE / "tokens.py").read_text(encoding="utf-8"))
+    assert "vizlab.tokens.request" in edges["vizlab.conversation.costs"]
+    tree = ast.parse((PACKAGE / "conversation" / "costs.py").read_text(encoding="utf-8"))
     top = {n.module for n in tree.body if isinstance(n, ast.ImportFrom)}
-    assert "vizlab.images" not in top
+    assert "vizlab.tokens.request" not in top

@@ -209,7 +209,7 @@ def test_split_recognition_reads_exactly_what_one_engine_reads(monkeypatch: pyte
     import numpy as np
     from rapidocr_onnxruntime import RapidOCR
 
-    from vizlab.local.analyst import answer as module
+    from vizlab.local.analyst import ocr as module
 
     view = _lines_card(16)  # 16 lines: three recognition batches, split 2 + 1 across two engines
     monkeypatch.setattr(module, "_pool", module._OcrPool())
@@ -235,8 +235,8 @@ def test_ocr_runs_only_when_the_question_needs_text(monkeypatch: pytest.MonkeyPa
     from vizlab.local.analyst import answer as module
 
     reads: list[int] = []
-    original = module._read_text
-    monkeypatch.setattr(module, "_read_text", lambda *a: (reads.append(1), original(*a))[1])
+    original = module.read_text
+    monkeypatch.setattr(module, "read_text", lambda *a: (reads.append(1), original(*a))[1])
     card = _lines_card(2, seed=9)
     url = "data:image/png;base64," + base64.b64encode(_png(card)).decode()
     fresh = Analyst()
@@ -263,7 +263,7 @@ def _png(img: Image.Image) -> bytes:
 
 
 def test_ocr_plan_fits_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vizlab.local.analyst import answer as module
+    from vizlab.local.analyst import ocr as module
 
     monkeypatch.delenv("VIZLAB_OCR_SESSIONS", raising=False)
     monkeypatch.setattr(module, "_usable_cores", lambda: 2)

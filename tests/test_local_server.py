@@ -679,7 +679,7 @@ def test_latency_is_simulated_without_blocking(monkeypatch: pytest.MonkeyPatch) 
     """
     import asyncio
 
-    from vizlab.local.routes import chat
+    from vizlab.local.replies import completion as chat
 
     real_sleep = asyncio.sleep
     inside = peak = 0
@@ -860,10 +860,11 @@ def test_gpt5_caps_the_prompt_at_272k() -> None:
 
 
 def test_unlisted_token_model_uses_the_default_limits_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vizlab import models, tokens
+    from vizlab import tokens
+    from vizlab.models import registry
 
     # A token rule registered without limits (register_model states none), undone after the test.
-    monkeypatch.setattr(models, "_FAMILIES", dict(models._FAMILIES))
+    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
     tokens.register_model("vizlab-test-unlisted", tokens.rule_for("gpt-4o"))
     with LocalBackend(deployments=("vizlab-test-unlisted",)) as backend:
         resp = post(backend, {"messages": OK_MESSAGES, "max_tokens": 4_097}, headers={"api-key": "k"}, deployment="vizlab-test-unlisted")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vizlab import models
+from vizlab.models import registry
 from vizlab.errors import UnknownModelError, VizlabError
 from vizlab.models import REASONING_REJECTED, PatchRule, TileRule, families, lookup
 
@@ -62,7 +63,7 @@ def test_unknown_model_error_lists_families_and_how_to_register():
 
 
 def test_register_an_alias_for_a_deployment(monkeypatch):
-    monkeypatch.setattr(models, "_ALIASES", dict(models._ALIASES))
+    monkeypatch.setattr(registry, "_ALIASES", dict(registry._ALIASES))
     assert models.register("Vision-Prod", like="gpt-4.1-mini").name == "gpt-4.1-mini"
     assert lookup("vision-prod").name == "gpt-4.1-mini"
     with pytest.raises(ValueError):

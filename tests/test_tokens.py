@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from vizlab import models, tokens
+from vizlab.models import registry
+from vizlab.tokens import image as token_image
 from vizlab.errors import (
     ConversationError,
     DataURLError,
@@ -257,7 +259,7 @@ def test_unknown_model_lists_names_and_how_to_register() -> None:
 
 
 def test_register_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(models, "_FAMILIES", dict(models._FAMILIES))
+    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
     register_model("my-vision", rule_for("gpt-4o"), encoding="o200k_base")
     assert image_tokens(1024, 1024, model="my-vision") == 765
     assert "my-vision" in known_models()
@@ -280,7 +282,7 @@ def test_encoding_names(model: str, encoding: str) -> None:
 
 
 def test_auto_policy_default_high_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert tokens.AUTO_POLICY == "guide"  # the family's own auto row in the guide
+    assert token_image.AUTO_POLICY == "guide"  # the family's own auto row in the guide
     assert resolve_detail(100, 100, "auto") == "high"
     assert resolve_detail(100, 100, "auto", model="gpt-5.4") == "high"
     assert resolve_detail(100, 100, "auto", model="gpt-5.5") == "original"
@@ -288,7 +290,7 @@ def test_auto_policy_default_high_and_overrides(monkeypatch: pytest.MonkeyPatch)
     assert resolve_detail(100, 100, "auto", auto_policy="by_size") == "low"
     assert resolve_detail(513, 100, "auto", auto_policy="by_size") == "high"
     assert resolve_detail(100, 100, "high", auto_policy="by_size") == "high"
-    monkeypatch.setattr(tokens, "AUTO_POLICY", "high")
+    monkeypatch.setattr(token_image, "AUTO_POLICY", "high")
     old = tokens.set_auto_policy("by_size")
     assert old == "high"
     assert image_tokens(100, 100, detail="auto") == 85

@@ -11,6 +11,8 @@ from __future__ import annotations
 from vizlab.images.dataurl import build_data_url, decode_base64_image, decode_data_url, describe_url
 from vizlab.images.encode import (
     DEFAULT_MAX_BYTES,
+    JPEG_QUALITY,
+    LOW_BOX,
     DETAIL_LEVELS,
     MAX_PIXELS,
     SERVICE_FORMATS,
@@ -28,6 +30,8 @@ from vizlab.images.format import sniff_mime
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "JPEG_QUALITY",
+    "LOW_BOX",
     "MAX_PIXELS",
     "SERVICE_FORMATS",
     "DETAIL_LEVELS",

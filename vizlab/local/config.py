@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from vizlab.local._deps import has_token_rule
+from vizlab.local import _deps
 from vizlab.local.analyst.answer import Analyst
 from vizlab.local.http.ratelimit import SlidingWindowLimiter
 from vizlab.local.replies.caching import PromptCache
@@ -129,9 +129,9 @@ class BackendConfig:
         'gpt-4.1'
         """
         mapped = self.deployment_models.get(deployment)
-        if mapped is not None and has_token_rule(mapped):
+        if mapped is not None and _deps.has_token_rule(mapped):
             return mapped
-        return deployment if has_token_rule(deployment) else self.token_model
+        return deployment if _deps.has_token_rule(deployment) else self.token_model
 
     def model_for(self, deployment: str) -> str:
         """The registry model behind ``deployment``: its NAME=MODEL, else the deployment's own

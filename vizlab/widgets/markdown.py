@@ -6,7 +6,7 @@ URL). Two layers, each enough on its own for the cases the tests try:
 
 1. mistune renders the Markdown with ``escape=True``: raw HTML in the answer is shown as text,
    never parsed as tags.
-2. bleach then keeps only an allow-list of tags and attributes (no ``on*``, no ``style``, no
+2. nh3 (the Rust ammonia sanitiser) then keeps only an allow-list of tags and attributes (no ``on*``, no ``style``, no
    ``src``); Markdown images become a plain note with their address as text, so nothing is
    fetched when the answer is shown. Links stay clickable (``http``, ``https``, ``mailto``) and
    open in a new tab without a referrer.
@@ -31,7 +31,7 @@ ALLOWED_TAGS = frozenset(
         "tr", "th", "td", "span",
     }
 )  # fmt: skip
-_ALLOWED_ATTRIBUTES = {"a": ["href", "title"], "span": ["class"], "code": ["class"], "th": ["align"], "td": ["align"]}
+_ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "span": {"class"}, "code": {"class"}, "th": {"align"}, "td": {"align"}}
 _ALLOWED_PROTOCOLS = frozenset({"http", "https", "mailto"})
 _IMG_TAG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
 _ATTR = re.compile(r'(\w+)="([^"]*)"')
@@ -58,12 +58,16 @@ def render_markdown(text: str) -> str:
     >>> render_markdown("**hi** <script>alert(1)</script>")
     '<p><strong>hi</strong> &lt;script&gt;alert(1)&lt;/script&gt;</p>'
     """
-    import bleach
+    import nh3
 
     rendered = str(_renderer()(text))
     rendered = _IMG_TAG.sub(_image_note, rendered)
-    cleaned = bleach.clean(
-        rendered, tags=ALLOWED_TAGS, attributes=_ALLOWED_ATTRIBUTES, protocols=_ALLOWED_PROTOCOLS, strip=True
+    cleaned = nh3.clean(
+        rendered,
+        tags=set(ALLOWED_TAGS),
+        attributes=_ALLOWED_ATTRIBUTES,
+        url_schemes=set(_ALLOWED_PROTOCOLS),
+        link_rel=None,
     )
     # Links open in a new tab and send no referrer (the notebook's URL carries its token).
     cleaned = cleaned.replace("<a href=", '<a target="_blank" rel="noopener noreferrer nofollow" href=')

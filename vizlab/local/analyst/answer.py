@@ -18,17 +18,17 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from vizlab.local._deps import decode_data_url, mime_of_data_url, open_checked, resolve_detail, scale_for_high
+from vizlab.local import _deps
 from vizlab.local.analyst.ocr import read_text
 from vizlab.local.analyst.vision import (
     COLOUR_NAMES,
     LOW_BOX,
     TILE,
     ImageFacts,
-    background,
     count_shapes,
     dominant_colours,
     name_colours,
+    plain_background,
 )
 
 __all__ = ['Analyst', 'IDENTITY', 'NO_IMAGE_ANSWER']
@@ -142,7 +142,7 @@ class Analyst:
         """
         rgb = image if image.mode == "RGB" else image.convert("RGB")
         width, height = rgb.size
-        used = resolve_detail(detail, width, height, self.token_model)
+        used = _deps.resolve_detail(detail, width, height, self.token_model)
         key = (hashlib.sha1(rgb.tobytes() + f"{width}x{height}".encode()).hexdigest(), used)
         with self._cache_lock:
             cached = self._cache.get(key)
@@ -172,11 +172,11 @@ class Analyst:
         low_w, low_h = _fit_within(width, height, LOW_BOX)
         low = rgb if (low_w, low_h) == (width, height) else rgb.resize((low_w, low_h), Image.Resampling.LANCZOS)
         names = name_colours(np.asarray(low))
-        background = background(names)
+        background = plain_background(names)
         bg_rgb = None if background is None else np.median(np.asarray(low)[names == background], axis=0)
         if detail != "high":
             return low, bg_rgb
-        high_w, high_h = scale_for_high(width, height)
+        high_w, high_h = _deps.scale_for_high(width, height)
         high = rgb if (high_w, high_h) == (width, height) else rgb.resize((high_w, high_h), Image.Resampling.LANCZOS)
         return high, bg_rgb
 
@@ -185,7 +185,7 @@ class Analyst:
         low_w, low_h = _fit_within(width, height, LOW_BOX)
         low = rgb if (low_w, low_h) == (width, height) else rgb.resize((low_w, low_h), Image.Resampling.LANCZOS)
         names = name_colours(np.asarray(low))
-        background = background(names)
+        background = plain_background(names)
         bg_rgb = None
         if background is not None:
             bg_rgb = np.median(np.asarray(low)[names == background], axis=0)
@@ -203,7 +203,7 @@ class Analyst:
             background=None if background is None else COLOUR_NAMES[background],
         )
         if detail == "high":
-            high_w, high_h = scale_for_high(width, height)
+            high_w, high_h = _deps.scale_for_high(width, height)
             facts.view_size = (high_w, high_h)
             facts.tiles = math.ceil(high_w / TILE) * math.ceil(high_h / TILE)
             if need_text:
@@ -274,7 +274,7 @@ class Analyst:
             return self._count(facts, question)
         if intent == "size":
             mime = f" {facts.mime}" if facts.mime else ""
-            high = scale_for_high(facts.width, facts.height)
+            high = _deps.scale_for_high(facts.width, facts.height)
             low_w, low_h = _fit_within(facts.width, facts.height, LOW_BOX)
             tiles = math.ceil(high[0] / TILE) * math.ceil(high[1] / TILE)
             return (
@@ -368,11 +368,11 @@ def _latest_images(
         spec = part.get("image_url") or {}
         url = spec.get("url", "") if isinstance(spec, dict) else ""
         detail = spec.get("detail") or "auto" if isinstance(spec, dict) else "auto"
-        mime = mime_of_data_url(url)
+        mime = _deps.mime_of_data_url(url)
         if decoded is not None and index < len(decoded):
             image = decoded[index]
         else:
-            data, _ = decode_data_url(url)
-            image, mime = open_checked(data, max_bytes=1 << 62)
+            data, _ = _deps.decode_data_url(url)
+            image, mime = _deps.open_checked(data, max_bytes=1 << 62)
         found.append((image, str(detail), mime))
     return found

@@ -101,7 +101,7 @@ def dominant_colours(names: np.ndarray) -> list[tuple[str, float]]:
 # --- shapes -----------------------------------------------------------------------------------
 
 
-def background(names: np.ndarray) -> int | None:
+def plain_background(names: np.ndarray) -> int | None:
     """The colour index covering most of the border, if it is a plain background (>= 70%)."""
     border = np.concatenate([names[0, :], names[-1, :], names[:, 0], names[:, -1]])
     counts = np.bincount(border.astype(np.int64), minlength=len(COLOUR_NAMES))

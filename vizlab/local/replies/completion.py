@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from vizlab.errors import VizlabError
-from vizlab.local._deps import PromptCount, max_token_bytes, prompt_count, prompt_units, text_tokens, truncate_to_tokens
+from vizlab.local import _deps
 from vizlab.local.analyst.answer import NO_IMAGE_ANSWER
 from vizlab.local.config import BackendState
 from vizlab.local.http.errors import AzureError, bad_request
@@ -126,7 +126,7 @@ async def run_completion(
     try:
         # Counted once: this count is both the context-window check and usage.prompt_tokens.
         counted = await run_in_threadpool(
-            partial(prompt_count, rules=config.billing_rules, numbers=config.billing_numbers),
+            partial(_deps.prompt_count, rules=config.billing_rules, numbers=config.billing_numbers),
             messages, token_model,
         )
     except VizlabError as e:  # validation should have caught it; answer 400, not 500
@@ -163,10 +163,10 @@ async def run_completion(
         text = no_image_answer  # the API's own words (the Responses API is not stateless)
     thinking = 0
     if info is not None and info.reasoning:  # reasoning is spent first, inside max_completion_tokens
-        planned = reasoning_tokens(await run_in_threadpool(text_tokens, text, token_model), effort_of(chat.body, info))
+        planned = reasoning_tokens(await run_in_threadpool(_deps.text_tokens, text, token_model), effort_of(chat.body, info))
         thinking = planned if chat.max_tokens is None else min(planned, chat.max_tokens)
     shaped = await run_in_threadpool(_shape, state, chat, text, messages, decoded, token_model, thinking)
-    completion_tokens = await run_in_threadpool(text_tokens, shaped.billed_text, token_model)
+    completion_tokens = await run_in_threadpool(_deps.text_tokens, shaped.billed_text, token_model)
     cached = await run_in_threadpool(_cached_tokens, state, deployment, info, messages, token_model, counted)
     headers: dict[str, str] = {}  # ids and x-ratelimit-* come from vizlab.local.gateway, on every response
     emulated = [*shaped.emulated, "reasoning_tokens"] if info is not None and info.reasoning else shaped.emulated
@@ -217,13 +217,13 @@ def usage_of(prompt_tokens: int, completion_tokens: int, *, cached: int = 0, rea
 
 def _cached_tokens(
     state: BackendState, deployment: str, info: ModelInfo | None, messages: list[dict[str, Any]], model: str,
-    counted: PromptCount,
+    counted: _deps.PromptCount,
 ) -> int:  # fmt: skip
     """cached_tokens by the family's documented caching rule (vizlab.local.caching)."""
     rule = info.caching if info is not None else None
     if rule is None or not rule.supported or counted.tokens < rule.min_prefix:
         return 0
-    units = prompt_units(messages, model, counted.image_tokens)
+    units = _deps.prompt_units(messages, model, counted.image_tokens)
     marks = checkpoints(units, min_prefix=rule.min_prefix, step=rule.step)
     cached = state.cache.lookup_and_store(deployment, marks, ttl_s=state.config.prompt_cache_ttl_s)
     return min(cached, counted.tokens)
@@ -282,7 +282,7 @@ def check_context_floor(chat: ChatRequest, token_model: str, limits_name: str | 
     tokenising megabytes of text (issue 14, hole 2: 126 MB of text peaked at 3 GB and 18 s)."""
     window = min(limits.context, limits.max_input) if limits.max_input is not None else limits.context
     chars = sum(len(text) for text in chat.texts)
-    per_token = max_token_bytes(token_model)
+    per_token = _deps.max_token_bytes(token_model)
     if chars <= window * per_token:
         return
     floor = -(-chars // per_token)
@@ -332,7 +332,7 @@ def apply_limits(text: str, chat: ChatRequest, model: str, *, reserved: int = 0)
         if at >= 0:
             text = text[:at]
     if chat.max_tokens is not None:
-        cut = truncate_to_tokens(text, max(0, chat.max_tokens - reserved), model)
+        cut = _deps.truncate_to_tokens(text, max(0, chat.max_tokens - reserved), model)
         if cut != text:
             return cut, "length"
     return text, "stop"

@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from vizlab.local._deps import token_pieces
+from vizlab.local import _deps
 from vizlab.local.http.errors import bad_request
 from vizlab.local.replies.structured import Findings, Ungrounded, check_strict_schema, fill_schema
 
@@ -223,7 +223,7 @@ def logprob_entries(text: str, model: str, top: int) -> list[dict[str, Any]]:
     ['Hi', ' there']
     """
     entries = []
-    for piece in token_pieces(text, model):
+    for piece in _deps.token_pieces(text, model):
         token = piece.decode("utf-8", errors="replace")
         entry: dict[str, Any] = {"token": token, "logprob": 0.0, "bytes": list(piece), "top_logprobs": []}
         if top > 0:

@@ -7,7 +7,7 @@ from typing import Any
 
 from PIL import Image
 
-from vizlab.local._deps import ImageProblem, b64decode_legacy, decode_data_url, open_checked
+from vizlab.local import _deps
 from vizlab.local.config import BackendConfig
 from vizlab.local.http.errors import bad_request
 from vizlab.local.requests.validation import ChatRequest, ImageRef
@@ -34,8 +34,8 @@ def load_images(chat: ChatRequest, config: BackendConfig, origin: str | None = N
         sample = None if ref.legacy_base64 else sample_name(ref.url, origin, ref.param)
         data = sample_bytes(sample) if sample else image_bytes(ref)
         try:
-            image, mime = open_checked(data, max_bytes=config.max_image_bytes)
-        except ImageProblem as e:
+            image, mime = _deps.open_checked(data, max_bytes=config.max_image_bytes)
+        except _deps.ImageProblem as e:
             hint = _FORMATS_HINT if e.kind in ("not_image", "unsupported", "corrupt") else ""
             raise bad_request(
                 _IMAGE_ERROR_CODES.get(e.kind, "invalid_image"),
@@ -54,7 +54,7 @@ def image_bytes(ref: ImageRef) -> bytes:
     url = ref.url
     try:
         if ref.legacy_base64:
-            return b64decode_legacy(url)
+            return _deps.b64decode_legacy(url)
         head = url[:16].lower()
         if head.startswith(("http://", "https://")):
             raise bad_request(
@@ -71,8 +71,8 @@ def image_bytes(ref: ImageRef) -> bytes:
                 "or an http(s) URL.",
                 ref.param,
             )
-        data, declared = decode_data_url(url)
-    except ImageProblem as e:
+        data, declared = _deps.decode_data_url(url)
+    except _deps.ImageProblem as e:
         raise bad_request(
             "invalid_image_url", f"Invalid image URL at '{ref.param}': {e.message.rstrip('. ')}.", ref.param
         ) from e
