@@ -6,7 +6,7 @@ collects, and re-exports everything here).
   readable ``custom_id`` values (``vz1|<image sha256, 16 hex>|<detail>|q<question>|<deployment>``);
   :func:`parse_custom_id` reads one back.
 * :func:`build_batch` writes the JSONL files, one deployment per file and split by the service's
-  per-file line and byte limits (:mod:`vizlab.wire`), and ``manifest.json``, which maps every
+  per-file line and byte limits (:mod:`vizlab.models.batch`), and ``manifest.json``, which maps every
   ``custom_id`` to the experiment row it stands for, so results are rebuilt without the images.
 * :func:`experiment_row` is the one place a row of a detail-experiment table is made (live runs
   and batch results share it); :data:`COLUMNS` its columns.
@@ -62,7 +62,7 @@ TERMINAL = ("completed", "failed", "cancelled", "expired")
 NOT_PROCESSED = "not processed (batch cancelled/expired)"
 
 
-# The per-file limits are wire facts shared with the built-in backend: they live in vizlab.wire.
+# The per-file limits are wire facts shared with the built-in backend: they live in vizlab.models.batch.
 
 # The columns of a detail-experiment table (vizlab.experiments.run_detail_experiment and
 # BatchRun.results share them); defined here, below experiments, so the layers point one way.

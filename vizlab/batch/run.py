@@ -1,7 +1,7 @@
 """Detail experiments through the Batch API: half price, within a 24-hour window, resumable.
 
 This module submits, follows and collects; the input files, manifest and rows are
-:mod:`vizlab.batchfiles` (re-exported here, so ``from vizlab.batch import build_batch`` works).
+:mod:`vizlab.batch.files` (re-exported here, so ``from vizlab.batch import build_batch`` works).
 
 The flow is the service's Batch API how-to (Azure "Getting started with Azure OpenAI global batch
 deployments", learn.microsoft.com/azure/ai-foundry/openai/how-to/batch, and OpenAI's Batch guide,
@@ -34,7 +34,7 @@ Trade-offs, on purpose:
   suffix if the same image is asked the same thing twice). Rows are rebuilt from the manifest
   alone (no images needed), so collection works after a restart.
 * **Costs.** ``cost`` is the reported usage at the Batch price (``batch=True``: 50 % off, see
-  :data:`vizlab.pricing.BATCH_DISCOUNT`); ``standard_cost`` is the same usage at the standard
+  :data:`vizlab.tokens.pricing.BATCH_DISCOUNT`); ``standard_cost`` is the same usage at the standard
   price; ``estimated_cost`` is vizlab's estimate made before sending (prompt plus ``max_tokens``
   as an upper bound on output), at the Batch price. There is no per-request latency in a batch:
   ``latency_s`` is empty.

@@ -25,12 +25,12 @@ Retention policies: what the next request sends
 -----------------------------------------------
 Stored images are never thrown away; a policy (``keep_all``, ``keep_last:n``,
 ``low_detail_older:n``, ``placeholder:n``) only decides what a request carries. The policies,
-their trade-offs and :class:`Turn` live in :mod:`vizlab.retention`.
+their trade-offs and :class:`Turn` live in :mod:`vizlab.conversation.retention`.
 
 Content format
 --------------
 ``messages(format="current")`` gives today's parts; ``format="preview2023"`` the 2023 preview
-shape. :func:`convert_messages` (in :mod:`vizlab.messageformat`, re-exported here) converts a
+shape. :func:`convert_messages` (in :mod:`vizlab.conversation.formats`, re-exported here) converts a
 message list either way.
 
 Saving and costs
@@ -38,8 +38,8 @@ Saving and costs
 A conversation holds state only; :meth:`Conversation.save` writes one JSON file (each image
 once, base64) atomically, and ``autosave=path`` saves after every change so that a killed
 kernel loses nothing: ``Conversation.load(path)`` gives it back. The file format, URL
-redaction and the Markdown transcript live in :mod:`vizlab.convfile`; per-request estimates
-and cost totals in :mod:`vizlab.convcost`. Everything public there that this module exported
+redaction and the Markdown transcript live in :mod:`vizlab.conversation.storage`; per-request estimates
+and cost totals in :mod:`vizlab.conversation.costs`. Everything public there that this module exported
 before is re-exported here.
 """
 
@@ -327,7 +327,7 @@ class Conversation:
         ``prompt_tokens``/``completion_tokens`` (reported if known, else estimated; completion
         estimated as 0), ``source`` ("reported" or "estimated"), ``cost`` in USD (the reply's
         recorded ``cost`` if any, else the reported usage priced by ``prices`` (default
-        :data:`vizlab.pricing.DEFAULT_PRICES`) at this conversation's model, else the estimate's
+        :data:`vizlab.tokens.pricing.DEFAULT_PRICES`) at this conversation's model, else the estimate's
         cost; None when the model has no price), and running totals ``cumulative_prompt_tokens``,
         ``cumulative_tokens`` and ``cumulative_cost``.
         """
@@ -340,7 +340,7 @@ class Conversation:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document :meth:`save` writes (meta redacted, each image once as base64;
-        :func:`vizlab.convfile.to_document`)."""
+        :func:`vizlab.conversation.storage.to_document`)."""
         return to_document(self)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -572,7 +572,7 @@ class Conversation:
         self, policy: RetentionPolicy, *, prices: PriceTable | None = None
     ) -> list[tuple[int, int, RequestEstimate]]:
         """(turn index, images sent, estimate) of the request after each user turn, under ``policy``
-        (:func:`vizlab.convcost.request_estimates`)."""
+        (:func:`vizlab.conversation.costs.request_estimates`)."""
         return request_estimates(
             self.turns, policy, build=self._build, system=self._system, model=self.model, images=self.images, prices=prices
         )

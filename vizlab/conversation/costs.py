@@ -17,8 +17,8 @@ Trade-offs this module owns:
 * **No image limit here.** The per-request limit is not enforced, so policies can be
   compared freely.
 
-Depends on :mod:`vizlab.retention` and, inside functions, on :mod:`vizlab.tokens` and
-:mod:`vizlab.pricing`; never on :mod:`vizlab.conversation`, which builds on it.
+Depends on :mod:`vizlab.conversation.retention` and, inside functions, on :mod:`vizlab.tokens` and
+:mod:`vizlab.tokens.pricing`; never on :mod:`vizlab.conversation`, which builds on it.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def cost_rows(
     """One row per request of :func:`request_estimates`: estimated and (when the reply recorded
     ``usage``) reported tokens, the cost, and running totals (``Conversation.cost_by_turn``
     documents the keys). A reply's recorded ``cost`` wins; else reported usage is priced by
-    ``prices`` (default :data:`vizlab.pricing.DEFAULT_PRICES`); else the estimate's cost."""
+    ``prices`` (default :data:`vizlab.tokens.pricing.DEFAULT_PRICES`); else the estimate's cost."""
 
     from vizlab.tokens.pricing import DEFAULT_PRICES
 

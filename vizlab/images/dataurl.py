@@ -19,7 +19,7 @@ Trade-offs this module owns:
   message can name the input without leaking it.
 
 Errors are :class:`vizlab.errors.DataURLError`. This module imports nothing else from vizlab
-(only :mod:`vizlab.errors`): :mod:`vizlab.images` and :mod:`vizlab.imagefiles` build on it.
+(only :mod:`vizlab.errors`): :mod:`vizlab.images` and :mod:`vizlab.images.files` build on it.
 """
 
 from __future__ import annotations

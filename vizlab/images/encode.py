@@ -16,14 +16,14 @@ Trade-offs this module makes:
   re-encoded as JPEG quality 85; graphics (PNG, GIF, BMP, lossless WEBP...) and anything with
   an alpha channel as PNG.
 * **Cheap integrity checks on pass-through** (structure, not pixels): see
-  :mod:`vizlab.imageformat`, which also sniffs the MIME type from the magic bytes.
+  :mod:`vizlab.images.format`, which also sniffs the MIME type from the magic bytes.
 * **Bombs are refused from the header.** ``width * height`` is checked against
   :data:`MAX_PIXELS` before any pixel is decoded. Pillow's own guard (a warning above
   89.5 MP, an error above 179 MP) is folded into ours, so callers see one error class and no
   stray ``DecompressionBombWarning``. (The warning is silenced with ``warnings.catch_warnings``,
   which is process-wide and not thread-safe on Python < 3.14.)
 * **Size limits.** The output must be at most ``max_bytes``. The raw input is only refused
-  before reading when it is more than 4 x ``max_bytes`` (:mod:`vizlab.imagefiles`, which also
+  before reading when it is more than 4 x ``max_bytes`` (:mod:`vizlab.images.files`, which also
   reads only regular files): below that, ``fit`` may still shrink it under the limit, so the
   check happens after fitting.
 * **http(s) URLs are never fetched.** :func:`to_data_url` and :func:`image_part` pass them
@@ -34,9 +34,9 @@ Trade-offs this module makes:
   ``vizlab.tokens.scale_for_high`` does, so the image we send is the image that was costed.
 
 Where the rest lives (all re-exported here, so ``from vizlab.images import ...`` is unchanged):
-data URLs and base64 in :mod:`vizlab.dataurl`; turning a source into bytes and reading files
-safely in :mod:`vizlab.imagefiles`; MIME sniffing, orientation and pass-through checks in
-:mod:`vizlab.imageformat`.
+data URLs and base64 in :mod:`vizlab.images.dataurl`; turning a source into bytes and reading files
+safely in :mod:`vizlab.images.files`; MIME sniffing, orientation and pass-through checks in
+:mod:`vizlab.images.format`.
 
 Programming mistakes (a ``fit`` or source of the wrong type) raise ``ValueError`` /
 ``TypeError``; problems with the image itself raise :class:`vizlab.errors.ImageError`
@@ -310,7 +310,7 @@ def image_size(source: Source, *, name: str | None = None) -> tuple[int, int]:
 
 
 def _file_header_size(path: str | os.PathLike[str], name: str | None) -> tuple[int, int] | None:
-    """The displayed size from the header alone (:func:`vizlab.imagefiles.file_header`), or None
+    """The displayed size from the header alone (:func:`vizlab.images.files.file_header`), or None
     to take the general path (odd files, and every error, which that path words and raises)."""
     return _checked_header(file_header(path), lambda: name or Path(path).name or os.fspath(path))
 
@@ -396,7 +396,7 @@ def _fit_box(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int]
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-# --- resolving a source (vizlab.imagefiles does the reading) ------------------------------------
+# --- resolving a source (vizlab.images.files does the reading) ------------------------------------
 
 
 def _resolve(source: Source, name: str | None, *, max_bytes: int | None, read_files: bool = True) -> Resolved:

@@ -18,7 +18,7 @@ Trade-offs this module owns:
 * **http(s) URLs are never fetched** here: they resolve to a URL for the caller to pass
   through or refuse. Any other scheme (``file:``, ``javascript:``, ``ftp:``...) is refused.
 * **The upload's "type" is ignored.** It is the browser's guess from the file name; the type
-  comes from the bytes (:mod:`vizlab.imageformat`).
+  comes from the bytes (:mod:`vizlab.images.format`).
 
 Pixel-count limits are not checked here: ``vizlab.images.MAX_PIXELS`` is read at call time by
 :mod:`vizlab.images`, which builds on this module (this module never imports it back).
@@ -245,7 +245,7 @@ OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC
 
 
 def file_header(path: str | os.PathLike[str]) -> HeaderSize | None:
-    """The header's size from vizlab's own parser (:mod:`vizlab.imageheader`), or None to take
+    """The header's size from vizlab's own parser (:mod:`vizlab.images.header`), or None to take
     the general path (odd files, and every error, which that path words and raises).
 
     One non-blocking open, one fstat, one 4 KB read (a few small ``pread`` calls more for big

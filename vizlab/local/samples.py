@@ -15,7 +15,7 @@ Trade-offs:
 * The images are made in memory from what is installed (matplotlib's bundled portrait, cards
   drawn by :mod:`vizlab.datasets`), once per process, as JPEG: deterministic bytes, no files.
 * Azure downloads public URLs itself; a URL it cannot reach is refused with a 400 (code
-  ``invalid_image_url`` in :mod:`vizlab.local.errors`). This module does not emulate download
+  ``invalid_image_url`` in :mod:`vizlab.local.http.errors`). This module does not emulate download
   timeouts or redirects: there are none on loopback.
 
 >>> sorted(SAMPLES)

@@ -7,7 +7,7 @@ content-filter fields, usage, streaming, RPM/TPM quotas) follows the service; wh
 
 Design choices, each a trade-off:
 
-* The JSON body is parsed and validated by hand (:mod:`vizlab.local.validation`), so every
+* The JSON body is parsed and validated by hand (:mod:`vizlab.local.requests.validation`), so every
   malformed body gets the service's status and message instead of a pydantic error. The OpenAPI
   document still describes the body (``openapi_extra``) so fuzzers can target it.
 * ``api-version`` is required on the deployment route. Accepted: any well-formed
@@ -18,10 +18,10 @@ Design choices, each a trade-off:
 * CPU work (image decoding, token estimates, OCR) runs in the threadpool; simulated latency is
   ``asyncio.sleep``; so concurrent clients are served while one image is being read.
 * Each deployment's token model (:meth:`BackendConfig.token_model_for`) has the service's limits
-  (:mod:`vizlab.local.limits`): ``max_tokens`` over its output limit and prompts over its context
+  (:mod:`vizlab.local.requests.limits`): ``max_tokens`` over its output limit and prompts over its context
   window get the service's 400s. The prompt is counted once; that count is also ``usage``.
 * A client that hangs up mid-upload ends its request quietly, and :meth:`LocalBackend.stop` is
-  orderly (:mod:`vizlab.local.lifecycle`): a grace period, then 503s, no tracebacks in the log.
+  orderly (:mod:`vizlab.local.http.lifecycle`): a grace period, then 503s, no tracebacks in the log.
 """
 
 
@@ -135,7 +135,7 @@ class LocalBackend:
                 access_log=False,
                 lifespan="off",
                 ws="none",
-                # Slowloris guard: headers must be complete within header_timeout_s (vizlab.local.protocol).
+                # Slowloris guard: headers must be complete within header_timeout_s (vizlab.local.http.protocol).
                 http=protocol_with_header_timeout(self._config.header_timeout_s),
                 h11_max_incomplete_event_size=MAX_INCOMPLETE_HEADER_BYTES,
                 # A backstop only: stop() ends requests itself after STOP_GRACE_S (see stop()).

@@ -160,7 +160,7 @@ class ChatPanel(Panel):
         )
         self.detail_picker.add_class("vizlab-chat-detail")
         # Upper bound: the largest output limit of a listed model (gpt-5, 128,000; sourced in
-        # vizlab.local.limits, not imported here: it would load the whole backend for Azure users).
+        # vizlab.local.requests.limits, not imported here: it would load the whole backend for Azure users).
         self.max_tokens = W.BoundedIntText(
             value=max_tokens, min=1, max=128_000, description="Max tokens", layout=W.Layout(width="200px")
         )

@@ -18,7 +18,7 @@ and OpenAI send, as quoted in public issue threads and docs (checked 2025):
   ``invalid_image_url`` (an image URL the service cannot download).
 
 * 400 ``context_length_exceeded`` (param ``messages``) and ``invalid_value`` for ``max_tokens``
-  over the model's output limit: quoted with their sources in :mod:`vizlab.local.limits`.
+  over the model's output limit: quoted with their sources in :mod:`vizlab.local.requests.limits`.
 
 Codes we chose where we found no authoritative source (documented so clients can rely on them):
 ``invalid_image`` (bytes that start like an image but are damaged, or a decompression bomb),

@@ -7,7 +7,7 @@ response, the error ones included (a 404 for an unknown route, a 405, a 413, a 5
   the service sends them (both on a live Azure response, e.g. EvolvingPrograms/oaib#11,
   2024-03, headers quoted in full); a route that set its own keeps it.
 * **Quota headers.** Every response carries ``x-ratelimit-limit-*``, ``-remaining-*`` and
-  ``-reset-*`` for requests and tokens (:meth:`vizlab.local.ratelimit.QuotaState.headers`), from
+  ``-reset-*`` for requests and tokens (:meth:`vizlab.local.http.ratelimit.QuotaState.headers`), from
   the deployment's limiter: the one the request named (routes record it in
   ``request.state.vizlab_deployment``), else the first deployment. No quota: -1 / -1 / 0, as Azure.
 * **DNS rebinding.** A browser page can reach a loopback port through a name that resolves to
@@ -85,7 +85,7 @@ def is_inference(method: str, path: str) -> bool:
 
 
 def _operation(path: str) -> str:
-    # "ChatCompletions_Create" is the operation id Azure's 429 names (vizlab.local.ratelimit). The
+    # "ChatCompletions_Create" is the operation id Azure's 429 names (vizlab.local.http.ratelimit). The
     # Responses one is not quoted in any source we read; named after the same pattern.
     return "ChatCompletions_Create" if path.endswith("/chat/completions") else "Responses_Create"
 

@@ -47,8 +47,8 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int  # of one choice, reasoning tokens included
     headers: dict[str, str]
-    cached_tokens: int = 0  # of the prompt, from the prompt-cache emulation (vizlab.local.caching)
-    reasoning_tokens: int = 0  # of one choice, emulated (vizlab.local.reasoning)
+    cached_tokens: int = 0  # of the prompt, from the prompt-cache emulation (vizlab.local.replies.caching)
+    reasoning_tokens: int = 0  # of one choice, emulated (vizlab.local.requests.reasoning)
 
 
 async def complete(
@@ -168,7 +168,7 @@ async def run_completion(
     shaped = await run_in_threadpool(_shape, state, chat, text, messages, decoded, token_model, thinking)
     completion_tokens = await run_in_threadpool(text_tokens, shaped.billed_text, token_model)
     cached = await run_in_threadpool(_cached_tokens, state, deployment, info, messages, token_model, counted)
-    headers: dict[str, str] = {}  # ids and x-ratelimit-* come from vizlab.local.gateway, on every response
+    headers: dict[str, str] = {}  # ids and x-ratelimit-* come from vizlab.local.http.gateway, on every response
     emulated = [*shaped.emulated, "reasoning_tokens"] if info is not None and info.reasoning else shaped.emulated
     headers.update(report_headers(chat.body, fields, emulated))
     return Completion(shaped, prompt_tokens, completion_tokens + thinking, headers, cached, thinking)
@@ -219,7 +219,7 @@ def _cached_tokens(
     state: BackendState, deployment: str, info: ModelInfo | None, messages: list[dict[str, Any]], model: str,
     counted: PromptCount,
 ) -> int:  # fmt: skip
-    """cached_tokens by the family's documented caching rule (vizlab.local.caching)."""
+    """cached_tokens by the family's documented caching rule (vizlab.local.replies.caching)."""
     rule = info.caching if info is not None else None
     if rule is None or not rule.supported or counted.tokens < rule.min_prefix:
         return 0
@@ -233,7 +233,7 @@ def _shape(
     state: BackendState, chat: ChatRequest, text: str, messages: list[dict[str, Any]], decoded: Any, token_model: str,
     reserved: int = 0,
 ) -> ShapedReply:
-    """The answer in the shape the request asked for (vizlab.local.shaping)."""
+    """The answer in the shape the request asked for (vizlab.local.replies.shaping)."""
     options = chat.options
     # Findings (with OCR) only when the reply is filled from them: a plain answer reads text only
     # when its question needs it (vizlab.local.analyst).
@@ -262,7 +262,7 @@ def _unlisted_note(token_model: str, limits_name: str | None) -> str:
 
 
 def check_max_tokens(chat: ChatRequest, token_model: str, limits_name: str | None, limits: ModelLimits) -> None:
-    """400 ``invalid_value`` for max_tokens over the model's output limit (vizlab.local.limits)."""
+    """400 ``invalid_value`` for max_tokens over the model's output limit (vizlab.local.requests.limits)."""
     if chat.max_tokens is None or chat.max_tokens <= limits.max_output:
         return
     name = chat.max_tokens_param

@@ -1,13 +1,13 @@
 """The Responses API of the built-in backend: request parsing, stored responses, objects, events.
 
-Routes (mounted by :func:`vizlab.local.responses_routes.add_responses_routes`): ``POST /openai/v1/responses`` (and ``/v1``),
+Routes (mounted by :func:`vizlab.local.routes.responses.add_responses_routes`): ``POST /openai/v1/responses`` (and ``/v1``),
 the Azure dated route ``POST /openai/responses?api-version=``, ``GET .../responses/{id}``,
 ``DELETE .../responses/{id}`` and ``GET .../responses/{id}/input_items``.
 
 The request is turned into Chat-format messages (``input_text`` -> ``text``, ``input_image`` ->
 ``image_url`` with its ``detail``, a ``file_id`` resolved from the files route) and answered by
 the same pipeline as Chat Completions (validation of images, token counts, quota, the analyst,
-:func:`vizlab.local.shaping.shape_reply`), then written as a ``response`` object.
+:func:`vizlab.local.replies.shaping.shape_reply`), then written as a ``response`` object.
 
 Statefulness is real: with ``store`` (the default, as on the service) the response and its
 context are kept in memory, so ``previous_response_id`` continues from them: the stored turns
@@ -245,7 +245,7 @@ def parse_responses_request(
     system = [{"role": "system", "content": request.instructions}] if request.instructions else []
     request.messages = system + context + request.turn_messages
     if options.format_type == "json_object" and not any("json" in t.lower() for t in _texts(request.messages)):
-        # The service's words and param for this (seen on Azure; see vizlab.local.validation's Chat twin).
+        # The service's words and param for this (seen on Azure; see vizlab.local.requests.validation's Chat twin).
         raise AzureError(
             400,
             None,  # code null on the wire

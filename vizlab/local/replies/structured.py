@@ -3,7 +3,7 @@
 The analyst measures facts (text it read, colours, shapes and counts, sizes); this module puts
 them in the shape a request asks for: ``response_format`` ``json_schema`` / ``json_object`` on
 Chat Completions, ``text.format`` on the Responses API, and a function's ``parameters`` for tool
-calls (:mod:`vizlab.local.tools`).
+calls (:mod:`vizlab.local.replies.tools`).
 
 Honest about emulation, by construction:
 

@@ -1,12 +1,12 @@
 """Tool calls and logprobs from the local analyst, in the service's shapes.
 
 * ``tools`` / ``tool_choice`` are checked as the service checks them (a function needs a name;
-  ``strict: true`` parameters pass :func:`vizlab.local.structured.check_strict_schema`, answered
+  ``strict: true`` parameters pass :func:`vizlab.local.replies.structured.check_strict_schema`, answered
   with code ``invalid_function_parameters`` and param ``tools[i].function.parameters``, as in an
   OpenAI 400 quoted in modelscope/ms-agent#610, 2025-01-20).
 * With ``tool_choice`` ``"required"`` or naming a function, the reply is a ``tool_calls`` message
   whose arguments are the function's parameters filled from the analyst's findings
-  (:func:`vizlab.local.structured.fill_schema`: nulls where ungrounded, a refusal where null is
+  (:func:`vizlab.local.replies.structured.fill_schema`: nulls where ungrounded, a refusal where null is
   not allowed). With ``"auto"`` the analyst answers in text and says that it does not choose tools
   by itself: choosing is judgement, which it does not emulate. ``"none"`` is plain text.
 * A follow-up whose last messages are ``role: "tool"`` results gets a final text answer that
