@@ -218,7 +218,7 @@ def connect(
     verbose: bool = True,
     local_options: dict[str, Any] | None = None,
 ) -> Client:
-    """Return a :class:`Client` for the first backend configured (see the module docstring).
+    """Return a :class:`Client` for the first backend configured (the order: docs/internals.md#client).
 
     ``token_model`` picks the token rules and prices used for estimates (default: the
     deployment/model name when vizlab.tokens knows it, else gpt-4o; on the built-in backend, else

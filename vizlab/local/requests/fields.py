@@ -1,16 +1,9 @@
 """Which request fields the local backend honours, emulates or ignores: one table, three uses.
 
-The same table (a) names the emulated features of each reply in its ``x-vizlab-emulated`` header
-and the accepted-but-ignored fields in ``x-vizlab-ignored``, (b) is the README's table
-(``python -m vizlab.local.fields`` prints it; tests/test_structured.py fails when the README and
-this module disagree), and (c) is checked to cover every parameter the validators accept, so a
-field cannot be accepted without a stated treatment.
-
-* **honoured**: does what the service does (within the analyst's answers).
-* **emulated**: the reply has the shape the service gives, filled by the analyst, not a model
-  (structured outputs, tool calls, logprobs); named in ``x-vizlab-emulated``.
-* **ignored**: accepted after a type check, no effect on the answer; named in ``x-vizlab-ignored``
-  whenever a request sets it, so nothing is dropped silently.
+The table fills the ``x-vizlab-emulated`` / ``x-vizlab-ignored`` reply headers, is the README's
+fields table (a test compares them), and must cover every parameter the validators accept, so no
+field is accepted without a stated treatment. **honoured**: as the service; **emulated**: the
+service's shape, filled by the analyst; **ignored**: type-checked, no effect, named in a header.
 """
 
 from __future__ import annotations
