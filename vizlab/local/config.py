@@ -71,7 +71,7 @@ class BackendConfig:
     # vizlab.local.http.gateway), e.g. ("myhost.internal",) behind a proxy. Compared without the port.
     allowed_hosts: tuple[str, ...] = ()
     # Seconds a connection may take to send a request's complete headers before it is closed
-    # (slowloris guard, vizlab.local.server.HeaderTimeoutH11Protocol).
+    # (slowloris guard, vizlab.local.http.protocol.HeaderTimeoutH11Protocol).
     header_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:

@@ -70,6 +70,13 @@ def sample_name(url: str, origin: str | None, param: str | None = None) -> str |
 
     A known origin and path with an unknown NAME raises the 400 that lists what exists, since the
     URL can only have been meant for this backend.
+
+    >>> sorted(SAMPLES)
+    ['grace-hopper.jpg', 'parking-sign.jpg', 'shapes.jpg']
+    >>> sample_name("http://127.0.0.1:8000/samples/shapes.jpg", "http://127.0.0.1:8000")
+    'shapes.jpg'
+    >>> sample_name("https://example.com/samples/shapes.jpg", "http://127.0.0.1:8000") is None
+    True
     """
     if origin is None:
         return None

@@ -4,7 +4,7 @@
 ``POST /openai/v1/responses`` and ``/v1/responses`` (no api-version), Azure's dated
 ``POST /openai/responses?api-version=`` (2025-03-01 and later), and on each prefix ``GET`` /
 ``DELETE`` ``responses/{id}`` and ``GET responses/{id}/input_items``. A request is answered by the
-Chat Completions pipeline (:func:`vizlab.local.routes.chat.run_completion`), then written as a
+Chat Completions pipeline (:func:`vizlab.local.replies.completion.run_completion`), then written as a
 response.
 """
 
