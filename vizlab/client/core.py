@@ -227,7 +227,7 @@ def connect(
     keep coming. ``max_retries`` is how often the SDK retries 408/409/429/5xx, timeouts and
     refused connections, so the worst case is about ``(max_retries + 1) * timeout`` plus back-off.
 
-    >>> client = connect(verbose=False)            # doctest: +SKIP  (built-in backend)
+    >>> client = connect(verbose=False)  # the built-in backend  # doctest: +SKIP
     >>> client.chat([{"role": "user", "content": "hello"}]).text  # doctest: +SKIP
     """
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0 or not math.isfinite(timeout):

@@ -234,7 +234,7 @@ class UploadState:
 
     >>> state = UploadState(model="gpt-4o", detail="low")
     >>> state.add([b"not an image"], names=["notes.txt"])  # doctest: +ELLIPSIS
-    ['notes.txt: ...']
+    ["notes.txt: ..."]
     >>> state.images
     []
     """
