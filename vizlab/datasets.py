@@ -1,25 +1,10 @@
 """Labelled images made on the fly, plus the sample photos that matplotlib ships.
 
-Everything here is offline and deterministic: a card is drawn with PIL from a seed, text uses
-the DejaVu Sans font that matplotlib bundles (the same glyphs on every machine, unlike PIL's
-default font), and the photos come from ``matplotlib/mpl-data/sample_data``. Same seed, same
-pixel bytes.
-
-Trade-offs:
-
-* The cards are synthetic on purpose. Each one has one question whose answer is known by
-  construction (the text drawn, the number of shapes placed, the colour filled), so accuracy can
-  be scored without a human. They say nothing about photos of the real world; for those the
-  benchmark carries sample photos with a reference description that is *not* scored.
-* Text codes are random uppercase letters and digits from an alphabet without look-alikes
-  (no B/8, D/O/Q/0, I/L/1, S/5, Z/2; no G, so 6 is safe), so a miss means the text was
-  unreadable, not that a glyph was ambiguous, and nothing can be guessed from context.
-* Scoring is strict and mechanical (see :meth:`LabelledImage.score`): it rewards the expected
-  answer appearing in the reply, not a well-phrased reply.
-
->>> bench = detail_benchmark(font_sizes=(12,), include_photos=False)
->>> [item.task for item in bench][:1]
-['read_text']
+Offline and deterministic: cards drawn with PIL from a seed in matplotlib's DejaVu Sans, so the
+same seed gives the same pixel bytes. Trade-offs: the cards are synthetic so that each answer is
+known by construction and scored without a human (they say nothing about real photos); text
+codes avoid look-alike glyphs; scoring is strict and mechanical.
+Details and an example: docs/internals.md#top-level-modules
 """
 
 from __future__ import annotations

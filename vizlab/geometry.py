@@ -1,21 +1,10 @@
 """Pure arithmetic on image sizes: fit in a box, short-side scale, tile and patch counts.
 
-The bottom layer (stdlib only): :mod:`vizlab.models` states *which* box, side, tile and budget a
-model uses; this module only computes. :mod:`vizlab.images` (what is sent) and :mod:`vizlab.tokens`
-(what it costs) both call it, so the image that is sent is the image that was costed.
-
-Rounding is a parameter, not a guess hidden in a helper, because the published wording moved:
-
-* ``"floor"``: OpenAI "Images and vision" guide, newest revision (stored copy read 2026-12): "If the
-  shortest side exceeds 768px, scale it down to 768px and **round down** the other dimension"
-  (1000x1334 -> 768x1024 -> 4 tiles = 765 tokens on gpt-4o).
-* ``"round"``: the older wording ("scale so that the shortest side is 768px", 2023-11 .. 2025-08)
-  read with round-to-nearest, which forum measurements on gpt-4.1 matched (2049x513 billed two tile
-  rows, 2050x513 one: community.openai.com/t/1262691, 2025). Python's ``round`` ties to even; exact
-  .5 ties are unsettled in every source.
-
-Fitting into the 2048 box rounds to nearest in both revisions (the same 2049x513 / 2050x513
-measurements decide it; the newest guide says only "rounding to integer pixels").
+The bottom layer (stdlib only): :mod:`vizlab.models` says which box, side, tile and budget a model
+uses; this module only computes, and both :mod:`vizlab.images` and :mod:`vizlab.tokens` call it,
+so the image sent is the image costed. Rounding is a parameter (``"floor"`` / ``"round"``)
+because the published wording moved; the sources are beside :data:`ROUNDINGS`.
+Details: docs/internals.md#top-level-modules
 """
 
 from __future__ import annotations
@@ -32,6 +21,14 @@ __all__ = [
     "fit_patch_budget",
 ]
 
+# "floor": OpenAI "Images and vision" guide, newest revision (stored copy read 2026-12): "If the
+#   shortest side exceeds 768px, scale it down to 768px and round down the other dimension"
+#   (1000x1334 -> 768x1024 -> 4 tiles = 765 tokens on gpt-4o).
+# "round": the older wording ("scale so that the shortest side is 768px", 2023-11 .. 2025-08) read
+#   as round-to-nearest, which forum measurements on gpt-4.1 matched (2049x513 billed two tile rows,
+#   2050x513 one: community.openai.com/t/1262691, 2025). Python's round ties to even; exact .5 ties
+#   are unsettled in every source. Fitting into the 2048 box rounds to nearest in both revisions
+#   (the same measurements; the newest guide says only "rounding to integer pixels").
 ROUNDINGS = ("floor", "round")
 
 

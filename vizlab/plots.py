@@ -1,14 +1,10 @@
 """Pictures of what images cost: tile grids, tokens-vs-size curves, cost bars, accuracy vs tokens.
 
-Every function returns the :class:`~matplotlib.figure.Figure` it drew on and never calls
-``plt.show()``. Given ``ax=``, it draws there and returns that axes' figure; otherwise it makes a
-new figure with :class:`matplotlib.figure.Figure` directly, not through pyplot, so nothing is
-registered globally (no figure to close, no double display in Jupyter, safe in threads). Jupyter
-shows a returned figure; elsewhere call ``fig.savefig(...)``. The price: ``plt.show()`` and
-``plt.gcf()`` do not see these figures.
-
-Token numbers come from :mod:`vizlab.tokens` (the published rules, cited there), so a picture
-always agrees with the estimate.
+Every function returns the :class:`~matplotlib.figure.Figure` it drew on (on ``ax=`` if given)
+and never calls ``plt.show()``. Trade-off: figures are made without pyplot, so nothing is
+registered globally (safe in threads, no double display), but ``plt.show()`` and ``plt.gcf()``
+do not see them. Token numbers come from :mod:`vizlab.tokens`, so a picture agrees with the
+estimate.
 """
 
 from __future__ import annotations

@@ -1,17 +1,10 @@
-"""Batch API input: the requests of a detail experiment as JSONL files, their manifest, and the
-table rows they become. The lower half of :mod:`vizlab.batch` (which submits, follows and
-collects, and re-exports everything here).
+"""Batch API input: a detail experiment's requests as JSONL files, their manifest, and table rows.
 
-* :func:`batch_requests` turns labelled images into :class:`BatchRequest` objects with stable,
-  readable ``custom_id`` values (``vz1|<image sha256, 16 hex>|<detail>|q<question>|<deployment>``);
-  :func:`parse_custom_id` reads one back.
-* :func:`build_batch` writes the JSONL files, one deployment per file and split by the service's
-  per-file line and byte limits (:mod:`vizlab.wire`), and ``manifest.json``, which maps every
-  ``custom_id`` to the experiment row it stands for, so results are rebuilt without the images.
-* :func:`experiment_row` is the one place a row of a detail-experiment table is made (live runs
-  and batch results share it); :data:`COLUMNS` its columns.
-* Files are written atomically (a temporary file, fsync, ``os.replace``): a crash leaves the old
-  file or the new one, never half of one.
+The lower half of :mod:`vizlab.batch` (:mod:`vizlab.batch.run` submits, follows and collects).
+``custom_id`` values are stable and readable; the files are split by deployment and by the
+service's per-file limits (:mod:`vizlab.models.batch`); ``manifest.json`` maps every ``custom_id``
+to its row, so results are rebuilt without the images. Writes are atomic (temp file, fsync,
+``os.replace``): a crash leaves the old file or the new one. Details: docs/internals.md#batch
 """
 
 
@@ -62,7 +55,7 @@ TERMINAL = ("completed", "failed", "cancelled", "expired")
 NOT_PROCESSED = "not processed (batch cancelled/expired)"
 
 
-# The per-file limits are wire facts shared with the built-in backend: they live in vizlab.wire.
+# The per-file limits are wire facts shared with the built-in backend: they live in vizlab.models.batch.
 
 # The columns of a detail-experiment table (vizlab.experiments.run_detail_experiment and
 # BatchRun.results share them); defined here, below experiments, so the layers point one way.
@@ -328,6 +321,8 @@ class BatchInput:
         )
 
 
+# Azure's batch how-to: /chat/completions with the deployment in body.model, the same deployment on
+# every line of a file; OpenAI: /v1/chat/completions (sources: vizlab.batch.run, completion_window).
 def _default_endpoint(client: Any) -> str:
     return "/v1/chat/completions" if getattr(client, "backend", None) == "openai" else "/chat/completions"
 

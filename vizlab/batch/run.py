@@ -1,48 +1,11 @@
 """Detail experiments through the Batch API: half price, within a 24-hour window, resumable.
 
-This module submits, follows and collects; the input files, manifest and rows are
-:mod:`vizlab.batchfiles` (re-exported here, so ``from vizlab.batch import build_batch`` works).
-
-The flow is the service's Batch API how-to (Azure "Getting started with Azure OpenAI global batch
-deployments", learn.microsoft.com/azure/ai-foundry/openai/how-to/batch, and OpenAI's Batch guide,
-platform.openai.com/docs/guides/batch; both read 2026 from stored copies):
-
-1. :func:`build_batch` writes JSONL input files, one request per line
-   ``{"custom_id", "method": "POST", "url", "body": {model, messages, max_tokens}}``, plus a
-   manifest (``manifest.json``) that maps every ``custom_id`` to the experiment row it stands for.
-2. :func:`submit` uploads each file (``files.create(purpose="batch")``) and creates its batch
-   (``batches.create(completion_window="24h")``), saving the ids to a state file at once.
-3. :meth:`BatchRun.wait` polls with a progress bar; :meth:`BatchRun.attach` picks a run up again
-   from the state file after a kernel restart; :meth:`BatchRun.cancel` cancels it.
-4. :meth:`BatchRun.results` downloads the output and error files and returns the table
-   :func:`vizlab.experiments.run_detail_experiment` returns (same columns first, rows built by
-   the same :func:`experiment_row`), plus ``standard_cost``,
-   ``estimated_cost``, ``custom_id`` and ``batch_id``.
-
-:func:`run_batch_experiment` does all four in one call and resumes from its state file.
-
-Trade-offs, on purpose:
-
-* **One deployment per file.** Azure requires the same Global Batch deployment on every line of a
-  file (batch-python how-to, above), so requests are grouped by deployment, then split by the
-  per-file limits (:data:`OPENAI_LIMITS`, :data:`AZURE_LIMITS`).
-* **``url`` and ``endpoint``**: Azure's how-to uses ``/chat/completions`` with the deployment name
-  in ``body.model``; OpenAI uses ``/v1/chat/completions``. The built-in backend speaks Azure's
-  protocol, so it gets Azure's form; ``backend="openai"`` clients get OpenAI's.
-* **The manifest is the truth, the ``custom_id`` a readable key**:
-  ``vz1|<first 16 hex of the image SHA-256>|<detail>|q<question index>|<deployment>`` (a ``|n``
-  suffix if the same image is asked the same thing twice). Rows are rebuilt from the manifest
-  alone (no images needed), so collection works after a restart.
-* **Costs.** ``cost`` is the reported usage at the Batch price (``batch=True``: 50 % off, see
-  :data:`vizlab.pricing.BATCH_DISCOUNT`); ``standard_cost`` is the same usage at the standard
-  price; ``estimated_cost`` is vizlab's estimate made before sending (prompt plus ``max_tokens``
-  as an upper bound on output), at the Batch price. There is no per-request latency in a batch:
-  ``latency_s`` is empty.
-* **Nothing dropped.** A line in the error file is a row with ``error`` set; a line in neither file
-  (the batch was cancelled, expired or failed validation) is a row with ``error`` "not processed
-  (...)"; an image that could not be encoded is a row with its encoding error and is not sent.
-* The state file holds ids and paths only, never a key; it is replaced atomically (write a
-  temporary file, fsync, ``os.replace``).
+Submits the files of :mod:`vizlab.batch.files`, follows the batches and collects the results into
+the same table :func:`vizlab.experiments.run_detail_experiment` returns (plus ``standard_cost``,
+``estimated_cost``, ``custom_id``, ``batch_id``). Trade-offs: one deployment per file (Azure's
+rule); the manifest, not the ``custom_id``, is the truth; no per-request latency; nothing is
+dropped (errors and unprocessed lines become rows). The state file holds ids and paths only,
+never a key, and is replaced atomically. Details: docs/internals.md#batch
 """
 
 from __future__ import annotations
@@ -142,6 +105,9 @@ def submit(
             batch = sdk.batches.create(
                 input_file_id=uploaded.id,
                 endpoint=cast(Any, batch_input.endpoint),  # the SDK types list only OpenAI's /v1 form
+                # Azure "Getting started with Azure OpenAI global batch deployments"
+                # (learn.microsoft.com/azure/ai-foundry/openai/how-to/batch) and OpenAI's Batch guide
+                # (platform.openai.com/docs/guides/batch), both read 2026 from stored copies.
                 completion_window="24h",
                 **({"metadata": metadata} if metadata else {}),
             )
@@ -322,7 +288,7 @@ class BatchRun:
         return out
 
     def results(self) -> pd.DataFrame:
-        """One row per request in the manifest, in :data:`BATCH_COLUMNS` (see the module docstring)."""
+        """One row per request in the manifest, in :data:`BATCH_COLUMNS` (see docs/internals.md#batch)."""
         import pandas as pd
 
         status = self.status()

@@ -1,13 +1,9 @@
 """Settings from the environment and an optional ``.env`` file, read without side effects.
 
-The ``.env`` file is parsed with python-dotenv's ``dotenv_values`` and laid *under* the process
-environment: a variable already set in ``os.environ`` always wins, as ``load_dotenv(override=False)``
-would have it. Unlike ``load_dotenv``, nothing is written back to ``os.environ``, so connecting
-twice with different files (or in tests) never leaks settings from one call into the next.
-
-Where the file is looked for, when ``env_file`` is relative: the current working directory first
-(a notebook's folder), then the root of the vizlab source checkout (so ``notebooks/*.ipynb`` pick
-up the ``.env`` beside ``pyproject.toml``). An absolute path is used as given.
+The ``.env`` file (python-dotenv's ``dotenv_values``) is laid *under* ``os.environ``: a variable
+already set always wins, and nothing is written back, so two connects never leak settings into
+each other. A relative ``env_file`` is looked for in the current directory, then in the source
+checkout's root (beside ``pyproject.toml``); an absolute one is used as given.
 """
 
 from __future__ import annotations

@@ -218,7 +218,7 @@ def connect(
     verbose: bool = True,
     local_options: dict[str, Any] | None = None,
 ) -> Client:
-    """Return a :class:`Client` for the first backend configured (see the module docstring).
+    """Return a :class:`Client` for the first backend configured (the order: docs/internals.md#client).
 
     ``token_model`` picks the token rules and prices used for estimates (default: the
     deployment/model name when vizlab.tokens knows it, else gpt-4o; on the built-in backend, else
@@ -227,7 +227,7 @@ def connect(
     keep coming. ``max_retries`` is how often the SDK retries 408/409/429/5xx, timeouts and
     refused connections, so the worst case is about ``(max_retries + 1) * timeout`` plus back-off.
 
-    >>> client = connect(verbose=False)            # doctest: +SKIP  (built-in backend)
+    >>> client = connect(verbose=False)  # the built-in backend  # doctest: +SKIP
     >>> client.chat([{"role": "user", "content": "hello"}]).text  # doctest: +SKIP
     """
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0 or not math.isfinite(timeout):

@@ -1,23 +1,10 @@
 """Per-model request parameters: ``max_completion_tokens``, ``reasoning_effort``, refused sampling.
 
-Which parameters a model takes is a fact of the registry (:func:`vizlab.models.lookup`:
-``reasoning``, ``efforts``, ``rejected_params(effort)``); this module only applies it to a request
-body before it is sent, so a refusal costs no request and names the parameter and the model.
-
-Trade-offs:
-
-* The registry's rules are applied only where they hold: Azure OpenAI (and the built-in backend,
-  which speaks its protocol) and OpenAI itself. An OpenAI-compatible server (Ollama, vLLM, LM
-  Studio) gets ``max_tokens`` as before, whatever the model is called, because not all of them
-  honour ``max_completion_tokens`` and the output must stay bounded there.
-* Reasoning models take ``max_completion_tokens`` (it bounds reasoning *and* visible tokens) and
-  refuse ``max_tokens``; vizlab sends the ``max_tokens=`` argument of ``chat()`` under the name the
-  model takes. ``max_completion_tokens=`` passed explicitly wins.
-* ``temperature=1`` and ``top_p=1`` are the defaults reasoning models accept ("Unsupported value:
-  'temperature' does not support 0.2 with this model. Only the default (1) value is supported.",
-  code ``unsupported_value``, as the service answered for o1 / o3 / gpt-5, quoted in
-  github.com/cline/cline/issues/341 2024-09 and BeehiveInnovations/pal-mcp-server/issues/78
-  2025-06); every other value of a refused parameter is refused here.
+Which parameters a model takes is the registry's fact (:func:`vizlab.models.lookup`); this module
+applies it to a body before sending, so a refusal costs no request and names parameter and model.
+Trade-off: the rules apply only to Azure, OpenAI and the built-in backend; OpenAI-compatible
+servers get ``max_tokens`` whatever the model, so the output stays bounded there.
+Details: docs/internals.md#client
 """
 
 from __future__ import annotations
@@ -33,6 +20,10 @@ from vizlab.models.types import ModelInfo
 __all__ = ["ACCEPTED_DEFAULTS", "applies_registry", "model_info_for", "apply_model_params"]
 
 # Values of refused sampling parameters that reasoning models still accept (see the docstring).
+# Reasoning models accept only the default 1 for temperature / top_p: "Unsupported value:
+# 'temperature' does not support 0.2 with this model. Only the default (1) value is supported."
+# (code unsupported_value, o1 / o3 / gpt-5; github.com/cline/cline/issues/341 2024-09,
+# BeehiveInnovations/pal-mcp-server/issues/78 2025-06).
 ACCEPTED_DEFAULTS: Mapping[str, float] = {"temperature": 1, "top_p": 1}
 
 # Hosts of services that follow the registry's parameter rules (OpenAI and Azure OpenAI / Foundry).

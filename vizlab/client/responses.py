@@ -1,17 +1,10 @@
 """Responses API calls of :class:`~vizlab.client.core.Client` (``Client.respond``).
 
-:class:`ResponsesCalls` adds ``respond``: the same conversation (or messages) sent through the
-Responses API (``POST /openai/v1/responses``; Azure's dated ``/openai/responses``), returning the
-same :class:`~vizlab.client.replies.Reply` as ``chat``. Chat-format messages are converted part
-by part (``text`` -> ``input_text``, ``image_url`` -> ``input_image`` with its detail), so
-vizlab's estimate is the same count for both APIs.
-
-``previous_response_id`` continues server-side: only the new turn is sent (the messages after the
-last assistant message), and the service prepends the stored context. That saves upload bytes
-and lets the service keep state, but **not** tokens: the stored context is billed again as input
-(OpenAI "Conversation state" guide, checked 2026). ``reply.estimate`` counts what was sent;
-``reply.usage.prompt_tokens`` what was billed; the difference is the stored context.
-The response's id (for the next ``previous_response_id``) is ``reply.raw["id"]``.
+Sends the same conversation through the Responses API and returns the same
+:class:`~vizlab.client.replies.Reply` as ``chat``; chat parts are converted one for one, so the
+estimate matches. Trade-off: ``previous_response_id`` saves upload bytes but not tokens: the
+stored context is billed again as input (OpenAI "Conversation state" guide, checked 2026).
+Details: docs/internals.md#client
 """
 
 from __future__ import annotations

@@ -1,46 +1,11 @@
 """Conversation state for a stateless chat API: turns, images stored once, limits, retention.
 
-Why the whole history is re-sent
---------------------------------
-Chat Completions keeps nothing between calls: "The Chat Completions API, unlike the Assistants
-API, is not stateful ... If you want to pass the same image to the model multiple times, you
-have to pass the image each time you make a request to the API" (Azure, 'How to use the GPT-4
-model with Vision', 2023-11-06, seeds/02). The model sees only what one request carries, so
-every request re-sends the system message, every earlier question and answer and, for the model
-to still *see* an earlier image, that image again. A :class:`Conversation` is the state that
-makes this easy: :meth:`Conversation.messages` is the whole list for the next request.
-
-What that costs
----------------
-An image is paid for on every request that carries it. On gpt-4o a 1024x1024 photo at
-``detail="high"`` is 765 prompt tokens and at ``"low"`` 85 (the rule and its source live in
-:mod:`vizlab.tokens`). Ask about a new photo in each of five turns and request *k* carries *k*
-photos: 1+2+3+4+5 = 15 photos, 11,475 image tokens, for five questions. Cost grows with the
-square of the number of image turns. The service also caps the images in one request (10 per
-request: Azure 'Use GPT-4 Turbo with Vision' how-to, 2024-08-21, seeds/03; repeated in the
-2025 'vision-enabled chat models' how-to, seeds/05), and re-sent images count, so the eleventh
-image of a chat fails even if every turn had only one.
-
-Retention policies: what the next request sends
------------------------------------------------
-Stored images are never thrown away; a policy (``keep_all``, ``keep_last:n``,
-``low_detail_older:n``, ``placeholder:n``) only decides what a request carries. The policies,
-their trade-offs and :class:`Turn` live in :mod:`vizlab.retention`.
-
-Content format
---------------
-``messages(format="current")`` gives today's parts; ``format="preview2023"`` the 2023 preview
-shape. :func:`convert_messages` (in :mod:`vizlab.messageformat`, re-exported here) converts a
-message list either way.
-
-Saving and costs
-----------------
-A conversation holds state only; :meth:`Conversation.save` writes one JSON file (each image
-once, base64) atomically, and ``autosave=path`` saves after every change so that a killed
-kernel loses nothing: ``Conversation.load(path)`` gives it back. The file format, URL
-redaction and the Markdown transcript live in :mod:`vizlab.convfile`; per-request estimates
-and cost totals in :mod:`vizlab.convcost`. Everything public there that this module exported
-before is re-exported here.
+Chat Completions keeps nothing between calls, so every request re-sends the whole history and
+every image the model should still see; :meth:`Conversation.messages` is that list. The price:
+image tokens grow with the square of the image turns, and re-sent images count against the
+per-request image limit. Retention policies (:mod:`vizlab.conversation.retention`) choose what
+a request carries; saving is an explicit call (:mod:`vizlab.conversation.storage`), costs live in
+:mod:`vizlab.conversation.costs`. Details: docs/internals.md#conversation
 """
 
 from __future__ import annotations
@@ -327,7 +292,7 @@ class Conversation:
         ``prompt_tokens``/``completion_tokens`` (reported if known, else estimated; completion
         estimated as 0), ``source`` ("reported" or "estimated"), ``cost`` in USD (the reply's
         recorded ``cost`` if any, else the reported usage priced by ``prices`` (default
-        :data:`vizlab.pricing.DEFAULT_PRICES`) at this conversation's model, else the estimate's
+        :data:`vizlab.tokens.pricing.DEFAULT_PRICES`) at this conversation's model, else the estimate's
         cost; None when the model has no price), and running totals ``cumulative_prompt_tokens``,
         ``cumulative_tokens`` and ``cumulative_cost``.
         """
@@ -340,7 +305,7 @@ class Conversation:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document :meth:`save` writes (meta redacted, each image once as base64;
-        :func:`vizlab.convfile.to_document`)."""
+        :func:`vizlab.conversation.storage.to_document`)."""
         return to_document(self)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -572,7 +537,7 @@ class Conversation:
         self, policy: RetentionPolicy, *, prices: PriceTable | None = None
     ) -> list[tuple[int, int, RequestEstimate]]:
         """(turn index, images sent, estimate) of the request after each user turn, under ``policy``
-        (:func:`vizlab.convcost.request_estimates`)."""
+        (:func:`vizlab.conversation.costs.request_estimates`)."""
         return request_estimates(
             self.turns, policy, build=self._build, system=self._system, model=self.model, images=self.images, prices=prices
         )

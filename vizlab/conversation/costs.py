@@ -1,24 +1,10 @@
 """What a conversation's requests cost: per-request token estimates, reported usage, running totals.
 
-Request *k* of a chat carries the history up to and including user turn *k*, so the cost of a
-retention policy can be computed on a conversation without re-running it
-(``Conversation.cumulative_tokens``, ``Conversation.cost_by_turn``).
-
-Trade-offs this module owns:
-
-* **Linear, not quadratic, in the images.** Re-estimating the whole message list after every
-  turn would re-encode every stored image once per later request. :func:`request_estimates`
-  counts each message's text once, sizes each stored image from its stored width and height
-  (never re-encoded or decoded) and costs each (size, detail) once; the result equals
-  ``vizlab.tokens.estimate_request`` on the whole list.
-* **Reported beats estimated.** When the reply recorded the service's ``usage``, its token
-  counts are used and priced; the estimate fills in only what is unknown (completion tokens
-  are then estimated as 0). A reply's recorded ``cost`` wins over both.
-* **No image limit here.** The per-request limit is not enforced, so policies can be
-  compared freely.
-
-Depends on :mod:`vizlab.retention` and, inside functions, on :mod:`vizlab.tokens` and
-:mod:`vizlab.pricing`; never on :mod:`vizlab.conversation`, which builds on it.
+Request *k* carries the history up to user turn *k*, so a retention policy's cost is computed
+without re-running it. Trade-offs: linear in the images (each sized from its stored width and
+height, never re-encoded); reported usage beats the estimate, a recorded ``cost`` beats both; the
+image limit is not enforced here, so policies compare freely. Never imports
+:mod:`vizlab.conversation`, which builds on it. Details: docs/internals.md#conversation
 """
 
 from __future__ import annotations
@@ -135,7 +121,7 @@ def cost_rows(
     """One row per request of :func:`request_estimates`: estimated and (when the reply recorded
     ``usage``) reported tokens, the cost, and running totals (``Conversation.cost_by_turn``
     documents the keys). A reply's recorded ``cost`` wins; else reported usage is priced by
-    ``prices`` (default :data:`vizlab.pricing.DEFAULT_PRICES`); else the estimate's cost."""
+    ``prices`` (default :data:`vizlab.tokens.pricing.DEFAULT_PRICES`); else the estimate's cost."""
 
     from vizlab.tokens.pricing import DEFAULT_PRICES
 

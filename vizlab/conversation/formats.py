@@ -1,22 +1,9 @@
 """Message content formats: today's parts and the 2023 preview shape, converted either way.
 
-``"current"`` is today's Chat Completions parts (``{"type": "text"}`` and ``{"type":
-"image_url", "image_url": {"url", "detail"}}``); ``"preview2023"`` is the 2023 preview shape, a
-content list of strings and ``{"image": "<base64>"}`` objects (seeds/01, api-version
-2023-08-01-preview), which has no ``detail`` and no http(s) URLs.
-
-Trade-offs this module owns:
-
-* **detail does not survive the preview format.** It is dropped going there and set to
-  ``detail`` (default ``"auto"``) coming back.
-* **Bytes are not re-encoded.** Preview images are base64 of the bytes; data URLs are decoded
-  to get them, and going back the MIME type is sniffed from the bytes (only PNG, JPEG, WEBP and
-  GIF are accepted, as the service takes).
-* **http(s) URLs cannot go to preview**, and an error names them by their last path segment,
-  never their query (SAS tokens).
-
-Used by :mod:`vizlab.conversation` (which re-exports :func:`convert_messages`); it never imports
-that module back.
+``"current"`` is today's Chat Completions parts; ``"preview2023"`` the 2023 preview's strings and
+``{"image": "<base64>"}`` objects. Trade-offs: ``detail`` does not survive the preview format;
+bytes are never re-encoded (the MIME type is sniffed coming back); http(s) URLs cannot go to
+preview, and errors name them without their query. Details: docs/internals.md#conversation
 """
 
 from __future__ import annotations
@@ -32,6 +19,7 @@ from vizlab.errors import ConversationError, VizlabError
 __all__ = ["FORMATS", "convert_messages"]
 
 
+# preview2023: strings and {"image": "<base64>"} objects (seeds/01, api-version 2023-08-01-preview).
 FORMATS = ("current", "preview2023")
 
 

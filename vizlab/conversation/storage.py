@@ -1,28 +1,10 @@
-"""The conversation file: the saved JSON document, atomic writes, autosave clean-up, URL
-redaction, and the Markdown transcript.
+"""The conversation file: the saved JSON document, atomic writes, URL redaction, the transcript.
 
-A conversation holds state only; ``Conversation.save`` writes one JSON file (each image once,
-base64) and ``autosave=path`` saves after every change so that a killed kernel loses nothing:
-``Conversation.load(path)`` gives it back. The document is built by :func:`to_document` and
-read back by :func:`check_header`, :func:`read_images`, :func:`read_urls` and
-:func:`read_turns`; its format (:data:`FILE_FORMAT`, :data:`FILE_VERSION`) is fixed here.
-
-Trade-offs this module owns:
-
-* **Atomic, not incremental.** Every save rewrites the whole file through a temporary file
-  and ``os.replace`` (fsync first), so a crash leaves the old file or the new one, never half.
-  Saving is O(images) per change; a temporary file a killed save left behind is removed the
-  next time that path is opened (:func:`clean_stale_temps`).
-* **Secrets never reach disk.** Turn metadata is passed through :func:`vizlab.errors.redact`;
-  image URLs are saved without user info and without signing or key-like query parameters
-  (Azure SAS, S3/GCS presigned, CloudFront; :func:`unsigned_url`). Such a URL comes back
-  "to be re-supplied": the conversation refuses to send it until the full URL is given again.
-* **Damage is refused, not repaired.** Each image is checked against its SHA-256 key, each turn
-  against the stored images; a damaged file raises :class:`vizlab.errors.ConversationError`
-  saying what is wrong.
-
-Works on any object with the conversation's attributes (:class:`SavedState`), so it never
-imports :mod:`vizlab.conversation`, which builds on it.
+Trade-offs: every save rewrites the whole file atomically (O(images) per change; a crash leaves
+the old file or the new one); secrets never reach disk (metadata redacted, signed URLs saved
+without their keys and refused until re-supplied); a damaged file is refused, not repaired.
+Works on any object shaped like :class:`SavedState`, so it never imports
+:mod:`vizlab.conversation`. Details: docs/internals.md#conversation
 """
 
 from __future__ import annotations

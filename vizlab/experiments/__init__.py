@@ -1,19 +1,9 @@
 """Experiments on your own images: a prompt mapped over a folder, or a labelled grid of arms.
 
-The package, by seam:
-
-* :mod:`~vizlab.experiments.inputs`: folders, labels files (CSV / JSONL), DataFrames and the
-  built-in sets become validated :class:`Item` rows; bad rows are reported, never dropped.
-* :mod:`~vizlab.experiments.scorers`: pluggable scorers returning a score in [0, 1] and a reason.
-* :mod:`~vizlab.experiments.strategies`: how an image is sent (whole, a fit box, crops).
-* :mod:`~vizlab.experiments.pacing`: a token bucket kept under a deployment's TPM / RPM.
-* :mod:`~vizlab.experiments.cache`: the append-only result log (resume after a kill).
-* :mod:`~vizlab.experiments.runner`: :func:`run_experiment` and :func:`map_prompt`.
-* :mod:`~vizlab.experiments.stats`: Wilson and bootstrap intervals, McNemar, Holm (scipy /
-  statsmodels underneath).
-* :mod:`~vizlab.experiments.report`: per-arm summaries, paired comparisons, the recommendation.
-* :mod:`~vizlab.experiments.cli`: ``python -m vizlab.experiments run ...``.
-* :mod:`~vizlab.experiments.legacy`: the older single-deployment ``run_detail_experiment``.
+By seam: ``inputs`` (validated items), ``scorers``, ``strategies`` (how an image is sent),
+``pacing`` (TPM / RPM), ``cache`` (append-only results), ``runner`` (:func:`run_experiment`,
+:func:`map_prompt`), ``stats``, ``report``, ``cli``, and ``legacy`` (the older
+``run_detail_experiment``). Details: docs/internals.md#experiments
 """
 
 from __future__ import annotations

@@ -1,29 +1,10 @@
 """Which image rule a live deployment bills by, measured from a few reported usages.
 
-:func:`calibrate` sends one text-only request (the baseline) and a handful of small synthetic
-images, subtracts the baseline from each reported ``prompt_tokens`` and compares what is left
-with every candidate rule profile of the model's family (:data:`vizlab.models.RULE_PROFILES`:
-the newest guide revision, ``"2025-08"``, the Azure 2023 preview). :func:`fit` does the same
-from measurements you already have (e.g. published ones), so it works offline.
-
-Trade-offs and promises:
-
-* Exact or nothing: a profile fits only if it explains every probe to the token. Otherwise the
-  answer is "no profile fits", with each profile's residuals and, where the numbers solve
-  exactly, the fitted ones (``base`` / ``per_tile`` on tile rules, the ``multiplier`` on patch
-  rules) -- never the nearest profile.
-* Probes are chosen from a fixed pool of sizes and details (base vs per tile, rounding at the
-  768 step, the patch budget, ``original``) so that each one separates some pair of candidate
-  profiles by at least :data:`MIN_SEPARATION` tokens, and every pair that any probe can separate
-  is separated. Profiles no probe separates are reported as indistinguishable (``consistent``
-  lists them all; ``profile`` is the newest of them).
-* It states the requests and tokens it will spend before sending (``plan()``; printed when
-  ``verbose``), refuses to start when the estimated cost is over ``cost_cap`` (a few cents by
-  default), and caches the result per endpoint + deployment + model version (the ``model`` the
-  service reports, e.g. ``gpt-4o-2024-08-06``), on disk so it survives a kernel restart.
-* Where the text-only baseline is unknown (published measurements seldom give it), :func:`fit`
-  solves it as one unknown offset that must be the same for every probe and between 0 and
-  :data:`MAX_OVERHEAD` tokens.
+:func:`calibrate` sends a text-only baseline and a few small synthetic images and compares the
+reported tokens with every rule profile of the model's family; :func:`fit` does it offline from
+measurements you have. Trade-offs: exact or nothing (never the nearest profile); probes are
+chosen to separate profiles; the cost is stated before sending and capped, and the result is
+cached per deployment and model version. Details: docs/internals.md#experiments
 """
 
 from __future__ import annotations

@@ -1,14 +1,9 @@
-"""The command line for engineers who live outside notebooks.
+"""The command line for engineers who live outside notebooks: ``python -m vizlab.experiments run``.
 
-    python -m vizlab.experiments run --images DIR --labels labels.csv \\
-        --deployment gpt-4o --deployment gpt-4o-mini --detail low,high --repeats 1 --out results/
-
-writes ``items.csv`` (and ``items.parquet`` when pyarrow is installed), ``summary.json`` and
-``frontier.png`` under ``--out``, with the same cache as the notebooks (``--cache``, default
-``<out>/cache``). ``--dry-run`` prints the estimated tokens and dollars and sends nothing;
-``--max-usd`` refuses to start over budget. The backend is chosen as :func:`vizlab.connect`
-chooses it (environment variables; ``--local`` forces the built-in backend, with every
-``--deployment`` served by it).
+Writes ``items.csv`` (and parquet with pyarrow), ``summary.json`` and ``frontier.png`` under
+``--out``, with the notebooks' cache. ``--dry-run`` prices the run and sends nothing;
+``--max-usd`` refuses to start over budget; ``--local`` forces the built-in backend.
+Example command: docs/internals.md#experiments
 """
 
 from __future__ import annotations

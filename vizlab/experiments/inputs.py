@@ -1,18 +1,10 @@
 """What an experiment runs on: validated items from a folder, a labels file, a DataFrame or a list.
 
-A labels file is CSV or JSONL with the columns ``image`` (a path, relative to the labels file's
-folder or to ``images=``), ``question``, ``expected``, and optional ``category``, ``scorer`` and
-``id``. Without labels, every image in a folder (or a list of paths / PIL images) becomes an item
-with the run's ``prompt`` and no expected value: the runner then maps the prompt over the images.
-
-Every row is checked before anything is sent: a missing image, an unreadable or non-image file, a
-row without a question (and no default prompt), an unknown scorer. Each problem is a
-:class:`Problem` naming the row and the file; the rest of the items still run. Nothing is dropped
-silently: ``ItemSet.problems`` lists every row left out, and the CLI prints them.
-
-Trade-off: validation opens each image header with Pillow (``Image.open`` + ``verify``), which
-reads the file once more than strictly needed; a bad file found before a run costs less than one
-found mid-run.
+A labels file is CSV or JSONL (``image``, ``question``, ``expected``, optional ``category``,
+``scorer``, ``id``); without labels every image gets the run's prompt. Every row is checked
+before anything is sent; each problem is a :class:`Problem` and nothing is dropped silently.
+Trade-off: validation reads each image header once more than needed, which costs less than a
+bad file found mid-run. Details: docs/internals.md#experiments
 """
 
 from __future__ import annotations

@@ -1,32 +1,10 @@
 """Detail comparisons over image sets, as pandas tables, cached on disk and resumable.
 
-:func:`run_detail_experiment` asks each labelled image's question once per ``detail`` and returns
-one row per (image, detail): what was estimated, what the service reported, what it cost, how
-long it took, the answer and its score. :func:`summarize` folds that into one row per detail
-(and task).
-
-Trade-offs, on purpose:
-
-* **Cache: one append-only JSONL log** (``<cache_dir>/results.jsonl``), not one file per key.
-  Each finished request is appended as one line with a single ``write`` on an ``O_APPEND``
-  descriptor, then flushed and fsynced, so a kill loses at most the requests in flight, and
-  several threads (or processes) can append without interleaving lines. A torn last line (a
-  kill mid-write) is skipped when the log is read. One file is easy to copy, inspect and
-  delete; the price is that the whole log is read into memory when the cache opens.
-* **What is cached is what the service said** (answer, finish reason, reported usage, latency).
-  Estimates, cost and accuracy are recomputed on every run from the image, the price table and
-  :meth:`~vizlab.datasets.LabelledImage.score`, so improving a score function or a price never
-  costs a request.
-* **The cache key** (:meth:`Trial.key`) is the SHA-256 of a canonical JSON of the image bytes'
-  SHA-256, question, detail, deployment, ``max_tokens`` and the backend's identity (kind and
-  endpoint, never a key). A loopback endpoint is recorded as ``loopback`` without its port, so
-  the built-in backend's random port does not defeat the cache; the price is that two different
-  servers on loopback with the same deployment name would share results.
-* **Failed requests are recorded, not cached**: the row carries ``error`` (``"ClassName:
-  message"``, secrets redacted) and a rerun retries it. With ``on_error="record"`` any
-  ``Exception`` from one request becomes such a row, so one bad image never sinks the run;
-  ``KeyboardInterrupt`` still stops it (everything finished so far is already on disk).
-* ``accuracy`` is None for failed requests and for unscored tasks (``describe``); means skip it.
+:func:`run_detail_experiment` asks each question once per ``detail``; :func:`summarize` folds the
+rows per detail. Trade-offs: one append-only JSONL cache (a kill loses only requests in flight;
+the whole log is read on open); only what the service said is cached, so estimates, costs and
+scores are recomputed; loopback endpoints share a cache key without their port; failed requests
+are rows, not cache entries. Details: docs/internals.md#experiments
 """
 
 from __future__ import annotations

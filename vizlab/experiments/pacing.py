@@ -1,24 +1,10 @@
 """Keep a run under a deployment's TPM / RPM quota, so no 429 reaches the results.
 
-A :class:`Pacer` is two token buckets (tokens and requests) that every worker asks before it
-sends. Each request asks for its own estimate: prompt tokens plus ``max_tokens`` (or
-``max_completion_tokens``), which is what Azure counts against TPM when it admits a request
-("Understanding rate limits", Azure OpenAI quotas and limits, learn.microsoft.com, 2025-02:
-the estimate is the prompt plus max_tokens). The buckets are fed three ways:
-
-* **the quota you give** (``tpm=``, ``rpm=``, per ``window_s``, 60 s by default);
-* **the service's headers** on every reply: ``x-ratelimit-remaining-tokens`` /
-  ``x-ratelimit-remaining-requests`` lower a bucket that thinks it has more room than the service
-  says (another client shares the deployment), and, with no quota given, teach the pacer the
-  quota (remaining + this request's cost, the largest seen);
-* **a 429's** ``retry-after-ms`` (else ``retry-after``): every worker pauses until then and the
-  request is sent again, so a refusal is a delay, never a row.
-
-Trade-off: Azure counts quota per minute (and RPM per 1-10 s slice); a bucket that refilled at
-``tpm`` per minute from full could admit two minutes' worth in the first minute. So the burst is
-capped at ``burst`` (a tenth of the quota by default) and the refill rate is the rest of the quota
-spread over the window: no window ever sees more than the quota, and a long run uses at least
-``1 - burst`` of it (the first window: all of it).
+A :class:`Pacer` is two token buckets (tokens, requests) that every worker asks before sending,
+each request by its own estimate. They learn from the quota you give, the service's
+``x-ratelimit-remaining-*`` headers and a 429's ``retry-after``. Trade-off: the burst is capped
+(a tenth of the quota by default) and the rest refills evenly, so no window sees more than the
+quota and a long run uses at least ``1 - burst`` of it. Details: docs/internals.md#experiments
 """
 
 from __future__ import annotations
@@ -82,8 +68,11 @@ class TokenBucket:
         return math.inf if self.rate <= 0 else max(need / self.rate, 0.001)
 
 
+# A request's cost is its prompt plus max_tokens (or max_completion_tokens): what Azure counts
+# against TPM when it admits a request ("Understanding rate limits", Azure OpenAI quotas and
+# limits, learn.microsoft.com, 2025-02). Azure counts quota per minute (RPM per 1-10 s slice).
 class Pacer:
-    """Admit requests under a TPM / RPM quota (see the module docstring); thread-safe.
+    """Admit requests under a TPM / RPM quota (see docs/internals.md#experiments); thread-safe.
 
     >>> pacer = Pacer(tpm=6000, window_s=60)
     >>> pacer.acquire(500)   # returns the seconds it waited

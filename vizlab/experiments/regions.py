@@ -1,19 +1,9 @@
 """Where the text is: regions for the ``text-crops:N`` strategy, from a local text detector.
 
-The detector is RapidOCR's text detection model (the ``rapidocr_onnxruntime`` package ships its
-weights; nothing is downloaded), run without recognition: it finds line boxes, it does not read
-them. The boxes become at most ``n`` regions:
-
-1. each line box grows by a margin (a quarter of its height, at least 8 px) so a crop keeps the
-   glyphs' edges and some context;
-2. boxes that overlap after growing are merged (lines of one paragraph become one region);
-3. while there are more than ``n`` regions, the two whose union adds the least empty area are
-   merged (so the crops stay tight where they can);
-4. regions are returned top to bottom, then left to right.
-
-Trade-off: a detector tuned for printed text misses handwriting and very low contrast; an image
-where it finds nothing yields no regions, and the strategy then sends the whole image (the row's
-``images`` column says 1).
+RapidOCR's detection model (weights shipped in ``rapidocr_onnxruntime``; nothing downloaded)
+finds line boxes; they are grown by a margin, merged where they overlap, then merged by least
+added area down to ``n`` regions, top to bottom. Trade-off: printed text only; an image where
+nothing is found is sent whole. Details: docs/internals.md#experiments
 """
 
 from __future__ import annotations

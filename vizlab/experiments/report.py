@@ -1,20 +1,9 @@
 """The answer of a run: per-arm accuracy with intervals, paired comparisons, a recommendation.
 
-* Per arm (and per category): accuracy over **images** (repeats of one image are averaged first),
-  with a 95 % Wilson interval when scores are binary and there is one run per image (or when
-  every image's score came out 0 or 1: a bootstrap would call 5 right of 5 a zero-width
-  [1, 1]), else a bootstrap interval over images; mean tokens; cost per 1,000 and per 100,000 images, live and
-  through the Batch API (cached input at its price where the service reported it); p50 / p95
-  latency.
-* Paired comparisons (same image, same question, only images with a score in both arms): low vs
-  high per deployment and strategy, and each deployment against the first per detail; McNemar's
-  exact test for binary scores, a paired bootstrap otherwise; the interval of the accuracy
-  difference and of the cost ratio; Holm-adjusted p values when there is more than one comparison.
-* :func:`recommend`: plain words with the evidence, or a refusal that says how many more images
-  would be needed. The practical margin is :data:`MARGIN` (5 points): a detail that gains less
-  than that at the top of its interval is not worth its tokens.
-
-Everything made on the built-in backend carries :data:`~vizlab.experiments.runner.LOCAL_STAMP`.
+Accuracy is over images (repeats averaged first), with Wilson or bootstrap intervals; costs per
+1,000 and 100,000 images live and by Batch; paired comparisons use McNemar or a paired bootstrap,
+Holm-adjusted. :func:`recommend` answers in plain words or says how many more images it needs;
+a gain under :data:`MARGIN` is not worth its tokens. Details: docs/internals.md#experiments
 """
 
 from __future__ import annotations
@@ -86,7 +75,7 @@ def _num(series: pd.Series) -> pd.Series:
 
 
 def summarize_arms(table: pd.DataFrame, *, by: Sequence[str] = (), stamp: str | None = None) -> pd.DataFrame:
-    """One row per arm (and per ``by`` column, e.g. ``("category",)``); see the module docstring."""
+    """One row per arm (and per ``by`` column, e.g. ``("category",)``); see docs/internals.md#experiments."""
     import pandas as pd
 
     keys = ["arm", *by]
@@ -161,7 +150,7 @@ def _paired(table: pd.DataFrame, a: str, b: str, category: str | None = None) ->
 
 def compare_arms(table: pd.DataFrame, *, pairs: Sequence[tuple[str, str]] | None = None,
                  stamp: str | None = None) -> pd.DataFrame:  # fmt: skip
-    """B - A for each pair of arms on the images scored in both (see the module docstring)."""
+    """B - A for each pair of arms on the images scored in both (see docs/internals.md#experiments)."""
     import pandas as pd
 
     pairs = list(pairs) if pairs is not None else _default_pairs(table)

@@ -1,33 +1,11 @@
 """Run a grid of arms (deployment x detail x strategy x repeat) over items; or map one prompt.
 
-:func:`run_experiment` returns an :class:`ExperimentResult`: one row per (item, arm, repeat) in
-:attr:`~ExperimentResult.table`, the run's manifest, the validation problems, and the analysis
-(:meth:`~ExperimentResult.summary`, :meth:`~ExperimentResult.compare`,
-:meth:`~ExperimentResult.recommendation`). :func:`map_prompt` is the same runner with no labels:
-a prompt (or a ``response_format`` JSON schema) over a folder, one row per image.
-
-Trade-offs, on purpose:
-
-* **The cache key** holds the image bytes' hash (of every crop sent), the prompt, the deployment,
-  the detail, the strategy, the repeat number and every request parameter, and the backend's
-  identity (never a key). The **model version** the service reports (``model`` +
-  ``system_fingerprint``) cannot be known before a request, so it is stored with each record and
-  checked: when a live reply in the run (the first request sent to a deployment goes first, alone)
-  reports another version than a cached record, that record is a miss, re-sent and shown as
-  ``cache="stale"``. ``check_version=True`` sends one probe per deployment even when everything is
-  cached; without it a fully cached rerun sends 0 requests.
-* **Pacing and retries**: requests go through the openai SDK with its retries off; the
-  :class:`~vizlab.experiments.pacing.Pacer` admits each request by its own token estimate and
-  learns from the ``x-ratelimit-remaining-*`` headers; a 429 pauses every worker for its
-  ``retry-after-ms`` and the request is sent again (up to ``rate_limit_timeout_s``), so no 429 is
-  a row. Other transient failures (5xx, timeouts) are retried ``client.max_retries`` times.
-* **Budget**: the dry-run estimate (prompt + ``max_tokens`` / ``max_completion_tokens`` at the
-  registry's prices, for what is not cached) is checked before anything is sent; over
-  ``max_usd`` the run refuses to start. While running, spend is the reported usage's cost;
-  :class:`BudgetWarning` at 50 / 80 / 100 %, and a request that could take the run over the cap
-  is not sent (its row says so); everything finished is kept.
-* **Nothing lost**: a bad row is a :class:`~vizlab.experiments.inputs.Problem`; a failed request
-  is a row with ``error`` (not cached, retried next run); a kill loses only requests in flight.
+:func:`run_experiment` returns an :class:`ExperimentResult` (table, manifest, problems, analysis);
+:func:`map_prompt` is the same runner without labels. Trade-offs: the cache key holds everything
+but the model version, which is checked against live replies (stale records are re-sent); the
+:class:`~vizlab.experiments.pacing.Pacer` keeps 429s out of the rows; the budget is checked
+before and during the run; a kill loses only requests in flight.
+Details: docs/internals.md#experiments
 """
 
 from __future__ import annotations
@@ -356,7 +334,7 @@ def run_experiment(
     batch_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> ExperimentResult:
-    """Ask every item's question in every arm, ``repeats`` times; see the module docstring.
+    """Ask every item's question in every arm, ``repeats`` times; see docs/internals.md#experiments.
 
     ``items``: anything :func:`~vizlab.experiments.inputs.load_items` takes (a folder, a labels
     file, a DataFrame, the built-in sets, a list of images with ``prompt``). ``deployments``

@@ -1,37 +1,9 @@
 """Scorers: an answer and an expected value in, a score in [0, 1] and a short reason out.
 
-A scorer is named in a labels file's ``scorer`` column (or passed as an object):
-
-=================  ===============================================================  ======
-spec               scores                                                            binary
-=================  ===============================================================  ======
-``exact``          1 if the answer equals the expected text exactly (outer spaces        yes
-                   stripped)
-``normalised``     1 if equal after case folding, whitespace and punctuation removed    yes
-``contains``       1 if the normalised expected text occurs in the normalised answer    yes
-``numeric``        1 if the first number standing alone in the answer (not inside a      yes
-                   word or code like ``GPT-4o`` or ``1600x1200``) is within a tolerance of the
-                   expected number: ``numeric`` (exact), ``numeric:0.5`` (absolute),
-                   ``numeric:2%`` (relative)
-``regex``          1 if the expected value, a regular expression, matches the answer     yes
-``json:FIELD``     1 if the answer's JSON has ``FIELD`` (dots for nesting) equal,         yes
-                   normalised, to the expected value (structured outputs)
-``set``            F1 of the answer's items against the expected items (comma,           no
-                   semicolon or newline separated, normalised)
-``tokens``         fraction of the expected whitespace-separated tokens found in the     no
-                   normalised answer (the built-in text cards)
-a callable         ``fn(answer, expected) -> float | (float, reason)``                   no
-``judge``          an :class:`LLMJudge` with a deployment and a rubric                   no
-=================  ===============================================================  ======
-
-Binary scorers give 0 or 1, so their accuracy gets a Wilson interval and their paired comparison
-McNemar's exact test; partial scorers get bootstrap intervals over images (see
-:mod:`vizlab.experiments.stats`).
-
-Trade-offs: scorers are strict and mechanical; a reply that says the right thing in other words
-fails ``exact`` and may pass ``contains``. The judge is a model grading a model: its calls are
-cached and costed like the rest, and it refuses to grade with the built-in backend's analyst,
-which is not a vision model and would be grading its own kind.
+Named in a labels file's ``scorer`` column: ``exact``, ``normalised``, ``contains``, ``numeric``,
+``regex``, ``json:FIELD`` (binary), ``set``, ``tokens``, a callable, ``judge`` (partial).
+Trade-offs: scoring is strict and mechanical; the judge is a model grading a model, cached and
+costed, and refuses the built-in analyst. The full table: docs/internals.md#experiments
 """
 
 from __future__ import annotations

@@ -1,30 +1,9 @@
 """Intervals and paired tests for experiment arms, on top of scipy and statsmodels.
 
-* Binary scores (one run per image): Wilson score interval for a proportion
-  (``statsmodels.stats.proportion.proportion_confint(method="wilson")``); paired arms are
-  compared with McNemar's exact test (``statsmodels.stats.contingency_tables.mcnemar(exact=True)``,
-  a binomial test on the discordant pairs).
-* Partial scores, or repeats: the unit of resampling is the **image**, not the repeat (repeats of
-  one image are not independent evidence): scores are averaged per image first, then
-  ``scipy.stats.bootstrap`` (percentile method, fixed seed) resamples images. Paired arms use a
-  paired bootstrap of the mean difference.
-* The interval of a **difference** between paired arms never collapses to a point because the
-  sample happened to agree: for binary scores it is Agresti and Min's adjusted Wald interval for
-  matched proportions (0.5 added to each cell of the 2x2 table; Agresti & Min 2005, Statistics in
-  Medicine 24:729-740); for partial scores the paired bootstrap resamples the images' differences
-  together with two pseudo-images, one difference of +1 and one of -1, the same "add a success and
-  a failure" idea. Twelve images that all agree then say "within about 14 points either way", not "exactly 0".
-* The interval of a cost ratio is a plain paired bootstrap.
-* More than two arms: p values are adjusted with Holm's step-down method
-  (``statsmodels.stats.multitest.multipletests(method="holm")``).
-* "How many more items?": the approximate sample size of McNemar's test (Connor 1987,
-  Biometrics 43:207-211) for the observed difference and discordant rate, at the same alpha and
-  80 % power.
-
-Trade-offs: percentile bootstrap intervals are a little narrow for small samples (the pseudo-images
-widen the difference's; with fewer than 10 images the report refuses to recommend anything anyway);
-on large samples the adjustments change the interval by well under a point. A constant sample has a zero-width
-interval (scipy would warn that the data are degenerate).
+Wilson intervals and McNemar's exact test for binary scores; otherwise a bootstrap over images
+(never over repeats). A paired difference's interval never collapses to a point (Agresti-Min;
+pseudo-images for the bootstrap); Holm adjusts many comparisons. Trade-off: percentile intervals
+are a little narrow for small samples. Methods and sources: docs/internals.md#experiments
 """
 
 from __future__ import annotations
@@ -162,6 +141,7 @@ def agresti_min_interval(a: Sequence[float] | np.ndarray, b: Sequence[float] | n
     point = float(np.mean(y) - np.mean(x)) if n else math.nan
     if n == 0:
         return Interval(point, point, point, "", 0)
+    # 0.5 added to each cell: Agresti & Min 2005, Statistics in Medicine 24:729-740.
     b_only = float(np.sum(y & ~x)) + 0.5  # B right, A wrong
     a_only = float(np.sum(x & ~y)) + 0.5
     m = n + 2.0
@@ -234,6 +214,7 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
     return out
 
 
+# McNemar's approximate sample size: Connor 1987, Biometrics 43:207-211; 80 % power by default.
 def items_needed(difference: float, discordant_rate: float, *, alpha: float = 0.05, power: float = 0.8) -> int | None:
     """Paired images McNemar's test needs to detect ``difference`` at ``alpha`` with ``power``.
 

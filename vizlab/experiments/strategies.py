@@ -1,19 +1,9 @@
 """How an image is sent: whole, fitted to a box, or cut into crops sent together.
 
-* ``whole``: the image's own bytes.
-* ``fit``: resized to what the arm's detail would look at anyway (``low``: within 512 x 512;
-  ``high`` / ``auto``: the service's high-detail resize), so the upload is smaller and the token
-  bill identical; ``fit:WxH`` fits a box of your choosing.
-* ``crops:N``: the image cut into a grid of N crops (rows x columns as square as N allows), all
-  sent in one request, each at the arm's detail. Crops at ``low`` are the real alternative to
-  ``high``: N x 85 tokens instead of the tile bill. N must be within the provider's per-request
-  image limit (from the model registry).
-* ``text-crops:N``: crops around the regions a local text detector finds (at most N, see
-  :mod:`vizlab.experiments.regions`), sent together at the arm's detail: the small print at
-  ``low``'s price without sending the empty parts. An image with no text found is sent whole.
-
-Every strategy's token bill is estimated the same way: by :func:`vizlab.tokens.estimate_request`
-over the images it actually sends.
+``whole``, ``fit`` / ``fit:WxH`` (a smaller upload, the same bill), ``crops:N`` (a grid, each
+crop at the arm's detail: at ``low`` the cheap alternative to ``high``) and ``text-crops:N``
+(crops around detected text). Every strategy is costed by :func:`vizlab.tokens.estimate_request`
+over the images it actually sends. Details: docs/internals.md#experiments
 """
 
 from __future__ import annotations

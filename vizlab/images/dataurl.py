@@ -1,25 +1,9 @@
 """Data URLs and base64: building them, checking them strictly, and naming URLs safely in messages.
 
-Trade-offs this module owns:
-
-* **One place builds a data URL.** :func:`build_data_url` (and :func:`data_url_buffer`, its
-  ASCII-bytes form) write base64 chunk by chunk into one pre-sized buffer instead of making
-  base64 bytes, then a str, then an f-string copy: this keeps ``vizlab.images.to_data_url``'s
-  peak memory under 3x the file (bench/bench_data_urls.py measures it).
-* **base64 in C when available.** pybase64 (SIMD) is 2-3.5x the standard library on the
-  reference machine (issue 14); without it the standard library is used with the same
-  strictness.
-* **Strict decoding.** :func:`decode_data_url` requires the ``;base64`` marker, an ``image/*``
-  MIME type and canonical base64 (standard alphabet, ``=`` only as final padding, no
-  whitespace): a URL that other decoders would half-accept is refused with the reason.
-  :func:`decode_base64_image` (the 2023 preview format's payload) ignores line breaks but is
-  otherwise as strict.
-* **URLs in messages lose their secrets.** :func:`describe_url` drops user name, password, query
-  and fragment (where SAS tokens and signed-URL keys live) and elides data URLs, so an error
-  message can name the input without leaking it.
-
-Errors are :class:`vizlab.errors.DataURLError`. This module imports nothing else from vizlab
-(only :mod:`vizlab.errors`): :mod:`vizlab.images` and :mod:`vizlab.imagefiles` build on it.
+Trade-offs: one place builds a data URL, into one pre-sized buffer (peak memory under 3x the
+file); base64 in C (pybase64) when available; decoding is strict (canonical base64, ``image/*``
+only); :func:`describe_url` drops credentials, query and fragment so errors never leak them.
+Imports only :mod:`vizlab.errors`. Details: docs/internals.md#images
 """
 
 from __future__ import annotations

@@ -1,46 +1,11 @@
 """Image sources to data URLs and chat content parts, with the MIME type read from the bytes.
 
-The how-to this project follows guesses the MIME type from the file name; a PNG saved as
-``.jpg`` (or an upload whose browser-reported ``type`` is wrong) then goes out labelled
-wrongly. Here the type always comes from the magic bytes, and every input is checked before
-it is sent.
-
-Trade-offs this module makes:
-
-* **Pass-through over re-encoding.** JPEG, PNG, WEBP and still GIF are sent byte for byte
-  when ``fit`` is None (or ``fit`` would not change the size): no quality loss, no work, and
-  the SHA-256 of what is sent is the SHA-256 of the file. Any other raster format Pillow reads
-  (BMP, TIFF, ICO, PPM, TGA...) is converted to PNG (lossless); AVIF/HEIC that a Pillow plugin
-  can read become JPEG. Re-encoded images keep their ICC colour profile but lose EXIF, XMP and
-  comments (camera GPS does not leave the machine). Photos (JPEG, lossy WEBP, AVIF/HEIC) are
-  re-encoded as JPEG quality 85; graphics (PNG, GIF, BMP, lossless WEBP...) and anything with
-  an alpha channel as PNG.
-* **Cheap integrity checks on pass-through** (structure, not pixels): see
-  :mod:`vizlab.imageformat`, which also sniffs the MIME type from the magic bytes.
-* **Bombs are refused from the header.** ``width * height`` is checked against
-  :data:`MAX_PIXELS` before any pixel is decoded. Pillow's own guard (a warning above
-  89.5 MP, an error above 179 MP) is folded into ours, so callers see one error class and no
-  stray ``DecompressionBombWarning``. (The warning is silenced with ``warnings.catch_warnings``,
-  which is process-wide and not thread-safe on Python < 3.14.)
-* **Size limits.** The output must be at most ``max_bytes``. The raw input is only refused
-  before reading when it is more than 4 x ``max_bytes`` (:mod:`vizlab.imagefiles`, which also
-  reads only regular files): below that, ``fit`` may still shrink it under the limit, so the
-  check happens after fitting.
-* **http(s) URLs are never fetched.** :func:`to_data_url` and :func:`image_part` pass them
-  through unchanged (the service fetches them); everything that needs the pixels
-  (:func:`encode_image`, :func:`image_size`, :func:`open_image`) refuses them. Any other URL
-  scheme (``file:``, ``javascript:``, ``ftp:``...) is refused everywhere.
-* **"high" geometry is the token estimator's.** :func:`fit_size` scales exactly as
-  ``vizlab.tokens.scale_for_high`` does, so the image we send is the image that was costed.
-
-Where the rest lives (all re-exported here, so ``from vizlab.images import ...`` is unchanged):
-data URLs and base64 in :mod:`vizlab.dataurl`; turning a source into bytes and reading files
-safely in :mod:`vizlab.imagefiles`; MIME sniffing, orientation and pass-through checks in
-:mod:`vizlab.imageformat`.
-
-Programming mistakes (a ``fit`` or source of the wrong type) raise ``ValueError`` /
-``TypeError``; problems with the image itself raise :class:`vizlab.errors.ImageError`
-subclasses that name the input.
+Trade-offs: JPEG, PNG, WEBP and still GIF pass through byte for byte (no loss, same SHA-256);
+other formats are re-encoded, dropping EXIF; bombs are refused from the header
+(:data:`MAX_PIXELS`); the output must fit ``max_bytes``; http(s) URLs are passed on, never
+fetched; ``fit_size`` scales exactly as the token estimator does. Errors with the image raise
+:class:`vizlab.errors.ImageError` subclasses naming the input. Siblings: ``dataurl``, ``files``,
+``format``. Details: docs/internals.md#images
 """
 
 from __future__ import annotations
@@ -310,7 +275,7 @@ def image_size(source: Source, *, name: str | None = None) -> tuple[int, int]:
 
 
 def _file_header_size(path: str | os.PathLike[str], name: str | None) -> tuple[int, int] | None:
-    """The displayed size from the header alone (:func:`vizlab.imagefiles.file_header`), or None
+    """The displayed size from the header alone (:func:`vizlab.images.files.file_header`), or None
     to take the general path (odd files, and every error, which that path words and raises)."""
     return _checked_header(file_header(path), lambda: name or Path(path).name or os.fspath(path))
 
@@ -396,7 +361,7 @@ def _fit_box(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int]
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-# --- resolving a source (vizlab.imagefiles does the reading) ------------------------------------
+# --- resolving a source (vizlab.images.files does the reading) ------------------------------------
 
 
 def _resolve(source: Source, name: str | None, *, max_bytes: int | None, read_files: bool = True) -> Resolved:

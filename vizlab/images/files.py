@@ -1,27 +1,10 @@
 """Turning an image source into bytes (or a file not yet read), and reading files safely.
 
-:func:`resolve` reduces whatever the caller passed (a path, bytes-like, a PIL image, an
-ipywidgets 8 ``FileUpload`` value record, a ``data:`` or http(s) URL) to a :class:`Resolved`:
-bytes, a file not yet read, a PIL image, or a URL. :func:`file_header` and :func:`bytes_header`
-read only the header's size, for token estimates over thousands of files.
-
-Trade-offs this module owns:
-
-* **Only regular files are read.** A path is stat-ed before it is opened (devices and FIFOs are
-  refused without being touched), opened non-blocking (a FIFO swapped in between cannot hang
-  it) and fstat-ed after opening, which closes that race. ``/dev/zero`` never ends and a FIFO
-  with no writer blocks forever; both raise :class:`vizlab.errors.NotARegularFileError`.
-* **Reads are bounded.** The raw input is refused before reading when it is more than
-  :data:`RAW_INPUT_FACTOR` x ``max_bytes`` (below that, ``fit`` may still shrink it under the
-  limit, so the output check happens later, in :mod:`vizlab.images`). The limit holds whatever
-  ``st_size`` claims: files in /proc say 0, and a file can grow while it is read.
-* **http(s) URLs are never fetched** here: they resolve to a URL for the caller to pass
-  through or refuse. Any other scheme (``file:``, ``javascript:``, ``ftp:``...) is refused.
-* **The upload's "type" is ignored.** It is the browser's guess from the file name; the type
-  comes from the bytes (:mod:`vizlab.imageformat`).
-
-Pixel-count limits are not checked here: ``vizlab.images.MAX_PIXELS`` is read at call time by
-:mod:`vizlab.images`, which builds on this module (this module never imports it back).
+:func:`resolve` reduces a path, bytes, PIL image, ``FileUpload`` record or URL to a
+:class:`Resolved`. Trade-offs: only regular files are read (stat, non-blocking open, fstat: no
+FIFO or ``/dev/zero`` hangs); reads are bounded whatever ``st_size`` claims; URLs are never
+fetched; an upload's browser-given type is ignored. Pixel limits live in
+:mod:`vizlab.images.encode`. Details: docs/internals.md#images
 """
 
 from __future__ import annotations
@@ -245,7 +228,7 @@ OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC
 
 
 def file_header(path: str | os.PathLike[str]) -> HeaderSize | None:
-    """The header's size from vizlab's own parser (:mod:`vizlab.imageheader`), or None to take
+    """The header's size from vizlab's own parser (:mod:`vizlab.images.header`), or None to take
     the general path (odd files, and every error, which that path words and raises).
 
     One non-blocking open, one fstat, one 4 KB read (a few small ``pread`` calls more for big

@@ -1,27 +1,9 @@
-"""What the bytes are: the MIME type from magic bytes, orientation and frames from the header,
-and the cheap integrity checks for images sent byte for byte.
+"""What the bytes are: MIME type from magic bytes, orientation and frames, cheap integrity checks.
 
-The how-to this project follows guesses the MIME type from the file name; a PNG saved as
-``.jpg`` (or an upload whose browser-reported ``type`` is wrong) then goes out labelled
-wrongly. Here :func:`sniff_mime` reads the type from the magic bytes alone, and
-:func:`sniff_or_refuse` names the kinds Pillow cannot read (SVG, PDF) with how to convert them.
-
-Trade-offs this module owns:
-
-* **Cheap integrity checks on pass-through.** Decoding a 12 MP photo only to prove it is
-  whole costs ~100 ms and ~36 MB, so :func:`verify_passthrough` checks structure instead: PNG
-  runs ``Image.verify()`` (walks the chunks and their CRCs without inflating pixels); JPEG must
-  have an end-of-image marker (FF D9) after its first start-of-scan, which tolerates trailing
-  data such as zero padding, Motion-Photo videos and MPO/Ultra-HDR second images; WEBP's RIFF
-  length must fit in the data; GIF (small, palette) is decoded. A JPEG damaged *inside* its
-  scan data but with an intact end marker is therefore not caught here; the service decodes it
-  as best it can, as a browser would.
-* **Orientation without decoding.** :func:`orientation` reads EXIF from the header (Pillow's
-  PNG ``getexif()`` would load the pixels); TIFF counts as upright because Pillow already turns
-  it. :func:`frame_count` counts MPO's second image as part of the JPEG the service reads.
-
-Everything here works on bytes or on a lazily opened PIL image; pixel limits and encoding live
-in :mod:`vizlab.images`, which builds on this module (this module never imports it back).
+The type comes from the bytes, never the file name; SVG and PDF are named with how to convert
+them. Trade-off: pass-through images get structural checks, not a decode (a 12 MP decode costs
+~100 ms and ~36 MB), so a JPEG damaged inside its scan data is not caught here. Orientation is
+read from the header without loading pixels. Details: docs/internals.md#images
 """
 
 from __future__ import annotations

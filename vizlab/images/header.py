@@ -1,32 +1,10 @@
-"""Image width and height from the first bytes of a file, without Pillow: the fast path of
-:func:`vizlab.images.image_size`.
+"""Image width and height from a file's first bytes, without Pillow (``image_size``'s fast path).
 
-Token estimates need only the displayed size of each image, and running them over a folder of
-thousands of photos should cost little more than reading each file's first few kilobytes. This
-module reads that size for JPEG, PNG, GIF, WEBP (VP8, VP8L, VP8X), BMP and classic TIFF from a
-bounded prefix (:data:`HEAD_BYTES`, plus a few small seeks for JPEG segments and WEBP chunks),
-and the EXIF orientation only where it can swap width and height.
-
-Trade-offs this module makes:
-
-* **Pillow's answer, or none.** Every rule here mirrors what Pillow 10-13 reports from a lazy
-  ``Image.open(...).size`` (and ``getexif()`` orientation, including its XMP ``tiff:Orientation``
-  fallback). Whatever is unusual (a JPEG whose height comes later in a DNL marker, BigTIFF, a
-  PNG with text chunks that Pillow would read EXIF from, a BMP with a compression Pillow may
-  refuse, a checksum that does not match, anything truncated) returns None and the caller asks
-  Pillow, so an odd file costs what it always cost and is refused the same way.
-* **Orientation from the header only.** Only IFD0's Orientation tag (0x0112) is read, not the
-  whole EXIF; values 5-8 (quarter turns) swap width and height, 1-4 never change a size.
-* **No validation of the pixel data.** A file whose header is whole but whose image data is
-  damaged gets its size here, exactly as Pillow's lazy open gives it; decoding is where that is
-  caught (:func:`vizlab.images.encode_image`).
-
-Format facts: JPEG markers ITU-T T.81 (1992) Table B.1 (SOF0-SOF15 except C4 DHT, C8 JPG, CC DAC);
-PNG IHDR/eXIf: PNG Specification 3rd edition (W3C, 2025) 11.2.1 and 11.3.3.5; GIF89a (1990)
-sections 18 and 20; WEBP container: RFC 9649 (2024) sections 2.5-2.7; BMP: Microsoft Win32
-"Bitmap Header Types"; TIFF 6.0 (Adobe, 1992) section 2; EXIF 2.32 (CIPA DC-008, 2019) 4.6.4 tag
-0x0112. Checked against Pillow 13.0's plugins (JpegImagePlugin, PngImagePlugin, GifImagePlugin,
-WebPImagePlugin ``_get_size``, BmpImagePlugin, Image.getexif), read 2026-12-02.
+Reads JPEG, PNG, GIF, WEBP, BMP and classic TIFF sizes (and the EXIF orientation that can swap
+them) from a bounded prefix, so estimating a folder of thousands of photos costs little more
+than their first kilobytes. Trade-offs: Pillow's answer or none (anything unusual returns None
+and Pillow decides); pixel data is not validated. The format specifications followed are cited
+beside :data:`HEAD_BYTES`. Details: docs/internals.md#images
 """
 
 from __future__ import annotations
@@ -39,6 +17,12 @@ from typing import NamedTuple
 
 __all__ = ["HEAD_BYTES", "MAX_SCAN_BYTES", "HeaderSize", "read_header_size"]
 
+# Format facts: JPEG markers ITU-T T.81 (1992) Table B.1 (SOF0-SOF15 except C4 DHT, C8 JPG, CC DAC);
+# PNG IHDR/eXIf: PNG Specification 3rd edition (W3C, 2025) 11.2.1 and 11.3.3.5; GIF89a (1990)
+# sections 18 and 20; WEBP container: RFC 9649 (2024) sections 2.5-2.7; BMP: Microsoft Win32
+# "Bitmap Header Types"; TIFF 6.0 (Adobe, 1992) section 2; EXIF 2.32 (CIPA DC-008, 2019) 4.6.4 tag
+# 0x0112. Checked against Pillow 13.0's plugins (JpegImagePlugin, PngImagePlugin, GifImagePlugin,
+# WebPImagePlugin _get_size, BmpImagePlugin, Image.getexif), read 2026-12-02.
 HEAD_BYTES = 4096  # one read: holds the header of nearly every PNG, GIF, WEBP, BMP and TIFF
 MAX_SCAN_BYTES = 1 << 20  # JPEG segments / WEBP chunks walked past before giving up (to Pillow)
 

@@ -102,7 +102,7 @@ def _made_up(breakdown: Any, numbers: Mapping[str, float]) -> int:
 
 
 def prompt_units(messages: list[dict[str, Any]], model: str, image_tokens: tuple[int, ...]) -> list[tuple[str, int]]:
-    """The prompt as ``(identity, weight)`` units for the prompt cache (vizlab.local.caching):
+    """The prompt as ``(identity, weight)`` units for the prompt cache (vizlab.local.replies.caching):
     every text token weighs 1, every image its tokens (``image_tokens``, in order)."""
     enc = _encoding(model)
     units: list[tuple[str, int]] = []

@@ -1,7 +1,7 @@
 """The ASGI app of the built-in backend: error handlers, health check, and the route groups.
 
-Each route group lives in its own module and is added here: chat (:mod:`vizlab.local.chat`),
-models (:mod:`vizlab.local.models_api`), files and batches (:mod:`vizlab.local.batches`). A new
+Each route group lives in its own module and is added here: chat (:mod:`vizlab.local.routes.chat`),
+models (:mod:`vizlab.local.routes.models`), files and batches (:mod:`vizlab.local.routes.batches`). A new
 API (e.g. Responses) is a new module with an ``add_*_routes(app, state)`` function, added below.
 """
 
@@ -106,5 +106,5 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
     add_batch_routes(app, state)
     add_responses_routes(app, state)
     add_sample_routes(app)
-    install_openapi(app)  # every status each route can answer (vizlab.local.openapi)
+    install_openapi(app)  # every status each route can answer (vizlab.local.http.openapi)
     return app

@@ -60,18 +60,18 @@ class BackendConfig:
     rate_window_s: float = 60.0
     stream_chunk_delay_s: float = 0.01
     max_body_bytes: int | None = None  # None: room for max_images images of max_image_bytes
-    # Pause between the lines of a batch (vizlab.local.batches), so progress shows and tests can
+    # Pause between the lines of a batch (vizlab.local.routes.batches), so progress shows and tests can
     # restart a client mid-run.
     batch_delay_s: float = 0.0
-    # Pacing (vizlab.local.gateway): at most this many chat/responses requests in flight at once;
+    # Pacing (vizlab.local.http.gateway): at most this many chat/responses requests in flight at once;
     # one more is answered 429 with retry-after-ms, as Azure answers overload, instead of queueing
     # without bound. None: no limit (the RPM/TPM quotas still apply).
     max_concurrency: int | None = None
     # Host header values accepted besides loopback addresses and "localhost" (DNS-rebinding guard,
-    # vizlab.local.gateway), e.g. ("myhost.internal",) behind a proxy. Compared without the port.
+    # vizlab.local.http.gateway), e.g. ("myhost.internal",) behind a proxy. Compared without the port.
     allowed_hosts: tuple[str, ...] = ()
     # Seconds a connection may take to send a request's complete headers before it is closed
-    # (slowloris guard, vizlab.local.server.HeaderTimeoutH11Protocol).
+    # (slowloris guard, vizlab.local.http.protocol.HeaderTimeoutH11Protocol).
     header_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:

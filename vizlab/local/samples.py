@@ -1,29 +1,10 @@
 """Sample images the built-in backend serves on its own origin, so the web-URL flow runs offline.
 
-The seeds' main example sends an image *by URL* (``{"type": "image_url", "image_url": {"url":
-"https://..."}}``): the service downloads it. Offline there is nothing to download, so the
-backend serves a few images of its own at ``GET /samples/NAME.jpg`` and accepts image URLs that
-point at exactly those paths on its own loopback origin. It never fetches anything: a sample URL
-is resolved to bytes in this process, and every other http(s) URL keeps the clear 400 the server
-has always sent.
-
-Trade-offs:
-
-* "Its own origin" is the address the request arrived on (``scope["server"]``: the socket's own
-  host and port, not the client's ``Host`` header), so a URL copied from another backend on
-  another port is refused, as a URL Azure cannot download is.
-* The images are made in memory from what is installed (matplotlib's bundled portrait, cards
-  drawn by :mod:`vizlab.datasets`), once per process, as JPEG: deterministic bytes, no files.
-* Azure downloads public URLs itself; a URL it cannot reach is refused with a 400 (code
-  ``invalid_image_url`` in :mod:`vizlab.local.errors`). This module does not emulate download
-  timeouts or redirects: there are none on loopback.
-
->>> sorted(SAMPLES)
-['grace-hopper.jpg', 'parking-sign.jpg', 'shapes.jpg']
->>> sample_name("http://127.0.0.1:8000/samples/shapes.jpg", "http://127.0.0.1:8000")
-'shapes.jpg'
->>> sample_name("https://example.com/samples/shapes.jpg", "http://127.0.0.1:8000") is None
-True
+``GET /samples/NAME.jpg`` serves a few images made in memory; image URLs pointing at exactly
+those paths on the backend's own loopback origin resolve to bytes in-process, never fetched;
+every other http(s) URL keeps the 400. Trade-off: "own origin" is the socket's address, not the
+``Host`` header, and download timeouts and redirects are not emulated.
+Details and examples: docs/internals.md#local
 """
 
 from __future__ import annotations
@@ -89,6 +70,13 @@ def sample_name(url: str, origin: str | None, param: str | None = None) -> str |
 
     A known origin and path with an unknown NAME raises the 400 that lists what exists, since the
     URL can only have been meant for this backend.
+
+    >>> sorted(SAMPLES)
+    ['grace-hopper.jpg', 'parking-sign.jpg', 'shapes.jpg']
+    >>> sample_name("http://127.0.0.1:8000/samples/shapes.jpg", "http://127.0.0.1:8000")
+    'shapes.jpg'
+    >>> sample_name("https://example.com/samples/shapes.jpg", "http://127.0.0.1:8000") is None
+    True
     """
     if origin is None:
         return None

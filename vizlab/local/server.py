@@ -1,27 +1,10 @@
 """The built-in backend: Azure OpenAI's Chat Completions wire protocol on a loopback port.
 
-What it emulates (routes, api-version, api-key / Bearer auth, validation and Azure error JSON,
-content-filter fields, usage, streaming, RPM/TPM quotas) follows the service; what answers is
-:class:`vizlab.local.analyst.Analyst`, a deterministic local vision analyst that names itself
-``vizlab-local-analyst`` and never claims to be GPT-4o.
-
-Design choices, each a trade-off:
-
-* The JSON body is parsed and validated by hand (:mod:`vizlab.local.validation`), so every
-  malformed body gets the service's status and message instead of a pydantic error. The OpenAPI
-  document still describes the body (``openapi_extra``) so fuzzers can target it.
-* ``api-version`` is required on the deployment route. Accepted: any well-formed
-  ``YYYY-MM-DD`` or ``YYYY-MM-DD-preview`` that is a real date on or after 2023-03-15 (the first
-  Chat Completions version). Anything else gets **404 "Resource not found"**, the status Azure
-  gives for an unknown version, so a client's error mapping is exercised as it would be against
-  Azure, but with a message that says what was wrong and lists known versions.
-* CPU work (image decoding, token estimates, OCR) runs in the threadpool; simulated latency is
-  ``asyncio.sleep``; so concurrent clients are served while one image is being read.
-* Each deployment's token model (:meth:`BackendConfig.token_model_for`) has the service's limits
-  (:mod:`vizlab.local.limits`): ``max_tokens`` over its output limit and prompts over its context
-  window get the service's 400s. The prompt is counted once; that count is also ``usage``.
-* A client that hangs up mid-upload ends its request quietly, and :meth:`LocalBackend.stop` is
-  orderly (:mod:`vizlab.local.lifecycle`): a grace period, then 503s, no tracebacks in the log.
+It emulates the service's routes, api-version, auth, validation, errors, content filter, usage,
+streaming and quotas; what answers is :class:`vizlab.local.analyst.Analyst`, a deterministic
+local analyst that never claims to be GPT-4o. Trade-offs: bodies are validated by hand so errors
+are the service's; CPU work runs in the threadpool; each deployment has its model's token
+limits; stopping is orderly. Details: docs/internals.md#local
 """
 
 
@@ -135,7 +118,7 @@ class LocalBackend:
                 access_log=False,
                 lifespan="off",
                 ws="none",
-                # Slowloris guard: headers must be complete within header_timeout_s (vizlab.local.protocol).
+                # Slowloris guard: headers must be complete within header_timeout_s (vizlab.local.http.protocol).
                 http=protocol_with_header_timeout(self._config.header_timeout_s),
                 h11_max_incomplete_event_size=MAX_INCOMPLETE_HEADER_BYTES,
                 # A backstop only: stop() ends requests itself after STOP_GRACE_S (see stop()).

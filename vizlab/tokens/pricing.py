@@ -1,17 +1,10 @@
 """Prices per model from the registry, and the cost of an estimate or a reported usage.
 
-Prices are USD per 1M tokens at OpenAI's standard tier, read from :mod:`vizlab.models`, where every
-family's prices carry their source and date (:data:`PRICES_REVISION` names the table's revision).
-Azure OpenAI's Global Standard deployments list the same figures for these models; regional and
-data-zone deployments can differ, so set them with :meth:`PriceTable.set` (``source=`` and
-``as_of=`` say where the number came from).
-
-Trade-offs: a model is priced exactly, by alias, or as a dated snapshot of a priced name
-(``gpt-4o-2024-08-06`` is gpt-4o), never by a bare prefix (``o1-pro`` is not ``o1``: 10x the price).
-Cached input is charged at the cached price only when a reported usage says how many tokens were
-cached; cache writes (billed from gpt-5.6 on) at the write price when reported or estimated. Output
-of an estimate is its output bound (``max_completion_tokens`` / ``max_tokens``), never a forecast;
-reasoning tokens are output.
+Prices are USD per 1M tokens, standard tier, from :mod:`vizlab.models` (each with its source and
+date; :data:`PRICES_REVISION`); set others with :meth:`PriceTable.set`. Trade-offs: a model is
+priced exactly, by alias or dated snapshot, never by prefix; cached input is priced only when a
+usage reports it; an estimate's output is its bound, never a forecast.
+Details: docs/internals.md#tokens
 """
 
 from __future__ import annotations

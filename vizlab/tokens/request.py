@@ -41,7 +41,7 @@ REPLY_PRIMING_TOKENS = 3
 
 
 class _Pricer(Protocol):
-    """What :func:`estimate_request` needs of a price table (:class:`vizlab.pricing.PriceTable`)."""
+    """What :func:`estimate_request` needs of a price table (:class:`vizlab.tokens.pricing.PriceTable`)."""
 
     def cost(self, prompt_tokens: int, completion_tokens: int = 0, *, model: str, batch: bool = False,
              cached_tokens: int = 0, cache_write_tokens: int = 0) -> Cost: ...  # fmt: skip
@@ -266,7 +266,7 @@ def estimate_request(
     preview format (strings and ``{"image": "<base64>"}``). ``image_sizes={url: (w, h)}`` gives the
     size of http(s) images (otherwise counted at the family's upper bound, and flagged). The output
     bound is ``max_completion_tokens`` (what reasoning models take), else ``max_tokens``.
-    ``prices``: a :class:`vizlab.pricing.PriceTable`; default the registry's prices.
+    ``prices``: a :class:`vizlab.tokens.pricing.PriceTable`; default the registry's prices.
 
     >>> estimate_request([{"role": "user", "content": "hi"}]).prompt_tokens
     8

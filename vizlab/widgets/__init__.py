@@ -1,12 +1,8 @@
 """ipywidgets panels for Jupyter: upload images, chat about them, compare detail levels.
 
 Each panel wires a plain state object (no widgets, no kernel; tested on its own) to ipywidgets
-controls. A notebook cell that evaluates to a panel shows it::
-
-    from vizlab.widgets import ChatPanel
-    ChatPanel()            # the built-in backend when nothing is configured
-
-Public: :class:`UploadPanel`, :class:`ChatPanel`, :class:`ComparePanel` and their states
+controls; a cell that evaluates to a panel shows it (``ChatPanel()``). Public:
+:class:`UploadPanel`, :class:`ChatPanel`, :class:`ComparePanel` and their states
 :class:`UploadState`, :class:`ChatState`, :class:`CompareState`.
 """
 

@@ -1,24 +1,9 @@
 """The chat panel: a notebook version of the Azure AI Foundry chat playground, for images.
 
-Flow (as in the playground quickstart): pick the deployment, write a system message and press
-"Apply system message", attach an image, type "Describe this image", press Send (it turns into
-Stop while the answer streams), then ask follow-ups: the whole history, images included, is
-re-sent each time because Chat Completions keeps no state.
-
-A thin view over :class:`~vizlab.widgets.chat_state.ChatState`. Requests run in a background
-thread (``panel.run_in_thread``; tests set it False or call ``panel.wait()``), Send is disabled
-and Stop enabled while one runs. On an error the panel shows it, the conversation is as it was
-before Send (the user turn is removed, the attachments stay, the prompt comes back), and Send
-works again. Stop keeps the partial answer in the transcript, marked as stopped; its prompt is
-counted in the totals at its estimate (a service bills the prompt it read).
-
-Like the playground: Enter sends and Shift+Enter is a newline (the prompt box and the
-transcript are two small anywidget components shipped in the package, see
-:mod:`vizlab.widgets.transcript`); answers are rendered as Markdown, sanitised
-(:mod:`vizlab.widgets.markdown`), each with a Copy button; the settings area has temperature,
-top_p, stop sequences, max tokens, past messages included and, for reasoning families, the
-reasoning effort; above the prompt a live estimate of the next request; "View code" shows the
-last request as Python, ``requests`` or curl with the key read from the environment.
+A thin view over :class:`~vizlab.widgets.chat_state.ChatState`: requests run in a background
+thread; an error leaves the conversation as before Send; Stop keeps the partial answer. Like the
+playground: Enter sends, answers are sanitised Markdown with a Copy button, settings per model
+family, a live estimate, and "View code". Details: docs/internals.md#widgets
 """
 
 from __future__ import annotations
@@ -160,7 +145,7 @@ class ChatPanel(Panel):
         )
         self.detail_picker.add_class("vizlab-chat-detail")
         # Upper bound: the largest output limit of a listed model (gpt-5, 128,000; sourced in
-        # vizlab.local.limits, not imported here: it would load the whole backend for Azure users).
+        # vizlab.local.requests.limits, not imported here: it would load the whole backend for Azure users).
         self.max_tokens = W.BoundedIntText(
             value=max_tokens, min=1, max=128_000, description="Max tokens", layout=W.Layout(width="200px")
         )

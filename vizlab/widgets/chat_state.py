@@ -1,25 +1,10 @@
 """The chat panel's state: settings, the live estimate, send/stop, budget, totals, export.
 
-Split from :mod:`vizlab.widgets.state` (upload and compare live there). No widgets, no kernel:
-tests drive it by calling methods and reading attributes.
-
-Decisions made here (and documented in the panel's docstring):
-
-* **A failed send leaves the conversation as it was before Send.** :meth:`ChatState.send`
-  removes the user turn it added, keeps the attachments pending and hands the prompt back, so
-  pressing Send again is a clean retry (no doubled question in the history).
-* **Stop keeps what was streamed, and counts what a service bills.** As in the Azure AI Foundry
-  playground the partial answer stays (an assistant turn with ``finish_reason="cancelled"``).
-  No usage comes back for a stopped stream, but the service has read the prompt and bills it,
-  so the totals count the prompt *estimate* (and its cost), marked as estimated.
-* **Settings are checked against the model's family** (:func:`vizlab.models.lookup`): a
-  parameter the family refuses (temperature on o-series at most efforts...) is not sent and the
-  panel says so; reasoning families get ``max_completion_tokens`` and ``reasoning_effort``.
-* **"Past messages included"** sends the system message and only the last N messages of the
-  history with the new question, as the playground's setting does; the estimate shows what
-  that saves. ``None`` sends everything.
-* **A session budget** (``max_usd``) refuses a send whose worst case (prompt estimate plus
-  ``max_tokens`` of output) would take the spend past it; the spend counts stopped answers too.
+No widgets, no kernel: tests call methods and read attributes. Decisions: a failed send leaves
+the conversation as before Send; Stop keeps what was streamed and counts the prompt estimate (a
+service bills the prompt it read); settings are checked against the model family; "past messages
+included" trims the history sent; a session budget refuses a send whose worst case exceeds it.
+Details: docs/internals.md#widgets
 """
 
 from __future__ import annotations

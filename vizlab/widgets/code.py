@@ -1,16 +1,9 @@
 """"View code": a request body as Python (``openai``), ``requests`` and curl, ready to copy.
 
 The body is the exact one the client sent (``Reply.request``). The key is always read from an
-environment variable, never written out: ``AZURE_OPENAI_API_KEY`` for Azure and the built-in
-backend (which speaks Azure's protocol; its default key is ``vizlab-local`` unless the panel's
-client was given another), ``OPENAI_API_KEY`` for OpenAI and compatible servers. Entra ID
-clients get the bearer-token variant. Base64 image data is shortened unless ``full=True``: a
-runnable copy of a chat with a photo is hundreds of kilobytes.
-
-Routes and headers follow the Azure OpenAI REST reference (POST
-``{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...``, header
-``api-key``, learn.microsoft.com/azure/ai-foundry/openai/reference, read 2026) and OpenAI's
-(POST ``{base_url}/chat/completions``, ``Authorization: Bearer``).
+environment variable, never written out (Entra ID clients get the bearer-token form). Base64
+image data is shortened unless ``full=True``. Routes and headers follow the Azure OpenAI and
+OpenAI REST references (cited beside the code).
 """
 
 from __future__ import annotations
@@ -35,6 +28,8 @@ def _url(client: Any) -> str:
     if getattr(client, "backend", "") == "openai":
         return f"{endpoint}/chat/completions"
     return (
+        # Azure OpenAI REST reference: POST {endpoint}/openai/deployments/{deployment}/chat/completions
+        # ?api-version=..., header api-key (learn.microsoft.com/azure/ai-foundry/openai/reference, read 2026).
         f"{endpoint}/openai/deployments/{client.deployment}/chat/completions?api-version={client.api_version}"
     )
 

@@ -1,13 +1,8 @@
-"""The compare panel: one image, one question, sent at detail low, high and auto (or to several
-deployments) side by side.
+"""The compare panel: one image, one question, at detail low, high, auto (or several deployments).
 
-Each column shows what the model sees (the actual pixels: the 512x512 downscale at low, the
-scaled image with its 512-px tiles at high; click for the real pixels), the answer (Markdown,
-sanitised), vizlab's estimate of the prompt tokens next to what the service reported, the cost
-and latency. ``arms=[("gpt-4o", "high"), ("gpt-4.1-mini", "high")]`` compares deployments, each
-with its own token rules. A thin view over :class:`~vizlab.widgets.state.CompareState`; the
-requests go out in parallel in a background thread (``panel.run_in_thread``), each column filled
-as its answer arrives. Columns stack when the notebook is narrow.
+Each column shows what the model sees (the actual pixels and tiles), the answer (sanitised
+Markdown), the estimate beside the reported tokens, the cost and the latency. A thin view over
+:class:`~vizlab.widgets.state.CompareState`; requests go out in parallel in a background thread.
 """
 
 from __future__ import annotations

@@ -1,18 +1,9 @@
 """Answers as Markdown, made safe for the notebook page: no script, no event handler, no fetch.
 
-A model's answer is untrusted text: it can contain ``<script>``, ``<img onerror=...>`` or a
-Markdown image pointing at a remote server (a tracking pixel, or a way to leak the chat in the
-URL). Two layers, each enough on its own for the cases the tests try:
-
-1. mistune renders the Markdown with ``escape=True``: raw HTML in the answer is shown as text,
-   never parsed as tags.
-2. nh3 (the Rust ammonia sanitiser) then keeps only an allow-list of tags and attributes (no ``on*``, no ``style``, no
-   ``src``); Markdown images become a plain note with their address as text, so nothing is
-   fetched when the answer is shown. Links stay clickable (``http``, ``https``, ``mailto``) and
-   open in a new tab without a referrer.
-
-Trade-off: a real image in an answer is not shown (the service never returns one in Chat
-Completions text anyway); what the user attached is shown by the panel from its own bytes.
+A model's answer is untrusted. Two layers, each enough alone for the tested cases: mistune with
+``escape=True`` (raw HTML shown as text), then nh3 (ammonia) with an allow-list (no ``on*``, ``style``
+or ``src``; Markdown images become text; links open in a new tab without referrer). Trade-off: a
+real image in an answer is not shown. Details: docs/internals.md#widgets
 """
 
 from __future__ import annotations

@@ -1,21 +1,9 @@
 """Plain state objects behind the panels: everything a panel does, with no widgets and no kernel.
 
-Each panel in :mod:`vizlab.widgets` is a thin view over one of these classes, so the logic is
-tested by calling methods (``UploadState.add``, ``ChatState.send``, ``CompareState.run``) and
-reading attributes. They import vizlab's other modules lazily, at first use.
-
-Decisions made here (and documented in the panels' docstrings):
-
-* **A failed send leaves the conversation as it was before Send.** The client already refuses
-  to append an assistant turn on failure; :meth:`ChatState.send` also removes the user turn it
-  added, keeps the attachments pending and hands the prompt back, so pressing Send again is a
-  clean retry (no doubled question in the history).
-* **Stop keeps what was streamed.** As in the Azure AI Foundry playground, the partial answer
-  stays in the transcript (and in the conversation, as an assistant turn with
-  ``finish_reason="cancelled"``), so what you saw is what the next request carries.
-* **Estimates and reported numbers sit side by side**, read from the assistant turn's ``meta``
-  (which the client fills and the conversation saves), so a reloaded autosave shows the same
-  figures as the live chat.
+Each panel is a thin view over one of these classes, tested by calling methods and reading
+attributes; vizlab's other modules are imported lazily. Decisions: a failed send leaves the
+conversation as before Send; Stop keeps what was streamed; estimates and reported numbers sit
+side by side, read from the turn's ``meta``. Details: docs/internals.md#widgets
 """
 
 from __future__ import annotations
@@ -246,7 +234,7 @@ class UploadState:
 
     >>> state = UploadState(model="gpt-4o", detail="low")
     >>> state.add([b"not an image"], names=["notes.txt"])  # doctest: +ELLIPSIS
-    ['notes.txt: ...']
+    ["notes.txt: ..."]
     >>> state.images
     []
     """

@@ -1,15 +1,9 @@
 """Small front-end components of the panels, as anywidget ESM shipped in the package.
 
-* :class:`TranscriptView`: the rows of the chat (already rendered and sanitised in Python) in a
-  box that scrolls, keeps the newest row in view, never squashes a row, gives each answer a
-  Copy button and counts the seconds until the first token.
-* :class:`PromptBox`: a textarea where Enter sends and Shift+Enter starts a new line.
-* :class:`CodeView`: "View code" with a Copy button.
-* :class:`ZoomImage`: the compare panel's "what the model sees", real pixels on click.
-
-ipywidgets alone cannot do these: its Box has no scroll control, its Textarea no key events,
-and a button in the kernel cannot write the browser's clipboard. The JavaScript is in
-``static/`` beside this file and is loaded from there (``importlib.resources``), never fetched.
+:class:`TranscriptView` (a scrolling chat with Copy buttons), :class:`PromptBox` (Enter sends),
+:class:`CodeView` and :class:`ZoomImage`. ipywidgets alone has no scroll control, no key events
+and no clipboard access. The JavaScript is in ``static/`` and loaded with ``importlib.resources``,
+never fetched.
 """
 
 from __future__ import annotations

@@ -36,8 +36,8 @@ class UploadPanel(Panel):
     """Upload images and see per-image and total token estimates for a model and detail.
 
     >>> panel = UploadPanel(model="gpt-4o", detail="low")   # doctest: +SKIP
-    >>> panel                                               # doctest: +SKIP  (shows the panel)
-    >>> panel.images                                        # doctest: +SKIP  [EncodedImage, ...]
+    >>> panel                           # shows the panel   # doctest: +SKIP
+    >>> panel.images                    # [EncodedImage, ...]  # doctest: +SKIP
     """
 
     def __init__(self, *, model: str = "gpt-4o", detail: str = "auto", state: UploadState | None = None) -> None:

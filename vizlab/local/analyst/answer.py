@@ -253,7 +253,7 @@ class Analyst:
         need_text: bool = True,
     ) -> list[ImageFacts]:
         """The facts of the images :meth:`answer` answers about (the latest user turn with images),
-        for replies in a requested shape (vizlab.local.structured). Cached like :meth:`look`.
+        for replies in a requested shape (vizlab.local.replies.structured). Cached like :meth:`look`.
 
         The server calls this only when the reply is filled from the facts (a response format or
         tool call), which may need the text, so OCR runs unless ``need_text=False``; a plain

@@ -1,20 +1,9 @@
 """The ``api-version`` query parameter of the backend's routes: which values each route accepts.
 
-* **Dated routes** (``/openai/deployments/{d}/chat/completions``, ``/openai/models``,
-  ``/openai/files``, ``/openai/batches``...) require one of the published versions below; any
-  other value, and a missing one, gets the service's **404** ``{"error": {"code": "404",
-  "message": "Resource not found"}}``, byte for byte the body Azure sends (quoted from a live
-  response in openai/openai-python#362, 2023-04, for api-version 2022-12-01 on chat; the missing
-  case in MicrosoftDocs/azure-docs#114602, 2023-09). The body is the service's, so what went wrong
-  is said in the ``x-vizlab-detail`` response header instead.
-* **v1 routes** (``/openai/v1/...`` and ``/v1/...``) take no dated version: Azure's v1 API
-  "removes the need for dated api-version parameters" and gates preview features by a
-  feature-specific header (e.g. ``aoai-evals: preview``) or by ``alpha`` in the path, not by a
-  version (learn.microsoft.com/azure/foundry/openai/api-version-lifecycle, "API evolution", stored
-  copy read 2026-12). A dated version there is refused with 400 "API version not supported", as
-  spec-strict v1 resources answer (observed live, zendev-sh/goai#54, 2026-05). ``preview`` and
-  ``latest``, the values the v1 *preview* took in 2025 (same page, 2025-08 revision), are still
-  accepted and mean the same as none: no feature here is behind a preview header.
+Dated routes require a published version and answer anything else with Azure's own 404 body
+(the reason goes in the ``x-vizlab-detail`` header). v1 routes take no dated version, refuse one
+with 400, and accept ``preview`` / ``latest`` as meaning none. Sources are beside the constants.
+Details: docs/internals.md#local
 """
 
 from __future__ import annotations
@@ -65,7 +54,7 @@ PREVIEW_API_VERSIONS = (
     "2025-04-01-preview",
 )
 KNOWN_API_VERSIONS = tuple(sorted(GA_API_VERSIONS + PREVIEW_API_VERSIONS))
-# What the v1 routes accept besides no api-version at all (see the module docstring).
+# What the v1 routes accept besides no api-version at all (see the comment on check_v1_api_version).
 V1_API_VERSIONS = ("preview", "latest")
 # A response header that says, in words, why a refusal whose body must stay the service's happened.
 DETAIL_HEADER = "x-vizlab-detail"
@@ -81,6 +70,9 @@ def unknown_version_detail(version: str | None) -> str:
     )
 
 
+# Any other version, and a missing one, gets Azure's 404 body byte for byte (quoted from a live
+# response in openai/openai-python#362, 2023-04, api-version 2022-12-01 on chat; the missing case
+# in MicrosoftDocs/azure-docs#114602, 2023-09).
 def check_api_version(version: str | None) -> str:
     """``version`` if the dated routes accept it; else Azure's 404."""
     if version in KNOWN_API_VERSIONS:
@@ -91,6 +83,11 @@ def check_api_version(version: str | None) -> str:
     raise AzureError(404, "404", "Resource not found", type=None, headers={DETAIL_HEADER: detail}, bare=True)
 
 
+# Azure's v1 API "removes the need for dated api-version parameters" and gates previews by a
+# header or "alpha" in the path (learn.microsoft.com/azure/foundry/openai/api-version-lifecycle,
+# "API evolution", stored copy read 2026-12). A dated version is refused with 400 "API version not
+# supported", as spec-strict v1 resources answer (observed live, zendev-sh/goai#54, 2026-05).
+# "preview" / "latest" were the v1 preview's values in 2025 (same page, 2025-08 revision).
 def check_v1_api_version(version: str | None) -> str | None:
     """None (the v1 routes take no dated version), or Azure v1's 400 for a dated one."""
     if version is None or version in V1_API_VERSIONS:

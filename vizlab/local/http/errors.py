@@ -1,31 +1,10 @@
 """Azure-shaped error bodies for the built-in backend.
 
-Every error the backend sends is ``{"error": {"code", "message", "param", "type", ...}}`` with
-the HTTP status the service uses for it. Codes and messages are modelled on what Azure OpenAI
-and OpenAI send, as quoted in public issue threads and docs (checked 2025):
-
-* 401 ``"401"``: "Access denied due to invalid subscription key or wrong API endpoint. ..."
-* 404 ``"DeploymentNotFound"``: "The API deployment for this resource does not exist. ..."
-* 404 ``"404"``: "Resource not found" (unknown route; also an unsupported ``api-version``)
-* 400 ``"content_filter"`` with ``innererror.code == "ResponsibleAIPolicyViolation"`` and an
-  ``innererror.content_filter_result`` per category (Azure, e.g. compl-ai/compl-ai#20, 2025-02-27)
-* 429 ``"429"``: "Requests to the ChatCompletions_Create Operation under Azure OpenAI API
-  version ... have exceeded ... Please retry after N seconds."
-* 400 validation codes as OpenAI names them: ``missing_required_parameter``, ``invalid_type``,
-  ``invalid_value``, ``empty_array``, ``integer_below_min_value``, ``invalid_image_format``
-  ("You uploaded an unsupported image. Please make sure your image has of one the following
-  formats: ['png', 'jpeg', 'gif', 'webp']", marketing-factory/ai-filemetadata#19, 2025-02-17),
-  ``invalid_image_url`` (an image URL the service cannot download).
-
-* 400 ``context_length_exceeded`` (param ``messages``) and ``invalid_value`` for ``max_tokens``
-  over the model's output limit: quoted with their sources in :mod:`vizlab.local.limits`.
-
-Codes we chose where we found no authoritative source (documented so clients can rely on them):
-``invalid_image`` (bytes that start like an image but are damaged, or a decompression bomb),
-``image_too_large`` (over ``max_image_bytes``), ``BadRequest`` (unparseable JSON, more than
-``max_images`` images), ``unknown_parameter`` (OpenAI sends "Unrecognized request argument
-supplied: X"), ``RequestEntityTooLarge`` (413, body over the backend's limit),
-``ServiceUnavailable`` (503, a request cut off by ``LocalBackend.stop()`` after its grace period).
+Every error is ``{"error": {"code", "message", "param", "type", ...}}`` with the status the
+service uses; codes and messages follow what Azure OpenAI and OpenAI send, as quoted publicly.
+Where no source was found vizlab chose a code (``invalid_image``, ``image_too_large``,
+``BadRequest``, ``unknown_parameter``, ``RequestEntityTooLarge``, ``ServiceUnavailable``).
+The codes and their sources: docs/internals.md#local
 """
 
 from __future__ import annotations
@@ -34,6 +13,10 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
+# Codes and messages as Azure OpenAI and OpenAI send them, quoted in public issue threads and docs
+# (checked 2025): 401 "401" and 404 "DeploymentNotFound" below; 400 content_filter with
+# innererror ResponsibleAIPolicyViolation (compl-ai/compl-ai#20, 2025-02-27); invalid_image_format
+# (marketing-factory/ai-filemetadata#19, 2025-02-17). All codes: docs/internals.md#local.
 AZURE_401_MESSAGE = (
     "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
     "valid key for an active subscription and use a correct regional API endpoint for your resource."

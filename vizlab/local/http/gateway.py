@@ -1,28 +1,10 @@
 """What Azure's gateway does around every route: request ids, quota headers, Host check, pacing.
 
-One pure ASGI middleware (:class:`GatewayMiddleware`), outermost in the app, so it sees every
-response, the error ones included (a 404 for an unknown route, a 405, a 413, a 500 from a bug):
-
-* **Request ids.** Every response carries ``x-request-id`` and ``apim-request-id`` (a UUID), as
-  the service sends them (both on a live Azure response, e.g. EvolvingPrograms/oaib#11,
-  2024-03, headers quoted in full); a route that set its own keeps it.
-* **Quota headers.** Every response carries ``x-ratelimit-limit-*``, ``-remaining-*`` and
-  ``-reset-*`` for requests and tokens (:meth:`vizlab.local.ratelimit.QuotaState.headers`), from
-  the deployment's limiter: the one the request named (routes record it in
-  ``request.state.vizlab_deployment``), else the first deployment. No quota: -1 / -1 / 0, as Azure.
-* **DNS rebinding.** A browser page can reach a loopback port through a name that resolves to
-  127.0.0.1, but it cannot change the ``Host`` header it sends. Only loopback addresses,
-  ``localhost`` and :attr:`BackendConfig.allowed_hosts` are accepted; any other Host gets 421
-  Misdirected Request (RFC 9110 section 15.5.20: "the server is not able to produce a response
-  for the target URI") in Azure's error shape, before auth or routing. A request without Host
-  (HTTP/1.0; no browser sends one) is not a rebinding and is let through.
-* **Pacing.** With :attr:`BackendConfig.max_concurrency` set, a chat or responses request beyond
-  that many in flight is answered at once with Azure's 429 shape and ``retry-after-ms`` /
-  ``retry-after`` (an estimate: the mean time recent requests took), instead of waiting in an
-  unbounded queue. A stream counts until its last byte.
-
-Trade-off: one counter in the event loop (no lock: the loop runs one callback at a time), and
-the 429 is decided on arrival, before the body is read, so a refused upload costs nothing.
+One pure ASGI middleware, outermost, so it sees every response (errors included): it adds request
+ids and ``x-ratelimit-*`` headers, refuses a foreign ``Host`` with 421 (DNS rebinding), and with
+``max_concurrency`` answers excess chat requests at once with Azure's 429. Trade-off: one counter
+in the event loop (no lock), and the 429 is decided before the body is read.
+Details: docs/internals.md#local
 """
 
 from __future__ import annotations
@@ -42,6 +24,8 @@ __all__ = ["GatewayMiddleware", "host_allowed", "is_inference", "DEPLOYMENT_STAT
 # Key in the ASGI scope's "state" (request.state) where a route records its deployment.
 DEPLOYMENT_STATE_KEY = "vizlab_deployment"
 
+# 421 Misdirected Request: RFC 9110 section 15.5.20, "the server is not able to produce a response
+# for the target URI"; sent for a Host that is not loopback or allowed (DNS rebinding).
 MISDIRECTED_MESSAGE = (
     "Misdirected request: Host {host!r} is not this backend. The vizlab local backend answers only "
     "requests addressed to a loopback address or localhost (a guard against DNS rebinding from web "
@@ -85,7 +69,7 @@ def is_inference(method: str, path: str) -> bool:
 
 
 def _operation(path: str) -> str:
-    # "ChatCompletions_Create" is the operation id Azure's 429 names (vizlab.local.ratelimit). The
+    # "ChatCompletions_Create" is the operation id Azure's 429 names (vizlab.local.http.ratelimit). The
     # Responses one is not quoted in any source we read; named after the same pattern.
     return "ChatCompletions_Create" if path.endswith("/chat/completions") else "Responses_Create"
 
@@ -169,6 +153,7 @@ class GatewayMiddleware:
     def _headers(self, scope: dict[str, Any], headers: Any, request_id: str) -> list[tuple[bytes, bytes]]:
         out = list(headers)
         present = {k.lower() for k, _ in out}
+        # Both ids, as on a live Azure response (EvolvingPrograms/oaib#11, 2024-03, headers quoted).
         extra = {"x-request-id": request_id, "apim-request-id": request_id}
         deployment = scope.get("state", {}).get(DEPLOYMENT_STATE_KEY)
         limiters = self.state.limiters

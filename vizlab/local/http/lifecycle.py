@@ -1,14 +1,9 @@
 """An orderly stop for the built-in backend: requests in flight get a grace period, then a 503.
 
-uvicorn's own graceful shutdown waits ``timeout_graceful_shutdown`` seconds, then cancels the
-request tasks and logs an ERROR ("Cancel N running task(s), timeout graceful shutdown exceeded")
-plus one "Exception in ASGI application ... CancelledError" traceback per request. A stop the
-caller asked for is not an error, so :class:`InFlight` tracks the request tasks itself and
-:meth:`LocalBackend.stop` cancels them once its own (shorter) grace period is over;
-:class:`StopMiddleware` turns that cancellation into an answer: a 503 when nothing was sent yet,
-else the end of the (stream) body. The client sees a short answer instead of a reset
-connection, and nothing is logged. uvicorn's timeout stays as a backstop for a request stuck in
-a worker thread (CPU work cannot be interrupted).
+uvicorn's graceful shutdown cancels tasks and logs tracebacks; a stop the caller asked for is not
+an error. :class:`InFlight` tracks request tasks and :meth:`LocalBackend.stop` cancels them after
+its own grace period; :class:`StopMiddleware` turns that into a 503 (or the end of a stream), and
+nothing is logged. uvicorn's timeout remains the backstop for CPU-bound work.
 """
 
 from __future__ import annotations

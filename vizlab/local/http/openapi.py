@@ -1,24 +1,9 @@
-"""The OpenAPI document true to the routes: every status each route can answer, api-version where required.
+"""The OpenAPI document true to the routes: each route's every status, api-version where required.
 
-FastAPI derives the document from the route signatures, which says too little (and one wrong
-thing) for this backend: every route would answer 200 or 422, while the backend never sends 422
-(validation errors are Azure's 400) and does send 400/401/404/405/413/421/429/503 from its own
-checks. :func:`install` rewrites the generated document once, by rules that follow the code that
-answers, so a route added later (Responses, files) is described the same way without listing it:
-
-* every operation: 421 (Host check, vizlab.local.gateway) and 503 (a stop in progress,
-  vizlab.local.lifecycle); the 500 of a bug is not a documented answer;
-* every API operation (under ``/openai/`` or ``/v1/``): 400 (a bad body, query or api-version on
-  v1) and 401 (vizlab.local.intake.authenticate), the api-key header / Bearer security schemes;
-* dated routes (``/openai/...`` but not ``/openai/v1/...``): ``api-version`` *required*, one of
-  the published versions (vizlab.local.apiversion), and 404 for any other; v1 routes: api-version
-  optional, only ``preview`` / ``latest``;
-* a path parameter or a deployment: 404; a body: 413 (vizlab.local.intake.read_body);
-* a model request (chat completions, responses create): 429 (quota and pacing) and the
-  ``text/event-stream`` media type beside JSON for ``stream: true``.
-
-Error bodies are Azure's error object (``{"error": {"code", "message", ...}}``, code and
-message required; ``param`` and ``type`` optional, as the gateway's 401/404 omit them).
+FastAPI's generated document says 200 or 422, but the backend never sends 422 and does send
+400/401/404/405/413/421/429/503. :func:`install` rewrites the document once by rules that follow
+the answering code, so routes added later are described without listing them. Error bodies are
+Azure's error object. The rules: docs/internals.md#local
 """
 
 from __future__ import annotations
@@ -78,7 +63,7 @@ def _api_version_parameter(dated: bool) -> dict[str, Any]:
     if dated:
         return {
             "name": "api-version", "in": "query", "required": True,
-            "description": "A published Azure OpenAI data-plane version (vizlab.local.apiversion); others get 404.",
+            "description": "A published Azure OpenAI data-plane version (vizlab.local.http.apiversion); others get 404.",
             "schema": {"type": "string", "enum": list(KNOWN_API_VERSIONS)},
         }  # fmt: skip
     return {

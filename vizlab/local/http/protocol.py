@@ -1,16 +1,9 @@
 """uvicorn's HTTP/1.1 protocol with a header timeout: slow or incomplete headers are dropped.
 
-uvicorn (0.54, h11 implementation) arms a timer only *after* a response (``timeout_keep_alive``,
-``on_response_complete``); a connection that sends part of a request line or headers and then
-waits is kept forever. Two hundred such sockets held the backend's descriptors from 9 to 212
-(issue 14, hole 7: slowloris). :class:`HeaderTimeoutH11Protocol` arms a timer when a connection
-opens and whenever the client starts a new request, and closes the connection if the headers are
-not complete by then (h11's state for the client is still IDLE: request line and headers not yet
-parsed). Once the headers are in, the timer is off: a slow *body* is bounded by the route's
-reader and a slow client's stream by the client.
-
-h11 also caps incomplete headers at ``h11_max_incomplete_event_size`` bytes (set explicitly below,
-16 KiB, uvicorn's default): a client that sends endless header bytes gets a 400 and is closed.
+uvicorn (0.54, h11) arms no timer before a request's headers arrive, so a slowloris client held
+descriptors forever (issue 14, hole 7). :class:`HeaderTimeoutH11Protocol` closes a connection
+whose headers are not complete in time; once they are in, the timer is off (slow bodies and
+streams are bounded elsewhere). Incomplete headers are also capped in bytes (below).
 """
 
 from __future__ import annotations

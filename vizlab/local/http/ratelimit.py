@@ -1,18 +1,9 @@
 """Requests-per-minute and tokens-per-minute quotas over a sliding window, thread-safe.
 
-Azure OpenAI enforces RPM and TPM per deployment and answers 429 with a ``Retry-After`` header
-(seconds) and a body "Requests to the ChatCompletions_Create Operation under Azure OpenAI API
-version V have exceeded call|token rate limit ... Please retry after N seconds." (quoted in
-microsoft/action-python#12, 2023-05-03, and openai/openai-node#1108, 2024-09-30). We also send
-``retry-after-ms``, which the openai Python SDK reads before ``retry-after``
-(``_base_client._parse_retry_after_header``, openai 3.52.0 as installed here, read 2026-11-21).
-
-A request's token cost is estimated on arrival from its prompt plus its ``max_tokens``, as Azure
-estimates it; with no ``max_tokens`` only the prompt counts here (a documented simplification).
-One limiter per deployment, as Azure keeps quota per deployment. The window is one sliding
-minute for both quotas; Azure checks RPM over 1- or 10-second slices instead (Azure OpenAI quotas
-page, "Understanding rate limits", as quoted in Microsoft Q&A 1336515, 2023-08), so a burst it
-would refuse can pass here: a documented simplification (see BackendConfig.rate_window_s).
+One limiter per deployment, as Azure keeps quota; refusals are Azure's 429 with ``retry-after``
+and ``retry-after-ms``. A request's tokens are its prompt plus ``max_tokens``, estimated on
+arrival. Simplifications, documented: no ``max_tokens`` counts only the prompt, and RPM uses the
+same sliding minute where Azure checks 1- or 10-second slices. Details: docs/internals.md#local
 """
 
 from __future__ import annotations
@@ -44,6 +35,8 @@ class SlidingWindowLimiter:
         *,
         rpm: int | None,
         tpm: int | None,
+        # One sliding minute for RPM too; Azure checks RPM over 1- or 10-second slices ("Understanding
+        # rate limits", as quoted in Microsoft Q&A 1336515, 2023-08): a documented simplification.
         window_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -138,6 +131,8 @@ class QuotaState:
         }
 
 
+# retry-after-ms is read before retry-after by the openai Python SDK
+# (_base_client._parse_retry_after_header, openai 3.52.0 as installed here, read 2026-11-21).
 def retry_headers(retry_after_s: float) -> dict[str, str]:
     """Azure's 429 headers: milliseconds, and whole seconds rounded up."""
     return {

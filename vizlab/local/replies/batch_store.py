@@ -28,7 +28,7 @@ from vizlab.models.batch import AZURE_LIMITS
 __all__ = ['BATCH_MAX_REQUESTS', 'BATCH_MAX_FILE_BYTES', 'BatchStore']
 
 # Azure OpenAI "Batch limits" (100,000 requests, 200 MB per input file; source and date beside
-# vizlab.wire.AZURE_LIMITS, the one place these numbers live, so the files vizlab.batch writes
+# vizlab.models.batch.AZURE_LIMITS, the one place these numbers live, so the files vizlab.batch writes
 # and the limits enforced here cannot disagree). OpenAI's per-file request limit is lower.
 BATCH_MAX_REQUESTS = AZURE_LIMITS.max_requests
 BATCH_MAX_FILE_BYTES = AZURE_LIMITS.max_bytes

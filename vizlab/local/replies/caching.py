@@ -1,17 +1,10 @@
 """Emulated automatic prompt caching: ``usage.prompt_tokens_details.cached_tokens``.
 
 The rule is the registry's (:attr:`vizlab.models.ModelInfo.caching`, from OpenAI's 'Prompt
-caching' guide): prompts of at least ``min_prefix`` tokens (1,024) are cached automatically; a
-later request whose prompt starts with the same tokens reports the matched prefix as
-``cached_tokens``, in ``step`` increments (128) from ``min_prefix``; an idle entry is evicted
-after the retention time. Families without caching (before gpt-4o) report 0.
-
-How it is emulated: the prompt is a sequence of units (each text token of each message, and
-each image as one unit weighing its image tokens), with a running hash. At every step boundary
-from ``min_prefix`` on (1,024, 1,152, 1,280...) the hash of the prefix so far is a checkpoint; a
-request's ``cached_tokens`` is its largest checkpoint already stored for that deployment and
-still fresh. Message framing tokens are not units, so the cached count can be a step below what
-the service reports for the same prefix, never above; it never exceeds the prompt.
+caching' guide). The prompt is a sequence of units (text tokens, each image weighing its image
+tokens) with a running hash checkpointed at every step boundary; ``cached_tokens`` is the largest
+fresh stored checkpoint. Trade-off: framing tokens are not units, so the count can be a step
+below the service's, never above. Details: docs/internals.md#local
 """
 
 from __future__ import annotations

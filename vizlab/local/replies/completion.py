@@ -47,8 +47,8 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int  # of one choice, reasoning tokens included
     headers: dict[str, str]
-    cached_tokens: int = 0  # of the prompt, from the prompt-cache emulation (vizlab.local.caching)
-    reasoning_tokens: int = 0  # of one choice, emulated (vizlab.local.reasoning)
+    cached_tokens: int = 0  # of the prompt, from the prompt-cache emulation (vizlab.local.replies.caching)
+    reasoning_tokens: int = 0  # of one choice, emulated (vizlab.local.requests.reasoning)
 
 
 async def complete(
@@ -143,6 +143,9 @@ async def run_completion(
             429,
             "429",
             f"Requests to the {operation} Operation under Azure OpenAI API version {api_version} "
+            # Azure's 429 text: "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version
+            # V have exceeded call|token rate limit ... Please retry after N seconds." (microsoft/action-python#12,
+            # 2023-05-03; openai/openai-node#1108, 2024-09-30).
             f"have exceeded {which} rate limit of your current vizlab local backend quota for deployment "
             f"{deployment!r} (rpm={config.rpm}, tpm={config.tpm}, window {config.rate_window_s:g} s). "
             f"Please retry after {seconds} seconds."
@@ -168,7 +171,7 @@ async def run_completion(
     shaped = await run_in_threadpool(_shape, state, chat, text, messages, decoded, token_model, thinking)
     completion_tokens = await run_in_threadpool(_deps.text_tokens, shaped.billed_text, token_model)
     cached = await run_in_threadpool(_cached_tokens, state, deployment, info, messages, token_model, counted)
-    headers: dict[str, str] = {}  # ids and x-ratelimit-* come from vizlab.local.gateway, on every response
+    headers: dict[str, str] = {}  # ids and x-ratelimit-* come from vizlab.local.http.gateway, on every response
     emulated = [*shaped.emulated, "reasoning_tokens"] if info is not None and info.reasoning else shaped.emulated
     headers.update(report_headers(chat.body, fields, emulated))
     return Completion(shaped, prompt_tokens, completion_tokens + thinking, headers, cached, thinking)
@@ -219,7 +222,7 @@ def _cached_tokens(
     state: BackendState, deployment: str, info: ModelInfo | None, messages: list[dict[str, Any]], model: str,
     counted: _deps.PromptCount,
 ) -> int:  # fmt: skip
-    """cached_tokens by the family's documented caching rule (vizlab.local.caching)."""
+    """cached_tokens by the family's documented caching rule (vizlab.local.replies.caching)."""
     rule = info.caching if info is not None else None
     if rule is None or not rule.supported or counted.tokens < rule.min_prefix:
         return 0
@@ -233,7 +236,7 @@ def _shape(
     state: BackendState, chat: ChatRequest, text: str, messages: list[dict[str, Any]], decoded: Any, token_model: str,
     reserved: int = 0,
 ) -> ShapedReply:
-    """The answer in the shape the request asked for (vizlab.local.shaping)."""
+    """The answer in the shape the request asked for (vizlab.local.replies.shaping)."""
     options = chat.options
     # Findings (with OCR) only when the reply is filled from them: a plain answer reads text only
     # when its question needs it (vizlab.local.analyst).
@@ -262,12 +265,14 @@ def _unlisted_note(token_model: str, limits_name: str | None) -> str:
 
 
 def check_max_tokens(chat: ChatRequest, token_model: str, limits_name: str | None, limits: ModelLimits) -> None:
-    """400 ``invalid_value`` for max_tokens over the model's output limit (vizlab.local.limits)."""
+    """400 ``invalid_value`` for max_tokens over the model's output limit (vizlab.local.requests.limits)."""
     if chat.max_tokens is None or chat.max_tokens <= limits.max_output:
         return
     name = chat.max_tokens_param
     raise bad_request(
         "invalid_value",
+        # Quoted for gpt-4o (tailcallhq/forgecode#1185, 2025-07-22; code null in ChatGPTNextWeb/NextChat#3195,
+        # 2023-11-08). Naming max_completion_tokens when that was sent is our choice (no quote found).
         f"{name} is too large: {chat.max_tokens}. This model supports at most {limits.max_output} completion "
         f"tokens, whereas you provided {chat.max_tokens}." + _unlisted_note(token_model, limits_name),
         name,
@@ -303,6 +308,9 @@ def check_context(
     if limits.max_input is not None and prompt_tokens > limits.max_input:
         raise bad_request(
             "context_length_exceeded",
+            # gpt-5's input cap (272,000 of 400,000): "Input tokens exceed the configured limit of 272,000
+            # tokens. Your messages resulted in 297,006 tokens." (community.openai.com/t/1344734, 2025-08);
+            # its code was not quoted, so we send context_length_exceeded.
             f"Input tokens exceed the configured limit of {limits.max_input:,} tokens. Your messages resulted in "
             f"{prompt_tokens:,} tokens. Please reduce the length of the messages." + note,
             "messages",
@@ -317,6 +325,8 @@ def check_context(
     if chat.max_tokens is not None and prompt_tokens + chat.max_tokens > limits.context:
         raise bad_request(
             "context_length_exceeded",
+            # "... However, you requested 8256 tokens (64 in the messages, 8192 in the completion). Please
+            # reduce the length of the messages or completion." (NextChat#3195, 2023-11-08).
             f"This model's maximum context length is {limits.context} tokens. However, you requested "
             f"{prompt_tokens + chat.max_tokens} tokens ({prompt_tokens} in the messages, {chat.max_tokens} in the "
             "completion). Please reduce the length of the messages or completion." + note,

@@ -1,13 +1,10 @@
 """A deterministic stand-in for Azure's content filter, driven by explicit test phrases.
 
-The local backend classifies nothing. A prompt is "filtered" only when its text contains one of
-the trigger phrases below, so tests and notebooks can walk the content-filter path without any
-offensive text. The answer has Azure's shape: 400, ``code == "content_filter"``,
-``innererror.code == "ResponsibleAIPolicyViolation"`` and one entry per category in
-``innererror.content_filter_result`` (see errors.py for the source).
-
-    VIZLAB_TEST_FILTER:hate | self_harm | sexual | violence   -> that category, severity "high"
-    VIZLAB_TEST_FILTER:jailbreak                               -> jailbreak detected
+Nothing is classified: a prompt is "filtered" only when it contains a trigger phrase
+(``VIZLAB_TEST_FILTER:hate``, ``...:self_harm``, ``...:sexual``, ``...:violence``, or
+``...:jailbreak``), so tests walk the content-filter path without offensive text. The answer has
+Azure's shape (400, ``content_filter``, per-category results; source in
+:mod:`vizlab.local.http.errors`).
 """
 
 from __future__ import annotations

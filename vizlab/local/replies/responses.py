@@ -1,28 +1,10 @@
 """The Responses API of the built-in backend: request parsing, stored responses, objects, events.
 
-Routes (mounted by :func:`vizlab.local.responses_routes.add_responses_routes`): ``POST /openai/v1/responses`` (and ``/v1``),
-the Azure dated route ``POST /openai/responses?api-version=``, ``GET .../responses/{id}``,
-``DELETE .../responses/{id}`` and ``GET .../responses/{id}/input_items``.
-
-The request is turned into Chat-format messages (``input_text`` -> ``text``, ``input_image`` ->
-``image_url`` with its ``detail``, a ``file_id`` resolved from the files route) and answered by
-the same pipeline as Chat Completions (validation of images, token counts, quota, the analyst,
-:func:`vizlab.local.shaping.shape_reply`), then written as a ``response`` object.
-
-Statefulness is real: with ``store`` (the default, as on the service) the response and its
-context are kept in memory, so ``previous_response_id`` continues from them: the stored turns
-are prepended and billed again as input tokens (the service bills them too: OpenAI
-"Conversation state" guide, "previous input tokens ... are billed as input tokens", checked
-2026). ``instructions`` apply to one turn only and are not carried over (Responses API
-reference, ``instructions``: "When using along with previous_response_id, the instructions from
-a previous response will not be carried over", checked 2026).
-
-Streaming follows the service's event sequence (Responses API reference, "Streaming events"):
-``response.created``, ``response.in_progress``, ``response.output_item.added``,
-``response.content_part.added``, ``response.output_text.delta``..., ``response.output_text.done``,
-``response.content_part.done``, ``response.output_item.done``, then ``response.completed`` (or
-``response.incomplete``) with usage; function calls stream ``response.function_call_arguments.*``.
-Every event carries ``sequence_number``. The SDK's ``responses.stream()`` accumulates it.
+A request becomes Chat-format messages, is answered by the Chat Completions pipeline and written
+as a ``response`` object. Stored responses are real: ``previous_response_id`` prepends their
+context and bills it again as input, as the service does; ``instructions`` are not carried over.
+Streaming follows the service's event sequence. Routes: :mod:`vizlab.local.routes.responses`.
+Details and sources: docs/internals.md#local
 """
 
 from __future__ import annotations
@@ -242,10 +224,13 @@ def parse_responses_request(
     if "input" not in body or body["input"] is None:
         raise bad_request("missing_required_parameter", "Missing required parameter: 'input'.", "input")
     _parse_input(body["input"], request, read_file)
+    # instructions apply to this turn only (Responses API reference, instructions: "the instructions
+    # from a previous response will not be carried over", checked 2026); stored turns are billed
+    # again as input (OpenAI "Conversation state" guide, checked 2026).
     system = [{"role": "system", "content": request.instructions}] if request.instructions else []
     request.messages = system + context + request.turn_messages
     if options.format_type == "json_object" and not any("json" in t.lower() for t in _texts(request.messages)):
-        # The service's words and param for this (seen on Azure; see vizlab.local.validation's Chat twin).
+        # The service's words and param for this (seen on Azure; see vizlab.local.requests.validation's Chat twin).
         raise AzureError(
             400,
             None,  # code null on the wire

@@ -1,25 +1,10 @@
 """Structured outputs from the local analyst: the schema checks the service makes, and filling.
 
-The analyst measures facts (text it read, colours, shapes and counts, sizes); this module puts
-them in the shape a request asks for: ``response_format`` ``json_schema`` / ``json_object`` on
-Chat Completions, ``text.format`` on the Responses API, and a function's ``parameters`` for tool
-calls (:mod:`vizlab.local.tools`).
-
-Honest about emulation, by construction:
-
-* A field is filled only from a finding its name (or description) points at: strings from the
-  text read (or the analyst's own answer for ``summary``-like fields), numbers from counts and
-  sizes, booleans and enums from findings, arrays from lists of lines, colours or shapes. A field
-  nothing grounds is ``null`` where the schema allows null; where it does not, the reply is a
-  *refusal* (``message.refusal``, as the service's models refuse) naming the field, never an
-  invented value. The result is checked against the schema with ``jsonschema`` before it is sent.
-* Under ``strict: true`` the schema must pass the checks the service makes, with its 400 and the
-  path of the offending keyword in its words (sources at :data:`STRICT_ALLOWED_KEYWORDS` and
-  :func:`check_strict_schema`).
-
-Trade-off: field names are matched by keywords (``width``, ``count``, ``colour``, ``text``...),
-so a schema whose names say nothing gets nulls or a refusal; describe the field
-(``"description": "the text on the sign"``) and the analyst grounds it.
+Puts the analyst's findings in the shape a request asks for (``response_format``,
+``text.format``, a tool's ``parameters``). Honest by construction: a field is filled only from a
+finding its name or description points at, else ``null`` or a refusal naming the field, never an
+invented value; ``strict: true`` schemas get the service's checks. Trade-off: fields are matched
+by keywords, so describe a field to ground it. Details: docs/internals.md#local
 """
 
 from __future__ import annotations

@@ -1,20 +1,9 @@
 """Tool calls and logprobs from the local analyst, in the service's shapes.
 
-* ``tools`` / ``tool_choice`` are checked as the service checks them (a function needs a name;
-  ``strict: true`` parameters pass :func:`vizlab.local.structured.check_strict_schema`, answered
-  with code ``invalid_function_parameters`` and param ``tools[i].function.parameters``, as in an
-  OpenAI 400 quoted in modelscope/ms-agent#610, 2025-01-20).
-* With ``tool_choice`` ``"required"`` or naming a function, the reply is a ``tool_calls`` message
-  whose arguments are the function's parameters filled from the analyst's findings
-  (:func:`vizlab.local.structured.fill_schema`: nulls where ungrounded, a refusal where null is
-  not allowed). With ``"auto"`` the analyst answers in text and says that it does not choose tools
-  by itself: choosing is judgement, which it does not emulate. ``"none"`` is plain text.
-* A follow-up whose last messages are ``role: "tool"`` results gets a final text answer that
-  quotes them.
-* ``logprobs``: one entry per token of the answer, tokens from the deployment's encoding, every
-  ``logprob`` 0.0 (the analyst is deterministic: each token has probability 1) and
-  ``top_logprobs`` holding only that token. The values are emulated and the reply says so in
-  its ``x-vizlab-emulated`` header.
+``tools`` / ``tool_choice`` are checked as the service checks them. A required or named function
+gets a ``tool_calls`` message filled from the analyst's findings; with ``"auto"`` the analyst
+answers in text (choosing tools is judgement it does not emulate). ``logprobs`` are emulated
+(every token 0.0) and marked in ``x-vizlab-emulated``. Details: docs/internals.md#local
 """
 
 from __future__ import annotations
@@ -126,6 +115,7 @@ def _parse_tool(raw: Any, path: str, flat: bool) -> Tool:
         raise bad_request("invalid_type", f"Invalid type for '{where}.strict': expected a boolean.", f"{where}.strict")
     if strict:
         check_strict_schema(
+            # code and param as in an OpenAI 400 quoted in modelscope/ms-agent#610, 2025-01-20.
             parameters, what=f"function '{name}'", param=f"{where}.parameters", code="invalid_function_parameters"
         )
     description = spec.get("description")

@@ -1,27 +1,10 @@
 """Per-model token limits of the built-in backend: context window and largest ``max_tokens``.
 
-The service refuses, with a 400, a request that does not fit the deployment's model:
-
-* ``max_tokens`` (or ``max_completion_tokens``) over the model's output limit:
-  ``{"code": "invalid_value", "param": "max_tokens", "message": "max_tokens is too large: 20480.
-  This model supports at most 16384 completion tokens, whereas you provided 20480."}``
-  (gpt-4o, tailcallhq/forgecode#1185, 2025-07-22; the same text with ``code: null`` in 2023,
-  ChatGPTNextWeb/NextChat#3195, 2023-11-08). For ``max_completion_tokens`` we name that
-  parameter in the message and ``param`` (our choice: no public quote found).
-* prompt over the context window: ``{"code": "context_length_exceeded", "param": "messages",
-  "message": "This model's maximum context length is 4097 tokens. However, your messages
-  resulted in 4294 tokens. Please reduce the length of the messages."}`` (chathub-dev/chathub#126,
-  2023-03-20; the Azure models page quotes the same form for gpt-4.1, read 2026).
-* prompt + ``max_tokens`` over it: "... However, you requested 8256 tokens (64 in the messages,
-  8192 in the completion). Please reduce the length of the messages or completion."
-  (same code and param; NextChat#3195, 2023-11-08).
-* gpt-5 (not gpt-5-chat) also caps the prompt alone at 272,000 of its 400,000: "Input tokens
-  exceed the configured limit of 272,000 tokens. Your messages resulted in 297,006 tokens."
-  (community.openai.com/t/1344734, 2025-08). That error's ``code`` was not quoted; we send
-  ``context_length_exceeded``.
-
-The prompt count is the backend's own estimate (the one usage reports), so a request near the
-limit may be judged differently by the service; the estimate is exact for text.
+The figures come from the registry; the service's 400s for ``max_tokens`` over the output limit
+and prompts over the context window (or gpt-5's separate input cap) are answered in
+:mod:`vizlab.local.replies.completion`. Trade-off: the prompt count is the backend's own
+estimate, exact for text, so a request near the limit may be judged differently by the service.
+The quoted error texts and their sources: docs/internals.md#local
 """
 
 from __future__ import annotations
@@ -53,6 +36,8 @@ def _from_registry(info: ModelInfo) -> ModelLimits:
 # The figures and their sources live in the registry (vizlab.models: context_window, max_output,
 # max_input, each with its source, mostly "Azure OpenAI in Microsoft Foundry models", ms.date
 # 2026-01-14). Names match as there: exactly, by alias or dated snapshot, never by prefix.
+# gpt-5's separate cap on the prompt alone (max_input, 272,000 of 400,000) is also quoted from the
+# service in community.openai.com/t/1344734, 2025-08.
 MODEL_LIMITS: dict[str, ModelLimits] = {
     name: _from_registry(info)
     for name, info in ((n, lookup(n)) for n in families() + snapshots())

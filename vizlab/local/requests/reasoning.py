@@ -1,29 +1,11 @@
 """Reasoning deployments of the built-in backend: the service's parameter refusals, and an
 emulated ``completion_tokens_details.reasoning_tokens``.
 
-Which parameters a model refuses, per reasoning effort, is the registry's fact
-(:meth:`vizlab.models.ModelInfo.rejected_params`); this module answers them the way the service
-does. The refusals, as OpenAI / Azure OpenAI answer them (type ``invalid_request_error``):
-
-* ``max_tokens`` on a reasoning model: 400, code ``unsupported_parameter``, param ``max_tokens``,
-  "Unsupported parameter: 'max_tokens' is not supported with this model. Use
-  'max_completion_tokens' instead." (quoted from the service for gpt-5 in
-  github.com/griptape-ai/ComfyUI-Griptape/issues/312, 2025-08-22; the same for o1 / o3-mini,
-  teilomillet/gollm#33 2025-03, and for gpt-5.1 on Azure, anomalyco/opencode#37964 2026-07).
-* ``temperature`` / ``top_p`` other than 1: code ``unsupported_value``, "Unsupported value:
-  'temperature' does not support 0.2 with this model. Only the default (1) value is supported."
-  (o1 / o3 / gpt-5: cline/cline#341 2024-09, BeehiveInnovations/pal-mcp-server#78 2025-06).
-* any other refused parameter (logprobs, presence_penalty...): code ``unsupported_parameter``,
-  "Unsupported parameter: 'logprobs' is not supported with this model." (the form quoted for
-  temperature on o3-mini / o1 in the same pal-mcp-server#78 and CherryHQ/cherry-studio#512, 2024-12).
-* ``reasoning_effort`` on a model without it, or a value it does not take: the same two forms,
-  for param ``reasoning_effort`` (vizlab's choice by analogy: no quote of that exact error found).
-
-The local analyst does not reason. Its "reasoning" is emulated, marked so in the
-``x-vizlab-emulated`` header, and deterministic: :func:`reasoning_tokens` is the answer's token
-count times the effort's factor in :data:`EFFORT_FACTORS`, rounded up. The service counts
-reasoning tokens inside ``completion_tokens`` and inside ``max_completion_tokens``; so does the
-backend: reasoning is spent first, and an answer that no longer fits is cut (finish "length").
+Which parameters a model refuses is the registry's fact; this module answers them as OpenAI /
+Azure do (400, ``unsupported_parameter`` / ``unsupported_value``). The analyst does not reason:
+:func:`reasoning_tokens` is the answer's tokens times :data:`EFFORT_FACTORS`, marked emulated,
+and counted inside ``completion_tokens`` as the service does. The quoted errors and their
+sources: docs/internals.md#local
 """
 
 from __future__ import annotations
@@ -42,6 +24,18 @@ EFFORT_FACTORS: Mapping[str, float] = {
     "none": 0.0, "minimal": 0.0, "low": 0.5, "medium": 1.0, "high": 2.0, "xhigh": 3.0, "max": 4.0,
 }  # fmt: skip
 # Values of refused sampling parameters the service still accepts: "Only the default (1) value".
+# The service's refusals (type invalid_request_error), quoted:
+# - max_tokens on a reasoning model: 400 unsupported_parameter, "Unsupported parameter: 'max_tokens'
+#   is not supported with this model. Use 'max_completion_tokens' instead." (gpt-5:
+#   griptape-ai/ComfyUI-Griptape#312 2025-08-22; o1 / o3-mini: teilomillet/gollm#33 2025-03;
+#   gpt-5.1 on Azure: anomalyco/opencode#37964 2026-07).
+# - temperature / top_p other than 1 (the values below): unsupported_value, "Unsupported value:
+#   'temperature' does not support 0.2 with this model. Only the default (1) value is supported."
+#   (o1 / o3 / gpt-5: cline/cline#341 2024-09, BeehiveInnovations/pal-mcp-server#78 2025-06).
+# - any other refused parameter: unsupported_parameter, "Unsupported parameter: 'logprobs' is not
+#   supported with this model." (pal-mcp-server#78; CherryHQ/cherry-studio#512, 2024-12).
+# - reasoning_effort where the model has none or not that value: the same two forms (vizlab's
+#   choice by analogy; no quote of that exact error found).
 ACCEPTED_DEFAULTS: Mapping[str, float] = {"temperature": 1, "top_p": 1}
 
 
@@ -64,7 +58,7 @@ def _requested_effort(params: Mapping[str, Any]) -> Any:
 
 
 def check_reasoning_params(params: Mapping[str, Any], info: ModelInfo | None) -> None:
-    """Raise the service's 400 for a parameter ``info``'s model refuses (see the module docstring)."""
+    """Raise the service's 400 for a parameter ``info``'s model refuses (the forms: docs/internals.md#local)."""
     if info is None:
         return
     effort = _requested_effort(params)

@@ -1,7 +1,7 @@
 """Total validation of a Chat Completions request body, by hand, with the service's messages.
 
 Total means: any JSON value at all goes in, and either a :class:`ChatRequest` or an
-:class:`~vizlab.local.errors.AzureError` (400) comes out, never another exception. Each error
+:class:`~vizlab.local.http.errors.AzureError` (400) comes out, never another exception. Each error
 names the parameter path the way OpenAI does (``messages[1].content[0].image_url.detail``).
 
 Trade-off: we check what the service checks for the fields a vision chat uses, and accept the
@@ -63,7 +63,7 @@ class ChatRequest:
     stop: list[str] = field(default_factory=list)
     model: str | None = None
     texts: list[str] = field(default_factory=list)  # all prompt text, for the content filter
-    # The reply's shape: response_format, tools / tool_choice, logprobs (vizlab.local.shaping).
+    # The reply's shape: response_format, tools / tool_choice, logprobs (vizlab.local.replies.shaping).
     options: ReplyOptions = field(default_factory=ReplyOptions)
     body: dict[str, Any] = field(default_factory=dict)  # as sent, for the x-vizlab-ignored report
 
@@ -282,7 +282,7 @@ def parse_chat_request(body: Any, *, api_version: str | None, require_model: boo
 
 # --- the json_object rule -------------------------------------------------------------------
 # The structure of response_format and tools is checked where they are parsed
-# (vizlab.local.structured, vizlab.local.tools). One refusal needs the messages: json_object with
+# (vizlab.local.replies.structured, vizlab.local.replies.tools). One refusal needs the messages: json_object with
 # no "json" anywhere in them is a 400 on the service with this message, param "messages" and code
 # null (the Chat text as quoted in public client docs and code, stored copies read 2026-12; the
 # Responses API's twin, "Response input messages must contain the word 'json' in some form to use

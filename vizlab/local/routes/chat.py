@@ -16,7 +16,7 @@ from vizlab.local.samples import origin_of
 
 __all__ = ['CHAT_OPENAPI', 'CHAT_REQUEST_SCHEMA', 'add_chat_routes']
 
-# Ranges below as parse_chat_request checks them; sources at that function (vizlab.local.validation).
+# Ranges below as parse_chat_request checks them; sources at that function (vizlab.local.requests.validation).
 CHAT_REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["messages"],

@@ -1,22 +1,9 @@
 """The Models API: the *models* this resource offers, as Azure's models API lists them.
 
-Routes: ``GET /openai/models`` and ``GET /openai/models/{model}`` (dated, ``api-version``
-required: ``openai.AzureOpenAI(...).models.list()`` calls the first), and the same under
-``/openai/v1`` (Azure's v1 API, no api-version).
-
-``/v1/models`` is the *OpenAI* route: there, as on api.openai.com, it lists the names a client can
-pass as ``model``, which on this backend are its deployments (OpenAI's shape: ``id``, ``object``,
-``created``, ``owned_by``). vizlab's client reads the deployment list from it.
-
-Azure's models API lists models, not deployments: each entry has ``id``, ``object: "model"``,
-``status``, ``capabilities`` (``fine_tune``, ``inference``, ``completion``, ``chat_completion``,
-``embeddings``), ``lifecycle_status`` and ``deprecation`` (unix seconds per capability), and
-``created_at`` (a live response captured in rijnb/chatty-server ``pages/api/models.ts``; the
-Model schema of Azure/azure-rest-api-specs AzureOpenAI authoring specs). Every fact here comes from
-the registry (:mod:`vizlab.models`): the families it knows, their lifecycle and retirement date.
-What the registry does not know is ``null``, not made up: ``created_at`` (no release dates are
-kept), and ``deprecation.inference`` where no retirement date is published. Retired families are
-not offered (the service stops listing them); retrieving one says when it retired.
+``GET /openai/models[/{model}]`` (dated) and the same under ``/openai/v1`` list models in Azure's
+shape; ``/v1/models`` is OpenAI's route and lists the deployments (what a client passes as
+``model``). Every fact comes from the registry; what it does not know is ``null``, not made up.
+Retired families are not listed. Details: docs/internals.md#local
 """
 
 from __future__ import annotations

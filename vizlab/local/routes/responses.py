@@ -1,9 +1,11 @@
-"""The Responses API routes of the built-in backend (objects, store and events: :mod:`vizlab.local.responses`).
+"""The Responses API routes of the built-in backend (objects, store, events:
+:mod:`vizlab.local.replies.responses`).
 
 ``POST /openai/v1/responses`` and ``/v1/responses`` (no api-version), Azure's dated
 ``POST /openai/responses?api-version=`` (2025-03-01 and later), and on each prefix ``GET`` /
 ``DELETE`` ``responses/{id}`` and ``GET responses/{id}/input_items``. A request is answered by the
-Chat Completions pipeline (:func:`vizlab.local.chat.run_completion`), then written as a response.
+Chat Completions pipeline (:func:`vizlab.local.replies.completion.run_completion`), then written as a
+response.
 """
 
 from __future__ import annotations
