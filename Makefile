@@ -1,6 +1,7 @@
 # Two commands on a fresh machine with python3 (>= 3.10) and pip:
 #   make lab    set up .venv and open the tutorials in JupyterLab on the built-in backend
-#   make test   set up .venv and run the whole suite (unit, notebooks, browser)
+#   make test   set up .venv and run the whole suite (unit, doctests, notebooks, browser)
+#   make check  the fast lane: mypy, the doctests and the tests not marked slow (about a minute)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,10 +9,12 @@ STAMP  := $(VENV)/.installed-stamp
 # Uploads bigger than Jupyter's default websocket limit (about 10 MB) are dropped silently; raise it.
 WS_LIMIT := 104857600
 NB_TIMEOUT ?= 600
+# pytest's own per-test timeout (pyproject: 300 s) must never cut a cell the cell timeout allows.
+NB_ITEM_TIMEOUT = $(shell expr $(NB_TIMEOUT) + 120)
 # Jupyter refuses to run as root unless told; containers and workshop VMs often are root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab test unit typecheck notebooks browser bench clean
+.PHONY: setup lab test check unit typecheck notebooks browser bench clean
 
 $(STAMP): pyproject.toml notebooks/jupyter_nbconvert_config.json
 	$(PYTHON) -c 'import sys; sys.exit("vizlab needs Python >= 3.10, this is " + sys.version.split()[0]) if sys.version_info < (3, 10) else None'
@@ -41,15 +44,21 @@ lab: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Docstring examples run beside the tests (the __main__ modules are entry points, not examples).
+DOCTESTS := vizlab/ --doctest-modules --ignore-glob='*/__main__.py'
+
 unit: $(STAMP) $(JS_STAMP)
-	$(BIN)/python -m pytest tests/
+	$(BIN)/python -m pytest tests/ $(DOCTESTS)
+
+check: typecheck
+	$(BIN)/python -m pytest -q -m "not slow and not browser" tests/ $(DOCTESTS)
 
 # The committed outputs come from the built-in backend, so that is what nbval re-runs them on,
 # whatever service the shell or .env points at.
 NB_ENV := env -u AZURE_OPENAI_ENDPOINT -u AZURE_OPENAI_API_KEY -u OPENAI_API_KEY -u OPENAI_BASE_URL VIZLAB_BACKEND=local
 
 notebooks: $(STAMP)
-	$(NB_ENV) $(BIN)/python -m pytest --nbval notebooks/ -p no:python --nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout=$(NB_TIMEOUT)
+	$(NB_ENV) $(BIN)/python -m pytest --nbval notebooks/ -p no:python --nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout=$(NB_TIMEOUT) --timeout=$(NB_ITEM_TIMEOUT)
 
 test: typecheck unit notebooks
 

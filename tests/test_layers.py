@@ -208,3 +208,21 @@ def test_the_walker_counts_imports_inside_functions():
     tree = ast.parse((PACKAGE / "conversation" / "costs.py").read_text(encoding="utf-8"))
     top = {n.module for n in tree.body if isinstance(n, ast.ImportFrom)}
     assert "vizlab.tokens.request" not in top
+
+
+def test_the_architecture_page_matches_the_tree():
+    # Every module file is named on docs/ARCHITECTURE.md, and every vizlab/ path it names exists.
+    import re
+
+    page = (PACKAGE.parent / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"vizlab/[\w/]+\.py", page))
+    missing_files = sorted(p for p in named if not (PACKAGE.parent / p).exists())
+    assert not missing_files, f"docs/ARCHITECTURE.md names files that do not exist: {missing_files}"
+    unnamed = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE.parent).as_posix()
+        if path.name == "__init__.py" and rel != "vizlab/__init__.py":
+            continue
+        if rel not in named and f"{path.name}" not in page:
+            unnamed.append(rel)
+    assert not unnamed, f"modules the architecture page does not mention: {sorted(unnamed)}"

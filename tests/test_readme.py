@@ -1,4 +1,4 @@
-"""The README's Python examples run as written, and print what their comments promise."""
+"""The README's Python examples (and docs/experiments.md's) run as written, and print what their comments promise."""
 
 from __future__ import annotations
 
@@ -12,13 +12,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _python_blocks() -> list[str]:
-    text = (ROOT / "README.md").read_text()
+def _python_blocks(*names: str) -> list[str]:
+    text = "\n".join((ROOT / name).read_text() for name in names or ("README.md", "docs/experiments.md"))
     return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 
 def test_readme_has_the_examples() -> None:
-    assert len(_python_blocks()) >= 4
+    assert len(_python_blocks("README.md")) >= 4
+
+
+def test_readme_is_short_and_its_links_resolve() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert len(text.encode()) < 15_000
+    for target in re.findall(r"\]\(((?:docs|notebooks)/[^)#]+)", text):
+        assert (ROOT / target).exists(), target
 
 
 def test_readme_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

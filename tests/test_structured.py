@@ -264,12 +264,12 @@ def test_every_accepted_chat_field_has_a_stated_treatment() -> None:
     assert {rule.status for rule in fields_mod.CHAT_FIELDS.values()} <= {"honoured", "emulated", "ignored"}
 
 
-def test_readme_table_is_generated_from_the_code() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    match = re.search(re.escape(fields_mod.README_BEGIN) + r".*?" + re.escape(fields_mod.README_END), readme, re.S)
-    assert match, "README.md lacks the generated fields table; run: python -m vizlab.local.fields"
+def test_fields_table_is_generated_from_the_code() -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "backend.md").read_text(encoding="utf-8")
+    match = re.search(re.escape(fields_mod.README_BEGIN) + r".*?" + re.escape(fields_mod.README_END), doc, re.S)
+    assert match, "docs/backend.md lacks the generated fields table; run: python -m vizlab.local.requests.fields"
     assert match.group(0) == fields_mod.readme_block(), (
-        "README.md's fields table differs from vizlab.local.fields; regenerate it with python -m vizlab.local.fields"
+        "docs/backend.md's fields table differs from the code; regenerate it: python -m vizlab.local.requests.fields"
     )
 
 

@@ -1,6 +1,6 @@
 """Which request fields the local backend honours, emulates or ignores: one table, three uses.
 
-The table fills the ``x-vizlab-emulated`` / ``x-vizlab-ignored`` reply headers, is the README's
+The table fills the ``x-vizlab-emulated`` / ``x-vizlab-ignored`` reply headers, is docs/backend.md's
 fields table (a test compares them), and must cover every parameter the validators accept, so no
 field is accepted without a stated treatment. **honoured**: as the service; **emulated**: the
 service's shape, filled by the analyst; **ignored**: type-checked, no effect, named in a header.
@@ -137,7 +137,7 @@ def report_headers(body: Mapping[str, Any], table: Mapping[str, FieldRule], emul
 
 
 def readme_table() -> str:
-    """The README's Markdown table, generated from :data:`CHAT_FIELDS` and :data:`RESPONSES_FIELDS`."""
+    """The Markdown table of docs/backend.md, generated from :data:`CHAT_FIELDS` and :data:`RESPONSES_FIELDS`."""
     lines = [
         "| API | field | treatment | what the built-in backend does |",
         "|---|---|---|---|",
@@ -153,5 +153,5 @@ def readme_block() -> str:
     return f"{README_BEGIN}\n{readme_table()}\n{README_END}"
 
 
-if __name__ == "__main__":  # pragma: no cover - a generator for the README
+if __name__ == "__main__":  # pragma: no cover - a generator for docs/backend.md
     print(readme_block())
