@@ -224,6 +224,7 @@ class ModelInfo:
     def rejected_params(self, effort: str | None = None) -> frozenset[str]:
         """Sampling parameters this model refuses at ``effort`` (None: its default effort).
 
+        >>> from vizlab.models import lookup
         >>> sorted(lookup("gpt-5.1").rejected_params("none"))
         ['frequency_penalty', 'logit_bias', 'max_tokens', 'presence_penalty', 'top_logprobs']
         """
