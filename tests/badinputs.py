@@ -32,6 +32,7 @@ from PIL import Image, ImageDraw
 
 from vizlab.errors import (
     ConversationError,
+    CorruptDocumentError,
     CorruptImageError,
     DataURLError,
     DecompressionBombError,
@@ -72,6 +73,8 @@ class Case:
     check: Callable[[Any], None] | None = None  # extra checks on the encoder's result
     mentions: tuple[str, ...] = ()  # words the error message must contain (besides the input name)
     encode_kwargs: dict[str, Any] = field(default_factory=dict)
+    # The error a Conversation raises when it differs from the encoder's (it takes PDFs as documents).
+    conversation_error: type[VizlabError] | None = None
     # Known library problems, reported to the owners; the tests are xfail(strict=True) with these.
     known_vizlab_problem: str | None = None
     known_http_problem: str | None = None
@@ -312,7 +315,7 @@ CASES: list[Case] = [
     Case("svg", "an SVG document (drawing.svg)", "encoder", write("drawing.svg", SVG_BYTES), UnsupportedImageError,
          raw_file_request("drawing.svg"), mentions=("SVG", "PNG")),
     Case("pdf", "a minimal PDF document (scan.pdf)", "encoder", write("scan.pdf", PDF_BYTES), UnsupportedImageError,
-         raw_file_request("scan.pdf"), mentions=("PDF",)),
+         raw_file_request("scan.pdf"), mentions=("PDF",), conversation_error=CorruptDocumentError),
     Case("heic", "an ISO-BMFF 'ftyp heic' header (IMG_0001.heic), as iPhones write", "encoder",
          write("IMG_0001.heic", HEIC_HEAD), UnsupportedImageError, raw_file_request("IMG_0001.heic"),
          mentions=("HEIC", "JPEG")),

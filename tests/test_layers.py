@@ -121,7 +121,7 @@ LAYERS = [
     ("vizlab.models",),
     ("vizlab.images",),
     ("vizlab.tokens",),
-    ("vizlab.conversation", "vizlab.datasets"),
+    ("vizlab.conversation", "vizlab.datasets", "vizlab.document_samples"),
     ("vizlab.local",),
     ("vizlab.client",),
     ("vizlab.batch",),

@@ -8,21 +8,21 @@ The public API is listed here explicitly; anything not imported here is internal
 
 from __future__ import annotations
 
-from vizlab import errors
-from vizlab import models
-from vizlab.experiments.calibration import Calibration, calibrate
+from vizlab import errors, models
 from vizlab.client.core import Client, connect
 from vizlab.client.replies import Reply, ReplyStream
 from vizlab.conversation.core import Conversation
 from vizlab.conversation.formats import convert_messages
 from vizlab.errors import VizlabError
+from vizlab.experiments.calibration import Calibration, calibrate
+from vizlab.images.documents import document_info, file_part, page_parts
 from vizlab.images.encode import EncodedImage, encode_image, image_part, to_data_url
 from vizlab.models.types import Cost
+from vizlab.tokens.image import explain_image_tokens, image_tokens
 from vizlab.tokens.pricing import PriceTable, default_prices
 from vizlab.tokens.request import RequestEstimate, estimate_request
-from vizlab.tokens.usage import Usage
 from vizlab.tokens.text import count_text_tokens
-from vizlab.tokens.image import explain_image_tokens, image_tokens
+from vizlab.tokens.usage import Usage
 
 __version__ = "0.1.0"
 
@@ -36,6 +36,10 @@ __all__ = [
     "encode_image",
     "image_part",
     "to_data_url",
+    # documents (PDF)
+    "file_part",
+    "page_parts",
+    "document_info",
     # tokens and cost
     "image_tokens",
     "explain_image_tokens",

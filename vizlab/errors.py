@@ -24,6 +24,13 @@ __all__ = [
     "UnsupportedImageError",
     "DataURLError",
     "URLSchemeError",
+    "DocumentError",
+    "EncryptedDocumentError",
+    "CorruptDocumentError",
+    "EmptyDocumentError",
+    "DocumentTooLargeError",
+    "DocumentBombError",
+    "UnsupportedDocumentError",
     "UnknownModelError",
     "UnknownDetailError",
     "ConversationError",
@@ -138,6 +145,58 @@ class URLSchemeError(ImageError):
     def __init__(self, message: str, *, source: str = "", scheme: str = "") -> None:
         super().__init__(message, source=source)
         self.scheme = scheme
+
+
+# --- documents (PDF) --------------------------------------------------------------------------
+
+
+class DocumentError(VizlabError, ValueError):
+    """A document (PDF) could not be used. ``source`` names the input (file name or a short repr)."""
+
+    def __init__(self, message: str, *, source: str = "") -> None:
+        super().__init__(message)
+        self.source = source
+
+
+class EncryptedDocumentError(DocumentError):
+    """The PDF is encrypted (needs a password): the service cannot read it either."""
+
+
+class CorruptDocumentError(DocumentError):
+    """The bytes start like a PDF (or claim to be one) but cannot be parsed: truncated or damaged."""
+
+
+class EmptyDocumentError(DocumentError):
+    """The PDF parses but has no pages."""
+
+
+class DocumentTooLargeError(DocumentError):
+    """Over a page or byte limit. ``what`` is "pages" or "bytes"; ``size`` and ``limit`` in those units."""
+
+    def __init__(self, message: str, *, source: str = "", what: str = "", size: int = 0, limit: int = 0) -> None:
+        super().__init__(message, source=source)
+        self.what = what
+        self.size = size
+        self.limit = limit
+
+
+class DocumentBombError(DocumentError):
+    """A page whose size is absurd (rendering it would need more pixels than is safe)."""
+
+    def __init__(self, message: str, *, source: str = "", page: int = 0, pixels: int = 0, limit: int = 0) -> None:
+        super().__init__(message, source=source)
+        self.page = page
+        self.pixels = pixels
+        self.limit = limit
+
+
+class UnsupportedDocumentError(DocumentError):
+    """A file type the chosen provider / API does not take as a document (``kind``: "docx"...)."""
+
+    def __init__(self, message: str, *, source: str = "", kind: str = "", provider: str = "") -> None:
+        super().__init__(message, source=source)
+        self.kind = kind
+        self.provider = provider
 
 
 # --- tokens -----------------------------------------------------------------------------------

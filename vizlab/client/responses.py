@@ -50,6 +50,11 @@ def to_responses_input(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 url = spec.get("url") if isinstance(spec, Mapping) else spec
                 detail = (spec.get("detail") if isinstance(spec, Mapping) else None) or "auto"
                 parts.append({"type": "input_image", "image_url": url, "detail": detail})
+            elif part.get("type") == "file":  # a document: Chat's nested file -> Responses' flat input_file
+                spec = part.get("file") if isinstance(part.get("file"), Mapping) else {}
+                parts.append({"type": "input_file", **{k: v for k, v in spec.items() if v is not None}})
+            elif str(part.get("type", "")).startswith("input_"):  # already a Responses part
+                parts.append(dict(part))
         items.append({"role": role, "content": parts})
     return items
 

@@ -21,12 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from vizlab.conversation.costs import request_estimates, running_totals
 from vizlab.conversation.formats import FORMATS
-from vizlab.conversation.retention import (
-    ImageAction,
-    RetentionLike,
-    RetentionPolicy,
-    parse_retention,
-)
+from vizlab.conversation.retention import ImageAction, RetentionLike, RetentionPolicy, parse_retention
 from vizlab.conversation.storage import (
     atomic_write_text,
     check_header,
@@ -435,7 +430,12 @@ class Conversation:
         return list(images)
 
     def _encode(self, source: Any) -> EncodedImage:
+        from vizlab.images.documents import encode_document
         from vizlab.images.encode import DEFAULT_MAX_BYTES, encode_image
+
+        document = encode_document(source)  # a PDF (by its bytes) is stored once and sent as a file part
+        if document is not None:
+            return document
 
         limit = self.max_image_bytes if self.max_image_bytes is not None else DEFAULT_MAX_BYTES
         return encode_image(source, fit=self.fit, max_bytes=limit)
@@ -457,6 +457,8 @@ class Conversation:
         if key in self.urls:
             return f"[image: {url_label(self.urls[key])}, sent earlier]"
         img = self.images[key]
+        if img.mime == "application/pdf":
+            return f"[document: {self._image_label(key)}, sent earlier]"
         return f"[image: {self._image_label(key)}, {img.width}x{img.height}, sent earlier]"
 
     def _image_part(self, key: str, detail: str, fmt: str) -> dict[str, Any]:
@@ -475,6 +477,10 @@ class Conversation:
                 )
             return {"type": "image_url", "image_url": {"url": self.urls[key], "detail": detail}}
         img = self.images[key]
+        if img.mime == "application/pdf":  # a document: the Chat file part (no detail)
+            if fmt == "preview2023":
+                raise ConversationError(f"Document {img.name!r} cannot be sent in the preview2023 format; use format='current'.")
+            return {"type": "file", "file": {"filename": img.name, "file_data": img.data_url}}
         if fmt == "preview2023":
             return {"image": base64.b64encode(img.data).decode("ascii")}
         return img.part(detail)
@@ -518,7 +524,8 @@ class Conversation:
             if stored is not None:
                 stored.append(left_out)
             for action in actions:
-                if action.how == "send" and stored is not None and action.key in self.images:
+                stored_image = action.key in self.images and self.images[action.key].mime != "application/pdf"
+                if action.how == "send" and stored is not None and stored_image:
                     left_out.append((action.key, action.detail))
                 elif action.how == "send":
                     parts.append(self._image_part(action.key, action.detail, fmt))

@@ -15,10 +15,11 @@ import os
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from vizlab import tokens
 from vizlab.errors import VizlabError
+from vizlab.experiments.document_calibration import DocumentCalibration
 from vizlab.models.registry import lookup
 from vizlab.models.types import RULE_PROFILES
 
@@ -431,6 +432,22 @@ def _send(client: Client, probe: Probe | None) -> tuple[int, str]:
     return reply.usage.prompt_tokens, reply.model
 
 
+@overload
+def calibrate(
+    client: Client, *, cost_cap: float = ..., candidates: list[str] | None = ...,
+    cache: str | os.PathLike[str] | bool | None = ..., apply: bool = ..., verbose: bool = ...,
+    documents: Literal[False] = ...,
+) -> Calibration: ...  # fmt: skip
+
+
+@overload
+def calibrate(
+    client: Client, *, cost_cap: float = ..., candidates: list[str] | None = ...,
+    cache: str | os.PathLike[str] | bool | None = ..., apply: bool = ..., verbose: bool = ...,
+    documents: Literal[True],
+) -> DocumentCalibration: ...  # fmt: skip
+
+
 def calibrate(
     client: Client,
     *,
@@ -439,7 +456,8 @@ def calibrate(
     cache: str | os.PathLike[str] | bool | None = True,
     apply: bool = True,
     verbose: bool = True,
-) -> Calibration:
+    documents: bool = False,
+) -> Calibration | DocumentCalibration:
     """Measure which rule profile ``client``'s deployment bills images by.
 
     States the plan (requests, tokens, cost) first, refuses when the cost is over ``cost_cap``
@@ -448,8 +466,15 @@ def calibrate(
     ``~/.cache/vizlab``; a path; or None), else sends the probes and fits. With ``apply`` the
     client then estimates by the profile found (``client.token_rules``).
 
+    ``documents=True`` instead probes how a PDF is billed (text layer + page image, and which
+    render dpi explains it): :func:`vizlab.document_calibration.calibrate_documents`.
+
     >>> result = vizlab.calibrate(vizlab.connect())   # doctest: +SKIP
     """
+    if documents:
+        from vizlab.experiments.document_calibration import calibrate_documents
+
+        return calibrate_documents(client, verbose=verbose)
     model = client.model_info.name if client.model_info is not None else client.token_model
     the_plan = plan(model, candidates=candidates)
     if verbose:

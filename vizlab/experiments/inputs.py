@@ -122,6 +122,9 @@ def _check_image(path: Path) -> str | None:
         return f"image file not found: {path}; fix the path in the labels file or add the file"
     if not path.is_file():
         return f"{path} is not a regular file; point the row at an image file"
+    with path.open("rb") as f:
+        if f.read(5) == b"%PDF-":  # a document: checked when its arm is built (vizlab.documents)
+            return None
     try:
         with Image.open(path) as img:
             img.verify()
@@ -282,7 +285,7 @@ def load_items(
                                   source=str(labels))  # fmt: skip
         if not path.is_dir():
             raise FileNotFoundError(f"images folder not found: {path}; give a folder of images or a labels file")
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (*IMAGE_SUFFIXES, ".pdf"))
         rows = [{"image": p.name} for p in files]
         return _rows_to_items(rows, root=path, prompt=prompt, scorer=scorer, judges=judges, source=str(path))
     items = list(source)

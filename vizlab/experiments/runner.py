@@ -32,6 +32,7 @@ from vizlab.errors import (
 )
 from vizlab.experiments.batching import record_from_completion, send_batch
 from vizlab.experiments.cache import ResultCache
+from vizlab.experiments.document_arms import part_for
 from vizlab.experiments.inputs import Item, ItemSet, Problem, load_items
 from vizlab.experiments.legacy import backend_identity
 from vizlab.experiments.pacing import Pacer
@@ -225,7 +226,7 @@ def _key(job: _Job, identity: str, system: str | None) -> str:
 
 def _messages(job: _Job, system: str | None) -> list[dict[str, Any]]:
     content: list[dict[str, Any]] = [{"type": "text", "text": job.item.question}]
-    content += [img.part(job.arm.detail) for img in job.images or []]
+    content += [part_for(img, job.arm.detail) for img in job.images or []]  # documents too (document_arms)
     messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     return [*messages, {"role": "user", "content": content}]
 
@@ -310,6 +311,7 @@ def run_experiment(
     deployments: Sequence[str] | None = None,
     details: Iterable[str] = ("low", "high"),
     strategies: Iterable[str] = ("whole",),
+    document: str | Sequence[str] | None = None,
     repeats: int = 1,
     labels: str | os.PathLike[str] | None = None,
     prompt: str | None = None,
@@ -341,7 +343,8 @@ def run_experiment(
     (default: the client's) are reached on the same endpoint with ``client.with_deployment``.
     ``batch=True`` sends what is not cached through the Batch API (half price, see
     :mod:`vizlab.batch`) instead of live requests, and prices every row (cached ones too) at the
-    batch price, so a rerun of a batch run gives the same table.
+    batch price, so a rerun of a batch run gives the same table. ``document`` ("text", "pages",
+    "both" or a list of them) replaces ``strategies`` for PDFs (:mod:`~vizlab.experiments.document_arms`).
 
     >>> result = run_experiment(connect(), "photos/", labels="photos/labels.csv")  # doctest: +SKIP
     >>> result.summary(); result.recommendation()                                 # doctest: +SKIP
@@ -368,6 +371,8 @@ def run_experiment(
     clients = {d: (client if d == client.deployment else client.with_deployment(d)) for d in deployments}
     infos = {d: _model_info(str(c.token_model)) for d, c in clients.items()}
     strategies = tuple(strategies)
+    if document is not None:  # PDFs: "text", "pages" and / or "both" (vizlab.experiments.document_arms)
+        strategies = tuple(f"document:{d}" for d in ([document] if isinstance(document, str) else document))
     for d in deployments:
         info = infos[d]
         limit = info.images_per_request(_provider(client)) if info is not None else None

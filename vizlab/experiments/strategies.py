@@ -12,6 +12,7 @@ import math
 import re
 from typing import Any
 
+from vizlab.experiments.document_arms import check_document_strategy, document_images
 from vizlab.experiments.regions import text_regions
 from vizlab.images.encode import EncodedImage, encode_image, open_image
 
@@ -35,6 +36,8 @@ def grid_shape(n: int) -> tuple[int, int]:
 def check_strategy(strategy: str, *, max_images: int | None = None) -> str:
     """``strategy`` if valid, else a ValueError saying what is accepted."""
     s = str(strategy).strip()
+    if s.startswith("document:"):  # PDFs as text, pages or file part (vizlab.experiments.document_arms)
+        return check_document_strategy(s)
     if s in ("whole", "fit"):
         return s
     if re.fullmatch(r"fit:\d+x\d+", s):
@@ -52,6 +55,8 @@ def check_strategy(strategy: str, *, max_images: int | None = None) -> str:
 
 def strategy_images(image: Any, strategy: str, detail: str, *, name: str) -> list[EncodedImage]:
     """The encoded image(s) one request sends under ``strategy`` at ``detail``."""
+    if strategy.startswith("document:"):
+        return document_images(image, strategy, name=name)
     if strategy == "whole":
         return [encode_image(image, name=name)]
     if strategy == "fit":

@@ -109,8 +109,9 @@ def sniff_or_refuse(data: bytes, name: str) -> str | None:
         )
     if mime == "application/pdf":
         raise UnsupportedImageError(
-            f"{name} is a PDF document, not an image. Render the page you need to PNG first, e.g. "
-            "`pdftoppm -png -r 150 in.pdf page` or PyMuPDF's page.get_pixmap().save('page.png').",
+            f"{name} is a PDF document, not an image (its bytes say so, whatever its name): send it as "
+            "the service takes PDFs with vizlab.file_part(source), or its pages as images with "
+            "vizlab.page_parts(source, pages=[1], dpi=150).",
             source=name,
             kind="pdf",
         )

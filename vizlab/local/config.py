@@ -218,3 +218,4 @@ class BackendState:
     limiters: dict[str, SlidingWindowLimiter]
     analyst: Analyst
     cache: PromptCache = field(default_factory=PromptCache)
+    files: Any = None  # the Files store (vizlab.local.batches.BatchStore), for document file_id parts

@@ -19,6 +19,8 @@ from vizlab.errors import (
 )
 from vizlab.models.registry import lookup
 from vizlab.models.types import NEWEST, CachingRule, Cost
+from vizlab.tokens import documents as document_tokens
+from vizlab.tokens.documents import DocumentTokenBreakdown
 from vizlab.tokens.image import (
     ImageTokenBreakdown,
     check_policy,
@@ -72,6 +74,8 @@ class RequestEstimate:
     cacheable_tokens: int = 0
     cache_write_tokens: int = 0
     notes: list[str] = field(default_factory=list)
+    # Document (PDF) parts; their text is inside text_tokens and their page images inside image_tokens.
+    documents: list[DocumentTokenBreakdown] = field(default_factory=list)
 
     @property
     def total_tokens(self) -> int:
@@ -94,6 +98,7 @@ class RequestEstimate:
             f"{self.text_tokens} text + {self.image_tokens} image + {self.overhead_tokens} overhead"
         ]
         lines += ["  " + b.explain().replace("\n", "\n    ") for b in self.images]
+        lines += ["  " + d.explain().replace("\n", "\n  ") for d in self.documents]
         if self.completion_tokens:
             lines.append(f"  output bound: {self.completion_tokens} tokens (max_completion_tokens / max_tokens)")
         if self.cacheable_tokens:
@@ -134,6 +139,24 @@ class _Counter:
         self.images: list[ImageTokenBreakdown] = []
         self.image_total = 0
         self.unsized: list[str] = []
+        self.documents: list[DocumentTokenBreakdown] = []
+        self.notes: list[str] = []
+
+    def add_document(self, where: str, part: Mapping[str, Any]) -> None:
+        """A Chat ``file`` / Responses ``input_file`` part: text layer + page images (vizlab.document_tokens)."""
+        counted = document_tokens.count_part(
+            part, where, model=self.model, vision=self.info.vision,
+            text_tokens=lambda text: len(self.encoding.encode_ordinary(text)),
+            page_image_tokens=lambda w, h, detail: explain_image_tokens(
+                w, h, detail=detail, model=self.model, auto_policy=self.auto_policy, rules=self.rules).tokens,
+        )
+        if counted is None:
+            self.notes.append(f"{where}: document not counted offline (a file_id / file_url, whose bytes are not "
+                              "here, or a non-PDF document); send a PDF's bytes with vizlab.file_part to estimate it")
+            return
+        self.documents.append(counted)
+        self.text += counted.text_tokens
+        self.image_total += counted.image_tokens
 
     def count_text(self, text: str) -> None:
         self.text += len(self.encoding.encode_ordinary(text))
@@ -226,10 +249,12 @@ class _Counter:
                     self.add_image(here, None, f"file:{part['file_id']}", part.get("detail"))
                 else:
                     self.image_url(here, part.get("image_url"), part.get("detail"))
+            elif kind in ("file", "input_file"):  # documents (PDF): vizlab.document_tokens
+                self.add_document(here, part)
             else:
                 raise ConversationError(
-                    f"{here}: part type {kind!r} is not 'text', 'image_url', 'input_text' or 'input_image'; "
-                    "vizlab estimates text and image parts only"
+                    f"{here}: part type {kind!r} is not 'text', 'image_url', 'file', 'input_text', 'input_image' "
+                    "or 'input_file'; vizlab estimates text, image and document parts only"
                 )
 
 
@@ -309,7 +334,7 @@ def estimate_request(
     info = counter.info
     cacheable = _cacheable(prompt, info.caching)
     writes = cacheable if info.caching.writes_billed else 0
-    notes = []
+    notes = list(counter.notes)
     if counter.unsized:
         notes.append(
             f"{len(counter.unsized)} image(s) of unknown size counted at the upper bound: "
@@ -331,6 +356,7 @@ def estimate_request(
         cacheable_tokens=cacheable,
         cache_write_tokens=writes,
         notes=notes,
+        documents=counter.documents,
     )
     try:
         if prices is None:

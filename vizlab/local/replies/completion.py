@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vizlab.errors import VizlabError
 from vizlab.local import _deps
-from vizlab.local.analyst.answer import NO_IMAGE_ANSWER
+from vizlab.local.analyst.answer import IDENTITY, NO_IMAGE_ANSWER
 from vizlab.local.config import BackendState
 from vizlab.local.http.errors import AzureError, bad_request
 from vizlab.local.http.ratelimit import retry_headers
@@ -30,6 +30,7 @@ from vizlab.local.replies.filters import check_prompt, prompt_filter_results, sa
 from vizlab.local.replies.shaping import ShapedReply, shape_reply
 from vizlab.local.replies.streaming import stream_chat
 from vizlab.local.replies.structured import Findings, needs_text
+from vizlab.local.requests.documents import answer_documents, has_documents, prepare_documents
 from vizlab.local.requests.fields import CHAT_FIELDS, FieldRule, report_headers
 from vizlab.local.requests.images import clean_messages, load_images
 from vizlab.local.requests.limits import DEFAULT_LIMITS, ModelLimits, limits_for
@@ -123,6 +124,9 @@ async def run_completion(
     await run_in_threadpool(check_prompt, chat.texts)
     decoded = await run_in_threadpool(load_images, chat, config, origin) if chat.images else []
     messages = clean_messages(chat)
+    documents = has_documents(messages)
+    if documents:  # PDFs: file ids resolved, limits checked (vizlab.local.documents)
+        messages = await run_in_threadpool(prepare_documents, messages, state.files)
     try:
         # Counted once: this count is both the context-window check and usage.prompt_tokens.
         counted = await run_in_threadpool(
@@ -161,7 +165,9 @@ async def run_completion(
     if config.latency_s > 0:
         await asyncio.sleep(config.latency_s)
 
-    text = await run_in_threadpool(state.analyst.answer, messages, max_tokens=chat.max_tokens, decoded=decoded)
+    text = await run_in_threadpool(answer_documents, state.analyst, messages, IDENTITY, token_model) if documents else None
+    if text is None:
+        text = await run_in_threadpool(state.analyst.answer, messages, max_tokens=chat.max_tokens, decoded=decoded)
     if no_image_answer is not None and text == NO_IMAGE_ANSWER:
         text = no_image_answer  # the API's own words (the Responses API is not stateless)
     thinking = 0
@@ -173,6 +179,8 @@ async def run_completion(
     cached = await run_in_threadpool(_cached_tokens, state, deployment, info, messages, token_model, counted)
     headers: dict[str, str] = {}  # ids and x-ratelimit-* come from vizlab.local.http.gateway, on every response
     emulated = [*shaped.emulated, "reasoning_tokens"] if info is not None and info.reasoning else shaped.emulated
+    if documents:  # the page-image rule of documents is vizlab's assumption (vizlab.document_facts)
+        emulated = [*emulated, "document_tokens"]
     headers.update(report_headers(chat.body, fields, emulated))
     return Completion(shaped, prompt_tokens, completion_tokens + thinking, headers, cached, thinking)
 

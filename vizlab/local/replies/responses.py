@@ -21,7 +21,9 @@ from vizlab.local.http.errors import AzureError, bad_request
 from vizlab.local.replies.shaping import ReplyOptions, ShapedReply
 from vizlab.local.replies.structured import parse_response_format
 from vizlab.local.replies.tools import parse_tools
+from vizlab.local.requests.documents import parse_responses_file_part, unsupported_part_type
 from vizlab.local.requests.fields import RESPONSES_FIELDS
+from vizlab.models.documents import RESPONSES_PART_TYPES
 
 __all__ = [
     "ResponsesRequest",
@@ -338,7 +340,11 @@ def _parse_part(
     if not isinstance(part, dict):
         raise _type_error(path, "an object")
     kind = part.get("type")
-    allowed = ("output_text", "refusal") if role == "assistant" else ("input_text", "input_image")
+    allowed = ("output_text", "refusal") if role == "assistant" else ("input_text", "input_image", "input_file")
+    if kind not in allowed and role != "assistant":  # the service's own list (vizlab.document_facts)
+        raise unsupported_part_type(path, kind, RESPONSES_PART_TYPES, allowed)
+    if kind == "input_file":  # a document (PDF): vizlab.local.documents
+        return parse_responses_file_part(path, part)
     if kind not in allowed:
         options = ", ".join(f"'{a}'" for a in allowed)
         raise bad_request(

@@ -20,6 +20,7 @@ from vizlab.local.http.errors import AzureError, bad_request
 from vizlab.local.replies.shaping import ReplyOptions
 from vizlab.local.replies.structured import parse_response_format
 from vizlab.local.replies.tools import parse_tools
+from vizlab.local.requests.documents import chat_user_part
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 DETAILS = ("auto", "low", "high")
@@ -432,9 +433,12 @@ def _parse_part(
     kind = part["type"]
     if not isinstance(kind, str):
         raise _invalid_type(f"{path}.type", "a string", kind)
-    allowed: tuple[str, ...] = ("text", "image_url") if role == "user" else ("text",)
+    allowed: tuple[str, ...] = ("text", "image_url", "file") if role == "user" else ("text",)
     if role == "assistant":
         allowed = ("text", "refusal")
+    document = chat_user_part(path, role, kind, part, allowed)  # a file part, or the service's list of types
+    if document is not None:
+        return document
     if kind not in allowed:
         if kind == "image_url":
             raise bad_request(

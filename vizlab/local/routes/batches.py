@@ -89,6 +89,7 @@ def add_batch_routes(app: FastAPI, state: BackendState) -> BatchStore:
     store = BatchStore(state)
     config = state.config
     app.state.vizlab_batches = store
+    state.files = store  # documents by file_id (vizlab.local.documents)
 
     for prefix, dated in (("/openai", True), ("/openai/v1", False), ("/v1", False)):
         _add_routes(app, store, prefix, dated, config)
@@ -119,11 +120,13 @@ def _add_routes(app: FastAPI, store: BatchStore, prefix: str, dated: bool, confi
         purpose = fields["purpose"][1].decode("utf-8", "replace").strip()
         # "vision" / "user_data": images for the Responses API's input_image file_id (OpenAI Files API
         # reference, purpose, checked 2026).
-        if purpose not in ("batch", "vision", "user_data"):
+        # "assistants": documents (PDF) for file parts, as Azure asks (vizlab.document_facts).
+        if purpose not in ("batch", "vision", "user_data", "assistants"):
             raise bad_request(
                 "invalid_value",
                 f"Invalid value for 'purpose': {purpose[:40]!r}. The vizlab local backend stores files for "
-                "'batch' (batch input) and 'vision' / 'user_data' (images for the Responses API) only.",
+                "'batch' (batch input), 'vision' / 'user_data' (images for the Responses API) and 'assistants' "
+                "(documents) only.",
                 "purpose",
             )
         filename, data = fields["file"]

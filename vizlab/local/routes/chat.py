@@ -38,7 +38,7 @@ CHAT_REQUEST_SCHEMA: dict[str, Any] = {
                                 "items": {
                                     "type": "object",
                                     "properties": {
-                                        "type": {"type": "string", "enum": ["text", "image_url"]},
+                                        "type": {"type": "string", "enum": ["text", "image_url", "file"]},
                                         "text": {"type": "string"},
                                         "image_url": {
                                             "type": "object",
@@ -46,6 +46,14 @@ CHAT_REQUEST_SCHEMA: dict[str, Any] = {
                                             "properties": {
                                                 "url": {"type": "string"},
                                                 "detail": {"type": "string", "enum": ["auto", "low", "high"]},
+                                            },
+                                        },
+                                        "file": {  # a document (PDF): vizlab.local.documents
+                                            "type": "object",
+                                            "properties": {
+                                                "filename": {"type": "string"},
+                                                "file_data": {"type": "string"},
+                                                "file_id": {"type": "string"},
                                             },
                                         },
                                     },
