@@ -169,6 +169,7 @@ def _assert_azure_error(response: requests.Response) -> dict[str, Any]:
     return dict(error)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", HTTP_CASES)
 def test_local_backend(case: Case, corpus_dir: Path, local_backend: Any) -> None:
     assert case.body is not None
@@ -302,6 +303,7 @@ _VALID_BODY = json.dumps(
 ).encode()
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(edits=st.lists(st.tuples(st.integers(0, len(_VALID_BODY) - 1), st.integers(0, 255)), min_size=1, max_size=6))
 def test_byte_mutated_bodies_never_get_a_5xx(local_backend: Any, edits: list[tuple[int, int]]) -> None:

@@ -92,6 +92,7 @@ def _wait_until(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-un
 # --- the whole flow ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_restart_midway_then_collect_every_row(backend: LocalBackend, tmp_path: Path) -> None:
     images = _cards(100)
     client = _connect(backend.url)
@@ -122,6 +123,7 @@ def test_restart_midway_then_collect_every_row(backend: LocalBackend, tmp_path: 
     fresh.close()
 
 
+@pytest.mark.slow
 def test_bad_images_are_error_rows_and_the_rest_results(backend: LocalBackend, tmp_path: Path) -> None:
     client = _connect(backend.url)
     good = _cards(3)
@@ -146,6 +148,7 @@ def test_bad_images_are_error_rows_and_the_rest_results(backend: LocalBackend, t
     client.close()
 
 
+@pytest.mark.slow
 def test_split_by_lines_and_deployments_then_collect(backend: LocalBackend, tmp_path: Path) -> None:
     client = _connect(backend.url)
     batch_input = build_batch(
@@ -199,6 +202,7 @@ def test_custom_id_round_trip_and_manifest(tmp_path: Path) -> None:
         parse_custom_id("task-0")
 
 
+@pytest.mark.slow
 def test_cancel_leaves_not_processed_rows(backend: LocalBackend, tmp_path: Path) -> None:
     client = _connect(backend.url)
     run = submit(client, build_batch(_cards(60), tmp_path / "c", client=client, details=("low", "high")),
@@ -217,6 +221,7 @@ def test_cancel_leaves_not_processed_rows(backend: LocalBackend, tmp_path: Path)
     client.close()
 
 
+@pytest.mark.slow
 def test_batch_price_is_half_the_standard_and_the_live_price(backend: LocalBackend, tmp_path: Path) -> None:
     client = _connect(backend.url)
     images = _cards(4)
@@ -314,6 +319,7 @@ def test_batch_object_and_files_follow_the_service(backend: LocalBackend) -> Non
         sdk.files.retrieve(batch.input_file_id)
 
 
+@pytest.mark.slow
 def test_bad_requests_get_4xx_never_500(backend: LocalBackend) -> None:
     base = backend.url + "/openai"
     q = {"api-version": API_VERSION}
@@ -351,6 +357,7 @@ def test_bad_requests_get_4xx_never_500(backend: LocalBackend) -> None:
         assert set(r.json()["error"]) >= {"code", "message"}
 
 
+@pytest.mark.slow
 def test_batch_lines_bypass_the_live_rate_limit(tmp_path: Path) -> None:
     # Azure's global batch has its own (enqueued-token) quota: the live RPM must not 429 batch lines.
     with LocalBackend(api_key=API_KEY, deployments=("gpt-4o",), rpm=1) as server:

@@ -92,6 +92,7 @@ def test_plan_states_the_spend_and_separates_every_pair_of_profiles() -> None:
     assert {p.detail for p in the_plan.probes} >= {"low", "high"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("profile", list(models.RULE_PROFILES))
 def test_calibrate_finds_the_profile_the_backend_bills_by(profile: str, tmp_path: Path) -> None:
     with LocalBackend(api_key=KEY, deployments=("vision=gpt-4o",), billing_rules=profile) as backend:
@@ -109,6 +110,7 @@ def test_calibrate_finds_the_profile_the_backend_bills_by(profile: str, tmp_path
         client.close()
 
 
+@pytest.mark.slow
 def test_made_up_numbers_fit_no_profile_and_are_recovered(tmp_path: Path) -> None:
     with LocalBackend(api_key=KEY, deployments=("odd=gpt-4o",), billing_numbers={"base": 70, "per_tile": 150}) as backend:
         client = _connect(backend, "odd", "gpt-4o")
@@ -121,6 +123,7 @@ def test_made_up_numbers_fit_no_profile_and_are_recovered(tmp_path: Path) -> Non
         client.close()
 
 
+@pytest.mark.slow
 def test_made_up_multiplier_on_a_patch_family(tmp_path: Path) -> None:
     with LocalBackend(api_key=KEY, deployments=("mini=gpt-4.1-mini",), billing_numbers={"multiplier": 1.3}) as backend:
         client = _connect(backend, "mini", "gpt-4.1-mini")
@@ -137,6 +140,7 @@ def test_the_cost_cap_refuses_before_any_request(counted: list[int]) -> None:
     assert counted == []
 
 
+@pytest.mark.slow
 def test_results_are_cached_per_endpoint_deployment_and_model_version(
     tmp_path: Path, counted: list[int], capsys: pytest.CaptureFixture[str]
 ) -> None:

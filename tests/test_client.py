@@ -197,6 +197,7 @@ def test_other_bad_request_is_bad_request_error(client: Client) -> None:
     assert info.value.status == 400
 
 
+@pytest.mark.slow
 def test_rate_limit_is_retried_after_the_servers_delay_then_succeeds() -> None:
     # rate_window_s shortens the quota window (a backend extra), so retry-after is about 1 s.
     with LocalBackend(api_key=LOCAL_API_KEY, rpm=1, rate_window_s=1.0) as backend:
@@ -227,6 +228,7 @@ def test_rate_limit_without_retries_reports_retry_after() -> None:
     assert "wait" in str(err).lower()
 
 
+@pytest.mark.slow
 def test_timeout_is_request_timeout_error_within_the_bound() -> None:
     with LocalBackend(api_key=LOCAL_API_KEY, latency_s=2.0) as backend:
         with connect(
@@ -298,6 +300,7 @@ def test_stream_cancel_stops_early_and_leaves_the_conversation(client: Client) -
     stream.cancel()  # idempotent
 
 
+@pytest.mark.slow
 def test_cancel_from_another_thread_ends_the_reading_loop(local_backend: Any) -> None:
     import threading
 
@@ -357,6 +360,7 @@ def test_achat_maps_errors(local_backend: Any) -> None:
 # --- choosing the backend ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_no_settings_start_the_shared_built_in_backend(clean_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
     first = connect(env_file=None)
     second = connect(env_file=None, verbose=False)
@@ -374,6 +378,7 @@ def test_no_settings_start_the_shared_built_in_backend(clean_env: Any, capsys: p
     second.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("deployment", "token_model"), [("gpt-4o-mini", "gpt-4o-mini"), ("team-vision", "gpt-4o")])
 def test_built_in_backend_estimates_with_the_rules_it_reports_by(clean_env: Any, deployment: str, token_model: str) -> None:
     """The client's token_model is the one the built-in backend counts usage with on that deployment."""
@@ -566,6 +571,7 @@ def test_the_key_is_in_no_error(kind: str, fake_key_backend: LocalBackend, clean
     assert FAKE_KEY not in _all_text(err)
 
 
+@pytest.mark.slow
 def test_the_key_is_in_no_rate_limit_or_timeout_error() -> None:
     opts: dict[str, Any] = {"env_file": None, "verbose": False, "max_retries": 0, "api_key": FAKE_KEY}
     with LocalBackend(api_key=FAKE_KEY, rpm=1, rate_window_s=30.0) as backend:
@@ -647,6 +653,7 @@ def test_connect_refuses_mistyped_arguments_with_configuration_error(clean_env: 
     assert "12345678" not in str(info.value)
 
 
+@pytest.mark.slow
 def test_local_backend_key_is_in_no_repr_or_global(clean_env: Any) -> None:
     from vizlab.client import targets as client_module
 

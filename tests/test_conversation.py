@@ -708,6 +708,7 @@ def _reference_estimates(conv: Conversation, retention: str) -> list[Any]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("retention", ["keep_all", "keep_last:2", "low_detail_older:1", "placeholder:1"])
 def test_totals_from_stored_sizes_equal_estimating_every_request(
     image_bytes: Callable[..., bytes], retention: str, monkeypatch: pytest.MonkeyPatch
@@ -767,6 +768,7 @@ def test_signed_urls_never_reach_disk_and_are_asked_back_after_a_load(tmp_path: 
     assert not loaded.urls_to_resupply
 
 
+@pytest.mark.slow
 def test_a_save_killed_mid_write_leaves_no_temp_file_after_the_next_open(tmp_path: Path) -> None:
     import signal
     import subprocess

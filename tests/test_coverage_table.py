@@ -93,6 +93,7 @@ def test_the_checker_catches_a_missing_notebook_and_a_renamed_heading(tmp_path: 
     assert verdicts[2] is not None and "does not exist" in verdicts[2]
 
 
+@pytest.mark.slow
 def test_the_facilitator_cost_table_is_the_registrys() -> None:
     page = (ROOT / "docs" / "facilitator.md").read_text()
     match = re.search(r"<!-- cost-table:start -->\n(.*?)\n<!-- cost-table:end -->", page, flags=re.S)

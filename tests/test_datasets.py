@@ -157,6 +157,7 @@ def test_sample_photo_unknown_name_lists_available() -> None:
 # --- the benchmark ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_benchmark_is_deterministic() -> None:
     a, b = detail_benchmark(seed=0), detail_benchmark(seed=0)
     assert [x.id for x in a] == [x.id for x in b]
@@ -167,6 +168,7 @@ def test_benchmark_is_deterministic() -> None:
     assert [x.answer for x in a if x.task == "read_text"] != [x.answer for x in other if x.task == "read_text"]
 
 
+@pytest.mark.slow
 def test_benchmark_contents() -> None:
     bench = detail_benchmark()
     by_task: dict[str, list[LabelledImage]] = {}
@@ -265,6 +267,7 @@ def test_module_exports_exist() -> None:
         assert hasattr(datasets, name), name
 
 
+@pytest.mark.slow
 def test_builtin_set_has_200_items_in_eight_categories_deterministically() -> None:
     from vizlab.datasets import BUILTIN_CATEGORIES, builtin_set
 

@@ -121,6 +121,7 @@ map_prompt(client, folder, "What text is written here?", cache_dir=cache, concur
 """
 
 
+@pytest.mark.slow
 def test_map_prompt_over_a_folder_kill_resume_rerun_and_budget(tmp_path: Path, server: tuple[Counting, Served]) -> None:
     counting, served = server
     folder, cache = tmp_path / "cards", tmp_path / "cache"
@@ -201,6 +202,7 @@ def _labelled_folder(root: Path, n: int) -> Path:
     return labels
 
 
+@pytest.mark.slow
 def test_cli_two_deployments_two_details_problems_intervals_paired_and_cache(tmp_path: Path,
                                                                            server: tuple[Counting, Served],
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
@@ -259,6 +261,7 @@ def test_cli_two_deployments_two_details_problems_intervals_paired_and_cache(tmp
     assert counting.count == sent
 
 
+@pytest.mark.slow
 def test_paired_comparison_uses_only_images_scored_in_both_arms(tmp_path: Path) -> None:
     from vizlab.experiments.report import compare_arms
 
@@ -297,6 +300,7 @@ def test_items_validation_reports_every_bad_row(tmp_path: Path) -> None:
     assert "no question" in messages[4] and "not JSON" in messages[5]
 
 
+@pytest.mark.slow
 def test_a_changed_model_version_is_a_cache_miss_shown_as_stale(tmp_path: Path) -> None:
     """The same deployment, upgraded (another ``model`` reported): cached answers are re-sent, marked stale."""
     from vizlab.local import BackendConfig, create_app
@@ -336,6 +340,7 @@ def test_a_changed_model_version_is_a_cache_miss_shown_as_stale(tmp_path: Path) 
     assert sent == 0 and set(after["cache"]) == {"hit"}  # the new answers replaced the old
 
 
+@pytest.mark.slow
 def test_a_batch_rerun_is_served_from_the_cache_at_the_batch_price(tmp_path: Path) -> None:
     from vizlab.datasets import builtin_set
 

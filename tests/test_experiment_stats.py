@@ -70,6 +70,7 @@ def test_agresti_min_interval_by_hand_and_never_a_point() -> None:
     assert partial.difference.low < -0.05 and partial.difference.high > 0.05
 
 
+@pytest.mark.slow
 def test_holm_matches_statsmodels() -> None:
     ps = [0.01, 0.04, 0.03, None, 0.5]
     got = stats.holm(ps)

@@ -101,6 +101,7 @@ def good_images() -> list[LabelledImage]:
 # --- a full run -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_first_run_rows_columns_and_error_row(client: Client, tmp_path: Path) -> None:
     counting = CountingClient(client)
     df = run_detail_experiment(counting, [*good_images(), too_large()], cache_dir=tmp_path, progress=False)
@@ -131,6 +132,7 @@ def test_first_run_rows_columns_and_error_row(client: Client, tmp_path: Path) ->
     assert len(ResultCache(tmp_path)) == 6
 
 
+@pytest.mark.slow
 def test_rerun_is_fully_cached_with_no_traffic(backend: LocalBackend, tmp_path: Path) -> None:
     first_backend = LocalBackend(api_key=API_KEY, deployments=("gpt-4o",)).start()
     first_url = first_backend.url  # read while running: .url on a stopped backend binds a new socket
@@ -151,6 +153,7 @@ def test_rerun_is_fully_cached_with_no_traffic(backend: LocalBackend, tmp_path: 
         pd.testing.assert_frame_equal(again.drop(columns="cached"), before.drop(columns="cached"))
 
 
+@pytest.mark.slow
 def test_failed_requests_are_retried_on_rerun(client: Client, tmp_path: Path) -> None:
     images = [red_card(), too_large()]
     run_detail_experiment(client, images, cache_dir=tmp_path, progress=False)
@@ -206,6 +209,7 @@ def test_killed_while_reading_images_resumes(client: Client, tmp_path: Path) -> 
 # --- concurrency and progress -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_concurrent_run_matches_sequential(client: Client, tmp_path: Path) -> None:
     images = [*good_images(), too_large()]
     sequential = run_detail_experiment(client, images, cache_dir=tmp_path / "seq", progress=False)
@@ -228,6 +232,7 @@ def test_progress_bar(client: Client, tmp_path: Path, capsys: pytest.CaptureFixt
 # --- the point of it all ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_small_text_needs_high_detail(client: Client, tmp_path: Path) -> None:
     benchmark_card = detail_benchmark(font_sizes=(12,), include_photos=False, include_shapes=False, include_colours=False)
     df = run_detail_experiment(client, [small_text(), *benchmark_card], cache_dir=tmp_path, progress=False)

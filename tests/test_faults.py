@@ -65,6 +65,7 @@ def _spawn(code: str) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_kernel_killed_mid_conversation_loses_nothing(tmp_path: Path, seed: int) -> None:
     path = tmp_path / "chat.json"
@@ -189,6 +190,7 @@ def experiment_items() -> list[Any]:
     ]
 
 
+@pytest.mark.slow
 def test_experiment_killed_mid_run_resumes_with_only_the_missing_requests(
     tmp_path: Path, counted_backend: tuple[str, _CountingApp]
 ) -> None:
@@ -300,6 +302,7 @@ def test_backend_down_fails_fast_and_clearly(tmp_path: Path, monkeypatch: pytest
     assert (tmp_path / "chat.json").read_bytes() == saved
 
 
+@pytest.mark.slow
 def test_slow_backend_times_out_within_the_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from vizlab.client import connect
     from vizlab.errors import RequestTimeoutError

@@ -359,6 +359,7 @@ def test_over_max_bytes_suggests_fit(image_bytes: Callable[..., bytes]) -> None:
     assert "chart.png" in str(info.value)
 
 
+@pytest.mark.slow
 def test_fit_can_bring_a_big_image_under_the_limit() -> None:
     data = _save(noisy_photo(1600, 1200), "PNG")
     limit = len(data) // 3
@@ -659,6 +660,7 @@ fits = st.one_of(
 )
 
 
+@pytest.mark.slow
 @given(width=sizes, height=sizes, fit=fits)
 def test_fit_size_properties(width: int, height: int, fit: Any) -> None:
     w, h = fit_size(width, height, fit)
@@ -680,6 +682,7 @@ def test_fit_size_properties(width: int, height: int, fit: Any) -> None:
     assert abs(short_out - short_in * long_out / long_in) <= slack + 1
 
 
+@pytest.mark.slow
 def test_fit_size_high_matches_the_token_estimator() -> None:
     from vizlab import tokens  # imported, not importorskip'd: a broken import must fail here
 
@@ -692,6 +695,7 @@ def test_fit_size_high_matches_the_token_estimator() -> None:
         assert fit_size(width, height, "high") == tokens.scale_for_high(width, height)
 
 
+@pytest.mark.slow
 def test_fit_high_on_a_big_jpeg_is_much_smaller_and_upright() -> None:
     data = _save(noisy_photo(4000, 3000), "JPEG", quality=90)
     encoded = encode_image(data, fit="high")
@@ -732,6 +736,7 @@ def test_cmyk_jpeg_with_fit_comes_out_rgb_jpeg(image_bytes: Callable[..., bytes]
         assert r > 200 and g < 60 and b < 60  # C=0 M=Y=255: red
 
 
+@pytest.mark.slow
 def test_lossless_webp_fitted_becomes_png_and_lossy_webp_becomes_jpeg() -> None:
     img = noisy_photo(400, 300)
     lossless = encode_image(_save(img, "WEBP", lossless=True), fit=(200, 200))
@@ -745,6 +750,7 @@ def test_fit_never_upscales_an_encoded_image(image_bytes: Callable[..., bytes]) 
     assert (encoded.width, encoded.height) == (100, 80)
 
 
+@pytest.mark.slow
 def test_re_fitting_an_encoded_image(image_bytes: Callable[..., bytes]) -> None:
     first = encode_image(image_bytes(1000, 800, "PNG"), fit="high", name="pic.png")
     second = encode_image(first, fit="low")
@@ -877,6 +883,7 @@ def _displayed_by_decoding(data: bytes) -> tuple[int, int]:
         return ImageOps.exif_transpose(im).size
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     fmt=st.sampled_from(_HEADER_FORMATS),
@@ -917,6 +924,7 @@ def _real_photos() -> list[bytes]:
     return out
 
 
+@pytest.mark.slow
 def test_header_parser_on_real_photos_matches_a_full_decode(tmp_path: Path) -> None:
     for n, data in enumerate(_real_photos()):
         path = tmp_path / f"photo{n}"
@@ -925,6 +933,7 @@ def test_header_parser_on_real_photos_matches_a_full_decode(tmp_path: Path) -> N
         assert imageheader.read_header_size(data) is not None
 
 
+@pytest.mark.slow
 def test_header_parser_reads_a_bounded_prefix(image_bytes: Callable[..., bytes], tmp_path: Path) -> None:
     data = _real_photos()[1]  # a 60 KB comment before the frame header: found by seeking, not reading
     reads: list[tuple[int, int]] = []
@@ -962,6 +971,7 @@ def _psnr(a: Image.Image, b: Image.Image) -> float:
     return 10 * np.log10(255.0**2 / mse) if mse else float("inf")
 
 
+@pytest.mark.slow
 def test_fit_high_by_draft_keeps_tokens_and_quality(tmp_path: Path) -> None:
     import numpy as np
 

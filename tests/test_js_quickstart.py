@@ -77,6 +77,7 @@ def test_the_fixed_quickstart_is_valid_javascript() -> None:
     assert checked.returncode == 0, checked.stderr
 
 
+@pytest.mark.slow
 @needs_node
 @needs_sdk
 def test_js_quickstart_runs_against_the_built_in_backend() -> None:

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow
 def test_npm_openai_structured_output_and_responses() -> None:
     assert NODE is not None
     pinned = json.loads((JS / "package.json").read_text())["dependencies"]["openai"]

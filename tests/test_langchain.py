@@ -48,6 +48,7 @@ def _message() -> HumanMessage:
                                  {"type": "image_url", "image_url": {"url": url, "detail": "high"}}])  # fmt: skip
 
 
+@pytest.mark.slow
 def test_an_image_chat_through_azure_chat_openai(backend: LocalBackend) -> None:
     reply = _llm(backend).invoke([_message()])  # type: ignore[attr-defined]
     assert "EXIT 12" in reply.content
@@ -55,6 +56,7 @@ def test_an_image_chat_through_azure_chat_openai(backend: LocalBackend) -> None:
     assert usage["prompt_tokens"] > 255  # one 512-px tile at high: 85 + 170, plus the text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["function_calling", "json_schema"])
 def test_with_structured_output_returns_the_object_filled_from_the_image(backend: LocalBackend, method: str) -> None:
     llm = _llm(backend).with_structured_output(Sign, method=method)  # type: ignore[attr-defined]
@@ -63,6 +65,7 @@ def test_with_structured_output_returns_the_object_filled_from_the_image(backend
     assert "EXIT 12" in sign.text
 
 
+@pytest.mark.slow
 def test_json_mode_gets_a_json_object_of_the_findings_not_a_schema_it_was_never_sent(backend: LocalBackend) -> None:
     """json_mode sends no schema, only ``json_object``: a model follows the prompt's keys, the analyst
     cannot (README: json_object is emulated as its findings). LangChain's parser then says so."""

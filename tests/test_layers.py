@@ -17,6 +17,8 @@ import ast
 import functools
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parent.parent / "vizlab"
 
 # (kind, what, owner). Owners remove their entries when they fix them.
@@ -95,6 +97,7 @@ def _violations() -> set[tuple[str, str]]:
     return found
 
 
+@pytest.mark.slow
 def test_no_new_circle_or_private_import():
     known = {(kind, what) for kind, what, _owner in KNOWN_VIOLATIONS}
     new = sorted(_violations() - known)
@@ -172,6 +175,7 @@ def test_registry_and_geometry_are_the_bottom_layer():
             assert {_package_of(t) for t in targets} <= {"vizlab.errors", "vizlab.models"}, (module, targets)
 
 
+@pytest.mark.slow
 def test_no_module_re_exports_a_name_it_does_not_define():
     # Package __init__ files list public names; every other module's __all__ holds only its own.
     bad = []

@@ -55,6 +55,7 @@ def ask(question: str, *images: Image.Image, detail: str = "high") -> list[dict[
     return [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": parts}]
 
 
+@pytest.mark.slow
 def test_high_detail_reads_small_text_that_low_cannot(analyst: Analyst) -> None:
     img = small_text_image()
     low = analyst.look(img, detail="low")
@@ -70,6 +71,7 @@ def test_high_detail_reads_small_text_that_low_cannot(analyst: Analyst) -> None:
     assert 'Text I can read: "ZEBRA 7391 / quiet' in high_answer
 
 
+@pytest.mark.slow
 def test_large_text_is_read_at_both_details(analyst: Analyst) -> None:
     img = shapes_image()
     assert analyst.look(img, detail="low").text_lines == ["HELLO 42"]
@@ -138,6 +140,7 @@ def test_follow_up_uses_the_most_recent_images(analyst: Analyst) -> None:
     assert "90x60" in answer and "100x80" not in answer
 
 
+@pytest.mark.slow
 def test_deterministic(analyst: Analyst) -> None:
     messages = ask("Describe this picture:", shapes_image())
     assert analyst.answer(messages) == analyst.answer(messages) == Analyst().answer(messages)
@@ -205,6 +208,7 @@ def _lines_card(n: int, seed: int = 3) -> Image.Image:
     return text_card("\n".join(lines), font_px=22, size=(768, 26 + 40 * n), origin=(20, 12), line_spacing=1.8)
 
 
+@pytest.mark.slow
 def test_split_recognition_reads_exactly_what_one_engine_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     import numpy as np
     from rapidocr_onnxruntime import RapidOCR
@@ -231,6 +235,7 @@ def test_split_recognition_reads_exactly_what_one_engine_reads(monkeypatch: pyte
     assert sorted(lines) == expected
 
 
+@pytest.mark.slow
 def test_ocr_runs_only_when_the_question_needs_text(monkeypatch: pytest.MonkeyPatch) -> None:
     from vizlab.local.analyst import answer as module
 

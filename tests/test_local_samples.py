@@ -65,6 +65,7 @@ def test_unknown_sample_is_an_azure_shaped_404(backend: LocalBackend) -> None:
     assert "car-crash.jpg" in error["message"] and "parking-sign.jpg" in error["message"]
 
 
+@pytest.mark.slow
 def test_sample_url_is_read_and_counted_like_the_image_itself(backend: LocalBackend) -> None:
     url = f"{backend.url}/samples/parking-sign.jpg"
     by_url = _ask(backend, url, detail="high")

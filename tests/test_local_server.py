@@ -162,6 +162,7 @@ def test_openai_sdk_azure_client(local_backend: Any) -> None:
     assert response.usage is not None and response.usage.prompt_tokens > 0
 
 
+@pytest.mark.slow
 def test_openai_sdk_v1_routes(local_backend: Any) -> None:
     for base in ("/openai/v1", "/v1"):
         client = openai.OpenAI(base_url=local_backend.url + base, api_key=LOCAL_API_KEY)
@@ -367,6 +368,7 @@ def test_max_tokens_cuts_with_finish_reason_length(local_backend: Any) -> None:
     assert body["choices"][0]["finish_reason"] == "length" and body["usage"]["completion_tokens"] == 3
 
 
+@pytest.mark.slow
 def test_usage_matches_vizlab_tokens(local_backend: Any) -> None:
     from vizlab.tokens import count_text_tokens, estimate_request
 
@@ -382,6 +384,7 @@ def test_usage_matches_vizlab_tokens(local_backend: Any) -> None:
     assert body["usage"]["prompt_tokens"] == estimate_request(legacy, model="gpt-4o").prompt_tokens
 
 
+@pytest.mark.slow
 def test_usage_follows_the_deployments_model_when_it_is_named_after_one() -> None:
     """A deployment named like a known model counts with that model's rules; others with token_model."""
     from vizlab.tokens import count_text_tokens, estimate_request
@@ -465,6 +468,7 @@ def test_streaming_with_sdk(local_backend: Any) -> None:
 # --- quotas ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_rpm_429_then_success_after_waiting() -> None:
     with LocalBackend(api_key="k", rpm=2, rate_window_s=1.5) as backend:
         headers = {"api-key": "k"}
@@ -494,6 +498,7 @@ def test_tpm_429(local_backend: Any) -> None:
         assert int(limited.headers["retry-after"]) >= 1
 
 
+@pytest.mark.slow
 def test_sdk_sees_rate_limit() -> None:
     with LocalBackend(api_key="k", rpm=1, rate_window_s=30) as backend:
         client = openai.AzureOpenAI(azure_endpoint=backend.url, api_key="k", api_version=API_VERSION, max_retries=0)
@@ -578,6 +583,7 @@ def test_fuzzed_image_parts_never_500(local_backend: Any, body: Any) -> None:
         assert resp.json()["error"]["param"].startswith("messages[")
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.binary(max_size=200))
 def test_fuzzed_raw_bytes_never_500(local_backend: Any, raw: bytes) -> None:
@@ -618,6 +624,7 @@ def test_concurrent_clients_get_their_own_replies(local_backend: Any) -> None:
 # --- running it --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_backend_lifecycle() -> None:
     backend = LocalBackend(deployments=("a", "b"))
     port = backend.port  # known before start
@@ -671,6 +678,7 @@ def test_config_repr_hides_the_key() -> None:
     assert "s3cret-key" not in repr(LocalBackend(api_key="s3cret-key"))
 
 
+@pytest.mark.slow
 def test_latency_is_simulated_without_blocking(monkeypatch: pytest.MonkeyPatch) -> None:
     """The simulated latency is an asyncio sleep: four requests are inside it at once.
 
@@ -734,6 +742,7 @@ def cli_process() -> Iterator[subprocess.Popen[str]]:
         proc.stderr.close()
 
 
+@pytest.mark.slow
 def test_cli_serves_until_interrupted(cli_process: subprocess.Popen[str]) -> None:
     assert cli_process.stdout is not None
     line = cli_process.stdout.readline().strip()
@@ -751,6 +760,7 @@ def test_cli_serves_until_interrupted(cli_process: subprocess.Popen[str]) -> Non
     assert cli_process.wait(timeout=10) == 0
 
 
+@pytest.mark.slow
 def test_cli_refuses_public_host() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "vizlab.local", "--host", "0.0.0.0", "--port", "0"], capture_output=True, text=True, timeout=60
@@ -781,6 +791,7 @@ def test_context_window_exceeded_gets_400_with_the_services_message(local_backen
     )
 
 
+@pytest.mark.slow
 def test_prompt_plus_max_tokens_over_the_window_gets_400(local_backend: Any) -> None:
     from vizlab.tokens import estimate_request
 
@@ -809,6 +820,7 @@ def test_max_tokens_over_the_models_output_limit(local_backend: Any, field: str,
     assert post(local_backend, {"messages": OK_MESSAGES, field: limit}, deployment=deployment).status_code == 200
 
 
+@pytest.mark.slow
 def test_limits_follow_each_deployments_token_model() -> None:
     """gpt-4o: 128 k window, 16,384 out; gpt-4.1: 1,047,576 and 32,768; an unknown name: token_model (o3)."""
     headers = {"api-key": "k"}
@@ -852,6 +864,7 @@ def test_model_limits_table() -> None:
     assert [m for m in chat_models if limits_for(m)[0] is None] == []
 
 
+@pytest.mark.slow
 def test_gpt5_caps_the_prompt_at_272k() -> None:
     with LocalBackend(deployments=("gpt-5",)) as backend:
         error = assert_error(post(backend, {"messages": _long_prompt(280_000)}, headers={"api-key": "k"}, deployment="gpt-5"),
@@ -941,6 +954,7 @@ def _partial_upload(port: int, path: str, headers: dict[str, str], head: bytes, 
         time.sleep(0.3)  # the handler is now waiting in request.stream() for the rest
 
 
+@pytest.mark.slow
 def test_client_disconnect_mid_upload_is_quiet(uvicorn_log: _Records) -> None:
     with LocalBackend(api_key="k") as backend:
         _attach(uvicorn_log)
@@ -957,6 +971,7 @@ def test_client_disconnect_mid_upload_is_quiet(uvicorn_log: _Records) -> None:
     assert uvicorn_log.errors() == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stream", [False, True])
 def test_stop_with_a_request_in_flight_is_orderly(uvicorn_log: _Records, stream: bool) -> None:
     """A request still running when stop() is called: a bounded stop, a 503 (or an ended stream), no ERROR log."""
@@ -1016,6 +1031,7 @@ def _batch_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("vizlab-batch-") and t.is_alive()]
 
 
+@pytest.mark.slow
 def test_stop_ends_the_batch_workers() -> None:
     backend = LocalBackend(api_key="k", batch_delay_s=30.0, latency_s=0.0).start()
     lines = "".join(

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from vizlab import models
-from vizlab.models import registry
 from vizlab.errors import UnknownModelError, VizlabError
-from vizlab.models import REASONING_REJECTED, PatchRule, TileRule, families, lookup
+from vizlab.models import REASONING_REJECTED, PatchRule, TileRule, families, lookup, registry
 
 # The families the newest OpenAI "Images and vision" guide (and its 2025-08 revision) lists, plus
 # the ones the brief names; every one must be in the registry.

@@ -145,6 +145,7 @@ def test_five_stop_sequences_are_refused_before_sending(chat: ChatPanel) -> None
     assert chat.prompt.value == "hello"
 
 
+@pytest.mark.slow
 def test_live_estimate_follows_text_attachments_detail_and_history(chat: ChatPanel, photo: bytes) -> None:
     def prompt_tokens() -> int:
         found = re.search(r"~([\d,]+) prompt tokens", chat.estimate_html.value)
@@ -171,6 +172,7 @@ def test_live_estimate_follows_text_attachments_detail_and_history(chat: ChatPan
     assert without < with_history and "tokens saved" in chat.estimate_html.value
 
 
+@pytest.mark.slow
 def test_past_messages_included_cuts_the_request(chat: ChatPanel) -> None:
     for q in ("one", "two", "three"):
         chat.prompt.value = q
@@ -233,6 +235,7 @@ def test_reasoning_family_gets_max_completion_tokens_and_effort_not_temperature(
 # --- waiting, stopping ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_pending_turn_and_honest_totals_for_a_stopped_answer(photo: bytes) -> None:
     slow = connect(local_options={"latency_s": 3.0}, verbose=False)
     panel = ChatPanel(slow)
@@ -261,6 +264,7 @@ def test_pending_turn_and_honest_totals_for_a_stopped_answer(photo: bytes) -> No
 # --- View code ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_view_code_has_the_request_and_never_the_key(chat: ChatPanel, photo: bytes) -> None:
     chat.attach(photo)
     chat.temperature.value = 0.5
@@ -278,6 +282,7 @@ def test_view_code_has_the_request_and_never_the_key(chat: ChatPanel, photo: byt
     assert chat.code_view.code == ""
 
 
+@pytest.mark.slow
 def test_generated_python_code_runs_against_the_backend(local_backend: Any, client: Client, tmp_path: Path) -> None:
     state = ChatState(client)
     assert state.send("Say hello", settings=ChatSettings(temperature=0.4, max_tokens=50))
@@ -301,6 +306,7 @@ def test_curl_code_is_one_valid_command(client: Client) -> None:
 # --- the static snapshot --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_mimebundle_has_the_widget_and_a_static_snapshot(chat: ChatPanel, photo: bytes) -> None:
     chat.attach(photo)
     chat.prompt.value = "Describe this image"
@@ -324,6 +330,7 @@ def test_nbval_sanitize_folds_the_snapshot() -> None:
     assert re.sub(pattern, replacement, one) == re.sub(pattern, replacement, two) == replacement
 
 
+@pytest.mark.slow
 def test_compare_snapshot_shows_pictures_and_answers(client: Client, photo: bytes) -> None:
     panel = ComparePanel(client, image=photo, question="What colour is this?")
     panel.run_in_thread = False
@@ -338,6 +345,7 @@ def test_compare_snapshot_shows_pictures_and_answers(client: Client, photo: byte
 # --- compare: what the model sees, arms, parallel -------------------------------------------------
 
 
+@pytest.mark.slow
 def test_compare_shows_the_pixels_the_model_sees(client: Client) -> None:
     from vizlab.datasets import text_card
 
@@ -356,6 +364,7 @@ def test_compare_shows_the_pixels_the_model_sees(client: Client) -> None:
         W.Widget.close_all()
 
 
+@pytest.mark.slow
 def test_compare_deployments_with_their_own_token_rules(photo: bytes) -> None:
     c = connect(local_options={"deployments": ("gpt-4o", "gpt-4.1-mini")}, verbose=False)
     try:
@@ -373,6 +382,7 @@ def test_compare_deployments_with_their_own_token_rules(photo: bytes) -> None:
         c.close()
 
 
+@pytest.mark.slow
 def test_compare_requests_go_in_parallel(photo: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
@@ -421,6 +431,7 @@ def test_upload_snapshot_lists_the_images(photo: bytes) -> None:
         W.Widget.close_all()
 
 
+@pytest.mark.slow
 def test_a_reasoning_deployment_gets_its_parameters_from_the_registry() -> None:
     """o3 on the strict built-in backend: effort picker shown, max_completion_tokens, no temperature."""
     c = connect(deployment="o3", local_options={"deployments": ("o3", "gpt-4o")}, verbose=False)

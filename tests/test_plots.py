@@ -37,6 +37,7 @@ def _blank(w: int, h: int) -> Image.Image:
 # --- tile grids -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_tile_grid_title_matches_the_published_example() -> None:
     # OpenAI vision guide (2025-08): a 2048x4096 image at high is 768x1536, 6 tiles, 1105 tokens.
     fig = plots.tile_grid(_blank(2048, 4096))
@@ -46,6 +47,7 @@ def test_tile_grid_title_matches_the_published_example() -> None:
     assert fig.axes[0].get_images()[0].get_array().shape[:2] == (1536, 768)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "size", [(1, 1), (512, 512), (513, 513), (1024, 1024), (1600, 1200), (700, 2000), (1000, 2000), (4000, 300)]
 )
@@ -204,6 +206,7 @@ def test_accuracy_vs_tokens_empty_table() -> None:
     assert fig.axes[0].get_lines() == []
 
 
+@pytest.mark.slow
 def test_returned_figures_render_as_png_without_pyplot() -> None:
     from PIL import Image as _Image
 

@@ -28,6 +28,7 @@ def test_readme_is_short_and_its_links_resolve() -> None:
         assert (ROOT / target).exists(), target
 
 
+@pytest.mark.slow
 def test_readme_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
         monkeypatch.delenv(var, raising=False)

@@ -61,6 +61,7 @@ def test_every_reasoning_family_is_in_the_test() -> None:
     assert {"o1", "o3", "o3-mini", "o4-mini", "gpt-5", "gpt-5.1", "gpt-5.4"} <= set(REASONING)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", REASONING)
 def test_each_reasoning_family_refuses_max_tokens_and_chats_with_max_completion_tokens(
     backend: LocalBackend, family: str
@@ -184,6 +185,7 @@ def _long_system(words: int, salt: str = "") -> list[dict[str, Any]]:
     return [{"role": "system", "content": salt + " ".join(f"rule{i}" for i in range(words))}]
 
 
+@pytest.mark.slow
 def test_repeated_long_prefixes_report_cached_tokens_by_the_documented_rule() -> None:
     with LocalBackend(api_key=KEY, deployments=("gpt-4o", "turbo=gpt-4-turbo")) as b:
         client = _client(b, "gpt-4o")
@@ -211,6 +213,7 @@ def test_repeated_long_prefixes_report_cached_tokens_by_the_documented_rule() ->
         assert turbo.chat(_long_system(700)).cached_tokens == 0  # no prompt caching before gpt-4o
 
 
+@pytest.mark.slow
 def test_cached_prefixes_expire_after_the_retention() -> None:
     with LocalBackend(api_key=KEY, prompt_cache_ttl_s=0.2) as b:
         client = _client(b, "gpt-4o")
@@ -257,6 +260,7 @@ def test_deployment_name_equals_model_and_bad_models_are_refused() -> None:
         BackendConfig(billing_rules="1999-01")
 
 
+@pytest.mark.slow
 def test_command_line_serves_name_equals_model() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "vizlab.local", "--port", "0", "--api-key", KEY, "--deployment", "reasoner=o4-mini",
@@ -281,6 +285,7 @@ def test_command_line_serves_name_equals_model() -> None:
             proc.stderr.close()
 
 
+@pytest.mark.slow
 def test_connect_to_the_builtin_backend_knows_each_deployments_model() -> None:
     client = connect(local_options={"deployments": ("thinker=o3",)}, deployment="thinker", verbose=False, env_file=None)
     assert client.model_info is not None and client.model_info.name == "o3"

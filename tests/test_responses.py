@@ -36,6 +36,7 @@ def image_input(text: str, detail: str = "high", **image: Any) -> list[dict[str,
     return [{"role": "user", "content": [{"type": "input_text", "text": text}, part]}]
 
 
+@pytest.mark.slow
 def test_create_with_image_then_follow_up_from_stored_context(client: OpenAI) -> None:
     first = client.responses.create(model="gpt-4o", input=image_input("What does the sign say?"))
     assert first.status == "completed" and first.object == "response"
@@ -62,6 +63,7 @@ def test_instructions_are_not_carried_over(client: OpenAI) -> None:
     assert second.usage.input_tokens < 2 * first.usage.input_tokens + first.usage.output_tokens
 
 
+@pytest.mark.slow
 def test_retrieve_input_items_delete(client: OpenAI) -> None:
     created = client.responses.create(model="gpt-4o", input=image_input("Read", detail="low"))
     assert client.responses.retrieve(created.id).id == created.id
@@ -90,6 +92,7 @@ def test_file_id_image(client: OpenAI) -> None:
     assert "OPEN 9-5" in reply.output_text
 
 
+@pytest.mark.slow
 def test_stream_accumulates_into_the_final_response(client: OpenAI) -> None:
     types: list[str] = []
     with client.responses.stream(model="gpt-4o", input=image_input("What does it say?")) as stream:
@@ -174,6 +177,7 @@ def test_azure_dated_route(backend: LocalBackend) -> None:
     assert old.status_code == 404 and "not available in api-version 2024-10-21" in old.json()["error"]["message"]
 
 
+@pytest.mark.slow
 def test_client_respond_conversation_both_apis_and_continuation(backend: LocalBackend) -> None:
     from vizlab.datasets import text_card as card
 

@@ -42,6 +42,7 @@ def _not_a_server_error(ctx: Any, response: Any, case: Any) -> bool:
 CHECKS = [_not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
+@pytest.mark.slow
 def test_every_operation_answers_as_documented(backend: LocalBackend) -> None:
     """Each operation of the served document, EXAMPLES generated cases each (hypothesis, fixed seed)."""
     import requests

@@ -36,6 +36,7 @@ def test_grid_crops_cover_the_image_exactly() -> None:
     assert len(crops) == 6 and sum(w for w, _ in sizes[:3]) == 601 and sum(h for _, h in sizes[::3]) == 401
 
 
+@pytest.mark.slow
 def test_the_detector_finds_both_lines_and_text_crops_hold_them_and_little_else() -> None:
     page = _two_labels()
     boxes = text_boxes(page)

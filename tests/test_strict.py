@@ -297,6 +297,7 @@ def test_configured_hosts_are_served() -> None:
 # --- pacing: the concurrency limit -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_concurrency_limit_answers_429_with_retry_after_ms() -> None:
     """Three requests at once against a limit of two, each held 5 s in its simulated latency: two
     are served, the third is refused at once with Azure's 429 shape; afterwards one is served again."""
@@ -325,6 +326,7 @@ def test_concurrency_limit_answers_429_with_retry_after_ms() -> None:
         assert requests.post(url, json={"messages": HI}, headers={"api-key": "k"}, timeout=TIMEOUT).status_code == 200
 
 
+@pytest.mark.slow
 def test_the_sdk_retries_a_concurrency_429_and_succeeds() -> None:
     with LocalBackend(api_key="k", max_concurrency=1, latency_s=0.5) as backend:
         client = openai.AzureOpenAI(azure_endpoint=backend.url, api_key="k", api_version=API_VERSION, max_retries=5)
@@ -346,6 +348,7 @@ def test_the_sdk_retries_a_concurrency_429_and_succeeds() -> None:
 # --- hole 2: big bodies are refused early and parsed off the event loop --------------------------
 
 
+@pytest.mark.slow
 def test_a_prompt_longer_than_the_window_in_characters_is_refused_before_counting(
     local_backend: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -404,6 +407,7 @@ def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="counts descriptors in /proc/self/fd (Linux)")
 def test_slowloris_sockets_are_closed_and_descriptors_come_back() -> None:
     with LocalBackend(api_key="k", header_timeout_s=1.0) as backend:
@@ -436,6 +440,7 @@ def test_slowloris_sockets_are_closed_and_descriptors_come_back() -> None:
         assert requests.get(backend.url + "/healthz", timeout=TIMEOUT).status_code == 200
 
 
+@pytest.mark.slow
 def test_a_trickled_request_is_dropped_before_its_headers_end() -> None:
     """One byte at a time does not keep the connection: the clock is on the whole header, not per byte."""
     request = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: {'a' * 200}\r\n\r\n".encode()
@@ -454,6 +459,7 @@ def test_a_trickled_request_is_dropped_before_its_headers_end() -> None:
         assert sent < len(request), "the server waited for the whole trickled header"
 
 
+@pytest.mark.slow
 def test_a_keep_alive_connection_is_served_then_guarded_again() -> None:
     """A complete request on a fresh connection is served; on the same connection, a next request
     that never finishes its headers is dropped too."""

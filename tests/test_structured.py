@@ -59,6 +59,7 @@ class ShapeReport(BaseModel):
     shapes: list[str]
 
 
+@pytest.mark.slow
 def test_parse_with_pydantic_model(client: OpenAI) -> None:
     completion = client.chat.completions.parse(
         model="gpt-4o", messages=user("Describe the shapes.", SHAPES_URL), response_format=ShapeReport
@@ -293,6 +294,7 @@ def test_text_fields_get_ocr_even_when_the_question_does_not_ask(client: OpenAI)
     assert json.loads(reply.choices[0].message.content or "") == {"sign_text": "OPEN 9-5"}
 
 
+@pytest.mark.slow
 def test_reasoning_deployment_refuses_logprobs() -> None:
     with LocalBackend(api_key=KEY, deployments=("gpt-4o", "think=o4-mini"), stream_chunk_delay_s=0) as b, OpenAI(
         base_url=b.url + "/openai/v1", api_key=KEY, max_retries=0

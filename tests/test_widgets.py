@@ -345,6 +345,7 @@ def test_chat_state_keeps_an_answer_whose_autosave_failed(
 # --- chat panel -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_chat_panel_playground_flow(chat: ChatPanel, square_path: Path) -> None:
     """The quickstart: system message, apply, attach, "Describe this image", Send, follow-up."""
     system = "You're an AI assistant that helps people find information."
@@ -385,6 +386,7 @@ def test_chat_panel_playground_flow(chat: ChatPanel, square_path: Path) -> None:
     assert "Total: 2 requests" in chat.totals_html.value
 
 
+@pytest.mark.slow
 def test_chat_panel_raw_json_elides_data_urls(chat: ChatPanel, square_png: bytes) -> None:
     chat.raw_toggle.value = True
     assert "No request sent yet" in chat.raw_html.value
@@ -414,6 +416,7 @@ def test_chat_panel_length_warning(chat: ChatPanel) -> None:
     assert chat.conversation.turns[-1].meta["finish_reason"] == "length"
 
 
+@pytest.mark.slow
 def test_chat_panel_auth_error_then_fixed(local_backend: Any, client: Client, square_png: bytes) -> None:
     wrong_key = "wrong-key-0123456789"
     bad = make_client(local_backend.url, key=wrong_key, max_retries=0)
@@ -499,6 +502,7 @@ def test_chat_panel_export_writes_files(chat: ChatPanel, square_png: bytes, tmp_
     assert LOCAL_API_KEY not in json_path.read_text(encoding="utf-8") + md
 
 
+@pytest.mark.slow
 def test_chat_panel_autosave_survives_a_restart(client: Client, tmp_path: Path, square_png: bytes) -> None:
     path = tmp_path / "chat.autosave.json"
     first = ChatPanel(client, autosave=path)
@@ -519,6 +523,7 @@ def test_chat_panel_autosave_survives_a_restart(client: Client, tmp_path: Path, 
     W.Widget.close_all()
 
 
+@pytest.mark.slow
 def test_chat_panel_uses_an_upload_panel_and_its_own_upload(client: Client, square_png: bytes) -> None:
     uploads = UploadPanel()
     uploads.file_upload.set_state({"value": [record("from-panel.png", square_png)]})
@@ -549,6 +554,7 @@ def test_chat_panel_deployment_picker(local_backend: Any) -> None:
     W.Widget.close_all()
 
 
+@pytest.mark.slow
 def test_chat_panel_runs_in_a_thread_and_can_stop(square_png: bytes) -> None:
     with LocalBackend(api_key=LOCAL_API_KEY, stream_chunk_delay_s=0.05) as backend:
         slow = make_client(backend.url)
@@ -579,6 +585,7 @@ def test_chat_panel_runs_in_a_thread_and_can_stop(square_png: bytes) -> None:
         W.Widget.close_all()
 
 
+@pytest.mark.slow
 def test_no_key_in_any_widget(chat: ChatPanel, square_png: bytes) -> None:
     chat.attach(square_png)
     chat.prompt.value = "Describe this image"
@@ -591,6 +598,7 @@ def test_no_key_in_any_widget(chat: ChatPanel, square_png: bytes) -> None:
 # --- compare ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_compare_state_columns(client: Client, square_png: bytes) -> None:
     state = CompareState(client, square_png, "Describe this image.")
     cols = state.run()
@@ -602,6 +610,7 @@ def test_compare_state_columns(client: Client, square_png: bytes) -> None:
     assert cols["high"].estimated_prompt == cols["high"].reported_prompt
 
 
+@pytest.mark.slow
 def test_compare_panel_three_columns(client: Client, square_path: Path) -> None:
     panel = ComparePanel(client, image=str(square_path), question="What colour is this?")
     panel.run_in_thread = False
@@ -620,6 +629,7 @@ def test_compare_panel_three_columns(client: Client, square_path: Path) -> None:
     W.Widget.close_all()
 
 
+@pytest.mark.slow
 def test_compare_state_grid_failure_lands_in_the_columns(
     client: Client, square_png: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -635,6 +645,7 @@ def test_compare_state_grid_failure_lands_in_the_columns(
     assert all("OSError: no font" in c.error and not c.answer for c in cols.values())
 
 
+@pytest.mark.slow
 def test_compare_panel_shows_an_unexpected_failure(client: Client, square_png: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     panel = ComparePanel(client, image=square_png)
     panel.run_in_thread = False
@@ -649,6 +660,7 @@ def test_compare_panel_shows_an_unexpected_failure(client: Client, square_png: b
     W.Widget.close_all()
 
 
+@pytest.mark.slow
 def test_compare_panel_upload_and_errors(local_backend: Any, square_png: bytes) -> None:
     bad = make_client(local_backend.url, key="another-wrong-key", max_retries=0)
     panel = ComparePanel(bad)
