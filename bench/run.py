@@ -31,6 +31,7 @@ BENCHMARKS = {
     "6": ("bench_conversation", "conversation totals"),
     "7": ("bench_strict", "the built-in backend under hostile clients"),
     "8": ("bench_documents", "PDF pages rendered"),
+    "9": ("bench_room", "vizlab.room: a room of attendees, and kill -9"),
 }
 
 

@@ -1,0 +1,46 @@
+"""What the routes need of a room (:class:`RoomFacade`), so they never import the server that runs them."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import httpx
+from fastapi import Request
+
+from vizlab.room.pacing import FairPacer
+from vizlab.room.recording import Recorder, Replayer
+from vizlab.room.settings import RoomSettings
+from vizlab.room.store import CodeRow, RoomStore
+from vizlab.room.upstream import Upstream
+
+__all__ = ["RoomFacade"]
+
+
+class RoomFacade(Protocol):
+    """The face of :class:`vizlab.room.server.Room` the routes and the pipeline use."""
+
+    settings: RoomSettings
+    store: RoomStore
+    pacer: FairPacer
+    upstream: Upstream
+    deployment: str
+    admin_key: str
+    stats: dict[str, int]
+    recorder: Recorder | None
+    replayer: Replayer | None
+
+    @property
+    def client(self) -> httpx.AsyncClient: ...
+    def check_code(self, request: Request) -> CodeRow: ...
+    def check_deployment(self, name: str) -> str | None: ...
+    def host_ok(self, host: str | None) -> bool: ...
+    def codes(self) -> dict[str, CodeRow]: ...
+    def refresh_codes(self) -> None: ...
+    def add_attendees(self, count: int, budget_usd: float | None = None) -> list[CodeRow]: ...
+    def usage(self) -> dict[str, Any]: ...
+    def redact_body(self, body: Any) -> Any: ...
+    def redact_headers(self, headers: dict[str, str]) -> dict[str, str]: ...
+    def redact_bytes(self, data: bytes) -> bytes: ...
+    def prompt_record(self, body: dict[str, Any]) -> str | None: ...
+    def log(self, line: str) -> None: ...
+    async def close_client(self) -> None: ...
