@@ -96,7 +96,8 @@ def render_functions(tools: list[Any]) -> str:
             continue
         if isinstance(fn.get("description"), str) and fn["description"]:
             lines.append(f"// {fn['description']}")
-        params = fn.get("parameters") if isinstance(fn.get("parameters"), Mapping) else {}
+        given = fn.get("parameters")
+        params: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
         defs = {k: v for k, v in params.items() if k in ("$defs", "definitions")}
         if params.get("properties"):
             lines += [f"type {fn['name']} = (_: {{", _properties(params, 0), "}) => any;"]
