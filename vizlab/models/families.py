@@ -246,7 +246,8 @@ _GPT6_PARAMS = Source(
 
 def _gpt6() -> list[ModelInfo]:
     lim = PatchLimit(65535, None, verified=False, note="no budget seen up to 4032x3024 (11,970 patches)")
-    rule = PatchRule("gpt-6 patches", 1.2, _limits(low=PatchLimit(512, None, verified=False), high=_L2500,
+    high = PatchLimit(65535, 2500, verified=False, note="no 2048 pre-fit: 2560x1440 -> 2,442 patches in the table")
+    rule = PatchRule("gpt-6 patches", 1.2, _limits(low=PatchLimit(512, None, verified=False), high=high,
                                                    original=lim), "original", NEWEST, _GPT6_RULE_SRC)  # fmt: skip
     params = _reasoning(("none", "low", "medium", "high", "xhigh", "max"), "medium", _GPT6_PARAMS)
     facts = _facts(limits=lifecycles.GPT6_PAGES, vision=lifecycles.GPT6_PAGES,
