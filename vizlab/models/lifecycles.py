@@ -46,6 +46,7 @@ AZURE_1001 = Source(
 AZURE_GPT4_SERIES = Source(
     "github.com/orgs/cometapi-dev/discussions/118 and techscurrent.com/?p=2733 (Foundry retirement table): "
     "Azure GPT-4 series (gpt-4.1 versions among them) deprecated, retirement 'October 2026'", "2026-07",
+    note="no day stated: the 1st assumed (never warns late)",
 )  # fmt: skip
 AZURE_GPT4O_2027 = Source(
     "a 2026-10 post moving Azure's gpt-4o retirement to 2027-04-14, as cited in issue 19", "2026-10",
@@ -102,11 +103,11 @@ LIFECYCLES: Mapping[str, Mapping[str, Lifecycle]] = MappingProxyType({
                            retires=_dates(("2026-03-31", AZURE_0331), ("2026-10-01", AZURE_1001))),
         "openai": _OPENAI_4x}),
     "gpt-4.1": MappingProxyType({
-        "azure": Lifecycle("azure", "deprecated", AZURE_GPT4_SERIES, retires=_dates(("2026-10", AZURE_GPT4_SERIES)),
+        "azure": Lifecycle("azure", "deprecated", AZURE_GPT4_SERIES, retires=_dates(("2026-10-01", AZURE_GPT4_SERIES)),
                            note="closed to new customers (deprecated) before retirement"),
         "openai": _OPENAI_4x}),
     "gpt-4.1-mini": MappingProxyType({
-        "azure": Lifecycle("azure", "deprecated", AZURE_GPT4_SERIES, retires=_dates(("2026-10", AZURE_GPT4_SERIES))),
+        "azure": Lifecycle("azure", "deprecated", AZURE_GPT4_SERIES, retires=_dates(("2026-10-01", AZURE_GPT4_SERIES))),
         "openai": _OPENAI_4x}),
     "gpt-4-turbo": MappingProxyType({
         "openai": Lifecycle("openai", "retired", OPENAI_0422, retires=_dates(("2026-10-23", OPENAI_0422)),

@@ -1,8 +1,10 @@
 """Whole-request estimates, offline, for Chat Completions and the Responses API.
 
 Overhead follows the OpenAI cookbook ("How to count tokens with tiktoken", 2024-2025): 3 tokens per
-message, 1 per name, 3 priming the reply. An https image of unknown size counts at its bound and
-is flagged; caching never makes the estimate low. The result shares its shape with reported usage.
+message, 1 per name, 3 priming the reply. Tools, schemas, tool calls and results follow
+:mod:`vizlab.tokens.tools`' rule with constants measured on recorded exchanges (each cited below).
+An https image of unknown size counts at its bound and is flagged; caching never makes the
+estimate low. The result shares its shape with reported usage.
 """
 
 from __future__ import annotations
@@ -334,7 +336,7 @@ def _item(counter: _Counter, where: str, item: Mapping[str, Any]) -> int:
         output = item.get("output")
         counter.content(f"{where} output", output if isinstance(output, (str, list)) else json.dumps(output))
         return TOKENS_PER_MESSAGE
-    for j, part in enumerate(item.get("summary") or []):  # reasoning: the readable summary
+    for part in item.get("summary") or []:  # reasoning: the readable summary
         if isinstance(part, Mapping) and isinstance(part.get("text"), str):
             counter.count_text(part["text"])
     encrypted = item.get("encrypted_content")
