@@ -273,7 +273,8 @@ class ImageTokenBreakdown:
 
     def _repr_markdown_(self) -> str:
         lines = self.explain().splitlines()
-        return f"**{lines[0]}**\n\n`{lines[1]}`"
+        notes = "".join(f"\n\n{line.strip()}" for line in lines[1:-1])  # disputed / refused, if any
+        return f"**{lines[0]}**{notes}\n\n`{lines[-1]}`"
 
 
 def _disputed(model: str) -> str:
