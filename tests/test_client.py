@@ -367,7 +367,9 @@ def test_no_settings_start_the_shared_built_in_backend(clean_env: Any, capsys: p
     out = capsys.readouterr().out
     assert out.count("\n") == 1
     assert re.fullmatch(
-        r"vizlab: built-in local backend at http://127\.0\.0\.1:\d+ \(deployment gpt-4o, model vizlab-local-analyst\)\n",
+        # gpt-4o now has dated retirements (vizlab.models.lifecycles), which describe() names
+        r"vizlab: built-in local backend at http://127\.0\.0\.1:\d+ \(deployment gpt-4o, model vizlab-local-analyst\)"
+        r"; model gpt-4o: deprecated, retires 2027-01-14\n",
         out,
     )
     assert first.backend == "local" and first.endpoint == second.endpoint  # one backend, reused
@@ -400,8 +402,8 @@ def test_azure_from_environment(clean_env: pytest.MonkeyPatch, local_backend: An
         assert c.chat("hi").request["model"] == "gpt-4o-mini"
         assert c.describe() == (
             f"vizlab: Azure OpenAI at {local_backend.url} (deployment gpt-4o-mini, "
-            f"api-version {DEFAULT_API_VERSION}, key auth)"
-        )
+            f"api-version {DEFAULT_API_VERSION}, key auth); model gpt-4o-mini: deprecated, retires 2026-10-01"
+        )  # gpt-4o-mini's Azure retirement (vizlab.models.lifecycles) is now a recorded fact
 
 
 def test_openai_base_url_from_environment(clean_env: pytest.MonkeyPatch, local_backend: Any) -> None:

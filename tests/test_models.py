@@ -16,6 +16,7 @@ EXPECTED = [
     "gpt-5-mini", "gpt-5-nano", "gpt-5-chat-latest", "gpt-5.1", "gpt-5.2", "gpt-5.4", "gpt-5.4-mini",
     "gpt-5.4-nano", "gpt-5.5", "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna", "gpt-image-1",
     "gpt-realtime", "computer-use-preview", "azure-gpt-4v-2023-preview",
+    "gpt-6-astra", "gpt-6-sol", "gpt-6-luna", "gpt-6.1-sol", "gpt-6.2-sol",
 ]  # fmt: skip
 
 

@@ -227,7 +227,8 @@ def test_connect_names_the_retirement_date(backend: LocalBackend) -> None:
     old = _client(backend, "old", model="gpt-4.5")
     assert models.lookup("gpt-4.5").retires == "2025-07-14"
     assert "retires 2025-07-14" in old.describe() and "gpt-4.5" in old.describe()
-    assert "retires" not in _client(backend, "gpt-4o").describe()
+    # gpt-4o now has dated retirements (vizlab.models.lifecycles): the soonest default one is OpenAI's.
+    assert "retires 2027-01-14" in _client(backend, "gpt-4o").describe()
 
 
 def test_compatible_servers_get_max_tokens_and_services_max_completion_tokens() -> None:

@@ -116,7 +116,8 @@ def test_azure_models_list_lists_models_from_the_registry(local_backend: Any) ->
 def test_models_retrieve_and_its_404(local_backend: Any) -> None:
     with azure_sdk(local_backend) as sdk:
         model = sdk.models.retrieve("gpt-4o-2024-08-06")
-    assert model.id == "gpt-4o-2024-08-06" and model.model_dump()["lifecycle_status"] == "generally-available"
+    # gpt-4o is deprecated on both providers now (vizlab.models.lifecycles) and still served
+    assert model.id == "gpt-4o-2024-08-06" and model.model_dump()["lifecycle_status"] == "deprecated"
     with v1_sdk(local_backend) as v1, pytest.raises(openai.NotFoundError) as caught:
         v1.models.retrieve("gpt-4.5")
     assert "retired on 2025-07-14" in str(caught.value)
@@ -129,7 +130,8 @@ def test_retirement_dates_are_unix_seconds_from_the_registry(local_backend: Any)
 
     entry = model_entry(lookup("gpt-4.5"))
     assert entry["deprecation"]["inference"] == 1752451200  # 2025-07-14T00:00:00Z
-    assert model_entry(lookup("gpt-4o"))["deprecation"]["inference"] is None  # none published: null
+    assert model_entry(lookup("gpt-4o"))["deprecation"]["inference"] == 1799884800  # 2027-01-14, OpenAI (soonest default)
+    assert model_entry(lookup("gpt-5.5"))["deprecation"]["inference"] is None  # none published: null
 
 
 # --- headers on every response ------------------------------------------------------------------

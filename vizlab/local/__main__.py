@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from typing import Callable
+
+from vizlab.errors import UnknownModelError
 
 from vizlab.local.server import LocalBackend, require_loopback
+from vizlab.models.registry import lifecycle_warning
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +52,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def retirement_warnings(deployments: tuple[str, ...], model_for: Callable[[str], str],
+                        today: str | None = None) -> list[str]:  # fmt: skip
+    """One line per deployment whose model is past (or near) a retirement date on Azure, with the
+    date, its source and a replacement. The backend still serves it (notebook 14 tells its history)."""
+    out = []
+    for deployment in deployments:
+        model = model_for(deployment)
+        try:
+            text = lifecycle_warning(model, today, provider="azure")
+        except UnknownModelError:
+            continue
+        if text:
+            out += [f"deployment {deployment!r} ({model}): {line} It is still served here." for line in text.splitlines()]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -81,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     mapped = backend.config.deployment_models
     deployments = ", ".join(f"{d}={mapped[d]}" if d in mapped else d for d in backend.config.deployments)
     print(f"vizlab local backend: {backend.url} (deployments: {deployments})", flush=True)
+    for line in retirement_warnings(backend.config.deployments, backend.config.model_for):
+        print(f"warning: {line}", file=sys.stderr, flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -69,27 +69,44 @@ def prompt_tokens(messages: list[dict[str, Any]], model: str) -> int:
 
 @dataclass(frozen=True)
 class PromptCount:
-    """A prompt's tokens and each image's share, in the order the images appear."""
+    """A prompt's tokens and each image's share, in the order the images appear; ``refused``: the
+    service's refusals of images the model's rule does not accept (gpt-5.6 original over 30,000 patches)."""
 
     tokens: int
     image_tokens: tuple[int, ...]
+    refused: tuple[str, ...] = ()
+
+
+def _request_extras(request: Mapping[str, Any] | None, api: str) -> dict[str, Any]:
+    """The parts of a request body besides its messages that are billed: tools, tool_choice, the
+    structured-output schema (Chat ``response_format`` or Responses ``text.format``), reasoning mode."""
+    if not request:
+        return {"api": api}
+    text = request.get("text")
+    schema = request.get("response_format") or (text.get("format") if isinstance(text, Mapping) else None)
+    reasoning = request.get("reasoning")
+    return {"api": api, "tools": request.get("tools") or None, "tool_choice": request.get("tool_choice"),
+            "response_format": schema if isinstance(schema, Mapping) else None,
+            "reasoning": reasoning if isinstance(reasoning, Mapping) else None}  # fmt: skip
 
 
 def prompt_count(
     messages: list[dict[str, Any]], model: str, *, rules: str | None = None,
-    numbers: Mapping[str, float] | None = None,
+    numbers: Mapping[str, float] | None = None, request: Mapping[str, Any] | None = None, api: str = "chat",
 ) -> PromptCount:  # fmt: skip
     """:func:`prompt_tokens` by the rule profile ``rules`` (None: newest), with the image rule's
     numbers replaced by ``numbers`` (``base`` / ``per_tile`` on tile rules, ``multiplier`` on
-    patch rules) when given: a backend billing by made-up numbers, for calibration tests."""
+    patch rules) when given: a backend billing by made-up numbers, for calibration tests.
+    ``request``: the body, whose tools, tool_choice and schema are billed as vizlab.tokens counts them."""
     counted = [_refusals_as_text(m) for m in messages]
     extra: dict[str, Any] = {} if rules is None else {"rules": rules}
-    estimate = estimate_request(counted, model=model, max_tokens=None, **extra)
+    estimate = estimate_request(counted, model=model, max_tokens=None, **extra, **_request_extras(request, api))
     images = tuple(int(b.tokens) for b in estimate.images)
+    refused = tuple(str(r) for r in estimate.refused)
     if not numbers:
-        return PromptCount(int(estimate.prompt_tokens), images)
+        return PromptCount(int(estimate.prompt_tokens), images, refused)
     billed = tuple(_made_up(b, numbers) for b in estimate.images)
-    return PromptCount(int(estimate.prompt_tokens) - sum(images) + sum(billed), billed)
+    return PromptCount(int(estimate.prompt_tokens) - sum(images) + sum(billed), billed, refused)
 
 
 def _made_up(breakdown: Any, numbers: Mapping[str, float]) -> int:

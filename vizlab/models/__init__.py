@@ -7,7 +7,17 @@ exact name, alias or dated snapshot), :mod:`.batch` (Batch API limits).
 from __future__ import annotations
 
 from vizlab.models.batch import BatchLimits
-from vizlab.models.registry import canonical_name, families, known_names, lookup, register, snapshots
+from vizlab.models.registry import (
+    DEFAULT_LOCAL_RULE,
+    canonical_name,
+    default_local_model,
+    families,
+    known_names,
+    lifecycle_warning,
+    lookup,
+    register,
+    snapshots,
+)
 from vizlab.models.types import (
     DETAILS,
     NEWEST,
@@ -15,8 +25,11 @@ from vizlab.models.types import (
     REASONING_REJECTED,
     RULE_PROFILES,
     CachingRule,
+    Claim,
     Cost,
+    Disputed,
     ImageRule,
+    Lifecycle,
     ModelInfo,
     PatchLimit,
     PatchRule,
@@ -47,4 +60,10 @@ __all__ = [
     "canonical_name",
     "snapshots",
     "BatchLimits",
+    "Claim",
+    "Disputed",
+    "Lifecycle",
+    "lifecycle_warning",
+    "default_local_model",
+    "DEFAULT_LOCAL_RULE",
 ]

@@ -12,13 +12,17 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Mapping
 
+from vizlab.models import lifecycles
 from vizlab.models.types import (
     AZURE_2023,
     AZURE_PREVIEW_RULE,
     NEWEST,
     REASONING_REJECTED,
     CachingRule,
+    Claim,
+    Disputed,
     ImageRule,
+    Lifecycle,
     ModelInfo,
     ParamRules,
     PatchLimit,
@@ -200,6 +204,72 @@ _GPT56_PARAMS = Source(
 )
 
 
+_ORIGINAL_30K = PatchLimit(
+    65535, None, reject_over=30_000,
+    reject_message="Image exceeds the maximum of 30,000 patches for detail 'original'; resize it or use "
+                   "detail 'high'.",
+    note="no budget (guide); the 30,000-patch refusal is per issue 19's reading of dated copies (not seen here), "
+         "and its message is vizlab's wording, not the service's",
+)  # fmt: skip
+_P56_OFFICIAL = (
+    "developers.openai.com/api/docs/models/gpt-5.6-luna (2026-07 copy: 0.20 / 1.20, cached 0.02; GPT-5.6 Terra "
+    "2.00) and github.com/TheKrush/PromptFuel v1.0.19 (reductions effective 2026-07-30: terra 2.00 / 12.00, "
+    "cached 0.20; luna 0.20 / 1.20, cached 0.02)"
+)
+_P56_TERRA = _prices(2.00, 12.00, 0.20, _P56_OFFICIAL, "2026-07-30", cache_write=2.50,
+                     note="June preview price 2.50 / 15.00 until 2026-07-30")
+_P56_LUNA = _prices(0.20, 1.20, 0.02, _P56_OFFICIAL, "2026-07-30", cache_write=0.25,
+                    note="June preview price 1.00 / 6.00 until 2026-07-30")
+_P56_SOL = _prices(5.00, 30.00, 0.50, "gpt-5.6-sol list price (github.com/gramext/dist v0.1.0, 2026-09-24; "
+                   "announced 2026-06-26)", "2026-09-24", cache_write=6.25,
+                   note="DISPUTED: promotion 4.00 / 20.00 from 2026-08-21 'at least through 2026-11-21'; the "
+                        "list price is the default (see explain())")  # fmt: skip
+_GPT56_GA = Source("OpenAI model page gpt-5.6-luna (API, Chat Completions and Responses listed; 2026-07 copy)",
+                   "2026-07", note="limited preview from 2026-06-26; API prices published 2026-07-30")
+_P6 = (
+    "OpenAI pricing as quoted by github.com/merefield/codexometer v0.18.4 ('OpenAI's September 22 pricing': "
+    "GPT-6 Sol 2 / 10, cached 0.20, writes 2.50; Luna 0.10 / 0.50, cached 0.01, writes 0.125) and "
+    "github.com/TheKrush/PromptFuel v1.0.19 (gpt-6-astra 10 / 50, cached 1.00, effective 2026-09-03)"
+)
+_GPT6_RULE_SRC = Source(
+    "huggingface.co/datasets/JOHNISKING/image-token-cost (third-party table, 2026): gpt6 high 2560x1440 -> "
+    "2,931 and 4032x3024 -> 2,942 (x1.2 over a 2,500-patch budget); auto 4032x3024 -> 14,364 (11,970 patches, "
+    "no budget)", "2026", verified=False,
+    note="OpenAI's guide was not seen listing GPT-6; calibrate() can fill it from a live deployment",
+)  # fmt: skip
+_GPT6_PARAMS = Source(
+    "docs.venice.ai (gpt-6-sol, gpt-6-luna) and docs.oxen.ai gpt-6-luna: efforts none, low, medium, high, xhigh, "
+    "max; Chat Completions takes function calling only at effort none (oxen)", "2026-10",
+    verified=False, note="default effort not stated; 'medium' assumed as on gpt-5.6",
+)  # fmt: skip
+
+
+def _gpt6() -> list[ModelInfo]:
+    lim = PatchLimit(65535, None, verified=False, note="no budget seen up to 4032x3024 (11,970 patches)")
+    high = PatchLimit(65535, 2500, verified=False, note="no 2048 pre-fit: 2560x1440 -> 2,442 patches in the table")
+    rule = PatchRule("gpt-6 patches", 1.2, _limits(low=PatchLimit(512, None, verified=False), high=high,
+                                                   original=lim), "original", NEWEST, _GPT6_RULE_SRC)  # fmt: skip
+    params = _reasoning(("none", "low", "medium", "high", "xhigh", "max"), "medium", _GPT6_PARAMS)
+    facts = _facts(limits=lifecycles.GPT6_PAGES, vision=lifecycles.GPT6_PAGES,
+                   lifecycle=lifecycles.GPT6_PAGES)  # fmt: skip
+    out = []
+    for name, (inp, outp, cached, write), status in (
+        ("gpt-6-astra", (10.00, 50.00, 1.00, 12.50), "generally-available"),
+        ("gpt-6-sol", (2.00, 10.00, 0.20, 2.50), "generally-available"),
+        ("gpt-6-luna", (0.10, 0.50, 0.01, 0.125), "generally-available"),
+        ("gpt-6.1-sol", (2.00, 10.00, 0.20, 2.50), "preview"),
+        ("gpt-6.2-sol", (2.00, 10.00, 0.20, 2.50), "preview"),
+    ):
+        price = _prices(inp, outp, cached, _P6, "2026-09-22", cache_write=write,
+                        verified=name in ("gpt-6-astra", "gpt-6-sol", "gpt-6-luna"),
+                        note="" if name in ("gpt-6-astra", "gpt-6-sol", "gpt-6-luna") else
+                        "6.1 / 6.2 Sol at 2 / 10 per vercel.com and docs.venice.ai; cache rates assumed as gpt-6-sol")
+        out.append(_model(name, rules={NEWEST: replace(rule, name=f"{name} patches")}, ctx=1_050_000, out=128_000,
+                          max_input=922_000, params=params, caching=_CACHE_56, lifecycle=status, facts=facts,
+                          prices=price, note="image rule UNVERIFIED (not in OpenAI's guide as read 2026-12-02)"))
+    return out
+
+
 def builtin() -> list[ModelInfo]:
     m: list[ModelInfo] = []
     gpt4o_rule = _tile("gpt-4o tiles", 85, 170)
@@ -323,18 +393,20 @@ def builtin() -> list[ModelInfo]:
     m.append(_model("gpt-5.5", rules={NEWEST: r55}, ctx=1_050_000, out=128_000, caching=_CACHE_24H_GUESS,
                     params=_reasoning(_EFF_NONE_X, "medium", _UNVERIFIED_EFFORTS),
                     prices=_prices(5.00, 30.00, 0.50, _P_54, "2026-06-04")))
-    r56 = PatchRule("gpt-5.6 patches", 1.2, _limits(low=_L512, high=_L2500, original=PatchLimit(65535, None)),
+    r56 = PatchRule("gpt-5.6 patches", 1.2, _limits(low=_L512, high=_L2500, original=_ORIGINAL_30K),
                     "original", NEWEST, GUIDE_NEW,
-                    note="original and auto: no patch budget (65,535 px box), so large images cost more than before")
+                    note="original and auto: no patch budget (65,535 px box); images over 30,000 patches refused")
     p56 = _reasoning(("none", "low", "medium", "high", "xhigh", "max"), "medium", _GPT56_PARAMS)
-    for tier, (inp, out) in {"sol": (5.00, 30.00), "terra": (2.50, 15.00), "luna": (1.00, 6.00)}.items():
+    for tier, price in {"sol": _P56_SOL, "terra": _P56_TERRA, "luna": _P56_LUNA}.items():
         m.append(_model(f"gpt-5.6-{tier}", rules={NEWEST: replace(r56, name=f"gpt-5.6-{tier} patches")},
-                        ctx=1_500_000 if tier == "sol" else 400_000, out=128_000, params=p56, caching=_CACHE_56,
-                        lifecycle="preview", facts=_facts(lifecycle=_GPT56_PREVIEW),
-                        aliases=("gpt-5.6",) if tier == "sol" else (),
-                        prices=_prices(inp, out, inp / 10, _P_56, "2026-06-27", cache_write=inp * 1.25),
+                        ctx=1_050_000 if tier == "luna" else (1_500_000 if tier == "sol" else 400_000),
+                        out=128_000, params=p56, caching=_CACHE_56,
+                        lifecycle="generally-available", facts=_facts(lifecycle=_GPT56_GA),
+                        aliases=("gpt-5.6",) if tier == "sol" else (), prices=price,
                         note=("alias gpt-5.6 -> sol: github zeroshot docs ('gpt-5.6 (alias for Sol)'), UNVERIFIED; "
-                              if tier == "sol" else "") + "context window UNVERIFIED (Sol 1.5M per byteiota.com)"))
+                              if tier == "sol" else "") + ("context window 1,050,000: OpenAI model page (2026-07)"
+                              if tier == "luna" else "context window UNVERIFIED (Sol 1.5M per byteiota.com)")))
+    m += _gpt6()
     m.append(_model("gpt-image-1", rules={NEWEST: TileRule(
         "gpt-image-1 tiles (input fidelity low)", 65, 129, NEWEST, GUIDE_NEW, short_side=512,
         note="high input fidelity adds 4,160 tokens (square) or 6,240 (portrait/landscape) per image; "
@@ -358,7 +430,27 @@ def builtin() -> list[ModelInfo]:
                     facts=_facts(lifecycle=AZURE_2023),
                     prices=_prices(10.00, 30.00, None, _P_MEMORY, "2023-11", verified=False),
                     note="Azure's 2023 GPT-4 Turbo with Vision preview profile (seeds/01-02)"))
-    return m
+    return [_dated(info) for info in m]
+
+
+def _dated(info: ModelInfo) -> ModelInfo:
+    """``info`` with its dated facts (lifecycle per provider, image limits, disputes) attached.
+
+    A family deprecated or retired on some provider is "deprecated" (still servable by name);
+    ``retires`` is the soonest default retirement date across providers.
+    """
+    life = lifecycles.LIFECYCLES.get(info.name, MappingProxyType({}))
+    dates = sorted(str(lc.retires.value) for lc in life.values() if lc.retires is not None)
+    status, facts = info.lifecycle, info.facts
+    if status == "generally-available" and any(lc.status in ("deprecated", "retired") for lc in life.values()):
+        status = "deprecated"
+        first = next(lc for lc in life.values() if lc.status in ("deprecated", "retired"))
+        facts = MappingProxyType({**facts, "lifecycle": replace(first.source, note="per provider: see below")})
+    return replace(
+        info, lifecycles=life, lifecycle=status, retires=info.retires or (dates[0] if dates else None), facts=facts,
+        image_limits=lifecycles.IMAGE_LIMITS.get(info.name, MappingProxyType({})),
+        disputes=lifecycles.DISPUTES.get(info.name, MappingProxyType({})),
+    )  # fmt: skip
 
 
 # Dated snapshots whose facts differ from their family's (looked up by exact snapshot name).

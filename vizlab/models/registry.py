@@ -7,14 +7,16 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 from dataclasses import replace
 
 from vizlab.errors import UnknownModelError
 from vizlab.models.families import SNAPSHOTS, builtin
-from vizlab.models.types import ModelInfo
+from vizlab.models.types import PROVIDERS, ModelInfo, PatchRule
 
-__all__ = ['lookup', 'families', 'register', 'known_names', 'canonical_name', 'snapshots']
+__all__ = ['lookup', 'families', 'register', 'known_names', 'canonical_name', 'snapshots', 'lifecycle_warning',
+           'default_local_model', 'DEFAULT_LOCAL_RULE', 'WARN_DAYS']
 
 _FAMILIES: dict[str, ModelInfo] = {}
 _ALIASES: dict[str, str] = {}
@@ -111,6 +113,94 @@ def register(name: str, *, like: str | None = None, info: ModelInfo | None = Non
     new = replace(info, name=key) if info.name != key else info
     _FAMILIES[key] = new
     return new
+
+
+# --- lifecycle ----------------------------------------------------------------------------------
+
+WARN_DAYS = 60  # Azure's notice before a GA retirement (model-retirements page: "at least 60 days")
+
+
+def _today(today: str | _dt.date | None) -> _dt.date:
+    if today is None:
+        return _dt.date.today()
+    if isinstance(today, _dt.date):
+        return today
+    try:
+        return _dt.date.fromisoformat(str(today))
+    except ValueError as e:
+        raise ValueError(f"today {today!r} is not an ISO date (YYYY-MM-DD); pass e.g. '2026-12-07'") from e
+
+
+def _as_date(value: object) -> _dt.date:
+    """An ISO date; a month ("2026-10") counts from its first day (never warns late)."""
+    text = str(value)
+    return _dt.date.fromisoformat(text if len(text) == 10 else text[:7] + "-01")
+
+
+def lifecycle_warning(model: str, today: str | _dt.date | None = None, provider: str | None = None) -> str | None:
+    """A warning when ``model`` is past (or within :data:`WARN_DAYS` of) a retirement date on
+    ``provider`` (None: any), with the date, its source and a replacement; None otherwise.
+
+    Disputed dates warn when any source's date is past, and say which source says what.
+
+    >>> print(lifecycle_warning("gpt-5-mini", "2026-12-07", "openai"))  # doctest: +ELLIPSIS
+    gpt-5-mini retires on openai on 2026-12-11 (in 4 days; ...). Replacement: gpt-5.5 ...
+    """
+    info = lookup(model)
+    when = _today(today)
+    if provider is not None and provider not in PROVIDERS:
+        raise ValueError(f"provider {provider!r} is not one of {', '.join(PROVIDERS)}")
+    lines = []
+    for name, life in info.lifecycles.items():
+        if (provider is not None and name != provider) or life.retires is None:
+            continue
+        past = [c for c in life.retires.claims if _as_date(c.value) <= when]
+        soon = [c for c in life.retires.claims if 0 < (_as_date(c.value) - when).days <= WARN_DAYS]
+        if not past and not soon:
+            continue
+        claim = (past or soon)[0]
+        days = (_as_date(claim.value) - when).days
+        verb = f"retired on {name} on {claim.value}" if days <= 0 else f"retires on {name} on {claim.value} (in {days} days"
+        line = f"{info.name} {verb}{'' if days <= 0 else ''}"
+        line += f"{' (' if days <= 0 else '; '}{claim.source.text}, {claim.source.as_of})"
+        if life.retires.disputed:
+            line += f". Sources disagree: {life.retires}"
+        replacement = life.replacement or default_local_model(when)
+        how = "" if life.replacement else " (vizlab's default rule; the provider names none)"
+        lines.append(f"{line}. Replacement: {replacement}{how}.")
+    return "\n".join(lines) or None
+
+
+# --- the built-in backend's default deployment ---------------------------------------------------
+
+DEFAULT_LOCAL_RULE = (
+    "the newest (by release on Azure) generally available vision reasoning model on Azure whose image rule is "
+    "published (verified), not past a retirement date on Azure; rule stated 2026-12-07"
+)
+
+
+def default_local_model(today: str | _dt.date | None = None) -> str:
+    """The built-in backend's default deployment model, by :data:`DEFAULT_LOCAL_RULE`.
+
+    >>> default_local_model("2026-12-07")
+    'gpt-5.5'
+    """
+    when = _today(today)
+    best: tuple[str, str] | None = None
+    for info in _FAMILIES.values():
+        azure = info.lifecycles.get("azure")
+        if not (info.vision and info.reasoning and azure is not None and azure.source.verified):
+            continue
+        if azure.status != "generally-available" or "image_rule" in info.unverified() or azure.since is None:
+            continue
+        if azure.retires is not None and any(_as_date(c.value) <= when for c in azure.retires.claims):
+            continue
+        if best is None or (azure.since, info.name) > best:
+            best = (azure.since, info.name)
+    if best is None:
+        raise UnknownModelError(f"no model in the registry meets the default rule ({DEFAULT_LOCAL_RULE})",
+                                model="", known=known_names())  # fmt: skip
+    return best[1]
 
 
 def _check_table() -> None:

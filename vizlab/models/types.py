@@ -6,17 +6,19 @@ and shows as UNVERIFIED in :meth:`ModelInfo.explain`. Bottom layer: stdlib and v
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Mapping
 
 from vizlab.errors import VizlabError
 
-__all__ = ['Source', 'Prices', 'Cost', 'TileRule', 'PatchLimit', 'PatchRule', 'ImageRule', 'CachingRule', 'ModelInfo', 'NEWEST', 'RULE_PROFILES', 'DETAILS', 'PROVIDERS', 'REASONING_REJECTED']
+__all__ = ['Source', 'Claim', 'Disputed', 'Lifecycle', 'Prices', 'Cost', 'TileRule', 'PatchLimit', 'PatchRule', 'ImageRule', 'CachingRule', 'ModelInfo', 'NEWEST', 'RULE_PROFILES', 'DETAILS', 'PROVIDERS', 'APIS', 'REASONING_REJECTED']
 
 NEWEST = "2026-06"
 RULE_PROFILES = (NEWEST, "2025-08", "azure-2023-preview")
 DETAILS = ("low", "high", "original", "auto")
 PROVIDERS = ("azure", "openai")
+APIS = ("chat", "responses")
 
 # Sampling parameters reasoning models refuse (OpenAI reasoning guide, "limitations", 2025; the
 # service answers 400 unsupported_parameter / unsupported_value). temperature=1 (the default) is
@@ -40,6 +42,76 @@ class Source:
         flag = "" if self.verified else "UNVERIFIED: "
         note = f" ({self.note})" if self.note else ""
         return f"{flag}{self.text}, {self.as_of}{note}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One source's value for a fact: ``value`` as ``source`` states it (on ``source.as_of``)."""
+
+    value: object
+    source: Source
+
+    def __str__(self) -> str:
+        return f"{self.value} ({self.source})"
+
+
+@dataclass(frozen=True)
+class Disputed:
+    """A fact the sources disagree on: ``default`` (the newest source) and the ``alternatives``.
+
+    With no alternatives it is a plain sourced fact; ``str()`` says DISPUTED when there are some.
+
+    >>> d = Disputed(Claim("2027-04-14", Source("post B", "2026-10")), (Claim("2026-10-01", Source("post A", "2026-06")),))
+    >>> d.value, d.disputed
+    ('2027-04-14', True)
+    """
+
+    default: Claim
+    alternatives: tuple[Claim, ...] = ()
+
+    @property
+    def value(self) -> object:
+        return self.default.value
+
+    @property
+    def disputed(self) -> bool:
+        return any(c.value != self.default.value for c in self.alternatives)
+
+    @property
+    def claims(self) -> tuple[Claim, ...]:
+        return (self.default, *self.alternatives)
+
+    def __str__(self) -> str:
+        if not self.disputed:
+            return str(self.default)
+        others = "; ".join(str(c) for c in self.alternatives)
+        return f"DISPUTED: {self.default} [default: newest source]; also {others}"
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """A model's life on one provider: ``status``, ``since`` (release there), ``retires`` (a
+    :class:`Disputed` ISO date: deprecation-to-shutdown as the provider words it), ``replacement``."""
+
+    provider: str
+    status: str  # "preview" | "generally-available" | "deprecated" | "retired"
+    source: Source
+    since: str | None = None
+    retires: Disputed | None = None
+    replacement: str | None = None
+    note: str = ""
+
+    def __str__(self) -> str:
+        parts = [f"{self.provider}: {self.status}"]
+        if self.since:
+            parts.append(f"since {self.since}")
+        if self.retires is not None:
+            parts.append(f"retires {self.retires}")
+        if self.replacement:
+            parts.append(f"replacement {self.replacement}")
+        return ", ".join(parts) + f" -- {self.source}" + (f" ({self.note})" if self.note else "")
+
+
 AZURE_2023 = Source(
     "Azure OpenAI 'How to use GPT-4 with Vision' (learn.microsoft.com, ms.date 2023-11-06; seeds/02)", "2023-11-06"
 )
@@ -134,6 +206,8 @@ class PatchLimit:
     budget: int | None
     verified: bool = True
     note: str = ""
+    reject_over: int | None = None  # the service refuses images of more patches (no budget to shrink to)
+    reject_message: str = ""
 
 
 @dataclass(frozen=True)
@@ -208,6 +282,9 @@ class ModelInfo:
     aliases: tuple[str, ...] = ()
     note: str = ""
     max_input: int | None = None  # a separate cap on the prompt alone (gpt-5: 272,000 of 400,000)
+    lifecycles: Mapping[str, Lifecycle] = field(default_factory=lambda: MappingProxyType({}))
+    disputes: Mapping[str, Disputed] = field(default_factory=lambda: MappingProxyType({}))
+    image_limits: Mapping[str, Disputed] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def reasoning(self) -> bool:
@@ -243,11 +320,32 @@ class ModelInfo:
             raise VizlabError(f"reasoning_effort {effort!r} is not accepted by {self.name!r}; use one of {choices}")
         return p.refused - p.accepted_at.get(effort or "", frozenset())
 
-    def images_per_request(self, provider: str) -> int:
-        """Most images one request may carry on ``provider`` ("azure" or "openai"); 0 without vision."""
+    def images_per_request(self, provider: str, api: str = "chat") -> int:
+        """Most images one request may carry on ``provider`` ("azure" or "openai") through ``api``
+        ("chat" or "responses"); 0 without vision. Sources: :meth:`image_limit`."""
+        return int(self.image_limit(provider, api).value) if self.vision else 0  # type: ignore[call-overload]
+
+    def image_limit(self, provider: str, api: str = "chat") -> Disputed:
+        """The images-per-request limit on ``provider`` and ``api`` with its source(s)."""
         if provider not in PROVIDERS:
             raise ValueError(f"provider {provider!r} is not one of {', '.join(PROVIDERS)}")
-        return self.images.get(provider, 0) if self.vision else 0
+        if api not in APIS:
+            raise ValueError(f"api {api!r} is not one of {', '.join(APIS)}")
+        key = f"{provider}/{api}"
+        if key in self.image_limits:
+            return self.image_limits[key]
+        return Disputed(Claim(self.images.get(provider, 0), self.facts.get("images", Source("not stated", ""))))
+
+    def lifecycle_on(self, provider: str) -> Lifecycle | None:
+        """The model's :class:`Lifecycle` on ``provider``, or None where no source states one."""
+        return self.lifecycles.get(provider)
+
+    def disputed(self) -> list[str]:
+        """Names of the facts the sources disagree on (each kept with every source's value)."""
+        out = [k for k, d in self.disputes.items() if d.disputed]
+        out += [f"retires.{p}" for p, lc in self.lifecycles.items() if lc.retires is not None and lc.retires.disputed]
+        out += [f"images.{k}" for k, d in self.image_limits.items() if d.disputed]
+        return out
 
     def image_rule(self, rules: str | None = None) -> ImageRule:
         """The image rule of revision ``rules`` (default :data:`NEWEST`).
@@ -331,6 +429,9 @@ class ModelInfo:
             if key == "images":
                 value = dict(self.images)
             lines.append(f"  {key}: {value} -- {src}")
+        lines += [f"  images per request ({k}): {d}" for k, d in self.image_limits.items()]
+        lines += [f"  lifecycle {lc}" for lc in self.lifecycles.values()]
+        lines += [f"  {k}: {d}" for k, d in self.disputes.items()]
         p = self.prices
         lines.append(
             f"  prices (USD/1M): input {p.input}, cached {p.cached_input}, output {p.output}, batch in/out "

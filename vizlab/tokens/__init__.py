@@ -32,6 +32,7 @@ from vizlab.tokens.request import (
     estimate_request,
 )
 from vizlab.tokens.text import count_text_tokens, encoding_for, encoding_name_for
+from vizlab.tokens.tools import render_functions, render_schema
 from vizlab.tokens.usage import Usage
 
 __all__ = [
@@ -60,4 +61,6 @@ __all__ = [
     "REPLY_PRIMING_TOKENS",
     "PriceTable",
     "default_prices",
+    "render_functions",
+    "render_schema",
 ]

@@ -224,6 +224,8 @@ class ImageTokenBreakdown:
     source: str = ""
     unverified: bool = False
     url: str = ""
+    refused: str = ""  # the service refuses this image: its message (e.g. over gpt-5.6's 30,000 patches)
+    disputed: str = ""  # the sources disagree on this family's rule: both, with their dates
 
     def explain(self) -> str:
         """Human-readable lines, e.g. ``1024x1024 -> fits 2048 box -> short side 768: 768x768 -> ...``."""
@@ -233,6 +235,10 @@ class ImageTokenBreakdown:
             head += f" counted as {self.detail_used}"
         if self.unverified:
             head += " [UNVERIFIED rule: see vizlab.models.lookup(model).explain()]"
+        if self.disputed:
+            head += f"\n  rule {self.disputed}"
+        if self.refused:
+            head += f"\n  REFUSED by the service: {self.refused}"
         if self.bound:
             what = f"{self.url}: size unknown offline" if self.url else "size unknown"
             line = (f"{what} -> UPPER BOUND for detail {self.detail_used}: {self.tokens} tokens "
@@ -267,7 +273,19 @@ class ImageTokenBreakdown:
 
     def _repr_markdown_(self) -> str:
         lines = self.explain().splitlines()
-        return f"**{lines[0]}**\n\n`{lines[1]}`"
+        notes = "".join(f"\n\n{line.strip()}" for line in lines[1:-1])  # disputed / refused, if any
+        return f"**{lines[0]}**{notes}\n\n`{lines[-1]}`"
+
+
+def _disputed(model: str) -> str:
+    dispute = models.lookup(model).disputes.get("image_rule")
+    return str(dispute) if dispute is not None and dispute.disputed else ""
+
+
+def _refusal(limit: Any, patches: int) -> str:
+    if limit.reject_over is None or patches <= limit.reject_over:
+        return ""
+    return f"{limit.reject_message} ({patches:,} patches > {limit.reject_over:,})"
 
 
 def _rule_unverified(rule: ImageRule) -> bool:
@@ -300,7 +318,8 @@ def explain_image_tokens(
     check_size(width, height)
     rule = rule_for(model, rules)
     used = _resolve(rule, model, detail, auto_policy, (width, height))
-    common = dict(revision=rule.revision, source=str(rule.source), unverified=_rule_unverified(rule))
+    common = dict(revision=rule.revision, source=str(rule.source), unverified=_rule_unverified(rule),
+                  disputed=_disputed(model) if rules is None else "")  # fmt: skip
     if isinstance(rule, PatchRule):
         limit = rule.limits[used]
         fitted = geometry.fit_in_box(width, height, limit.box)
@@ -311,7 +330,7 @@ def explain_image_tokens(
         return ImageTokenBreakdown(
             model, rule.name, detail, used, (width, height), fitted, scaled,
             px, py, patches, 0, 0, patches, rule.multiplier, tokens,
-            box=limit.box, budget=limit.budget, **common,  # type: ignore[arg-type]
+            box=limit.box, budget=limit.budget, refused=_refusal(limit, patches), **common,  # type: ignore[arg-type]
         )  # fmt: skip
     fitted = geometry.fit_in_box(width, height, rule.box)
     if used == "low":
@@ -341,7 +360,8 @@ def image_token_bound(
     """The most tokens any image can cost on ``model`` at ``detail``: for an image of unknown size.
 
     Tile rule at high: the short side at most 768 and the long at most 2048, so at most 2 x 4 tiles.
-    Patch rule: the detail's patch budget, or the patches of a full box where there is none.
+    Patch rule: the detail's patch budget, or the patches of a full box where there is none, at
+    most the patches past which the service refuses the image (gpt-5.6 original: 30,000 -> 36,000).
 
     >>> image_token_bound(model="gpt-4o").tokens
     1445
@@ -351,11 +371,13 @@ def image_token_bound(
     rule = rule_for(model, rules)
     used = _resolve(rule, model, detail, auto_policy, None)
     common = dict(revision=rule.revision, source=str(rule.source), unverified=_rule_unverified(rule),
-                  bound=True, url=url)  # fmt: skip
+                  bound=True, url=url, disputed=_disputed(model) if rules is None else "")  # fmt: skip
     if isinstance(rule, PatchRule):
         limit = rule.limits[used]
         side = math.ceil(limit.box / rule.patch)
         patches = side * side if limit.budget is None else min(side * side, limit.budget)
+        if limit.reject_over is not None:  # larger images are refused, so the bound is the largest accepted one
+            patches = min(patches, limit.reject_over)
         return ImageTokenBreakdown(
             model, rule.name, detail, used, (0, 0), (0, 0), (0, 0), 0, 0, patches, 0, 0, patches,
             rule.multiplier, _patch_tokens(patches, rule.multiplier), box=limit.box, budget=limit.budget,

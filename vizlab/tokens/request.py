@@ -1,12 +1,15 @@
 """Whole-request estimates, offline, for Chat Completions and the Responses API.
 
 Overhead follows the OpenAI cookbook ("How to count tokens with tiktoken", 2024-2025): 3 tokens per
-message, 1 per name, 3 priming the reply. An https image of unknown size counts at its bound and
-is flagged; caching never makes the estimate low. The result shares its shape with reported usage.
+message, 1 per name, 3 priming the reply. Tools, schemas, tool calls and results follow
+:mod:`vizlab.tokens.tools`' rule with constants measured on recorded exchanges (each cited below).
+An https image of unknown size counts at its bound and is flagged; caching never makes the
+estimate low. The result shares its shape with reported usage.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
@@ -29,9 +32,13 @@ from vizlab.tokens.image import (
     image_token_bound,
 )
 from vizlab.tokens.text import encoding_for
+from vizlab.tokens.tools import BUILTIN_TOOL_TYPES, function_of, render_functions, render_schema
 from vizlab.tokens.usage import Usage, field_of
 
-__all__ = ['RequestEstimate', 'estimate_request', 'TOKENS_PER_MESSAGE', 'TOKENS_PER_NAME', 'REPLY_PRIMING_TOKENS']
+__all__ = ['RequestEstimate', 'estimate_request', 'TOKENS_PER_MESSAGE', 'TOKENS_PER_NAME', 'REPLY_PRIMING_TOKENS',
+           'TOKENS_PER_TOOL_CALL', 'TOOLS_OVERHEAD', 'TOOLS_WITH_SYSTEM', 'TOOL_CHOICE_NAMED', 'TOOL_CHOICE_KEYWORD',
+           'SCHEMA_OVERHEAD', 'EMPTY_INSTRUCTIONS_TOKENS', 'ENCRYPTED_CHARS_PER_TOKEN', 'MESSAGE_TOKENS', 'PRO_MODE_TOKENS',
+           'ADDITIONAL_TOOLS_TOKENS']
 
 # --- usage and request estimates --------------------------------------------------------------
 
@@ -40,6 +47,35 @@ __all__ = ['RequestEstimate', 'estimate_request', 'TOKENS_PER_MESSAGE', 'TOKENS_
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
 REPLY_PRIMING_TOKENS = 3
+# Tools: the namespace text (vizlab.tokens.tools) plus these constants, per group ("plain": a
+# non-reasoning model on either API; "reasoning-chat" / "reasoning-responses"). Start: hmarr/
+# openai-chat-tokens (gpt-3.5 / gpt-4, 2023): +9 with functions, -4 when a system message exists,
+# +1 tool_choice none, +4 + name for a named one. Re-measured on tests/data/recorded/ (pydantic-ai
+# cassettes, 2025-2026; tests/test_recorded_usage.py): each constant is the largest residual seen.
+TOOLS_OVERHEAD = {"plain": 9, "reasoning-chat": 89, "reasoning-responses": 9}  # 89: +73..80 on 38 gpt-5-mini Chat cases
+TOOLS_WITH_SYSTEM = {"plain": -4, "reasoning-chat": -4, "reasoning-responses": -3}
+TOKENS_PER_TOOL_CALL = {"plain": 8, "reasoning-chat": 17, "reasoning-responses": 18}  # a call and its result
+# A Responses "additional_tools" item (tools announced mid-conversation): +75 over the namespace text
+# on gpt-5.6 (1 recorded exchange, 2026).
+ADDITIONAL_TOOLS_TOKENS = 75
+TOOL_CHOICE_NAMED = 4
+TOOL_CHOICE_KEYWORD = 1
+SCHEMA_OVERHEAD = {"plain": 9, "reasoning-chat": 9, "reasoning-responses": 9}
+# Responses with instructions="" (empty): +221, +223, +226 billed on gpt-4o (3 recorded exchanges,
+# 2025, and the same image request billed 230 more than on Chat): the service then supplies its
+# own system text. Counted at the largest.
+# 230: 1,349 billed for what Chat billed 1,119 (same image and text); o3-mini: +57 (1 exchange); not
+# seen on gpt-5 or computer-use-preview.
+EMPTY_INSTRUCTIONS_TOKENS = {"gpt-4o": 230, "o3-mini": 57}
+# Encrypted reasoning items re-sent within a tool-call turn are billed; offline only their size is
+# known. Bound: one token per 4 base64 characters (billed 201 for 1,932 characters and about 1,650
+# for 9,572 on gpt-5, 2 recorded exchanges, 2025).
+ENCRYPTED_CHARS_PER_TOKEN = 4
+# Reasoning models on Responses: each message costs one more than the cookbook's 3 (gpt-5, 6 recorded
+# multi-message exchanges under by 1 per message at 3).
+MESSAGE_TOKENS = {"plain": TOKENS_PER_MESSAGE, "reasoning-chat": TOKENS_PER_MESSAGE, "reasoning-responses": 4}
+# reasoning={"mode": "pro"} (gpt-5.6-sol): 1,549 billed for a 19-token prompt (1 recorded exchange, 2026).
+PRO_MODE_TOKENS = 1530
 
 
 class _Pricer(Protocol):
@@ -76,6 +112,9 @@ class RequestEstimate:
     notes: list[str] = field(default_factory=list)
     # Document (PDF) parts; their text is inside text_tokens and their page images inside image_tokens.
     documents: list[DocumentTokenBreakdown] = field(default_factory=list)
+    tool_tokens: int = 0  # tool definitions, structured-output schema, tool_choice (text and overhead)
+    refused: list[str] = field(default_factory=list)  # what the service would refuse, in its words
+    disputed: list[str] = field(default_factory=list)  # facts of this model the sources disagree on
 
     @property
     def total_tokens(self) -> int:
@@ -97,8 +136,13 @@ class RequestEstimate:
             f"{self.model} (rules {self.rules}): {self.prompt_tokens} prompt tokens ({kind}) = "
             f"{self.text_tokens} text + {self.image_tokens} image + {self.overhead_tokens} overhead"
         ]
+        if self.tool_tokens:
+            lines.append(f"  tools and schema: {self.tool_tokens} tokens (of the text and overhead above; "
+                         "vizlab.tokens.tools' rule)")
         lines += ["  " + b.explain().replace("\n", "\n    ") for b in self.images]
         lines += ["  " + d.explain().replace("\n", "\n  ") for d in self.documents]
+        lines += [f"  REFUSED by the service: {r}" for r in self.refused]
+        lines += [f"  DISPUTED: {d}" for d in self.disputed]
         if self.completion_tokens:
             lines.append(f"  output bound: {self.completion_tokens} tokens (max_completion_tokens / max_tokens)")
         if self.cacheable_tokens:
@@ -141,6 +185,7 @@ class _Counter:
         self.unsized: list[str] = []
         self.documents: list[DocumentTokenBreakdown] = []
         self.notes: list[str] = []
+        self.group = "plain"
 
     def add_document(self, where: str, part: Mapping[str, Any]) -> None:
         """A Chat ``file`` / Responses ``input_file`` part: text layer + page images (vizlab.document_tokens)."""
@@ -258,6 +303,141 @@ class _Counter:
                 )
 
 
+# Keys of a message that are addresses, not text the model reads.
+_NOT_TEXT = frozenset({"tool_call_id", "call_id", "id", "status", "type", "encrypted_content", "role"})
+
+
+def _message(counter: _Counter, where: str, message: Any) -> int:
+    """Count one chat message or Responses input item; return its overhead tokens."""
+    if not isinstance(message, Mapping):
+        raise ConversationError(f"{where} must be a dict with 'role' and 'content', not {type(message).__name__}")
+    kind = message.get("type")
+    if kind in ("function_call", "function_call_output", "reasoning", "custom_tool_call", "custom_tool_call_output"):
+        return _item(counter, where, message)
+    if not isinstance(message.get("role"), str):
+        raise ConversationError(
+            f"{where} has no 'role' string; add role 'system', 'user' or 'assistant' (or give a Responses item a "
+            "'type': function_call, function_call_output or reasoning)"
+        )
+    overhead = MESSAGE_TOKENS[counter.group]
+    counter.count_text(message["role"])
+    for key, value in message.items():
+        if key == "content":
+            counter.content(where, value)
+        elif key == "tool_calls" and isinstance(value, list):
+            overhead += _tool_calls(counter, where, value)
+        elif key == "tools" and isinstance(value, list):  # a Responses "additional_tools" item
+            text, extra = _tool_tokens(counter, value, None, None, [])
+            counter.text += text
+            overhead += extra + ADDITIONAL_TOOLS_TOKENS
+        elif key in _NOT_TEXT or not isinstance(value, str):
+            continue
+        else:
+            counter.count_text(value)
+            overhead += TOKENS_PER_NAME if key == "name" else 0
+    return overhead
+
+
+def _tool_calls(counter: _Counter, where: str, calls: list[Any]) -> int:
+    """An assistant's tool calls: each one's name and arguments, plus :data:`TOKENS_PER_TOOL_CALL`."""
+    for j, call in enumerate(calls):
+        fn = call.get("function") if isinstance(call, Mapping) else None
+        if not isinstance(fn, Mapping):
+            raise ConversationError(f"{where} tool_calls[{j}] needs a 'function' with 'name' and 'arguments'")
+        counter.count_text(str(fn.get("name", "")))
+        counter.count_text(str(fn.get("arguments", "")))
+    return TOKENS_PER_TOOL_CALL[counter.group] * len(calls)
+
+
+def _item(counter: _Counter, where: str, item: Mapping[str, Any]) -> int:
+    """A Responses function_call, function_call_output or reasoning item."""
+    kind = item["type"]
+    if kind in ("function_call", "custom_tool_call"):
+        counter.count_text(str(item.get("name", "")))
+        counter.count_text(str(item.get("arguments", item.get("input", ""))))
+        return TOKENS_PER_TOOL_CALL[counter.group]
+    if kind in ("function_call_output", "custom_tool_call_output"):
+        output = item.get("output")
+        counter.content(f"{where} output", output if isinstance(output, (str, list)) else json.dumps(output))
+        return TOKENS_PER_MESSAGE
+    for part in item.get("summary") or []:  # reasoning: the readable summary
+        if isinstance(part, Mapping) and isinstance(part.get("text"), str):
+            counter.count_text(part["text"])
+    encrypted = item.get("encrypted_content")
+    if isinstance(encrypted, str) and encrypted:
+        counter.text += -(-len(encrypted) // ENCRYPTED_CHARS_PER_TOKEN)
+        counter.notes.append(
+            f"{where}: encrypted reasoning counted at its bound (1 token per {ENCRYPTED_CHARS_PER_TOKEN} characters); "
+            "the service bills it only within the tool-call turn that produced it"
+        )
+    return 0
+
+
+def _tool_tokens(counter: _Counter, tools: Any, tool_choice: Any, response_format: Any,
+                 messages: list[Any]) -> tuple[int, int]:  # fmt: skip
+    """(text tokens, overhead tokens) of the tool definitions, tool_choice and output schema."""
+    text = overhead = 0
+    group = counter.group
+    if tools:
+        if not isinstance(tools, list):
+            raise ConversationError(f"tools must be a list of tool dicts, not {type(tools).__name__}")
+        functions = [t for t in tools if function_of(t) is not None]
+        hosted = [t for t in tools if function_of(t) is None]
+        if functions:
+            text += len(counter.encoding.encode_ordinary(render_functions(functions)))
+            overhead += TOOLS_OVERHEAD[group]
+            if any(m.get("role") in ("system", "developer") for m in messages if isinstance(m, Mapping)):
+                overhead += TOOLS_WITH_SYSTEM[group]
+        for tool in hosted:  # hosted tools: the service's own text, not countable offline
+            counter.notes.append(f"hosted tool {tool.get('type')!r}: its definition is the service's own text, "
+                                 "not counted (may add tokens)")
+            if tool.get("type") not in BUILTIN_TOOL_TYPES:
+                text += len(counter.encoding.encode_ordinary(json.dumps(tool)))
+    if isinstance(tool_choice, Mapping):
+        name = (tool_choice.get("function") or tool_choice).get("name", "")
+        text += len(counter.encoding.encode_ordinary(str(name)))
+        overhead += TOOL_CHOICE_NAMED
+    elif tool_choice in ("none", "required"):
+        overhead += TOOL_CHOICE_KEYWORD
+    if response_format is not None:
+        schema = render_schema(response_format)
+        if schema:
+            text += len(counter.encoding.encode_ordinary(schema))
+            overhead += SCHEMA_OVERHEAD[group]
+    return text, overhead
+
+
+_RESPONSES_ITEMS = frozenset({"function_call", "function_call_output", "reasoning", "message"})
+_RESPONSES_PARTS = frozenset({"input_text", "input_image", "output_text", "input_file"})
+
+
+def _api(api: str | None, messages: list[Any], instructions: str | None) -> str:
+    """``api`` if given, else "responses" when the input has Responses items or parts, else "chat"."""
+    if api is not None:
+        if api not in ("chat", "responses"):
+            raise ValueError(f"api {api!r} is not 'chat' or 'responses'; leave it None to infer it from the input")
+        return api
+    if instructions is not None:
+        return "responses"
+    for m in messages:
+        if isinstance(m, Mapping) and m.get("type") in _RESPONSES_ITEMS:
+            return "responses"
+        parts = m.get("content") if isinstance(m, Mapping) else None
+        if isinstance(parts, list) and any(isinstance(p, Mapping) and p.get("type") in _RESPONSES_PARTS for p in parts):
+            return "responses"
+    return "chat"
+
+
+def _group(info: Any, api: str) -> str:
+    """Which measured overhead set applies: reasoning models on Chat Completions add a tool harness."""
+    return f"reasoning-{api}" if info.reasoning else "plain"
+
+
+def _disputed_notes(info: Any) -> list[str]:
+    out = [f"{k}: {d}" for k, d in info.disputes.items() if d.disputed and k != "image_rule"]
+    return out
+
+
 def _cacheable(prompt: int, rule: CachingRule) -> int:
     """Prompt tokens the caching rule could serve on a repeat: the minimum prefix plus whole steps."""
     if not rule.supported or prompt < rule.min_prefix:
@@ -283,6 +463,12 @@ def estimate_request(
     auto_policy: str | None = None,
     rules: str | None = None,
     image_sizes: Mapping[str, tuple[int, int]] | None = None,
+    tools: list[Any] | None = None,
+    tool_choice: Any = None,
+    response_format: Any = None,
+    instructions: str | None = None,
+    api: str | None = None,
+    reasoning: Mapping[str, Any] | None = None,
 ) -> RequestEstimate:
     """Count a Chat Completions or Responses request offline: text, images, overhead, plus its cost.
 
@@ -292,6 +478,11 @@ def estimate_request(
     size of http(s) images (otherwise counted at the family's upper bound, and flagged). The output
     bound is ``max_completion_tokens`` (what reasoning models take), else ``max_tokens``.
     ``prices``: a :class:`vizlab.tokens.pricing.PriceTable`; default the registry's prices.
+    ``tools`` / ``tool_choice`` / ``response_format`` (Chat's, or Responses' ``text.format``) and
+    Responses ``instructions`` are counted by :mod:`vizlab.tokens.tools`' rule; assistant
+    ``tool_calls``, ``tool`` messages and Responses ``function_call`` / ``function_call_output`` /
+    ``reasoning`` items too. Reasoning models bill reasoning tokens as output: the output bound
+    (``max_completion_tokens``) covers them, so the worst-case cost holds.
 
     >>> estimate_request([{"role": "user", "content": "hi"}]).prompt_tokens
     8
@@ -310,27 +501,26 @@ def estimate_request(
             raise ValueError(f"image_sizes[{url!r}] = {size!r} must be a (width, height) tuple")
         check_size(*size)
     counter = _Counter(model, auto_policy, rules, sizes)
+    counter.group = _group(counter.info, _api(api, messages, instructions))
     overhead = REPLY_PRIMING_TOKENS
+    if instructions == "" and counter.info.name in EMPTY_INSTRUCTIONS_TOKENS:
+        extra = EMPTY_INSTRUCTIONS_TOKENS[counter.info.name]
+        overhead += extra
+        counter.notes.append(f"instructions='' (empty): the service adds its own system text ({extra} tokens "
+                             "measured); omit instructions instead")
+    if instructions:
+        messages = [{"role": "developer", "content": instructions}, *messages]
+    if isinstance(reasoning, Mapping) and reasoning.get("mode") == "pro":
+        overhead += PRO_MODE_TOKENS
+        counter.notes.append(f"reasoning mode 'pro': {PRO_MODE_TOKENS} prompt tokens of the service's own (measured)")
     for i, message in enumerate(messages):
-        where = f"message {i}"
-        if not isinstance(message, Mapping):
-            raise ConversationError(f"{where} must be a dict with 'role' and 'content', not {type(message).__name__}")
-        if not isinstance(message.get("role"), str):
-            raise ConversationError(f"{where} has no 'role' string; add role 'system', 'user' or 'assistant'")
-        overhead += TOKENS_PER_MESSAGE
-        for key, value in message.items():
-            if key == "content":
-                counter.content(where, value)
-            elif key == "type" and value == "message":  # Responses input item wrapper
-                continue
-            elif isinstance(value, str):
-                counter.count_text(value)
-                if key == "name":
-                    overhead += TOKENS_PER_NAME
+        overhead += _message(counter, f"message {i}", message)
+    tool_text, tool_overhead = _tool_tokens(counter, tools, tool_choice, response_format, messages)
+    overhead += tool_overhead
     completion = _bound("max_tokens", max_tokens)
     if max_completion_tokens is not None:
         completion = _bound("max_completion_tokens", max_completion_tokens)
-    prompt = counter.text + counter.image_total + overhead
+    prompt = counter.text + tool_text + counter.image_total + overhead
     info = counter.info
     cacheable = _cacheable(prompt, info.caching)
     writes = cacheable if info.caching.writes_billed else 0
@@ -340,12 +530,13 @@ def estimate_request(
             f"{len(counter.unsized)} image(s) of unknown size counted at the upper bound: "
             "pass image_sizes={url: (width, height)} for an exact count"
         )
+    notes += counter.notes
     if info.reasoning and max_tokens is not None and max_completion_tokens is None:
         notes.append(f"{info.name} refuses max_tokens: send max_completion_tokens (counted as the output bound here)")
     estimate = RequestEstimate(
         model=model,
         prompt_tokens=prompt,
-        text_tokens=counter.text,
+        text_tokens=counter.text + tool_text,
         image_tokens=counter.image_total,
         completion_tokens=completion,
         images=counter.images,
@@ -357,6 +548,9 @@ def estimate_request(
         cache_write_tokens=writes,
         notes=notes,
         documents=counter.documents,
+        tool_tokens=tool_text + tool_overhead,
+        refused=[b.refused for b in counter.images if b.refused],
+        disputed=_disputed_notes(info),
     )
     try:
         if prices is None:

@@ -33,7 +33,7 @@ from vizlab.local.replies.structured import Findings, needs_text
 from vizlab.local.requests.documents import answer_documents, has_documents, prepare_documents
 from vizlab.local.requests.fields import CHAT_FIELDS, FieldRule, report_headers
 from vizlab.local.requests.images import clean_messages, load_images
-from vizlab.local.requests.limits import DEFAULT_LIMITS, ModelLimits, limits_for
+from vizlab.local.requests.limits import DEFAULT_LIMITS, ModelLimits, check_refused, limits_for
 from vizlab.local.requests.reasoning import check_reasoning_params, effort_of, reasoning_tokens
 from vizlab.local.requests.validation import ChatRequest
 from vizlab.models.types import ModelInfo
@@ -130,11 +130,13 @@ async def run_completion(
     try:
         # Counted once: this count is both the context-window check and usage.prompt_tokens.
         counted = await run_in_threadpool(
-            partial(_deps.prompt_count, rules=config.billing_rules, numbers=config.billing_numbers),
+            partial(_deps.prompt_count, rules=config.billing_rules, numbers=config.billing_numbers,
+                    request=chat.body, api="responses" if operation == "Responses_Create" else "chat"),
             messages, token_model,
         )
     except VizlabError as e:  # validation should have caught it; answer 400, not 500
         raise bad_request("BadRequest", f"The request could not be counted: {e}", "messages") from e
+    check_refused(counted.refused)
     prompt_tokens = counted.tokens
     check_context(prompt_tokens, chat, token_model, limits_name, limits)
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vizlab.errors import UnknownModelError
+from vizlab.local.http.errors import bad_request
 from vizlab.models.registry import families, lookup, snapshots
 from vizlab.models.types import ModelInfo
 
-__all__ = ["ModelLimits", "MODEL_LIMITS", "DEFAULT_LIMITS", "limits_for"]
+__all__ = ["ModelLimits", "MODEL_LIMITS", "DEFAULT_LIMITS", "limits_for", "check_refused"]
 
 
 @dataclass(frozen=True)
@@ -64,3 +65,10 @@ def limits_for(model: str) -> tuple[str | None, ModelLimits]:
     if info.context_window <= 0:  # the registry lists no limits for it (registered rule only)
         return None, DEFAULT_LIMITS
     return info.name, _from_registry(info)
+
+
+def check_refused(refused: tuple[str, ...]) -> None:
+    """400 for an image the model's rule refuses (gpt-5.6 ``original`` over 30,000 patches), with
+    the refusal the estimator reports (:attr:`vizlab.tokens.request.RequestEstimate.refused`)."""
+    if refused:
+        raise bad_request("BadRequest", refused[0], "messages")

@@ -1,0 +1,179 @@
+"""Dated facts that change: lifecycle per provider, images per request per API, disputed facts.
+
+Each claim keeps its source and date; where sources disagree the newest is the default and the
+others stay beside it (:class:`~vizlab.models.types.Disputed`). Read 2026-12-07 through stored
+copies; a claim no stored copy showed is ``verified=False``. Data only: the functions that read it
+(``lifecycle_warning``, ``default_local_model``) live in :mod:`vizlab.models.registry`.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Mapping
+
+from vizlab.models.types import Claim, Disputed, Lifecycle, Source
+
+__all__ = ["LIFECYCLES", "IMAGE_LIMITS", "DISPUTES", "one"]
+
+
+def one(value: object, source: Source) -> Disputed:
+    """A fact with a single source (not disputed)."""
+    return Disputed(Claim(value, source))
+
+
+def _dates(*claims: tuple[str, Source]) -> Disputed:
+    """Retirement dates, newest source first (the default)."""
+    ordered = sorted(claims, key=lambda c: c[1].as_of, reverse=True)
+    return Disputed(Claim(*ordered[0]), tuple(Claim(v, s) for v, s in ordered[1:]))
+
+
+# --- sources -----------------------------------------------------------------------------------
+
+AZURE_MODELS_2604 = Source(
+    "'Azure OpenAI in Microsoft Foundry models' (MicrosoftDocs/azure-ai-docs, models-azure-direct-openai "
+    "include, ms.date 2026-04-24): GPT-5.5 series gpt-5.5; GPT-5.4 series gpt-5.4, -mini, -nano, -pro; "
+    "GPT-5.2, GPT-5.1 and GPT-5 series (chat variants Preview)", "2026-04-24",
+)  # fmt: skip
+AZURE_0331 = Source(
+    "Azure retirements as reported in blog.liambellows.com (2026-03-30) and Microsoft Q&A 5828138 "
+    "(2026-03-19): gpt-4o 2024-05-13 / 2024-08-06 and gpt-4o-mini 2024-07-18 retire 2026-03-31; "
+    "replacements gpt-5.1 and gpt-4.1-mini", "2026-03-30",
+)  # fmt: skip
+AZURE_1001 = Source(
+    "privatedevops.com/news/azure-openai-gpt-4o-retirement-october-2026 (2026-06-18): Azure retires "
+    "gpt-4o 2024-11-20 and gpt-4o-mini 2024-07-18 on 2026-10-01 (HTTP 410 after), 'not extendable'", "2026-06-18",
+)  # fmt: skip
+AZURE_GPT4_SERIES = Source(
+    "github.com/orgs/cometapi-dev/discussions/118 and techscurrent.com/?p=2733 (Foundry retirement table): "
+    "Azure GPT-4 series (gpt-4.1 versions among them) deprecated, retirement 'October 2026'", "2026-07",
+    note="no day stated: the 1st assumed (never warns late)",
+)  # fmt: skip
+AZURE_GPT4O_2027 = Source(
+    "a 2026-10 post moving Azure's gpt-4o retirement to 2027-04-14, as cited in issue 19", "2026-10",
+    verified=False, note="the post itself was not found in the stored copies searched 2026-12-07",
+)  # fmt: skip
+OPENAI_1211 = Source(
+    "OpenAI deprecation notice of 2026-06-11 as reported in privatedevops.com/news/openai-retires-gpt-5-o3-"
+    "snapshots-december-2026 (2026-06-25): gpt-5-2025-08-07, gpt-5-mini-2025-08-07, gpt-5-nano-2025-08-07, "
+    "o3-2025-04-16, o3-pro-2025-06-10 shut down 2026-12-11", "2026-06-25",
+)  # fmt: skip
+OPENAI_0422 = Source(
+    "OpenAI deprecations, entry 2026-04-22 'Legacy GPT model snapshots' (stored diff spybara.com/openai/api/"
+    "history/docs/en/2026-04-22-0555..2026-04-23-0556): computer-use-preview 2026-07-23 -> gpt-5.4-mini; "
+    "gpt-4-0613 | gpt-4 2026-10-23; docs.apiyi.com/en/live/2026-11 (2026-11-23): gpt-4-turbo, o1, o1-pro, "
+    "o3-mini, o4-mini, gpt-image-1 offline", "2026-04-22",
+)  # fmt: skip
+OPENAI_0114 = Source(
+    "hashnode.com 'GPT-4o deprecation: a step-by-step checklist for moving to GPT-6 Luna' (toolbit.ai): OpenAI "
+    "removes gpt-4o, gpt-4o-mini, gpt-4.1 and gpt-4.1-mini from its API on 2027-01-14", "2026-10",
+    note="third-party summary of the deprecations page; month of writing inferred from GPT-6 Luna (2026-09-22)",
+)  # fmt: skip
+GPT6_PAGES = Source(
+    "vercel.com/ai-gateway/models (gpt-6-astra, gpt-6-luna, gpt-6.2-sol), docs.venice.ai (gpt-6-sol, "
+    "gpt-6-luna: released 2026-09-22), Vertex model card gpt-6.1-sol (Preview, 2026-11)", "2026-11",
+)  # fmt: skip
+AZURE_ASTRA = Source(
+    "github.com/Azure/azure-rest-api-specs/issues/46145: GPT-6 Astra (2026-09-03, GlobalStandard) deployed "
+    "and called on Azure v1 Responses", "2026-09-06", verified=False,
+    note="shows it is deployable on Azure; general availability is not stated",
+)  # fmt: skip
+
+# --- lifecycle per provider ---------------------------------------------------------------------
+
+_GA_AZ = "generally-available"
+
+
+def _azure_ga(since: str | None = None) -> Lifecycle:
+    return Lifecycle("azure", _GA_AZ, AZURE_MODELS_2604, since=since)
+
+
+_OPENAI_4x = Lifecycle("openai", "deprecated", OPENAI_0114, retires=_dates(("2027-01-14", OPENAI_0114)),
+                       replacement="gpt-6-luna")  # fmt: skip
+_OPENAI_1211 = Lifecycle("openai", "deprecated", OPENAI_1211, retires=_dates(("2026-12-11", OPENAI_1211)))
+
+LIFECYCLES: Mapping[str, Mapping[str, Lifecycle]] = MappingProxyType({
+    "gpt-4o": MappingProxyType({
+        "azure": Lifecycle("azure", "deprecated", AZURE_1001, replacement="gpt-5.1",
+                           retires=_dates(("2026-03-31", AZURE_0331), ("2026-10-01", AZURE_1001),
+                                          ("2027-04-14", AZURE_GPT4O_2027)),
+                           note="dates differ by version: 2024-05-13 / 2024-08-06 (03-31), 2024-11-20 (10-01)"),
+        "openai": _OPENAI_4x}),
+    "gpt-4o-mini": MappingProxyType({
+        "azure": Lifecycle("azure", "deprecated", AZURE_1001, replacement="gpt-4.1-mini",
+                           retires=_dates(("2026-03-31", AZURE_0331), ("2026-10-01", AZURE_1001))),
+        "openai": _OPENAI_4x}),
+    "gpt-4.1": MappingProxyType({
+        "azure": Lifecycle("azure", "deprecated", AZURE_GPT4_SERIES, retires=_dates(("2026-10-01", AZURE_GPT4_SERIES)),
+                           note="closed to new customers (deprecated) before retirement"),
+        "openai": _OPENAI_4x}),
+    "gpt-4.1-mini": MappingProxyType({
+        "azure": Lifecycle("azure", "deprecated", AZURE_GPT4_SERIES, retires=_dates(("2026-10-01", AZURE_GPT4_SERIES))),
+        "openai": _OPENAI_4x}),
+    "gpt-4-turbo": MappingProxyType({
+        "openai": Lifecycle("openai", "retired", OPENAI_0422, retires=_dates(("2026-10-23", OPENAI_0422)),
+                            replacement="gpt-4.1-mini",
+                            note="the stored excerpt shows the gpt-4-0613 | gpt-4 row; gpt-4-turbo reported offline")}),
+    "gpt-5": MappingProxyType({"azure": _azure_ga("2025-08-07"), "openai": _OPENAI_1211}),
+    "gpt-5-mini": MappingProxyType({"azure": _azure_ga("2025-08-07"), "openai": _OPENAI_1211}),
+    "gpt-5-nano": MappingProxyType({"azure": _azure_ga("2025-08-07"), "openai": _OPENAI_1211}),
+    "o3": MappingProxyType({"openai": _OPENAI_1211}),
+    "gpt-5.1": MappingProxyType({"azure": _azure_ga("2025-11-13")}),
+    "gpt-5.2": MappingProxyType({"azure": _azure_ga("2025-12-11")}),
+    "gpt-5.4": MappingProxyType({"azure": _azure_ga("2026-03")}),
+    "gpt-5.4-mini": MappingProxyType({"azure": _azure_ga("2026-03")}),
+    "gpt-5.4-nano": MappingProxyType({"azure": _azure_ga("2026-03")}),
+    "gpt-5.5": MappingProxyType({"azure": _azure_ga("2026-04")}),
+    "computer-use-preview": MappingProxyType({
+        "openai": Lifecycle("openai", "retired", OPENAI_0422, retires=_dates(("2026-07-23", OPENAI_0422)),
+                            replacement="gpt-5.4-mini")}),
+    "gpt-6-astra": MappingProxyType({"azure": Lifecycle("azure", "preview", AZURE_ASTRA, since="2026-09-03")}),
+})  # fmt: skip
+
+# --- images per request, by provider and API ----------------------------------------------------
+
+AZURE_CHAT_10 = Source(
+    "Azure OpenAI vision how-tos (seeds/03 2024-08-21, seeds/05 2025): 'a limit of 10 images per chat request'",
+    "2025",
+)  # fmt: skip
+AZURE_RESP_50_ASTRA = Source(
+    "measured: github.com/Azure/azure-rest-api-specs/issues/46145 (gpt-6-astra 2026-09-03, v1 Responses): 50 "
+    "images accepted, 51 refused: 'Exceeded maximum number of images (50) allowed in the request.'", "2026-09-06",
+)  # fmt: skip
+AZURE_RESP_50_TERRA = Source(
+    "measured: github.com/anomalyco/opencode/issues/39677 (gpt-5.6-terra routed to Azure, Responses input): "
+    "'Exceeded maximum number of images (50) allowed in the request.'", "2026-07-30",
+)  # fmt: skip
+
+IMAGE_LIMITS: Mapping[str, Mapping[str, Disputed]] = MappingProxyType({
+    name: MappingProxyType({"azure/chat": one(10, AZURE_CHAT_10), "azure/responses": one(50, src)})
+    for name, src in (("gpt-6-astra", AZURE_RESP_50_ASTRA), ("gpt-5.6-terra", AZURE_RESP_50_TERRA))
+})  # fmt: skip
+
+# --- other disputed facts -----------------------------------------------------------------------
+
+_GUIDE_NEW = Source(
+    "OpenAI 'Images and vision' guide, newest revision (developers.openai.com/api/docs/guides/images-vision)",
+    "2026-06 revision, read 2026-12-02",
+)  # fmt: skip
+_MEASURED_2362 = Source(
+    "measured: community.openai.com/t/1230130 (gpt-4.1-mini, 2400x1800 PNG at high billed 2,362 prompt tokens; "
+    "the 1,536-patch budget of the 2025-08 profile gives 2,353 image tokens)", "2025-04",
+)  # fmt: skip
+_SOL_LIST = Source(
+    "github.com/gramext/dist v0.1.0 (2026-09-24): the gpt-5.6-sol cut is a promotion 'guaranteed only through "
+    "2026-11-21', list price 5.00 / 30.00 (OpenAI announcement 2026-06-26)", "2026-09-24",
+)  # fmt: skip
+_SOL_PROMO = Source(
+    "docs.laozhang.ai/announcements/gpt-5-6-sol-price-cut-2026-09 (2026-09-24) and github.com/lujstn/openbrowse "
+    "v1.10.1 (2026-08-24): OpenAI promotion from 2026-08-21, 4.00 / 20.00 (cached 0.40, write 5.00), 'at least "
+    "through 2026-11-21'", "2026-09-24",
+)  # fmt: skip
+
+DISPUTES: Mapping[str, Mapping[str, Disputed]] = MappingProxyType({
+    "gpt-4.1-mini": MappingProxyType({"image_rule": Disputed(
+        Claim("high: 6,144-patch budget (2400x1800 -> 4,977 tokens)", _GUIDE_NEW),
+        (Claim("high: 1,536-patch budget (2400x1800 -> 2,353 image tokens; rules='2025-08')", _MEASURED_2362),))}),
+    "gpt-5.6-sol": MappingProxyType({"prices": Disputed(
+        Claim("input 5.00 / output 30.00 (list)", _SOL_LIST),
+        (Claim("input 4.00 / output 20.00 (promotion 2026-08-21 to at least 2026-11-21)", _SOL_PROMO),))}),
+})  # fmt: skip
