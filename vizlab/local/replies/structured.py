@@ -23,7 +23,7 @@ import re2
 try:  # Python 3.11+: the parser moved; both only parse (no matching, no backtracking)
     import re._parser as _sre_parser
 except ImportError:  # pragma: no cover
-    import sre_parse as _sre_parser  # type: ignore[no-redef]
+    import sre_parse as _sre_parser
 from jsonschema import validators
 
 from vizlab.local.http.errors import AzureError, bad_request
@@ -978,12 +978,14 @@ def _placeholder(node: dict[str, Any], ctx: _Ctx, depth: int) -> Any:
     kinds = [t for t in _types(node) if t != "null"] or (["object"] if "properties" in node else ["string"])
     kind = kinds[0]
     if kind == "object":
-        required = node.get("required") if isinstance(node.get("required"), list) else []
-        props = node.get("properties") if isinstance(node.get("properties"), dict) else {}
+        raw_required, raw_props = node.get("required"), node.get("properties")
+        required: list[Any] = raw_required if isinstance(raw_required, list) else []
+        props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
         return {k: _placeholder(props[k], ctx, depth + 1) for k in required if k in props}
     if kind == "array":
-        low = node.get("minItems") if isinstance(node.get("minItems"), int) else 0
-        items = node.get("items") if isinstance(node.get("items"), dict) else {}
+        raw_low, raw_items = node.get("minItems"), node.get("items")
+        low = raw_low if isinstance(raw_low, int) else 0
+        items: dict[str, Any] = raw_items if isinstance(raw_items, dict) else {}
         return [_placeholder(items, ctx, depth + 1) for _ in range(min(low, 100))]
     if kind in ("integer", "number"):
         return _number_placeholder(node, integer=kind == "integer")
