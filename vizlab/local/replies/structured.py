@@ -823,36 +823,49 @@ def _string_candidates(name: str, words: str, fx: Findings) -> tuple[list[str], 
     key = grounding.field_key(name)
     if key and key in kv:
         return [kv[key]], True
+    measured = _measured_strings(words, fx)
+    if measured is not None:
+        return measured, False
+    return _read_strings(key, words, kv, fx), True
+
+
+def _measured_strings(words: str, fx: Findings) -> list[str] | None:
+    """Strings from what the analyst measured (colours, shapes, mime, detail, kind), or None."""
     if _has(words, "colour", "color"):
         first = [fx.background] if _has(words, "background") and fx.background else []
-        return first + list(fx.colours), False
+        return first + list(fx.colours)
     if _has(words, "shape"):
-        return sorted(fx.shapes, key=lambda k: -fx.shapes[k]), False
+        return sorted(fx.shapes, key=lambda k: -fx.shapes[k])
     if _has(words, "mime", "media type", "file type", "format"):
-        return [fx.mime] if fx.mime else [], False
+        return [fx.mime] if fx.mime else []
     if _has(words, "detail"):
-        return [fx.detail] if fx.detail else [], False
+        return [fx.detail] if fx.detail else []
     if _has(words, "background"):
-        return [fx.background] if fx.background else [], False
+        return [fx.background] if fx.background else []
     kind = grounding.content_kind(fx.text_lines, fx.shapes, fx.colours, fx.images)
     if _has(words, *_WORDS_KIND) and not _has(words, *_WORDS_TEXT, *_WORDS_MONEY, "date"):
-        return [kind] if kind else [], False
+        return [kind] if kind else []
+    if _has(words, *_WORDS_SUMMARY) and not _has(words, *_WORDS_TEXT):
+        return [fx.answer]
+    return None
+
+
+def _read_strings(key: str, words: str, kv: dict[str, str], fx: Findings) -> list[str]:
+    """Strings from the text read (dates, amounts, lines) or the prompt (places, queries)."""
     if _has(words, "date", "day"):
-        return grounding.dates(fx.text_lines), True
+        return grounding.dates(fx.text_lines)
     if _has(words, *_WORDS_MONEY):
         money = [v for k, v in kv.items() if k in key.split("_") or k == key]
-        return money + [f"{a:.2f}" for a in grounding.amounts(fx.text_lines)], True
+        return money + [f"{a:.2f}" for a in grounding.amounts(fx.text_lines)]
     if _has(words, *_WORDS_ONE_LINE):
-        return list(fx.text_lines) + ([" ".join(fx.text_lines)] if len(fx.text_lines) > 1 else []), True
+        return list(fx.text_lines) + ([" ".join(fx.text_lines)] if len(fx.text_lines) > 1 else [])
     if _has(words, *_WORDS_TEXT):
-        return ([" ".join(fx.text_lines)] if fx.text_lines else []) + list(fx.text_lines), True
-    if _has(words, *_WORDS_SUMMARY):
-        return [fx.answer], False
+        return ([" ".join(fx.text_lines)] if fx.text_lines else []) + list(fx.text_lines)
     if _has(words, *_WORDS_PLACE):
-        return _proper_nouns(fx.prompt), True
+        return _proper_nouns(fx.prompt)
     if _has(words, *_WORDS_QUERY):
-        return [fx.prompt] if fx.prompt else [], True
-    return [], False
+        return [fx.prompt] if fx.prompt else []
+    return []
 
 
 def _ground_string(node: dict[str, Any], name: str, words: str, ctx: _Ctx) -> Any:
@@ -976,7 +989,10 @@ def _placeholder(node: dict[str, Any], ctx: _Ctx, depth: int) -> Any:
         real = [b for b in branches if isinstance(b, dict) and b.get("type") != "null"]
         return None if len(real) < len(branches) or not real else _placeholder(real[0], ctx, depth + 1)
     kinds = [t for t in _types(node) if t != "null"] or (["object"] if "properties" in node else ["string"])
-    kind = kinds[0]
+    return _typed_placeholder(kinds[0], node, ctx, depth)
+
+
+def _typed_placeholder(kind: str, node: dict[str, Any], ctx: _Ctx, depth: int) -> Any:
     if kind == "object":
         raw_required, raw_props = node.get("required"), node.get("properties")
         required: list[Any] = raw_required if isinstance(raw_required, list) else []
