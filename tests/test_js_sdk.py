@@ -49,3 +49,27 @@ def test_npm_openai_structured_output_and_responses() -> None:
     assert "OPEN 9-5" in result["follow"]["text"] and result["follow"]["previous"] == result["first"]["id"]
     assert result["follow"]["input_tokens"] > result["first"]["input_tokens"]
     assert result["refused"]["status"] == 400 and "additionalProperties" in result["refused"]["message"]
+
+
+AI_SDK = (JS / "node_modules" / "ai" / "package.json").exists() and (JS / "node_modules" / "@ai-sdk" / "azure").exists()
+
+
+@pytest.mark.skipif(not AI_SDK, reason="the npm ai / @ai-sdk/azure packages are not installed: run `npm ci` in tests/js")
+def test_vercel_ai_sdk_and_zod_response_format() -> None:
+    """OpenAI's zodResponseFormat and the Vercel AI SDK's generateObject (both add `$schema`; the
+    Azure provider sends api-version=v1) with an image, and a forced tool, through node."""
+    assert NODE is not None
+    with LocalBackend(api_key="js-key", deployments=("gpt-4o",), stream_chunk_delay_s=0) as backend:
+        env = {
+            **os.environ,
+            "VIZLAB_BACKEND_URL": backend.url,
+            "VIZLAB_API_KEY": "js-key",
+            "VIZLAB_IMAGE_URL": vizlab.to_data_url(text_card("HELLO", font_px=80, size=(500, 250))),
+        }
+        done = subprocess.run([NODE, str(JS / "aisdk.mjs")], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    card = {"text": "HELLO", "word_count": 1, "kind": "text"}
+    assert result["zod"] == result["object"] == result["responses"] == card
+    [call] = result["tool"]
+    assert call["name"] == "record_text" and call["input"]["text"] == "HELLO" and 0.7 <= call["input"]["confidence"] <= 1

@@ -240,8 +240,8 @@ def test_ocr_runs_only_when_the_question_needs_text(monkeypatch: pytest.MonkeyPa
     from vizlab.local.analyst import answer as module
 
     reads: list[int] = []
-    original = module.read_text
-    monkeypatch.setattr(module, "read_text", lambda *a: (reads.append(1), original(*a))[1])
+    original = module.read_text_scored
+    monkeypatch.setattr(module, "read_text_scored", lambda *a: (reads.append(1), original(*a))[1])
     card = _lines_card(2, seed=9)
     url = "data:image/png;base64," + base64.b64encode(_png(card)).decode()
     fresh = Analyst()

@@ -87,15 +87,20 @@ def assert_azure_completion(body: dict[str, Any]) -> None:
     assert body["object"] == "chat.completion"
     assert isinstance(body["created"], int)
     assert body["model"] == "vizlab-local-analyst"
+    # As recorded on Azure (tests/data/recordings/azure_chat_text.json): jailbreak in the prompt's results.
     assert body["prompt_filter_results"] == [
-        {"prompt_index": 0, "content_filter_results": {k: SAFE for k in ("hate", "self_harm", "sexual", "violence")}}
+        {"prompt_index": 0, "content_filter_results": {**{k: SAFE for k in ("hate", "self_harm", "sexual", "violence")},
+                                                       "jailbreak": {"filtered": False, "detected": False}}}
     ]
     choice = body["choices"][0]
     assert choice["index"] == 0
     assert choice["message"]["role"] == "assistant"
     assert isinstance(choice["message"]["content"], str) and choice["message"]["content"]
     assert choice["finish_reason"] in ("stop", "length")
-    assert choice["content_filter_results"] == {k: SAFE for k in ("hate", "self_harm", "sexual", "violence")}
+    assert choice["content_filter_results"] == {
+        **{k: SAFE for k in ("hate", "self_harm", "sexual", "violence")},
+        **{k: {"filtered": False, "detected": False} for k in ("protected_material_code", "protected_material_text")},
+    }
     usage = body["usage"]
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
     assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0

@@ -174,7 +174,7 @@ def test_azure_dated_route(backend: LocalBackend) -> None:
     assert resp.status_code == 404  # a dated route needs its api-version
     old = requests.post(backend.url + "/openai/responses?api-version=2024-10-21", json={"model": "gpt-4o", "input": "x"},
                         headers={"api-key": KEY}, timeout=30)
-    assert old.status_code == 404 and "not available in api-version 2024-10-21" in old.json()["error"]["message"]
+    assert old.status_code == 400 and "only for api-version 2025-03-01-preview and later" in old.json()["error"]["message"]
 
 
 @pytest.mark.slow

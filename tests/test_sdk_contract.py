@@ -90,7 +90,8 @@ def test_chat_chunks_validate_strictly(backend: LocalBackend, kind: str) -> None
 
 ERRORS = [
     ("/openai/v1/chat/completions", {"model": "gpt-4o", "messages": []}, 400),
-    ("/openai/v1/chat/completions", {"model": "nope", "messages": USER}, 404),
+    ("/openai/v1/chat/completions", {"model": "nope", "messages": USER}, 400),  # Azure v1: unknown_model
+    ("/v1/chat/completions", {"model": "nope", "messages": USER}, 404),
     ("/openai/v1/chat/completions", {"model": "gpt-4o", "messages": USER, "response_format": {
         "type": "json_schema", "json_schema": {"name": "x", "strict": True, "schema": {"type": "object"}}}}, 400),
     ("/openai/v1/responses", {"model": "gpt-4o", "input": "x", "previous_response_id": "resp_missing"}, 400),

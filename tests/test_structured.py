@@ -18,7 +18,7 @@ from pydantic import BaseModel
 import vizlab
 from vizlab.datasets import shapes_card, text_card
 from vizlab.local import LocalBackend
-from vizlab.local.replies.structured import Findings, Ungrounded, check_strict_schema, fill_schema
+from vizlab.local.replies.structured import Findings, Ungrounded, check_strict_schema, fill, fill_schema
 from vizlab.local.requests import fields as fields_mod
 from vizlab.local.requests.validation import KNOWN_PARAMETERS
 
@@ -87,7 +87,7 @@ def test_emulated_header_names_the_features(client: OpenAI) -> None:
     assert "x-vizlab-emulated" not in plain.headers and "x-vizlab-ignored" not in plain.headers
 
 
-def test_ungrounded_nullable_field_is_null_and_required_one_is_refused(client: OpenAI) -> None:
+def test_ungrounded_nullable_field_is_null_and_required_one_is_a_marked_placeholder(client: OpenAI) -> None:
     schema = {"type": "object", "additionalProperties": False, "required": ["price", "text"],
               "properties": {"price": {"type": ["number", "null"]}, "text": {"type": "string"}}}
     sign = client.chat.completions.create(
@@ -96,13 +96,14 @@ def test_ungrounded_nullable_field_is_null_and_required_one_is_refused(client: O
     )
     assert json.loads(sign.choices[0].message.content or "") == {"price": None, "text": "OPEN 9-5"}
     strict_price = {**schema, "properties": {**schema["properties"], "price": {"type": "number"}}}
-    refused = client.chat.completions.create(
+    raw = client.chat.completions.with_raw_response.create(
         model="gpt-4o", messages=user("Read it.", SIGN_URL),
         response_format={"type": "json_schema", "json_schema": {"name": "sign", "strict": True, "schema": strict_price}},
     )
-    message = refused.choices[0].message
-    assert message.content is None
-    assert message.refusal is not None and "'price'" in message.refusal and "allow null" in message.refusal.lower()
+    message = raw.parse().choices[0].message
+    assert message.refusal is None  # the contract: strict content always parses and validates
+    assert json.loads(message.content or "") == {"price": 0, "text": "OPEN 9-5"}
+    assert raw.headers["x-vizlab-ungrounded"] == "price"  # ... and the placeholder is marked
 
 
 def test_json_object_returns_the_findings(client: OpenAI) -> None:
@@ -216,7 +217,8 @@ def test_logprobs_in_the_service_shape(client: OpenAI) -> None:
     entries = reply.choices[0].logprobs.content  # type: ignore[union-attr]
     assert entries is not None
     assert "".join(e.token for e in entries) == content
-    assert all(e.logprob == 0.0 and [t.token for t in e.top_logprobs] == [e.token] for e in entries)
+    assert all(e.logprob == 0.0 and len(e.top_logprobs) == 3 and e.top_logprobs[0].token == e.token for e in entries)
+    assert all(len({t.token for t in e.top_logprobs}) == 3 and e.top_logprobs[1].logprob < 0 for e in entries)
     assert bytes(b for e in entries for b in (e.bytes or [])) == content.encode()
     # Streamed, the chunks' entries join to the same tokens.
     tokens: list[str] = []
@@ -247,11 +249,17 @@ def test_fill_is_valid_against_the_schema(schema: dict[str, Any]) -> None:
     assert value.get("width", 600) == 600 and "height" not in value  # 300 > maximum 10: not forced in
 
 
-def test_unfillable_field_raises_with_its_path() -> None:
+def test_unfillable_field_gets_a_placeholder_listed_by_its_path() -> None:
+    done = fill({"type": "object", "properties": {"owner": {"type": "object", "properties": {
+        "name": {"type": "string"}}, "required": ["name"]}}, "required": ["owner"]}, Findings(answer="a", images=1))
+    assert done.value == {"owner": {"name": ""}} and done.ungrounded == ["owner.name"]
+
+
+def test_a_schema_no_value_satisfies_is_refused_with_its_path() -> None:
+    looped = {"type": "object", "properties": {"me": {"$ref": "#"}}, "required": ["me"], "additionalProperties": False}
     with pytest.raises(Ungrounded) as caught:
-        fill_schema({"type": "object", "properties": {"owner": {"type": "object", "properties": {
-            "name": {"type": "string"}}, "required": ["name"]}}, "required": ["owner"]}, Findings(answer="a", images=1))
-    assert caught.value.path == "owner.name"
+        fill(looped, Findings(answer="a", images=1))
+    assert caught.value.path.startswith("me.me")
 
 
 def test_strict_check_accepts_what_the_sdk_sends() -> None:

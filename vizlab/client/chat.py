@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from vizlab import errors
 from vizlab.client.errormap import ErrorMapping
 from vizlab.client.params import apply_model_params
-from vizlab.client.replies import Prepared, Reply, ReplyStream, finish_reason_of, request_id_of
+from vizlab.client.replies import Prepared, Reply, ReplyStream, finish_reason_of, request_id_of, ungrounded_of
 from vizlab.errors import redact
 
 if TYPE_CHECKING:
@@ -176,6 +176,7 @@ class ChatCalls(ErrorMapping):
         latency = time.perf_counter() - started
         raw = completion.model_dump(mode="json", exclude_unset=True)
         reply = self._build_reply(raw, prepared, latency, request_id_of(response.headers))
+        reply.ungrounded = tuple(ungrounded_of(response.headers))
         return self._deliver(reply, prepared, stacklevel=3)  # warn at the caller of chat()/achat()
 
     def chat(

@@ -165,7 +165,7 @@ class ErrorMapping:
             return errors.AuthenticationError(
                 msg(f"the key was refused by {where} ({status}): {advice}. Service said: {service_msg}"), **kw
             )
-        if status == 404:
+        if status == 404 or (status == 400 and code == "unknown_model"):  # Azure v1 answers 400 unknown_model
             known = self._known_deployments()
             listing = f" Deployments/models there: {', '.join(known)}." if known else ""
             where_to_look = (

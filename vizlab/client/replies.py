@@ -24,6 +24,19 @@ def request_id_of(headers: Mapping[str, str]) -> str | None:
     return headers.get("apim-request-id") or headers.get("x-request-id")
 
 
+UNGROUNDED_HEADER = "x-vizlab-ungrounded"
+
+
+def ungrounded_of(headers: Mapping[str, str]) -> list[str]:
+    """The schema fields the built-in backend filled with placeholders (``x-vizlab-ungrounded``).
+
+    >>> ungrounded_of({"x-vizlab-ungrounded": "kind, word_count"})
+    ['kind', 'word_count']
+    """
+    value = headers.get(UNGROUNDED_HEADER) or ""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
 def finish_reason_of(choice: Mapping[str, Any]) -> str | None:
     reason = choice.get("finish_reason")
     if isinstance(reason, Mapping):  # the 2023 vision-enhancement shape: {"type": "stop", ...}
@@ -73,6 +86,9 @@ class Reply:
     deployment: str = ""
     request_id: str | None = None
     estimate_error: str | None = None
+    # Fields of a structured reply that hold placeholders, not findings (the built-in backend's
+    # x-vizlab-ungrounded header): treat them as missing.
+    ungrounded: tuple[str, ...] = ()
 
     @property
     def reasoning_tokens(self) -> int:
@@ -112,6 +128,11 @@ class Reply:
             notes.append("the stream was cancelled: the text is partial and was not added to the conversation")
         if self.estimate_error:
             notes.append(f"no token estimate before sending: {self.estimate_error}")
+        if self.ungrounded:
+            notes.append(
+                f"fields with placeholders, not answers (nothing the built-in analyst found grounds them): "
+                f"{', '.join(self.ungrounded)}: treat them as missing"
+            )
         return notes
 
     def summary(self) -> str:

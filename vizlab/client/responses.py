@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from vizlab.client.chat import ChatCalls, is_conversation, request_messages
-from vizlab.client.replies import Prepared, Reply, request_id_of
+from vizlab.client.replies import Prepared, Reply, request_id_of, ungrounded_of
 from vizlab.errors import redact
 
 if TYPE_CHECKING:
@@ -135,6 +135,7 @@ class ResponsesCalls(ChatCalls):
         latency = time.perf_counter() - started
         raw = result.model_dump(mode="json", exclude_unset=True)
         reply = self._reply_from_response(raw, prepared, latency, request_id_of(response.headers))
+        reply.ungrounded = tuple(ungrounded_of(response.headers))
         return self._deliver(reply, prepared, stacklevel=2)
 
     def _reply_from_response(

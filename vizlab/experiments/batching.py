@@ -18,8 +18,11 @@ from typing import Any
 __all__ = ["record_from_completion", "send_batch"]
 
 
-def record_from_completion(raw: dict[str, Any], latency: float | None, request_id: str | None) -> dict[str, Any]:
-    """What the cache keeps of one chat completion (a live reply or a batch output line's body)."""
+def record_from_completion(
+    raw: dict[str, Any], latency: float | None, request_id: str | None, ungrounded: list[str] | None = None
+) -> dict[str, Any]:
+    """What the cache keeps of one chat completion (a live reply or a batch output line's body);
+    ``ungrounded``: the schema fields the built-in backend filled with placeholders."""
     choice = (raw.get("choices") or [{}])[0] or {}
     message = choice.get("message") or {}
     usage = raw.get("usage") or {}
@@ -37,6 +40,7 @@ def record_from_completion(raw: dict[str, Any], latency: float | None, request_i
         "request_id": request_id,
         "model": raw.get("model"),
         "system_fingerprint": raw.get("system_fingerprint"),
+        "ungrounded": list(ungrounded or []),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 

@@ -30,6 +30,7 @@ from vizlab.errors import (
     VizlabError,
     redact,
 )
+from vizlab.client.replies import ungrounded_of
 from vizlab.experiments.batching import record_from_completion, send_batch
 from vizlab.experiments.cache import ResultCache
 from vizlab.experiments.document_arms import part_for
@@ -280,6 +281,28 @@ def _score(item: Item, answer: str | None, cache: ResultCache) -> tuple[Score, f
     if isinstance(scorer, LLMJudge):
         return scorer.grade(item.question, answer, item.expected, cache=cache)
     return scorer(answer, item.expected), None
+
+
+def without_placeholders(answer: str | None, ungrounded: list[str] | None) -> str | None:
+    """``answer`` (JSON) with each field the backend listed as ungrounded set to null: a placeholder
+    counts as missing, never as an answer (in scores, ``answer.<field>`` columns and CSVs).
+
+    >>> without_placeholders('{"kind": "text", "word_count": 0}', ["word_count"])
+    '{"kind": "text", "word_count": null}'
+    """
+    if not answer or not ungrounded:
+        return answer
+    try:
+        value = json.loads(answer)
+    except ValueError:
+        return answer
+    for path in ungrounded:
+        target, parts = value, path.split(".")
+        for part in parts[:-1]:
+            target = target.get(part) if isinstance(target, dict) else None
+        if isinstance(target, dict) and parts[-1] in target:
+            target[parts[-1]] = None
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _schema_fields(answer: str | None) -> dict[str, Any]:
@@ -586,7 +609,7 @@ def _send(c: Any, job: _Job, system: str | None, pacer: Pacer, timeout_s: float)
         pacer.observe(headers, job.pacing_tokens)
         raw = completion.model_dump(mode="json", exclude_unset=True)
         request_id = headers.get("apim-request-id") or headers.get("x-request-id")
-        return record_from_completion(raw, latency, request_id)
+        return record_from_completion(raw, latency, request_id, ungrounded_of(headers))
 
 
 def _row(job: _Job, record: dict[str, Any] | None, error: str | None, status: str, clients: dict[str, Any],
@@ -599,7 +622,8 @@ def _row(job: _Job, record: dict[str, Any] | None, error: str | None, status: st
         live, batch_cost = _costs(record, token_model)
         if batch:
             live = batch_cost
-    answer = record.get("answer") if record else None
+    ungrounded = list(record.get("ungrounded") or []) if record else []
+    answer = without_placeholders(record.get("answer"), ungrounded) if record else None
     score, judge_cost = (Score(None, "no answer"), None) if record is None or error else _score(item, answer, cache)
     row = {
         "item_id": item.id, "category": item.category, "arm": arm.label, "deployment": arm.deployment,
@@ -615,6 +639,7 @@ def _row(job: _Job, record: dict[str, Any] | None, error: str | None, status: st
         "cost": None if live is None else live + (judge_cost or 0.0), "batch_cost": batch_cost,
         "latency_s": record.get("latency_s") if record else None, "answer": answer,
         "refusal": record.get("refusal") if record else None,
+        "ungrounded": ", ".join(ungrounded) or None,
         "expected": item.expected, "score": score.value, "score_reason": score.reason,
         "scorer": item.scorer.name if item.scorer else None, "binary": bool(item.scorer and item.scorer.binary),
         "finish_reason": record.get("finish_reason") if record else None,

@@ -225,7 +225,10 @@ def scale_for_high(width: int, height: int) -> tuple[int, int]:
 
 
 def resolve_detail(detail: str, width: int, height: int, model: str) -> str:
-    """``auto`` resolved to ``low`` or ``high`` by vizlab.tokens' stated policy."""
+    """``auto`` resolved to ``low`` or ``high`` by vizlab.tokens' stated policy; ``original`` (checked
+    against the deployment's model before this) is kept: the analyst reads it as it reads high."""
+    if detail == "original":
+        return detail
     try:
         return str(resolve_detail_impl(width, height, detail, model=model))
     except VizlabError:  # an unknown token model: fall back to the gpt-4o rules

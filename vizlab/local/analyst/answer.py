@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from vizlab.local import _deps
-from vizlab.local.analyst.ocr import read_text
+from vizlab.local.analyst.ocr import read_text_scored
 from vizlab.local.analyst.vision import (
     COLOUR_NAMES,
     LOW_BOX,
@@ -152,7 +152,7 @@ class Analyst:
             return ImageFacts(**{**cached.__dict__, "mime": mime or cached.mime})
         if cached is not None:  # measured before without text: read it now, keep the rest
             facts = ImageFacts(**{**cached.__dict__, "mime": mime or cached.mime})
-            facts.text_lines = self._text(rgb, used)
+            self._set_text(facts, self._text(rgb, used))
             facts.text_read = True
         else:
             facts = self._measure(rgb, used, mime, need_text=need_text)
@@ -162,9 +162,14 @@ class Analyst:
                 self._cache.popitem(last=False)
         return facts
 
-    def _text(self, rgb: Image.Image, detail: str) -> list[str]:
+    def _text(self, rgb: Image.Image, detail: str) -> list[tuple[str, float]]:
         view, bg_rgb = self._text_view(rgb, detail)
-        return read_text(view, bg_rgb)
+        return read_text_scored(view, bg_rgb)
+
+    @staticmethod
+    def _set_text(facts: ImageFacts, scored: list[tuple[str, float]]) -> None:
+        facts.text_lines = [text for text, _ in scored]
+        facts.text_confidence = [score for _, score in scored]
 
     def _text_view(self, rgb: Image.Image, detail: str) -> tuple[Image.Image, np.ndarray | None]:
         """The view OCR reads at ``detail`` and the background colour its crop is cut against."""
@@ -174,7 +179,7 @@ class Analyst:
         names = name_colours(np.asarray(low))
         background = plain_background(names)
         bg_rgb = None if background is None else np.median(np.asarray(low)[names == background], axis=0)
-        if detail != "high":
+        if detail not in ("high", "original"):  # original is read like high (the analyst's own view)
             return low, bg_rgb
         high_w, high_h = _deps.scale_for_high(width, height)
         high = rgb if (high_w, high_h) == (width, height) else rgb.resize((high_w, high_h), Image.Resampling.LANCZOS)
@@ -202,7 +207,7 @@ class Analyst:
             brightness=float(round(luminance.mean() / 255.0, 4)),
             background=None if background is None else COLOUR_NAMES[background],
         )
-        if detail == "high":
+        if detail in ("high", "original"):
             high_w, high_h = _deps.scale_for_high(width, height)
             facts.view_size = (high_w, high_h)
             facts.tiles = math.ceil(high_w / TILE) * math.ceil(high_h / TILE)
@@ -210,9 +215,9 @@ class Analyst:
                 high = rgb
                 if (high_w, high_h) != (width, height):
                     high = rgb.resize((high_w, high_h), Image.Resampling.LANCZOS)
-                facts.text_lines = read_text(high, bg_rgb)
+                self._set_text(facts, read_text_scored(high, bg_rgb))
         elif need_text:
-            facts.text_lines = read_text(low, bg_rgb)
+            self._set_text(facts, read_text_scored(low, bg_rgb))
         facts.text_read = need_text
         return facts
 

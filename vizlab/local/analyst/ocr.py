@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-__all__ = ['ocr_plan', 'read_text_lines']
+__all__ = ['ocr_plan', 'read_text_lines', 'read_text', 'read_text_scored']
 
 TEXT_SCORE = 0.7  # minimum OCR confidence for a line to be reported
 
@@ -123,7 +123,12 @@ def _recognise(engine: Any, crops: list[np.ndarray]) -> list[tuple[str, float]]:
 
 
 def _ocr(view: Image.Image, *, split: bool = True) -> list[tuple[float, float, str]]:
-    """(top, left, text) of each confident line in ``view``.
+    """(top, left, text) of each confident line in ``view`` (:func:`_ocr_scored` without scores)."""
+    return [(top, left, text) for top, left, text, _ in _ocr_scored(view, split=split)]
+
+
+def _ocr_scored(view: Image.Image, *, split: bool = True) -> list[tuple[float, float, str, float]]:
+    """(top, left, text, confidence) of each confident line in ``view``.
 
     RapidOCR's own pipeline (``RapidOCR.__call__``, 1.4.4) step by step, so that recognition, 97%
     of the time on a dense image, can be split across two engines: the lines are sorted by
@@ -171,7 +176,7 @@ def _ocr(view: Image.Image, *, split: bool = True) -> list[tuple[float, float, s
     for box, (text, score) in zip(origin, texts):
         text = text.strip()
         if text and score >= TEXT_SCORE:
-            lines.append((float(min(p[1] for p in box)), float(min(p[0] for p in box)), text))
+            lines.append((float(min(p[1] for p in box)), float(min(p[0] for p in box)), text, float(score)))
     return lines
 
 
@@ -205,6 +210,13 @@ def read_text_lines(view: Image.Image, background_rgb: np.ndarray | None = None,
 
 
 def read_text(view: Image.Image, background_rgb: np.ndarray | None, *, split: bool = True) -> list[str]:
+    return [text for text, _ in read_text_scored(view, background_rgb, split=split)]
+
+
+def read_text_scored(
+    view: Image.Image, background_rgb: np.ndarray | None, *, split: bool = True
+) -> list[tuple[str, float]]:
+    """(line, OCR confidence 0..1) of each confident line, top to bottom, each text once."""
     box = _content_box(view, background_rgb)
     if box is None:
         return []
@@ -213,11 +225,11 @@ def read_text(view: Image.Image, background_rgb: np.ndarray | None, *, split: bo
         padded = Image.new("RGB", (max(32, crop.width), max(32, crop.height)), (255, 255, 255))
         padded.paste(crop, (0, 0))
         crop = padded
-    lines = sorted(_ocr(crop, split=split), key=lambda item: (round(item[0] / 8), item[1]))
+    lines = sorted(_ocr_scored(crop, split=split), key=lambda item: (round(item[0] / 8), item[1]))
     seen: set[str] = set()
     ordered = []
-    for _, _, text in lines:
+    for _, _, text, score in lines:
         if text not in seen:
             seen.add(text)
-            ordered.append(text)
+            ordered.append((text, round(score, 4)))
     return ordered

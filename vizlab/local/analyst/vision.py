@@ -33,6 +33,7 @@ class ImageFacts:
     view_size: tuple[int, int]  # size of the view text was read from
     tiles: int  # 512-px tiles of the high view (0 at low detail)
     text_lines: list[str] = field(default_factory=list)
+    text_confidence: list[float] = field(default_factory=list)  # OCR confidence 0..1 of each text line
     colours: list[tuple[str, float]] = field(default_factory=list)  # (name, share 0..1), largest first
     shapes: dict[str, int] = field(default_factory=dict)
     brightness: float = 0.0  # mean luminance 0..1

@@ -55,7 +55,8 @@ PREVIEW_API_VERSIONS = (
 )
 KNOWN_API_VERSIONS = tuple(sorted(GA_API_VERSIONS + PREVIEW_API_VERSIONS))
 # What the v1 routes accept besides no api-version at all (see the comment on check_v1_api_version).
-V1_API_VERSIONS = ("preview", "latest")
+# "v1" is inferred, not recorded: @ai-sdk/azure sends api-version=v1 by default to Azure hosts.
+V1_API_VERSIONS = ("v1", "preview", "latest")
 # A response header that says, in words, why a refusal whose body must stay the service's happened.
 DETAIL_HEADER = "x-vizlab-detail"
 
@@ -87,7 +88,9 @@ def check_api_version(version: str | None) -> str:
 # header or "alpha" in the path (learn.microsoft.com/azure/foundry/openai/api-version-lifecycle,
 # "API evolution", stored copy read 2026-12). A dated version is refused with 400 "API version not
 # supported", as spec-strict v1 resources answer (observed live, zendev-sh/goai#54, 2026-05).
-# "preview" / "latest" were the v1 preview's values in 2025 (same page, 2025-08 revision).
+# "preview" / "latest" were the v1 preview's values in 2025 (same page, 2025-08 revision); "v1" is
+# what the Vercel AI SDK's @ai-sdk/azure sends by default (its provider's apiVersion default,
+# inferred from the SDK, not from a recording).
 def check_v1_api_version(version: str | None) -> str | None:
     """None (the v1 routes take no dated version), or Azure v1's 400 for a dated one."""
     if version is None or version in V1_API_VERSIONS:

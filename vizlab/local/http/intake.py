@@ -52,6 +52,22 @@ def deployment_not_found(name: str, config: BackendConfig) -> AzureError:
     )
 
 
+def unknown_model(name: str, config: BackendConfig) -> AzureError:
+    """Azure v1's answer to a model it has no deployment of: 400 ``unknown_model`` (recorded:
+    tests/data/recordings, the v1 exchange with an unknown model; message "Unknown model: x").
+    The dated routes keep 404 ``DeploymentNotFound`` (the deployment is in their path)."""
+    shown = name if len(name) <= 80 else name[:77] + "..."
+    detail = (f"vizlab local backend: no deployment {shown!r}; deployments here: {', '.join(config.deployments)}."
+              ).encode("ascii", "backslashreplace").decode("ascii")
+    return AzureError(400, "unknown_model", f"Unknown model: {shown}", param="model",
+                      headers={"x-vizlab-detail": detail})
+
+
+def missing_model(path: str, name: str, config: BackendConfig) -> AzureError:
+    """Azure v1 (``/openai/v1/...``) answers 400 ``unknown_model``; OpenAI's ``/v1`` keeps the 404."""
+    return unknown_model(name, config) if path.startswith("/openai/v1/") else deployment_not_found(name, config)
+
+
 async def read_body(request: Request, limit: int, too_large: Callable[[int], AzureError]) -> bytes:
     """The raw body, read up to ``limit`` bytes (``too_large(limit)``, a 413, beyond). A client
     that hangs up meanwhile raises starlette's ClientDisconnect, which create_app's handler ends
@@ -77,7 +93,9 @@ THREADED_PARSE_BYTES = 256 * 1024
 def parse_json(raw: bytes) -> Any:
     """``json.loads`` without NaN/Infinity (not JSON); raises the service's 400 on bad JSON."""
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        # UTF-8 only, as the service reads bodies (RFC 8259 section 8.1): json.loads would sniff and
+        # accept UTF-16/32, which the service answers with this 400.
+        return json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant)
     except (ValueError, RecursionError, UnicodeDecodeError) as e:
         raise bad_request(
             "BadRequest",

@@ -26,7 +26,7 @@ from vizlab.local.config import BackendState
 from vizlab.local.http.errors import AzureError, bad_request
 from vizlab.local.http.ratelimit import retry_headers
 from vizlab.local.replies.caching import checkpoints
-from vizlab.local.replies.filters import check_prompt, prompt_filter_results, safe_results
+from vizlab.local.replies.filters import check_prompt, completion_results, prompt_filter_results
 from vizlab.local.replies.shaping import ShapedReply, shape_reply
 from vizlab.local.replies.streaming import stream_chat
 from vizlab.local.replies.structured import Findings, needs_text
@@ -38,7 +38,9 @@ from vizlab.local.requests.reasoning import check_reasoning_params, effort_of, r
 from vizlab.local.requests.validation import ChatRequest
 from vizlab.models.types import ModelInfo
 
-__all__ = ['Completion', 'complete', 'run_completion']
+__all__ = ['Completion', 'complete', 'run_completion', 'UNGROUNDED_HEADER']
+
+UNGROUNDED_HEADER = "x-vizlab-ungrounded"
 
 @dataclass
 class Completion:
@@ -67,7 +69,8 @@ async def complete(
     created = int(time.time())
     if chat.stream:
         return StreamingResponse(
-            stream_chat(completion_id, created, shaped, usage, chat, state.config),
+            stream_chat(completion_id, created, shaped, usage, chat, state.config,
+                        prompt_filter_results(state.config.token_model_for(deployment), bool(chat.images))),
             media_type="text/event-stream",
             headers={**headers, "cache-control": "no-cache"},
         )
@@ -77,14 +80,14 @@ async def complete(
         "created": created,
         "model": state.config.model_name,
         "system_fingerprint": "fp_vizlab_local",
-        "prompt_filter_results": prompt_filter_results(),
+        "prompt_filter_results": prompt_filter_results(state.config.token_model_for(deployment), bool(chat.images)),
         "choices": [
             {
                 "index": i,
                 "finish_reason": shaped.finish_reason,
                 "logprobs": shaped.logprobs,
                 "message": shaped.message(),
-                "content_filter_results": safe_results(),
+                "content_filter_results": completion_results(),
             }
             for i in range(chat.n)
         ],
@@ -117,6 +120,7 @@ async def run_completion(
     token_model = config.token_model_for(deployment)
     info = config.model_info(deployment)
     check_vision(chat, info)
+    check_detail(chat, info)
     check_reasoning_params(chat.body, info)
     limits_name, limits = limits_for(token_model)
     check_max_tokens(chat, token_model, limits_name, limits)
@@ -184,6 +188,8 @@ async def run_completion(
     if documents:  # the page-image rule of documents is vizlab's assumption (vizlab.document_facts)
         emulated = [*emulated, "document_tokens"]
     headers.update(report_headers(chat.body, fields, emulated))
+    if shaped.ungrounded:  # fields holding placeholders: nothing the analyst found grounds them
+        headers[UNGROUNDED_HEADER] = ", ".join(shaped.ungrounded)[:4000]
     return Completion(shaped, prompt_tokens, completion_tokens + thinking, headers, cached, thinking)
 
 
@@ -208,6 +214,22 @@ def check_vision(chat: ChatRequest, info: ModelInfo | None) -> None:
         f"{info.name!r} has no vision; deploy a vision model (e.g. gpt-4o, gpt-4.1-mini) or send text only.",
         param=f"{where}.type",
     )
+
+
+def check_detail(chat: ChatRequest, info: ModelInfo | None) -> None:
+    """``detail: "original"`` only where the registry defines it (gpt-5.4, gpt-5.5, ...); elsewhere
+    the service's 400 for an unsupported value. An unknown model is let through."""
+    if info is None:
+        return
+    allowed = {d for rule in info.rules.values() for d in getattr(rule, "details", ())}
+    for image in chat.images:
+        if image.detail == "original" and "original" not in allowed:
+            raise bad_request(
+                "invalid_value",
+                f"Invalid value: 'original'. Supported values are: 'auto', 'low' and 'high' (model {info.name} has no "
+                "'original' detail; gpt-5.4 and later do).",
+                image.param.rsplit(".", 1)[0] + ".detail",
+            )
 
 
 def usage_of(prompt_tokens: int, completion_tokens: int, *, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
@@ -257,11 +279,23 @@ def _shape(
         schemas += [t.parameters for t in options.tools.tools]
     need_text = options.format_type == "json_object" or any(needs_text(x) for x in schemas)
     facts = state.analyst.findings(messages, decoded=decoded, need_text=need_text) if chat.images and wanted else []
-    findings = Findings.from_facts(facts, text)
+    findings = Findings.from_facts(facts, text, prompt=_last_user_text(messages))
     return shape_reply(
         chat.options, text, findings, messages, token_model,
         lambda content: apply_limits(content, chat, token_model, reserved=reserved),
     )
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    """The text of the last user message (its text parts joined)."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):
+                return " ".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
 
 
 def _unlisted_note(token_model: str, limits_name: str | None) -> str:

@@ -24,6 +24,7 @@ from vizlab.local.replies.tools import parse_tools
 from vizlab.local.requests.documents import parse_responses_file_part, unsupported_part_type
 from vizlab.local.requests.fields import RESPONSES_FIELDS
 from vizlab.models.documents import RESPONSES_PART_TYPES
+from vizlab.local.requests.limits import MAX_ITEMS, check_array_length, check_metadata
 
 __all__ = [
     "ResponsesRequest",
@@ -40,7 +41,7 @@ __all__ = [
     "output_items",
 ]
 
-DETAILS = ("auto", "low", "high")
+DETAILS = ("auto", "low", "high", "original")  # original: only where the registry defines it (check_detail)
 NO_IMAGE_ANSWER = (
     "I don't see an image in this conversation. Send the image in the input, or continue a stored "
     "response that has it with previous_response_id."
@@ -164,6 +165,7 @@ def parse_responses_request(
         value = body.get(name)
         if value is not None and (not isinstance(value, want) or (want is not bool and isinstance(value, bool))):
             raise _type_error(name, expected)
+    check_metadata(body.get("metadata"))
     max_output = body.get("max_output_tokens")
     if max_output is not None:
         if not isinstance(max_output, int) or isinstance(max_output, bool):
@@ -263,6 +265,7 @@ def _parse_input(raw: Any, request: ResponsesRequest, read_file: Callable[[str],
         raise _type_error("input", "a string or an array of input items")
     if not raw:
         raise bad_request("empty_array", "Invalid 'input': empty array. Expected an array with minimum length 1.", "input")
+    check_array_length(raw, MAX_ITEMS, "input")
     calls: dict[str, str] = {}
     for i, item in enumerate(raw):
         path = f"input[{i}]"

@@ -4,11 +4,13 @@ One function, :func:`shape_reply`, used by both APIs (Chat Completions and Respo
 the analyst's prose answer and its findings and returns a :class:`ShapedReply` that knows its
 Chat message, its streamed deltas and which features it emulated (for ``x-vizlab-emulated``).
 Order of precedence, as the service behaves: a forced/required tool call wins over a response
-format; a refusal replaces the content; logprobs describe whatever text is sent.
+format; logprobs describe whatever text is sent. A strict schema's content always validates and a
+forced tool is always called: placeholders are listed in ``ungrounded`` (``x-vizlab-ungrounded``).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -17,7 +19,7 @@ from vizlab.local.replies.structured import (
     SchemaFormat,
     Ungrounded,
     dumps,
-    fill_schema,
+    fill,
     findings_object,
 )
 from vizlab.local.replies.tools import (
@@ -50,6 +52,7 @@ class ShapedReply:
     finish_reason: str = "stop"
     logprobs: dict[str, Any] | None = None
     emulated: list[str] = field(default_factory=list)
+    ungrounded: list[str] = field(default_factory=list)  # fields holding placeholders, not findings
 
     @property
     def billed_text(self) -> str:
@@ -60,7 +63,9 @@ class ShapedReply:
 
     def message(self) -> dict[str, Any]:
         """The Chat Completions ``choices[i].message``."""
-        out: dict[str, Any] = {"role": "assistant", "content": self.content, "refusal": self.refusal}
+        # annotations: [] as in every recorded Azure and OpenAI chat message since 2025 (tests/data/recordings).
+        out: dict[str, Any] = {"role": "assistant", "content": self.content, "refusal": self.refusal,
+                               "annotations": []}
         if self.tool_calls:
             out["tool_calls"] = self.tool_calls
         return out
@@ -116,8 +121,9 @@ def shape_reply(
     reply: ShapedReply
     if spec is not None and spec.calls_wanted:
         try:
-            calls = make_tool_calls(spec, findings)
-            reply = ShapedReply(content=None, tool_calls=calls, finish_reason="tool_calls", emulated=["tools"])
+            calls, ungrounded = make_tool_calls(spec, findings)
+            reply = ShapedReply(content=None, tool_calls=calls, finish_reason="tool_calls", emulated=["tools"],
+                                ungrounded=ungrounded)
         except Ungrounded as e:
             reply = ShapedReply(content=None, refusal=e.refusal(), emulated=["tools"])
         return _with_logprobs(reply, options, token_model)
@@ -128,19 +134,67 @@ def shape_reply(
     if options.format_type == "json_schema" and options.schema is not None:
         emulated.append("json_schema")
         try:
-            content = dumps(fill_schema(options.schema.schema, findings))
+            done = fill(options.schema.schema, findings)
         except Ungrounded as e:
             return _with_logprobs(ShapedReply(content=None, refusal=e.refusal(), emulated=emulated), options, token_model)
-        text, finish = cut(content)
-        reply = ShapedReply(content=text, finish_reason=finish, emulated=emulated)
+        text, finish = cut(dumps(done.value))
+        reply = ShapedReply(content=text, finish_reason=finish, emulated=emulated, ungrounded=done.ungrounded)
     elif options.format_type == "json_object":
         emulated.append("json_object")
-        text, finish = cut(dumps(findings_object(findings)))
-        reply = ShapedReply(content=text, finish_reason=finish, emulated=emulated)
+        reply = _json_object(messages, findings, cut, emulated)
     else:
         text, finish = cut(answer)
         reply = ShapedReply(content=text, finish_reason=finish, emulated=emulated)
     return _with_logprobs(reply, options, token_model)
+
+
+def _json_object(
+    messages: list[dict[str, Any]], findings: Findings, cut: Callable[[str], tuple[str, str]], emulated: list[str]
+) -> ShapedReply:
+    """A json_object reply: filled from a JSON schema written in the prompt when there is one
+    (instructor's ``Mode.JSON``, "...match the following json_schema: {...}"), else the findings."""
+    schema = schema_in_prompt(messages)
+    if schema is not None:
+        try:
+            done = fill(schema, findings)
+            text, finish = cut(dumps(done.value))
+            return ShapedReply(content=text, finish_reason=finish, emulated=emulated, ungrounded=done.ungrounded)
+        except Ungrounded:
+            pass  # a schema the analyst cannot satisfy: the findings, as without one
+    text, finish = cut(dumps(findings_object(findings)))
+    return ShapedReply(content=text, finish_reason=finish, emulated=emulated)
+
+
+def schema_in_prompt(messages: list[dict[str, Any]], limit: int = 100_000, tries: int = 64) -> dict[str, Any] | None:
+    """The last JSON schema (an object with ``properties``) written in the messages' text, or None.
+
+    >>> schema_in_prompt([{"role": "system", "content": 'Match this json_schema: {"type": "object", '
+    ...     '"properties": {"total": {"type": "number"}}} Thanks.'}])
+    {'type': 'object', 'properties': {'total': {'type': 'number'}}}
+    """
+    decoder = json.JSONDecoder()
+    found = None
+    for message in messages:
+        content = message.get("content")
+        texts = [content] if isinstance(content, str) else [
+            p.get("text", "") for p in content or [] if isinstance(p, dict) and isinstance(p.get("text"), str)
+        ] if isinstance(content, list) else []
+        for text in texts:
+            text = text[:limit]
+            if '"properties"' not in text:
+                continue
+            start = text.find("{")
+            while start != -1 and tries > 0:
+                tries -= 1  # bounded: a text of nested braces cannot make this quadratic
+                try:
+                    value, end = decoder.raw_decode(text, start)
+                except ValueError:
+                    start = text.find("{", start + 1)
+                    continue
+                if isinstance(value, dict) and isinstance(value.get("properties"), dict):
+                    found = value
+                start = text.find("{", end)
+    return found
 
 
 def _with_logprobs(reply: ShapedReply, options: ReplyOptions, token_model: str) -> ShapedReply:

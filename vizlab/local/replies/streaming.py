@@ -1,14 +1,21 @@
-"""Server-sent events of a streamed chat completion, in Azure's chunk sequence."""
+"""Server-sent events of a streamed chat completion, in Azure's chunk sequence.
+
+As recorded (gpt-4.1-mini on Azure, 2026-09, tests/data/recordings/azure_chat_stream.json): a
+prompt-filter chunk first; then every chunk carries ``obfuscation`` (a random pad), the role chunk
+``{"content": "", "refusal": null, "role": "assistant"}``, and with ``include_usage`` every chunk
+before the usage one has ``usage: null``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
+import secrets
 from typing import Any, AsyncIterator
 
 from vizlab.local.config import BackendConfig
-from vizlab.local.replies.filters import prompt_filter_results, safe_results
+from vizlab.local.replies.filters import safe_results
 from vizlab.local.replies.shaping import ShapedReply
 from vizlab.local.requests.validation import ChatRequest
 
@@ -37,6 +44,7 @@ async def stream_chat(
     usage: dict[str, int],
     chat: ChatRequest,
     config: BackendConfig,
+    prompt_filters: list[dict[str, Any]],
 ) -> AsyncIterator[bytes]:
     # Azure's stream opens with a chunk that carries only the prompt filter results.
     yield sse(
@@ -46,34 +54,36 @@ async def stream_chat(
             "created": 0,
             "model": "",
             "choices": [],
-            "prompt_filter_results": prompt_filter_results(),
+            "prompt_filter_results": prompt_filters,
         }
     )
 
     def chunk(
         index: int, delta: dict[str, Any], finish: str | None, filters: dict[str, Any], logprobs: Any = None
     ) -> bytes:
-        return sse(
-            {
-                "id": completion_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": config.model_name,
-                "system_fingerprint": "fp_vizlab_local",
-                "choices": [
-                    {
-                        "index": index,
-                        "delta": delta,
-                        "finish_reason": finish,
-                        "logprobs": logprobs,
-                        "content_filter_results": filters,
-                    }
-                ],
-            }
-        )
+        payload: dict[str, Any] = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": config.model_name,
+            "system_fingerprint": "fp_vizlab_local",
+            "obfuscation": _obfuscation(),
+            "choices": [
+                {
+                    "index": index,
+                    "delta": delta,
+                    "finish_reason": finish,
+                    "logprobs": logprobs,
+                    "content_filter_results": filters,
+                }
+            ],
+        }
+        if chat.include_usage:
+            payload["usage"] = None
+        return sse(payload)
 
     deltas = shaped.stream_deltas(stream_pieces)
-    opening: dict[str, Any] = {"role": "assistant", "content": None if shaped.tool_calls else ""}
+    opening: dict[str, Any] = {"role": "assistant", "content": None if shaped.tool_calls else "", "refusal": None}
     if shaped.refusal is not None:
         opening = {"role": "assistant", "content": None, "refusal": ""}
     for index in range(chat.n):
@@ -90,9 +100,14 @@ async def stream_chat(
                 "created": created,
                 "model": config.model_name,
                 "system_fingerprint": "fp_vizlab_local",
+                "obfuscation": "",
                 "choices": [],
                 "usage": usage,
             }
         )
     yield b"data: [DONE]\n\n"
 
+
+def _obfuscation() -> str:
+    """A random pad like the service's (it evens out chunk sizes against length side channels)."""
+    return secrets.token_urlsafe(8)[: 1 + secrets.randbelow(10)]

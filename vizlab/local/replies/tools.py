@@ -1,9 +1,10 @@
 """Tool calls and logprobs from the local analyst, in the service's shapes.
 
 ``tools`` / ``tool_choice`` are checked as the service checks them. A required or named function
-gets a ``tool_calls`` message filled from the analyst's findings; with ``"auto"`` the analyst
-answers in text (choosing tools is judgement it does not emulate). ``logprobs`` are emulated
-(every token 0.0) and marked in ``x-vizlab-emulated``. Details: docs/internals.md#local
+always gets a ``tool_calls`` message with schema-valid arguments filled from the analyst's findings
+(placeholders where nothing grounds a value, listed in ``x-vizlab-ungrounded``); with ``"auto"``
+the analyst answers in text (choosing tools is judgement it does not emulate). ``logprobs`` are
+emulated (the token at 0.0, alternatives below it) and marked in ``x-vizlab-emulated``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 
 from vizlab.local import _deps
 from vizlab.local.http.errors import bad_request
-from vizlab.local.replies.structured import Findings, Ungrounded, check_strict_schema, fill_schema
+from vizlab.local.requests.limits import MAX_TOOLS, check_array_length
+from vizlab.local.replies.structured import Findings, Ungrounded, check_schema_bounds, check_strict_schema, fill
 
 __all__ = ["Tool", "ToolSpec", "parse_tools", "make_tool_calls", "tool_results_text", "logprob_entries", "AUTO_NOTE"]
 
@@ -63,6 +65,7 @@ def parse_tools(tools: Any, tool_choice: Any, *, flat: bool = False, param: str 
     if tools is not None:
         if not isinstance(tools, list):
             raise bad_request("invalid_type", f"Invalid type for '{param}': expected an array.", param)
+        check_array_length(tools, MAX_TOOLS, param)
         for i, raw in enumerate(tools):
             spec.tools.append(_parse_tool(raw, f"{param}[{i}]", flat))
     if tool_choice is not None:
@@ -113,6 +116,9 @@ def _parse_tool(raw: Any, path: str, flat: bool) -> Tool:
     strict = spec.get("strict")
     if strict is not None and not isinstance(strict, bool):
         raise bad_request("invalid_type", f"Invalid type for '{where}.strict': expected a boolean.", f"{where}.strict")
+    check_schema_bounds(
+        parameters, what=f"function '{name}'", param=f"{where}.parameters", code="invalid_function_parameters"
+    )
     if strict:
         check_strict_schema(
             # code and param as in an OpenAI 400 quoted in modelscope/ms-agent#610, 2025-01-20.
@@ -159,17 +165,23 @@ def _parse_choice(choice: Any, spec: ToolSpec, flat: bool) -> None:
     spec.choice, spec.forced = "function", name
 
 
-def make_tool_calls(spec: ToolSpec, findings: Findings) -> list[dict[str, Any]]:
-    """The ``tool_calls`` of a forced or required call; raise :class:`Ungrounded` when no tool's
-    arguments can be filled without inventing a value."""
+def make_tool_calls(spec: ToolSpec, findings: Findings) -> tuple[list[dict[str, Any]], list[str]]:
+    """The ``tool_calls`` of a forced or required call and the arguments that hold placeholders
+    (``name.path``). Of several tools (``"required"``), the one with the fewest placeholders.
+    Raise :class:`Ungrounded` only when no tool's parameters admit any value."""
     candidates = [t for t in spec.tools if t.name == spec.forced] if spec.choice == "function" else spec.tools
     first_problem: Ungrounded | None = None
+    best: tuple[Tool, Any, list[str]] | None = None
     for tool in candidates:
         try:
-            arguments = fill_schema(tool.parameters, findings)
+            done = fill(tool.parameters, findings)
         except Ungrounded as e:
             first_problem = first_problem or Ungrounded(f"{tool.name}({e.path})", e.kind)
             continue
+        if best is None or len(done.ungrounded) < len(best[2]):
+            best = (tool, done.value, done.ungrounded)
+    if best is not None:
+        tool, arguments, ungrounded = best
         return [
             {
                 # The service's call ids: "call_" + 24 characters (e.g. "call_62136354" in OpenAI's
@@ -178,7 +190,7 @@ def make_tool_calls(spec: ToolSpec, findings: Findings) -> list[dict[str, Any]]:
                 "type": "function",
                 "function": {"name": tool.name, "arguments": json.dumps(arguments, ensure_ascii=False)},
             }
-        ]
+        ], [f"{tool.name}.{path}" for path in ungrounded]
     raise first_problem or Ungrounded("tools", "function")
 
 
@@ -206,17 +218,39 @@ def tool_results_text(messages: list[dict[str, Any]]) -> str | None:
     return "Tool results: " + "; ".join(reversed(results)) + "."
 
 
+# Alternatives offered after the sent token when top_logprobs asks for more than one: emulated.
+_FILLERS = (" the", ",", ".", " a", " and", " of", " to", " is", " in", "\n", " it", " that", " for", " on",
+            " with", " as", " this", " be", " at", " by", " or")
+
+
+def _alternatives(token: str, top: int) -> list[str]:
+    """``top`` distinct tokens, the sent one first, then variants of it and common fillers."""
+    core = token.strip()
+    variants = [token, " " + core, core, core.lower(), core.upper(), core.capitalize(), *_FILLERS]
+    out: list[str] = []
+    for candidate in variants:
+        if candidate and candidate not in out:
+            out.append(candidate)
+        if len(out) == top:
+            break
+    return out
+
+
 def logprob_entries(text: str, model: str, top: int) -> list[dict[str, Any]]:
-    """Per-token logprob entries of ``text`` in the service's shape (values emulated: 0.0).
+    """Per-token logprob entries of ``text`` in the service's shape, with ``top`` alternatives each
+    (emulated: the sent token at 0.0, the others at -10, -11, ...).
 
     >>> [e["token"] for e in logprob_entries("Hi there", "gpt-4o", 1)]
     ['Hi', ' there']
+    >>> [t["token"] for t in logprob_entries("Hi", "gpt-4o", 3)[0]["top_logprobs"]]
+    ['Hi', ' Hi', 'hi']
     """
     entries = []
     for piece in _deps.token_pieces(text, model):
         token = piece.decode("utf-8", errors="replace")
         entry: dict[str, Any] = {"token": token, "logprob": 0.0, "bytes": list(piece), "top_logprobs": []}
-        if top > 0:
-            entry["top_logprobs"] = [{"token": token, "logprob": 0.0, "bytes": list(piece)}]
+        for rank, alt in enumerate(_alternatives(token, top)):
+            alt_bytes = list(piece) if rank == 0 else list(alt.encode("utf-8"))
+            entry["top_logprobs"].append({"token": alt, "logprob": 0.0 if rank == 0 else -9.0 - rank, "bytes": alt_bytes})
         entries.append(entry)
     return entries

@@ -10,13 +10,16 @@ The quoted error texts and their sources: docs/internals.md#local
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from vizlab.errors import UnknownModelError
 from vizlab.local.http.errors import bad_request
 from vizlab.models.registry import families, lookup, snapshots
 from vizlab.models.types import ModelInfo
+from vizlab.local.http.errors import bad_request
 
-__all__ = ["ModelLimits", "MODEL_LIMITS", "DEFAULT_LIMITS", "limits_for", "check_refused"]
+__all__ = ["ModelLimits", "MODEL_LIMITS", "DEFAULT_LIMITS", "limits_for", "check_refused", "check_array_length",
+           "check_metadata", "MAX_TOOLS", "MAX_ITEMS"]
 
 
 @dataclass(frozen=True)
@@ -72,3 +75,59 @@ def check_refused(refused: tuple[str, ...]) -> None:
     the refusal the estimator reports (:attr:`vizlab.tokens.request.RequestEstimate.refused`)."""
     if refused:
         raise bad_request("BadRequest", refused[0], "messages")
+
+
+# --- request size limits --------------------------------------------------------------------
+# At most 128 tools: "Invalid 'tools': array too long. Expected an array with maximum length 128, but
+# got an array with length 325 instead.", param "tools", code "array_above_max_length"
+# (vishalmysore/Tools4AI#16, 2024-05-15). At most 2048 items: the same validator's text for 'input'
+# ("Expected an array with maximum length 2048", quoted in a public test fixture, read 2026-12-07);
+# that messages share this bound is inferred. Metadata: "Set of 16 key-value pairs ... Keys are
+# strings with a maximum length of 64 characters. Values are strings with a maximum length of 512
+# characters." (openai-python 3.63, CompletionCreateParams.metadata); the 400's wording and code
+# (object_above_max_properties, string_above_max_length) follow the array one: inferred.
+MAX_TOOLS = 128
+MAX_ITEMS = 2048
+MAX_METADATA_KEYS = 16
+MAX_METADATA_KEY_CHARS = 64
+MAX_METADATA_VALUE_CHARS = 512
+
+
+def check_array_length(value: Any, maximum: int, param: str) -> None:
+    """The service's 400 for an array over ``maximum`` items (checked before any item is read)."""
+    if isinstance(value, list) and len(value) > maximum:
+        raise bad_request(
+            "array_above_max_length",
+            f"Invalid '{param}': array too long. Expected an array with maximum length {maximum}, but got an "
+            f"array with length {len(value)} instead.",
+            param,
+        )
+
+
+def check_metadata(value: Any, param: str = "metadata") -> None:
+    """The service's 400s for metadata over 16 keys, a key over 64 or a value over 512 characters."""
+    if not isinstance(value, dict):
+        return
+    if len(value) > MAX_METADATA_KEYS:
+        raise bad_request(
+            "object_above_max_properties",
+            f"Invalid '{param}': too many properties. Expected an object with at most {MAX_METADATA_KEYS} "
+            f"properties, but got an object with {len(value)} properties instead.",
+            param,
+        )
+    for key, item in value.items():
+        if len(key) > MAX_METADATA_KEY_CHARS:
+            raise bad_request(
+                "string_above_max_length",
+                f"Invalid '{param}': key too long ({len(key)} characters). Expected at most {MAX_METADATA_KEY_CHARS}.",
+                param,
+            )
+        if not isinstance(item, str):
+            raise bad_request("invalid_type", f"Invalid type for '{param}.{key[:64]}': expected a string.", f"{param}.{key[:64]}")
+        if len(item) > MAX_METADATA_VALUE_CHARS:
+            raise bad_request(
+                "string_above_max_length",
+                f"Invalid '{param}.{key}': string too long. Expected a string with maximum length "
+                f"{MAX_METADATA_VALUE_CHARS}, but got a string with length {len(item)} instead.",
+                f"{param}.{key}",
+            )

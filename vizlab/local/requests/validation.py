@@ -19,11 +19,12 @@ from typing import Any
 from vizlab.local.http.errors import AzureError, bad_request
 from vizlab.local.replies.shaping import ReplyOptions
 from vizlab.local.replies.structured import parse_response_format
+from vizlab.local.requests.limits import MAX_ITEMS, check_array_length, check_metadata
 from vizlab.local.replies.tools import parse_tools
 from vizlab.local.requests.documents import chat_user_part
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
-DETAILS = ("auto", "low", "high")
+DETAILS = ("auto", "low", "high", "original")  # original: only where the registry defines it (check_detail)
 
 # Documented Chat Completions parameters (OpenAI API reference and Azure OpenAI REST reference,
 # checked 2025); accepted after a type check, most of them do not change the analyst's answer.
@@ -214,6 +215,7 @@ def parse_chat_request(body: Any, *, api_version: str | None, require_model: boo
     _check_type(body, "store", bool, "a boolean")
     _check_type(body, "logit_bias", dict, "an object")
     _check_type(body, "metadata", dict, "an object")
+    check_metadata(body.get("metadata"))
     _check_type(body, "response_format", dict, "an object")
     _check_type(body, "tools", list, "an array")
     _check_type(body, "functions", list, "an array")
@@ -262,6 +264,7 @@ def parse_chat_request(body: Any, *, api_version: str | None, require_model: boo
             "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
             "messages",
         )
+    check_array_length(raw_messages, MAX_ITEMS, "messages")  # before any message is validated or counted
     request = ChatRequest(
         messages=[],
         max_tokens=max_tokens if max_tokens is not None else max_completion,

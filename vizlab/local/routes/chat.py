@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from vizlab.local.config import BackendState
 from vizlab.local.http.apiversion import check_api_version, check_v1_api_version
-from vizlab.local.http.intake import authenticate, deployment_not_found, read_json
+from vizlab.local.http.intake import authenticate, deployment_not_found, missing_model, read_json
 from vizlab.local.replies.completion import complete
 from vizlab.local.requests.validation import parse_chat_request
 from vizlab.local.samples import origin_of
@@ -123,5 +123,5 @@ def add_chat_routes(app: FastAPI, state: BackendState) -> None:
             assert chat.model is not None
             request.state.vizlab_deployment = chat.model
             if chat.model not in config.deployments:
-                raise deployment_not_found(chat.model, config)
+                raise missing_model(request.url.path, chat.model, config)
             return await complete(state, chat, chat.model, version or "v1", origin=origin_of(request))

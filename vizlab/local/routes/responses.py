@@ -20,8 +20,9 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from vizlab.local.config import BackendConfig, BackendState
 from vizlab.local.http.apiversion import check_api_version, check_v1_api_version
 from vizlab.local.http.errors import AzureError
-from vizlab.local.http.intake import authenticate, deployment_not_found, read_json
+from vizlab.local.http.intake import authenticate, missing_model, read_json
 from vizlab.local.replies.completion import run_completion
+from vizlab.local.replies.filters import responses_filters
 from vizlab.local.replies.responses import (
     NO_IMAGE_ANSWER,
     ResponseStore,
@@ -100,7 +101,7 @@ def add_responses_routes(app: FastAPI, state: BackendState) -> ResponseStore:
         parsed = parse_responses_request(body, store, read_file)
         request.state.vizlab_deployment = parsed.model  # its quota goes in the x-ratelimit-* headers
         if parsed.model not in config.deployments:
-            raise deployment_not_found(parsed.model, config)
+            raise missing_model(request.url.path, parsed.model, config)
         chat_body: dict[str, Any] = {"messages": parsed.messages}
         if parsed.max_output_tokens is not None:
             chat_body["max_completion_tokens"] = parsed.max_output_tokens
@@ -127,6 +128,9 @@ def add_responses_routes(app: FastAPI, state: BackendState) -> ResponseStore:
             output=output_items(done.shaped, status),
             usage=usage_object(done.prompt_tokens, done.completion_tokens, done.cached_tokens, done.reasoning_tokens),
         )
+        filters = responses_filters(config.token_model_for(parsed.model), bool(chat.images))
+        if filters is not None:  # the filter shape is data, keyed by model and route (vizlab.local.replies.filters)
+            final["content_filters"] = filters
         if parsed.store:
             store.put(StoredResponse(final, context_after(parsed, done.shaped), parsed.new_items))
         if parsed.stream:
@@ -182,11 +186,14 @@ RESPONSES_EARLIEST_API_VERSION = "2025-03-01"
 def _responses_version(api_version: str | None) -> str:
     version = check_api_version(api_version)
     if version[:10] < RESPONSES_EARLIEST_API_VERSION:
+        # The service answers 400 here, not 404 (issue 20's replayed recordings): "Azure OpenAI Responses
+        # API is enabled only for api-version 2025-03-01-preview and later" (Azure's message as quoted in
+        # client issues, 2025; vizlab's advice appended).
         raise AzureError(
-            404,
-            "404",
-            f"Resource not found: the Responses API is not available in api-version {version}. Use "
-            "2025-03-01-preview or later on /openai/responses, or the v1 route /openai/v1/responses (no api-version).",
+            400,
+            "BadRequest",
+            "Azure OpenAI Responses API is enabled only for api-version 2025-03-01-preview and later (not "
+            f"{version}; or use the v1 route /openai/v1/responses, no api-version).",
             param="api-version",
             type=None,
         )
