@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
+import signal
 import sys
 import threading
+from pathlib import Path
+from typing import Any
 
 from vizlab.local.server import LocalBackend, require_loopback
+from vizlab.local.shared import (
+    DEFAULT_SHARED_OPTIONS,
+    ensure_shared_backend,
+    stop_shared_backends,
+    write_private,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,11 +57,71 @@ def _parser() -> argparse.ArgumentParser:
         "--header-timeout", type=float, default=10.0, metavar="S",
         help="seconds a connection may take to send complete request headers (slowloris guard; default 10)",
     )
+    p.add_argument(
+        "--idle-timeout", type=float, default=None, metavar="S",
+        help="stop after S seconds without a request (default: serve until stopped)",
+    )
+    p.add_argument(
+        "--shared", action="store_true",
+        help="print the URL of this user's shared backend (the one connect() uses), starting it if needed",
+    )
+    p.add_argument("--stop-shared", action="store_true", help="stop this user's shared backends")
+    # Used by vizlab.local.shared when it starts a shared backend (not for people).
+    p.add_argument("--options-file", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--state-file", default=None, help=argparse.SUPPRESS)
     return p
+
+
+def _settings_from_file(path: str) -> dict[str, Any]:
+    """The settings a shared start wrote (a 0600 file, deleted once read: it may hold a key)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"--options-file {path}: expected a JSON object of BackendConfig settings")
+    return data
+
+
+def _serve(backend: LocalBackend, idle_timeout: float | None, state_file: str | None) -> None:
+    """Serve until Ctrl-C, SIGTERM, or ``idle_timeout`` seconds without a request."""
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    if state_file:
+        record = {"pid": os.getpid(), "port": backend.port, "url": backend.url}
+        write_private(Path(state_file), json.dumps(record))
+    try:
+        while not done.wait(timeout=min(idle_timeout / 4, 5.0) if idle_timeout else None):
+            if idle_timeout and backend.idle_s() > idle_timeout:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        backend.stop()
+        if state_file:
+            with contextlib.suppress(OSError, ValueError):
+                if json.loads(Path(state_file).read_text()).get("pid") == os.getpid():
+                    os.unlink(state_file)
+
+
+def _shared_command(args: argparse.Namespace) -> int:
+    if args.stop_shared:
+        print(f"stopped {stop_shared_backends()} shared vizlab backend(s)")
+        return 0
+    try:
+        shared = ensure_shared_backend(DEFAULT_SHARED_OPTIONS)
+    except (ValueError, TypeError, OSError, RuntimeError) as e:
+        print(f"error: cannot start the shared vizlab backend: {e}", file=sys.stderr)
+        return 1
+    print(f"vizlab shared backend: {shared.url} (pid {shared.pid}; stops when idle)", flush=True)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.shared or args.stop_shared:
+        return _shared_command(args)
     try:
         require_loopback(args.host)
     except ValueError as e:
@@ -73,20 +145,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --billing-numbers {args.billing_numbers!r} must look like base=70,per_tile=150", file=sys.stderr)
             return 2
     try:
+        if args.options_file:
+            settings = _settings_from_file(args.options_file)
         backend = LocalBackend(host=args.host, port=args.port, **settings)
         backend.start()
-    except (ValueError, OSError, RuntimeError) as e:
+    except (ValueError, TypeError, OSError, RuntimeError) as e:
         print(f"error: cannot start the vizlab local backend: {e}", file=sys.stderr)
         return 1
     mapped = backend.config.deployment_models
     deployments = ", ".join(f"{d}={mapped[d]}" if d in mapped else d for d in backend.config.deployments)
     print(f"vizlab local backend: {backend.url} (deployments: {deployments})", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        backend.stop()
+    _serve(backend, args.idle_timeout, args.state_file)
     return 0
 
 

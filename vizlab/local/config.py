@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -218,3 +219,11 @@ class BackendState:
     limiters: dict[str, SlidingWindowLimiter]
     analyst: Analyst
     cache: PromptCache = field(default_factory=PromptCache)
+    # Activity, for the shared backend's idle stop (vizlab.local.__main__): requests open now and
+    # the monotonic time the last one began or ended (kept by vizlab.local.http.gateway).
+    open_requests: int = 0
+    last_active: float = field(default_factory=time.monotonic)
+
+    def idle_s(self) -> float:
+        """Seconds since the last request began or ended; 0 while one is open."""
+        return 0.0 if self.open_requests else time.monotonic() - self.last_active

@@ -91,6 +91,12 @@ class LocalBackend:
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"http://{host}:{self.port}"
 
+    def idle_s(self) -> float:
+        """Seconds since the last request began or ended (0 while one is open or when stopped)."""
+        app = self._app
+        state = getattr(app.state, "vizlab", None) if app is not None else None
+        return float(state.idle_s()) if state is not None else 0.0
+
     def _bind(self) -> socket.socket:
         if self._sock is None:
             family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
