@@ -58,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds a connection may take to send complete request headers (slowloris guard; default 10)",
     )
     p.add_argument(
+        "--body-timeout", type=float, default=10.0, metavar="S",
+        help="seconds a request body may stall (send nothing) before the connection is closed (default 10)",
+    )
+    p.add_argument(
         "--idle-timeout", type=float, default=None, metavar="S",
         help="stop after S seconds without a request (default: serve until stopped)",
     )
@@ -130,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     settings: dict[str, object] = {
         "api_key": args.api_key, "latency_s": args.latency, "rpm": args.rpm, "tpm": args.tpm,
         "max_concurrency": args.max_concurrency, "allowed_hosts": tuple(args.allowed_hosts),
-        "header_timeout_s": args.header_timeout,
+        "header_timeout_s": args.header_timeout, "body_timeout_s": args.body_timeout,
     }  # fmt: skip
     if args.deployments:
         settings["deployments"] = tuple(args.deployments)

@@ -74,6 +74,9 @@ class BackendConfig:
     # Seconds a connection may take to send a request's complete headers before it is closed
     # (slowloris guard, vizlab.local.http.protocol.HeaderTimeoutH11Protocol).
     header_timeout_s: float = 10.0
+    # Seconds a request body may send nothing before the connection is closed (stalled-body guard,
+    # same module). vizlab's choice, as the header timeout: a 20 MB image on loopback never stalls 10 s.
+    body_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         if isinstance(self.deployments, str):
@@ -102,10 +105,10 @@ class BackendConfig:
                 f"BackendConfig.allowed_hosts must be host names without a port, e.g. ('myhost.internal',), "
                 f"got {list(self.allowed_hosts)!r:.80}"
             )
-        if isinstance(self.header_timeout_s, bool) or not isinstance(self.header_timeout_s, (int, float)) or not (
-            0 < self.header_timeout_s < math.inf
-        ):
-            raise ValueError(f"BackendConfig.header_timeout_s must be a positive number of seconds, got {self.header_timeout_s!r}")
+        for name in ("header_timeout_s", "body_timeout_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ValueError(f"BackendConfig.{name} must be a positive number of seconds, got {value!r}")
         for name in ("latency_s", "stream_chunk_delay_s", "batch_delay_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:

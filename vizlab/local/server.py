@@ -125,7 +125,8 @@ class LocalBackend:
                 lifespan="off",
                 ws="none",
                 # Slowloris guard: headers must be complete within header_timeout_s (vizlab.local.http.protocol).
-                http=protocol_with_header_timeout(self._config.header_timeout_s),
+                # A body that stalls for body_timeout_s is dropped the same way.
+                http=protocol_with_header_timeout(self._config.header_timeout_s, self._config.body_timeout_s),
                 h11_max_incomplete_event_size=MAX_INCOMPLETE_HEADER_BYTES,
                 # A backstop only: stop() ends requests itself after STOP_GRACE_S (see stop()).
                 timeout_graceful_shutdown=math.ceil(STOP_GRACE_S) + 10,
