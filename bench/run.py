@@ -30,6 +30,7 @@ BENCHMARKS = {
     "5": ("bench_fit", 'fit="high" on 12 MP photos'),
     "6": ("bench_conversation", "conversation totals"),
     "7": ("bench_strict", "the built-in backend under hostile clients"),
+    "8": ("bench_overload", "overload: 200 clients at once"),
 }
 
 

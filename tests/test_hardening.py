@@ -48,3 +48,30 @@ def test_a_slow_but_moving_body_is_served() -> None:
                 sock.sendall(body[i : i + len(body) // 4 + 1])
                 threading.Event().wait(0.4)  # 1.6 s in all, never 1 s without a byte
             assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+
+
+def test_overload_gets_azures_429_with_both_retry_headers_by_default() -> None:
+    import requests
+
+    from vizlab.local.config import DEFAULT_MAX_CONCURRENCY
+
+    n = DEFAULT_MAX_CONCURRENCY + 8
+    with LocalBackend(api_key="k", latency_s=3.0) as backend:
+        url = f"{backend.url}/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
+        gate = threading.Barrier(n)
+        out: list[requests.Response] = []
+
+        def ask() -> None:
+            gate.wait()
+            out.append(requests.post(url, json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 20},
+                                     headers={"api-key": "k"}, timeout=60))  # fmt: skip
+
+        threads = [threading.Thread(target=ask) for _ in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    busy = [r for r in out if r.status_code == 429]
+    assert len(busy) >= 8 and len(out) == n
+    assert all(int(r.headers["retry-after-ms"]) >= 1 and int(r.headers["retry-after"]) >= 1 for r in busy)
+    assert {r.status_code for r in out} == {200, 429}

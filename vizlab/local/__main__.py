@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from vizlab.local.config import DEFAULT_MAX_CONCURRENCY
 from vizlab.local.server import LocalBackend, require_loopback
 from vizlab.local.shared import (
     DEFAULT_SHARED_OPTIONS,
@@ -46,8 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rpm", type=int, default=None, help="requests-per-minute quota (default: none)")
     p.add_argument("--tpm", type=int, default=None, help="tokens-per-minute quota (default: none)")
     p.add_argument(
-        "--max-concurrency", type=int, default=None, metavar="N",
-        help="chat/responses requests in flight at once; one more gets 429 with retry-after-ms (default: no limit)",
+        "--max-concurrency", type=int, default=DEFAULT_MAX_CONCURRENCY, metavar="N",
+        help="chat/responses requests in flight at once; one more gets 429 with retry-after and retry-after-ms "
+        f"(default {DEFAULT_MAX_CONCURRENCY}; 0: no limit)",
     )
     p.add_argument(
         "--allowed-host", action="append", dest="allowed_hosts", metavar="NAME", default=[],
@@ -133,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings: dict[str, object] = {
         "api_key": args.api_key, "latency_s": args.latency, "rpm": args.rpm, "tpm": args.tpm,
-        "max_concurrency": args.max_concurrency, "allowed_hosts": tuple(args.allowed_hosts),
+        "max_concurrency": args.max_concurrency or None, "allowed_hosts": tuple(args.allowed_hosts),
         "header_timeout_s": args.header_timeout, "body_timeout_s": args.body_timeout,
     }  # fmt: skip
     if args.deployments:

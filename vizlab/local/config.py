@@ -15,7 +15,9 @@ from vizlab.local.replies.caching import PromptCache
 from vizlab.models.registry import canonical_name, families, lookup
 from vizlab.models.types import RULE_PROFILES, ModelInfo
 
-__all__ = ["BackendConfig", "BackendState"]
+__all__ = ["BackendConfig", "BackendState", "DEFAULT_MAX_CONCURRENCY"]
+
+DEFAULT_MAX_CONCURRENCY = 32
 
 
 @dataclass
@@ -65,9 +67,11 @@ class BackendConfig:
     # restart a client mid-run.
     batch_delay_s: float = 0.0
     # Pacing (vizlab.local.http.gateway): at most this many chat/responses requests in flight at once;
-    # one more is answered 429 with retry-after-ms, as Azure answers overload, instead of queueing
-    # without bound. None: no limit (the RPM/TPM quotas still apply).
-    max_concurrency: int | None = None
+    # one more is answered 429 with retry-after and retry-after-ms, as Azure answers overload,
+    # instead of queueing without bound. None: no limit (the RPM/TPM quotas still apply).
+    # 32: vizlab's choice, 8x what one notebook sends at once (a grid's concurrency=4, a
+    # ComparePanel's one request per column), so several kernels sharing the backend see no 429.
+    max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY
     # Host header values accepted besides loopback addresses and "localhost" (DNS-rebinding guard,
     # vizlab.local.http.gateway), e.g. ("myhost.internal",) behind a proxy. Compared without the port.
     allowed_hosts: tuple[str, ...] = ()
