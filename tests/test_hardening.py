@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
+import struct
+import subprocess
+import sys
 import threading
 import time
+import zlib
+from pathlib import Path
+from typing import Any
 
+import pytest
+from PIL import Image
+
+from vizlab.client.core import connect
 from vizlab.local.server import LocalBackend
 
 HOST = b"Host: 127.0.0.1\r\n"
@@ -75,3 +86,67 @@ def test_overload_gets_azures_429_with_both_retry_headers_by_default() -> None:
     assert len(busy) >= 8 and len(out) == n
     assert all(int(r.headers["retry-after-ms"]) >= 1 and int(r.headers["retry-after"]) >= 1 for r in busy)
     assert {r.status_code for r in out} == {200, 429}
+
+
+# --- a bad file is one row ----------------------------------------------------------------------
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height (over Pillow's bomb guard at 200 MP), 69 bytes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+def bad_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "panorama.png").write_bytes(_png_claiming(20000, 10000))
+    buf = io.BytesIO()
+    Image.new("RGB", (200, 150), (10, 200, 30)).save(buf, "JPEG")
+    (folder / "cut.jpg").write_bytes(buf.getvalue()[:300])
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(folder / "good.png")
+    return folder
+
+
+def _azure(url: str) -> Any:
+    return connect(backend="azure", endpoint=url, api_key="local-test-key", deployment="gpt-4o", env_file=None,
+                   verbose=False)  # fmt: skip
+
+
+def test_a_folder_with_a_200_mp_image_and_a_truncated_jpeg_runs_with_two_error_rows(
+    bad_folder: Path, local_backend: Any, tmp_path: Path
+) -> None:
+    from vizlab.experiments.inputs import load_items
+    from vizlab.experiments.runner import map_prompt, run_experiment
+
+    items = load_items(str(bad_folder), prompt="What colour?")
+    assert [i.id for i in items] == ["good"] and len(items.problems) == 2
+    assert any("too large to open safely" in p.message and "panorama.png" in p.message for p in items.problems)
+    with _azure(local_backend.url) as client:
+        result = run_experiment(client, str(bad_folder), prompt="What colour?", details=("low",),
+                                cache_dir=tmp_path / "cache", progress=False)  # fmt: skip
+        table = map_prompt(client, str(bad_folder), "What colour?", cache_dir=tmp_path / "cache", progress=False)
+    for rows in (result.table, table):
+        errors = rows[rows["error"].notna()]
+        assert sorted(errors["item_id"]) == ["cut", "panorama"]
+        assert rows[rows["item_id"] == "good"]["error"].isna().all() and rows[rows["item_id"] == "good"]["answer"].notna().all()
+
+
+def test_the_experiments_cli_runs_past_bad_files(bad_folder: Path, local_backend: Any, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    import os
+
+    env = {**os.environ, "VIZLAB_BACKEND": "azure", "AZURE_OPENAI_ENDPOINT": local_backend.url,
+           "AZURE_OPENAI_API_KEY": "local-test-key", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # fmt: skip
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "vizlab.experiments", "run", "--images", str(bad_folder), "--prompt", "What colour?",
+                           "--detail", "low", "--out", str(out), "--quiet"], env=env, capture_output=True, text=True,
+                          timeout=240)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and "too large to open safely" in done.stderr
+    assert (out / "items.csv").read_text().count("not a readable image") == 1

@@ -423,6 +423,7 @@ def run_experiment(
               "unknown_cost": unknown_cost}  # fmt: skip
     if dry_run:
         rows = [_row(j, None, None, "dry-run" if j in missing else "hit", clients, cache, item_set) for j in jobs]
+        rows += _problem_rows(item_set, arms)
         return ExperimentResult(_frame(rows), manifest, item_set.problems, counts, estimate_usd, dry_run=True)
 
     state = _RunState(max_usd=max_usd)
@@ -516,7 +517,8 @@ def run_experiment(
                         raise
     finally:
         bar.close()
-    rows = [results[i] for i in sorted(results)]
+    rows = [results[i] for i in sorted(results)] + _problem_rows(item_set, arms)
+    counts["skipped"] += sum(1 for r in rows if r["cache"] == "unreadable")
     manifest["counts"] = dict(counts)
     manifest["pacer"] = {"tpm": pacer.tpm, "rpm": pacer.rpm, "window_s": pacer.window_s, "429s_retried": pacer.refusals}
     manifest["versions"] = {d: {"model": v[0], "system_fingerprint": v[1]} for d, v in current.items()}
@@ -619,6 +621,21 @@ def _row(job: _Job, record: dict[str, Any] | None, error: str | None, status: st
     }  # fmt: skip
     row.update(_schema_fields(answer))
     return row
+
+
+def _problem_rows(item_set: ItemSet, arms: list[Arm]) -> list[dict[str, Any]]:
+    """One error row per arm for each file that could not be read (a bomb, a truncated file...)."""
+    rows = []
+    for problem in item_set.problems:
+        if not problem.image:
+            continue
+        for arm in arms:
+            row: dict[str, Any] = dict.fromkeys(ROW_COLUMNS)
+            row.update(item_id=Path(str(problem.image)).stem, arm=arm.label, deployment=arm.deployment,
+                       detail=arm.detail, strategy=arm.strategy, repeat=0, images=0, error=problem.message,
+                       cache="unreadable")  # fmt: skip
+            rows.append(row)
+    return rows
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
