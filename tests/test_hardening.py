@@ -150,3 +150,61 @@ def test_the_experiments_cli_runs_past_bad_files(bad_folder: Path, local_backend
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Traceback" not in done.stderr and "too large to open safely" in done.stderr
     assert (out / "items.csv").read_text().count("not a readable image") == 1
+
+
+# --- kill -9 of the runner re-bills nothing answered -----------------------------------------------
+
+KILLED_CHILD = """
+import sys
+from vizlab.client.core import connect
+from vizlab.experiments.runner import run_experiment
+client = connect(backend="azure", endpoint=sys.argv[1], api_key="k", deployment="gpt-4o", env_file=None, verbose=False)
+run_experiment(client, sys.argv[2], prompt="What colour?", details=("low",), concurrency=2, cache_dir=sys.argv[3],
+               progress=False)
+"""
+
+
+def _lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def test_a_killed_runner_rebills_nothing_and_shows_requests_in_flight(tmp_path: Path) -> None:
+    from vizlab.experiments.runner import run_experiment
+
+    folder, cache = tmp_path / "photos", tmp_path / "cache"
+    folder.mkdir()
+    for i in range(6):
+        Image.new("RGB", (40, 30), (40 * i, 100, 200)).save(folder / f"p{i}.png")
+    with LocalBackend(api_key="k", latency_s=1.5) as backend:
+        child = subprocess.Popen([sys.executable, "-c", KILLED_CHILD, backend.url, str(folder), str(cache)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and child.poll() is None:
+                answered = _lines(cache / "results.jsonl")
+                if answered >= 1 and _lines(cache / "sent.jsonl") > answered:  # one answered, one in flight
+                    break
+                time.sleep(0.01)
+            child.kill()
+            _, err = child.communicate(timeout=30)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        assert child.returncode == -9, err[-2000:]
+        answered = _lines(cache / "results.jsonl")
+        with _azure_key(backend.url) as client:
+            resumed = run_experiment(client, str(folder), prompt="What colour?", details=("low",), cache_dir=cache,
+                                     progress=False)  # fmt: skip
+            table = resumed.table
+            assert (table["cache"] == "hit").sum() == answered  # nothing answered is sent again
+            unknown = table[table["cache"] == "unknown"]
+            assert len(unknown) >= 1 and unknown["error"].str.contains("resend_unknown=True").all()
+            assert resumed.counts["sent"] == 6 - answered - len(unknown)
+            again = run_experiment(client, str(folder), prompt="What colour?", details=("low",), cache_dir=cache,
+                                   progress=False, resend_unknown=True)  # fmt: skip
+            assert again.counts["sent"] == len(unknown) and again.table["error"].isna().all()
+
+
+def _azure_key(url: str) -> Any:
+    return connect(backend="azure", endpoint=url, api_key="k", deployment="gpt-4o", env_file=None, verbose=False)
