@@ -208,3 +208,29 @@ def test_a_killed_runner_rebills_nothing_and_shows_requests_in_flight(tmp_path: 
 
 def _azure_key(url: str) -> Any:
     return connect(backend="azure", endpoint=url, api_key="k", deployment="gpt-4o", env_file=None, verbose=False)
+
+
+# --- small items --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cap", [float("nan"), float("inf"), -1.0])
+def test_calibrate_refuses_a_cap_that_would_never_refuse(cap: float, local_backend: Any) -> None:
+    from vizlab.experiments.calibration import calibrate
+
+    with _azure(local_backend.url) as client, pytest.raises(Exception, match=r"cost_cap=.* must be a finite number"):
+        calibrate(client, cost_cap=cap, verbose=False, cache=None)
+
+
+def test_items_csv_cells_cannot_run_as_formulas(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from vizlab.experiments.report import formula_safe
+
+    table = pd.DataFrame({"answer": ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "fine", None],
+                          "score": [1.0, -0.5, 0.0, 1.0, 0.5, None]})  # fmt: skip
+    path = tmp_path / "items.csv"
+    formula_safe(table).to_csv(path, index=False)
+    back = pd.read_csv(path)
+    assert back["answer"].tolist()[:5] == ["'=HYPERLINK(\"http://x\")", "'+1", "'-2", "'@SUM(A1)", "fine"]
+    assert back["score"].tolist()[:5] == [1.0, -0.5, 0.0, 1.0, 0.5]  # numbers stay numbers
+    assert table["answer"][0].startswith("=")  # the table itself is not changed

@@ -270,12 +270,33 @@ class RunResult(Protocol):
     def frontier(self, ax: Any = None) -> Any: ...
 
 
+# Characters that make a spreadsheet read a cell as a formula; such text cells get a leading
+# apostrophe, the OWASP "CSV Injection" advice (owasp.org/www-community/attacks/CSV_Injection, 2024).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells starting with = + - @ (tab, CR) begin with ``'``, for CSV files.
+
+    >>> import pandas as pd
+    >>> formula_safe(pd.DataFrame({"a": ["=1+1", "ok"], "n": [-1, 2]}))["a"].tolist()
+    ["'=1+1", 'ok']
+    """
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    safe = table.copy()
+    for column in safe.columns:
+        if not (is_numeric_dtype(safe[column]) or is_bool_dtype(safe[column])):
+            safe[column] = safe[column].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v)
+    return safe
+
+
 def write_outputs(result: RunResult, out: Path) -> dict[str, str]:
     """items.csv (+ items.parquet with pyarrow), summary.json, frontier.png under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}
     table = result.table
-    table.to_csv(out / "items.csv", index=False)
+    formula_safe(table).to_csv(out / "items.csv", index=False)
     written["csv"] = str(out / "items.csv")
     try:
         import pyarrow  # noqa: F401
