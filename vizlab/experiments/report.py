@@ -19,10 +19,10 @@ import numpy as np
 from vizlab.experiments.stats import (
     Interval,
     Paired,
-    bootstrap_interval,
     holm,
     items_needed,
     paired_bootstrap,
+    score_sum_interval,
     wilson_interval,
 )
 
@@ -59,13 +59,12 @@ def _binary(rows: pd.DataFrame) -> bool:
     return bool(rows["binary"].astype(bool).all()) and one_run
 
 
-def _interval(rows: pd.DataFrame) -> Interval:
+def _interval(rows: pd.DataFrame, binary: bool) -> Interval:
+    """One method per table, by the kind of score (``binary``), never by the values."""
     values = rows.groupby("item_id", sort=False)["score"].mean()
-    # Partial scores that all came out 0 or 1 are right/wrong data: Wilson, not a bootstrap that
-    # would call 5 right of 5 a zero-width [1, 1].
-    if _binary(rows) or bool(values.isin((0.0, 1.0)).all()):
+    if binary:
         return wilson_interval(int((values >= 0.5).sum()), int(len(values)))
-    return bootstrap_interval(values.to_numpy())
+    return score_sum_interval(values.to_numpy())
 
 
 def _num(series: pd.Series) -> pd.Series:
@@ -79,12 +78,15 @@ def summarize_arms(table: pd.DataFrame, *, by: Sequence[str] = (), stamp: str | 
     import pandas as pd
 
     keys = ["arm", *by]
+    scored_all = _scored(table)
+    # The kind of score, for the whole table: binary only if every arm's is.
+    binary = bool(len(scored_all)) and all(_binary(rows) for _, rows in scored_all.groupby("arm", sort=False))
     out = []
     for group, rows in table.groupby(keys, sort=False, dropna=False):
         group = group if isinstance(group, tuple) else (group,)
         ok = rows[rows["error"].isna()]
         scored = _scored(rows)
-        ci = _interval(scored) if len(scored) else None
+        ci = _interval(scored, binary) if len(scored) else None
         tokens = _num(ok["prompt_tokens"]).fillna(_num(ok["estimated_prompt_tokens"]))
         cost, batch_cost = _num(ok["cost"]), _num(ok["batch_cost"])
         latency = _num(ok["latency_s"]).dropna()
@@ -161,13 +163,13 @@ def compare_arms(table: pd.DataFrame, *, pairs: Sequence[tuple[str, str]] | None
         out.append({
             "a": a, "b": b, "paired_images": p.n, "unpaired_images": unpaired,
             "difference": p.difference.estimate, "diff_low": p.difference.low, "diff_high": p.difference.high,
-            "test": p.test, "p_value": p.p_value,
+            "test": p.test, "p_value": p.p_value, "p_bound": p.p_bound,
             "a_only": p.discordant[0] if p.discordant else None, "b_only": p.discordant[1] if p.discordant else None,
             "cost_ratio": ratio.estimate if ratio else math.nan, "cost_ratio_low": ratio.low if ratio else math.nan,
             "cost_ratio_high": ratio.high if ratio else math.nan, "made_by": stamp or "",
         })  # fmt: skip
     frame = pd.DataFrame(out, columns=["a", "b", "paired_images", "unpaired_images", "difference", "diff_low",
-                                       "diff_high", "test", "p_value", "a_only", "b_only", "cost_ratio",
+                                       "diff_high", "test", "p_value", "p_bound", "a_only", "b_only", "cost_ratio",
                                        "cost_ratio_low", "cost_ratio_high", "made_by"])  # fmt: skip
     frame["p_holm"] = holm(list(frame["p_value"])) if len(frame) else []
     frame.attrs["multiple"] = (
@@ -176,10 +178,12 @@ def compare_arms(table: pd.DataFrame, *, pairs: Sequence[tuple[str, str]] | None
     return frame
 
 
-def _fmt_p(p: float | None) -> str:
-    """``"p = 0.21"``, ``"p < 0.001"`` or ``"p n/a"``."""
+def _fmt_p(p: float | None, bound: bool = False) -> str:
+    """``"p = 0.21"``, ``"p < 0.0005"`` (a bound: no resample reached the data) or ``"p n/a"``."""
     if p is None or (isinstance(p, float) and math.isnan(p)):
         return "p n/a"
+    if bound:
+        return f"p < {p:.2g}"
     return f"p = {p:.2g}" if p >= 0.001 else "p < 0.001"
 
 
@@ -212,7 +216,7 @@ def recommend(table: pd.DataFrame, *, low: str | None = None, high: str | None =
     where = "below" if points < 0 else "above"
     level = f"{abs(points):.1f} points {where}" if round(abs(points), 1) else "level with"
     evidence = (f"on these {p.n} images, {low} is {level} {high} (95 % CI "
-                f"{_pts(-diff.high)} to {_pts(-diff.low)}, {p.test} {_fmt_p(p.p_value)}){ratio_txt}")  # fmt: skip
+                f"{_pts(-diff.high)} to {_pts(-diff.low)}, {p.test} {_fmt_p(p.p_value, p.p_bound)}){ratio_txt}")  # fmt: skip
     if diff.high <= MARGIN:
         exceptions = _exceptions(table, low, high)
         verdict = "low is enough" + (f", except for category {', '.join(repr(c) for c in exceptions)}" if exceptions else "")
