@@ -189,3 +189,16 @@ def test_recommendation_prints_p_values_and_zero_differences_plainly() -> None:
     far = recommend(_two_arm_table([0.0] * 30 + [1.0] * 10, [1.0] * 40, binary=True))
     assert "p < 0.001" in far and "p = <" not in far, far
     assert "30.0 points below" in far or "75.0 points below" in far, far
+
+
+def test_the_recommendation_is_weighed_in_dollars() -> None:
+    from vizlab.experiments.report import recommend
+
+    table = _two_arm_table([0.0] * 30 + [1.0] * 10, [1.0] * 40, binary=True)
+    table.loc[table["arm"] == "d/high", "cost"] = 0.009  # $9 per 1,000 against $1
+    table.loc[table["arm"] == "d/low", "cost"] = 0.001
+    text = recommend(table)
+    assert "$1.00 against $9.00 per 1,000 images" in text, text
+    assert "high is worth its tokens ($0.107 per 1,000 images for each point gained)" in text, text
+    enough = recommend(_two_arm_table([1.0] * 40, [1.0] * 40, binary=True))
+    assert "low is enough, and saves $0.00 per 1,000 images" in enough, enough
