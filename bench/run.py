@@ -32,6 +32,7 @@ BENCHMARKS = {
     "7": ("bench_strict", "the built-in backend under hostile clients"),
     "8": ("bench_documents", "PDF pages rendered"),
     "9": ("bench_room", "vizlab.room: a room of attendees, and kill -9"),
+    "10": ("bench_overload", "overload: 200 clients at once"),
 }
 
 

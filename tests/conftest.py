@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,22 @@ SERVICE_VARIABLES = (
 for _name in SERVICE_VARIABLES:
     os.environ.pop(_name, None)
 os.environ["VIZLAB_BACKEND"] = "local"
+# connect() starts the user's shared backend process; the suite records its own in a temporary
+# state dir and stops every one it started at the end (stop_shared_backends_at_exit below).
+SHARED_STATE_DIR = tempfile.mkdtemp(prefix="vizlab-test-state-")
+os.environ["VIZLAB_STATE_DIR"] = SHARED_STATE_DIR
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stop_shared_backends_at_exit() -> Iterator[None]:
+    """No backend process outlives the test session."""
+    yield
+    from pathlib import Path as _Path
+
+    from vizlab.local.shared import stop_shared_backends
+
+    stop_shared_backends(_Path(SHARED_STATE_DIR))
+    shutil.rmtree(SHARED_STATE_DIR, ignore_errors=True)
 
 
 @pytest.fixture

@@ -148,9 +148,15 @@ def test_map_prompt_over_a_folder_kill_resume_rerun_and_budget(tmp_path: Path, s
     with _client(served.url) as client:
         table = map_prompt(client, folder, "What text is written here?", cache_dir=cache, concurrency=2, progress=False)
         resumed = counting.count - seen_before
-        assert resumed == 10 - done_before  # only the missing images were sent
-        assert len(table) == 10 and table["error"].isna().all()
+        # A request in flight at the kill was billed: shown as "unknown", sent again only when asked.
+        unknown = int((table["cache"] == "unknown").sum())
+        assert unknown <= 1 and resumed == 10 - done_before - unknown  # only the missing images were sent
         assert (table["cache"] == "hit").sum() == done_before
+        if unknown:
+            table = map_prompt(client, folder, "What text is written here?", cache_dir=cache, progress=False,
+                               resend_unknown=True)  # fmt: skip
+            assert counting.count - seen_before == 10 - done_before
+        assert len(table) == 10 and table["error"].isna().all()
         assert table["answer"].str.contains("RF").all()
         assert table["request_id"].notna().all() and table["prompt_tokens"].gt(0).all()
 

@@ -153,10 +153,33 @@ def test_partial_scores_that_are_all_right_or_wrong_get_a_wilson_interval_not_a_
     table = _two_arm_table([1.0] * 5, [1.0, 0.5, 1.0, 0.25, 1.0])  # a partial scorer (binary=False)
     summary = summarize_arms(table).set_index("arm")
     low, high = proportion_confint(5, 5, method="wilson")
-    assert summary.loc["d/low", "ci_method"] == "wilson"
+    # One method per table, chosen by the kind of score (partial), not by the values (issue 22).
+    assert set(summary["ci_method"]) == {"Wilson on the score sum"}
     assert (summary.loc["d/low", "ci_low"], summary.loc["d/low", "ci_high"]) == pytest.approx((low, high))
     assert summary.loc["d/low", "ci_low"] < 0.6  # 5 of 5 right is no proof of 100 %
-    assert summary.loc["d/high", "ci_method"] == "bootstrap over images"
+    # The worse cell gets the lower floor (a percentile bootstrap gave it the tighter one).
+    assert summary.loc["d/high", "ci_low"] < summary.loc["d/low", "ci_low"]
+
+
+def test_partial_cells_keep_their_order_5_of_5_versus_one_half() -> None:
+    from vizlab.experiments.report import summarize_arms
+
+    table = _two_arm_table([1.0] * 5, [1.0, 1.0, 1.0, 1.0, 0.5])
+    summary = summarize_arms(table).set_index("arm")
+    assert summary.loc["d/high", "ci_low"] < summary.loc["d/low", "ci_low"] < 0.6
+
+
+def test_a_paired_partial_difference_uses_a_sign_flip_test_with_an_honest_floor() -> None:
+    from vizlab.experiments.report import compare_arms
+    from vizlab.experiments.stats import paired_bootstrap, sign_flip_test
+
+    # 30 images, every one better in B: no random flip reaches it, so p is a bound, never 0.
+    p = paired_bootstrap([0.2] * 30, [0.9] * 30)
+    assert p.test.startswith("sign-flip permutation") and p.p_bound and p.p_value == pytest.approx(1 / 2000)
+    # Exact on few images: 5 of 5 the same way is 2 of 32 sign vectors.
+    assert sign_flip_test([0.5] * 5) == (pytest.approx(0.0625), False, "sign-flip permutation (exact, 32 flips)")
+    frame = compare_arms(_two_arm_table([0.2] * 30, [0.9] * 30))
+    assert bool(frame["p_bound"].iloc[0]) and frame["p_value"].iloc[0] > 0
 
 
 def test_recommendation_prints_p_values_and_zero_differences_plainly() -> None:
@@ -167,3 +190,16 @@ def test_recommendation_prints_p_values_and_zero_differences_plainly() -> None:
     far = recommend(_two_arm_table([0.0] * 30 + [1.0] * 10, [1.0] * 40, binary=True))
     assert "p < 0.001" in far and "p = <" not in far, far
     assert "30.0 points below" in far or "75.0 points below" in far, far
+
+
+def test_the_recommendation_is_weighed_in_dollars() -> None:
+    from vizlab.experiments.report import recommend
+
+    table = _two_arm_table([0.0] * 30 + [1.0] * 10, [1.0] * 40, binary=True)
+    table.loc[table["arm"] == "d/high", "cost"] = 0.009  # $9 per 1,000 against $1
+    table.loc[table["arm"] == "d/low", "cost"] = 0.001
+    text = recommend(table)
+    assert "$1.00 against $9.00 per 1,000 images" in text, text
+    assert "high is worth its tokens ($0.107 per 1,000 images for each point gained)" in text, text
+    enough = recommend(_two_arm_table([1.0] * 40, [1.0] * 40, binary=True))
+    assert "low is enough, and saves $0.00 per 1,000 images" in enough, enough

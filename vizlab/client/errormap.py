@@ -101,13 +101,26 @@ class ErrorMapping:
         def clean(text: str) -> str:
             return redact(text, secrets)
 
+        shared_pid = getattr(self._target.local, "pid", None)
         if isinstance(e, openai.APITimeoutError):
+            if shared_pid is not None:
+                return errors.RequestTimeoutError(clean(
+                    f"no answer from the built-in backend at {where} (process {shared_pid}, outside this "
+                    f"kernel) within timeout={self.timeout:g} s after {self.max_retries} retries: it is busy "
+                    "with a long request or stuck. This kernel is fine; run `python -m vizlab.local "
+                    "--stop-shared` and connect() again to start a fresh one, or raise timeout="
+                ))
             return errors.RequestTimeoutError(clean(
                 f"no answer from {where} (deployment {dep}) within timeout={self.timeout:g} s after "
                 f"{self.max_retries} retries: the service may be busy or the request large; raise "
                 "timeout= in connect(), send fewer or smaller images, or try again"
             ))
         if isinstance(e, openai.APIConnectionError):
+            if shared_pid is not None:
+                return errors.BackendUnavailableError(clean(
+                    f"could not reach the built-in backend at {where} (process {shared_pid}): it stopped "
+                    "(idle, crashed or killed). Call vizlab.connect() again: it starts a fresh one"
+                ))
             if urlsplit(where).hostname in ("127.0.0.1", "localhost", "::1"):
                 hint = (
                     "For the built-in backend run `python -m vizlab.local` or call connect() with no "

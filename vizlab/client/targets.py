@@ -1,8 +1,9 @@
 """Where requests go: the backend, endpoint, deployment, api-version and credentials.
 
 Resolves :func:`vizlab.connect`'s arguments, the environment and ``.env`` into one
-:class:`Target`, and starts the built-in backend (once per interpreter and option set) when
-nothing else is configured. Keys are held in a :class:`Secret` that never prints itself.
+:class:`Target`. When nothing else is configured it uses the built-in backend: the user's shared
+process (:mod:`vizlab.local.shared`), or with ``backend="inprocess"`` one inside this interpreter
+(once per option set). Keys are held in a :class:`Secret` that never prints itself.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ LOCAL_MODEL_NAME = "vizlab-local-analyst"
 # Local servers (Ollama, vLLM, LM Studio) ignore the key, but the SDK requires one.
 DUMMY_KEY = "not-needed"
 LOCAL_DEFAULT_DEPLOYMENTS = ("gpt-4o", "gpt-4o-mini")
-BACKENDS = ("azure", "openai", "local")
+# "inprocess" is the built-in backend inside this interpreter (tests that need its internals).
+BACKENDS = ("azure", "openai", "local", "inprocess")
 
 
 # --- secrets ----------------------------------------------------------------------------------
@@ -120,6 +122,31 @@ def local_backend(options: Mapping[str, Any]) -> Any:
         return backend
 
 
+_shared: dict[str, Any] = {}
+
+
+def shared_local_backend(options: Mapping[str, Any]) -> Any:
+    """The user's shared built-in backend process for these options (checked alive, else started)."""
+    from vizlab.local.shared import ensure_shared_backend, options_id
+
+    name = options_id(options)
+    with _local_lock:
+        known = _shared.get(name)
+        if known is not None and known.healthy():
+            return known
+        try:
+            backend = ensure_shared_backend(options)
+        except (TypeError, ValueError) as e:  # a misspelt or mistyped local_options entry
+            raise ConfigurationError(
+                f"local_options could not configure the built-in backend: {redact(str(e))}. Use the "
+                "fields of vizlab.local.BackendConfig, e.g. local_options={'rpm': 10, 'latency_s': 0.5}"
+            ) from e
+        except (OSError, RuntimeError) as e:
+            raise ConfigurationError(f"the built-in backend could not start: {redact(str(e))}") from e
+        _shared[name] = backend
+        return backend
+
+
 # --- settings ---------------------------------------------------------------------------------
 
 
@@ -175,8 +202,8 @@ def resolve_target(
     if backend is not None and backend not in BACKENDS:
         raise ConfigurationError(f"backend={backend!r} is not one of {', '.join(BACKENDS)} (or None to choose)")
     if backend is None:
-        if local_options is not None:
-            backend = "local"  # asking for local settings means the built-in backend
+        if local_options is not None:  # asking for local settings means the built-in backend
+            backend = "inprocess" if env.get("VIZLAB_BACKEND", "").strip().lower() == "inprocess" else "local"
         elif endpoint:
             backend = "azure"
         elif base_url:
@@ -232,14 +259,14 @@ def resolve_target(
             "openai", base_url or "https://api.openai.com/v1", name, None, auth, Secret(key or DUMMY_KEY)
         )
 
-    # backend == "local"
+    # backend == "local" (the shared process) or "inprocess"
     options = dict(local_options or {})
     wanted = deployment or model or DEFAULT_MODEL
     deployments = tuple(options.pop("deployments", LOCAL_DEFAULT_DEPLOYMENTS))
     if wanted not in deployments:
         deployments = (*deployments, wanted)
     options["deployments"] = deployments
-    local = local_backend(options)
+    local = local_backend(options) if backend == "inprocess" else shared_local_backend(options)
     # The built-in backend accepts any key unless local_options set one.
     key = api_key or options.get("api_key") or "vizlab-local"
     return Target(

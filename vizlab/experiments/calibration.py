@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -475,6 +476,11 @@ def calibrate(
         from vizlab.experiments.document_calibration import calibrate_documents
 
         return calibrate_documents(client, verbose=verbose)
+    if isinstance(cost_cap, bool) or not isinstance(cost_cap, (int, float)) or not 0 <= cost_cap < math.inf:
+        raise CalibrationError(
+            f"cost_cap={cost_cap!r} must be a finite number of US dollars >= 0 (e.g. 0.05): a NaN or infinite cap "
+            "would never refuse, so nothing was sent"
+        )
     model = client.model_info.name if client.model_info is not None else client.token_model
     the_plan = plan(model, candidates=candidates)
     if verbose:

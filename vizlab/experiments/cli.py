@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="print the estimate, send nothing")
     run.add_argument("--local", action="store_true", help="use the built-in backend whatever the environment says")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--resend-unknown", action="store_true",
+                     help="send again the requests an earlier, killed run sent without recording an answer (billed twice)")
     return parser
 
 
@@ -72,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed,
             cache_dir=args.cache or out / "cache", concurrency=args.concurrency, max_usd=args.max_usd,
             dry_run=args.dry_run, tpm=args.tpm, rpm=args.rpm, batch=args.batch, progress=not args.quiet,
+            resend_unknown=args.resend_unknown,
         )  # fmt: skip
     except BudgetExceededError as e:
         print(f"refused: {e}", file=sys.stderr)
@@ -81,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     for problem in result.problems:
         print(f"skipped {problem}", file=sys.stderr)
+    unknown = int((result.table["cache"] == "unknown").sum())
+    if unknown:
+        print(f"{unknown} requests were sent by an earlier run that was stopped before their answers came back "
+              "(billed; not sent again): rerun with --resend-unknown to send them", file=sys.stderr)
     table = result.table
     to_send = table[table["cache"] == "dry-run"] if args.dry_run else table.iloc[0:0]
     if args.dry_run:

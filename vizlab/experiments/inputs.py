@@ -128,7 +128,10 @@ def _check_image(path: Path) -> str | None:
     try:
         with Image.open(path) as img:
             img.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except Image.DecompressionBombError as e:  # over Pillow's ~179-megapixel guard (a panorama, a scan)
+        return (f"{path} is too large to open safely ({str(e)[:90]}); scale it down (e.g. under 50 megapixels) "
+                "or split it into parts")  # fmt: skip
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
         return f"{path} is not a readable image ({type(e).__name__}: {str(e)[:80]}); re-export it as PNG or JPEG"
     return None
 

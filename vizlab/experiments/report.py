@@ -19,10 +19,10 @@ import numpy as np
 from vizlab.experiments.stats import (
     Interval,
     Paired,
-    bootstrap_interval,
     holm,
     items_needed,
     paired_bootstrap,
+    score_sum_interval,
     wilson_interval,
 )
 
@@ -59,13 +59,12 @@ def _binary(rows: pd.DataFrame) -> bool:
     return bool(rows["binary"].astype(bool).all()) and one_run
 
 
-def _interval(rows: pd.DataFrame) -> Interval:
+def _interval(rows: pd.DataFrame, binary: bool) -> Interval:
+    """One method per table, by the kind of score (``binary``), never by the values."""
     values = rows.groupby("item_id", sort=False)["score"].mean()
-    # Partial scores that all came out 0 or 1 are right/wrong data: Wilson, not a bootstrap that
-    # would call 5 right of 5 a zero-width [1, 1].
-    if _binary(rows) or bool(values.isin((0.0, 1.0)).all()):
+    if binary:
         return wilson_interval(int((values >= 0.5).sum()), int(len(values)))
-    return bootstrap_interval(values.to_numpy())
+    return score_sum_interval(values.to_numpy())
 
 
 def _num(series: pd.Series) -> pd.Series:
@@ -79,12 +78,15 @@ def summarize_arms(table: pd.DataFrame, *, by: Sequence[str] = (), stamp: str | 
     import pandas as pd
 
     keys = ["arm", *by]
+    scored_all = _scored(table)
+    # The kind of score, for the whole table: binary only if every arm's is.
+    binary = bool(len(scored_all)) and all(_binary(rows) for _, rows in scored_all.groupby("arm", sort=False))
     out = []
     for group, rows in table.groupby(keys, sort=False, dropna=False):
         group = group if isinstance(group, tuple) else (group,)
         ok = rows[rows["error"].isna()]
         scored = _scored(rows)
-        ci = _interval(scored) if len(scored) else None
+        ci = _interval(scored, binary) if len(scored) else None
         tokens = _num(ok["prompt_tokens"]).fillna(_num(ok["estimated_prompt_tokens"]))
         cost, batch_cost = _num(ok["cost"]), _num(ok["batch_cost"])
         latency = _num(ok["latency_s"]).dropna()
@@ -161,13 +163,13 @@ def compare_arms(table: pd.DataFrame, *, pairs: Sequence[tuple[str, str]] | None
         out.append({
             "a": a, "b": b, "paired_images": p.n, "unpaired_images": unpaired,
             "difference": p.difference.estimate, "diff_low": p.difference.low, "diff_high": p.difference.high,
-            "test": p.test, "p_value": p.p_value,
+            "test": p.test, "p_value": p.p_value, "p_bound": p.p_bound,
             "a_only": p.discordant[0] if p.discordant else None, "b_only": p.discordant[1] if p.discordant else None,
             "cost_ratio": ratio.estimate if ratio else math.nan, "cost_ratio_low": ratio.low if ratio else math.nan,
             "cost_ratio_high": ratio.high if ratio else math.nan, "made_by": stamp or "",
         })  # fmt: skip
     frame = pd.DataFrame(out, columns=["a", "b", "paired_images", "unpaired_images", "difference", "diff_low",
-                                       "diff_high", "test", "p_value", "a_only", "b_only", "cost_ratio",
+                                       "diff_high", "test", "p_value", "p_bound", "a_only", "b_only", "cost_ratio",
                                        "cost_ratio_low", "cost_ratio_high", "made_by"])  # fmt: skip
     frame["p_holm"] = holm(list(frame["p_value"])) if len(frame) else []
     frame.attrs["multiple"] = (
@@ -176,10 +178,12 @@ def compare_arms(table: pd.DataFrame, *, pairs: Sequence[tuple[str, str]] | None
     return frame
 
 
-def _fmt_p(p: float | None) -> str:
-    """``"p = 0.21"``, ``"p < 0.001"`` or ``"p n/a"``."""
+def _fmt_p(p: float | None, bound: bool = False) -> str:
+    """``"p = 0.21"``, ``"p < 0.0005"`` (a bound: no resample reached the data) or ``"p n/a"``."""
     if p is None or (isinstance(p, float) and math.isnan(p)):
         return "p n/a"
+    if bound:
+        return f"p < {p:.2g}"
     return f"p = {p:.2g}" if p >= 0.001 else "p < 0.001"
 
 
@@ -208,17 +212,21 @@ def recommend(table: pd.DataFrame, *, low: str | None = None, high: str | None =
     ratio_txt = ""
     if tok.get(low) and tok.get(high) and tok[low] > 0:
         ratio_txt = f" at 1/{tok[high] / tok[low]:.1f} of the image tokens"
+    dollars = _dollars(summary.set_index("arm")["cost_per_1000"], low, high)
+    ratio_txt += f" ({dollars[0]})" if dollars else ""
     points = -diff.estimate * 100  # low minus high, in points
     where = "below" if points < 0 else "above"
     level = f"{abs(points):.1f} points {where}" if round(abs(points), 1) else "level with"
     evidence = (f"on these {p.n} images, {low} is {level} {high} (95 % CI "
-                f"{_pts(-diff.high)} to {_pts(-diff.low)}, {p.test} {_fmt_p(p.p_value)}){ratio_txt}")  # fmt: skip
+                f"{_pts(-diff.high)} to {_pts(-diff.low)}, {p.test} {_fmt_p(p.p_value, p.p_bound)}){ratio_txt}")  # fmt: skip
     if diff.high <= MARGIN:
         exceptions = _exceptions(table, low, high)
         verdict = "low is enough" + (f", except for category {', '.join(repr(c) for c in exceptions)}" if exceptions else "")
+        verdict += f", and saves {dollars[1]}" if dollars else ""
         return _stamped(f"{evidence[0].upper()}{evidence[1:]}: {verdict}.{suffix}", stamp)
     if diff.low > 0 and diff.estimate > MARGIN:
-        return _stamped(f"{evidence[0].upper()}{evidence[1:]}: high is worth its tokens.{suffix}", stamp)
+        price = f" ({dollars[2](diff.estimate * 100)})" if dollars else ""
+        return _stamped(f"{evidence[0].upper()}{evidence[1:]}: high is worth its tokens{price}.{suffix}", stamp)
     discordant = p.discordant
     rate = (sum(discordant) / p.n) if discordant else float(np.mean(np.abs(per_image(table, high).reindex(
         per_image(table, low).index).fillna(0).to_numpy() - per_image(table, low).to_numpy()) > 0))  # fmt: skip
@@ -227,6 +235,19 @@ def recommend(table: pd.DataFrame, *, low: str | None = None, high: str | None =
     return _stamped(f"No recommendation yet: {evidence}; the interval is too wide to tell whether high gains more "
                     f"than {MARGIN * 100:.0f} points. McNemar's sample size for this difference needs {more}."
                     f"{suffix}", stamp)  # fmt: skip
+
+
+def _dollars(cost_per_1000: pd.Series, low: str, high: str) -> tuple[str, str, Any] | None:
+    """The two arms' dollars per 1,000 images, the saving, and the price of a point (None: no prices)."""
+    c_low, c_high = cost_per_1000.get(low), cost_per_1000.get(high)
+    if c_low is None or c_high is None or not (math.isfinite(c_low) and math.isfinite(c_high)):
+        return None
+    extra = c_high - c_low
+    return (
+        f"${c_low:.2f} against ${c_high:.2f} per 1,000 images",
+        f"${extra:.2f} per 1,000 images",
+        lambda points: f"${extra / points:.3f} per 1,000 images for each point gained" if points > 0 else "",
+    )
 
 
 def _exceptions(table: pd.DataFrame, low: str, high: str) -> list[str]:
@@ -270,12 +291,33 @@ class RunResult(Protocol):
     def frontier(self, ax: Any = None) -> Any: ...
 
 
+# Characters that make a spreadsheet read a cell as a formula; such text cells get a leading
+# apostrophe, the OWASP "CSV Injection" advice (owasp.org/www-community/attacks/CSV_Injection, 2024).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells starting with = + - @ (tab, CR) begin with ``'``, for CSV files.
+
+    >>> import pandas as pd
+    >>> formula_safe(pd.DataFrame({"a": ["=1+1", "ok"], "n": [-1, 2]}))["a"].tolist()
+    ["'=1+1", 'ok']
+    """
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    safe = table.copy()
+    for column in safe.columns:
+        if not (is_numeric_dtype(safe[column]) or is_bool_dtype(safe[column])):
+            safe[column] = safe[column].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v)
+    return safe
+
+
 def write_outputs(result: RunResult, out: Path) -> dict[str, str]:
     """items.csv (+ items.parquet with pyarrow), summary.json, frontier.png under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}
     table = result.table
-    table.to_csv(out / "items.csv", index=False)
+    formula_safe(table).to_csv(out / "items.csv", index=False)
     written["csv"] = str(out / "items.csv")
     try:
         import pyarrow  # noqa: F401

@@ -358,6 +358,7 @@ def run_experiment(
     batch: bool = False,
     batch_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    resend_unknown: bool = False,
 ) -> ExperimentResult:
     """Ask every item's question in every arm, ``repeats`` times; see docs/internals.md#experiments.
 
@@ -368,6 +369,11 @@ def run_experiment(
     :mod:`vizlab.batch`) instead of live requests, and prices every row (cached ones too) at the
     batch price, so a rerun of a batch run gives the same table. ``document`` ("text", "pages",
     "both" or a list of them) replaces ``strategies`` for PDFs (:mod:`~vizlab.experiments.document_arms`).
+
+    Each request is marked sent in the cache before it goes out, and each answer written before
+    its worker takes the next, so a killed run re-bills nothing answered. Requests in flight at a
+    kill were billed, their answers lost: a rerun shows them as rows with ``cache == "unknown"``
+    and sends them again only with ``resend_unknown=True``.
 
     >>> result = run_experiment(connect(), "photos/", labels="photos/labels.csv")  # doctest: +SKIP
     >>> result.summary(); result.recommendation()                                 # doctest: +SKIP
@@ -435,7 +441,8 @@ def run_experiment(
                     _estimate(job, system, str(clients[arm.deployment].token_model), out)
                 jobs.append(job)
 
-    missing = [j for j in jobs if j.key is not None and j.key not in cache]
+    missing = [j for j in jobs if j.key is not None and j.key not in cache
+               and (resend_unknown or not cache.is_unknown(j.key))]  # fmt: skip
     estimate_usd = sum(j.estimated_cost or 0.0 for j in missing)
     unknown_cost = sum(1 for j in missing if j.estimated_cost is None)
     stamp = LOCAL_STAMP if is_builtin_analyst(client) else None
@@ -447,10 +454,12 @@ def run_experiment(
             f"max_usd=${max_usd:.4f}: nothing was sent. Raise max_usd, run fewer items or arms, or lower max_tokens.",
             estimate_usd=estimate_usd, max_usd=max_usd,
         )  # fmt: skip
-    counts = {"sent": 0, "cached": 0, "stale": 0, "failed": 0, "skipped": 0, "to_send": len(missing),
+    counts = {"sent": 0, "cached": 0, "stale": 0, "failed": 0, "skipped": 0, "unknown": 0, "to_send": len(missing),
               "unknown_cost": unknown_cost}  # fmt: skip
     if dry_run:
-        rows = [_row(j, None, None, "dry-run" if j in missing else "hit", clients, cache, item_set) for j in jobs]
+        rows = [_unknown_row(j, clients, cache, item_set) if j not in missing and j.key is not None and j.key not in cache
+                else _row(j, None, None, "dry-run" if j in missing else "hit", clients, cache, item_set) for j in jobs]
+        rows += _problem_rows(item_set, arms)
         return ExperimentResult(_frame(rows), manifest, item_set.problems, counts, estimate_usd, dry_run=True)
 
     state = _RunState(max_usd=max_usd)
@@ -474,11 +483,13 @@ def run_experiment(
         if not state.may_send(job.estimated_cost):
             return _row(job, None, f"not sent: the run reached max_usd=${max_usd}", "skipped", clients, cache, item_set)
         c = clients[job.arm.deployment]
+        assert job.key is not None
+        cache.mark_sent(job.key)  # durable before it goes out: a kill now leaves "outcome unknown"
         try:
             record = _send(c, job, system, pacer, rate_limit_timeout_s)
         except Exception as e:
+            cache.clear_sent(job.key)
             return _row(job, None, redact(f"{type(e).__name__}: {e}"), "failed", clients, cache, item_set)
-        assert job.key is not None
         cache.put(job.key, record)
         with lock:
             current.setdefault(job.arm.deployment, _version(record))
@@ -497,6 +508,8 @@ def run_experiment(
                         cache.put(job.key, record)
                     finish(job, _row(job, record, error, "sent" if error is None else "failed", clients, cache,
                                      item_set, batch=True))  # fmt: skip
+                elif job.key is not None and job.key not in cache and cache.is_unknown(job.key):
+                    finish(job, _unknown_row(job, clients, cache, item_set))
                 else:  # a batch run prices its cached rows at the batch price too: one run, one price
                     finish(job, _row(job, cache.get(job.key or ""), None, "hit", clients, cache, item_set, batch=True))
         else:
@@ -521,7 +534,9 @@ def run_experiment(
                     continue
                 assert job.key is not None
                 record = cache.get(job.key)
-                if record is not None:
+                if record is None and not resend_unknown and cache.is_unknown(job.key):
+                    finish(job, _unknown_row(job, clients, cache, item_set))
+                elif record is not None:
                     now = current.get(job.arm.deployment)
                     if now is not None and _version(record) != now:
                         rest.append((job, "stale"))
@@ -544,7 +559,8 @@ def run_experiment(
                         raise
     finally:
         bar.close()
-    rows = [results[i] for i in sorted(results)]
+    rows = [results[i] for i in sorted(results)] + _problem_rows(item_set, arms)
+    counts["skipped"] += sum(1 for r in rows if r["cache"] == "unreadable")
     manifest["counts"] = dict(counts)
     manifest["pacer"] = {"tpm": pacer.tpm, "rpm": pacer.rpm, "window_s": pacer.window_s, "429s_retried": pacer.refusals}
     manifest["versions"] = {d: {"model": v[0], "system_fingerprint": v[1]} for d, v in current.items()}
@@ -649,6 +665,36 @@ def _row(job: _Job, record: dict[str, Any] | None, error: str | None, status: st
     }  # fmt: skip
     row.update(_schema_fields(answer))
     return row
+
+
+UNKNOWN_OUTCOME = (
+    "sent by an earlier run that stopped (killed?) before the answer came back: the service billed it, the "
+    "answer is lost. Pass resend_unknown=True (CLI: --resend-unknown) to send it again"
+)
+
+
+def _unknown_row(job: _Job, clients: dict[str, Any], cache: ResultCache, item_set: ItemSet) -> dict[str, Any]:
+    return _row(job, None, UNKNOWN_OUTCOME, "unknown", clients, cache, item_set)
+
+
+def _problem_rows(item_set: ItemSet, arms: list[Arm]) -> list[dict[str, Any]]:
+    """One error row per arm for each file that could not be read (a bomb, a truncated file...)."""
+    rows = []
+    taken = {item.id for item in item_set.items}
+    for problem in item_set.problems:
+        if not problem.image:
+            continue
+        item_id = Path(str(problem.image)).stem
+        if item_id in taken:  # a bad labels row naming a good image: keep ids unique
+            item_id = f"{item_id} (row {problem.row})"
+        taken.add(item_id)
+        for arm in arms:
+            row: dict[str, Any] = dict.fromkeys(ROW_COLUMNS)
+            row.update(item_id=item_id, arm=arm.label, deployment=arm.deployment,
+                       detail=arm.detail, strategy=arm.strategy, repeat=0, images=0, error=problem.message,
+                       cache="unreadable")  # fmt: skip
+            rows.append(row)
+    return rows
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -1,9 +1,10 @@
 """Intervals and paired tests for experiment arms, on top of scipy and statsmodels.
 
-Wilson intervals and McNemar's exact test for binary scores; otherwise a bootstrap over images
-(never over repeats). A paired difference's interval never collapses to a point (Agresti-Min;
-pseudo-images for the bootstrap); Holm adjusts many comparisons. Trade-off: percentile intervals
-are a little narrow for small samples. Methods and sources: docs/internals.md#experiments
+Binary scores: Wilson intervals, McNemar's exact test. Partial scores in [0, 1]: Wilson on the
+score sum (conservative, as their variance is at most p(1-p)) and a paired sign-flip permutation
+test. The method follows the kind of score, never the values. A paired difference's interval never
+collapses to a point (Agresti-Min; pseudo-images for the bootstrap); Holm adjusts many comparisons.
+Methods and sources: docs/internals.md#experiments
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ __all__ = [
     "bootstrap_interval",
     "mcnemar_exact",
     "paired_bootstrap",
+    "score_sum_interval",
+    "sign_flip_test",
     "agresti_min_interval",
     "holm",
     "items_needed",
@@ -56,6 +59,7 @@ class Paired:
     test: str
     discordant: tuple[int, int] | None = None  # (A right B wrong, A wrong B right), binary only
     cost_ratio: Interval | None = None
+    p_bound: bool = False  # True: none of the resamples reached the data, p_value is 1/B and p < 1/B
 
 
 def wilson_interval(successes: int, n: int, *, alpha: float = 0.05) -> Interval:
@@ -91,6 +95,54 @@ def bootstrap_interval(values: Sequence[float], *, alpha: float = 0.05, seed: in
                     random_state=np.random.default_rng(seed), vectorized=True)  # fmt: skip
     ci = res.confidence_interval
     return Interval(mean, float(ci.low), float(ci.high), "bootstrap over images", int(data.size))
+
+
+def score_sum_interval(values: Sequence[float] | np.ndarray, *, alpha: float = 0.05) -> Interval:
+    """Interval of the mean of partial scores in [0, 1]: Wilson on the score sum.
+
+    A score in [0, 1] with mean p has variance at most p(1 - p), the binomial's, so Wilson's
+    interval on (sum, n) covers at least as well as on right/wrong data, at any n; 5 of 5 at 1.0
+    and {1, 1, 1, 1, 0.5} keep their order (the worse cell gets the lower floor).
+
+    >>> i = score_sum_interval([1, 1, 1, 1, 0.5]); round(i.low, 2), round(i.high, 2)
+    (0.46, 0.99)
+    """
+    from statsmodels.stats.proportion import proportion_confint
+
+    data = np.clip(np.asarray(values, dtype=float), 0.0, 1.0)
+    if data.size == 0:
+        return Interval(math.nan, math.nan, math.nan, "Wilson on the score sum", 0)
+    total = float(data.sum())
+    low, high = proportion_confint(total, int(data.size), alpha=alpha, method="wilson")
+    mean = total / data.size
+    return Interval(mean, min(float(low), mean), max(float(high), mean), "Wilson on the score sum", int(data.size))
+
+
+def sign_flip_test(differences: Sequence[float] | np.ndarray, *, resamples: int = BOOTSTRAP_RESAMPLES,
+                   seed: int = BOOTSTRAP_SEED) -> tuple[float, bool, str]:  # fmt: skip
+    """Two-sided paired permutation test of mean difference 0: (p, bound, method).
+
+    Exact over all 2^n sign flips when 2^n <= ``resamples``; else ``resamples`` random flips, and when
+    none reaches the observed |mean|, p is reported as the bound 1/B (``bound`` True: "p < 1/B").
+
+    >>> sign_flip_test([1, 1, 1, 1, 1])[:2]   # 2 of 32 flips (all +, all -) are as extreme
+    (0.0625, False)
+    """
+    d = np.asarray(differences, dtype=float)
+    n = int(d.size)
+    observed = abs(float(d.mean())) if n else 0.0
+    if n == 0 or observed == 0.0:
+        return 1.0, False, "sign-flip permutation"
+    tolerance = 1e-12 * max(1.0, observed)
+    if 2**n <= resamples:
+        signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
+        means = np.abs((signs * d).mean(axis=1))
+        return float(np.mean(means >= observed - tolerance)), False, f"sign-flip permutation (exact, {2**n} flips)"
+    rng = np.random.default_rng(seed)
+    signs = rng.choice((-1.0, 1.0), size=(resamples, n))
+    hits = int(np.sum(np.abs((signs * d).mean(axis=1)) >= observed - tolerance))
+    method = f"sign-flip permutation ({resamples} random flips)"
+    return (1.0 / resamples, True, method) if hits == 0 else (hits / resamples, False, method)
 
 
 def mcnemar_exact(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> tuple[float, tuple[int, int]]:
@@ -156,10 +208,8 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, cost_a: Sequence
                      cost_b: Sequence[float] | None = None, binary: bool = False, alpha: float = 0.05,
                      seed: int = BOOTSTRAP_SEED, resamples: int = BOOTSTRAP_RESAMPLES) -> Paired:  # fmt: skip
     """B - A on paired images: the mean difference with a paired-bootstrap interval, McNemar's exact
-    p value when ``binary`` (else a paired-bootstrap p value: twice the smaller tail of the
-    resampled difference around 0), and the interval of the cost ratio B / A."""
-    from scipy.stats import bootstrap
-
+    p value when ``binary`` (else a paired sign-flip permutation test, :func:`sign_flip_test`), and
+    the interval of the cost ratio B / A."""
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if x.shape != y.shape:
         raise ValueError(f"paired_bootstrap: {x.size} and {y.size} scores; give one pair per image")
@@ -176,6 +226,7 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, cost_a: Sequence
     else:
         diff = Interval(point, point, point, "", 0)
     discordant = None
+    bound = False
     if n == 0:
         p: float | None = None
         test = "none (no paired images)"
@@ -183,22 +234,14 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, cost_a: Sequence
         p, discordant = mcnemar_exact(x, y)
         test = "McNemar exact"
     else:
-        d = y - x
-        if _constant(d):
-            p = 1.0 if d[0] == 0 else 0.0
-        else:
-            res = bootstrap((d,), np.mean, n_resamples=resamples, method="percentile",
-                            random_state=np.random.default_rng(seed), vectorized=True)  # fmt: skip
-            dist = res.bootstrap_distribution
-            p = float(min(1.0, 2 * min(np.mean(dist <= 0), np.mean(dist >= 0))))
-        test = "paired bootstrap"
+        p, bound, test = sign_flip_test(y - x, resamples=resamples, seed=seed)
     ratio = None
     if cost_a is not None and cost_b is not None and n:
         ca, cb = np.asarray(cost_a, dtype=float), np.asarray(cost_b, dtype=float)
         if np.all(np.isfinite(ca)) and np.all(np.isfinite(cb)) and float(np.mean(ca)) > 0:
             ratio = _paired_interval(ca, cb, _paired_ratio, float(np.mean(cb) / np.mean(ca)), alpha=alpha, seed=seed,
                                      resamples=resamples, method="paired bootstrap over images")  # fmt: skip
-    return Paired(n, diff, p, test, discordant, ratio)
+    return Paired(n, diff, p, test, discordant, ratio, bound)
 
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
+import signal
 import sys
 import threading
 from typing import Callable
 
 from vizlab.errors import UnknownModelError
+from pathlib import Path
+from typing import Any
 
+from vizlab.local.config import DEFAULT_MAX_CONCURRENCY
 from vizlab.local.server import LocalBackend, require_loopback
 from vizlab.models.registry import lifecycle_warning
+from vizlab.local.shared import (
+    DEFAULT_SHARED_OPTIONS,
+    ensure_shared_backend,
+    stop_shared_backends,
+    write_private,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,8 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rpm", type=int, default=None, help="requests-per-minute quota (default: none)")
     p.add_argument("--tpm", type=int, default=None, help="tokens-per-minute quota (default: none)")
     p.add_argument(
-        "--max-concurrency", type=int, default=None, metavar="N",
-        help="chat/responses requests in flight at once; one more gets 429 with retry-after-ms (default: no limit)",
+        "--max-concurrency", type=int, default=DEFAULT_MAX_CONCURRENCY, metavar="N",
+        help="chat/responses requests in flight at once; one more gets 429 with retry-after and retry-after-ms "
+        f"(default {DEFAULT_MAX_CONCURRENCY}; 0: no limit)",
     )
     p.add_argument(
         "--allowed-host", action="append", dest="allowed_hosts", metavar="NAME", default=[],
@@ -49,6 +63,22 @@ def _parser() -> argparse.ArgumentParser:
         "--header-timeout", type=float, default=10.0, metavar="S",
         help="seconds a connection may take to send complete request headers (slowloris guard; default 10)",
     )
+    p.add_argument(
+        "--body-timeout", type=float, default=10.0, metavar="S",
+        help="seconds a request body may stall (send nothing) before the connection is closed (default 10)",
+    )
+    p.add_argument(
+        "--idle-timeout", type=float, default=None, metavar="S",
+        help="stop after S seconds without a request (default: serve until stopped)",
+    )
+    p.add_argument(
+        "--shared", action="store_true",
+        help="print the URL of this user's shared backend (the one connect() uses), starting it if needed",
+    )
+    p.add_argument("--stop-shared", action="store_true", help="stop this user's shared backends")
+    # Used by vizlab.local.shared when it starts a shared backend (not for people).
+    p.add_argument("--options-file", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--state-file", default=None, help=argparse.SUPPRESS)
     return p
 
 
@@ -66,10 +96,56 @@ def retirement_warnings(deployments: tuple[str, ...], model_for: Callable[[str],
         if text:
             out += [f"deployment {deployment!r} ({model}): {line} It is still served here." for line in text.splitlines()]
     return out
+def _settings_from_file(path: str) -> dict[str, Any]:
+    """The settings a shared start wrote (a 0600 file, deleted once read: it may hold a key)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"--options-file {path}: expected a JSON object of BackendConfig settings")
+    return data
+
+
+def _serve(backend: LocalBackend, idle_timeout: float | None, state_file: str | None) -> None:
+    """Serve until Ctrl-C, SIGTERM, or ``idle_timeout`` seconds without a request."""
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    if state_file:
+        record = {"pid": os.getpid(), "port": backend.port, "url": backend.url}
+        write_private(Path(state_file), json.dumps(record))
+    try:
+        while not done.wait(timeout=min(idle_timeout / 4, 5.0) if idle_timeout else None):
+            if idle_timeout and backend.idle_s() > idle_timeout:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        backend.stop()
+        if state_file:
+            with contextlib.suppress(OSError, ValueError):
+                if json.loads(Path(state_file).read_text()).get("pid") == os.getpid():
+                    os.unlink(state_file)
+
+
+def _shared_command(args: argparse.Namespace) -> int:
+    if args.stop_shared:
+        print(f"stopped {stop_shared_backends()} shared vizlab backend(s)")
+        return 0
+    try:
+        shared = ensure_shared_backend(DEFAULT_SHARED_OPTIONS)
+    except (ValueError, TypeError, OSError, RuntimeError) as e:
+        print(f"error: cannot start the shared vizlab backend: {e}", file=sys.stderr)
+        return 1
+    print(f"vizlab shared backend: {shared.url} (pid {shared.pid}; stops when idle)", flush=True)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.shared or args.stop_shared:
+        return _shared_command(args)
     try:
         require_loopback(args.host)
     except ValueError as e:
@@ -77,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings: dict[str, object] = {
         "api_key": args.api_key, "latency_s": args.latency, "rpm": args.rpm, "tpm": args.tpm,
-        "max_concurrency": args.max_concurrency, "allowed_hosts": tuple(args.allowed_hosts),
-        "header_timeout_s": args.header_timeout,
+        "max_concurrency": args.max_concurrency or None, "allowed_hosts": tuple(args.allowed_hosts),
+        "header_timeout_s": args.header_timeout, "body_timeout_s": args.body_timeout,
     }  # fmt: skip
     if args.deployments:
         settings["deployments"] = tuple(args.deployments)
@@ -93,9 +169,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --billing-numbers {args.billing_numbers!r} must look like base=70,per_tile=150", file=sys.stderr)
             return 2
     try:
+        if args.options_file:
+            settings = _settings_from_file(args.options_file)
         backend = LocalBackend(host=args.host, port=args.port, **settings)
         backend.start()
-    except (ValueError, OSError, RuntimeError) as e:
+    except (ValueError, TypeError, OSError, RuntimeError) as e:
         print(f"error: cannot start the vizlab local backend: {e}", file=sys.stderr)
         return 1
     mapped = backend.config.deployment_models
@@ -109,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         backend.stop()
+    _serve(backend, args.idle_timeout, args.state_file)
     return 0
 
 

@@ -7,6 +7,7 @@ API (e.g. Responses) is a new module with an ``add_*_routes(app, state)`` functi
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -98,7 +99,8 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "model": config.model_name, "deployments": list(config.deployments)}
+        # The pid lets a kernel check that a recorded shared backend is still this process.
+        return {"status": "ok", "model": config.model_name, "deployments": list(config.deployments), "pid": os.getpid()}
 
 
     add_chat_routes(app, state)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,9 @@ from vizlab.local.replies.caching import PromptCache
 from vizlab.models.registry import canonical_name, families, lookup
 from vizlab.models.types import RULE_PROFILES, ModelInfo
 
-__all__ = ["BackendConfig", "BackendState"]
+__all__ = ["BackendConfig", "BackendState", "DEFAULT_MAX_CONCURRENCY"]
+
+DEFAULT_MAX_CONCURRENCY = 32
 
 
 @dataclass
@@ -64,15 +67,20 @@ class BackendConfig:
     # restart a client mid-run.
     batch_delay_s: float = 0.0
     # Pacing (vizlab.local.http.gateway): at most this many chat/responses requests in flight at once;
-    # one more is answered 429 with retry-after-ms, as Azure answers overload, instead of queueing
-    # without bound. None: no limit (the RPM/TPM quotas still apply).
-    max_concurrency: int | None = None
+    # one more is answered 429 with retry-after and retry-after-ms, as Azure answers overload,
+    # instead of queueing without bound. None: no limit (the RPM/TPM quotas still apply).
+    # 32: vizlab's choice, 8x what one notebook sends at once (a grid's concurrency=4, a
+    # ComparePanel's one request per column), so several kernels sharing the backend see no 429.
+    max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY
     # Host header values accepted besides loopback addresses and "localhost" (DNS-rebinding guard,
     # vizlab.local.http.gateway), e.g. ("myhost.internal",) behind a proxy. Compared without the port.
     allowed_hosts: tuple[str, ...] = ()
     # Seconds a connection may take to send a request's complete headers before it is closed
     # (slowloris guard, vizlab.local.http.protocol.HeaderTimeoutH11Protocol).
     header_timeout_s: float = 10.0
+    # Seconds a request body may send nothing before the connection is closed (stalled-body guard,
+    # same module). vizlab's choice, as the header timeout: a 20 MB image on loopback never stalls 10 s.
+    body_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         if isinstance(self.deployments, str):
@@ -101,10 +109,10 @@ class BackendConfig:
                 f"BackendConfig.allowed_hosts must be host names without a port, e.g. ('myhost.internal',), "
                 f"got {list(self.allowed_hosts)!r:.80}"
             )
-        if isinstance(self.header_timeout_s, bool) or not isinstance(self.header_timeout_s, (int, float)) or not (
-            0 < self.header_timeout_s < math.inf
-        ):
-            raise ValueError(f"BackendConfig.header_timeout_s must be a positive number of seconds, got {self.header_timeout_s!r}")
+        for name in ("header_timeout_s", "body_timeout_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ValueError(f"BackendConfig.{name} must be a positive number of seconds, got {value!r}")
         for name in ("latency_s", "stream_chunk_delay_s", "batch_delay_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
@@ -219,3 +227,11 @@ class BackendState:
     analyst: Analyst
     cache: PromptCache = field(default_factory=PromptCache)
     files: Any = None  # the Files store (vizlab.local.batches.BatchStore), for document file_id parts
+    # Activity, for the shared backend's idle stop (vizlab.local.__main__): requests open now and
+    # the monotonic time the last one began or ended (kept by vizlab.local.http.gateway).
+    open_requests: int = 0
+    last_active: float = field(default_factory=time.monotonic)
+
+    def idle_s(self) -> float:
+        """Seconds since the last request began or ended; 0 while one is open."""
+        return 0.0 if self.open_requests else time.monotonic() - self.last_active

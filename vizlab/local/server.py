@@ -91,6 +91,12 @@ class LocalBackend:
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"http://{host}:{self.port}"
 
+    def idle_s(self) -> float:
+        """Seconds since the last request began or ended (0 while one is open or when stopped)."""
+        app = self._app
+        state = getattr(app.state, "vizlab", None) if app is not None else None
+        return float(state.idle_s()) if state is not None else 0.0
+
     def _bind(self) -> socket.socket:
         if self._sock is None:
             family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
@@ -119,7 +125,8 @@ class LocalBackend:
                 lifespan="off",
                 ws="none",
                 # Slowloris guard: headers must be complete within header_timeout_s (vizlab.local.http.protocol).
-                http=protocol_with_header_timeout(self._config.header_timeout_s),
+                # A body that stalls for body_timeout_s is dropped the same way.
+                http=protocol_with_header_timeout(self._config.header_timeout_s, self._config.body_timeout_s),
                 h11_max_incomplete_event_size=MAX_INCOMPLETE_HEADER_BYTES,
                 # A backstop only: stop() ends requests itself after STOP_GRACE_S (see stop()).
                 timeout_graceful_shutdown=math.ceil(STOP_GRACE_S) + 10,

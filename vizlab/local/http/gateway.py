@@ -106,6 +106,16 @@ class GatewayMiddleware:
             await error.response()(scope, receive, send_with_headers)
             return
 
+        self.state.open_requests += 1
+        self.state.last_active = time.monotonic()
+        try:
+            await self._serve(scope, receive, send_with_headers, config, lambda: started)
+        finally:
+            self.state.open_requests -= 1
+            self.state.last_active = time.monotonic()
+
+    async def _serve(self, scope: dict[str, Any], receive: Any, send_with_headers: Any, config: BackendConfig,
+                     started: Any) -> None:
         paced = config.max_concurrency is not None and is_inference(scope["method"], scope["path"])
         if paced and self.active >= (config.max_concurrency or 0):
             await self._too_busy(scope, config).response()(scope, receive, send_with_headers)
@@ -116,7 +126,7 @@ class GatewayMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:  # a bug: answer like the app's handler, with the headers, then re-raise
-            if not started:
+            if not started():
                 error = AzureError(
                     500,
                     "InternalServerError",

@@ -3,7 +3,8 @@
 FastAPI's generated document says 200 or 422, but the backend never sends 422 and does send
 400/401/404/405/413/421/429/503. :func:`install` rewrites the document once by rules that follow
 the answering code, so routes added later are described without listing them. Error bodies are
-Azure's error object. The rules: docs/internals.md#local
+Azure's error object; 200 bodies are the service's objects (chat completion, response, file,
+batch, model, list, deletion), with the fields every answer has. The rules: docs/internals.md#local
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fastapi import FastAPI
 from vizlab.local.http.apiversion import KNOWN_API_VERSIONS, V1_API_VERSIONS
 from vizlab.local.http.gateway import is_inference
 
-__all__ = ["install", "ERROR_SCHEMA", "rewrite"]
+__all__ = ["install", "ERROR_SCHEMA", "SUCCESS_SCHEMAS", "rewrite"]
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -45,6 +46,46 @@ _WHY = {
     "503": "The backend is stopping",
 }
 _MODEL_RESPONSES = ("/chat/completions", "/responses")
+
+
+def _object(kind: str | None, **fields: dict[str, Any]) -> dict[str, Any]:
+    """An object schema whose listed fields are all required; ``kind`` pins its ``object`` field."""
+    props = {**({"object": {"type": "string", "enum": [kind]}} if kind else {"object": {"type": "string"}}), **fields}
+    return {"type": "object", "required": sorted(props), "properties": props}
+
+
+_S, _I, _A, _O = {"type": "string"}, {"type": "integer"}, {"type": "array"}, {"type": "object"}
+_FILE = _object("file", id=_S, bytes=_I, created_at=_I, filename=_S, purpose=_S, status=_S)
+_BATCH = _object("batch", id=_S, endpoint=_S, input_file_id=_S, status=_S, created_at=_I, request_counts=_O)
+_MODEL = _object(None, id=_S)
+SUCCESS_SCHEMAS: dict[str, dict[str, Any]] = {
+    "ChatCompletion": _object("chat.completion", id=_S, created=_I, model=_S, choices=_A, usage=_O),
+    "Response": _object("response", id=_S, created_at=_I, status=_S, model=_S, output=_A),
+    "File": _FILE,
+    "FileList": _object("list", data={"type": "array", "items": _FILE}),
+    "Batch": _BATCH,
+    "BatchList": _object("list", data={"type": "array", "items": _BATCH}, has_more={"type": "boolean"}),
+    "Model": _MODEL,
+    "ModelList": _object("list", data={"type": "array", "items": _MODEL}),
+    "ItemList": _object("list", data=_A, has_more={"type": "boolean"}),
+    "Deleted": _object(None, id=_S, deleted={"type": "boolean"}),
+}
+
+
+def _success(method: str, path: str) -> str | None:
+    """The name of the 200 body's schema for this operation (None: not JSON)."""
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    if method == "DELETE":
+        return "Deleted"
+    if last == "content":
+        return None
+    rules = (
+        ("completions", "ChatCompletion"), ("models", "ModelList"), ("{model}", "Model"),
+        ("files", "FileList" if method == "GET" else "File"), ("{file_id}", "File"),
+        ("batches", "BatchList" if method == "GET" else "Batch"), ("{batch_id}", "Batch"), ("cancel", "Batch"),
+        ("responses", "Response"), ("{response_id}", "Response"), ("input_items", "ItemList"),
+    )  # fmt: skip
+    return next((name for end, name in rules if last == end), None)
 
 
 def _api(path: str) -> bool:
@@ -78,6 +119,7 @@ def rewrite(schema: dict[str, Any]) -> dict[str, Any]:
     doc = copy.deepcopy(schema)
     components = doc.setdefault("components", {})
     components.setdefault("schemas", {})["AzureError"] = ERROR_SCHEMA
+    components["schemas"].update(copy.deepcopy(SUCCESS_SCHEMAS))
     for unused in ("HTTPValidationError", "ValidationError"):
         components["schemas"].pop(unused, None)
     components["securitySchemes"] = {
@@ -103,6 +145,7 @@ def rewrite(schema: dict[str, Any]) -> dict[str, Any]:
                 codes.add("404")
             if "requestBody" in op or method.upper() == "POST":
                 codes.add("413")
+            _declare_success(responses, method.upper(), path)
             if is_inference(method.upper(), path):
                 codes.add("429")
                 ok = responses.setdefault("200", {"description": "Successful Response"})
@@ -111,6 +154,17 @@ def rewrite(schema: dict[str, Any]) -> dict[str, Any]:
             for code in sorted(codes):
                 responses[code] = _error(code)
     return doc
+
+
+def _declare_success(responses: dict[str, Any], method: str, path: str) -> None:
+    ok = responses.get("200")
+    if ok is None:
+        return
+    name = _success(method, path) if _api(path) else None
+    if name is not None:
+        ok["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+    elif _api(path) and path.endswith("/content"):
+        ok["content"] = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 
 
 def install(app: FastAPI, extra: Callable[[dict[str, Any]], None] | None = None) -> None:

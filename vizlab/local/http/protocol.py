@@ -1,9 +1,10 @@
-"""uvicorn's HTTP/1.1 protocol with a header timeout: slow or incomplete headers are dropped.
+"""uvicorn's HTTP/1.1 protocol with header and body timeouts: slow or stalled requests are dropped.
 
-uvicorn (0.54, h11) arms no timer before a request's headers arrive, so a slowloris client held
-descriptors forever (issue 14, hole 7). :class:`HeaderTimeoutH11Protocol` closes a connection
-whose headers are not complete in time; once they are in, the timer is off (slow bodies and
-streams are bounded elsewhere). Incomplete headers are also capped in bytes (below).
+uvicorn (0.54, h11) arms no timer before a request's headers arrive, nor while its body arrives,
+so slowloris clients held descriptors forever (issue 14, hole 7; issue 22: 100 stalled bodies).
+:class:`HeaderTimeoutH11Protocol` closes a connection whose headers are not complete in time, or
+whose body sends nothing for ``body_timeout_s`` (a stall; the clock pauses while the app, not the
+client, holds up reading). Incomplete headers are also capped in bytes (below).
 """
 
 from __future__ import annotations
@@ -25,22 +26,49 @@ class HeaderTimeoutH11Protocol(H11Protocol):
     """H11Protocol that closes a connection whose request headers take over ``header_timeout_s``."""
 
     header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._header_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
         super().connection_made(transport)
         self._arm_header_timer()
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+        closing = self.transport.is_closing()
+        if self.conn.their_state is h11.IDLE and not closing:
             self._arm_header_timer(reset=False)  # a new request has begun: its headers are on the clock
         else:
             self._disarm_header_timer()  # headers complete (or the connection is done)
+        if self.conn.their_state is h11.SEND_BODY and not closing:
+            self._arm_body_timer()  # every chunk restarts the stall clock
+        else:
+            self._disarm_body_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_timer()
+        self._disarm_body_timer()
         super().connection_lost(exc)
+
+    def _arm_body_timer(self) -> None:
+        self._disarm_body_timer()
+        self._body_timer = self.loop.call_later(self.body_timeout_s, self._body_stalled)
+
+    def _disarm_body_timer(self) -> None:
+        timer = getattr(self, "_body_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._body_timer = None
+
+    def _body_stalled(self) -> None:
+        self._body_timer = None
+        if self.conn.their_state is not h11.SEND_BODY or self.transport.is_closing():
+            return
+        if self.flow is not None and self.flow.read_paused:
+            self._arm_body_timer()  # the app is behind, not the client: keep waiting
+            return
+        self.transport.close()  # the app's receive() then sees http.disconnect
 
     def _arm_header_timer(self, reset: bool = True) -> None:
         if self._header_timer is not None and not reset:
@@ -63,6 +91,7 @@ class HeaderTimeoutH11Protocol(H11Protocol):
                 self.transport.close()
 
 
-def protocol_with_header_timeout(header_timeout_s: float) -> Any:
-    """A HeaderTimeoutH11Protocol subclass with its own timeout (uvicorn takes a class)."""
-    return type("VizlabH11Protocol", (HeaderTimeoutH11Protocol,), {"header_timeout_s": float(header_timeout_s)})
+def protocol_with_header_timeout(header_timeout_s: float, body_timeout_s: float = 10.0) -> Any:
+    """A HeaderTimeoutH11Protocol subclass with its own timeouts (uvicorn takes a class)."""
+    timeouts = {"header_timeout_s": float(header_timeout_s), "body_timeout_s": float(body_timeout_s)}
+    return type("VizlabH11Protocol", (HeaderTimeoutH11Protocol,), timeouts)

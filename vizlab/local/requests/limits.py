@@ -16,7 +16,6 @@ from vizlab.errors import UnknownModelError
 from vizlab.local.http.errors import bad_request
 from vizlab.models.registry import families, lookup, snapshots
 from vizlab.models.types import ModelInfo
-from vizlab.local.http.errors import bad_request
 
 __all__ = ["ModelLimits", "MODEL_LIMITS", "DEFAULT_LIMITS", "limits_for", "check_refused", "check_array_length",
            "check_metadata", "MAX_TOOLS", "MAX_ITEMS"]

@@ -1,0 +1,93 @@
+"""The built-in backend runs outside the kernel: one shared process per user and option set."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+import vizlab
+from vizlab import errors
+from vizlab.local.shared import ensure_shared_backend, options_id, state_dir
+
+SERVICE = ("AZURE_OPENAI_ENDPOINT", "OPENAI_API_KEY", "OPENAI_BASE_URL")
+
+
+def _pid_of(url: str) -> int:
+    return int(requests.get(url + "/healthz", timeout=10).json()["pid"])
+
+
+def test_connect_with_nothing_configured_talks_to_a_backend_outside_the_kernel(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("VIZLAB_BACKEND", raising=False)
+    for name in SERVICE:
+        monkeypatch.delenv(name, raising=False)
+    client = vizlab.connect(verbose=False, env_file=None)
+    pid = _pid_of(client.endpoint)
+    assert pid != os.getpid()
+    assert client.chat("hello", max_tokens=200).text
+    # A second connect (another kernel, or this one again) reuses the same process.
+    assert _pid_of(vizlab.connect(verbose=False, env_file=None).endpoint) == pid
+    record = state_dir() / f"backend-{options_id({'deployments': ('gpt-4o', 'gpt-4o-mini')})}.json"
+    assert stat.S_IMODE(record.stat().st_mode) == 0o600
+    assert f'"pid": {pid}' in record.read_text()
+
+
+def test_inprocess_mode_runs_inside_this_interpreter() -> None:
+    client = vizlab.connect(backend="inprocess", verbose=False, env_file=None)
+    assert _pid_of(client.endpoint) == os.getpid()
+
+
+def test_two_starts_at_once_get_one_process() -> None:
+    options = {"deployments": ("gpt-4o",), "model_name": "vizlab-local-analyst-race"}
+    found: list[int] = []
+
+    def start() -> None:
+        found.append(ensure_shared_backend(options).pid)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(found) == 2 and found[0] == found[1]
+
+
+def test_a_runaway_request_times_out_in_the_kernel_and_a_dead_backend_is_replaced() -> None:
+    slow = vizlab.connect(local_options={"latency_s": 30.0}, verbose=False, env_file=None, timeout=2.0, max_retries=0)
+    began = time.monotonic()
+    with pytest.raises(errors.RequestTimeoutError) as caught:
+        slow.chat("hello")
+    assert time.monotonic() - began < 10
+    pid = slow._target.local.pid
+    assert f"process {pid}, outside this kernel" in str(caught.value)
+
+    os.kill(pid, signal.SIGKILL)  # a crash
+    with pytest.raises(errors.BackendUnavailableError, match="connect\\(\\) again"):
+        slow.chat("hello")
+    fresh = vizlab.connect(local_options={"latency_s": 30.0}, verbose=False, env_file=None)
+    assert fresh._target.local.pid != pid and fresh._target.local.healthy()
+
+
+def test_an_idle_shared_backend_stops_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIZLAB_BACKEND_IDLE_S", "1")
+    backend = ensure_shared_backend({"deployments": ("gpt-4o",), "model_name": "vizlab-local-analyst-idle"})
+    assert backend.healthy()  # the last request: the idle clock starts now
+    deadline = time.monotonic() + 30
+    while backend.running() and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert not backend.running()
+    assert not backend.state_file.exists()
+
+
+def test_a_bad_idle_setting_is_refused_with_advice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIZLAB_BACKEND_IDLE_S", "soon")
+    with pytest.raises(errors.ConfigurationError, match="VIZLAB_BACKEND_IDLE_S='soon'"):
+        vizlab.connect(local_options={"model_name": "vizlab-local-analyst-bad-idle"}, verbose=False, env_file=None)
