@@ -41,6 +41,7 @@ class Prepared:
     conversation: Any
     prices: PriceTable | None
     started: float = 0.0
+    answered_by: str | None = None  # the built-in backend's analyst (x-vizlab-analyst), when it answered
 
 def _fmt_int(n: int | None) -> str:
     return "?" if n is None else f"{n:,}"
@@ -73,6 +74,9 @@ class Reply:
     deployment: str = ""
     request_id: str | None = None
     estimate_error: str | None = None
+    # What produced the text when it is not the model: the built-in backend names its local analyst
+    # here (header x-vizlab-analyst), while `model` is the registry model the deployment emulates.
+    answered_by: str | None = None
 
     @property
     def reasoning_tokens(self) -> int:
@@ -147,7 +151,9 @@ class Reply:
         text = self.text if len(self.text) <= 60 else self.text[:57] + "..."
         return (
             f"Reply(text={text!r}, finish_reason={self.finish_reason!r}, model={self.model!r}, "
-            f"backend={self.backend!r}, latency_s={self.latency_s:.3f})"
+            f"backend={self.backend!r}, "
+            + (f"answered_by={self.answered_by!r}, " if self.answered_by else "")
+            + f"latency_s={self.latency_s:.3f})"
         )
 
 

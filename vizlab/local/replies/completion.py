@@ -66,7 +66,7 @@ async def complete(
     created = int(time.time())
     if chat.stream:
         return StreamingResponse(
-            stream_chat(completion_id, created, shaped, usage, chat, state.config),
+            stream_chat(completion_id, created, shaped, usage, chat, state.config, deployment),
             media_type="text/event-stream",
             headers={**headers, "cache-control": "no-cache"},
         )
@@ -74,7 +74,7 @@ async def complete(
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
-        "model": state.config.model_name,
+        "model": state.config.reported_model(deployment),
         "system_fingerprint": "fp_vizlab_local",
         "prompt_filter_results": prompt_filter_results(),
         "choices": [

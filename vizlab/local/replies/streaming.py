@@ -37,7 +37,9 @@ async def stream_chat(
     usage: dict[str, int],
     chat: ChatRequest,
     config: BackendConfig,
+    deployment: str,
 ) -> AsyncIterator[bytes]:
+    model = config.reported_model(deployment)
     # Azure's stream opens with a chunk that carries only the prompt filter results.
     yield sse(
         {
@@ -58,7 +60,7 @@ async def stream_chat(
                 "id": completion_id,
                 "object": "chat.completion.chunk",
                 "created": created,
-                "model": config.model_name,
+                "model": model,
                 "system_fingerprint": "fp_vizlab_local",
                 "choices": [
                     {
@@ -88,7 +90,7 @@ async def stream_chat(
                 "id": completion_id,
                 "object": "chat.completion.chunk",
                 "created": created,
-                "model": config.model_name,
+                "model": model,
                 "system_fingerprint": "fp_vizlab_local",
                 "choices": [],
                 "usage": usage,
