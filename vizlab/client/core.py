@@ -138,8 +138,12 @@ class Client(ResponsesCalls, ChatCalls):
     def _describe_target(self) -> str:
         t = self._target
         if t.backend == "local":
-            model = getattr(t.local.config, "model_name", None) or LOCAL_MODEL_NAME
-            return f"vizlab: built-in local backend at {self.endpoint} (deployment {self.deployment}, model {model})"
+            analyst = getattr(t.local.config, "model_name", None) or LOCAL_MODEL_NAME
+            model = self.model_info.name if self.model_info is not None else "unknown"
+            return (
+                f"vizlab: built-in local backend at {self.endpoint} (deployment {self.deployment}, "
+                f"model {model} emulated by {analyst})"
+            )
         auth = {"key": "key auth", "entra-id": "Microsoft Entra ID auth", "none": "no key"}[t.auth]
         if t.backend == "azure":
             route = "v1 API" if t.v1 else f"api-version {self.api_version}"

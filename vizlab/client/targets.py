@@ -27,16 +27,11 @@ DEFAULT_API_VERSION = "2024-10-21"
 # OPENAI_API_VERSION or api_version= selects the dated route.
 V1_ROUTE = "v1"
 DEFAULT_MODEL = "gpt-4o"
-# The built-in backend's default deployment: a current vision reasoning model a room can deploy.
-# TODO(issue 19): take it from the registry's rule (the newest generally available vision reasoning
-# model on Azure whose image rule is published) once vizlab.models offers that function.
-LOCAL_DEFAULT_MODEL = "gpt-5.4"
 # Token scope for Azure OpenAI with Microsoft Entra ID, as in the 2025 images-in-chats quickstart.
 ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
 LOCAL_MODEL_NAME = "vizlab-local-analyst"
 # Local servers (Ollama, vLLM, LM Studio) ignore the key, but the SDK requires one.
 DUMMY_KEY = "not-needed"
-LOCAL_DEFAULT_DEPLOYMENTS = (LOCAL_DEFAULT_MODEL, "gpt-4o", "gpt-4o-mini")
 BACKENDS = ("azure", "openai", "local")
 
 
@@ -262,8 +257,10 @@ def resolve_target(
 
     # backend == "local"
     options = dict(local_options or {})
-    wanted = deployment or model or LOCAL_DEFAULT_MODEL
-    deployments = tuple(options.pop("deployments", LOCAL_DEFAULT_DEPLOYMENTS))
+    from vizlab.local.config import DEFAULT_DEPLOYMENT, DEFAULT_DEPLOYMENTS
+
+    wanted = deployment or model or DEFAULT_DEPLOYMENT  # named in one place, with the rule
+    deployments = tuple(options.pop("deployments", DEFAULT_DEPLOYMENTS))
     if wanted not in deployments:
         deployments = (*deployments, wanted)
     options["deployments"] = deployments

@@ -14,12 +14,15 @@ from vizlab.local.replies.caching import PromptCache
 from vizlab.models.registry import canonical_name, families, lookup
 from vizlab.models.types import RULE_PROFILES, ModelInfo
 
-__all__ = ["BackendConfig", "BackendState", "MODEL_VERSIONS", "DEFAULT_DEPLOYMENT"]
+__all__ = ["BackendConfig", "BackendState", "MODEL_VERSIONS", "DEFAULT_DEPLOYMENT", "DEFAULT_DEPLOYMENTS"]
 
 # The default deployment: a current vision reasoning model a room can deploy (issue 19).
 # TODO(issue 19): take it from the registry's rule (the newest generally available vision reasoning
 # model on Azure whose image rule is published) once vizlab.models offers that function.
 DEFAULT_DEPLOYMENT = "gpt-5.4"
+# Served unless told otherwise: the default first, then gpt-4o and gpt-4o-mini for the history the
+# notebooks tell (any registry model is servable by name with --deployment NAME).
+DEFAULT_DEPLOYMENTS = (DEFAULT_DEPLOYMENT, "gpt-4o", "gpt-4o-mini")
 
 # The dated model name a response's `model` field carries, as the service reports the version a
 # deployment runs ("gpt-5-mini-2025-08-07"). Versions as Azure's model tables list them (Foundry
@@ -49,7 +52,7 @@ class BackendConfig:
     """
 
     api_key: str | None = field(default=None, repr=False)  # a key never shows in a repr
-    deployments: tuple[str, ...] = (DEFAULT_DEPLOYMENT,)
+    deployments: tuple[str, ...] = DEFAULT_DEPLOYMENTS
     deployment_models: Mapping[str, str] = field(default_factory=dict)
     billing_rules: str | None = None
     billing_numbers: Mapping[str, float] | None = None
