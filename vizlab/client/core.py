@@ -17,9 +17,8 @@ from urllib.parse import urlsplit
 
 from vizlab import errors
 from vizlab.client._env import DEFAULT_ENV_FILE, read_settings
-from vizlab.client.chat import ChatCalls
+from vizlab.client.counting import CountingCalls
 from vizlab.client.params import applies_registry, model_info_for
-from vizlab.client.responses import ResponsesCalls
 from vizlab.client.targets import LOCAL_MODEL_NAME, Target, default_token_model, display_url, resolve_target, v1_sdk
 from vizlab.errors import ConfigurationError
 from vizlab.models.types import ModelInfo
@@ -27,7 +26,7 @@ from vizlab.models.types import ModelInfo
 __all__ = ["Client", "connect"]
 
 
-class Client(ResponsesCalls, ChatCalls):
+class Client(CountingCalls):
     """A connection to one backend and deployment; make it with :func:`connect`."""
 
     def __init__(

@@ -37,7 +37,7 @@ from vizlab.local.requests.reasoning import check_reasoning_params, effort_of, r
 from vizlab.local.requests.validation import ChatRequest
 from vizlab.models.types import ModelInfo
 
-__all__ = ['Completion', 'complete', 'run_completion']
+__all__ = ['Completion', 'complete', 'run_completion', 'count_prompt']
 
 @dataclass
 class Completion:
@@ -90,6 +90,23 @@ async def complete(
         "usage": usage,
     }
     return JSONResponse(body, headers=headers)
+
+
+async def count_prompt(state: BackendState, chat: ChatRequest, deployment: str, *, origin: str | None = None) -> int:
+    """The prompt tokens :func:`run_completion` would bill for ``chat`` (images decoded and
+    counted the same way), without the quota or an answer: the token-counting endpoint."""
+    config = state.config
+    check_vision(chat, config.model_info(deployment))
+    decoded = await run_in_threadpool(load_images, chat, config, origin) if chat.images else []
+    del decoded  # decoding checks the images as a request would; the count reads the parts
+    try:
+        counted = await run_in_threadpool(
+            partial(_deps.prompt_count, rules=config.billing_rules, numbers=config.billing_numbers),
+            clean_messages(chat), config.token_model_for(deployment),
+        )
+    except VizlabError as e:
+        raise bad_request("BadRequest", f"The request could not be counted: {e}", "input") from e
+    return int(counted.tokens)
 
 
 async def run_completion(
