@@ -60,7 +60,10 @@ def test_an_unnamed_reasoning_deployment_answers_an_image_chat(backend: LocalBac
         ]
         assert reply.text and reply.finish_reason == "stop"
         assert reply.request["max_completion_tokens"] == 300 and "temperature" not in reply.request
-        assert reply.estimate is None and reply.estimate_error and reply.estimate_error.startswith("model unknown")
+        # Unknown before sending: no estimate then, one by the reported model's rules afterwards, and said so.
+        assert reply.estimate_error and reply.estimate_error.startswith("model unknown before sending")
+        assert reply.estimate is not None and reply.usage is not None
+        assert reply.estimate.prompt_tokens == reply.usage.prompt_tokens
         # The service's dated model, resolved through the registry; the analyst named apart.
         assert reply.model == "gpt-5.4-2026-03-05" and reply.answered_by == "vizlab-local-analyst"
         assert client.model_info is not None and client.model_info.name == "gpt-5.4"

@@ -175,7 +175,9 @@ class ChatCalls(ErrorMapping):
                 f"model unknown: vizlab learns the model behind deployment {self.deployment} from the first reply; "
                 "name it with connect(model=...) or AZURE_OPENAI_MODEL to estimate before sending"
             )
-            return Prepared(body, None, estimate_error, conversation, prices)
+            prepared = Prepared(body, None, estimate_error, conversation, prices)
+            prepared.unestimated = (messages, max_tokens)
+            return prepared
         try:
             from vizlab.tokens.request import estimate_request
 
@@ -203,6 +205,7 @@ class ChatCalls(ErrorMapping):
     ) -> Reply:
         from vizlab.tokens.usage import Usage
 
+        model = self._reported_model(raw, prepared)  # first: it may fill in the estimate
         choices = raw.get("choices") or []
         choice: Mapping[str, Any] = choices[0] if choices and isinstance(choices[0], Mapping) else {}
         message = choice.get("message") or {}
@@ -216,7 +219,7 @@ class ChatCalls(ErrorMapping):
             finish_reason=finish_reason_of(choice),
             usage=usage,
             estimate=prepared.estimate,
-            model=self._reported_model(raw),
+            model=model,
             prompt_filter_results=list(prompt_filters) if prompt_filters is not None else None,
             content_filter_results=dict(choice_filters) if isinstance(choice_filters, Mapping) else None,
             latency_s=latency_s,
@@ -233,10 +236,26 @@ class ChatCalls(ErrorMapping):
     def _target_is_local(self) -> bool:
         return getattr(getattr(self, "_target", None), "local", None) is not None
 
-    def _reported_model(self, raw: Mapping[str, Any]) -> str:
-        """The model the response names (learned when nothing stronger named it), else the deployment."""
+    def _reported_model(self, raw: Mapping[str, Any], prepared: Prepared | None = None) -> str:
+        """The model the response names (learned when nothing stronger named it), else the
+        deployment; a request sent unestimated is estimated now, by the rules the reply named."""
         reported = raw.get("model")
         self.learn_model(reported)
+        if prepared is not None and prepared.unestimated is not None and self.model_info is not None:
+            messages, max_tokens = prepared.unestimated
+            prepared.unestimated = None
+            try:
+                from vizlab.tokens.request import estimate_request
+
+                prepared.estimate = estimate_request(
+                    messages, model=self.token_model, max_tokens=max_tokens, prices=prepared.prices
+                )
+                prepared.estimate_error = (
+                    f"model unknown before sending; estimated afterwards by {self.token_model}'s rules, "
+                    "once the reply named the model"
+                )
+            except Exception:  # the late estimate is a courtesy; the note already says none was made
+                pass
         return str(reported or self.deployment)
 
     def _deliver(self, reply: Reply, prepared: Prepared, *, stacklevel: int) -> Reply:

@@ -42,6 +42,8 @@ class Prepared:
     prices: PriceTable | None
     started: float = 0.0
     answered_by: str | None = None  # the built-in backend's analyst (x-vizlab-analyst), when it answered
+    # (messages, max_tokens) kept when the model was unknown before sending: estimated once a reply names it
+    unestimated: tuple[list[dict[str, Any]], int | None] | None = None
 
 def _fmt_int(n: int | None) -> str:
     return "?" if n is None else f"{n:,}"

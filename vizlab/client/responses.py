@@ -132,6 +132,7 @@ class ResponsesCalls(ChatCalls):
     ) -> Reply:
         from vizlab.tokens.usage import Usage
 
+        model = self._reported_model(raw, prepared)  # first: it may fill in the estimate
         texts: list[str] = []
         for item in raw.get("output") or []:
             for part in item.get("content") or [] if isinstance(item, Mapping) else []:
@@ -153,7 +154,7 @@ class ResponsesCalls(ChatCalls):
             finish_reason=finish,
             usage=usage,
             estimate=prepared.estimate,
-            model=self._reported_model(raw),
+            model=model,
             prompt_filter_results=None,
             content_filter_results=None,
             latency_s=latency_s,
