@@ -174,3 +174,16 @@ def test_the_built_in_default_is_a_current_reasoning_model() -> None:
     assert config.deployments[0] == DEFAULT_DEPLOYMENT and "gpt-4o" in config.deployments  # history stays servable
     assert BackendConfig(deployments=("legacy=gpt-4o",)).reported_model("legacy") == "gpt-4o-2024-11-20"
     assert BackendConfig(deployments=("x=gpt-5.4-2026-03-05",)).reported_model("x") == "gpt-5.4-2026-03-05"
+
+
+def test_the_experiment_runner_adapts_and_learns_too(backend: LocalBackend, env: Any, tmp_path: Path) -> None:
+    from vizlab.datasets import builtin_set
+    from vizlab.experiments import run_experiment
+
+    items = builtin_set(per_category=1, categories=("colours",))
+    with _connect(backend, "reasoner") as client:
+        with pytest.warns(ParameterAdaptedWarning, match="max_completion_tokens"):
+            result = run_experiment(client, items, details=("low",), cache_dir=tmp_path, progress=False,
+                                    concurrency=1, max_tokens=200)  # fmt: skip
+        assert result.counts["sent"] == len(result.table) and result.table["answer"].notna().all()
+        assert client.model_info is not None and client.model_info.name == "gpt-5.4"
