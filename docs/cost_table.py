@@ -1,7 +1,7 @@
 """What each core-path exercise costs one attendee on a real deployment, from vizlab's registry.
 
-Run ``python docs/cost_table.py`` to print the Markdown table that docs/facilitator.md carries
-between its ``cost-table`` markers; tests/test_coverage_table.py fails when the page and this
+Run ``python docs/cost_table.py`` to print the Markdown tables that docs/facilitator.md carries
+between its ``cost-table`` and ``tpm-table`` markers; tests/test_coverage_table.py fails when the page and this
 script disagree, so a price change in vizlab.models shows up as a failing test, not a stale page.
 
 The requests are those the core notebooks send (counted from the notebooks, image sizes as
@@ -19,7 +19,18 @@ import vizlab
 from vizlab.models import lookup
 
 ANSWER_TOKENS = 250
-MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini")
+# Models a room can deploy in December 2026 (issue 19): the gpt-5.4 family (reasoning; priced at its
+# default effort, none, so no reasoning tokens), gpt-5.5, and gpt-4.1 for rooms that still have it
+# (closed to new customers on Azure's retirement tables). gpt-4o and gpt-4o-mini retire during 2026.
+MODELS = ("gpt-5.4", "gpt-5.4-mini", "gpt-5.4-nano", "gpt-5.5", "gpt-4.1")
+TPM_MODELS = ("gpt-5.4", "gpt-4.1")
+ROOM = 30
+# The output limit each notebook's cells send (max_tokens / max_completion_tokens; 01 mostly relies
+# on the client default, 1000) and its time box in minutes (docs/workshop.md).
+MAX_TOKENS = {"01 start here": 1000, "02 REST quickstart": 300, "03 Python SDK": 300, "04 local images": 0,
+              "05 playground chat": 200, "07 managing images": 200, "13 deploy and clean up": 50}
+MINUTES = {"01 start here": 15, "02 REST quickstart": 20, "03 Python SDK": 20, "04 local images": 20,
+           "05 playground chat": 15, "07 managing images": 20, "13 deploy and clean up": 15}
 PHOTO, CARD, BIG_CARD, SIGN = (512, 600), (1024, 768), (1600, 1200), (768, 512)
 # notebook -> requests; a request is a list of (width, height, detail) images (text is a short question)
 CHAT_07 = [CARD, CARD, BIG_CARD, PHOTO, CARD, CARD, BIG_CARD]
@@ -74,5 +85,41 @@ def table() -> str:
     return "\n".join(lines)
 
 
+def counted_tokens(model: str) -> dict[str, tuple[int, int]]:
+    """Per notebook: (tokens one attendee's requests count against TPM, the largest single request).
+
+    Azure counts a request against TPM when it arrives, by its prompt plus its max_tokens ("TPM rate
+    limits are based on the maximum tokens estimated to be processed when the request is received",
+    from the prompt, max_tokens and best_of: Azure OpenAI quota how-to, as quoted in Microsoft Q&A
+    1851574, 2024), not by what it is billed afterwards.
+    """
+    out = {}
+    for name, requests in EXERCISES.items():
+        sizes = [vizlab.estimate_request(_messages(r), model=model).prompt_tokens + MAX_TOKENS[name] for r in requests]
+        out[name] = (sum(sizes), max(sizes, default=0))
+    return out
+
+
+def tpm_table() -> str:
+    """The Markdown table: TPM a room of 30 needs per notebook, spread over its time box and at peak."""
+    header = "| notebook | minutes | " + " | ".join(
+        f"`{m}`: per attendee | `{m}`: room, spread | `{m}`: room, same minute" for m in TPM_MODELS) + " |"
+    lines = [header, "|---|---:|" + "---:|---:|---:|" * len(TPM_MODELS)]
+    counted = {m: counted_tokens(m) for m in TPM_MODELS}
+    for name in EXERCISES:
+        cells = []
+        for m in TPM_MODELS:
+            total, _ = counted[m][name]
+            cells += [f"{total:,}", f"{ROOM * total // MINUTES[name]:,}", f"{ROOM * total:,}"]
+        lines.append(f"| {name} | {MINUTES[name]} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"Tokens counted against TPM: prompt (vizlab's estimate) plus the output limit each cell sends; "
+                 f"a room of {ROOM}; *spread*: everybody works through the notebook evenly over its time box; "
+                 "*same minute*: everybody runs every cell of it within one minute (the worst case).")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     print(table())
+    print()
+    print(tpm_table())

@@ -90,7 +90,8 @@ def test_first_answer_has_text_usage_estimate_filters_and_raw(client: Client) ->
     messages = ask()
     reply = client.chat(messages)
     assert reply.text and reply.finish_reason == "stop"
-    assert reply.model == "vizlab-local-analyst" and reply.backend == "azure"
+    assert reply.model == "gpt-4o-2024-11-20" and reply.backend == "azure"  # the dated model, as Azure reports
+    assert reply.answered_by == "vizlab-local-analyst"
     assert reply.usage is not None and reply.estimate is not None
     assert reply.usage.prompt_tokens == reply.estimate.prompt_tokens  # same published rules
     assert reply.estimate.image_tokens > 0
@@ -134,7 +135,7 @@ def test_conversation_gets_the_reply_appended(client: Client) -> None:
     assert len(conv.turns) == 2
     turn = conv.turns[-1]
     assert turn.role == "assistant" and turn.text == reply.text
-    assert turn.meta["finish_reason"] == "stop" and turn.meta["model"] == "vizlab-local-analyst"
+    assert turn.meta["finish_reason"] == "stop" and turn.meta["model"] == "gpt-4o-2024-11-20"
     assert turn.meta["usage"]["prompt_tokens"] == reply.usage.prompt_tokens  # type: ignore[union-attr]
     assert {"estimate", "latency_s", "cost"} <= set(turn.meta)
     assert conv.messages()[1]["content"][1]["image_url"]["detail"] == "auto"  # stored detail kept
@@ -275,7 +276,8 @@ def test_stream_yields_chunks_then_a_reply_with_usage(client: Client) -> None:
     assert reply is not None and reply.text == "".join(chunks)
     assert reply.finish_reason == "stop" and reply.usage is not None and reply.usage.completion_tokens > 0
     assert reply.request["stream"] is True and reply.request["stream_options"] == {"include_usage": True}
-    assert reply.prompt_filter_results and reply.model == "vizlab-local-analyst"
+    assert reply.prompt_filter_results and reply.model == "gpt-4o-2024-11-20"
+    assert reply.answered_by == "vizlab-local-analyst"
     assert conv.turns[-1].text == reply.text
 
 
@@ -367,15 +369,14 @@ def test_no_settings_start_the_shared_built_in_backend(clean_env: Any, capsys: p
     out = capsys.readouterr().out
     assert out.count("\n") == 1
     assert re.fullmatch(
-        # gpt-4o now has dated retirements (vizlab.models.lifecycles), which describe() names
-        r"vizlab: built-in local backend at http://127\.0\.0\.1:\d+ \(deployment gpt-4o, model vizlab-local-analyst\)"
-        r"; model gpt-4o: deprecated, retires 2027-01-14\n",
+        r"vizlab: built-in local backend at http://127\.0\.0\.1:\d+ \(deployment gpt-5\.4, model gpt-5\.4 emulated by "
+        r"vizlab-local-analyst\)\n",
         out,
     )
     assert first.backend == "local" and first.endpoint == second.endpoint  # one backend, reused
-    assert first.describe() == out.strip() and first.token_model == "gpt-4o"
+    assert first.describe() == out.strip() and first.token_model == "gpt-5.4"  # a current reasoning model
     assert first.chat("hello").backend == "local"
-    assert first.models() == ["gpt-4o", "gpt-4o-mini"]
+    assert first.models() == ["gpt-4o", "gpt-4o-mini", "gpt-5.4"]
     first.close()
     second.close()
 
@@ -397,13 +398,19 @@ def test_azure_from_environment(clean_env: pytest.MonkeyPatch, local_backend: An
     clean_env.setenv("AZURE_OPENAI_API_KEY", LOCAL_API_KEY)
     clean_env.setenv("AZURE_OPENAI_DEPLOYMENT", "gpt-4o-mini")
     with connect(env_file=None, verbose=False) as c:
-        assert (c.backend, c.deployment, c.api_version, c.auth) == ("azure", "gpt-4o-mini", DEFAULT_API_VERSION, "key")
+        assert (c.backend, c.deployment, c.api_version, c.auth) == ("azure", "gpt-4o-mini", None, "key")  # v1 route
         assert c.token_model == "gpt-4o-mini"  # known to vizlab.tokens
         assert c.chat("hi").request["model"] == "gpt-4o-mini"
         assert c.describe() == (
-            f"vizlab: Azure OpenAI at {local_backend.url} (deployment gpt-4o-mini, "
-            f"api-version {DEFAULT_API_VERSION}, key auth); model gpt-4o-mini: deprecated, retires 2026-10-01"
-        )  # gpt-4o-mini's Azure retirement (vizlab.models.lifecycles) is now a recorded fact
+            f"vizlab: Azure OpenAI at {local_backend.url} (deployment gpt-4o-mini, model gpt-4o-mini, v1 API, key auth)"
+        )
+    clean_env.setenv("OPENAI_API_VERSION", DEFAULT_API_VERSION)  # the dated route stays selectable
+    with connect(env_file=None, verbose=False) as c:
+        assert c.api_version == DEFAULT_API_VERSION and c.chat("hi").text
+        assert c.describe() == (
+            f"vizlab: Azure OpenAI at {local_backend.url} (deployment gpt-4o-mini, model gpt-4o-mini, "
+            f"api-version {DEFAULT_API_VERSION}, key auth)"
+        )
 
 
 def test_openai_base_url_from_environment(clean_env: pytest.MonkeyPatch, local_backend: Any) -> None:

@@ -102,3 +102,13 @@ def test_the_facilitator_cost_table_is_the_registrys() -> None:
     assert match.group(1).strip() == expected.strip(), (
         "docs/facilitator.md's cost table is stale: regenerate it with `python docs/cost_table.py`"
     )
+
+
+def test_the_facilitator_tpm_table_is_the_estimators() -> None:
+    page = (ROOT / "docs" / "facilitator.md").read_text()
+    match = re.search(r"<!-- tpm-table:start -->\n(.*?)\n<!-- tpm-table:end -->", page, flags=re.S)
+    assert match, "docs/facilitator.md lost its tpm-table markers"
+    expected = runpy.run_path(str(ROOT / "docs" / "cost_table.py"), run_name="cost_table")["tpm_table"]()
+    assert match.group(1).strip() == expected.strip(), (
+        "docs/facilitator.md's TPM table is stale: regenerate it with `python docs/cost_table.py`"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import logging
 import os
 import signal
@@ -86,7 +87,7 @@ def assert_azure_completion(body: dict[str, Any]) -> None:
     assert body["id"].startswith("chatcmpl-")
     assert body["object"] == "chat.completion"
     assert isinstance(body["created"], int)
-    assert body["model"] == "vizlab-local-analyst"
+    assert re.fullmatch(r"(gpt|o)[\w.-]*-\d{4}-\d{2}-\d{2}", body["model"])  # the dated model, as Azure reports
     # As recorded on Azure (tests/data/recordings/azure_chat_text.json): jailbreak in the prompt's results.
     assert body["prompt_filter_results"] == [
         {"prompt_index": 0, "content_filter_results": {**{k: SAFE for k in ("hate", "self_harm", "sexual", "violence")},
@@ -161,7 +162,7 @@ def test_any_key_accepted_when_none_configured() -> None:
 def test_openai_sdk_azure_client(local_backend: Any) -> None:
     client = openai.AzureOpenAI(azure_endpoint=local_backend.url, api_key=LOCAL_API_KEY, api_version=API_VERSION)
     response = client.chat.completions.create(model="gpt-4o-mini", messages=user_with_image(detail="low"), max_tokens=200)  # type: ignore[arg-type]
-    assert response.model == "vizlab-local-analyst"
+    assert response.model == "gpt-4o-mini-2024-07-18"  # the deployment's dated registry model
     assert response.choices[0].finish_reason == "stop"
     assert "64x48" in (response.choices[0].message.content or "")
     assert response.usage is not None and response.usage.prompt_tokens > 0
@@ -434,7 +435,7 @@ def test_streaming_with_requests(local_backend: Any) -> None:
     first = events[0]
     assert first["choices"] == [] and first["prompt_filter_results"][0]["prompt_index"] == 0
     chunks = [e for e in events[1:-1] if e["choices"]]
-    assert all(c["object"] == "chat.completion.chunk" and c["model"] == "vizlab-local-analyst" for c in chunks)
+    assert all(c["object"] == "chat.completion.chunk" and c["model"] == full["model"] for c in chunks)
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
     assert text == full["choices"][0]["message"]["content"]

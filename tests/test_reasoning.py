@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from vizlab import connect, errors, models
+from vizlab.client.adapt import ParameterAdaptedWarning
 from vizlab.client import DEFAULT_API_VERSION, Client
 from vizlab.client.params import applies_registry, apply_model_params
 from vizlab.local import LocalBackend
@@ -138,14 +139,17 @@ def test_reasoning_effort_on_a_model_without_it_is_refused_at_both_ends(backend:
         _client(backend, "gpt-4o").chat("hi", reasoning_effort="low")
 
 
-def test_the_service_refusal_maps_to_a_vizlab_error_with_the_fix(backend: LocalBackend) -> None:
-    # "mystery" is an o4-mini deployment whose name the client cannot know: it sends max_tokens.
+def test_the_service_refusal_is_adapted_once_and_other_refusals_map_with_the_fix(backend: LocalBackend) -> None:
+    # "mystery" is an o4-mini deployment whose name the client cannot know: it sends max_tokens first.
     client = _client(backend, "mystery")
-    assert client.model_info is not None and client.model_info.name == "gpt-4o"  # the default token model
-    with pytest.raises(errors.UnsupportedParameterError) as info:
-        client.chat("hi")
-    assert info.value.status == 400 and info.value.param == "max_tokens"
-    assert "connect(model=" in str(info.value) and "max_completion_tokens" in str(info.value)
+    assert client.model_info is None  # unknown until it answers, not assumed gpt-4o
+    with pytest.warns(ParameterAdaptedWarning, match="sent max_completion_tokens instead of max_tokens"):
+        reply = client.chat("hi")
+    assert reply.request["max_completion_tokens"] == 1000 and "max_tokens" not in reply.request
+    assert client.model_info is not None and client.model_info.name == "o4-mini"  # learned from the reply
+    with pytest.raises(errors.UnsupportedParameterError) as info:  # not adaptable: the service's words and a fix
+        _client(backend, "mystery").chat("hi", reasoning_effort="extreme")
+    assert info.value.status == 400 and info.value.param == "reasoning_effort"
     named = _client(backend, "mystery", model="o4-mini")
     assert named.chat("hi").request["max_completion_tokens"] == 1000
 

@@ -5,13 +5,15 @@ else the built-in local backend on loopback); calls return a :class:`Reply` with
 usage beside vizlab's own estimate. A failed call leaves a conversation as it was; errors are
 :mod:`vizlab.errors` classes that never show a key. Trade-offs: retries are the openai SDK's;
 ``achat`` opens a fresh async client per call (safe across event loops, one extra handshake).
-Layout: ``targets``, ``core``, ``chat``, ``responses``, ``replies``, ``errormap``.
+Layout: ``targets``, ``core``, ``chat``, ``responses``, ``counting``, ``adapt``, ``replies``, ``errormap``.
 Details: docs/internals.md#client
 """
 
 from __future__ import annotations
 
+from vizlab.client.adapt import ParameterAdaptedWarning
 from vizlab.client.core import Client, connect
+from vizlab.client.counting import EstimateWithCount, ServiceCount
 from vizlab.client.replies import Reply, ReplyStream
 from vizlab.client.targets import DEFAULT_API_VERSION, DEFAULT_MODEL, ENTRA_SCOPE, LOCAL_MODEL_NAME
 
@@ -21,6 +23,9 @@ __all__ = [
     "ENTRA_SCOPE",
     "LOCAL_MODEL_NAME",
     "Client",
+    "EstimateWithCount",
+    "ParameterAdaptedWarning",
+    "ServiceCount",
     "Reply",
     "ReplyStream",
     "connect",

@@ -9,14 +9,19 @@ from __future__ import annotations
 import copy
 import time
 import warnings as _warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from vizlab import errors
+from vizlab.client.adapt import ParameterAdaptedWarning, adaptation_for, apply_adaptations, describe_adaptation
 from vizlab.client.errormap import ErrorMapping
 from vizlab.client.params import apply_model_params
 from vizlab.client.replies import Prepared, Reply, ReplyStream, finish_reason_of, request_id_of, ungrounded_of
 from vizlab.errors import redact
+
+# The built-in backend's header naming its analyst (vizlab.local.http.gateway.ANALYST_HEADER; the
+# client imports nothing from vizlab.local, so the name is repeated here).
+ANALYST_HEADER = "x-vizlab-analyst"
 
 if TYPE_CHECKING:
     from vizlab.models.types import Cost, ModelInfo
@@ -72,10 +77,73 @@ class ChatCalls(ErrorMapping):
     model_info: ModelInfo | None
     token_rules: str | None
     registry_applies: bool
+    deployment: str
+    model_source: str | None
     _sdk: Any
+    _adaptations: dict[str, dict[str, str | None]]
+    _warned_adaptations: set[tuple[str, str]]
 
     def _make_sdk(self, *, asynchronous: bool) -> Any:
         raise NotImplementedError
+
+    def learn_model(self, reported: object) -> None:
+        raise NotImplementedError
+
+    # -- adapting to a refused parameter (vizlab.client.adapt) --
+
+    def adapted(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``body`` with the changes this deployment needed before (none: a plain copy)."""
+        return apply_adaptations(body, self._adaptations.get(self.deployment, {}))
+
+    def adapt(self, body: Mapping[str, Any], error: errors.VizlabError) -> dict[str, Any] | None:
+        """The body to retry once after ``error`` (the service's unsupported_parameter /
+        unsupported_value 400), remembered for this deployment and said once; None: no retry."""
+        if not isinstance(error, errors.UnsupportedParameterError):
+            return None
+        change = adaptation_for(body, error.param)
+        if change is None:
+            return None
+        param, replacement = change
+        self._adaptations.setdefault(self.deployment, {})[param] = replacement
+        if (self.deployment, param) not in self._warned_adaptations:
+            self._warned_adaptations.add((self.deployment, param))
+            code = str(getattr(error, "code", None) or "unsupported_parameter")
+            _warnings.warn(describe_adaptation(self.deployment, param, replacement, code), ParameterAdaptedWarning,
+                           stacklevel=4)  # fmt: skip
+        return self.adapted(body)
+
+    def _send(self, send: Callable[[dict[str, Any]], Any], prepared: Prepared) -> Any:
+        """``send(body)`` with the deployment's adaptations; on a refusal, one retry per refused
+        parameter (the service names one at a time), so it ends after at most that many."""
+        prepared.body = self.adapted(prepared.body)
+        while True:
+            try:
+                with self._sdk_errors():
+                    return self._answered(send(prepared.body), prepared)
+            except errors.UnsupportedParameterError as e:
+                retry = self.adapt(prepared.body, e)  # None once nothing adaptable is left
+                if retry is None:
+                    raise
+                prepared.body = retry
+
+    @staticmethod
+    def _answered(response: Any, prepared: Prepared) -> Any:
+        headers = getattr(response, "headers", None)
+        prepared.answered_by = headers.get(ANALYST_HEADER) if headers is not None else None
+        return response
+
+    async def _asend(self, send: Callable[[dict[str, Any]], Awaitable[Any]], prepared: Prepared) -> Any:
+        """:meth:`_send` for ``await``."""
+        prepared.body = self.adapted(prepared.body)
+        while True:
+            try:
+                with self._sdk_errors():
+                    return self._answered(await send(prepared.body), prepared)
+            except errors.UnsupportedParameterError as e:
+                retry = self.adapt(prepared.body, e)  # None once nothing adaptable is left
+                if retry is None:
+                    raise
+                prepared.body = retry
 
     def _prepare(
         self,
@@ -94,6 +162,7 @@ class ChatCalls(ErrorMapping):
         messages = request_messages(conversation_or_messages, detail)
         conversation = conversation_or_messages if is_conversation(conversation_or_messages) else None
         body: dict[str, Any] = {"model": self.deployment, "messages": messages}
+        params = self.adapted(params)  # a parameter this deployment refused before is not sent again
         apply_model_params(
             body, info=self.model_info, max_tokens=max_tokens, params=params, registry_applies=self.registry_applies
         )
@@ -101,6 +170,14 @@ class ChatCalls(ErrorMapping):
             body["stream"] = True
             body["stream_options"] = {"include_usage": True, **(params.get("stream_options") or {})}
         estimate, estimate_error = None, None
+        if self.model_info is None and self.registry_applies and self.model_source is None and not self._target_is_local():
+            estimate_error = (
+                f"model unknown: vizlab learns the model behind deployment {self.deployment} from the first reply; "
+                "name it with connect(model=...) or AZURE_OPENAI_MODEL to estimate before sending"
+            )
+            prepared = Prepared(body, None, estimate_error, conversation, prices)
+            prepared.unestimated = (messages, max_tokens)
+            return prepared
         try:
             from vizlab.tokens.request import estimate_request
 
@@ -128,6 +205,7 @@ class ChatCalls(ErrorMapping):
     ) -> Reply:
         from vizlab.tokens.usage import Usage
 
+        model = self._reported_model(raw, prepared)  # first: it may fill in the estimate
         choices = raw.get("choices") or []
         choice: Mapping[str, Any] = choices[0] if choices and isinstance(choices[0], Mapping) else {}
         message = choice.get("message") or {}
@@ -141,7 +219,7 @@ class ChatCalls(ErrorMapping):
             finish_reason=finish_reason_of(choice),
             usage=usage,
             estimate=prepared.estimate,
-            model=str(raw.get("model") or self.deployment),
+            model=model,
             prompt_filter_results=list(prompt_filters) if prompt_filters is not None else None,
             content_filter_results=dict(choice_filters) if isinstance(choice_filters, Mapping) else None,
             latency_s=latency_s,
@@ -152,7 +230,33 @@ class ChatCalls(ErrorMapping):
             deployment=self.deployment,
             request_id=request_id,
             estimate_error=prepared.estimate_error,
+            answered_by=prepared.answered_by,
         )
+
+    def _target_is_local(self) -> bool:
+        return getattr(getattr(self, "_target", None), "local", None) is not None
+
+    def _reported_model(self, raw: Mapping[str, Any], prepared: Prepared | None = None) -> str:
+        """The model the response names (learned when nothing stronger named it), else the
+        deployment; a request sent unestimated is estimated now, by the rules the reply named."""
+        reported = raw.get("model")
+        self.learn_model(reported)
+        if prepared is not None and prepared.unestimated is not None and self.model_info is not None:
+            messages, max_tokens = prepared.unestimated
+            prepared.unestimated = None
+            try:
+                from vizlab.tokens.request import estimate_request
+
+                prepared.estimate = estimate_request(
+                    messages, model=self.token_model, max_tokens=max_tokens, prices=prepared.prices
+                )
+                prepared.estimate_error = (
+                    f"model unknown before sending; estimated afterwards by {self.token_model}'s rules, "
+                    "once the reply named the model"
+                )
+            except Exception:  # the late estimate is a courtesy; the note already says none was made
+                pass
+        return str(reported or self.deployment)
 
     def _deliver(self, reply: Reply, prepared: Prepared, *, stacklevel: int) -> Reply:
         """Warn about a cut reply and append it to the conversation (success only)."""
@@ -195,8 +299,8 @@ class ChatCalls(ErrorMapping):
             params=params, stream=False,
         )
         started = time.perf_counter()
+        response = self._send(lambda body: self._sdk.chat.completions.with_raw_response.create(**body), prepared)
         with self._sdk_errors():
-            response = self._sdk.chat.completions.with_raw_response.create(**prepared.body)
             completion = response.parse()
         return self._complete(response, completion, prepared, started)
 
@@ -215,9 +319,9 @@ class ChatCalls(ErrorMapping):
             params=params, stream=False,
         )
         started = time.perf_counter()
-        with self._sdk_errors():
-            async with self._make_sdk(asynchronous=True) as sdk:
-                response = await sdk.chat.completions.with_raw_response.create(**prepared.body)
+        async with self._make_sdk(asynchronous=True) as sdk:
+            response = await self._asend(lambda body: sdk.chat.completions.with_raw_response.create(**body), prepared)
+            with self._sdk_errors():
                 completion = response.parse()
         return self._complete(response, completion, prepared, started)
 
@@ -237,8 +341,8 @@ class ChatCalls(ErrorMapping):
             params=params, stream=True,
         )
         prepared.started = time.perf_counter()
+        response = self._send(lambda body: self._sdk.chat.completions.with_raw_response.create(**body), prepared)
         with self._sdk_errors():
-            response = self._sdk.chat.completions.with_raw_response.create(**prepared.body)
             sdk_stream = response.parse()
         return ReplyStream(self, prepared, sdk_stream, request_id_of(response.headers))
 

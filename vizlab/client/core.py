@@ -17,20 +17,21 @@ from urllib.parse import urlsplit
 
 from vizlab import errors
 from vizlab.client._env import DEFAULT_ENV_FILE, read_settings
-from vizlab.client.chat import ChatCalls
+from vizlab.client.counting import CountingCalls
 from vizlab.client.params import applies_registry, model_info_for
-from vizlab.client.responses import ResponsesCalls
-from vizlab.client.targets import LOCAL_MODEL_NAME, Target, default_token_model, display_url, resolve_target
+from vizlab.client.targets import LOCAL_MODEL_NAME, Target, default_token_model, display_url, resolve_target, v1_sdk
 from vizlab.errors import ConfigurationError
 from vizlab.models.types import ModelInfo
 
 __all__ = ["Client", "connect"]
 
 
-class Client(ResponsesCalls, ChatCalls):
+class Client(CountingCalls):
     """A connection to one backend and deployment; make it with :func:`connect`."""
 
-    def __init__(self, target: Target, *, token_model: str, timeout: float, max_retries: int) -> None:
+    def __init__(
+        self, target: Target, *, token_model: str, timeout: float, max_retries: int, token_model_given: bool = False
+    ) -> None:
         self._target = target
         self.backend: str = target.backend
         self.deployment: str = target.deployment
@@ -42,18 +43,55 @@ class Client(ResponsesCalls, ChatCalls):
         self.max_retries = max_retries
         self.token_rules: str | None = None  # a rule profile for estimates (vizlab.calibrate sets it)
         self.registry_applies: bool = applies_registry(target.backend, target.endpoint)
-        self.model_info: ModelInfo | None = self._model_info(target.deployment, token_model)
+        self._token_model_given = token_model_given
+        self._adaptations: dict[str, dict[str, str | None]] = {}  # per deployment (vizlab.client.adapt)
+        self._warned_adaptations: set[tuple[str, str]] = set()
+        self.model_info: ModelInfo | None = None
+        self.model_source: str | None = None
+        self._set_model(target.deployment)
         self._sdk = self._make_sdk(asynchronous=False)
 
-    def _model_info(self, deployment: str, token_model: str) -> ModelInfo | None:
-        """The registry entry of this deployment's model: the built-in backend's own mapping,
-        else the deployment name when the registry knows it, else the token model."""
+    def _set_model(self, deployment: str) -> None:
+        """Learn the deployment's model, in order: ``connect(model=)``, ``AZURE_OPENAI_MODEL``, the
+        built-in backend's own mapping, the deployment's name when the registry knows it, and
+        (later, :meth:`learn_model`) the model each response reports. Unknown until then."""
         local = self._target.local
+        candidates: list[tuple[str | None, str]] = []
         if local is not None:
             model_for = getattr(local.config, "model_for", None)
-            names: list[str | None] = [model_for(deployment) if callable(model_for) else None]
-            return model_info_for([*names, token_model])
-        return model_info_for([deployment, self._target.model, token_model])
+            candidates.append((model_for(deployment) if callable(model_for) else None, "built-in backend"))
+        elif deployment == self._target.deployment and self._target.model:
+            candidates.append((self._target.model, self._target.model_source or "connect(model=)"))
+        candidates.append((deployment, "deployment name"))
+        if self._token_model_given:
+            candidates.append((self.token_model, "connect(token_model=)"))
+        self.model_info, self.model_source = None, None
+        for name, source in candidates:
+            info = model_info_for([name])
+            if info is not None:
+                self.model_info, self.model_source = info, source
+                return
+
+    @property
+    def model_known(self) -> bool:
+        """True once the registry model behind the deployment is known (see :meth:`_set_model`)."""
+        return self.model_info is not None
+
+    def learn_model(self, reported: object) -> None:
+        """Take the model a response reports (``gpt-5-mini-2025-08-07``) when nothing stronger
+        named it: its parameter rules and, unless ``token_model=`` was given, its token rules."""
+        from vizlab.models.registry import canonical_name, lookup, snapshots
+
+        if not isinstance(reported, str) or self.model_source not in (None, "deployment name"):
+            return
+        if canonical_name(reported) is None:
+            return
+        info = lookup(reported)
+        if self.model_info is not None and self.model_info.name == info.name and self.model_source == "reported":
+            return
+        self.model_info, self.model_source = info, "reported"
+        if not self._token_model_given:
+            self.token_model = reported.strip().lower() if reported.strip().lower() in snapshots() else info.name
 
     def lifecycle_note(self) -> str:
         """The model's lifecycle and retirement date when the registry states one, else ''.
@@ -75,6 +113,8 @@ class Client(ResponsesCalls, ChatCalls):
 
         t = self._target
         common: dict[str, Any] = {"timeout": self.timeout, "max_retries": self.max_retries}
+        if t.v1:  # Azure's v1 route: the plain OpenAI client, a key or an Entra ID token provider
+            return v1_sdk(t, asynchronous=asynchronous, **common)
         if t.backend in ("azure", "local"):
             auth: dict[str, Any] = (
                 {"azure_ad_token_provider": t.token_provider}
@@ -97,14 +137,17 @@ class Client(ResponsesCalls, ChatCalls):
     def _describe_target(self) -> str:
         t = self._target
         if t.backend == "local":
-            model = getattr(t.local.config, "model_name", None) or LOCAL_MODEL_NAME
-            return f"vizlab: built-in local backend at {self.endpoint} (deployment {self.deployment}, model {model})"
+            analyst = getattr(t.local.config, "model_name", None) or LOCAL_MODEL_NAME
+            model = self.model_info.name if self.model_info is not None else "unknown"
+            return (
+                f"vizlab: built-in local backend at {self.endpoint} (deployment {self.deployment}, "
+                f"model {model} emulated by {analyst})"
+            )
         auth = {"key": "key auth", "entra-id": "Microsoft Entra ID auth", "none": "no key"}[t.auth]
         if t.backend == "azure":
-            return (
-                f"vizlab: Azure OpenAI at {self.endpoint} (deployment {self.deployment}, "
-                f"api-version {self.api_version}, {auth})"
-            )
+            route = "v1 API" if t.v1 else f"api-version {self.api_version}"
+            model = f"model {self.model_info.name}" if self.model_info is not None else "model unknown until it answers"
+            return f"vizlab: Azure OpenAI at {self.endpoint} (deployment {self.deployment}, {model}, {route}, {auth})"
         host = urlsplit(self.endpoint).hostname or ""
         if "/openai/v1" in self.endpoint:
             kind = "Azure OpenAI v1 API"
@@ -180,15 +223,16 @@ class Client(ResponsesCalls, ChatCalls):
         if not isinstance(name, str) or not name.strip():
             raise ConfigurationError(f"with_deployment() needs a deployment name (a non-empty str), got {name!r}")
         clone = Client.__new__(Client)  # not copy.copy: pickling (and so copying) is refused
-        clone.__dict__.update(self.__dict__)
+        clone.__dict__.update(self.__dict__)  # the adaptations dict is shared: it is keyed by deployment
         clone.deployment = name
+        clone._token_model_given = token_model is not None
         if token_model is not None:
             clone.token_model = token_model
         elif self._target.local is not None:
             clone.token_model = str(self._target.local.config.token_model_for(name))
         else:
-            clone.token_model = default_token_model([name, self.token_model])
-        clone.model_info = clone._model_info(name, clone.token_model)
+            clone.token_model = default_token_model([name])
+        clone._set_model(name)
         return clone
 
     @property
@@ -255,13 +299,14 @@ def connect(
         api_version=api_version, base_url=base_url, model=model, use_entra_id=use_entra_id,
         env=env, local_options=local_options,
     )
+    given = token_model is not None
     if token_model is None:
         if target.backend == "local":
             # Estimate with the rules the built-in backend reports usage by on this deployment.
             token_model = str(target.local.config.token_model_for(target.deployment))
         else:
-            token_model = default_token_model([target.deployment, model])
-    client = Client(target, token_model=token_model, timeout=timeout, max_retries=max_retries)
+            token_model = default_token_model([target.model, target.deployment])
+    client = Client(target, token_model=token_model, timeout=timeout, max_retries=max_retries, token_model_given=given)
     if verbose:
         print(client.describe())
     return client

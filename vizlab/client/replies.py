@@ -54,6 +54,9 @@ class Prepared:
     conversation: Any
     prices: PriceTable | None
     started: float = 0.0
+    answered_by: str | None = None  # the built-in backend's analyst (x-vizlab-analyst), when it answered
+    # (messages, max_tokens) kept when the model was unknown before sending: estimated once a reply names it
+    unestimated: tuple[list[dict[str, Any]], int | None] | None = None
 
 def _fmt_int(n: int | None) -> str:
     return "?" if n is None else f"{n:,}"
@@ -89,6 +92,9 @@ class Reply:
     # Fields of a structured reply that hold placeholders, not findings (the built-in backend's
     # x-vizlab-ungrounded header): treat them as missing.
     ungrounded: tuple[str, ...] = ()
+    # What produced the text when it is not the model: the built-in backend names its local analyst
+    # here (header x-vizlab-analyst), while `model` is the registry model the deployment emulates.
+    answered_by: str | None = None
 
     @property
     def reasoning_tokens(self) -> int:
@@ -168,7 +174,9 @@ class Reply:
         text = self.text if len(self.text) <= 60 else self.text[:57] + "..."
         return (
             f"Reply(text={text!r}, finish_reason={self.finish_reason!r}, model={self.model!r}, "
-            f"backend={self.backend!r}, latency_s={self.latency_s:.3f})"
+            f"backend={self.backend!r}, "
+            + (f"answered_by={self.answered_by!r}, " if self.answered_by else "")
+            + f"latency_s={self.latency_s:.3f})"
         )
 
 

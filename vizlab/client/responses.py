@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from vizlab.client.chat import ChatCalls, is_conversation, request_messages
 from vizlab.client.replies import Prepared, Reply, request_id_of, ungrounded_of
+from vizlab.client.targets import v1_sdk
 from vizlab.errors import redact
 
 if TYPE_CHECKING:
@@ -84,16 +85,10 @@ class ResponsesCalls(ChatCalls):
         2025-03-01-preview have no Responses API, and the v1 API needs none (Azure OpenAI
         "Responses API" how-to, 2026). Elsewhere it is the chat client itself."""
         t = self._target
-        if t.backend not in ("azure", "local"):
+        if t.backend not in ("azure", "local") or t.v1:
             return self._sdk
         if self._responses_client is None:
-            import openai
-
-            key: Any = t.token_provider if t.token_provider is not None else t.api_key.reveal()
-            self._responses_client = openai.OpenAI(
-                base_url=t.endpoint.rstrip("/") + "/openai/v1/", api_key=key,
-                timeout=self.timeout, max_retries=self.max_retries,
-            )
+            self._responses_client = v1_sdk(t, asynchronous=False, timeout=self.timeout, max_retries=self.max_retries)
         return self._responses_client
 
     def respond(
@@ -126,11 +121,11 @@ class ResponsesCalls(ChatCalls):
             body["previous_response_id"] = previous_response_id
         if instructions is not None:
             body["instructions"] = instructions
-        body.update(params)
+        body.update(self.adapted(params))
         prepared.body = body
         started = time.perf_counter()
+        response = self._send(lambda b: self._responses_sdk().responses.with_raw_response.create(**b), prepared)
         with self._sdk_errors():
-            response = self._responses_sdk().responses.with_raw_response.create(**body)
             result = response.parse()
         latency = time.perf_counter() - started
         raw = result.model_dump(mode="json", exclude_unset=True)
@@ -143,6 +138,7 @@ class ResponsesCalls(ChatCalls):
     ) -> Reply:
         from vizlab.tokens.usage import Usage
 
+        model = self._reported_model(raw, prepared)  # first: it may fill in the estimate
         texts: list[str] = []
         for item in raw.get("output") or []:
             for part in item.get("content") or [] if isinstance(item, Mapping) else []:
@@ -164,7 +160,7 @@ class ResponsesCalls(ChatCalls):
             finish_reason=finish,
             usage=usage,
             estimate=prepared.estimate,
-            model=str(raw.get("model") or self.deployment),
+            model=model,
             prompt_filter_results=None,
             content_filter_results=None,
             latency_s=latency_s,
@@ -175,4 +171,5 @@ class ResponsesCalls(ChatCalls):
             deployment=self.deployment,
             request_id=request_id,
             estimate_error=redact(prepared.estimate_error, self._secrets()) if prepared.estimate_error else None,
+            answered_by=prepared.answered_by,
         )

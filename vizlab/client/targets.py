@@ -22,13 +22,17 @@ from vizlab.errors import ConfigurationError, redact
 # version lifecycle" (learn.microsoft.com/azure/ai-foundry/openai/api-version-lifecycle),
 # checked 2025: 2024-10-21. It supports image input and stream_options.include_usage.
 DEFAULT_API_VERSION = "2024-10-21"
+# The v1 route (`/openai/v1/`) is the Azure default: since August 2025 it "removes the need for dated
+# api-version parameters" and takes the plain OpenAI client with a key or an Entra ID token provider
+# as api_key (learn.microsoft.com/azure/ai-foundry/openai/api-version-lifecycle, stored copy 2026).
+# OPENAI_API_VERSION or api_version= selects the dated route.
+V1_ROUTE = "v1"
 DEFAULT_MODEL = "gpt-4o"
 # Token scope for Azure OpenAI with Microsoft Entra ID, as in the 2025 images-in-chats quickstart.
 ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
 LOCAL_MODEL_NAME = "vizlab-local-analyst"
 # Local servers (Ollama, vLLM, LM Studio) ignore the key, but the SDK requires one.
 DUMMY_KEY = "not-needed"
-LOCAL_DEFAULT_DEPLOYMENTS = ("gpt-4o", "gpt-4o-mini")
 # "inprocess" is the built-in backend inside this interpreter (tests that need its internals).
 BACKENDS = ("azure", "openai", "local", "inprocess")
 
@@ -162,7 +166,19 @@ class Target:
     api_key: Secret
     token_provider: Callable[[], str] | None = field(default=None, repr=False)
     local: Any = field(default=None, repr=False)
-    model: str | None = None  # the model behind an Azure deployment, when connect(model=) names it
+    model: str | None = None  # the model behind an Azure deployment, when connect(model=) or a variable names it
+    model_source: str | None = None  # where `model` came from: "connect(model=)" or "AZURE_OPENAI_MODEL"
+
+    @property
+    def v1(self) -> bool:
+        """True on Azure's v1 route (``/openai/v1/``, no api-version)."""
+        return self.backend == "azure" and self.api_version is None
+
+    @property
+    def v1_base_url(self) -> str:
+        """``{endpoint}/openai/v1/`` (an endpoint that already ends in /openai/v1 is kept)."""
+        base = self.endpoint.rstrip("/")
+        return (base if base.endswith("/openai/v1") else base + "/openai/v1") + "/"
 
 
 def entra_token_provider(endpoint: str) -> Callable[[], str]:
@@ -229,21 +245,28 @@ def resolve_target(
                 "backend='azure' needs an endpoint: pass endpoint='https://RESOURCE.openai.azure.com' "
                 "or set AZURE_OPENAI_ENDPOINT (Azure portal > your resource > Keys and Endpoint)"
             )
+        source = "connect(model=)" if model else ("AZURE_OPENAI_MODEL" if env.get("AZURE_OPENAI_MODEL") else None)
+        model = model or env.get("AZURE_OPENAI_MODEL")
         deployment = (
             deployment or env.get("AZURE_OPENAI_DEPLOYMENT") or env.get("AZURE_OPENAI_DEPLOYMENT_NAME")
             or model or DEFAULT_MODEL
         )
-        api_version = api_version or env.get("OPENAI_API_VERSION") or DEFAULT_API_VERSION
+        api_version = api_version or env.get("OPENAI_API_VERSION") or V1_ROUTE
+        if "/openai/v1" in endpoint.rstrip("/") + "/":
+            api_version = V1_ROUTE  # an endpoint naming the v1 route takes no api-version
+        route: str | None = None if api_version == V1_ROUTE else api_version
         key = None if use_entra_id else (api_key or env.get("AZURE_OPENAI_API_KEY"))
         if key:
-            return Target("azure", endpoint, deployment, api_version, "key", Secret(key), model=model)
+            return Target("azure", endpoint, deployment, route, "key", Secret(key), model=model, model_source=source)
         if use_entra_id is False:
             raise ConfigurationError(
                 f"use_entra_id=False but no key for {display_url(endpoint)}: pass api_key= or set "
                 "AZURE_OPENAI_API_KEY, or allow Entra ID (`az login`)"
             )
         provider = entra_token_provider(endpoint)
-        return Target("azure", endpoint, deployment, api_version, "entra-id", Secret(None), provider, model=model)
+        return Target(
+            "azure", endpoint, deployment, route, "entra-id", Secret(None), provider, model=model, model_source=source
+        )
 
     if backend == "openai":
         base_url = base_url or env.get("OPENAI_BASE_URL")
@@ -261,8 +284,10 @@ def resolve_target(
 
     # backend == "local" (the shared process) or "inprocess"
     options = dict(local_options or {})
-    wanted = deployment or model or DEFAULT_MODEL
-    deployments = tuple(options.pop("deployments", LOCAL_DEFAULT_DEPLOYMENTS))
+    from vizlab.local.config import DEFAULT_DEPLOYMENT, DEFAULT_DEPLOYMENTS
+
+    wanted = deployment or model or DEFAULT_DEPLOYMENT  # named in one place, with the rule
+    deployments = tuple(options.pop("deployments", DEFAULT_DEPLOYMENTS))
     if wanted not in deployments:
         deployments = (*deployments, wanted)
     options["deployments"] = deployments
@@ -275,7 +300,8 @@ def resolve_target(
 
 
 def default_token_model(names: Sequence[str | None]) -> str:
-    """The first name the model registry knows (exact, alias or dated snapshot), else gpt-4o.
+    """The first name the model registry knows (exact, alias or dated snapshot), else gpt-4o
+    (a placeholder: the client says "model unknown" until it learns the model).
 
     A model without vision (o3-mini) counts too: its text estimates use its own encoding and
     prices, and an image sent to it is reported as not estimable.
@@ -287,3 +313,22 @@ def default_token_model(names: Sequence[str | None]) -> str:
             return name
     return DEFAULT_MODEL
 
+
+
+def v1_sdk(target: Target, *, asynchronous: bool, **common: Any) -> Any:
+    """The openai SDK client for Azure's v1 route: ``OpenAI(base_url=f"{endpoint}/openai/v1/")``
+    with the key, or the Entra ID token provider, as ``api_key`` (the SDK refreshes the token)."""
+    import openai
+
+    key: Any = target.api_key.reveal()
+    provider = target.token_provider
+    if provider is not None:
+        if asynchronous:
+            async def async_provider() -> str:
+                return provider()
+
+            key = async_provider
+        else:
+            key = provider
+    cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
+    return cls(base_url=target.v1_base_url, api_key=key, **common)

@@ -26,6 +26,7 @@ from vizlab.errors import (
     APIError,
     BackendUnavailableError,
     RateLimitError,
+    UnsupportedParameterError,
     RequestTimeoutError,
     VizlabError,
     redact,
@@ -605,10 +606,15 @@ def _send(c: Any, job: _Job, system: str | None, pacer: Pacer, timeout_s: float)
         pacer.acquire(job.pacing_tokens)
         started = time.perf_counter()
         try:
+            body = c.adapted(job.body) if hasattr(c, "adapted") else job.body  # what the deployment refused before
             with c.mapped_errors():
-                response = sdk.chat.completions.with_raw_response.create(model=c.deployment, messages=messages,
-                                                                         **job.body)  # fmt: skip
+                response = sdk.chat.completions.with_raw_response.create(model=c.deployment, messages=messages, **body)
                 completion = response.parse()
+        except UnsupportedParameterError as e:
+            retry = c.adapt(job.body, e) if hasattr(c, "adapt") else None  # once per refused parameter
+            if retry is None or retry == body:
+                raise
+            continue
         except RateLimitError as e:
             pacer.refused(e.retry_after)
             if time.monotonic() > deadline:
@@ -624,6 +630,8 @@ def _send(c: Any, job: _Job, system: str | None, pacer: Pacer, timeout_s: float)
         headers = response.headers
         pacer.observe(headers, job.pacing_tokens)
         raw = completion.model_dump(mode="json", exclude_unset=True)
+        if hasattr(c, "learn_model"):
+            c.learn_model(raw.get("model"))
         request_id = headers.get("apim-request-id") or headers.get("x-request-id")
         return record_from_completion(raw, latency, request_id, ungrounded_of(headers))
 

@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--deployment", action="append", dest="deployments", metavar="NAME[=MODEL]",
         help="a deployment to serve, NAME=MODEL for a registry model (e.g. reasoner=o4-mini; a bare NAME "
-        "is gpt-4o-class unless it names a model); repeat for several (default: gpt-4o)",
+        "is gpt-4o-class unless it names a model); repeat for several (default: gpt-5.4, gpt-4o, gpt-4o-mini)",
     )
     p.add_argument(
         "--billing-rules", default=None, metavar="PROFILE",

@@ -25,6 +25,7 @@ from vizlab.local.http.openapi import install as install_openapi
 from vizlab.local.http.ratelimit import SlidingWindowLimiter
 from vizlab.local.routes.batches import add_batch_routes
 from vizlab.local.routes.chat import add_chat_routes
+from vizlab.local.routes.input_tokens import add_input_tokens_routes
 from vizlab.local.routes.models import add_model_routes
 from vizlab.local.routes.responses import add_responses_routes
 from vizlab.local.samples import add_sample_routes
@@ -107,6 +108,7 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
     add_model_routes(app, state)
     add_batch_routes(app, state)
     add_responses_routes(app, state)
+    add_input_tokens_routes(app, state)
     add_sample_routes(app)
     install_openapi(app)  # every status each route can answer (vizlab.local.http.openapi)
     return app

@@ -15,9 +15,29 @@ from vizlab.local.replies.caching import PromptCache
 from vizlab.models.registry import canonical_name, families, lookup
 from vizlab.models.types import RULE_PROFILES, ModelInfo
 
-__all__ = ["BackendConfig", "BackendState", "DEFAULT_MAX_CONCURRENCY"]
+__all__ = ["BackendConfig", "BackendState", "DEFAULT_MAX_CONCURRENCY", "MODEL_VERSIONS", "DEFAULT_DEPLOYMENT",
+           "DEFAULT_DEPLOYMENTS"]
 
 DEFAULT_MAX_CONCURRENCY = 32
+
+# The default deployment: a current vision reasoning model a room can deploy (issue 19).
+# TODO(issue 19): take it from the registry's rule (the newest generally available vision reasoning
+# model on Azure whose image rule is published) once vizlab.models offers that function.
+DEFAULT_DEPLOYMENT = "gpt-5.4"
+# Served unless told otherwise: the default first, then gpt-4o and gpt-4o-mini for the history the
+# notebooks tell (any registry model is servable by name with --deployment NAME).
+DEFAULT_DEPLOYMENTS = (DEFAULT_DEPLOYMENT, "gpt-4o", "gpt-4o-mini")
+
+# The dated model name a response's `model` field carries, as the service reports the version a
+# deployment runs ("gpt-5-mini-2025-08-07"). Versions as Azure's model tables list them (Foundry
+# Models sold directly by Azure, stored copies 2025-2026); gpt-5.4-2026-03-05 also as billed in public
+# usage logs (2026). A family not listed here is reported by its family name.
+MODEL_VERSIONS: Mapping[str, str] = {
+    "gpt-4o": "2024-11-20", "gpt-4o-mini": "2024-07-18", "gpt-4.1": "2025-04-14", "gpt-4.1-mini": "2025-04-14",
+    "gpt-4.1-nano": "2025-04-14", "o1": "2024-12-17", "o3-mini": "2025-01-31", "o3": "2025-04-16",
+    "o4-mini": "2025-04-16", "gpt-5": "2025-08-07", "gpt-5-mini": "2025-08-07", "gpt-5-nano": "2025-08-07",
+    "gpt-5.1": "2025-11-13", "gpt-5.2": "2025-12-11", "gpt-5.4": "2026-03-05", "gpt-5.4-mini": "2026-03-17",
+}  # fmt: skip
 
 
 @dataclass
@@ -36,7 +56,7 @@ class BackendConfig:
     """
 
     api_key: str | None = field(default=None, repr=False)  # a key never shows in a repr
-    deployments: tuple[str, ...] = ("gpt-4o",)
+    deployments: tuple[str, ...] = DEFAULT_DEPLOYMENTS
     deployment_models: Mapping[str, str] = field(default_factory=dict)
     billing_rules: str | None = None
     billing_numbers: Mapping[str, float] | None = None
@@ -153,6 +173,20 @@ class BackendConfig:
         if mapped is not None:
             return mapped
         return deployment if canonical_name(deployment) is not None else self.token_model_for(deployment)
+
+    def reported_model(self, deployment: str) -> str:
+        """The ``model`` a response names for ``deployment``: its registry model, dated as the
+        service reports it (the analyst that answers is named in ``x-vizlab-analyst``).
+
+        >>> BackendConfig(deployments=("reasoner=gpt-5.4",)).reported_model("reasoner")
+        'gpt-5.4-2026-03-05'
+        """
+        name = self.model_for(deployment)
+        family = canonical_name(name)
+        if family is None or family != name.strip().lower():
+            return name  # already dated, or not in the registry: as given
+        version = MODEL_VERSIONS.get(family)
+        return f"{family}-{version}" if version else family
 
     def model_info(self, deployment: str) -> ModelInfo | None:
         """The registry entry of :meth:`model_for`, or None for a model it does not know."""

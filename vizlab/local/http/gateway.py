@@ -19,10 +19,11 @@ from vizlab.local.config import BackendConfig, BackendState
 from vizlab.local.http.errors import AzureError
 from vizlab.local.http.ratelimit import retry_headers
 
-__all__ = ["GatewayMiddleware", "host_allowed", "is_inference", "DEPLOYMENT_STATE_KEY"]
+__all__ = ["GatewayMiddleware", "host_allowed", "is_inference", "DEPLOYMENT_STATE_KEY", "ANALYST_HEADER"]
 
 # Key in the ASGI scope's "state" (request.state) where a route records its deployment.
 DEPLOYMENT_STATE_KEY = "vizlab_deployment"
+ANALYST_HEADER = "x-vizlab-analyst"
 
 # 421 Misdirected Request: RFC 9110 section 15.5.20, "the server is not able to produce a response
 # for the target URI"; sent for a Host that is not loopback or allowed (DNS rebinding).
@@ -165,6 +166,8 @@ class GatewayMiddleware:
         present = {k.lower() for k, _ in out}
         # Both ids, as on a live Azure response (EvolvingPrograms/oaib#11, 2024-03, headers quoted).
         extra = {"x-request-id": request_id, "apim-request-id": request_id}
+        # The wire's `model` names the emulated registry model; this header names what answered.
+        extra[ANALYST_HEADER] = self.state.config.model_name
         deployment = scope.get("state", {}).get(DEPLOYMENT_STATE_KEY)
         limiters = self.state.limiters
         limiter = limiters.get(deployment) if isinstance(deployment, str) else None

@@ -38,7 +38,7 @@ from vizlab.local.requests.reasoning import check_reasoning_params, effort_of, r
 from vizlab.local.requests.validation import ChatRequest
 from vizlab.models.types import ModelInfo
 
-__all__ = ['Completion', 'complete', 'run_completion', 'UNGROUNDED_HEADER']
+__all__ = ['Completion', 'complete', 'run_completion', 'count_prompt', 'UNGROUNDED_HEADER']
 
 UNGROUNDED_HEADER = "x-vizlab-ungrounded"
 
@@ -70,7 +70,8 @@ async def complete(
     if chat.stream:
         return StreamingResponse(
             stream_chat(completion_id, created, shaped, usage, chat, state.config,
-                        prompt_filter_results(state.config.token_model_for(deployment), bool(chat.images))),
+                        prompt_filter_results(state.config.token_model_for(deployment), bool(chat.images)),
+                        deployment),
             media_type="text/event-stream",
             headers={**headers, "cache-control": "no-cache"},
         )
@@ -78,7 +79,7 @@ async def complete(
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
-        "model": state.config.model_name,
+        "model": state.config.reported_model(deployment),
         "system_fingerprint": "fp_vizlab_local",
         "prompt_filter_results": prompt_filter_results(state.config.token_model_for(deployment), bool(chat.images)),
         "choices": [
@@ -94,6 +95,23 @@ async def complete(
         "usage": usage,
     }
     return JSONResponse(body, headers=headers)
+
+
+async def count_prompt(state: BackendState, chat: ChatRequest, deployment: str, *, origin: str | None = None) -> int:
+    """The prompt tokens :func:`run_completion` would bill for ``chat`` (images decoded and
+    counted the same way), without the quota or an answer: the token-counting endpoint."""
+    config = state.config
+    check_vision(chat, config.model_info(deployment))
+    decoded = await run_in_threadpool(load_images, chat, config, origin) if chat.images else []
+    del decoded  # decoding checks the images as a request would; the count reads the parts
+    try:
+        counted = await run_in_threadpool(
+            partial(_deps.prompt_count, rules=config.billing_rules, numbers=config.billing_numbers),
+            clean_messages(chat), config.token_model_for(deployment),
+        )
+    except VizlabError as e:
+        raise bad_request("BadRequest", f"The request could not be counted: {e}", "input") from e
+    return int(counted.tokens)
 
 
 async def run_completion(

@@ -45,7 +45,9 @@ async def stream_chat(
     chat: ChatRequest,
     config: BackendConfig,
     prompt_filters: list[dict[str, Any]],
+    deployment: str,
 ) -> AsyncIterator[bytes]:
+    model = config.reported_model(deployment)
     # Azure's stream opens with a chunk that carries only the prompt filter results.
     yield sse(
         {
@@ -65,7 +67,7 @@ async def stream_chat(
             "id": completion_id,
             "object": "chat.completion.chunk",
             "created": created,
-            "model": config.model_name,
+            "model": model,
             "system_fingerprint": "fp_vizlab_local",
             "obfuscation": _obfuscation(),
             "choices": [
@@ -98,7 +100,7 @@ async def stream_chat(
                 "id": completion_id,
                 "object": "chat.completion.chunk",
                 "created": created,
-                "model": config.model_name,
+                "model": model,
                 "system_fingerprint": "fp_vizlab_local",
                 "obfuscation": "",
                 "choices": [],

@@ -123,7 +123,7 @@ def add_responses_routes(app: FastAPI, state: BackendState) -> ResponseStore:
             parsed,
             response_id=response_id,
             created_at=int(time.time()),
-            model_name=config.model_name,
+            model_name=config.reported_model(parsed.model),
             status=status,
             output=output_items(done.shaped, status),
             usage=usage_object(done.prompt_tokens, done.completion_tokens, done.cached_tokens, done.reasoning_tokens),
