@@ -22,9 +22,10 @@ SERVICE_VARIABLES = (
 )
 for _name in SERVICE_VARIABLES:
     os.environ.pop(_name, None)
-os.environ["VIZLAB_BACKEND"] = "local"
-# connect() starts the user's shared backend process; the suite records its own in a temporary
-# state dir and stops every one it started at the end (stop_shared_backends_at_exit below).
+# Each test's backend runs inside the test process (fast, and isolated per option set); the tests of
+# the shared backend process (tests/test_shared_backend.py) opt in by clearing the variable. Any
+# shared backend a test starts is recorded in a temporary state dir and stopped at the end.
+os.environ["VIZLAB_BACKEND"] = "inprocess"
 SHARED_STATE_DIR = tempfile.mkdtemp(prefix="vizlab-test-state-")
 os.environ["VIZLAB_STATE_DIR"] = SHARED_STATE_DIR
 

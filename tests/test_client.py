@@ -153,7 +153,8 @@ def test_failed_request_leaves_the_conversation_exactly_as_it_was(local_backend:
             c.chat(conv)
     assert conv == before and len(conv.turns) == 1
     err = info.value
-    assert err.deployment == "no-such-deployment" and err.status == 404 and err.code == "DeploymentNotFound"
+    # The v1 route (the client's default on Azure) answers 400 unknown_model, as recorded (tests/data/recordings).
+    assert err.deployment == "no-such-deployment" and err.status == 400 and err.code == "unknown_model"
     assert "'no-such-deployment'" in str(err) and "AZURE_OPENAI_DEPLOYMENT" in str(err)
     assert isinstance(err.__cause__, Exception)  # chained to the openai error
 

@@ -188,7 +188,7 @@ class ErrorMapping:
                 else "check the model name (client.models() lists them), or set OPENAI_MODEL"
             )
             return errors.DeploymentNotFoundError(
-                msg(f"no deployment or model {dep!r} at {where} (404): {where_to_look}.{listing} "
+                msg(f"no deployment or model {dep!r} at {where} ({status}): {where_to_look}.{listing} "
                     f"Service said: {service_msg}"),
                 deployment=dep, **kw,
             )

@@ -181,12 +181,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"vizlab local backend: {backend.url} (deployments: {deployments})", flush=True)
     for line in retirement_warnings(backend.config.deployments, backend.config.model_for):
         print(f"warning: {line}", file=sys.stderr, flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        backend.stop()
     _serve(backend, args.idle_timeout, args.state_file)
     return 0
 
