@@ -157,3 +157,21 @@ def test_backend_bills_tools_as_the_estimate(backend, deployment, model):
     reply = _client(backend).chat.completions.create(model=deployment, messages=messages, tools=TOOLS, **extra)
     estimate = estimate_request(messages, model=model, tools=TOOLS, api="chat")
     assert reply.usage.prompt_tokens == estimate.prompt_tokens and estimate.tool_tokens > 0
+
+
+def test_backend_image_limit_follows_the_registry_per_api():
+    def image(kind: str) -> dict:
+        url = _png(64, 32)
+        return {"type": "input_image", "image_url": url} if kind == "r" else {"type": "image_url", "image_url": {"url": url}}
+
+    with LocalBackend(api_key="k-test", deployments=("astra=gpt-6-astra",)) as server, \
+            openai.OpenAI(base_url=server.url + "/openai/v1", api_key="k-test") as v1, _client(server) as chat:
+        ok = v1.responses.create(model="astra", input=[{"role": "user", "content": [image("r") for _ in range(11)]}],
+                                 max_output_tokens=40)  # fmt: skip
+        assert ok.usage.input_tokens > 0  # 11 images: over Chat's 10, within Responses' 50
+        with pytest.raises(openai.BadRequestError, match="Too many images"):
+            chat.chat.completions.create(model="astra", max_completion_tokens=40,
+                                         messages=[{"role": "user", "content": [image("c") for _ in range(11)]}])
+        with pytest.raises(openai.BadRequestError, match=r"Exceeded maximum number of images \(50\)"):
+            v1.responses.create(model="astra", input=[{"role": "user", "content": [image("r") for _ in range(51)]}],
+                                max_output_tokens=40)  # fmt: skip

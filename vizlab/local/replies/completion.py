@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from vizlab.errors import VizlabError
 from vizlab.local import _deps
 from vizlab.local.analyst.answer import IDENTITY, NO_IMAGE_ANSWER
-from vizlab.local.config import BackendState
+from vizlab.local.config import BackendConfig, BackendState
 from vizlab.local.http.errors import AzureError, bad_request
 from vizlab.local.http.ratelimit import retry_headers
 from vizlab.local.replies.caching import checkpoints
@@ -33,7 +33,7 @@ from vizlab.local.replies.structured import Findings, needs_text
 from vizlab.local.requests.documents import answer_documents, has_documents, prepare_documents
 from vizlab.local.requests.fields import CHAT_FIELDS, FieldRule, report_headers
 from vizlab.local.requests.images import clean_messages, load_images
-from vizlab.local.requests.limits import DEFAULT_LIMITS, ModelLimits, check_refused, limits_for
+from vizlab.local.requests.limits import DEFAULT_LIMITS, ModelLimits, check_refused, image_limit, limits_for
 from vizlab.local.requests.reasoning import check_reasoning_params, effort_of, reasoning_tokens
 from vizlab.local.requests.validation import ChatRequest
 from vizlab.models.types import ModelInfo
@@ -41,6 +41,9 @@ from vizlab.models.types import ModelInfo
 __all__ = ['Completion', 'complete', 'run_completion', 'count_prompt', 'UNGROUNDED_HEADER']
 
 UNGROUNDED_HEADER = "x-vizlab-ungrounded"
+
+# BackendConfig's own max_images default: a backend that keeps it follows the registry per model and API.
+_DEFAULT_MAX_IMAGES: int = BackendConfig.__dataclass_fields__["max_images"].default  # type: ignore[assignment]
 
 @dataclass
 class Completion:
@@ -128,15 +131,17 @@ async def run_completion(
     """Checks, quota, the analyst's answer in the requested shape, and the reply's headers
     (``x-vizlab-emulated`` / ``x-vizlab-ignored`` from ``fields``). Used by both APIs."""
     config = state.config
-    if len(chat.images) > config.max_images:
-        raise bad_request(
-            "BadRequest",
-            f"Too many images in request: {len(chat.images)} images were provided, but the limit is "
-            f"{config.max_images} images per chat request. Send fewer images or split the request.",
-            "messages",
-        )
     token_model = config.token_model_for(deployment)
     info = config.model_info(deployment)
+    api = "responses" if operation == "Responses_Create" else "chat"
+    max_images, refusal = image_limit(config.max_images, _DEFAULT_MAX_IMAGES, info, api)
+    if len(chat.images) > max_images:
+        raise bad_request(
+            "BadRequest",
+            refusal or f"Too many images in request: {len(chat.images)} images were provided, but the limit is "
+            f"{max_images} images per chat request. Send fewer images or split the request.",
+            "input" if refusal else "messages",
+        )
     check_vision(chat, info)
     check_detail(chat, info)
     check_reasoning_params(chat.body, info)
@@ -153,7 +158,7 @@ async def run_completion(
         # Counted once: this count is both the context-window check and usage.prompt_tokens.
         counted = await run_in_threadpool(
             partial(_deps.prompt_count, rules=config.billing_rules, numbers=config.billing_numbers,
-                    request=chat.body, api="responses" if operation == "Responses_Create" else "chat"),
+                    request=chat.body, api=api),
             messages, token_model,
         )
     except VizlabError as e:  # validation should have caught it; answer 400, not 500

@@ -17,8 +17,8 @@ from vizlab.local.http.errors import bad_request
 from vizlab.models.registry import families, lookup, snapshots
 from vizlab.models.types import ModelInfo
 
-__all__ = ["ModelLimits", "MODEL_LIMITS", "DEFAULT_LIMITS", "limits_for", "check_refused", "check_array_length",
-           "check_metadata", "MAX_TOOLS", "MAX_ITEMS"]
+__all__ = ["ModelLimits", "MODEL_LIMITS", "DEFAULT_LIMITS", "limits_for", "check_refused", "image_limit",
+           "check_array_length", "check_metadata", "MAX_TOOLS", "MAX_ITEMS"]
 
 
 @dataclass(frozen=True)
@@ -130,3 +130,18 @@ def check_metadata(value: Any, param: str = "metadata") -> None:
                 f"{MAX_METADATA_VALUE_CHARS}, but got a string with length {len(item)} instead.",
                 f"{param}.{key}",
             )
+
+
+def image_limit(configured: int, default: int, info: ModelInfo | None, api: str) -> tuple[int, str]:
+    """``(limit, message)``: the images one request may carry, and the service's refusal text.
+
+    The registry's Azure limit for the model and API (10 per chat request; 50 measured on v1
+    Responses with gpt-6-astra and gpt-5.6-terra) unless ``max_images`` was set (not ``default``).
+    """
+    if configured != default or info is None or not info.vision:
+        return configured, ""
+    limit = info.images_per_request("azure", api)
+    if api == "responses" and "azure/responses" in info.image_limits:
+        # The service's words (github.com/Azure/azure-rest-api-specs/issues/46145, 2026-09-06).
+        return limit, f"Exceeded maximum number of images ({limit}) allowed in the request."
+    return limit, ""
