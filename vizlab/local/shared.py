@@ -33,11 +33,11 @@ __all__ = [
 STATE_DIR_ENV = "VIZLAB_STATE_DIR"
 IDLE_ENV = "VIZLAB_BACKEND_IDLE_S"
 DEFAULT_IDLE_S = 1800.0  # vizlab's choice: a workshop break does not cost a restart
-START_TIMEOUT_S = 90.0
+START_TIMEOUT_S = 90.0  # imports on a busy 2-core machine took up to ~25 s
 HUNG_AFTER_S = 20.0  # a live process that cannot answer /healthz in this long is replaced
 # The settings connect() asks for when nothing is configured (vizlab.client.targets), so that
 # `python -m vizlab.local --shared` names the same process.
-DEFAULT_SHARED_OPTIONS: dict[str, Any] = {"deployments": ("gpt-4o", "gpt-4o-mini")}  # imports on a busy 2-core machine took up to ~20 s
+DEFAULT_SHARED_OPTIONS: dict[str, Any] = {"deployments": ("gpt-4o", "gpt-4o-mini")}
 
 
 def state_dir() -> Path:
