@@ -104,9 +104,9 @@ class LabelledImage:
         * ``read_text``: anchored and order-aware. The share of the expected tokens that the
           reply gives as whole tokens, in the expected order (longest common subsequence),
           compared case-insensitively without punctuation (``"k7rf-49xm"`` finds ``"K7RF 49XM"``:
-          1.0; one of two tokens: 0.5; ``"1127.47"`` does not contain ``127.47``); times
-          found / (found + other digit-bearing tokens in the reply), so a dump of every number
-          on a receipt is not an answer.
+          1.0; one of two tokens: 0.5; ``"1127.47"`` does not contain ``127.47``); for a
+          numeric answer, times found / (found + other numbers in the reply), so a dump of every
+          number on a receipt is not an answer.
         * ``count_shapes``: 1.0 if the number the reply gives is the expected count, else 0.0.
           The number is the one written just before the shape word (``"3 circles"``,
           ``"three red triangles"``); failing that, the first number in the reply. Digits and
@@ -191,8 +191,8 @@ def _in_order(expected: list[str], got: list[str]) -> int:
 
 def _score_text(expected: str, reply: str) -> float:
     """Anchored, order-aware: whole tokens (68 is not in 1968, 127.47 not in 1127.47), in the
-    order asked, and answers padded with other digit-bearing tokens (every number on a receipt)
-    lose in proportion.
+    order asked, and a numeric answer padded with other numbers (every number on a receipt)
+    loses in proportion.
 
     >>> _score_text("127.47", "The total is 1127.47"), _score_text("68 86", "1968 and 1986")
     (0.0, 0.0)
@@ -205,7 +205,8 @@ def _score_text(expected: str, reply: str) -> float:
     got = _reply_tokens(reply, tokens)
     found = _in_order(tokens, got)
     wanted = set(tokens)
-    extras = sum(1 for t in got if t not in wanted and any(c.isdigit() for c in t))
+    # Other numbers count against an answer that is numbers (a total, chart values, a table).
+    extras = sum(1 for t in got if t not in wanted and t.isdigit()) if any(t.isdigit() for t in tokens) else 0
     return found / len(tokens) * (found / (found + extras) if found else 0.0)
 
 
