@@ -254,3 +254,19 @@ def test_the_builtin_text_scorer_is_anchored_and_order_aware(expected: str, repl
     item = LabelledImage("t", Image.new("RGB", (8, 8)), "read_text", "?", expected)
     assert item.score(reply) <= most + 1e-9
     assert item.score(f"The answer is {expected}.") == 1.0
+
+
+def test_the_vizlab_client_waits_out_overload_429s() -> None:
+    """connect()'s client retries a concurrency 429 after its retry-after-ms and every request succeeds."""
+    with LocalBackend(api_key="k", max_concurrency=1, latency_s=0.4) as backend:
+        client = connect(backend="azure", endpoint=backend.url, api_key="k", deployment="gpt-4o", env_file=None,
+                         verbose=False, max_retries=8)  # fmt: skip
+        texts: list[str] = []
+        threads = [threading.Thread(target=lambda: texts.append(client.chat("hello", max_tokens=200).text))
+                   for _ in range(4)]  # fmt: skip
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        client.close()
+    assert len(texts) == 4 and all(texts)
