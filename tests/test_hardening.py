@@ -234,3 +234,39 @@ def test_items_csv_cells_cannot_run_as_formulas(tmp_path: Path) -> None:
     assert back["answer"].tolist()[:5] == ["'=HYPERLINK(\"http://x\")", "'+1", "'-2", "'@SUM(A1)", "fine"]
     assert back["score"].tolist()[:5] == [1.0, -0.5, 0.0, 1.0, 0.5]  # numbers stay numbers
     assert table["answer"][0].startswith("=")  # the table itself is not changed
+
+
+# --- the built-in set's text scorer gives no credit to wrong answers ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("expected", "reply", "most"),
+    [
+        ("127.47", "The total is 1127.47", 0.0),  # a longer number is another number
+        ("68 86", "1968 and 1986", 0.0),  # values inside years
+        ("127.47", "Items 12.00 3.50 8.97 tax 5.00 total 127.47", 0.2),  # every number, no answer
+        ("76 27 13 83 87", "87 83 13 27 76", 0.2),  # chart values in the reverse order
+    ],
+)
+def test_the_builtin_text_scorer_is_anchored_and_order_aware(expected: str, reply: str, most: float) -> None:
+    from vizlab.datasets import LabelledImage
+
+    item = LabelledImage("t", Image.new("RGB", (8, 8)), "read_text", "?", expected)
+    assert item.score(reply) <= most + 1e-9
+    assert item.score(f"The answer is {expected}.") == 1.0
+
+
+def test_the_vizlab_client_waits_out_overload_429s() -> None:
+    """connect()'s client retries a concurrency 429 after its retry-after-ms and every request succeeds."""
+    with LocalBackend(api_key="k", max_concurrency=1, latency_s=0.4) as backend:
+        client = connect(backend="azure", endpoint=backend.url, api_key="k", deployment="gpt-4o", env_file=None,
+                         verbose=False, max_retries=8)  # fmt: skip
+        texts: list[str] = []
+        threads = [threading.Thread(target=lambda: texts.append(client.chat("hello", max_tokens=200).text))
+                   for _ in range(4)]  # fmt: skip
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        client.close()
+    assert len(texts) == 4 and all(texts)

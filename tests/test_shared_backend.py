@@ -91,3 +91,14 @@ def test_a_bad_idle_setting_is_refused_with_advice(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("VIZLAB_BACKEND_IDLE_S", "soon")
     with pytest.raises(errors.ConfigurationError, match="VIZLAB_BACKEND_IDLE_S='soon'"):
         vizlab.connect(local_options={"model_name": "vizlab-local-analyst-bad-idle"}, verbose=False, env_file=None)
+
+
+def test_a_shared_backends_key_is_on_no_file_and_no_command_line() -> None:
+    secret = "sk-shared-" + "x7" * 12
+    client = vizlab.connect(local_options={"api_key": secret}, verbose=False, env_file=None)
+    pid = client._target.local.pid
+    assert client.chat("hello", max_tokens=200).text
+    for path in state_dir().iterdir():
+        assert secret not in path.read_text(errors="replace"), path.name
+    assert secret.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    assert secret not in repr(client._target.local)

@@ -101,9 +101,12 @@ class LabelledImage:
     def score(self, reply_text: str | None) -> float | None:
         """How well ``reply_text`` answers the question: a float in [0, 1], or None if unscored.
 
-        * ``read_text``: the fraction of the expected whitespace-separated tokens that occur in
-          the reply, compared case-insensitively with spaces and punctuation removed on both
-          sides (so ``"k7rf-49xm"`` finds ``"K7RF 49XM"``: 1.0; one of two tokens: 0.5).
+        * ``read_text``: anchored and order-aware. The share of the expected tokens that the
+          reply gives as whole tokens, in the expected order (longest common subsequence),
+          compared case-insensitively without punctuation (``"k7rf-49xm"`` finds ``"K7RF 49XM"``:
+          1.0; one of two tokens: 0.5; ``"1127.47"`` does not contain ``127.47``); for a
+          numeric answer, times found / (found + other numbers in the reply), so a dump of every
+          number on a receipt is not an answer.
         * ``count_shapes``: 1.0 if the number the reply gives is the expected count, else 0.0.
           The number is the one written just before the shape word (``"3 circles"``,
           ``"three red triangles"``); failing that, the first number in the reply. Digits and
@@ -136,12 +139,75 @@ def _normalise(text: str) -> str:
     return re.sub(r"[\W_]+", "", text.casefold())
 
 
+def _join_spaced(tokens: list[str], expected: list[str]) -> list[str]:
+    """Consecutive reply tokens that spell one expected token (``4 9 X M`` for ``49XM``) joined."""
+    wanted = set(expected)
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        joined, k = tokens[i], i + 1
+        while joined not in wanted and k < len(tokens) and any(w.startswith(joined + tokens[k]) for w in wanted):
+            joined += tokens[k]
+            k += 1
+        if joined in wanted and k > i + 1:
+            out.append(joined)
+            i = k
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out
+
+
+def _reply_tokens(reply: str, expected: list[str]) -> list[str]:
+    """The reply's whole tokens, normalised; one that joins consecutive expected tokens
+    (``"k7rf-49xm"`` for ``K7RF 49XM``) is split back into them, spaced-out letters joined."""
+    out: list[str] = []
+    raws = [t for t in (_normalise(raw) for raw in re.split(r"[\s,;|/]+", reply)) if t]
+    for token in _join_spaced(raws, expected):
+        for start in range(len(expected)):
+            joined, end = "", start
+            while end < len(expected) and len(joined) < len(token):
+                joined += expected[end]
+                end += 1
+            if end - start > 1 and joined == token:
+                out += expected[start:end]
+                break
+        else:
+            out.append(token)
+    return out
+
+
+def _in_order(expected: list[str], got: list[str]) -> int:
+    """Length of the longest common subsequence: expected tokens found whole and in order."""
+    row = [0] * (len(got) + 1)
+    for want in expected:
+        prev_diag = 0
+        for j, token in enumerate(got, 1):
+            keep = row[j]
+            row[j] = prev_diag + 1 if want == token else max(row[j], row[j - 1])
+            prev_diag = keep
+    return row[-1]
+
+
 def _score_text(expected: str, reply: str) -> float:
+    """Anchored, order-aware: whole tokens (68 is not in 1968, 127.47 not in 1127.47), in the
+    order asked, and a numeric answer padded with other numbers (every number on a receipt)
+    loses in proportion.
+
+    >>> _score_text("127.47", "The total is 1127.47"), _score_text("68 86", "1968 and 1986")
+    (0.0, 0.0)
+    >>> _score_text("127.47", "12.00 3.50 127.47 8.97 115.00"), _score_text("76 27 13", "13 27 76")
+    (0.2, 0.3333333333333333)
+    """
     tokens = [t for t in (_normalise(tok) for tok in expected.split()) if t]
     if not tokens:
         return 0.0
-    haystack = _normalise(reply)
-    return sum(1 for t in tokens if t in haystack) / len(tokens)
+    got = _reply_tokens(reply, tokens)
+    found = _in_order(tokens, got)
+    wanted = set(tokens)
+    # Other numbers count against an answer that is numbers (a total, chart values, a table).
+    extras = sum(1 for t in got if t not in wanted and t.isdigit()) if any(t.isdigit() for t in tokens) else 0
+    return found / len(tokens) * (found / (found + extras) if found else 0.0)
 
 
 _NUMBER = r"(\d+|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")"
@@ -673,7 +739,8 @@ def builtin_set(*, per_category: int = 25, seed: int = 0, categories: tuple[str,
     Text at many sizes (9-64 px), four DejaVu faces and two contrasts (receipts, signs,
     screenshots, tables with numbers, bar charts with their values written on); shapes to count
     (half of them small); dominant colours with distractors; and labels placed on the real photos
-    matplotlib ships. Text is scored by the fraction of expected tokens found (partial); counts
+    matplotlib ships. Text is scored by whole expected tokens found in order (partial; see
+    :meth:`LabelledImage.score`); counts
     and colours are right or wrong (binary). Every item's ``meta["category"]`` names its category.
 
     >>> items = builtin_set(per_category=2)

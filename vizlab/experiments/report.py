@@ -212,8 +212,8 @@ def recommend(table: pd.DataFrame, *, low: str | None = None, high: str | None =
     ratio_txt = ""
     if tok.get(low) and tok.get(high) and tok[low] > 0:
         ratio_txt = f" at 1/{tok[high] / tok[low]:.1f} of the image tokens"
-    dollars = _dollars(summary.set_index("arm")["cost_per_1000"], low, high)
-    ratio_txt += f" ({dollars[0]})" if dollars else ""
+    dollars = _dollars(summary.set_index("arm")["cost_per_1000"], low, high, diff.estimate * 100)
+    ratio_txt += dollars[0]
     points = -diff.estimate * 100  # low minus high, in points
     where = "below" if points < 0 else "above"
     level = f"{abs(points):.1f} points {where}" if round(abs(points), 1) else "level with"
@@ -222,11 +222,10 @@ def recommend(table: pd.DataFrame, *, low: str | None = None, high: str | None =
     if diff.high <= MARGIN:
         exceptions = _exceptions(table, low, high)
         verdict = "low is enough" + (f", except for category {', '.join(repr(c) for c in exceptions)}" if exceptions else "")
-        verdict += f", and saves {dollars[1]}" if dollars else ""
+        verdict += dollars[1]
         return _stamped(f"{evidence[0].upper()}{evidence[1:]}: {verdict}.{suffix}", stamp)
     if diff.low > 0 and diff.estimate > MARGIN:
-        price = f" ({dollars[2](diff.estimate * 100)})" if dollars else ""
-        return _stamped(f"{evidence[0].upper()}{evidence[1:]}: high is worth its tokens{price}.{suffix}", stamp)
+        return _stamped(f"{evidence[0].upper()}{evidence[1:]}: high is worth its tokens{dollars[2]}.{suffix}", stamp)
     discordant = p.discordant
     rate = (sum(discordant) / p.n) if discordant else float(np.mean(np.abs(per_image(table, high).reindex(
         per_image(table, low).index).fillna(0).to_numpy() - per_image(table, low).to_numpy()) > 0))  # fmt: skip
@@ -237,17 +236,14 @@ def recommend(table: pd.DataFrame, *, low: str | None = None, high: str | None =
                     f"{suffix}", stamp)  # fmt: skip
 
 
-def _dollars(cost_per_1000: pd.Series, low: str, high: str) -> tuple[str, str, Any] | None:
-    """The two arms' dollars per 1,000 images, the saving, and the price of a point (None: no prices)."""
+def _dollars(cost_per_1000: pd.Series, low: str, high: str, points: float) -> tuple[str, str, str]:
+    """Phrases: both arms' dollars per 1,000 images, the saving, the price of a point ("" without prices)."""
     c_low, c_high = cost_per_1000.get(low), cost_per_1000.get(high)
     if c_low is None or c_high is None or not (math.isfinite(c_low) and math.isfinite(c_high)):
-        return None
+        return "", "", ""
     extra = c_high - c_low
-    return (
-        f"${c_low:.2f} against ${c_high:.2f} per 1,000 images",
-        f"${extra:.2f} per 1,000 images",
-        lambda points: f"${extra / points:.3f} per 1,000 images for each point gained" if points > 0 else "",
-    )
+    price = f" (${extra / points:.3f} per 1,000 images for each point gained)" if points > 0 else ""
+    return f" (${c_low:.2f} against ${c_high:.2f} per 1,000 images)", f", and saves ${extra:.2f} per 1,000 images", price
 
 
 def _exceptions(table: pd.DataFrame, low: str, high: str) -> list[str]:

@@ -442,8 +442,8 @@ def run_experiment(
                     _estimate(job, system, str(clients[arm.deployment].token_model), out)
                 jobs.append(job)
 
-    missing = [j for j in jobs if j.key is not None and j.key not in cache
-               and (resend_unknown or not cache.is_unknown(j.key))]  # fmt: skip
+    unknown = {j.index for j in jobs if not resend_unknown and _unanswered(j, cache)}  # billed, answer lost
+    missing = [j for j in jobs if j.key is not None and j.key not in cache and j.index not in unknown]
     estimate_usd = sum(j.estimated_cost or 0.0 for j in missing)
     unknown_cost = sum(1 for j in missing if j.estimated_cost is None)
     stamp = LOCAL_STAMP if is_builtin_analyst(client) else None
@@ -458,7 +458,7 @@ def run_experiment(
     counts = {"sent": 0, "cached": 0, "stale": 0, "failed": 0, "skipped": 0, "unknown": 0, "to_send": len(missing),
               "unknown_cost": unknown_cost}  # fmt: skip
     if dry_run:
-        rows = [_unknown_row(j, clients, cache, item_set) if j not in missing and j.key is not None and j.key not in cache
+        rows = [_unknown_row(j, clients, cache, item_set) if j.index in unknown
                 else _row(j, None, None, "dry-run" if j in missing else "hit", clients, cache, item_set) for j in jobs]
         rows += _problem_rows(item_set, arms)
         return ExperimentResult(_frame(rows), manifest, item_set.problems, counts, estimate_usd, dry_run=True)
@@ -509,7 +509,7 @@ def run_experiment(
                         cache.put(job.key, record)
                     finish(job, _row(job, record, error, "sent" if error is None else "failed", clients, cache,
                                      item_set, batch=True))  # fmt: skip
-                elif job.key is not None and job.key not in cache and cache.is_unknown(job.key):
+                elif job.index in unknown:
                     finish(job, _unknown_row(job, clients, cache, item_set))
                 else:  # a batch run prices its cached rows at the batch price too: one run, one price
                     finish(job, _row(job, cache.get(job.key or ""), None, "hit", clients, cache, item_set, batch=True))
@@ -535,7 +535,7 @@ def run_experiment(
                     continue
                 assert job.key is not None
                 record = cache.get(job.key)
-                if record is None and not resend_unknown and cache.is_unknown(job.key):
+                if job.index in unknown:
                     finish(job, _unknown_row(job, clients, cache, item_set))
                 elif record is not None:
                     now = current.get(job.arm.deployment)
@@ -679,6 +679,11 @@ UNKNOWN_OUTCOME = (
     "sent by an earlier run that stopped (killed?) before the answer came back: the service billed it, the "
     "answer is lost. Pass resend_unknown=True (CLI: --resend-unknown) to send it again"
 )
+
+
+def _unanswered(job: _Job, cache: ResultCache) -> bool:
+    """Sent by an earlier run that stopped before its answer was written."""
+    return job.key is not None and job.key not in cache and cache.is_unknown(job.key)
 
 
 def _unknown_row(job: _Job, clients: dict[str, Any], cache: ResultCache, item_set: ItemSet) -> dict[str, Any]:

@@ -33,10 +33,11 @@ __all__ = [
 STATE_DIR_ENV = "VIZLAB_STATE_DIR"
 IDLE_ENV = "VIZLAB_BACKEND_IDLE_S"
 DEFAULT_IDLE_S = 1800.0  # vizlab's choice: a workshop break does not cost a restart
-START_TIMEOUT_S = 90.0
+START_TIMEOUT_S = 90.0  # imports on a busy 2-core machine took up to ~25 s
+HUNG_AFTER_S = 20.0  # a live process that cannot answer /healthz in this long is replaced
 # The settings connect() asks for when nothing is configured (vizlab.client.targets), so that
 # `python -m vizlab.local --shared` names the same process.
-DEFAULT_SHARED_OPTIONS: dict[str, Any] = {"deployments": ("gpt-4o", "gpt-4o-mini")}  # imports on a busy 2-core machine took up to ~20 s
+DEFAULT_SHARED_OPTIONS: dict[str, Any] = {"deployments": ("gpt-4o", "gpt-4o-mini")}
 
 
 def state_dir() -> Path:
@@ -199,13 +200,19 @@ def ensure_shared_backend(options: Mapping[str, Any]) -> SharedBackend:
     state_file = folder / f"{name}.json"
     with _locked(folder / f"{name}.lock"):
         found = _handle(_read_state(state_file), config, state_file)
-        if found is not None and found.healthy():
+        # A live process slow to answer (a busy machine) is waited for, not replaced: replacing
+        # it would end other kernels' requests.
+        if found is not None and (found.healthy() or (found.running() and found.healthy(timeout_s=HUNG_AFTER_S))):
             return found
         if found is not None:
             found.stop(timeout_s=5)  # recorded but not answering: hung or gone
         options_file = folder / f"{name}.options.json"
-        write_private(options_file, text)
-        return _start(config, state_file, options_file, folder / f"{name}.log")
+        write_private(options_file, text)  # 0600, read and deleted by the process (it may hold a key)
+        try:
+            return _start(config, state_file, options_file, folder / f"{name}.log")
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                options_file.unlink()
 
 
 def _start(config: BackendConfig, state_file: Path, options_file: Path, log_file: Path) -> SharedBackend:
