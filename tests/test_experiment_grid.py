@@ -315,8 +315,9 @@ def test_a_changed_model_version_is_a_cache_miss_shown_as_stale(tmp_path: Path) 
     _folder(folder, 4)
     cache = tmp_path / "cache"
 
-    def run(model_name: str, **kw: Any) -> tuple[Any, int]:
-        app = Counting(create_app(BackendConfig(api_key=KEY, deployments=("gpt-4o",), model_name=model_name)))
+    def run(version: str, **kw: Any) -> tuple[Any, int]:
+        # The deployment "gpt-4o" serving a dated version: the wire's `model` names it, as Azure's does.
+        app = Counting(create_app(BackendConfig(api_key=KEY, deployments=(f"gpt-4o={version}",))))
         with Served(app) as served:  # a new port each time: the cache key is "loopback", not the port
             client = _client(served.url)
             try:
@@ -326,23 +327,23 @@ def test_a_changed_model_version_is_a_cache_miss_shown_as_stale(tmp_path: Path) 
                 client.close()
         return result, app.count
 
-    first, sent = run("analyst-v1")
+    first, sent = run("gpt-4o-2024-08-06")
     assert sent == 4 and set(first["cache"]) == {"sent"}
-    assert set(first["model"]) == {"analyst-v1"}
+    assert set(first["model"]) == {"gpt-4o-2024-08-06"}
 
-    same, sent = run("analyst-v1")
+    same, sent = run("gpt-4o-2024-08-06")
     assert sent == 0 and set(same["cache"]) == {"hit"}  # nothing changed: 0 requests
 
-    same, sent = run("analyst-v1", check_version=True)
+    same, sent = run("gpt-4o-2024-08-06", check_version=True)
     assert sent == 1 and set(same["cache"]) <= {"hit", "sent"}  # one probe, the version matches
 
-    upgraded, sent = run("analyst-v2", check_version=True)
+    upgraded, sent = run("gpt-4o-2024-11-20", check_version=True)
     assert sent == 4  # the probe tells the new version; every old record is a miss
-    assert set(upgraded["model"]) == {"analyst-v2"}
+    assert set(upgraded["model"]) == {"gpt-4o-2024-11-20"}
     assert (upgraded["cache"] == "stale").sum() == 3  # the probe itself is a plain send
     assert upgraded.attrs["counts"]["stale"] == 3
 
-    after, sent = run("analyst-v2")
+    after, sent = run("gpt-4o-2024-11-20")
     assert sent == 0 and set(after["cache"]) == {"hit"}  # the new answers replaced the old
 
 

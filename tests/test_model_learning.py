@@ -187,3 +187,30 @@ def test_the_experiment_runner_adapts_and_learns_too(backend: LocalBackend, env:
                                     concurrency=1, max_tokens=200)  # fmt: skip
         assert result.counts["sent"] == len(result.table) and result.table["answer"].notna().all()
         assert client.model_info is not None and client.model_info.name == "gpt-5.4"
+
+
+@pytest.mark.parametrize(("model", "limit"), [("gpt-5.4", "max_completion_tokens"), ("gpt-4.1", "max_tokens")])
+def test_batch_lines_take_the_limit_the_model_takes(backend: LocalBackend, env: Any, tmp_path: Path,
+                                                    model: str, limit: str) -> None:  # fmt: skip
+    import json
+
+    from vizlab.batch import build_batch
+    from vizlab.datasets import detail_benchmark
+
+    with _connect(backend, "reasoner", model=model) as client:
+        build_batch(list(detail_benchmark())[:1], tmp_path / "batch", client=client, details=("low",))
+    lines = [json.loads(line) for f in (tmp_path / "batch").glob("*.jsonl") for line in f.read_text().splitlines()]
+    assert lines and all(limit in line["body"] for line in lines)
+    assert not any({"max_tokens", "max_completion_tokens"} - {limit} & set(line["body"]) for line in lines)
+
+
+def test_the_count_route_answers_in_the_references_shape(backend: LocalBackend) -> None:
+    import requests
+
+    url = f"{backend.url}/openai/v1/responses/input_tokens"
+    ok = requests.post(url, headers={"api-key": KEY}, json={"model": "gpt-4o", "input": "Hello", "max_output_tokens": 50},
+                       timeout=30)  # fmt: skip
+    assert ok.status_code == 200 and ok.json()["object"] == "response.input_tokens" and ok.json()["input_tokens"] > 0
+    assert requests.post(url, headers={"api-key": KEY}, json={"input": "Hello"}, timeout=30).status_code == 400
+    assert requests.post(url, headers={"api-key": KEY}, json={"model": "nowhere", "input": "Hi"}, timeout=30).status_code == 404
+    assert requests.post(url, headers={"api-key": "wrong"}, json={"model": "gpt-4o", "input": "Hi"}, timeout=30).status_code == 401

@@ -277,7 +277,9 @@ def test_view_code_has_the_request_and_never_the_key(chat: ChatPanel, photo: byt
         assert LOCAL_API_KEY not in code and "AZURE_OPENAI_API_KEY" in code
         assert "0.5" in code and "Describe this image" in code and "base64,…(" in code
     chat.code_kind.value = "python"
-    assert "AzureOpenAI(" in chat.code_view.code and 'api_key=os.environ["AZURE_OPENAI_API_KEY"]' in chat.code_view.code
+    code = chat.code_view.code  # Azure's v1 route, the client's default: the plain OpenAI client
+    assert "OpenAI(" in code and "/openai/v1/" in code and "AzureOpenAI(" not in code
+    assert 'api_key=os.environ["AZURE_OPENAI_API_KEY"]' in code
     chat.code_toggle.value = False
     assert chat.code_view.code == ""
 

@@ -390,7 +390,7 @@ def build_batch(
         rows[custom_id] = _manifest_row(req, token_model)
         if req.encode_error is not None:
             continue
-        line = {"custom_id": custom_id, "method": "POST", "url": endpoint, "body": req.body()}
+        line = {"custom_id": custom_id, "method": "POST", "url": endpoint, "body": _fit_limit(req.body(), client)}
         encoded = json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
         if len(encoded) > max_bytes:
             raise ValueError(
@@ -439,6 +439,24 @@ def fingerprint(
         "max_tokens": max_tokens,
         "questions": None if questions is None else list(questions),
     }
+
+
+def _fit_limit(body: dict[str, Any], client: Any) -> dict[str, Any]:
+    """``body`` with ``max_completion_tokens`` for ``max_tokens`` where the deployment's model is a
+    reasoning model (it refuses max_tokens, so a batch line with it fails): by the client's model
+    for that deployment (known, or learned from a reply), else by the deployment's name."""
+    if "max_tokens" not in body or client is None:
+        return body
+    from vizlab.client.params import model_info_for
+
+    deployment = str(body.get("model") or "")
+    info = getattr(client, "model_info", None) if deployment == getattr(client, "deployment", None) else None
+    info = info or model_info_for([deployment])
+    if info is None or "max_tokens" not in info.rejected_params():
+        return body
+    fitted = dict(body)
+    fitted["max_completion_tokens"] = fitted.pop("max_tokens")
+    return fitted
 
 
 def _manifest_row(req: BatchRequest, token_model: str) -> dict[str, Any]:

@@ -29,9 +29,10 @@ DEFAULT_DEPLOYMENT = "gpt-5.4"
 DEFAULT_DEPLOYMENTS = (DEFAULT_DEPLOYMENT, "gpt-4o", "gpt-4o-mini")
 
 # The dated model name a response's `model` field carries, as the service reports the version a
-# deployment runs ("gpt-5-mini-2025-08-07"). Versions as Azure's model tables list them (Foundry
-# Models sold directly by Azure, stored copies 2025-2026); gpt-5.4-2026-03-05 also as billed in public
-# usage logs (2026). A family not listed here is reported by its family name.
+# deployment runs ("gpt-5-mini-2025-08-07"). Versions as Azure's model tables name them, recalled,
+# NOT checked against a stored copy (2026-12); gpt-5.4-2026-03-05 and gpt-5.4-mini-2026-03-17 seen in
+# public code that calls the service (2026). A family not listed is reported by its family name.
+# TODO(issue 19): the registry should own model versions with their sources; read them from there.
 MODEL_VERSIONS: Mapping[str, str] = {
     "gpt-4o": "2024-11-20", "gpt-4o-mini": "2024-07-18", "gpt-4.1": "2025-04-14", "gpt-4.1-mini": "2025-04-14",
     "gpt-4.1-nano": "2025-04-14", "o1": "2024-12-17", "o3-mini": "2025-01-31", "o3": "2025-04-16",

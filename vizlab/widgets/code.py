@@ -27,6 +27,8 @@ def _url(client: Any) -> str:
     endpoint = str(getattr(client, "endpoint", "")).rstrip("/")
     if getattr(client, "backend", "") == "openai":
         return f"{endpoint}/chat/completions"
+    if getattr(client, "api_version", None) is None:  # Azure's v1 route: no api-version, model in the body
+        return f"{endpoint}/openai/v1/chat/completions"
     return (
         # Azure OpenAI REST reference: POST {endpoint}/openai/deployments/{deployment}/chat/completions
         # ?api-version=..., header api-key (learn.microsoft.com/azure/ai-foundry/openai/reference, read 2026).
@@ -63,6 +65,13 @@ def request_code(body: dict[str, Any], client: Any, kind: str = "python", *, ful
         if backend == "openai":
             make = f'client = OpenAI(base_url="{endpoint}", api_key=os.environ["{key_var}"])'
             imports = "from openai import OpenAI"
+        elif getattr(client, "api_version", None) is None:  # Azure's v1 route: the plain OpenAI client
+            imports = "from openai import OpenAI"
+            credential = f'os.environ["{key_var}"]'
+            if entra:
+                imports = "from azure.identity import DefaultAzureCredential, get_bearer_token_provider\n" + imports
+                credential = 'get_bearer_token_provider(DefaultAzureCredential(), "https://cognitiveservices.azure.com/.default")'
+            make = f'client = OpenAI(\n    base_url="{endpoint}/openai/v1/",\n    api_key={credential},\n)'
         elif entra:
             imports = "from azure.identity import DefaultAzureCredential, get_bearer_token_provider\nfrom openai import AzureOpenAI"
             make = (
