@@ -164,21 +164,69 @@ def _png(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize(
-    ("question", "intent"),
-    [
-        ("Describe this picture:", "describe"),
-        ("What does the sign say?", "read"),
-        ("Transcribe the text", "read"),
-        ("What colours do you see?", "colours"),
-        ("How many circles are there?", "count"),
-        ("What is the resolution?", "size"),
-        ("What is the difference between these?", "compare"),
-        ("", "describe"),
-    ],
-)
+# Issue 23: route by what the question asks; colours before reading; answer-format words
+# ("One word.", "in a sentence") are how to answer, not what about.
+INTENT_TABLE = [
+    ("Describe this picture:", "describe"),
+    ("", "describe"),
+    ("What is in this image?", "describe"),
+    ("Describe it in a few words.", "describe"),
+    ("Summarise this image in three sentences.", "describe"),
+    ("What do you see? Answer in one sentence.", "describe"),
+    ("What does the sign say?", "read"),
+    ("Transcribe the text", "read"),
+    ("What is written on the board?", "read"),
+    ("Read the label, please.", "read"),
+    ("What's the title of this slide?", "read"),
+    ("What does the caption say? Reply with a single line.", "read"),
+    ("Which letters are on the plate?", "read"),
+    ("What word is printed in large type?", "read"),
+    ("Spell out the headline.", "read"),
+    ("What colours do you see?", "colours"),
+    ("What is the dominant colour? One word.", "colours"),
+    ("What is the dominant color? Answer with one word.", "colours"),
+    ("Answer in one word: what colour is the sign?", "colours"),
+    ("What colour is the text written in?", "colours"),
+    ("Which hues dominate the label?", "colours"),
+    ("Name the main colour in a single word.", "colours"),
+    ("Is the title coloured red or blue?", "colours"),
+    ("How many circles are there?", "count"),
+    ("How many triangles? Answer with one number.", "count"),
+    ("Count the shapes.", "count"),
+    ("What is the number of squares? One word.", "count"),
+    ("How many words are on the sign?", "count_text"),
+    ("Count the lines of text.", "count_text"),
+    ("What is the resolution?", "size"),
+    ("How big is this image? One line.", "size"),
+    ("What are its width and height in pixels?", "size"),
+    ("What is the difference between these?", "compare"),
+    ("Compare the two images in one sentence.", "compare"),
+    ("Are both signs the same colour?", "compare"),
+]
+
+
+@pytest.mark.parametrize(("question", "intent"), INTENT_TABLE)
 def test_detect_intent(question: str, intent: str) -> None:
     assert detect_intent(question) == intent
+
+
+def test_intent_table_covers_every_intent() -> None:
+    assert len(INTENT_TABLE) >= 30
+    assert {intent for _, intent in INTENT_TABLE} == {"describe", "read", "colours", "count", "count_text", "size", "compare"}
+
+
+def test_a_one_word_colour_question_gets_a_colour_without_ocr(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vizlab.local.analyst import answer as module
+
+    reads: list[int] = []
+    original = module.read_text
+    monkeypatch.setattr(module, "read_text", lambda *a: (reads.append(1), original(*a))[1])
+    red = Image.new("RGB", (96, 96), (220, 30, 30))
+    reply = Analyst().answer(ask("What is the dominant colour? One word.", red))
+    assert "Dominant colours: red (100%)" in reply and "read no text" not in reply
+    assert reads == []  # the question needs no text, so OCR never ran
+    said = Analyst().answer(ask("How many words does it say?", shapes_image()))
+    assert "I read 2 words in 1 line." in said and reads == [1]
 
 
 def test_truncate_to_tokens_counts_exactly() -> None:
