@@ -265,7 +265,7 @@ def test_split_recognition_reads_exactly_what_one_engine_reads(monkeypatch: pyte
     used: list[int] = []
     original = module._recognise
     monkeypatch.setattr(module, "_recognise", lambda engine, crops: (used.append(len(crops)), original(engine, crops))[1])
-    lines = module._ocr(view)
+    lines = module._ocr(view, spaced=False)  # the recogniser's own text, as RapidOCR returns it
     assert len(used) == 2 and min(used) > 0  # both engines recognised lines ...
     assert module.REC_BATCH * (sum(used) // module.REC_BATCH // 2) in used  # ... split at a batch boundary
     reference = RapidOCR(use_cls=False, det_limit_type="max", det_limit_side_len=2048)
@@ -302,6 +302,43 @@ def test_ocr_runs_only_when_the_question_needs_text(monkeypatch: pytest.MonkeyPa
     ask("Describe this image.")
     ask("Read it again please: what is written?")
     assert reads == [1]  # read once, then cached per image and detail
+
+
+def test_words_come_back_as_separate_words_in_order(analyst: Analyst) -> None:
+    """Issue 23: small dense text lost its spaces ("VYVVXJHXWHEV..."); the gaps in each line's
+    pixels put them back, and boxes of one row are joined left to right."""
+    import difflib
+    import random
+
+    from vizlab.datasets import text_card
+
+    rng = random.Random(23)
+    letters = "ACDEFHJKMNPRTUVWXY"
+    lines = [" ".join("".join(rng.choice(letters) for _ in range(5)) for _ in range(7)) for _ in range(6)]
+    card = text_card("\n".join(lines), font_px=15, size=(768, 200), origin=(16, 12), line_spacing=1.9)
+    read = analyst.look(card, detail="high").text_lines
+    drawn, got = " ".join(lines).split(), " ".join(read).split()
+    matcher = difflib.SequenceMatcher(None, drawn, got, autojunk=False)
+    aligned = sum(block.size for block in matcher.get_matching_blocks())
+    assert aligned >= 0.9 * len(drawn), (aligned, read)
+    assert len(read) == len(lines)
+
+
+def test_respacing_helpers() -> None:
+    import numpy as np
+
+    from vizlab.local.analyst import ocr as module
+
+    assert module.word_gap_threshold([0.1, 0.1, 0.12, 0.11]) is None  # one kind of gap: no split
+    assert module.word_gap_threshold([0.1, 0.3] * 5) is None  # too few gaps to learn from
+    assert module.word_gap_threshold([0.1, 0.12, 0.3] * 10) == pytest.approx(0.21)
+    crop = np.full((20, 40, 3), 255, np.uint8)
+    crop[0:2, :] = 0  # a neighbouring line's descenders along the top edge do not fill the gap
+    crop[6:16, 2:10] = 0
+    crop[6:16, 20:30] = 0
+    assert module.ink_gaps(crop) == [(10, 20)]
+    assert module.ink_gaps(np.full((20, 40, 3), 255, np.uint8)) == []
+    assert module._insert_spaces("AB CD", [1, 2, 3, 4, 5], [2.5, 3.5]) == "AB CD"  # no double space
 
 
 def _png(img: Image.Image) -> bytes:
