@@ -254,29 +254,25 @@ def _lines_card(n: int, seed: int = 3) -> Image.Image:
 
 
 def test_split_recognition_reads_exactly_what_one_engine_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    import numpy as np
-    from rapidocr_onnxruntime import RapidOCR
+    import random
 
     from vizlab.local.analyst import ocr as module
 
-    view = _lines_card(16)  # 16 lines: three recognition batches, split 2 + 1 across two engines
+    view = _lines_card(16)  # 16 lines, split across two engines by width
     monkeypatch.setattr(module, "_pool", module._OcrPool())
     monkeypatch.setenv("VIZLAB_OCR_SESSIONS", "2")
     used: list[int] = []
     original = module._recognise
     monkeypatch.setattr(module, "_recognise", lambda engine, crops: (used.append(len(crops)), original(engine, crops))[1])
-    lines = module._ocr(view, spaced=False)  # the recogniser's own text, as RapidOCR returns it
-    assert len(used) == 2 and min(used) > 0  # both engines recognised lines ...
-    assert module.REC_BATCH * (sum(used) // module.REC_BATCH // 2) in used  # ... split at a batch boundary
-    reference = RapidOCR(use_cls=False, det_limit_type="max", det_limit_side_len=2048)
-    result, _ = reference(np.asarray(view))
-    expected = sorted(
-        (float(min(p[1] for p in box)), float(min(p[0] for p in box)), str(text).strip())
-        for box, text, score in result
-        if str(text).strip() and float(score) >= module.TEXT_SCORE
-    )
-    assert len(expected) >= 12
-    assert sorted(lines) == expected
+    lines = module._ocr(view, spaced=False)  # the recogniser's own text
+    assert len(used) == 2 and min(used) >= 4  # both engines recognised a fair share of the lines
+    used.clear()
+    assert module._ocr(view, split=False, spaced=False) == lines and used == [16]  # one engine reads the same
+    rng = random.Random(3)  # _lines_card's lines, drawn again
+    letters = "ACDEFHJKMNPRTUVWXY"
+    drawn = [" ".join("".join(rng.choice(letters) for _ in range(5)) for _ in range(3)) for _ in range(16)]
+    read = [text.replace(" ", "") for _, _, text in sorted(lines)]
+    assert sum(a == b.replace(" ", "") for a, b in zip(read, drawn)) >= 15
 
 
 def test_ocr_runs_only_when_the_question_needs_text(monkeypatch: pytest.MonkeyPatch) -> None:

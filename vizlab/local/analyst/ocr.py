@@ -27,7 +27,15 @@ TEXT_SCORE = 0.7  # minimum OCR confidence for a line to be reported
 # image's recognition is split across both (each on its own core) and two clients are served
 # at once; with one, requests queue for it.
 SESSION_MEMORY = 512 * 1024 * 1024  # RSS one PP-OCR engine may reach on a dense 768-px view (measured ~300 MB)
-REC_BATCH = 6  # RapidOCR 1.4.4's rec_batch_num: recognition runs in batches of this many lines
+# Recognition one line at a time: a batch pads every line to its widest, and costs more CPU per
+# line (batches of 6, RapidOCR's default: 1.4x the CPU-seconds of 1 on bench 4's dense image).
+REC_BATCH = 1
+# Each line crop padded above and below by this share of its height before recognition: the
+# recogniser scales every line to 48 px high, so a taller crop is a narrower input (0.7x the
+# CPU-seconds at 0.2 on bench 4's dense images, with as many words read). Only long lines, where
+# the CPU goes: a short word in tiny type reads worse smaller ("quiethabor").
+REC_PAD = 0.2
+REC_PAD_MIN_RATIO = 8.0  # width / height from which a line crop is padded
 
 
 def _usable_cores() -> int:
@@ -142,9 +150,8 @@ def _ocr(view: Image.Image, *, split: bool = True, spaced: bool = True) -> list[
     """(top, left, text) of each confident line in ``view``.
 
     RapidOCR's own pipeline (``RapidOCR.__call__``, 1.4.4) step by step, so that recognition, 97%
-    of the time on a dense image, can be split across two engines: the lines are sorted by
-    aspect ratio as its recogniser sorts them, and split at batch boundaries, so every batch
-    (and so every line's padding, and so every text read) is exactly what one engine would read.
+    of the time on a dense image, can be split across two engines: lines are recognised one at a
+    time (:data:`REC_BATCH`), so a line reads the same whichever engine reads it.
     ``spaced``: put back the spaces the recogniser drops, from the gaps in each line's pixels
     (:func:`word_gap_threshold`); ``False`` gives the recogniser's text as it is.
     """
@@ -165,15 +172,15 @@ def _ocr_boxes(view: Image.Image, *, split: bool, spaced: bool) -> list[tuple[fl
         if boxes is None:
             return []
         crops = engine.get_crop_img_list(img, boxes)
-        order = np.argsort(np.array([c.shape[1] / float(c.shape[0]) for c in crops]))
-        ordered = [crops[i] for i in order]
-        batches = (len(ordered) + REC_BATCH - 1) // REC_BATCH
-        if batches >= 2 and split:
+        padded = [_pad(c) for c in crops]
+        order = np.argsort(np.array([c.shape[1] / float(c.shape[0]) for c in padded]), kind="stable")
+        ordered = [padded[i] for i in order]
+        if len(ordered) >= 2 and split:
             helper = _pool.acquire(wait=False)
         if helper is None:
             results = _recognise(engine, ordered)
         else:
-            cut = REC_BATCH * (batches // 2)
+            cut = _balanced_cut(ordered)
             second: list[Reading] = []
             worker = threading.Thread(target=lambda: second.extend(_recognise(helper, ordered[cut:])), daemon=True)
             worker.start()
@@ -201,6 +208,31 @@ def _ocr_boxes(view: Image.Image, *, split: bool, spaced: bool) -> list[tuple[fl
             xs = [float(p[0]) for p in box]
             lines.append((min(ys), min(xs), max(ys), max(xs), text))
     return lines
+
+
+def _pad(crop: np.ndarray) -> np.ndarray:
+    """``crop`` with :data:`REC_PAD` of its height added above and below, in its edge colour,
+    when it is a long line (at least :data:`REC_PAD_MIN_RATIO` times as wide as high)."""
+    extra = int(round(crop.shape[0] * REC_PAD))
+    if extra == 0 or crop.ndim != 3 or crop.shape[1] < REC_PAD_MIN_RATIO * crop.shape[0]:
+        return crop
+    edge = np.median(np.concatenate([crop[0], crop[-1]]), axis=0).astype(crop.dtype)
+    out = np.empty((crop.shape[0] + 2 * extra, crop.shape[1], crop.shape[2]), crop.dtype)
+    out[:] = edge
+    out[extra:extra + crop.shape[0]] = crop
+    return out
+
+
+def _balanced_cut(crops: list[np.ndarray]) -> int:
+    """Where to split ``crops`` between two engines so both recognise about as wide an input
+    (the cost of a line grows with its width at the recogniser's 48-px height).
+
+    >>> _balanced_cut([np.zeros((10, w, 3)) for w in (10, 10, 10, 30)])
+    3
+    """
+    widths = np.cumsum([c.shape[1] / c.shape[0] for c in crops])
+    cut = int(np.searchsorted(widths, widths[-1] / 2)) + 1
+    return min(max(cut, 1), len(crops) - 1)
 
 
 # --- words from the pixels ---------------------------------------------------------------------
