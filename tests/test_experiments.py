@@ -16,7 +16,14 @@ from PIL import Image
 from vizlab.client import Client, connect
 from vizlab.datasets import LabelledImage, colour_card, detail_benchmark, text_card
 from vizlab.errors import InvalidImageRequestError, UnknownDetailError
-from vizlab.experiments import COLUMNS, ResultCache, Trial, backend_identity, run_detail_experiment, summarize
+from vizlab.experiments import (
+    COLUMNS,
+    ResultCache,
+    Trial,
+    backend_identity,
+    run_detail_experiment,
+    summarize,
+)
 from vizlab.local import LocalBackend
 
 API_KEY = "experiments-test-key-0123456789"

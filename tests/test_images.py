@@ -681,7 +681,9 @@ def test_fit_size_properties(width: int, height: int, fit: Any) -> None:
 
 
 def test_fit_size_high_matches_the_token_estimator() -> None:
-    from vizlab import tokens  # imported, not importorskip'd: a broken import must fail here
+    from vizlab import (
+        tokens,  # imported, not importorskip'd: a broken import must fail here
+    )
 
     @given(width=sizes, height=sizes)
     def same(width: int, height: int) -> None:

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from vizlab.errors import (
     APIError,
-    ImageError,
     BackendUnavailableError,
+    ImageError,
     RateLimitError,
     RequestTimeoutError,
     VizlabError,

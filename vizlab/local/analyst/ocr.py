@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -127,7 +127,7 @@ _pool = _OcrPool()
 
 # A recognised line: its text, confidence, and each character's column in the recogniser's
 # output (None when unknown) out of the columns that cover the crop.
-Reading = tuple[str, float, Optional[list[int]], float]
+Reading = tuple[str, float, list[int] | None, float]
 
 
 def _recognise(engine: Any, crops: list[np.ndarray]) -> list[Reading]:
@@ -213,7 +213,7 @@ def _ocr_boxes(view: Image.Image, *, split: bool, spaced: bool) -> list[tuple[fl
 def _pad(crop: np.ndarray) -> np.ndarray:
     """``crop`` with :data:`REC_PAD` of its height added above and below, in its edge colour,
     when it is a long line (at least :data:`REC_PAD_MIN_RATIO` times as wide as high)."""
-    extra = int(round(crop.shape[0] * REC_PAD))
+    extra = round(crop.shape[0] * REC_PAD)
     if extra == 0 or crop.ndim != 3 or crop.shape[1] < REC_PAD_MIN_RATIO * crop.shape[0]:
         return crop
     edge = np.median(np.concatenate([crop[0], crop[-1]]), axis=0).astype(crop.dtype)
