@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 import requests
-from _common import Section, fmt_s, median, percentile, say
+from _common import Section, fmt_s, load, median, percentile, say
 
 KEY = "bench-key"
 ROUNDS = 20
@@ -164,6 +164,46 @@ def dense_screenshot(seed: int) -> tuple[Any, list[str]]:
     return card, lines
 
 
+def fifty_lines(seed: int) -> tuple[Any, list[str]]:
+    """A tall 1600x2200 screenshot: 50 lines of seven five-letter words at 28 px (seen at 768x1056)."""
+    from vizlab.datasets import text_card
+
+    rng = random.Random(seed)
+    lines = [" ".join("".join(rng.choice(_LETTERS) for _ in range(5)) for _ in range(7)) for _ in range(50)]
+    return text_card("\n".join(lines), font_px=28, size=(1600, 2200), origin=(40, 40), line_spacing=1.5), lines
+
+
+_VOCAB = [
+    "the", "of", "and", "to", "in", "is", "that", "for", "it", "with", "as", "was", "on", "be", "by", "this",
+    "are", "from", "at", "or", "an", "have", "not", "which", "model", "image", "tokens", "detail", "high", "low",
+    "tile", "cost", "price", "request", "reply", "service", "text", "page", "table", "figure", "result",
+    "measure", "sample", "photo", "window", "budget", "quota", "limit", "rate", "scale", "width", "height",
+    "colour", "shape", "count", "answer", "question", "analyst", "report", "section", "chapter", "value",
+    "number", "first", "second", "third", "large", "small", "clear", "early", "later"
+]
+
+
+def document_page(seed: int) -> tuple[Any, list[str]]:
+    """A letter page at 150 dpi (1275x1650): 40 lines of lower-case prose at 24 px (seen at 768x993)."""
+    from vizlab.datasets import text_card
+
+    rng = random.Random(seed)
+    lines = [" ".join(rng.choice(_VOCAB) for _ in range(rng.randint(9, 12))) for _ in range(40)]
+    return text_card("\n".join(lines), font_px=24, size=(1275, 1650), origin=(90, 90), line_spacing=1.5), lines
+
+
+def aligned_words(lines: list[str], reply: str) -> tuple[int, int]:
+    """(words read as separate words in the drawn order, words drawn): the longest common
+    subsequence of the drawn words and the reply's quoted text, word by word."""
+    import difflib
+
+    quoted = reply.split('Text I can read: "', 1)[-1].rsplit('"', 1)[0] if "Text I can read" in reply else ""
+    drawn = " ".join(lines).split()
+    read = " ".join(quoted.split(" / ")).split()
+    matcher = difflib.SequenceMatcher(None, drawn, read, autojunk=False)
+    return sum(block.size for block in matcher.get_matching_blocks()), len(drawn)
+
+
 def _medium_card(seed: int) -> str:
     from vizlab.datasets import text_card
     from vizlab.images import to_data_url
@@ -183,22 +223,24 @@ def analyst_part(section: Section) -> None:
 
     engines, threads = ocr_plan()
     say(f"  analyst: dense 2048x2048 screenshots at high ({engines} OCR engines x {threads} threads) ...")
-    dense: list[tuple[float, int, int, str]] = []
+    dense: list[tuple[float, int, int, int, str, str]] = []
     with LocalBackend(api_key=KEY, deployments=("gpt-4o",)) as backend, requests.Session() as session:
         endpoint = f"{backend.url}/openai/deployments/gpt-4o/chat/completions?api-version={DEFAULT_API_VERSION}"
         session.headers["api-key"] = KEY
         session.post(endpoint, json=body(word_url("WARMUP"), "high"), timeout=120).raise_for_status()
-        for seed in (101, 102):
-            card, lines = dense_screenshot(seed)
+        for name, (card, lines) in (("bench 4's 2048x2048 screenshot, 26 lines at 40 px", dense_screenshot(101)),
+                                    ("1600x2200 screenshot, 50 lines at 28 px", fifty_lines(201)),
+                                    ("1275x1650 document page, 40 lines of prose at 24 px", document_page(301))):
             url = to_data_url(card)
             t = time.perf_counter()
-            dense_body = {**body(url, "high", "What text is written in this image?"), "max_tokens": 1500}
+            dense_body = {**body(url, "high", "What text is written in this image?"), "max_tokens": 4000}
             r = session.post(endpoint, json=dense_body, timeout=300)
             elapsed = time.perf_counter() - t
             r.raise_for_status()
             reply = r.json()["choices"][0]["message"]["content"]
             drawn = " ".join(lines).split()
-            dense.append((elapsed, sum(1 for w in drawn if w in reply), len(drawn), reply))
+            aligned, total = aligned_words(lines, reply)
+            dense.append((elapsed, sum(1 for w in drawn if w in reply), aligned, total, name, load()))
         say("  analyst: one-word 512x512 cards at high, and a colour question on a dense screenshot ...")
         card_times = []
         for w in words(4, seed=7):
@@ -244,24 +286,28 @@ def analyst_part(section: Section) -> None:
     view = card.resize(_deps.scale_for_high(*card.size), Image.Resampling.LANCZOS)
     same_text = read_text_lines(view, split=True) == read_text_lines(view, split=False)
 
-    dense_median = median([d[0] for d in dense])
+    hardest = max(dense, key=lambda d: (d[0], -d[2] / d[3]))
+    worst_aligned = min(d[2] / d[3] for d in dense)
     rising = rates[2] / rates[1]
     section.add()
     section.add(f"**The analyst on dense images** ({engines} OCR engine(s) x {threads} ONNX thread(s) each on this machine):")
     section.add()
-    section.add("| Request (detail high, over HTTP) | Time | Text read |")
-    section.add("|---|---|---|")
-    for (elapsed, read, drawn, _), seed in zip(dense, (101, 102)):
-        section.add(f"| 2048x2048 screenshot, {DENSE_LINES} lines of text (seed {seed}): what text? | {fmt_s(elapsed)} | "
-                    f"{read} of {drawn} words |")
-    section.add(f"| 2048x2048 screenshot: what colours? (no OCR needed) | {fmt_s(colour_time)} | - |")
-    section.add(f"| 512x512 one-word card (median of 4 distinct) | {fmt_s(median(card_times))} | - |")
+    section.add("| Request (detail high, over HTTP): what text? | Time | Words in reply | Words aligned (separate, in order) | Load |")
+    section.add("|---|---|---|---|---|")
+    for elapsed, found, aligned, total, name, when in dense:
+        section.add(f"| {name} | {fmt_s(elapsed)} | {found} of {total} | {aligned} of {total} "
+                    f"({100 * aligned / total:.0f} %) | {when} |")
+    section.add(f"| 2048x2048 screenshot: what colours? (no OCR needed) | {fmt_s(colour_time)} | - | - | |")
+    section.add(f"| 512x512 one-word card (median of 4 distinct) | {fmt_s(median(card_times))} | - | - | |")
     section.add()
     section.add(f"Throughput on distinct 768x520 text cards at high: 1 client {rates[1]:.2f} req/s, 2 clients "
                 f"{rates[2]:.2f} req/s ({rising:.2f}x). Text read with recognition split across engines equals "
-                f"one engine's reading of the same 768x768 view: {'yes' if same_text else 'NO'} (tests/test_local_analyst.py "
-                "checks the one-engine path against RapidOCR's own call). At high, a 2048x2048 screenshot is seen at "
-                "768x768 (as the service scales it), so small text is lost at that size whatever reads it.")
-    section.target("dense 2048x2048 screenshot at high < 3 s on 2 cores (median of 2)", fmt_s(dense_median), dense_median < 3.0)
+                f"one engine's reading of the same 768x768 view: {'yes' if same_text else 'NO'}. Words aligned: the "
+                "longest common subsequence of the drawn words and the reply's words, so glued words "
+                "(`VYVVXJHXWHEV...`) count as missed even when every letter is there.")
+    section.target("dense screenshots at high < 3 s on 2 cores (the slowest of three)", f"{fmt_s(hardest[0])} ({hardest[4]})",
+                   hardest[0] < 3.0)
+    section.target(">= 90 % of words aligned on every dense image", f"{100 * worst_aligned:.0f} % (the lowest of three)",
+                   worst_aligned >= 0.9)
     section.target("same text read as one OCR engine", "same" if same_text else "different", same_text)
     section.target("throughput rises from 1 to 2 clients", f"{rising:.2f}x", rising > 1.2)

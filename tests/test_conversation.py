@@ -735,10 +735,46 @@ def test_totals_from_stored_sizes_equal_estimating_every_request(
     assert [e.text_tokens for e in got] == [e.text_tokens for e in expected]
     assert [e.overhead_tokens for e in got] == [e.overhead_tokens for e in expected]
     assert [e.unsized_images for e in got] == [e.unsized_images for e in expected]
+    assert [[(b.original, b.detail_used, b.tokens) for b in e.images] for e in got] == [
+        [(b.original, b.detail_used, b.tokens) for b in e.images] for e in expected]
     assert [e.cost.total if e.cost else None for e in got] == [e.cost.total if e.cost else None for e in expected]
     assert conv.cumulative_tokens() == [e.prompt_tokens for e in expected]
     assert [r["estimated_prompt_tokens"] for r in conv.cost_by_turn()] == [e.prompt_tokens for e in expected]
     assert decodes == []  # sizes came from the stored images, nothing was re-encoded or decoded
+
+
+@pytest.mark.parametrize("retention", ["keep_all", "keep_last:2", "placeholder:1"])
+def test_totals_build_each_message_a_bounded_number_of_times(image_bytes: Callable[..., bytes], retention: str) -> None:
+    """Issue 23: linear totals: each message built at most twice (one of the latest image turns,
+    then older), however long the chat, not once per later request."""
+    conv = Conversation("Be brief.", retention=retention, max_images=1000)
+    for n in range(40):
+        conv.add_user(f"Q{n}", [image_bytes(64 + n, 48, "PNG")] if n % 3 else [], detail="low")
+        conv.add_assistant(f"A{n}.")
+    built: list[int] = []
+    original = conv._build
+    conv._build = lambda turns, *a, **k: (built.append(len(turns)), original(turns, *a, **k))[1]  # type: ignore[method-assign]
+    rows = conv.cost_by_turn()
+    assert len(rows) == 40
+    assert max(built) <= 1 and len(built) <= 2 * len(conv.turns) + 1
+
+
+def test_a_policy_with_only_a_plan_still_gets_exact_totals(image_bytes: Callable[..., bytes]) -> None:
+    from vizlab.conversation.retention import ImageAction, RetentionPolicy
+
+    class EveryOther(RetentionPolicy):
+        name = "every_other"
+
+        def plan(self, turns: Any) -> list[list[ImageAction]]:
+            return [[ImageAction(k, "send" if i % 4 == 0 else "drop", t.detail) for k in t.images]
+                    for i, t in enumerate(turns)]
+
+    conv = Conversation("Be brief.", retention=EveryOther(), max_images=1000)
+    for n in range(5):
+        conv.add_user(f"Q{n}", [image_bytes(100 + n, 80, "PNG")], detail="high")
+        conv.add_assistant(f"A{n}.")
+    expected = _reference_estimates(conv, EveryOther())
+    assert conv.cumulative_tokens() == [e.prompt_tokens for e in expected]
 
 
 SAS_IMAGE = "https://acct.blob.core.windows.net/photos/cat.png?sv=2024-11-04&sp=r&se=2030-01-01&sig=c2VjcmV0U0lH&w=200"

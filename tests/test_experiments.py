@@ -16,7 +16,14 @@ from PIL import Image
 from vizlab.client import Client, connect
 from vizlab.datasets import LabelledImage, colour_card, detail_benchmark, text_card
 from vizlab.errors import InvalidImageRequestError, UnknownDetailError
-from vizlab.experiments import COLUMNS, ResultCache, Trial, backend_identity, run_detail_experiment, summarize
+from vizlab.experiments import (
+    COLUMNS,
+    ResultCache,
+    Trial,
+    backend_identity,
+    run_detail_experiment,
+    summarize,
+)
 from vizlab.local import LocalBackend
 
 API_KEY = "experiments-test-key-0123456789"
@@ -349,3 +356,41 @@ def test_argument_errors(client: Client, tmp_path: Path) -> None:
         run_detail_experiment(client, [], cache_dir=tmp_path, concurrency=0)
     empty = run_detail_experiment(client, [], cache_dir=tmp_path, progress=False)
     assert list(empty.columns) == COLUMNS and len(empty) == 0
+
+
+def test_run_experiment_holds_only_the_images_being_sent(client: Client, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 23: the plan keeps each image's address and sizes; its bytes are encoded when the
+    request is sent, and only the few most recent slots stay alive, however many items."""
+    import gc
+    import weakref
+
+    from vizlab.experiments import runner
+    from vizlab.experiments.runner import run_experiment
+
+    alive: weakref.WeakSet[Any] = weakref.WeakSet()
+    encode = runner.strategy_images
+
+    def tracked(*a: Any, **k: Any) -> Any:
+        out = encode(*a, **k)
+        alive.update(out)
+        return out
+
+    monkeypatch.setattr(runner, "strategy_images", tracked)
+    peaks: list[int] = []
+    images = runner._Encoder.images
+
+    def measured(self: Any, job: Any) -> Any:
+        out = images(self, job)
+        gc.collect()
+        peaks.append(len(alive))
+        return out
+
+    monkeypatch.setattr(runner._Encoder, "images", measured)
+    items = [LabelledImage(f"c{i}", Image.new("RGB", (64 + i, 48), (220 - i, 20 + i, 30)), "dominant_colour",
+                           "What is the dominant colour? One word.", "red") for i in range(24)]
+    result = run_experiment(client, items, details=("low", "high"), cache_dir=tmp_path / "cache", progress=False,
+                            concurrency=2)  # fmt: skip
+    assert len(result.table) == 48 and result.counts["sent"] == 48
+    assert len(peaks) == 48 and max(peaks) <= 4 + 2  # max(4, 2 x concurrency) slots kept, 2 being sent; not 24
+    assert (result.table["score"] == 1.0).all()  # a one-word colour question gets its colour (issue 23)

@@ -684,7 +684,9 @@ def test_fit_size_properties(width: int, height: int, fit: Any) -> None:
 
 @pytest.mark.slow
 def test_fit_size_high_matches_the_token_estimator() -> None:
-    from vizlab import tokens  # imported, not importorskip'd: a broken import must fail here
+    from vizlab import (
+        tokens,  # imported, not importorskip'd: a broken import must fail here
+    )
 
     @given(width=sizes, height=sizes)
     def same(width: int, height: int) -> None:
@@ -931,6 +933,72 @@ def test_header_parser_on_real_photos_matches_a_full_decode(tmp_path: Path) -> N
         path.write_bytes(data)
         assert image_size(path) == _displayed_by_decoding(data), n
         assert imageheader.read_header_size(data) is not None
+
+
+def _xmp(orientation: int | None) -> bytes:
+    tag = "" if orientation is None else f' tiff:Orientation="{orientation}"'
+    return (f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            f'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" xmlns:exif="http://ns.adobe.com/exif/1.0/"'
+            f'{tag} exif:PixelXDimension="300"/></rdf:RDF></x:xmpmeta>').encode()
+
+
+def _raw_exif_profile(orientation: int) -> str:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = exif.tobytes()  # already starts with the "Exif" marker
+    return f"\nexif\n{len(data):8d}\n" + data.hex()  # ImageMagick's layout, as Pillow reads it
+
+
+def _png_with_text(kind: str, orientation: int | None) -> bytes:
+    from PIL.PngImagePlugin import PngInfo
+
+    img = Image.new("RGB", (120, 70), (200, 30, 30))
+    info = PngInfo()
+    info.add_text("Software", "Matplotlib version3.9.0, https://matplotlib.org/")  # every savefig
+    if kind == "xmp-itxt":  # a macOS screenshot's XMP
+        info.add_itxt("XML:com.adobe.xmp", _xmp(orientation).decode(), zip=False)
+    elif kind == "xmp-itxt-zipped":
+        info.add_itxt("XML:com.adobe.xmp", _xmp(orientation).decode(), zip=True)
+    elif kind == "raw-exif-text" and orientation is not None:
+        info.add_text("Raw profile type exif", _raw_exif_profile(orientation))
+    elif kind == "raw-exif-ztxt" and orientation is not None:
+        info.add_text("Raw profile type exif", _raw_exif_profile(orientation), zip=True)
+    return _save(img, "PNG", pnginfo=info)
+
+
+@pytest.mark.parametrize("orientation", [None, 1, 6, 8])
+@pytest.mark.parametrize("kind", ["software-only", "xmp-itxt", "xmp-itxt-zipped", "raw-exif-text", "raw-exif-ztxt"])
+def test_png_text_chunks_are_read_not_handed_to_pillow(kind: str, orientation: int | None) -> None:
+    """Issue 23: every matplotlib savefig and macOS screenshot has text chunks before IDAT."""
+    data = _png_with_text(kind, orientation)
+    parsed = imageheader.read_header_size(data[: imageheader.HEAD_BYTES], lambda o, n: data[o : o + n])
+    assert parsed is not None, "fell back to Pillow"
+    assert parsed.displayed == _displayed_by_decoding(data)
+
+
+@pytest.mark.parametrize("exif_orientation", [None, 1, 3, 6])
+@pytest.mark.parametrize("xmp_orientation", [None, 1, 8])
+def test_webp_with_xmp_and_exif_is_read_from_the_header(exif_orientation: int | None, xmp_orientation: int | None) -> None:
+    """Issue 23: WEBP with XMP (VP8X canvas) no longer falls back; EXIF wins over XMP as in Pillow."""
+    img = Image.new("RGB", (90, 40), (30, 30, 200))
+    kw: dict[str, Any] = {"xmp": _xmp(xmp_orientation)}
+    if exif_orientation is not None:
+        exif = Image.Exif()
+        exif[0x0112] = exif_orientation
+        kw["exif"] = exif.tobytes()
+    data = _save(img, "WEBP", quality=80, **kw)
+    parsed = imageheader.read_header_size(data[: imageheader.HEAD_BYTES], lambda o, n: data[o : o + n])
+    assert parsed is not None, "fell back to Pillow"
+    assert parsed.displayed == _displayed_by_decoding(data)
+
+
+def test_png_with_a_broken_exif_profile_goes_to_pillow() -> None:
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Raw profile type exif", "\nexif\n      8\nnot hex at all")
+    data = _save(Image.new("RGB", (10, 10)), "PNG", pnginfo=info)
+    assert imageheader.read_header_size(data) is None
 
 
 @pytest.mark.slow

@@ -42,73 +42,165 @@ def request_estimates(
     Request *k* is planned on the turns up to *k*: "the last n image turns" are counted from
     there, as they were when that request went out.
 
-    Linear in the images: each message's text is counted once (estimate_request on that
-    message alone; the count is a sum over messages), each stored image is sized from its
-    stored width and height (never re-encoded or decoded), and each (size, detail) is
-    costed once. The result equals estimate_request on the whole message list. ``build`` is the
-    conversation's message builder (``Conversation._build``), called with ``stored=`` so that
-    stored images are listed instead of encoded.
+    Linear in the turns: each message is estimated once per way the policy treats it (one of the
+    latest image turns, or older; ``policy.window``), its text counted once, each stored image
+    sized from its stored width and height (never re-encoded or decoded), and the requests'
+    totals kept as running sums. The result equals estimate_request on the whole message list.
+    ``build`` is the conversation's message builder (``Conversation._build``), called with
+    ``stored=`` so that stored images are listed instead of encoded. A policy without a window
+    (one that only implements ``plan``) is re-planned for every request instead.
     """
-    from vizlab.tokens.image import explain_image_tokens
-    from vizlab.tokens.pricing import DEFAULT_PRICES
-    from vizlab.tokens.request import RequestEstimate, estimate_request
-
-    priming = estimate_request([], model=model).overhead_tokens
-
-    table = DEFAULT_PRICES if prices is None else prices
-    by_message: dict[Any, RequestEstimate] = {}
-    by_size: dict[tuple[int, int, str], Any] = {}
+    sizer = _MessageSizer(build, policy, system, model, images, prices)
+    window = policy.window
+    if window is None:
+        return [sizer.replanned(turns, i) for i, turn in enumerate(turns) if turn.role == "user"]
     out = []
+    totals = _Totals(sizer.system_part())
+    settled: list[int] = []  # image turns whose treatment no longer changes
+    latest: list[int] = []  # the latest `window` image turns, oldest first
     for i, turn in enumerate(turns):
-        if turn.role != "user":
-            continue
-        history = turns[: i + 1]
-        plan = policy.plan(history)
-        sent = sum(1 for actions in plan for a in actions if a.how == "send")
+        if window > 0 and turn.role == "user" and turn.images:
+            latest.append(i)
+            totals.add(sizer.part(turn, i, recent=True), settled=False, index=i)
+            if len(latest) > window:
+                older = latest.pop(0)
+                totals.remove_latest(older)
+                totals.add(sizer.part(turns[older], older, recent=False), settled=True, index=older)
+                settled.append(older)
+        else:
+            totals.add(sizer.part(turn, i, recent=False), settled=True, index=i)
+        if turn.role == "user":
+            out.append((i, totals.sent, sizer.estimate(totals, latest)))
+    return out
+
+
+# One message's share of a request: (text, image, overhead beyond priming tokens, images sent,
+# image breakdowns, unsized image labels).
+_Part = tuple[int, int, int, int, list[Any], list[str]]
+
+
+class _MessageSizer:
+    """Estimates of single messages, each made once, and the request estimate from running sums."""
+
+    def __init__(self, build: Builder, policy: RetentionPolicy, system: str | None, model: str,
+                 images: Mapping[str, EncodedImage], prices: PriceTable | None) -> None:
+        from vizlab.tokens.pricing import DEFAULT_PRICES
+        from vizlab.tokens.request import estimate_request
+
+        self.build, self.policy, self.system, self.model = build, policy, system, model
+        self.images, self.prices = images, prices
+        self.table = DEFAULT_PRICES if prices is None else prices
+        self.priming = estimate_request([], model=model).overhead_tokens
+        self.by_size: dict[tuple[int, int, str], Any] = {}
+        self.by_message: dict[Any, _Part] = {}
+
+    def _size(self, message: dict[str, Any], left_out: list[tuple[str, str]], actions: list[Any]) -> _Part:
+        from vizlab.tokens.image import explain_image_tokens
+        from vizlab.tokens.request import estimate_request
+
+        part = estimate_request([message], model=self.model, prices=self.prices)
+        in_message = iter(part.images)  # the images sent as parts (URLs), in the message's order
+        stored = dict(left_out)
+        breakdowns = []
+        images_total = part.image_tokens
+        for action in actions:
+            if action.how != "send":
+                continue
+            if action.key not in stored:
+                breakdowns.append(next(in_message))
+                continue
+            img = self.images[action.key]
+            size_key = (img.width, img.height, stored[action.key])
+            if size_key not in self.by_size:
+                self.by_size[size_key] = explain_image_tokens(img.width, img.height, detail=size_key[2], model=self.model)
+            breakdowns.append(self.by_size[size_key])
+            images_total += self.by_size[size_key].tokens
+        breakdowns += list(in_message)
+        sent = sum(1 for a in actions if a.how == "send")
+        return (part.text_tokens, images_total, part.overhead_tokens - self.priming, sent, breakdowns,
+                list(part.unsized_images))
+
+    def system_part(self) -> _Part | None:
+        if not self.system:
+            return None
         stored: list[list[tuple[str, str]]] = []
-        msgs = build(history, policy, "current", check_limit=False, stored=stored, plan=plan)
-        text = images_total = 0
-        overhead = priming
-        breakdowns: list[Any] = []
-        unsized: list[str] = []
-        # A message is fixed by its turn and what the plan does with that turn's images.
-        keys: list[Any] = (["system"] if system else []) + [
-            (n, tuple(actions)) for n, actions in enumerate(plan)
-        ]
-        for key, message, left_out in zip(keys, msgs, stored):
-            part = by_message.get(key)
-            if part is None:
-                part = by_message[key] = estimate_request([message], model=model, prices=prices)
-            text += part.text_tokens
-            images_total += part.image_tokens
-            overhead += part.overhead_tokens - priming
-            breakdowns += part.images
-            unsized += part.unsized_images
-            for image_key, detail in left_out:
-                img = images[image_key]
-                size_key = (img.width, img.height, detail)
-                if size_key not in by_size:
-                    by_size[size_key] = explain_image_tokens(img.width, img.height, detail=detail, model=model)
-                breakdowns.append(by_size[size_key])
-                images_total += by_size[size_key].tokens
-        prompt = text + images_total + overhead
+        message = self.build([], self.policy, "current", check_limit=False, stored=stored, plan=[])[0]
+        return self._size(message, [], [])
+
+    def part(self, turn: Turn, index: int, *, recent: bool) -> _Part:
+        """Turn ``index``'s message as the policy treats it (cached per turn and treatment)."""
+        key = (index, recent)
+        if key not in self.by_message:
+            actions = self.policy.turn_plan(turn, recent)
+            stored: list[list[tuple[str, str]]] = []
+            message = self.build([turn], self.policy, "current", check_limit=False, stored=stored, plan=[actions])[-1]
+            self.by_message[key] = self._size(message, stored[-1], actions)
+        return self.by_message[key]
+
+    def estimate(self, totals: _Totals, latest: list[int]) -> RequestEstimate:
+        from vizlab.tokens.request import RequestEstimate
+
+        breakdowns = list(totals.breakdowns)
+        unsized = list(totals.unsized)
+        for index in latest:
+            breakdowns += totals.latest[index][4]
+            unsized += totals.latest[index][5]
+        prompt = totals.text + totals.image + totals.overhead + self.priming
         try:
-            cost = table.cost(prompt, 0, model=model)
+            cost = self.table.cost(prompt, 0, model=self.model)
         except UnknownModelError:
             cost = None
-        estimate = RequestEstimate(
-            model=model,
-            prompt_tokens=prompt,
-            text_tokens=text,
-            image_tokens=images_total,
-            completion_tokens=0,
-            images=breakdowns,
-            unsized_images=unsized,
-            cost=cost,
-            overhead_tokens=overhead,
+        return RequestEstimate(
+            model=self.model, prompt_tokens=prompt, text_tokens=totals.text, image_tokens=totals.image,
+            completion_tokens=0, images=breakdowns, unsized_images=unsized, cost=cost,
+            overhead_tokens=totals.overhead + self.priming,
         )
-        out.append((i, sent, estimate))
-    return out
+
+    def replanned(self, turns: Sequence[Turn], i: int) -> tuple[int, int, RequestEstimate]:
+        """Request ``i`` planned and built whole (a policy without a window): quadratic, exact."""
+        history = turns[: i + 1]
+        plan = self.policy.plan(history)
+        stored: list[list[tuple[str, str]]] = []
+        msgs = self.build(history, self.policy, "current", check_limit=False, stored=stored, plan=plan)
+        totals = _Totals(None)
+        keys: list[Any] = (["system"] if self.system else []) + [(n, tuple(a)) for n, a in enumerate(plan)]
+        actions: list[list[Any]] = ([[]] if self.system else []) + plan
+        for key, message, left_out, acts in zip(keys, msgs, stored, actions):
+            if key not in self.by_message:
+                self.by_message[key] = self._size(message, left_out, acts)
+            totals.add(self.by_message[key], settled=True, index=-1)
+        return i, totals.sent, self.estimate(totals, [])
+
+
+class _Totals:
+    """Running sums of a request's message parts; the latest image turns' parts kept apart, as
+    they change when a newer image turn pushes them out of the policy's window."""
+
+    def __init__(self, system: _Part | None) -> None:
+        self.text = self.image = self.overhead = self.sent = 0
+        self.breakdowns: list[Any] = []
+        self.unsized: list[str] = []
+        self.latest: dict[int, _Part] = {}
+        if system is not None:
+            self.add(system, settled=True, index=-1)
+
+    def add(self, part: _Part, *, settled: bool, index: int) -> None:
+        self.text += part[0]
+        self.image += part[1]
+        self.overhead += part[2]
+        self.sent += part[3]
+        if settled:
+            self.breakdowns += part[4]
+            self.unsized += part[5]
+        else:
+            self.latest[index] = part
+
+    def remove_latest(self, index: int) -> None:
+        part = self.latest.pop(index)
+        self.text -= part[0]
+        self.image -= part[1]
+        self.overhead -= part[2]
+        self.sent -= part[3]
 
 
 def cost_rows(

@@ -39,9 +39,24 @@ class RetentionPolicy:
 
     name: str = "retention"
 
+    @property
+    def window(self) -> int | None:
+        """How many of the latest image turns the plan treats apart from older ones (0: none);
+        None when unknown (a policy that only implements :meth:`plan`). With a window,
+        :meth:`turn_plan` gives each turn's actions, and totals are summed in one pass."""
+        return None
+
+    def turn_plan(self, turn: Turn, recent: bool) -> list[ImageAction]:
+        """The actions of one turn, as one of the latest :attr:`window` image turns or older."""
+        raise NotImplementedError
+
     def plan(self, turns: Sequence[Turn]) -> list[list[ImageAction]]:
         """One list of actions per turn, in the turn's image order."""
-        raise NotImplementedError
+        window = self.window
+        if window is None:
+            raise NotImplementedError
+        recent = self.recent_image_turns(turns, window)
+        return [self.turn_plan(t, i in recent) for i, t in enumerate(turns)]
 
     def __str__(self) -> str:
         return self.name
@@ -74,8 +89,12 @@ class KeepAll(RetentionPolicy):
     def name(self) -> str:  # type: ignore[override]
         return "keep_all"
 
-    def plan(self, turns: Sequence[Turn]) -> list[list[ImageAction]]:
-        return [[ImageAction(k, "send", t.detail) for k in t.images] for t in turns]
+    @property
+    def window(self) -> int:
+        return 0
+
+    def turn_plan(self, turn: Turn, recent: bool) -> list[ImageAction]:
+        return [ImageAction(k, "send", turn.detail) for k in turn.images]
 
 
 @dataclass(frozen=True)
@@ -91,12 +110,12 @@ class KeepLast(RetentionPolicy):
     def name(self) -> str:  # type: ignore[override]
         return f"keep_last:{self.n}"
 
-    def plan(self, turns: Sequence[Turn]) -> list[list[ImageAction]]:
-        recent = self.recent_image_turns(turns, self.n)
-        return [
-            [ImageAction(k, "send" if i in recent else "drop", t.detail) for k in t.images]
-            for i, t in enumerate(turns)
-        ]
+    @property
+    def window(self) -> int:
+        return self.n
+
+    def turn_plan(self, turn: Turn, recent: bool) -> list[ImageAction]:
+        return [ImageAction(k, "send" if recent else "drop", turn.detail) for k in turn.images]
 
 
 @dataclass(frozen=True)
@@ -112,12 +131,12 @@ class LowDetailOlder(RetentionPolicy):
     def name(self) -> str:  # type: ignore[override]
         return f"low_detail_older:{self.n}"
 
-    def plan(self, turns: Sequence[Turn]) -> list[list[ImageAction]]:
-        recent = self.recent_image_turns(turns, self.n)
-        return [
-            [ImageAction(k, "send", t.detail if i in recent else "low") for k in t.images]
-            for i, t in enumerate(turns)
-        ]
+    @property
+    def window(self) -> int:
+        return self.n
+
+    def turn_plan(self, turn: Turn, recent: bool) -> list[ImageAction]:
+        return [ImageAction(k, "send", turn.detail if recent else "low") for k in turn.images]
 
 
 @dataclass(frozen=True)
@@ -133,12 +152,12 @@ class Placeholder(RetentionPolicy):
     def name(self) -> str:  # type: ignore[override]
         return f"placeholder:{self.n}"
 
-    def plan(self, turns: Sequence[Turn]) -> list[list[ImageAction]]:
-        recent = self.recent_image_turns(turns, self.n)
-        return [
-            [ImageAction(k, "send" if i in recent else "placeholder", t.detail) for k in t.images]
-            for i, t in enumerate(turns)
-        ]
+    @property
+    def window(self) -> int:
+        return self.n
+
+    def turn_plan(self, turn: Turn, recent: bool) -> list[ImageAction]:
+        return [ImageAction(k, "send" if recent else "placeholder", turn.detail) for k in turn.images]
 
 
 _POLICIES: dict[str, type[RetentionPolicy]] = {

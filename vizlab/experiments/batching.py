@@ -67,10 +67,13 @@ def send_batch(client: Any, jobs: list[Any], messages_of: Any, out_dir: str | os
         requests = []
         for job in jobs:
             first = job.images[0]
+            messages = messages_of(job)  # encodes the job's images now (the plan kept only their addresses)
+            url = next(part["image_url"]["url"] for m in messages if isinstance(m["content"], list)
+                       for part in m["content"] if part.get("type") == "image_url")  # fmt: skip
             requests.append(BatchRequest(
                 image_id=job.item.id, question=job.item.question, detail=job.arm.detail, model=job.arm.deployment,
-                image_url=first.data_url, image_sha256=first.sha256, max_tokens=job.body.get("max_tokens"),
-                meta={"key": job.key}, body_override={"messages": messages_of(job), **job.body}, custom_id=job.key,
+                image_url=url, image_sha256=first.sha256, max_tokens=job.body.get("max_tokens"),
+                meta={"key": job.key}, body_override={"messages": messages, **job.body}, custom_id=job.key,
             ))  # fmt: skip
         run = submit(client, build_batch(requests, folder, client=client), state_path=state)
     run.wait(progress=progress, poll_s=poll_s)

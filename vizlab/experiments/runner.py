@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from vizlab.errors import (
     APIError,
     BackendUnavailableError,
+    ImageError,
     RateLimitError,
     UnsupportedParameterError,
     RequestTimeoutError,
@@ -226,9 +227,57 @@ def _key(job: _Job, identity: str, system: str | None) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _messages(job: _Job, system: str | None) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class _ImageRef:
+    """What a planned job keeps of an encoded image: its address and sizes, not its bytes."""
+
+    sha256: str
+    width: int
+    height: int
+    original_width: int
+    original_height: int
+
+
+class _Encoder:
+    """Encodes a job's images when its request is sent, not for the whole run: the run's memory
+    stays bounded by the few most recent slots (a run's jobs come item by item, so the arms of
+    one item reuse one encoding). The bytes must hash to what the cache key was planned with."""
+
+    def __init__(self, keep: int) -> None:
+        from collections import OrderedDict
+
+        self._recent: OrderedDict[tuple[str, str, str], list[Any]] = OrderedDict()
+        self._keep = keep
+        self._lock = threading.Lock()
+
+    def images(self, job: _Job) -> list[Any]:
+        slot = _slot(job.item, job.arm)
+        with self._lock:
+            found = self._recent.get(slot)
+            if found is not None:
+                self._recent.move_to_end(slot)
+                return found
+        images = strategy_images(job.item.image, job.arm.strategy, job.arm.detail, name=job.item.id)
+        if [img.sha256 for img in images] != [ref.sha256 for ref in job.images or []]:
+            raise ImageError(f"item {job.item.id!r}: its image changed on disk during the run (its bytes no longer "
+                             "match the ones planned and estimated); run the experiment again")  # fmt: skip
+        with self._lock:
+            self._recent[slot] = images
+            while len(self._recent) > self._keep:
+                self._recent.popitem(last=False)
+        return images
+
+
+def _slot(item: Item, arm: Arm) -> tuple[str, str, str]:
+    """Jobs of one slot send the same encoded images (fit depends only on low versus high)."""
+    mode = "low" if arm.detail == "low" else "high"
+    return item.id, arm.strategy, mode if arm.strategy == "fit" else ""
+
+
+def _messages(job: _Job, system: str | None, images: list[Any] | None = None) -> list[dict[str, Any]]:
+    """The request's messages; ``images``: the job's encoded images (default: ``job.images``)."""
     content: list[dict[str, Any]] = [{"type": "text", "text": job.item.question}]
-    content += [part_for(img, job.arm.detail) for img in job.images or []]  # documents too (document_arms)
+    content += [part_for(img, job.arm.detail) for img in (job.images if images is None else images) or []]
     messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     return [*messages, {"role": "user", "content": content}]
 
@@ -421,13 +470,13 @@ def run_experiment(
     identity = backend_identity(client)
     cache = ResultCache(cache_dir)
 
-    # Encode once per (item, strategy, detail-class), estimate every job.
+    # Encode once per (item, strategy, detail-class), estimate every job, and keep only each
+    # image's address and sizes: the bytes are encoded again when the request is sent.
     jobs: list[_Job] = []
-    encoded: dict[tuple[str, str, str], tuple[list[Any] | None, str | None]] = {}
     for item in item_set.items:
+        encoded: dict[tuple[str, str, str], tuple[list[Any] | None, str | None]] = {}
         for arm in arms:
-            mode = "low" if arm.detail == "low" else "high"
-            slot = (item.id, arm.strategy, mode if arm.strategy == "fit" else "")
+            slot = _slot(item, arm)
             if slot not in encoded:
                 try:
                     encoded[slot] = (strategy_images(item.image, arm.strategy, arm.detail, name=item.id), None)
@@ -440,7 +489,10 @@ def run_experiment(
                     job.key = _key(job, identity, system)
                     out = bodies[arm.deployment].get("max_tokens", bodies[arm.deployment].get("max_completion_tokens"))
                     _estimate(job, system, str(clients[arm.deployment].token_model), out)
+                    job.images = [_ImageRef(i.sha256, i.width, i.height, i.original_width, i.original_height)
+                                  for i in images]  # fmt: skip
                 jobs.append(job)
+    encoder = _Encoder(keep=max(4, 2 * concurrency))
 
     unknown = {j.index for j in jobs if not resend_unknown and _unanswered(j, cache)}  # billed, answer lost
     missing = [j for j in jobs if j.key is not None and j.key not in cache and j.index not in unknown]
@@ -487,7 +539,7 @@ def run_experiment(
         assert job.key is not None
         cache.mark_sent(job.key)  # durable before it goes out: a kill now leaves "outcome unknown"
         try:
-            record = _send(c, job, system, pacer, rate_limit_timeout_s)
+            record = _send(c, job, system, pacer, rate_limit_timeout_s, encoder)
         except Exception as e:
             cache.clear_sent(job.key)
             return _row(job, None, redact(f"{type(e).__name__}: {e}"), "failed", clients, cache, item_set)
@@ -498,7 +550,7 @@ def run_experiment(
 
     try:
         if batch:
-            sent = send_batch(client, missing, lambda j: _messages(j, system), batch_dir or Path(cache_dir) / "batches",
+            sent = send_batch(client, missing, lambda j: _messages(j, system, encoder.images(j)), batch_dir or Path(cache_dir) / "batches",
                               progress=progress)  # fmt: skip
             for job in jobs:
                 if job.encode_error is not None:
@@ -596,12 +648,12 @@ class _RunState:
                               BudgetWarning, stacklevel=4)  # fmt: skip
 
 
-def _send(c: Any, job: _Job, system: str | None, pacer: Pacer, timeout_s: float) -> dict[str, Any]:
+def _send(c: Any, job: _Job, system: str | None, pacer: Pacer, timeout_s: float, encoder: _Encoder) -> dict[str, Any]:
     """One request through the SDK (its retries off), paced, 429s waited out, transients retried."""
     sdk = c.sdk.with_options(max_retries=0)
     deadline = time.monotonic() + timeout_s
     transient_left = int(getattr(c, "max_retries", 2))
-    messages = _messages(job, system)
+    messages = _messages(job, system, encoder.images(job))
     while True:
         pacer.acquire(job.pacing_tokens)
         started = time.perf_counter()

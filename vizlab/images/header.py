@@ -194,7 +194,8 @@ def _png(head: bytes, fetch: Fetch) -> HeaderSize | None:
     width, height = struct.unpack(">II", ihdr[8:16])
     if width == 0 or height == 0:
         return None
-    orientation = 1
+    exif: int | None = None  # the orientation of an eXIf chunk or a raw EXIF profile (0: no tag)
+    xmp = 0
     pos = 33
     while pos < MAX_SCAN_BYTES:  # chunks before the pixel data: where Pillow's open finds EXIF
         chunk = _read(head, fetch, pos, 8)
@@ -203,19 +204,70 @@ def _png(head: bytes, fetch: Fetch) -> HeaderSize | None:
         size = struct.unpack(">I", chunk[:4])[0]
         kind = chunk[4:8]
         if kind in (b"IDAT", b"IEND", b"fdAT"):
-            return HeaderSize(width, height, orientation)
-        if kind in _PNG_TEXT:  # may carry XMP or "Raw profile type exif": Pillow's job
-            return None
+            return HeaderSize(width, height, exif or xmp or 1)
         body = _read(head, fetch, pos + 8, size + 4)
         if len(body) < size + 4 or zlib.crc32(body[:size], zlib.crc32(kind)) != struct.unpack(">I", body[size:])[0]:
             return None
-        if kind == b"eXIf":
-            found = _exif_orientation(body[:size])
+        if kind == b"eXIf" or (kind in _PNG_TEXT and exif is None):
+            found = _exif_orientation(body[:size]) if kind == b"eXIf" else _png_text_orientation(kind, body[:size])
             if found is None:
                 return None
-            orientation = found or 1
+            if kind == b"eXIf" or found != _NOT_EXIF:
+                exif = found
+        if kind in _PNG_TEXT and not xmp:
+            xmp = _png_xmp_orientation(kind, body[:size])
         pos += 12 + size
     return None
+
+
+_NOT_EXIF = -1  # a text chunk that holds no EXIF profile
+_PNG_EXIF_KEY = b"Raw profile type exif"
+_PNG_XMP_KEY = b"XML:com.adobe.xmp"
+
+
+def _png_text(kind: bytes, body: bytes, wanted: bytes) -> bytes | None:
+    """The text of a tEXt, zTXt or iTXt chunk whose keyword is ``wanted`` (None otherwise),
+    as Pillow's PngImagePlugin reads it (compressed text inflated, within MAX_SCAN_BYTES)."""
+    keyword, _, rest = body.partition(b"\x00")
+    if keyword != wanted:
+        return None
+    if kind == b"tEXt":
+        return rest
+    if kind == b"zTXt":
+        return _inflate(rest[1:]) if rest[:1] == b"\x00" else None
+    flag, method, rest = rest[:1], rest[1:2], rest[2:]
+    rest = rest.split(b"\x00", 2)[-1]  # language tag, translated keyword
+    if flag == b"\x01":
+        return _inflate(rest) if method == b"\x00" else None
+    return rest
+
+
+def _inflate(data: bytes) -> bytes | None:
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(data, MAX_SCAN_BYTES)
+    except zlib.error:
+        return None
+    return out if inflater.eof else None
+
+
+def _png_text_orientation(kind: bytes, body: bytes) -> int | None:
+    """Orientation from a "Raw profile type exif" text chunk (ImageMagick's hex dump, which
+    Pillow's getexif reads); :data:`_NOT_EXIF` for any other text chunk, None if unreadable."""
+    text = _png_text(kind, body, _PNG_EXIF_KEY)
+    if text is None:
+        return None if body.partition(b"\x00")[0] == _PNG_EXIF_KEY else _NOT_EXIF
+    try:
+        raw = bytes.fromhex("".join(text.decode("latin-1").split("\n")[3:]))
+    except ValueError:
+        return None
+    return _exif_orientation(raw)
+
+
+def _png_xmp_orientation(kind: bytes, body: bytes) -> int:
+    """tiff:Orientation in an XMP text chunk (0 when absent), as Pillow's getexif falls back to."""
+    text = _png_text(kind, body, _PNG_XMP_KEY)
+    return (_xmp_orientation(text) or 0) if text else 0
 
 
 def _gif(head: bytes, fetch: Fetch) -> HeaderSize | None:
@@ -268,11 +320,8 @@ def _webp(head: bytes, fetch: Fetch) -> HeaderSize | None:
         width = int.from_bytes(head[24:27], "little") + 1
         height = int.from_bytes(head[27:30], "little") + 1
         size = HeaderSize(width, height)
-        flags = head[20]
-        if flags & 0x04:  # XMP: Pillow may read an orientation from it
-            return None
-        if flags & 0x08:  # EXIF, usually the last chunk: walk the chunk headers to it
-            return _webp_exif(head, fetch, size)
+        if head[20] & 0x0C:  # EXIF or XMP: walk the chunk headers to them
+            return _webp_orientation(head, fetch, size)
     else:
         return None
     if size.width == 0 or size.height == 0:
@@ -280,22 +329,34 @@ def _webp(head: bytes, fetch: Fetch) -> HeaderSize | None:
     return size
 
 
-def _webp_exif(head: bytes, fetch: Fetch, size: HeaderSize) -> HeaderSize | None:
+def _webp_orientation(head: bytes, fetch: Fetch, size: HeaderSize) -> HeaderSize | None:
+    """``size`` with the orientation of the EXIF chunk, else of the XMP chunk (as Pillow's
+    getexif falls back to XMP); EXIF is usually the last chunk, so only chunk headers are read."""
     end = 8 + struct.unpack("<I", head[4:8])[0]
     pos = 12
     steps = 0
+    exif: int | None = None
+    xmp = 0
     while pos + 8 <= end and steps < 100_000:
         chunk = _read(head, fetch, pos, 8)
         if len(chunk) < 8:
             return None
         length = struct.unpack("<I", chunk[4:8])[0]
-        if chunk[:4] == b"EXIF":
+        if chunk[:4] in (b"EXIF", b"XMP "):
+            if length > MAX_SCAN_BYTES:
+                return None
             body = _read(head, fetch, pos + 8, length)
-            found = _exif_orientation(body)
-            return None if found is None else HeaderSize(size.width, size.height, found or 1)
+            if len(body) < length:
+                return None
+            if chunk[:4] == b"EXIF" and exif is None:
+                exif = _exif_orientation(body)
+                if exif is None:
+                    return None
+            elif chunk[:4] == b"XMP " and not xmp:
+                xmp = _xmp_orientation(body) or 0
         pos += 8 + length + (length & 1)
         steps += 1
-    return None
+    return HeaderSize(size.width, size.height, exif or xmp or 1)
 
 
 def _bmp(head: bytes) -> HeaderSize | None:

@@ -42,12 +42,23 @@ NO_IMAGE_ANSWER = (
 
 # --- intents ----------------------------------------------------------------------------------
 
+# Checked in order; colours and counts come before reading, so "What colour is the sign? One
+# word." asks for a colour, and the answer-format instructions are cut off before matching.
 _INTENTS = (
     ("compare", re.compile(r"\b(compare|comparison|differen\w*|differ|same|similar|versus|vs\.?|both)\b")),
-    ("read", re.compile(r"\b(read|say|says|said|text|ocr|written|write|words?|transcribe|label|sign|caption|title)\b")),
-    ("colours", re.compile(r"\b(colou?rs?|hue|shade)\b")),
+    ("colours", re.compile(r"\b(colou?rs?|colou?red|hues?|shades?|tints?)\b")),
+    ("count_text", re.compile(r"\b(how many|count|number of)\b.*\b(words?|lines?|letters?|characters?)\b")),
     ("count", re.compile(r"\b(how many|count|number of)\b")),
+    ("read", re.compile(r"\b(read|reads|say|says|said|text|ocr|written|write|words?|transcribe|label\w*|signs?|"
+                        r"caption|title|headline|heading|letters?|spell\w*)\b")),
     ("size", re.compile(r"\b(size|dimensions?|resolution|how big|how large|pixels?|width|height|wide|tall)\b")),
+)
+# How to answer, not what about: "One word.", "in a few words", "answer with a single word",
+# "say yes or no", "reply in one sentence". Cut before the intents are matched.
+_ANSWER_FORMAT = re.compile(
+    r"\b(?:(?:answer|reply|respond)(?: \w+)?\s+)?(?:in |with |using )?(?:just |only )?(?:one|a|an|single|few|two|three|"
+    r"four|five|\d+)(?: single| few)? (?:word|words|sentence|sentences|line|lines)\b(?: or (?:less|fewer))?"
+    r"|\b(?:say|answer|reply) (?:yes or no|only|just)\b"
 )
 _SHAPE_WORDS = {"circle": "circle", "circles": "circle", "round": "circle", "dot": "circle", "dots": "circle",
                 "rectangle": "rectangle", "rectangles": "rectangle", "square": "rectangle", "squares": "rectangle",
@@ -55,7 +66,7 @@ _SHAPE_WORDS = {"circle": "circle", "circles": "circle", "round": "circle", "dot
 
 
 # The answers that quote the text read (describe, read, compare); colours, counts and sizes do not.
-INTENTS_NEEDING_TEXT = frozenset({"describe", "read", "compare"})
+INTENTS_NEEDING_TEXT = frozenset({"describe", "read", "compare", "count_text"})
 
 
 def detect_intent(question: str) -> str:
@@ -64,7 +75,7 @@ def detect_intent(question: str) -> str:
     >>> detect_intent("What does the sign say?")
     'read'
     """
-    q = question.lower()
+    q = _ANSWER_FORMAT.sub(" ", question.lower())
     for name, pattern in _INTENTS:
         if pattern.search(q):
             return name
@@ -277,6 +288,9 @@ class Analyst:
             return f"Dominant colours: {_colours_text(facts)}."
         if intent == "count":
             return self._count(facts, question)
+        if intent == "count_text":
+            words = sum(len(line.split()) for line in facts.text_lines)
+            return f"I read {_plural(words, 'word')} in {_plural(len(facts.text_lines), 'line')}. {_text_text(facts)}"
         if intent == "size":
             mime = f" {facts.mime}" if facts.mime else ""
             high = _deps.scale_for_high(facts.width, facts.height)

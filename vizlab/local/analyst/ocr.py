@@ -27,7 +27,15 @@ TEXT_SCORE = 0.7  # minimum OCR confidence for a line to be reported
 # image's recognition is split across both (each on its own core) and two clients are served
 # at once; with one, requests queue for it.
 SESSION_MEMORY = 512 * 1024 * 1024  # RSS one PP-OCR engine may reach on a dense 768-px view (measured ~300 MB)
-REC_BATCH = 6  # RapidOCR 1.4.4's rec_batch_num: recognition runs in batches of this many lines
+# Recognition one line at a time: a batch pads every line to its widest, and costs more CPU per
+# line (batches of 6, RapidOCR's default: 1.4x the CPU-seconds of 1 on bench 4's dense image).
+REC_BATCH = 1
+# Each line crop padded above and below by this share of its height before recognition: the
+# recogniser scales every line to 48 px high, so a taller crop is a narrower input (0.7x the
+# CPU-seconds at 0.2 on bench 4's dense images, with as many words read). Only long lines, where
+# the CPU goes: a short word in tiny type reads worse smaller ("quiethabor").
+REC_PAD = 0.2
+REC_PAD_MIN_RATIO = 8.0  # width / height from which a line crop is padded
 
 
 def _usable_cores() -> int:
@@ -117,24 +125,44 @@ class _OcrPool:
 _pool = _OcrPool()
 
 
-def _recognise(engine: Any, crops: list[np.ndarray]) -> list[tuple[str, float]]:
-    result, _ = engine.text_rec(crops, False)
-    return [(str(r[0]), float(r[1])) for r in result]
+# A recognised line: its text, confidence, and each character's column in the recogniser's
+# output (None when unknown) out of the columns that cover the crop.
+Reading = tuple[str, float, list[int] | None, float]
 
 
-def _ocr(view: Image.Image, *, split: bool = True) -> list[tuple[float, float, str]]:
-    """(top, left, text) of each confident line in ``view`` (:func:`_ocr_scored` without scores)."""
-    return [(top, left, text) for top, left, text, _ in _ocr_scored(view, split=split)]
+def _recognise(engine: Any, crops: list[np.ndarray]) -> list[Reading]:
+    result, _ = engine.text_rec(crops, True)  # True: also the decoding column of every character
+    out: list[Reading] = []
+    for r in result:
+        text, score = str(r[0]), float(r[1])
+        cols: list[int] | None = None
+        span = 0.0
+        if len(r) > 2 and r[2]:
+            span = float(r[2][0])
+            cols = [int(c) for word in r[2][2] for c in word]
+            if len(cols) != len(text):
+                cols = None
+        out.append((text, score, cols, span))
+    return out
 
 
-def _ocr_scored(view: Image.Image, *, split: bool = True) -> list[tuple[float, float, str, float]]:
-    """(top, left, text, confidence) of each confident line in ``view``.
+def _ocr(view: Image.Image, *, split: bool = True, spaced: bool = True) -> list[tuple[float, float, str]]:
+    """(top, left, text) of each confident line in ``view``.
 
     RapidOCR's own pipeline (``RapidOCR.__call__``, 1.4.4) step by step, so that recognition, 97%
-    of the time on a dense image, can be split across two engines: the lines are sorted by
-    aspect ratio as its recogniser sorts them, and split at batch boundaries, so every batch
-    (and so every line's padding, and so every text read) is exactly what one engine would read.
+    of the time on a dense image, can be split across two engines: lines are recognised one at a
+    time (:data:`REC_BATCH`), so a line reads the same whichever engine reads it.
+    ``spaced``: put back the spaces the recogniser drops, from the gaps in each line's pixels
+    (:func:`word_gap_threshold`); ``False`` gives the recogniser's text as it is.
     """
+    return [(top, left, text) for top, left, _, _, text, _ in _ocr_boxes(view, split=split, spaced=spaced)]
+
+
+Box = tuple[float, float, float, float, str, float]  # top, left, bottom, right, text, OCR confidence
+
+
+def _ocr_boxes(view: Image.Image, *, split: bool, spaced: bool) -> list[Box]:
+    """(top, left, bottom, right, text, confidence) of each confident line box in ``view``."""
     engine: Any = _pool.acquire()
     helper = None
     try:
@@ -147,16 +175,16 @@ def _ocr_scored(view: Image.Image, *, split: bool = True) -> list[tuple[float, f
         if boxes is None:
             return []
         crops = engine.get_crop_img_list(img, boxes)
-        order = np.argsort(np.array([c.shape[1] / float(c.shape[0]) for c in crops]))
-        ordered = [crops[i] for i in order]
-        batches = (len(ordered) + REC_BATCH - 1) // REC_BATCH
-        if batches >= 2 and split:
+        padded = [_pad(c) for c in crops]
+        order = np.argsort(np.array([c.shape[1] / float(c.shape[0]) for c in padded]), kind="stable")
+        ordered = [padded[i] for i in order]
+        if len(ordered) >= 2 and split:
             helper = _pool.acquire(wait=False)
         if helper is None:
             results = _recognise(engine, ordered)
         else:
-            cut = REC_BATCH * (batches // 2)
-            second: list[Any] = []
+            cut = _balanced_cut(ordered)
+            second: list[Reading] = []
             worker = threading.Thread(target=lambda: second.extend(_recognise(helper, ordered[cut:])), daemon=True)
             worker.start()
             first = _recognise(engine, ordered[:cut])
@@ -164,20 +192,161 @@ def _ocr_scored(view: Image.Image, *, split: bool = True) -> list[tuple[float, f
             if len(second) != len(ordered) - cut:
                 raise RuntimeError("OCR recognition failed in the helper engine")
             results = first + second
-        texts: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        readings: list[Reading] = [("", 0.0, None, 0.0)] * len(crops)
         for position, index in enumerate(order):
-            texts[int(index)] = results[position]
+            readings[int(index)] = results[position]
         origin = engine._get_origin_points(boxes, record, raw_h, raw_w)
     finally:
         if helper is not None:
             _pool.release(helper)
         _pool.release(engine)
+    texts = [r[0] for r in readings]
+    if spaced:
+        texts = respace(crops, readings)
     lines = []
-    for box, (text, score) in zip(origin, texts):
+    for box, text, (_, score, _, _) in zip(origin, texts, readings):
         text = text.strip()
         if text and score >= TEXT_SCORE:
-            lines.append((float(min(p[1] for p in box)), float(min(p[0] for p in box)), text, float(score)))
+            ys = [float(p[1]) for p in box]
+            xs = [float(p[0]) for p in box]
+            lines.append((min(ys), min(xs), max(ys), max(xs), text, float(score)))
     return lines
+
+
+def _pad(crop: np.ndarray) -> np.ndarray:
+    """``crop`` with :data:`REC_PAD` of its height added above and below, in its edge colour,
+    when it is a long line (at least :data:`REC_PAD_MIN_RATIO` times as wide as high)."""
+    extra = round(crop.shape[0] * REC_PAD)
+    if extra == 0 or crop.ndim != 3 or crop.shape[1] < REC_PAD_MIN_RATIO * crop.shape[0]:
+        return crop
+    edge = np.median(np.concatenate([crop[0], crop[-1]]), axis=0).astype(crop.dtype)
+    out = np.empty((crop.shape[0] + 2 * extra, crop.shape[1], crop.shape[2]), crop.dtype)
+    out[:] = edge
+    out[extra:extra + crop.shape[0]] = crop
+    return out
+
+
+def _balanced_cut(crops: list[np.ndarray]) -> int:
+    """Where to split ``crops`` between two engines so both recognise about as wide an input
+    (the cost of a line grows with its width at the recogniser's 48-px height).
+
+    >>> _balanced_cut([np.zeros((10, w, 3)) for w in (10, 10, 10, 30)])
+    3
+    """
+    widths = np.cumsum([c.shape[1] / c.shape[0] for c in crops])
+    cut = int(np.searchsorted(widths, widths[-1] / 2)) + 1
+    return min(max(cut, 1), len(crops) - 1)
+
+
+# --- words from the pixels ---------------------------------------------------------------------
+# The recogniser often drops the space between words in small text ("VYVVXJHXWHEVN" for three
+# words), though it knows where each character sits. The crop's column projection shows where the
+# ink stops: gaps between words are wider than gaps between letters. The threshold between the two
+# is learned per image (all its lines share a font size), relative to the line height.
+
+MIN_WORD_GAP_RATIO = 1.8  # word gaps at least this many times the letter gaps, or no split at all
+MIN_GAPS = 20  # fewer gaps in the whole image than this: too few to learn from, no split
+MIN_WORD_GAP_PX = 3  # a narrower gap is never a word gap (tiny text: leave the recogniser's text)
+
+
+def ink_gaps(crop: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of each run of ink-free columns between the first and last inked column.
+
+    Only the line's own band of rows counts (the run of inked rows with the most ink), so a
+    neighbouring line's descenders that the crop caught do not fill a gap.
+
+    >>> crop = np.full((10, 12, 3), 255, np.uint8); crop[2:8, 2:4] = 0; crop[2:8, 8:10] = 0
+    >>> ink_gaps(crop)
+    [(4, 8)]
+    """
+    grey = crop.astype(np.float32).mean(axis=2) if crop.ndim == 3 else crop.astype(np.float32)
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    diff = np.abs(grey - float(np.median(border)))
+    contrast = float(diff.max()) if diff.size else 0.0
+    if contrast < 40:
+        return []
+    ink = diff > max(25.0, 0.45 * contrast)
+    per_row = ink.sum(axis=1)
+    band, best, start = (0, 0), -1, None
+    for y in range(len(per_row) + 1):
+        if y < len(per_row) and per_row[y] > 0:
+            start = y if start is None else start
+        elif start is not None:
+            total = int(per_row[start:y].sum())
+            if total > best:
+                band, best = (start, y), total
+            start = None
+    core = ink[band[0]:band[1]]
+    inked = core.any(axis=0)
+    cols = np.flatnonzero(inked)
+    if cols.size < 2:
+        return []
+    gaps = []
+    start = None
+    for x in range(int(cols[0]), int(cols[-1]) + 1):
+        if not inked[x] and start is None:
+            start = x
+        elif inked[x] and start is not None:
+            gaps.append((start, x))
+            start = None
+    return gaps
+
+
+def word_gap_threshold(widths: list[float]) -> float | None:
+    """The gap width (relative to line height) above which a gap separates words, or None.
+
+    Two classes by Otsu's rule over every gap in the image; None when there are too few gaps or
+    the wide ones are not clearly wider than the narrow ones (then no space is added).
+
+    >>> round(word_gap_threshold([0.06, 0.1, 0.06, 0.35, 0.12, 0.06, 0.3, 0.1] * 3), 2)
+    0.21
+    """
+    values = np.sort(np.asarray(widths, dtype=np.float64))
+    if values.size < MIN_GAPS:
+        return None
+    best, best_cut = -1.0, None
+    for k in range(1, values.size):
+        if values[k] == values[k - 1]:
+            continue
+        low, high = values[:k], values[k:]
+        between = low.size * high.size * (high.mean() - low.mean()) ** 2
+        if between > best:
+            best, best_cut = between, k
+    if best_cut is None:
+        return None
+    low, high = values[:best_cut], values[best_cut:]
+    if high.mean() < MIN_WORD_GAP_RATIO * low.mean():
+        return None
+    return float((low[-1] + high[0]) / 2)
+
+
+def respace(crops: list[np.ndarray], readings: list[Reading]) -> list[str]:
+    """Each reading's text with a space put back wherever a word gap lies between two characters."""
+    gaps = [ink_gaps(c) for c in crops]
+    threshold = word_gap_threshold([(e - s) / c.shape[0] for c, g in zip(crops, gaps) for s, e in g])
+    out = []
+    for crop, line_gaps, (text, _, cols, span) in zip(crops, gaps, readings):
+        if threshold is None or cols is None or span <= 0 or not text:
+            out.append(text)
+            continue
+        scale = crop.shape[1] / span  # crop pixels per decoding column
+        wide = [(s + e) / 2 for s, e in line_gaps if (e - s) / crop.shape[0] > threshold and e - s >= MIN_WORD_GAP_PX]
+        out.append(_insert_spaces(text, [(c + 0.5) * scale for c in cols], wide))
+    return out
+
+
+def _insert_spaces(text: str, xs: list[float], gap_centres: list[float]) -> str:
+    """``text`` with a space between two neighbouring characters that a gap centre falls between.
+
+    >>> _insert_spaces("ABCD", [2, 6, 14, 18], [10.0])
+    'AB CD'
+    """
+    chars = [text[0]]
+    for i in range(1, len(text)):
+        if text[i] != " " and text[i - 1] != " " and any(xs[i - 1] < g < xs[i] for g in gap_centres):
+            chars.append(" ")
+        chars.append(text[i])
+    return "".join(chars)
 
 
 def _content_box(
@@ -225,11 +394,41 @@ def read_text_scored(
         padded = Image.new("RGB", (max(32, crop.width), max(32, crop.height)), (255, 255, 255))
         padded.paste(crop, (0, 0))
         crop = padded
-    lines = sorted(_ocr_scored(crop, split=split), key=lambda item: (round(item[0] / 8), item[1]))
     seen: set[str] = set()
     ordered = []
-    for _, _, text, score in lines:
+    for text, score in _rows(_ocr_boxes(crop, split=split, spaced=True)):
         if text not in seen:
             seen.add(text)
             ordered.append((text, round(score, 4)))
     return ordered
+
+
+def _rows(boxes: list[Box]) -> list[tuple[str, float]]:
+    """Line texts top to bottom: boxes whose middles share a row are one line, left to right,
+    when they sit close (less than two line heights apart); far apart, they stay separate.
+
+    A joined line's confidence is its least confident part's.
+
+    >>> _rows([(0, 60, 20, 100, "world", 0.9), (2, 0, 21, 50, "hello", 0.8), (30, 0, 50, 40, "next", 1.0)])
+    [('hello world', 0.8), ('next', 1.0)]
+    """
+    rows: list[list[Box]] = []
+    for box in sorted(boxes, key=lambda b: ((b[0] + b[2]) / 2, b[1])):
+        middle = (box[0] + box[2]) / 2
+        if rows and rows[-1][0][0] <= middle <= rows[-1][0][2]:
+            rows[-1].append(box)
+        else:
+            rows.append([box])
+    texts = []
+    for row in rows:
+        row.sort(key=lambda b: b[1])
+        parts = [row[0]]
+        for box in row[1:]:
+            last = parts[-1]
+            if box[1] - last[3] < 2 * (last[2] - last[0]):
+                parts[-1] = (min(last[0], box[0]), last[1], max(last[2], box[2]), box[3], f"{last[4]} {box[4]}",
+                             min(last[5], box[5]))
+            else:
+                parts.append(box)
+        texts += [(p[4], p[5]) for p in parts]
+    return texts
