@@ -222,8 +222,8 @@ def test_a_one_word_colour_question_gets_a_colour_without_ocr(monkeypatch: pytes
     from vizlab.local.analyst import answer as module
 
     reads: list[int] = []
-    original = module.read_text
-    monkeypatch.setattr(module, "read_text", lambda *a: (reads.append(1), original(*a))[1])
+    original = module.read_text_scored
+    monkeypatch.setattr(module, "read_text_scored", lambda *a: (reads.append(1), original(*a))[1])
     red = Image.new("RGB", (96, 96), (220, 30, 30))
     reply = Analyst().answer(ask("What is the dominant colour? One word.", red))
     assert "Dominant colours: red (100%)" in reply and "read no text" not in reply

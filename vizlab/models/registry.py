@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from vizlab.errors import UnknownModelError
 from vizlab.models.families import SNAPSHOTS, builtin
-from vizlab.models.types import PROVIDERS, ModelInfo, PatchRule
+from vizlab.models.types import PROVIDERS, ModelInfo
 
 __all__ = ['lookup', 'families', 'register', 'known_names', 'canonical_name', 'snapshots', 'lifecycle_warning',
            'default_local_model', 'DEFAULT_LOCAL_RULE', 'WARN_DAYS']
