@@ -543,7 +543,11 @@ class ChatPanel(Panel):
     def _show_code(self) -> None:
         on = bool(self.code_toggle.value)
         self.code_kind.layout.display = "" if on else "none"
-        self.code_view.code = self.state.request_code(self.code_kind.value) if on else ""
+        try:  # runnable: the images are saved beside the notebook and read back by the code
+            self.code_view.code = self.state.request_code(self.code_kind.value, runnable=True) if on else ""
+        except OSError as e:  # the folder for the image copies cannot be written
+            self.code_view.code = self.state.request_code(self.code_kind.value) if on else ""
+            self._show_error(f"View code could not save the images it reads ({e}); the code shows them shortened.")
 
     def _show_raw(self) -> None:
         if self.raw_toggle.value:

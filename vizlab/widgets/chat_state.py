@@ -714,21 +714,30 @@ class ChatState:
         doc = {"request": elide_data_urls(reply.request), "response": elide_data_urls(reply.raw)}
         return redact(json.dumps(doc, indent=2, ensure_ascii=False))
 
-    def request_code(self, kind: str = "python", *, full: bool = False) -> str:
-        """The last request as code to run (``"python"``, ``"requests"`` or ``"curl"``), key from the env.
+    def code_image_dir(self) -> Path:
+        """Where View code saves the images it reads back: ``vizlab-code-images`` in the export folder."""
+        return (self.export_dir if self.export_dir is not None else Path.cwd()) / "vizlab-code-images"
 
-        Image data is shortened unless ``full=True``. Before the first Send: a note saying so.
+    def request_code(self, kind: str = "python", *, full: bool = False, runnable: bool = False) -> str:
+        """The last request as code (``"python"``, ``"requests"`` or ``"curl"``), key from the env.
+
+        ``runnable=True`` saves the images in :meth:`code_image_dir` and the code reads them
+        back (what View code shows); else ``full=True`` inlines them and the default shortens
+        them. Before the first Send: a note saying so.
         """
-        from vizlab.widgets.code import request_code
+        from vizlab.widgets.code import LOCAL_KEY, request_code
 
         reply = self.last_reply
         if reply is None:
             return "# Send a message first: this shows the exact request it made, as code."
-        code = request_code(reply.request, self._client, kind, full=full)
+        secrets = list(client_secrets(self._client) or ())
+        image_dir = self.code_image_dir() if runnable else None
+        code = request_code(reply.request, self._client, kind, full=full, image_dir=image_dir, secrets=secrets)
         # The client's own key, should any text carry it; not redact()'s key-shaped patterns,
-        # which would also blank the `api_key=os.environ[...]` that the code needs.
-        for secret in client_secrets(self._client) or ():
-            if secret and len(secret) >= 4:
+        # which would also blank the `api_key=os.environ[...]` that the code needs. The built-in
+        # backend's default key is public (it accepts any key) and stays.
+        for secret in secrets:
+            if secret and len(secret) >= 4 and not (secret == LOCAL_KEY and self._client.backend == "local"):
                 code = code.replace(secret, "***")
         return code
 
