@@ -48,6 +48,7 @@ from vizlab.widgets._common import (
     toggle_layout,
 )
 from vizlab.widgets._common import png_data_url, snapshot_box
+from vizlab.widgets.chat_edit_view import ChatEditingView
 from vizlab.widgets.chat_state import ChatSettings, ChatState
 from vizlab.widgets.code import CODE_KINDS
 from vizlab.widgets.markdown import plain_html, render_markdown
@@ -69,7 +70,7 @@ _BUBBLE = {
 }
 
 
-class ChatPanel(Panel):
+class ChatPanel(ChatEditingView, Panel):
     """Chat with a vision model about images, with tokens, cost and latency per turn.
 
     ``client`` defaults to :func:`vizlab.connect` (the built-in backend when nothing is
@@ -235,6 +236,7 @@ class ChatPanel(Panel):
         self.export_html = W.HTML()
         self.export_html.add_class("vizlab-chat-export")
 
+        editing = self._build_editing()
         self.widget = W.VBox(
             [
                 W.HBox([self.deployment_picker, self.backend_html], layout=ROW),
@@ -255,6 +257,7 @@ class ChatPanel(Panel):
                 W.HBox([self.send_button, self.stop_button, self.new_chat_button, self.raw_toggle, self.code_toggle,
                         self.export_json_button, self.export_md_button], layout=ROW),
                 self.export_html,
+                editing,
                 self.raw_html,
                 self.code_kind,
                 self.code_view,
@@ -444,6 +447,8 @@ class ChatPanel(Panel):
         self.send_button.disabled = busy
         self.stop_button.disabled = not busy
         self.new_chat_button.disabled = busy
+        for button in (self.regenerate_button, self.resend_button, self.delete_button, self.import_upload):
+            button.disabled = busy
 
     def _show_problems(self, problems: list[str]) -> None:
         """Bad files, one per line, each name in bold (or nothing when all were good)."""
@@ -589,6 +594,7 @@ class ChatPanel(Panel):
             self._show_code()
         self._show_system_status()
         self._show_estimate()
+        self._refresh_editing()
 
     def snapshot_html(self) -> str:
         """The transcript, totals and estimate as static HTML (what a saved notebook shows)."""

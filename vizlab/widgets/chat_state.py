@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vizlab.errors import VizlabError, redact
+from vizlab.widgets.chat_edit import ChatEditing
 from vizlab.widgets.state import (
     client_secrets,
     cost_total,
@@ -162,7 +163,7 @@ def turn_stats(meta: Mapping[str, Any]) -> str:
     return f"{prompt} · {completion} · {cost} · {lat} · finish {meta.get('finish_reason')}"
 
 
-class ChatState:
+class ChatState(ChatEditing):
     """A chat with one client: system message, attachments, send/stop, stats, export, autosave.
 
     ``send()`` is synchronous (the panel runs it in a thread); ``cancel()`` may be called from
@@ -597,8 +598,9 @@ class ChatState:
 
     @property
     def spent_usd(self) -> float:
-        """What this chat has cost so far (stopped answers at their prompt estimate)."""
-        return float(self.totals()["cost"])
+        """What this chat has cost so far (stopped answers at their prompt estimate, replaced and
+        deleted answers included: they were billed)."""
+        return float(self.totals()["cost"]) + self.discarded_usd
 
     def budget_line(self) -> str:
         if self.max_usd is None:
@@ -692,8 +694,9 @@ class ChatState:
 
     def totals_line(self) -> str:
         t = self.totals()
+        gone = f" · {fmt_cost(self.discarded_usd)} more on answers since replaced or deleted" if self.discarded_usd else ""
         if not t["requests"]:
-            return "No requests yet."
+            return "No requests yet." + gone
         stopped = ""
         if t["stopped"]:
             stopped = (
@@ -703,7 +706,7 @@ class ChatState:
         return (
             f"Total: {t['requests']} request{'s' * (t['requests'] != 1)} · prompt {t['prompt']:,} tokens{stopped} "
             f"(estimated {t['estimated_prompt']:,}) · completion {t['completion']:,} · "
-            f"{fmt_cost(t['cost'])}{' (partly estimated)' * bool(t['stopped'])} · {t['latency_s']:.2f} s"
+            f"{fmt_cost(t['cost'])}{' (partly estimated)' * bool(t['stopped'])} · {t['latency_s']:.2f} s{gone}"
         )
 
     def raw_json(self) -> str:
