@@ -369,7 +369,7 @@ def test_no_settings_start_the_shared_built_in_backend(clean_env: Any, capsys: p
     assert first.backend == "local" and first.endpoint == second.endpoint  # one backend, reused
     assert first.describe() == out.strip() and first.token_model == "gpt-4o"
     assert first.chat("hello").backend == "local"
-    assert first.models() == ["gpt-4o", "gpt-4o-mini"]
+    assert first.models() == ["gpt-4.1", "gpt-4.1-mini", "gpt-4o", "gpt-4o-mini", "gpt-5.4-mini", "gpt-5.5"]
     first.close()
     second.close()
 

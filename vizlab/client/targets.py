@@ -29,7 +29,10 @@ ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
 LOCAL_MODEL_NAME = "vizlab-local-analyst"
 # Local servers (Ollama, vLLM, LM Studio) ignore the key, but the SDK requires one.
 DUMMY_KEY = "not-needed"
-LOCAL_DEFAULT_DEPLOYMENTS = ("gpt-4o", "gpt-4o-mini")
+# A current model of each family the registry lists (vizlab.models: gpt-4o, gpt-4.1, the gpt-5
+# reasoning line), so the docs' examples (compare gpt-4o with gpt-4.1-mini...) run offline, and
+# one shared backend serves them all instead of one backend (and OCR models) per deployment.
+LOCAL_DEFAULT_DEPLOYMENTS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-5.4-mini", "gpt-5.5")
 BACKENDS = ("azure", "openai", "local")
 
 

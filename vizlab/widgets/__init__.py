@@ -6,8 +6,9 @@ controls. A notebook cell that evaluates to a panel shows it::
     from vizlab.widgets import ChatPanel
     ChatPanel()            # the built-in backend when nothing is configured
 
-Public: :class:`UploadPanel`, :class:`ChatPanel`, :class:`ComparePanel` and their states
-:class:`UploadState`, :class:`ChatState`, :class:`CompareState`.
+Public: :class:`UploadPanel`, :class:`ChatPanel`, :class:`ComparePanel`,
+:class:`CompareChatPanel` and their states :class:`UploadState`, :class:`ChatState`,
+:class:`CompareState`, :class:`CompareChatState`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 from vizlab.widgets.chat import ChatPanel
 from vizlab.widgets.chat_state import ChatSettings, ChatState, TurnView
 from vizlab.widgets.compare import ComparePanel
+from vizlab.widgets.compare_chat import CompareChatPanel
+from vizlab.widgets.compare_chat_state import CompareChatState
 from vizlab.widgets.markdown import render_markdown
 from vizlab.widgets.state import CompareColumn, CompareState, UploadRow, UploadState
 from vizlab.widgets.upload import UploadPanel
@@ -23,6 +26,8 @@ __all__ = [
     "UploadPanel",
     "ChatPanel",
     "ComparePanel",
+    "CompareChatPanel",
+    "CompareChatState",
     "UploadState",
     "ChatState",
     "ChatSettings",

@@ -512,7 +512,14 @@ class ChatPanel(ChatEditingView, Panel):
             self.effort_picker.options = [(f"default ({default})" if default else "default", "")] + [(e, e) for e in efforts]
             self.effort_picker.value = ""
         self.effort_picker.layout.display = "" if efforts else "none"
+        self._show_output_limit()
         self._show_settings_note()
+
+    def _show_output_limit(self) -> None:
+        """Max tokens bounded by the deployment's output limit from the registry (vizlab.models)."""
+        limit = self.state.output_limit() or 128_000
+        self.max_tokens.max = limit  # a lower bound clamps the value too
+        self.max_tokens.tooltip = f"Largest answer in tokens; {self.state.client.deployment} allows up to {limit:,}"
 
     def _show_settings_note(self) -> None:
         try:

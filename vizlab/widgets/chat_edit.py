@@ -74,6 +74,7 @@ class ChatEditing:
         def _limit_history(messages: list[dict[str, Any]], past: int | None) -> list[dict[str, Any]]: ...
         @property
         def spent_usd(self) -> float: ...
+        def clamped(self, settings: ChatSettings) -> ChatSettings: ...
 
     discarded_usd: float = 0.0  # answers replaced or deleted in this session (billed all the same)
 
@@ -95,7 +96,7 @@ class ChatEditing:
         """Turns dropped and the cost of the request a resend from ``index`` would make."""
         from vizlab.tokens import estimate_request
 
-        s = settings if settings is not None else self.settings
+        s = self.clamped(settings if settings is not None else self.settings)
         later = self.conversation.turns[index + 1:]
         try:
             sent = self._limit_history(self._with_edit(index, text), s.past_messages)
@@ -260,7 +261,7 @@ class ChatEditing:
                 settings: ChatSettings | None, claimed: bool) -> bool:  # fmt: skip
         if not claimed and not self.claim_edit():
             return False
-        chosen = settings if settings is not None else self.settings
+        chosen = self.clamped(settings if settings is not None else self.settings)
         snap = self._snapshot()
         reply = None
         try:

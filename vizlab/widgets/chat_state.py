@@ -336,6 +336,7 @@ class ChatState(ChatEditing):
         chosen = settings if settings is not None else self.settings
         if max_tokens is not None:
             chosen = ChatSettings(**{**chosen.__dict__, "max_tokens": max_tokens})
+        chosen = self.clamped(chosen)
         refusal = self.budget_refusal(prompt, detail=detail, settings=chosen)
         if refusal:
             self.release()
@@ -503,6 +504,22 @@ class ChatState(ChatEditing):
         except VizlabError:
             return None
 
+    def output_limit(self) -> int | None:
+        """The deployment's largest output in tokens, from the registry (None when it is not known)."""
+        info = self.model_info()
+        limit = getattr(info, "max_output", None)
+        return limit if isinstance(limit, int) and limit > 0 else None
+
+    def clamp_max_tokens(self, value: int) -> int:
+        """``value`` capped at :meth:`output_limit` (gpt-4o: 16,384), so estimates never plan for more."""
+        limit = self.output_limit()
+        return min(value, limit) if limit is not None else value
+
+    def clamped(self, settings: ChatSettings) -> ChatSettings:
+        """``settings`` with max_tokens capped at the deployment's output limit."""
+        capped = self.clamp_max_tokens(settings.max_tokens)
+        return settings if capped == settings.max_tokens else ChatSettings(**{**settings.__dict__, "max_tokens": capped})
+
     def request_params(self, settings: ChatSettings | None = None) -> tuple[int | None, dict[str, Any], list[str]]:
         """``(max_tokens, extra params, notes)`` for the next request under ``settings``.
 
@@ -568,7 +585,7 @@ class ChatState(ChatEditing):
         """The estimate of the request Send would make now (text, attachments, detail, history)."""
         from vizlab.tokens import estimate_request
 
-        s = settings if settings is not None else self.settings
+        s = self.clamped(settings if settings is not None else self.settings)
         model = self._client.token_model
         try:
             full = self.next_messages(prompt, detail=detail)
