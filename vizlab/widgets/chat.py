@@ -198,10 +198,13 @@ class ChatPanel(ChatEditingView, Panel):
         self.budget_html.add_class("vizlab-chat-budget")
 
         # prompt and send: Enter sends, Shift+Enter is a newline
-        self.prompt = PromptBox(placeholder="Type a question, e.g. Describe this image (Enter sends, Shift+Enter: new line)",
-                                layout=fill_layout())  # fmt: skip
+        self.prompt = PromptBox(placeholder="Type a question, e.g. Describe this image (Enter sends, Shift+Enter: new line; "
+                                            "paste or drop an image to attach it)",
+                                label="Message to send", layout=fill_layout())  # fmt: skip
         self.prompt.add_class("vizlab-chat-prompt")
         self.prompt.on_submit(lambda _p: self.send())
+        self.prompt.on_files(self._on_files)
+        self.prompt.on_refused(lambda message: self._show_problems([message]))
         self.send_button = W.Button(description="Send", icon="paper-plane", button_style="primary", layout=auto_width())
         self.send_button.add_class("vizlab-chat-send")
         self.send_button.on_click(lambda _b: self.send())
@@ -330,6 +333,11 @@ class ChatPanel(ChatEditingView, Panel):
         problems = self.state.attach_all(records)
         self.file_upload.value = ()
         self._show_problems(problems)
+        self._show_attachments()
+
+    def _on_files(self, records: list[dict[str, Any]]) -> None:
+        """A paste or a drop on the prompt: attach the files (a bad one is named, the rest kept)."""
+        self._show_problems(self.state.attach_all(records))
         self._show_attachments()
 
     def _on_deployment(self, change: dict[str, Any]) -> None:

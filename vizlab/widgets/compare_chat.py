@@ -116,6 +116,8 @@ class CompareChatPanel(Panel):
                                 layout=fill_layout())  # fmt: skip
         self.prompt.add_class("vizlab-compare-chat-prompt")
         self.prompt.on_submit(lambda _p: self.send())
+        self.prompt.on_files(self._on_files)
+        self.prompt.on_refused(lambda message: self._error(message, file_error(message)))
         self.send_button = W.Button(description="Send to all", icon="paper-plane", button_style="primary", layout=auto_width())
         self.send_button.add_class("vizlab-compare-chat-send")
         self.send_button.on_click(lambda _b: self.send())
@@ -154,9 +156,12 @@ class CompareChatPanel(Panel):
         records = list(change["new"] or ())
         if records:
             self.file_upload.value = ()
-            problems = self.state.attach_all(records)
-            self._error("; ".join(problems), "<br>".join(file_error(p) for p in problems))
-            self._show_attachments()
+            self._on_files(records)
+
+    def _on_files(self, records: list[dict[str, Any]]) -> None:
+        problems = self.state.attach_all(records)
+        self._error("; ".join(problems), "<br>".join(file_error(p) for p in problems))
+        self._show_attachments()
 
     def send(self) -> None:
         """Send the prompt and attachments to every column (what Send to all does)."""

@@ -3,7 +3,9 @@
 * :class:`TranscriptView`: the rows of the chat (already rendered and sanitised in Python) in a
   box that scrolls, keeps the newest row in view, never squashes a row, gives each answer a
   Copy button and counts the seconds until the first token.
-* :class:`PromptBox`: a textarea where Enter sends and Shift+Enter starts a new line.
+* :class:`PromptBox`: a textarea where Enter sends and Shift+Enter starts a new line; pasting or
+  dropping an image attaches it (:mod:`vizlab.widgets.intake`).
+* :class:`DropZone`: the upload panel's drop, paste and keyboard-openable file chooser.
 * :class:`CodeView`: "View code" with a Copy button.
 * :class:`ZoomImage`: the compare panel's "what the model sees", real pixels on click.
 
@@ -21,7 +23,9 @@ from typing import Any
 import anywidget
 import traitlets
 
-__all__ = ["TranscriptView", "PromptBox", "CodeView", "ZoomImage"]
+from vizlab.widgets.intake import FileIntakeWidget
+
+__all__ = ["TranscriptView", "PromptBox", "CodeView", "ZoomImage", "DropZone"]
 
 
 def _static(name: str) -> str:
@@ -39,10 +43,11 @@ class TranscriptView(anywidget.AnyWidget):
     empty_text = traitlets.Unicode("No messages yet: attach an image, type a question, press Enter.").tag(sync=True)
 
 
-class PromptBox(anywidget.AnyWidget):
-    """A textarea: ``value`` is synced as you type; Enter calls the :meth:`on_submit` callbacks."""
+class PromptBox(FileIntakeWidget):
+    """A textarea: ``value`` is synced as you type; Enter calls the :meth:`on_submit` callbacks;
+    a pasted or dropped file goes to the :meth:`on_files` callbacks."""
 
-    _esm = traitlets.Unicode(_static("prompt.js")).tag(sync=True)
+    _esm = traitlets.Unicode(_static("files.js") + _static("prompt.js")).tag(sync=True)
     value = traitlets.Unicode("").tag(sync=True)
     placeholder = traitlets.Unicode("").tag(sync=True)
     disabled = traitlets.Bool(False).tag(sync=True)
@@ -61,7 +66,9 @@ class PromptBox(anywidget.AnyWidget):
         for callback in list(self._submit_callbacks):
             callback(self)
 
-    def _on_custom_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+    def _on_custom_msg(self, _widget: Any, content: Any, buffers: Any) -> None:
+        if self.handle_intake(content, buffers):
+            return
         if isinstance(content, dict) and content.get("event") == "submit":
             value = content.get("value")
             if isinstance(value, str):
@@ -84,3 +91,14 @@ class ZoomImage(anywidget.AnyWidget):
     _css = traitlets.Unicode(_static("zoom.css")).tag(sync=True)
     src = traitlets.Unicode("").tag(sync=True)  # a data: URL (nothing fetched)
     zoomed = traitlets.Bool(False).tag(sync=True)
+
+
+class DropZone(FileIntakeWidget):
+    """A box to drop or paste files on (or open the file chooser with Enter); see :meth:`on_files`."""
+
+    _esm = traitlets.Unicode(_static("files.js") + _static("dropzone.js")).tag(sync=True)
+    _css = traitlets.Unicode(_static("chat.css")).tag(sync=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.on_msg(lambda _w, content, buffers: self.handle_intake(content, buffers))
