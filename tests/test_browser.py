@@ -733,3 +733,135 @@ def test_committed_notebook_shows_the_panel_snapshot_without_running(browser: An
     finally:
         context.close()
         lab.shutdown_kernels()
+
+
+# --- paste, drop, a too-big file; regenerate, edit and resend; a 3-column chat compare -------------
+
+INTAKE_CELL = """\
+from IPython.display import display
+from vizlab.widgets import ChatPanel, UploadPanel
+chat = ChatPanel()
+upload = UploadPanel()
+display(chat)
+display(upload)
+"""
+
+# A PNG made in the page (random pixels compress badly: ``side`` 1024 gives about 4 MB), then a
+# paste or a drop carrying it, dispatched as the browser does for a real one.
+MAKE_FILE = """async ([side, name]) => {
+    const c = document.createElement('canvas'); c.width = side; c.height = side;
+    const g = c.getContext('2d'); const img = g.createImageData(side, side);
+    for (let i = 0; i < img.data.length; i++) img.data[i] = (i % 4 === 3) ? 255 : Math.floor(Math.random() * 256);
+    g.putImageData(img, 0, 0);
+    const blob = await new Promise(r => c.toBlob(r, 'image/png'));
+    window.__vizlabFile = new File([blob], name, {type: 'image/png'});
+    return blob.size;
+}"""
+PASTE = """el => { const dt = new DataTransfer(); dt.items.add(window.__vizlabFile);
+    el.dispatchEvent(new ClipboardEvent('paste', {clipboardData: dt, bubbles: true, cancelable: true})); }"""
+DROP = """el => { const dt = new DataTransfer(); dt.items.add(window.__vizlabFile);
+    for (const type of ['dragover', 'drop'])
+        el.dispatchEvent(new DragEvent(type, {dataTransfer: dt, bubbles: true, cancelable: true})); }"""
+HUGE = """([el, mb]) => { const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array(mb * 1024 * 1024)], 'huge-scan.png', {type: 'image/png'}));
+    el.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true})); }"""
+WATCH_PROGRESS = """el => { window.__vizlabProgress = 0;
+    new MutationObserver(() => { if (el.querySelector('progress')) window.__vizlabProgress += 1; })
+        .observe(el, {childList: true, subtree: true}); }"""
+
+
+def test_paste_drop_and_a_too_big_file_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
+    from playwright.sync_api import expect
+
+    (lab.root / "intake.ipynb").write_text(_notebook(_pid_cell("intake") + INTAKE_CELL), encoding="utf-8")
+    with _notebook_page(browser, lab, out, "intake.ipynb", ".vizlab-upload-drop") as page:
+        chat = page.locator(".vizlab-chat")
+        area = chat.locator(".vizlab-prompt-area")
+        expect(area).to_have_attribute("aria-label", "Message to send")
+        # A paste of a screenshot into the prompt attaches it.
+        page.evaluate(MAKE_FILE, [200, "screenshot.png"])
+        area.evaluate(PASTE)
+        thumbs = chat.locator(".vizlab-chat-attachments img")
+        expect(thumbs).to_have_count(1, timeout=20_000)
+        expect(chat.locator(".vizlab-chat-attachments")).to_contain_text("screenshot.png")
+        # A drop of a 4 MB photo: a progress bar while it goes, then the second attachment.
+        size = page.evaluate(MAKE_FILE, [1024, "photo.png"])
+        assert size > 2 * 1024 * 1024, size
+        chat.locator(".vizlab-drop-status").evaluate(WATCH_PROGRESS)
+        area.evaluate(DROP)
+        expect(thumbs).to_have_count(2, timeout=30_000)
+        assert page.evaluate("() => window.__vizlabProgress") > 0, "no progress bar for a 4 MB drop"
+        expect(chat.locator(".vizlab-chat-estimate")).to_contain_text("2 images")
+        chat.screenshot(path=str(out / "chat-pasted-and-dropped.png"))
+
+        # The upload panel: a drop adds a row; an 81 MB file is refused before sending, said twice.
+        upload = page.locator(".vizlab-upload")
+        zone = upload.locator(".vizlab-dropzone")
+        expect(zone).to_have_attribute("role", "button")
+        zone.evaluate(DROP)
+        expect(upload.locator(".vizlab-upload-row")).to_have_count(1, timeout=30_000)
+        page.evaluate(HUGE, [zone.element_handle(), 81])
+        status = upload.locator(".vizlab-drop-status")
+        expect(status).to_contain_text("huge-scan.png is 81.0 MB: over the 80.0 MB limit")
+        expect(status).to_contain_text("smaller copy")
+        errors = upload.locator(".vizlab-upload-errors")
+        expect(errors).to_contain_text("huge-scan.png", timeout=10_000)
+        expect(errors).to_contain_text("80.0 MB limit")
+        expect(upload.locator(".vizlab-upload-row")).to_have_count(1)  # the photo stays, nothing half-added
+        upload.screenshot(path=str(out / "upload-too-big.png"))
+
+
+EDIT_CELL = """\
+from vizlab.widgets import ChatPanel, CompareChatPanel
+chat = ChatPanel()
+chat.prompt.value = "What colour is it?"
+chat.attach(__import__("vizlab.datasets", fromlist=["x"]).text_card("HELLO", font_px=40, size=(320, 200)))
+chat.send(); chat.wait(60)
+chat.prompt.value = "And the text?"
+chat.send(); chat.wait(60)
+chat
+"""
+
+COMPARE_CHAT_CELL = """\
+both = CompareChatPanel(deployments=["gpt-4o", "gpt-4.1-mini", "gpt-5.4-mini"])
+both
+"""
+
+
+def test_regenerate_edit_and_a_three_column_chat_compare_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
+    from playwright.sync_api import expect
+
+    (lab.root / "edit.ipynb").write_text(_notebook(_pid_cell("edit") + EDIT_CELL, COMPARE_CHAT_CELL), encoding="utf-8")
+    with _notebook_page(browser, lab, out, "edit.ipynb", ".vizlab-compare-chat-send", timeout_ms=90_000) as page:
+        chat = page.locator(".vizlab-chat")
+        turns = chat.locator(".vizlab-chat-transcript .vizlab-chat-turn")
+        expect(turns).to_have_count(4, timeout=30_000)
+        chat.locator(".vizlab-chat-regenerate").click()
+        expect(chat.locator(".vizlab-chat-totals")).to_contain_text("since replaced or deleted", timeout=30_000)
+        expect(turns).to_have_count(4)
+        # Edit the first question: the cost of the change shows before anything is sent.
+        chat.locator(".vizlab-chat-turn-picker select").select_option(label="1. You: What colour is it?")
+        edit = chat.locator(".vizlab-chat-edit-text textarea")
+        edit.fill("Read the text on the card")
+        expect(chat.locator(".vizlab-chat-edit-preview")).to_contain_text("drops the 3 later messages")
+        expect(chat.locator(".vizlab-chat-edit-preview")).to_contain_text("prompt tokens")
+        chat.locator(".vizlab-chat-resend").click()
+        expect(turns).to_have_count(2, timeout=30_000)
+        expect(turns.first).to_contain_text("Read the text on the card")
+        chat.screenshot(path=str(out / "chat-edited.png"))
+
+        both = page.locator(".vizlab-compare-chat")
+        prompt = both.locator(".vizlab-prompt-area")
+        prompt.fill("Say hello")
+        prompt.press("Enter")
+        columns = both.locator(".vizlab-compare-chat-column")
+        expect(columns).to_have_count(3)
+        for i in range(3):
+            expect(columns.nth(i).locator(".vizlab-chat-turn")).to_have_count(2, timeout=60_000)
+            expect(columns.nth(i).locator(".vizlab-compare-chat-totals")).to_contain_text("Total: 1 request")
+            expect(columns.nth(i).locator(".vizlab-compare-chat-totals")).to_contain_text("$")
+        boxes = [columns.nth(i).bounding_box() for i in range(3)]
+        assert all(b is not None for b in boxes)
+        assert len({round(b["y"]) for b in boxes if b is not None}) == 1, boxes  # side by side
+        _no_horizontal_overflow(page, ".vizlab-compare-chat")
+        both.screenshot(path=str(out / "compare-chat.png"))

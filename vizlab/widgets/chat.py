@@ -264,7 +264,7 @@ class ChatPanel(ChatEditingView, Panel):
                 self.raw_html,
                 self.code_kind,
                 self.code_view,
-                stylesheet(self.file_upload, self.detail_picker),
+                stylesheet(self.file_upload, self.detail_picker, self.import_upload),
             ],
             layout=W.Layout(width="100%"),
         )
