@@ -53,7 +53,7 @@ from vizlab.widgets.chat_state import ChatSettings, ChatState
 from vizlab.widgets.code import CODE_KINDS
 from vizlab.widgets.markdown import plain_html, render_markdown
 from vizlab.widgets.state import DETAILS, escape, human_bytes, thumbnail_png
-from vizlab.widgets.transcript import CodeView, PromptBox, TranscriptView
+from vizlab.widgets.transcript import AccessibleNames, CodeView, PromptBox, TranscriptView
 
 if TYPE_CHECKING:
     from vizlab.client import Client
@@ -138,7 +138,7 @@ class ChatPanel(ChatEditingView, Panel):
         self.file_upload = W.FileUpload(accept="image/*", multiple=True, description="Attach image", layout=auto_width())
         self.file_upload.add_class("vizlab-chat-upload")
         self.file_upload.observe(self._on_upload, names="value")
-        self.path_text = W.Text(placeholder="or an image path", layout=W.Layout(width="260px"))
+        self.path_text = W.Text(placeholder="or an image path", description="Image path", layout=W.Layout(width="360px"))
         self.path_text.add_class("vizlab-chat-path")
         self.attach_button = W.Button(description="Attach", icon="paperclip", layout=auto_width())
         self.attach_button.add_class("vizlab-chat-attach")
@@ -265,6 +265,14 @@ class ChatPanel(ChatEditingView, Panel):
                 self.code_kind,
                 self.code_view,
                 stylesheet(self.file_upload, self.detail_picker, self.import_upload),
+                AccessibleNames(names=[
+                    ["vizlab-chat-temperature", "Temperature"], ["vizlab-chat-top-p", "Top P"],
+                    ["vizlab-chat-path", "Image path to attach"], ["vizlab-chat-max-tokens", "Max tokens"],
+                    ["vizlab-chat-stop-sequences", "Stop sequences"], ["vizlab-chat-system", "System message"],
+                    ["vizlab-chat-deployment", "Deployment"], ["vizlab-chat-past-messages", "Past messages included"],
+                    ["vizlab-chat-effort", "Reasoning effort"], ["vizlab-chat-turn-picker", "Message to edit or delete"],
+                    ["vizlab-chat-edit-text", "Edited message"],
+                ]),
             ],
             layout=W.Layout(width="100%"),
         )
@@ -585,11 +593,12 @@ class ChatPanel(ChatEditingView, Panel):
     def rows(self) -> list[dict[str, Any]]:
         """The transcript's rows as the front end draws them (HTML already sanitised)."""
         rows = []
-        for view in self.state.turn_views():
+        for n, view in enumerate(self.state.turn_views(), start=1):
             assistant = view.role == "assistant"
             rows.append(
                 {
                     "role": view.role,
+                    "n": n,
                     "html": (render_markdown(view.text) if assistant else plain_html(view.text)) or "<i>(no text)</i>",
                     "copy": view.text if assistant else "",
                     "stats": view.stats,

@@ -25,7 +25,7 @@ import traitlets
 
 from vizlab.widgets.intake import FileIntakeWidget
 
-__all__ = ["TranscriptView", "PromptBox", "CodeView", "ZoomImage", "DropZone"]
+__all__ = ["TranscriptView", "PromptBox", "CodeView", "ZoomImage", "DropZone", "AccessibleNames"]
 
 
 def _static(name: str) -> str:
@@ -102,3 +102,10 @@ class DropZone(FileIntakeWidget):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.on_msg(lambda _w, content, buffers: self.handle_intake(content, buffers))
+
+
+class AccessibleNames(anywidget.AnyWidget):
+    """Hidden: gives the panel's controls an aria-label, ``names`` as ``[[css class, name], ...]``."""
+
+    _esm = traitlets.Unicode(_static("labels.js")).tag(sync=True)
+    names = traitlets.List(traitlets.List(traitlets.Unicode())).tag(sync=True)

@@ -45,7 +45,9 @@ function rowNode(row, pending) {
     button.className = "vizlab-chat-copy";
     button.type = "button";
     button.textContent = "Copy";
-    button.title = "Copy this answer (Markdown) to the clipboard";
+    const name = row.n ? `Copy answer, message ${row.n}` : "Copy answer";
+    button.setAttribute("aria-label", name);
+    button.title = `${name} (Markdown) to the clipboard`;
     button.addEventListener("click", () => {
       copyText(row.copy).then(
         () => { button.textContent = "Copied"; setTimeout(() => { button.textContent = "Copy"; }, 1500); },
