@@ -597,6 +597,17 @@ def test_chat_panel_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
         assert found and int(found.group(1).replace(",", "")) > 0, totals.inner_text()
         expect(answers.last).to_contain_text("Stopped")
         panel.screenshot(path=str(out / "chat-stopped.png"))
+        warning = page.locator(".vizlab-chat-warning").last
+        assert _contrast(_colour(warning), _opaque_background(warning)) >= 4.5, "warning contrast (light theme)"
+        # Every control has an accessible name; each Copy button names its message.
+        for cls, name in (("temperature", "Temperature"), ("top-p", "Top P")):
+            expect(panel.locator(f".vizlab-chat-{cls} [role=slider]").first).to_have_attribute("aria-label", name)
+        expect(panel.locator(".vizlab-chat-path input")).to_have_attribute("aria-label", "Image path to attach")
+        labels = page.locator(".vizlab-chat-scroll .vizlab-chat-copy").evaluate_all("bs => bs.map(b => b.getAttribute('aria-label'))")
+        assert labels and len(set(labels)) == len(labels) and labels[0] == "Copy answer, message 2", labels[:3]
+        prompt.fill("")
+        send.click()  # an empty prompt: the error box, shown in both themes below
+        expect(page.locator(".vizlab-chat-error div")).to_contain_text("Type a question")
 
         # The dark theme: the raw JSON stays legible (WCAG contrast at least 4.5:1).
         page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
@@ -605,9 +616,12 @@ def test_chat_panel_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
         fg, bg = _colour(raw), _opaque_background(raw)
         ratio = _contrast(fg, bg)
         assert ratio >= 4.5, (fg, bg, ratio)
-        for sel in (".vizlab-chat-scroll .vizlab-chat-bubble", ".vizlab-chat-estimate div", ".vizlab-chat-totals div"):
+        for sel in (".vizlab-chat-scroll .vizlab-chat-bubble", ".vizlab-chat-estimate div", ".vizlab-chat-totals div",
+                    ".vizlab-chat-warning", ".vizlab-chat-error div"):
             el = page.locator(sel).last
             assert _contrast(_colour(el), _opaque_background(el)) >= 4.5, sel
+        error_bg = _opaque_background(page.locator(".vizlab-chat-error div").last)
+        assert _contrast(error_bg, "rgb(0, 0, 0)") < 3, f"the error box stays light in the dark theme: {error_bg}"
         panel.screenshot(path=str(out / "chat-dark.png"))
         page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
 
@@ -692,6 +706,15 @@ def test_compare_panel_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None
         page.wait_for_function(
             "() => document.querySelector('.vizlab-compare-high .vizlab-compare-grid').getBoundingClientRect().width < 1000"
         )
+        # ... and from the keyboard: Enter on the focused picture, Enter again to fit.
+        high.focus()
+        high.press("Enter")
+        expect(high).to_have_attribute("aria-pressed", "true")
+        page.wait_for_function(
+            "() => document.querySelector('.vizlab-compare-high .vizlab-compare-grid').getBoundingClientRect().width > 1000"
+        )
+        high.press("Enter")
+        expect(high).to_have_attribute("aria-pressed", "false")
         _no_horizontal_overflow(page, ".vizlab-compare")
 
         # A narrow window: the columns stack instead of squeezing.
