@@ -888,3 +888,51 @@ def test_regenerate_edit_and_a_three_column_chat_compare_in_jupyterlab(browser: 
         assert len({round(b["y"]) for b in boxes if b is not None}) == 1, boxes  # side by side
         _no_horizontal_overflow(page, ".vizlab-compare-chat")
         both.screenshot(path=str(out / "compare-chat.png"))
+
+        # View code of the image chat, pasted into a new cell and run: the same answer (a 200).
+        chat.locator(".vizlab-chat-code-toggle").click()
+        code_box = chat.locator(".vizlab-code-text")
+        expect(code_box).to_contain_text("data_url(")
+        code = code_box.inner_text()
+        assert "base64,…" not in code and "VIZLAB_LOCAL_API_KEY" in code
+        page.evaluate(
+            """code => { const nb = window.jupyterapp.shell.currentWidget.content;
+                         nb.activeCellIndex = nb.widgets.length - 1;
+                         return window.jupyterapp.commands.execute('notebook:insert-cell-below').then(() => {
+                             nb.activeCell.model.sharedModel.setSource(code);
+                             return window.jupyterapp.commands.execute('notebook:run-cell'); }); }""",
+            code,
+        )
+        new_cell = page.locator(".jp-Notebook .jp-CodeCell").last
+        expect(new_cell.locator(".jp-OutputArea-output")).to_contain_text('Text I can read: "HELLO"', timeout=60_000)
+        assert new_cell.locator(TRACEBACK).count() == 0
+
+
+def test_notebook_08_unrun_shows_the_compare_answers(browser: Any, lab: _Lab, out: Path) -> None:
+    """Notebook 08 as committed, opened and not run: its ComparePanel's snapshot has the answers."""
+    from playwright.sync_api import expect
+
+    shutil.copy(NOTEBOOKS / "08-detail-parameter.ipynb", lab.root / "committed-08.ipynb")
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        page.goto(lab.url("committed-08.ipynb"))
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=45_000)
+        page.evaluate("() => window.jupyterapp && window.jupyterapp.commands.execute('notebook:move-cursor-to-bottom')")
+        snapshot = page.locator(".jp-OutputArea-output .vizlab-snapshot", has_text="ComparePanel").first
+        expect(snapshot).to_be_visible(timeout=30_000)
+        for shown in ("detail: low", "detail: high", "K7RF 49XM", "reported"):
+            expect(snapshot).to_contain_text(shown)
+        assert "press Compare to ask" not in snapshot.inner_text()
+        assert snapshot.locator("img").count() == 3  # what the model sees, per column
+        text = page.locator(".jp-Notebook").inner_text()
+        assert "VBox(children" not in text and "Error displaying widget" not in text
+        snapshot.scroll_into_view_if_needed()
+        snapshot.screenshot(path=str(out / "snapshot-08.png"))
+    except Exception:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(out / "failure.png"), full_page=True, timeout=10_000)
+        raise
+    finally:
+        context.close()
+        lab.shutdown_kernels()

@@ -14,7 +14,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vizlab.errors import VizlabError
 from vizlab.widgets.state import cost_total, error_text, fmt_cost
@@ -23,11 +23,17 @@ if TYPE_CHECKING:
     from vizlab.client import Client, Reply
     from vizlab.conversation import Conversation
     from vizlab.retention import Turn
-    from vizlab.widgets.chat_state import ChatSettings
 
 __all__ = ["ChatEditing", "EditPreview"]
 
 Snapshot = tuple[list[Any], dict[str, Any], dict[str, str]]
+
+
+class SettingsLike(Protocol):
+    """What the editing reads of :class:`vizlab.widgets.chat_state.ChatSettings` (not imported: it imports this)."""
+
+    max_tokens: int
+    past_messages: int | None
 
 
 class EditPreview:
@@ -57,7 +63,7 @@ class ChatEditing:
 
     if TYPE_CHECKING:
         conversation: Conversation
-        settings: ChatSettings
+        settings: Any  # SettingsLike (chat_state imports this module)
         detail: str
         busy: bool
         error: str
@@ -69,12 +75,12 @@ class ChatEditing:
         _cancel: threading.Event
         _lock: threading.Lock
 
-        def _stream_reply(self, on_chunk: Callable[[str], None] | None, settings: ChatSettings) -> Reply | None: ...
+        def _stream_reply(self, on_chunk: Callable[[str], None] | None, settings: Any) -> Reply | None: ...
         @staticmethod
         def _limit_history(messages: list[dict[str, Any]], past: int | None) -> list[dict[str, Any]]: ...
         @property
         def spent_usd(self) -> float: ...
-        def clamped(self, settings: ChatSettings) -> ChatSettings: ...
+        def clamped(self, settings: Any) -> Any: ...
 
     discarded_usd: float = 0.0  # answers replaced or deleted in this session (billed all the same)
 
@@ -92,7 +98,7 @@ class ChatEditing:
         trial.add_user(text, self._sources(turn), detail=turn.detail)
         return trial.messages()
 
-    def edit_preview(self, index: int, text: str, settings: ChatSettings | None = None) -> EditPreview:
+    def edit_preview(self, index: int, text: str, settings: SettingsLike | None = None) -> EditPreview:
         """Turns dropped and the cost of the request a resend from ``index`` would make."""
         from vizlab.tokens import estimate_request
 
@@ -113,7 +119,7 @@ class ChatEditing:
 
     # -- the edits --
 
-    def regenerate(self, *, on_chunk: Callable[[str], None] | None = None, settings: ChatSettings | None = None,
+    def regenerate(self, *, on_chunk: Callable[[str], None] | None = None, settings: SettingsLike | None = None,
                    claimed: bool = False) -> bool:  # fmt: skip
         """Ask again for the last answer (it is replaced); True on success."""
         if not self.can_regenerate():
@@ -128,7 +134,7 @@ class ChatEditing:
         return self._resend(change, on_chunk, settings, claimed)
 
     def edit_and_resend(self, index: int, text: str, *, on_chunk: Callable[[str], None] | None = None,
-                        settings: ChatSettings | None = None, claimed: bool = False) -> bool:  # fmt: skip
+                        settings: SettingsLike | None = None, claimed: bool = False) -> bool:  # fmt: skip
         """Replace user message ``index`` with ``text`` (its images kept), drop what followed, resend."""
         try:
             turn = self._user_turn(index)
@@ -239,7 +245,7 @@ class ChatEditing:
             except VizlabError:  # memory is restored; the file catches up at the next save
                 pass
 
-    def _budget_refusal_now(self, settings: ChatSettings) -> str:
+    def _budget_refusal_now(self, settings: SettingsLike) -> str:
         """Why the request the conversation now holds may not go under :attr:`max_usd` ("" if it may)."""
         if self.max_usd is None:
             return ""
@@ -258,7 +264,7 @@ class ChatEditing:
         return ""
 
     def _resend(self, change: Callable[[], list[Turn]], on_chunk: Callable[[str], None] | None,
-                settings: ChatSettings | None, claimed: bool) -> bool:  # fmt: skip
+                settings: SettingsLike | None, claimed: bool) -> bool:  # fmt: skip
         if not claimed and not self.claim_edit():
             return False
         chosen = self.clamped(settings if settings is not None else self.settings)
