@@ -607,7 +607,7 @@ def test_chat_panel_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
         assert labels and len(set(labels)) == len(labels) and labels[0] == "Copy answer, message 2", labels[:3]
         prompt.fill("")
         send.click()  # an empty prompt: the error box, shown in both themes below
-        expect(page.locator(".vizlab-chat-error div")).to_contain_text("Type a question")
+        expect(page.locator(".vizlab-chat-error div").last).to_contain_text("Type a question")
 
         # The dark theme: the raw JSON stays legible (WCAG contrast at least 4.5:1).
         page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
@@ -918,7 +918,13 @@ def test_notebook_08_unrun_shows_the_compare_answers(browser: Any, lab: _Lab, ou
     try:
         page.goto(lab.url("committed-08.ipynb"))
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=45_000)
-        page.evaluate("() => window.jupyterapp && window.jupyterapp.commands.execute('notebook:move-cursor-to-bottom')")
+        cells = json.loads((NOTEBOOKS / "08-detail-parameter.ipynb").read_text(encoding="utf-8"))["cells"]
+        index = next(i for i, c in enumerate(cells) if "".join(c["source"]).rstrip().endswith("\npanel"))
+        # JupyterLab renders only the cells near the view: bring the compare panel's cell there.
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget && "
+                               "window.jupyterapp.shell.currentWidget.content.widgets.length > 40", timeout=30_000)
+        page.evaluate("i => { const nb = window.jupyterapp.shell.currentWidget.content; nb.activeCellIndex = i; "
+                      "return nb.scrollToItem(i, 'center'); }", index)
         snapshot = page.locator(".jp-OutputArea-output .vizlab-snapshot", has_text="ComparePanel").first
         expect(snapshot).to_be_visible(timeout=30_000)
         for shown in ("detail: low", "detail: high", "K7RF 49XM", "reported"):
