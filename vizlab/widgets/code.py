@@ -4,11 +4,10 @@ The body is the exact one the client sent (``Reply.request``). The key is read f
 environment variable, never written out: ``AZURE_OPENAI_API_KEY`` for Azure,
 ``OPENAI_API_KEY`` for OpenAI and compatible servers, ``VIZLAB_LOCAL_API_KEY`` for the built-in
 backend (it accepts any key, so the snippet falls back to its public default ``vizlab-local``).
-With ``image_dir`` each image is saved there once (named by its SHA-256) and the snippet reads
-the file back into the same data URL, so the request is byte for byte the one sent; without
-it, data URLs are shortened (``full=True`` keeps them inline). Routes and headers follow the
-Azure OpenAI REST reference (``{endpoint}/openai/deployments/{deployment}/chat/completions``,
-header ``api-key``, learn.microsoft.com/azure/ai-foundry/openai/reference, read 2026) and OpenAI's.
+With ``image_dir`` each image is saved there once (named by its SHA-256) and read back into the
+same data URL, so the request is byte for byte the one sent; else data URLs are shortened
+(``full=True`` inlines them). Routes and headers: Azure OpenAI REST reference
+(learn.microsoft.com/azure/ai-foundry/openai/reference, read 2026) and OpenAI's.
 """
 
 from __future__ import annotations
