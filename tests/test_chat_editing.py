@@ -62,6 +62,8 @@ def test_regenerate_replaces_the_last_answer_and_keeps_its_cost(chat: ChatPanel,
     assert chat.state.spent_usd > spent  # the replaced answer was billed: it still counts
     assert "since replaced or deleted" in chat.totals_html.value
     assert [t["role"] for t in saved(tmp_path)["turns"]] == ["user", "assistant"]  # autosave followed
+    chat.new_chat_button.click()
+    assert chat.state.spent_usd == 0 and "replaced" not in chat.totals_html.value  # per chat, as the totals
 
 
 def test_edit_shows_the_cost_first_then_resends_from_there(chat: ChatPanel, tmp_path: Path) -> None:

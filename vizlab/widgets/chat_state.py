@@ -660,6 +660,7 @@ class ChatState(ChatEditing):
             self.error = "A request is still running: press Stop and wait for it to end, then New chat."
             return False
         self.conversation.clear()
+        self.discarded_usd = 0.0  # the spend is per chat, as the totals are
         self.attachments = []
         self.last_reply = None
         self.error = ""
