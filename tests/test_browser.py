@@ -863,8 +863,12 @@ def test_regenerate_edit_and_a_three_column_chat_compare_in_jupyterlab(browser: 
         expect(chat.locator(".vizlab-chat-totals")).to_contain_text("since replaced or deleted", timeout=30_000)
         expect(turns).to_have_count(4)
         # Edit the first question: the cost of the change shows before anything is sent.
-        chat.locator(".vizlab-chat-turn-picker select").select_option(label="1. You: What colour is it?")
+        # The first question's own Edit button picks it in the editing row.
+        row_edit = chat.locator(".vizlab-chat-edit-turn").first
+        expect(row_edit).to_have_attribute("aria-label", "Edit message 1")
+        row_edit.click()
         edit = chat.locator(".vizlab-chat-edit-text textarea")
+        expect(edit).to_have_value("What colour is it?")
         edit.fill("Read the text on the card")
         expect(chat.locator(".vizlab-chat-edit-preview")).to_contain_text("drops the 3 later messages")
         expect(chat.locator(".vizlab-chat-edit-preview")).to_contain_text("prompt tokens")

@@ -140,3 +140,14 @@ def test_import_a_saved_chat_from_the_panel(chat: ChatPanel, client: Client, tmp
     other.import_upload.set_state({"value": [{"name": "x.json", "type": "application/json", "size": len(bad),
                                               "content": memoryview(bad), "last_modified": 0}]})  # fmt: skip
     assert "Import failed" in other.error_html.value and len(other.conversation.turns) == 2  # kept as it was
+
+
+def test_a_row_s_edit_and_delete_buttons_act_on_that_message(chat: ChatPanel) -> None:
+    ask(chat, "First question")
+    ask(chat, "Second question")
+    assert chat.transcript.actions
+    chat.transcript.press("edit", 3)  # the row's Edit: message 3 picked, its text ready to change
+    assert chat.turn_picker.value == 2 and chat.edit_text.value == "Second question"
+    assert "Resend from message 3" in chat.edit_preview_html.value
+    chat.transcript._on_action_msg(chat.transcript, {"event": "delete", "n": 1}, [])  # as the front end sends it
+    assert [t.text for t in chat.conversation.turns][0] == "Second question" and len(chat.conversation.turns) == 2

@@ -127,7 +127,8 @@ class ChatPanel(ChatEditingView, Panel):
         self.system_text.observe(lambda _c: self._show_system_status(), names="value")
 
         # transcript: scrolls, newest in view, Markdown answers with Copy, the pending turn
-        self.transcript = TranscriptView(max_height=transcript_height, layout=fill_layout())
+        self.transcript = TranscriptView(max_height=transcript_height, actions=True, layout=fill_layout())
+        self.transcript.on_action(self.on_row_action)
         self.transcript.add_class("vizlab-chat-transcript")
         self.totals_html = W.HTML()
         self.totals_html.add_class("vizlab-chat-totals")

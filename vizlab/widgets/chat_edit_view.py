@@ -76,6 +76,14 @@ class ChatEditingView:
 
     # -- actions --
 
+    def on_row_action(self, action: str, n: int) -> None:
+        """A transcript row's Edit or Delete (``n``: message number): pick it; Delete deletes it."""
+        if self.state.busy or not 1 <= n <= len(self.state.conversation.turns):
+            return
+        self.turn_picker.value = n - 1
+        if action == "delete":
+            self.delete_turn()
+
     def regenerate(self) -> None:
         """Ask again for the last answer (what the Regenerate button does)."""
         if not self.state.can_regenerate():

@@ -41,6 +41,25 @@ class TranscriptView(anywidget.AnyWidget):
     pending = traitlets.Dict().tag(sync=True)
     max_height = traitlets.Unicode("420px").tag(sync=True)
     empty_text = traitlets.Unicode("No messages yet: attach an image, type a question, press Enter.").tag(sync=True)
+    actions = traitlets.Bool(False).tag(sync=True)  # Edit / Delete buttons on each row
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._action_callbacks: list[Callable[[str, int], None]] = []
+        self.on_msg(self._on_action_msg)
+
+    def on_action(self, callback: Callable[[str, int], None]) -> None:
+        """Call ``callback(action, n)`` when a row's Edit or Delete is pressed (``n``: message number, 1 first)."""
+        self._action_callbacks.append(callback)
+
+    def press(self, action: str, n: int) -> None:
+        """What a row's button does, from Python (tests, notebooks)."""
+        for callback in list(self._action_callbacks):
+            callback(action, n)
+
+    def _on_action_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("event") in ("edit", "delete") and isinstance(content.get("n"), int):
+            self.press(content["event"], content["n"])
 
 
 class PromptBox(FileIntakeWidget):
