@@ -1,11 +1,16 @@
 # Two commands on a fresh machine with python3 (>= 3.10) and pip:
-#   make lab    set up .venv and open the tutorials in JupyterLab on the built-in backend
-#   make test   set up .venv and run the whole suite (unit, doctests, notebooks, browser)
+#   make lab    set up .venv with vizlab and JupyterLab only (the `lab` extra) and open the
+#               tutorials on the built-in backend
+#   make test   add the test tools (the `dev` extra) and run the whole suite (unit, doctests,
+#               notebooks, browser)
 #   make check  the fast lane: mypy, the doctests and the tests not marked slow (about a minute)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+LAB_STAMP := $(VENV)/.lab-stamp
+# JupyterLab reads settings overrides from <prefix>/share/jupyter/lab/settings/overrides.json.
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings
 # Uploads bigger than Jupyter's default websocket limit (about 10 MB) are dropped silently; raise it.
 WS_LIMIT := 104857600
 NB_TIMEOUT ?= 600
@@ -16,15 +21,23 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: setup lab test check unit typecheck notebooks browser bench clean
 
-$(STAMP): pyproject.toml notebooks/jupyter_nbconvert_config.json
+# The runtime and JupyterLab only: what an attendee needs to open the tutorials.
+$(LAB_STAMP): pyproject.toml notebooks/jupyter_nbconvert_config.json notebooks/jupyterlab-overrides.json
 	$(PYTHON) -c 'import sys; sys.exit("vizlab needs Python >= 3.10, this is " + sys.version.split()[0]) if sys.version_info < (3, 10) else None'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[lab]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (vizlab)" >/dev/null
 	# Executed notebooks keep no widget state: nbconvert and GitHub then show each panel's static
 	# snapshot (its text/html) instead of a widget view that needs a CDN.
 	mkdir -p $(VENV)/etc/jupyter && cp notebooks/jupyter_nbconvert_config.json $(VENV)/etc/jupyter/
+	# No "fetch Jupyter news?" toast over the notebook on the first visit (and no update check).
+	mkdir -p $(LAB_SETTINGS) && cp notebooks/jupyterlab-overrides.json $(LAB_SETTINGS)/overrides.json
+	touch $(LAB_STAMP)
+
+# Plus the test tools (pytest, nbval, mypy, Playwright...).
+$(STAMP): $(LAB_STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
 # The npm openai SDK for tests/test_js_sdk.py (skipped with its reason where npm is absent).
@@ -38,8 +51,8 @@ setup: $(STAMP) $(JS_STAMP)
 
 # `make lab PORT=8890` picks the port (default: Jupyter's 8888, or the next free one).
 PORT ?= 8888
-lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/ $(ALLOW_ROOT) --ServerApp.port=$(PORT) --ServerApp.tornado_settings="{'websocket_max_message_size': $(WS_LIMIT)}"
+lab: $(LAB_STAMP)
+	$(BIN)/jupyter lab notebooks/ $(ALLOW_ROOT) --ServerApp.port=$(PORT) --ServerApp.tornado_settings="{'websocket_max_message_size': $(WS_LIMIT)}" --LabApp.news_url=
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -597,6 +597,17 @@ def test_chat_panel_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
         assert found and int(found.group(1).replace(",", "")) > 0, totals.inner_text()
         expect(answers.last).to_contain_text("Stopped")
         panel.screenshot(path=str(out / "chat-stopped.png"))
+        warning = page.locator(".vizlab-chat-warning").last
+        assert _contrast(_colour(warning), _opaque_background(warning)) >= 4.5, "warning contrast (light theme)"
+        # Every control has an accessible name; each Copy button names its message.
+        for cls, name in (("temperature", "Temperature"), ("top-p", "Top P")):
+            expect(panel.locator(f".vizlab-chat-{cls} [role=slider]").first).to_have_attribute("aria-label", name)
+        expect(panel.locator(".vizlab-chat-path input")).to_have_attribute("aria-label", "Image path to attach")
+        labels = page.locator(".vizlab-chat-scroll .vizlab-chat-copy").evaluate_all("bs => bs.map(b => b.getAttribute('aria-label'))")
+        assert labels and len(set(labels)) == len(labels) and labels[0] == "Copy answer, message 2", labels[:3]
+        prompt.fill("")
+        send.click()  # an empty prompt: the error box, shown in both themes below
+        expect(page.locator(".vizlab-chat-error div").last).to_contain_text("Type a question")
 
         # The dark theme: the raw JSON stays legible (WCAG contrast at least 4.5:1).
         page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
@@ -605,9 +616,12 @@ def test_chat_panel_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
         fg, bg = _colour(raw), _opaque_background(raw)
         ratio = _contrast(fg, bg)
         assert ratio >= 4.5, (fg, bg, ratio)
-        for sel in (".vizlab-chat-scroll .vizlab-chat-bubble", ".vizlab-chat-estimate div", ".vizlab-chat-totals div"):
+        for sel in (".vizlab-chat-scroll .vizlab-chat-bubble", ".vizlab-chat-estimate div", ".vizlab-chat-totals div",
+                    ".vizlab-chat-warning", ".vizlab-chat-error div"):
             el = page.locator(sel).last
             assert _contrast(_colour(el), _opaque_background(el)) >= 4.5, sel
+        error_bg = _opaque_background(page.locator(".vizlab-chat-error div").last)
+        assert _contrast(error_bg, "rgb(0, 0, 0)") < 3, f"the error box stays light in the dark theme: {error_bg}"
         panel.screenshot(path=str(out / "chat-dark.png"))
         page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
 
@@ -692,6 +706,15 @@ def test_compare_panel_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None
         page.wait_for_function(
             "() => document.querySelector('.vizlab-compare-high .vizlab-compare-grid').getBoundingClientRect().width < 1000"
         )
+        # ... and from the keyboard: Enter on the focused picture, Enter again to fit.
+        high.focus()
+        high.press("Enter")
+        expect(high).to_have_attribute("aria-pressed", "true")
+        page.wait_for_function(
+            "() => document.querySelector('.vizlab-compare-high .vizlab-compare-grid').getBoundingClientRect().width > 1000"
+        )
+        high.press("Enter")
+        expect(high).to_have_attribute("aria-pressed", "false")
         _no_horizontal_overflow(page, ".vizlab-compare")
 
         # A narrow window: the columns stack instead of squeezing.
@@ -726,6 +749,196 @@ def test_committed_notebook_shows_the_panel_snapshot_without_running(browser: An
         assert "VBox(" not in text and "Error displaying widget" not in text
         snapshot.scroll_into_view_if_needed()
         snapshot.screenshot(path=str(out / "snapshot.png"))
+    except Exception:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(out / "failure.png"), full_page=True, timeout=10_000)
+        raise
+    finally:
+        context.close()
+        lab.shutdown_kernels()
+
+
+# --- paste, drop, a too-big file; regenerate, edit and resend; a 3-column chat compare -------------
+
+INTAKE_CELL = """\
+from IPython.display import display
+from vizlab.widgets import ChatPanel, UploadPanel
+chat = ChatPanel()
+upload = UploadPanel()
+display(chat)
+display(upload)
+"""
+
+# A PNG made in the page (random pixels compress badly: ``side`` 1024 gives about 4 MB), then a
+# paste or a drop carrying it, dispatched as the browser does for a real one.
+MAKE_FILE = """async ([side, name]) => {
+    const c = document.createElement('canvas'); c.width = side; c.height = side;
+    const g = c.getContext('2d'); const img = g.createImageData(side, side);
+    for (let i = 0; i < img.data.length; i++) img.data[i] = (i % 4 === 3) ? 255 : Math.floor(Math.random() * 256);
+    g.putImageData(img, 0, 0);
+    const blob = await new Promise(r => c.toBlob(r, 'image/png'));
+    window.__vizlabFile = new File([blob], name, {type: 'image/png'});
+    return blob.size;
+}"""
+PASTE = """el => { const dt = new DataTransfer(); dt.items.add(window.__vizlabFile);
+    el.dispatchEvent(new ClipboardEvent('paste', {clipboardData: dt, bubbles: true, cancelable: true})); }"""
+DROP = """el => { const dt = new DataTransfer(); dt.items.add(window.__vizlabFile);
+    for (const type of ['dragover', 'drop'])
+        el.dispatchEvent(new DragEvent(type, {dataTransfer: dt, bubbles: true, cancelable: true})); }"""
+HUGE = """([el, mb]) => { const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array(mb * 1024 * 1024)], 'huge-scan.png', {type: 'image/png'}));
+    el.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true})); }"""
+WATCH_PROGRESS = """el => { window.__vizlabProgress = 0;
+    new MutationObserver(() => { if (el.querySelector('progress')) window.__vizlabProgress += 1; })
+        .observe(el, {childList: true, subtree: true}); }"""
+
+
+def test_paste_drop_and_a_too_big_file_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
+    from playwright.sync_api import expect
+
+    (lab.root / "intake.ipynb").write_text(_notebook(_pid_cell("intake") + INTAKE_CELL), encoding="utf-8")
+    with _notebook_page(browser, lab, out, "intake.ipynb", ".vizlab-upload-drop") as page:
+        chat = page.locator(".vizlab-chat")
+        area = chat.locator(".vizlab-prompt-area")
+        expect(area).to_have_attribute("aria-label", "Message to send")
+        # A paste of a screenshot into the prompt attaches it.
+        page.evaluate(MAKE_FILE, [200, "screenshot.png"])
+        area.evaluate(PASTE)
+        thumbs = chat.locator(".vizlab-chat-attachments img")
+        expect(thumbs).to_have_count(1, timeout=20_000)
+        expect(chat.locator(".vizlab-chat-attachments")).to_contain_text("screenshot.png")
+        # A drop of a 4 MB photo: a progress bar while it goes, then the second attachment.
+        size = page.evaluate(MAKE_FILE, [1024, "photo.png"])
+        assert size > 2 * 1024 * 1024, size
+        chat.locator(".vizlab-drop-status").evaluate(WATCH_PROGRESS)
+        area.evaluate(DROP)
+        expect(thumbs).to_have_count(2, timeout=30_000)
+        assert page.evaluate("() => window.__vizlabProgress") > 0, "no progress bar for a 4 MB drop"
+        expect(chat.locator(".vizlab-chat-estimate")).to_contain_text("2 images")
+        chat.screenshot(path=str(out / "chat-pasted-and-dropped.png"))
+
+        # The upload panel: a drop adds a row; an 81 MB file is refused before sending, said twice.
+        upload = page.locator(".vizlab-upload")
+        zone = upload.locator(".vizlab-dropzone")
+        expect(zone).to_have_attribute("role", "button")
+        zone.evaluate(DROP)
+        expect(upload.locator(".vizlab-upload-row")).to_have_count(1, timeout=30_000)
+        page.evaluate(HUGE, [zone.element_handle(), 81])
+        status = upload.locator(".vizlab-drop-status")
+        expect(status).to_contain_text("huge-scan.png is 81.0 MB: over the 80.0 MB limit")
+        expect(status).to_contain_text("smaller copy")
+        errors = upload.locator(".vizlab-upload-errors")
+        expect(errors).to_contain_text("huge-scan.png", timeout=10_000)
+        expect(errors).to_contain_text("80.0 MB limit")
+        expect(upload.locator(".vizlab-upload-row")).to_have_count(1)  # the photo stays, nothing half-added
+        upload.screenshot(path=str(out / "upload-too-big.png"))
+
+
+EDIT_CELL = """\
+from vizlab.widgets import ChatPanel, CompareChatPanel
+chat = ChatPanel()
+chat.prompt.value = "What colour is it?"
+chat.attach(__import__("vizlab.datasets", fromlist=["x"]).text_card("HELLO", font_px=40, size=(320, 200)))
+chat.send(); chat.wait(60)
+chat.prompt.value = "And the text?"
+chat.send(); chat.wait(60)
+chat
+"""
+
+COMPARE_CHAT_CELL = """\
+both = CompareChatPanel(deployments=["gpt-4o", "gpt-4.1-mini", "gpt-5.4-mini"])
+both
+"""
+
+
+def test_regenerate_edit_and_a_three_column_chat_compare_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
+    from playwright.sync_api import expect
+
+    (lab.root / "edit.ipynb").write_text(_notebook(_pid_cell("edit") + EDIT_CELL, COMPARE_CHAT_CELL), encoding="utf-8")
+    with _notebook_page(browser, lab, out, "edit.ipynb", ".vizlab-compare-chat-send", timeout_ms=90_000) as page:
+        chat = page.locator(".vizlab-chat")
+        turns = chat.locator(".vizlab-chat-transcript .vizlab-chat-turn")
+        expect(turns).to_have_count(4, timeout=30_000)
+        chat.locator(".vizlab-chat-regenerate").click()
+        expect(chat.locator(".vizlab-chat-totals")).to_contain_text("since replaced or deleted", timeout=30_000)
+        expect(turns).to_have_count(4)
+        # Edit the first question: the cost of the change shows before anything is sent.
+        # The first question's own Edit button picks it in the editing row.
+        row_edit = chat.locator(".vizlab-chat-edit-turn").first
+        expect(row_edit).to_have_attribute("aria-label", "Edit message 1")
+        row_edit.click()
+        edit = chat.locator(".vizlab-chat-edit-text textarea")
+        expect(edit).to_have_value("What colour is it?")
+        edit.fill("Read the text on the card")
+        expect(chat.locator(".vizlab-chat-edit-preview")).to_contain_text("drops the 3 later messages")
+        expect(chat.locator(".vizlab-chat-edit-preview")).to_contain_text("prompt tokens")
+        chat.locator(".vizlab-chat-resend").click()
+        expect(turns).to_have_count(2, timeout=30_000)
+        expect(turns.first).to_contain_text("Read the text on the card")
+        chat.screenshot(path=str(out / "chat-edited.png"))
+
+        both = page.locator(".vizlab-compare-chat")
+        prompt = both.locator(".vizlab-prompt-area")
+        prompt.fill("Say hello")
+        prompt.press("Enter")
+        columns = both.locator(".vizlab-compare-chat-column")
+        expect(columns).to_have_count(3)
+        for i in range(3):
+            expect(columns.nth(i).locator(".vizlab-chat-turn")).to_have_count(2, timeout=60_000)
+            expect(columns.nth(i).locator(".vizlab-compare-chat-totals")).to_contain_text("Total: 1 request")
+            expect(columns.nth(i).locator(".vizlab-compare-chat-totals")).to_contain_text("$")
+        boxes = [columns.nth(i).bounding_box() for i in range(3)]
+        assert all(b is not None for b in boxes)
+        assert len({round(b["y"]) for b in boxes if b is not None}) == 1, boxes  # side by side
+        _no_horizontal_overflow(page, ".vizlab-compare-chat")
+        both.screenshot(path=str(out / "compare-chat.png"))
+
+        # View code of the image chat, pasted into a new cell and run: the same answer (a 200).
+        chat.locator(".vizlab-chat-code-toggle").click()
+        code_box = chat.locator(".vizlab-code-text")
+        expect(code_box).to_contain_text("data_url(")
+        code = code_box.inner_text()
+        assert "base64,…" not in code and "VIZLAB_LOCAL_API_KEY" in code
+        page.evaluate(
+            """code => { const nb = window.jupyterapp.shell.currentWidget.content;
+                         nb.activeCellIndex = nb.widgets.length - 1;
+                         return window.jupyterapp.commands.execute('notebook:insert-cell-below').then(() => {
+                             nb.activeCell.model.sharedModel.setSource(code);
+                             return window.jupyterapp.commands.execute('notebook:run-cell'); }); }""",
+            code,
+        )
+        new_cell = page.locator(".jp-Notebook .jp-CodeCell").last
+        expect(new_cell.locator(".jp-OutputArea-output")).to_contain_text('Text I can read: "HELLO"', timeout=60_000)
+        assert new_cell.locator(TRACEBACK).count() == 0
+
+
+def test_notebook_08_unrun_shows_the_compare_answers(browser: Any, lab: _Lab, out: Path) -> None:
+    """Notebook 08 as committed, opened and not run: its ComparePanel's snapshot has the answers."""
+    from playwright.sync_api import expect
+
+    shutil.copy(NOTEBOOKS / "08-detail-parameter.ipynb", lab.root / "committed-08.ipynb")
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        page.goto(lab.url("committed-08.ipynb"))
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=45_000)
+        cells = json.loads((NOTEBOOKS / "08-detail-parameter.ipynb").read_text(encoding="utf-8"))["cells"]
+        index = next(i for i, c in enumerate(cells) if "".join(c["source"]).rstrip().endswith("\npanel"))
+        # JupyterLab renders only the cells near the view: bring the compare panel's cell there.
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget && "
+                               "window.jupyterapp.shell.currentWidget.content.widgets.length > 40", timeout=30_000)
+        page.evaluate("i => { const nb = window.jupyterapp.shell.currentWidget.content; nb.activeCellIndex = i; "
+                      "return nb.scrollToItem(i, 'center'); }", index)
+        snapshot = page.locator(".jp-OutputArea-output .vizlab-snapshot", has_text="ComparePanel").first
+        expect(snapshot).to_be_visible(timeout=30_000)
+        for shown in ("detail: low", "detail: high", "K7RF 49XM", "reported"):
+            expect(snapshot).to_contain_text(shown)
+        assert "press Compare to ask" not in snapshot.inner_text()
+        assert snapshot.locator("img").count() == 3  # what the model sees, per column
+        text = page.locator(".jp-Notebook").inner_text()
+        assert "VBox(children" not in text and "Error displaying widget" not in text
+        snapshot.scroll_into_view_if_needed()
+        snapshot.screenshot(path=str(out / "snapshot-08.png"))
     except Exception:
         with contextlib.suppress(Exception):
             page.screenshot(path=str(out / "failure.png"), full_page=True, timeout=10_000)

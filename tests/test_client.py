@@ -31,6 +31,7 @@ from vizlab.client.targets import display_url
 pytestmark = pytest.mark.usefixtures("real_env_selection")
 from vizlab.conversation import Conversation
 from vizlab.local import LocalBackend
+from vizlab.local.config import DEFAULT_DEPLOYMENTS
 
 # Not shaped like any real key (no sk-, not 32 hex), so only vizlab's own redaction can hide it.
 FAKE_KEY = "vizlab-FAKE-KEY-Zq8rT2wX"
@@ -377,7 +378,7 @@ def test_no_settings_start_the_shared_built_in_backend(clean_env: Any, capsys: p
     assert first.backend == "local" and first.endpoint == second.endpoint  # one backend, reused
     assert first.describe() == out.strip() and first.token_model == "gpt-5.4"  # a current reasoning model
     assert first.chat("hello").backend == "local"
-    assert first.models() == ["gpt-4o", "gpt-4o-mini", "gpt-5.4"]
+    assert first.models() == sorted(DEFAULT_DEPLOYMENTS)
     first.close()
     second.close()
 

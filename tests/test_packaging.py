@@ -52,3 +52,31 @@ def test_version_specs_agree() -> None:
     env = _environment_pip()
     for name, spec in _pyproject_runtime().items():
         assert env.get(name) == spec, f"{name}: pyproject.toml says {spec!r}, environment.yml says {env.get(name)!r}"
+
+
+def test_make_lab_installs_the_lab_extra_only_and_silences_the_news_toast() -> None:
+    """`make lab`: runtime + JupyterLab (the `lab` extra), no test tools; `make test` adds `dev`."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    lab = {_split(r)[0] for r in extras["lab"]}
+    assert lab == {"jupyterlab", "ipykernel"}
+    assert not lab & {"pytest", "playwright", "mypy", "nbval"}
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^lab: \$\(LAB_STAMP\)$", makefile, re.M), "make lab must not wait for the test tools"
+    assert 'pip install --quiet -e ".[lab]"' in makefile and 'pip install --quiet -e ".[dev]"' in makefile
+    assert re.search(r"^\$\(STAMP\): \$\(LAB_STAMP\)$", makefile, re.M)
+    assert "overrides.json" in makefile and "--LabApp.news_url=" in makefile
+
+
+def test_the_jupyterlab_override_is_valid_for_the_installed_lab() -> None:
+    import json
+    import sys
+
+    import jsonschema
+
+    overrides = json.loads((ROOT / "notebooks" / "jupyterlab-overrides.json").read_text())
+    settings = overrides["@jupyterlab/apputils-extension:notification"]
+    assert settings["fetchNews"] == "false"
+    schema_file = Path(sys.prefix) / "share/jupyter/lab/schemas/@jupyterlab/apputils-extension/notification.json"
+    if schema_file.exists():  # JupyterLab installed here: check the keys against its own schema
+        schema = json.loads(schema_file.read_text())
+        jsonschema.validate(settings, {k: v for k, v in schema.items() if k in ("type", "properties", "additionalProperties")})

@@ -177,7 +177,7 @@ def test_upload_panel_reads_front_end_uploads(square_png: bytes) -> None:
     thumbs = images_in(panel.rows_box)
     assert len(thumbs) == 2 and all(bytes(t.value).startswith(PNG_SIGNATURE) for t in thumbs)
     assert panel.file_upload.value == ()  # consumed, so the same file can be picked again
-    assert LARGE_UPLOAD_NOTE.split(":")[0] in shown and "make lab" in shown
+    assert LARGE_UPLOAD_NOTE.split(":")[0] in shown and "make lab" in shown and "Drop or paste" in shown
 
 
 def test_upload_panel_bad_file_among_good_ones(square_png: bytes) -> None:
@@ -401,10 +401,16 @@ def test_chat_panel_raw_json_elides_data_urls(chat: ChatPanel, square_png: bytes
     assert chat.raw_html.value == ""
 
 
-def test_chat_panel_max_tokens_bound_is_the_largest_listed_output_limit(chat: ChatPanel) -> None:
-    from vizlab.local.requests.limits import MODEL_LIMITS
+def test_chat_panel_max_tokens_is_clamped_to_the_deployment_s_output_limit(chat: ChatPanel) -> None:
+    from vizlab.models import lookup
 
-    assert chat.max_tokens.max == max(limits.max_output for limits in MODEL_LIMITS.values())
+    limit = lookup("gpt-4o").max_output
+    assert chat.max_tokens.max == limit == 16_384  # the registry's figure, not a global 128,000
+    chat.max_tokens.value = 128_000
+    assert chat.max_tokens.value == limit  # the control clamps it
+    chat.state.settings.max_tokens = 128_000  # from Python: the estimate and the send clamp it too
+    assert chat.state.estimate_next("hi").max_output == limit
+    assert str(limit) in chat.max_tokens.tooltip.replace(",", "")
 
 
 def test_chat_panel_length_warning(chat: ChatPanel) -> None:

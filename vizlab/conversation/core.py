@@ -242,6 +242,18 @@ class Conversation:
         self._autosave_now()
         return turn
 
+    def drop_turns(self, start: int, stop: int | None = None) -> list[Turn]:
+        """Remove ``turns[start:stop]`` (an edit or a delete); images no turn uses leave the store."""
+        if not isinstance(start, int) or not 0 <= start < len(self.turns):
+            raise ConversationError(
+                f"drop_turns(start={start!r}): there is no turn {start!r}; pass an index from 0 to {len(self.turns) - 1}."
+            )
+        gone = self.turns[start:stop]
+        del self.turns[start:stop]
+        self._prune_images()
+        self._autosave_now()
+        return gone
+
     def clear(self) -> None:
         """Start a new chat: drop turns and images, keep the system message and settings."""
         self.turns.clear()

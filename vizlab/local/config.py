@@ -12,21 +12,25 @@ from vizlab.local import _deps
 from vizlab.local.analyst.answer import Analyst
 from vizlab.local.http.ratelimit import SlidingWindowLimiter
 from vizlab.local.replies.caching import PromptCache
-from vizlab.models.registry import canonical_name, families, lookup
+from vizlab.models.registry import default_local_model, canonical_name, families, lookup
 from vizlab.models.types import RULE_PROFILES, ModelInfo
 
 __all__ = ["BackendConfig", "BackendState", "DEFAULT_MAX_CONCURRENCY", "MODEL_VERSIONS", "DEFAULT_DEPLOYMENT",
-           "DEFAULT_DEPLOYMENTS"]
+           "DEFAULT_DEPLOYMENTS", "DEFAULT_RULE_DATE"]
 
 DEFAULT_MAX_CONCURRENCY = 32
 
-# The default deployment: a current vision reasoning model a room can deploy (issue 19).
-# TODO(issue 19): take it from the registry's rule (the newest generally available vision reasoning
-# model on Azure whose image rule is published) once vizlab.models offers that function.
-DEFAULT_DEPLOYMENT = "gpt-5.4"
-# Served unless told otherwise: the default first, then gpt-4o and gpt-4o-mini for the history the
-# notebooks tell (any registry model is servable by name with --deployment NAME).
-DEFAULT_DEPLOYMENTS = (DEFAULT_DEPLOYMENT, "gpt-4o", "gpt-4o-mini")
+# The default deployment: a current vision reasoning model a room can deploy, by the registry's
+# stated rule (vizlab.models.DEFAULT_LOCAL_RULE) evaluated on a fixed date, so the committed
+# notebooks do not change under a later retirement date. Re-evaluate it when the registry changes.
+DEFAULT_RULE_DATE = "2026-12-07"
+DEFAULT_DEPLOYMENT = default_local_model(today=DEFAULT_RULE_DATE)
+# Served unless told otherwise: the default first, then a current model of each family the docs and
+# notebooks use (gpt-4o and gpt-4o-mini also for the history notebook 14 tells). Any registry model
+# is servable by name with --deployment NAME.
+DEFAULT_DEPLOYMENTS = tuple(dict.fromkeys(
+    (DEFAULT_DEPLOYMENT, "gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-5.4", "gpt-5.4-mini")
+))
 
 # The dated model name a response's `model` field carries, as the service reports the version a
 # deployment runs ("gpt-5-mini-2025-08-07"). Versions as Azure's model tables name them, recalled,

@@ -2,8 +2,8 @@
 
 Each panel wires a plain state object (no widgets, no kernel; tested on its own) to ipywidgets
 controls; a cell that evaluates to a panel shows it (``ChatPanel()``). Public:
-:class:`UploadPanel`, :class:`ChatPanel`, :class:`ComparePanel` and their states
-:class:`UploadState`, :class:`ChatState`, :class:`CompareState`.
+:class:`UploadPanel`, :class:`ChatPanel`, :class:`ComparePanel`, :class:`CompareChatPanel` and
+their states :class:`UploadState`, :class:`ChatState`, :class:`CompareState`, :class:`CompareChatState`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 from vizlab.widgets.chat import ChatPanel
 from vizlab.widgets.chat_state import ChatSettings, ChatState, TurnView
 from vizlab.widgets.compare import ComparePanel
+from vizlab.widgets.compare_chat import CompareChatPanel
+from vizlab.widgets.compare_chat_state import CompareChatState
 from vizlab.widgets.markdown import render_markdown
 from vizlab.widgets.state import CompareColumn, CompareState, UploadRow, UploadState
 from vizlab.widgets.upload import UploadPanel
@@ -19,6 +21,8 @@ __all__ = [
     "UploadPanel",
     "ChatPanel",
     "ComparePanel",
+    "CompareChatPanel",
+    "CompareChatState",
     "UploadState",
     "ChatState",
     "ChatSettings",

@@ -45,6 +45,9 @@ class Panel:
         """The panel's current state as static HTML (inline styles, images as data URLs)."""
         return ""
 
+    def sync_view(self) -> None:
+        """Redraw the controls from the state before the panel is shown (state changed from code)."""
+
     def _bundle(self) -> dict[str, Any]:
         bundle = dict(self.widget._repr_mimebundle_() or {})
         snapshot = self.snapshot_html()
@@ -57,6 +60,7 @@ class Panel:
         from IPython import get_ipython
         from IPython.display import display
 
+        self.sync_view()
         bundle = self._bundle()
         handle = display(bundle, raw=True, display_id=True)
         self._shown_snapshot = bundle.get(SNAPSHOT_MIME, "")
@@ -129,15 +133,26 @@ def auto_width() -> Any:
 # inline styles cannot.
 
 ERROR_COLOUR = "#b00020"
-WARNING_COLOUR = "#a15c00"
+# 6.3:1 on the answers' #f6f6f6 (WCAG AA asks 4.5:1); JupyterLab's --jp-warn-color0 (#e65100) is 3.8:1.
+WARNING_COLOUR = "#8a4b00"
 # Text on the notebook's own background follows the JupyterLab theme (light or dark); boxes
 # with a light background of their own (bubbles, answers, errors) set their text colours too.
 MUTED_COLOUR = "var(--jp-content-font-color2, #555)"
 BOX_TEXT_COLOUR = "#1f1f1f"
 BOX_MUTED_COLOUR = "#555"
 TEXT_STYLE = "line-height:1.45;overflow-wrap:anywhere"
+# Boxes with colours of their own follow the dark theme through these variables, which the
+# panels' stylesheet sets only there (THEME_CSS); elsewhere (light theme, nbconvert, GitHub) the
+# fallbacks apply. Each pair is >= 4.5:1: #b00020 on #fdecee 6.4:1, #ff8a80 on #3b1d20 6.7:1,
+# #ffb74d on #2b2b2b 8.2:1, #e6e6e6 on #2b2b2b 11.3:1 (WCAG 2 contrast, computed).
+THEME_CSS = (
+    'body[data-jp-theme-light="false"]{--vizlab-box-bg:#2b2b2b;--vizlab-box-fg:#e6e6e6;--vizlab-box-muted:#b0b0b0;'
+    "--vizlab-error-fg:#ff8a80;--vizlab-error-bg:#3b1d20;--vizlab-error-border:#7f3b42;--vizlab-warning:#ffb74d}"
+)
+WARNING_TEXT = f"var(--vizlab-warning,{WARNING_COLOUR})"
 ERROR_STYLE = (
-    f"color:{ERROR_COLOUR};background:#fdecee;border:1px solid #f0b7bf;border-left:4px solid {ERROR_COLOUR};"
+    f"color:var(--vizlab-error-fg,{ERROR_COLOUR});background:var(--vizlab-error-bg,#fdecee);"
+    f"border:1px solid var(--vizlab-error-border,#f0b7bf);border-left:4px solid var(--vizlab-error-fg,{ERROR_COLOUR});"
     f"padding:4px 8px;border-radius:4px;margin:2px 0;{TEXT_STYLE}"
 )
 
@@ -215,7 +230,7 @@ def stylesheet(*widgets: Any) -> Any:
 
     import ipywidgets as W
 
-    rules = []
+    rules = [THEME_CSS]
     for widget in widgets:
         cls = next(c for c in widget._dom_classes if c.startswith("vizlab-"))
         if isinstance(widget, W.FileUpload):

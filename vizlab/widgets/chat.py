@@ -34,11 +34,13 @@ from vizlab.widgets._common import (
     thumbnail_layout,
     toggle_layout,
 )
+from vizlab.widgets._common import png_data_url, snapshot_box
+from vizlab.widgets.chat_edit_view import ChatEditingView
 from vizlab.widgets.chat_state import ChatSettings, ChatState
 from vizlab.widgets.code import CODE_KINDS
 from vizlab.widgets.markdown import plain_html, render_markdown
 from vizlab.widgets.state import DETAILS, escape, human_bytes, thumbnail_png
-from vizlab.widgets.transcript import CodeView, PromptBox, TranscriptView
+from vizlab.widgets.transcript import AccessibleNames, CodeView, PromptBox, TranscriptView
 
 if TYPE_CHECKING:
     from vizlab.client.core import Client
@@ -55,7 +57,7 @@ _BUBBLE = {
 }
 
 
-class ChatPanel(Panel):
+class ChatPanel(ChatEditingView, Panel):
     """Chat with a vision model about images, with tokens, cost and latency per turn.
 
     ``client`` defaults to :func:`vizlab.connect` (the built-in backend when nothing is
@@ -112,7 +114,8 @@ class ChatPanel(Panel):
         self.system_text.observe(lambda _c: self._show_system_status(), names="value")
 
         # transcript: scrolls, newest in view, Markdown answers with Copy, the pending turn
-        self.transcript = TranscriptView(max_height=transcript_height, layout=fill_layout())
+        self.transcript = TranscriptView(max_height=transcript_height, actions=True, layout=fill_layout())
+        self.transcript.on_action(self.on_row_action)
         self.transcript.add_class("vizlab-chat-transcript")
         self.totals_html = W.HTML()
         self.totals_html.add_class("vizlab-chat-totals")
@@ -123,7 +126,7 @@ class ChatPanel(Panel):
         self.file_upload = W.FileUpload(accept="image/*", multiple=True, description="Attach image", layout=auto_width())
         self.file_upload.add_class("vizlab-chat-upload")
         self.file_upload.observe(self._on_upload, names="value")
-        self.path_text = W.Text(placeholder="or an image path", layout=W.Layout(width="260px"))
+        self.path_text = W.Text(placeholder="or an image path", description="Image path", layout=W.Layout(width="360px"))
         self.path_text.add_class("vizlab-chat-path")
         self.attach_button = W.Button(description="Attach", icon="paperclip", layout=auto_width())
         self.attach_button.add_class("vizlab-chat-attach")
@@ -183,10 +186,13 @@ class ChatPanel(Panel):
         self.budget_html.add_class("vizlab-chat-budget")
 
         # prompt and send: Enter sends, Shift+Enter is a newline
-        self.prompt = PromptBox(placeholder="Type a question, e.g. Describe this image (Enter sends, Shift+Enter: new line)",
-                                layout=fill_layout())  # fmt: skip
+        self.prompt = PromptBox(placeholder="Type a question, e.g. Describe this image (Enter sends, Shift+Enter: new line; "
+                                            "paste or drop an image to attach it)",
+                                label="Message to send", layout=fill_layout())  # fmt: skip
         self.prompt.add_class("vizlab-chat-prompt")
         self.prompt.on_submit(lambda _p: self.send())
+        self.prompt.on_files(self._on_files)
+        self.prompt.on_refused(lambda message: self._show_problems([message]))
         self.send_button = W.Button(description="Send", icon="paper-plane", button_style="primary", layout=auto_width())
         self.send_button.add_class("vizlab-chat-send")
         self.send_button.on_click(lambda _b: self.send())
@@ -221,6 +227,7 @@ class ChatPanel(Panel):
         self.export_html = W.HTML()
         self.export_html.add_class("vizlab-chat-export")
 
+        editing = self._build_editing()
         self.widget = W.VBox(
             [
                 W.HBox([self.deployment_picker, self.backend_html], layout=ROW),
@@ -241,10 +248,19 @@ class ChatPanel(Panel):
                 W.HBox([self.send_button, self.stop_button, self.new_chat_button, self.raw_toggle, self.code_toggle,
                         self.export_json_button, self.export_md_button], layout=ROW),
                 self.export_html,
+                editing,
                 self.raw_html,
                 self.code_kind,
                 self.code_view,
-                stylesheet(self.file_upload, self.detail_picker),
+                stylesheet(self.file_upload, self.detail_picker, self.import_upload),
+                AccessibleNames(names=[
+                    ["vizlab-chat-temperature", "Temperature"], ["vizlab-chat-top-p", "Top P"],
+                    ["vizlab-chat-path", "Image path to attach"], ["vizlab-chat-max-tokens", "Max tokens"],
+                    ["vizlab-chat-stop-sequences", "Stop sequences"], ["vizlab-chat-system", "System message"],
+                    ["vizlab-chat-deployment", "Deployment"], ["vizlab-chat-past-messages", "Past messages included"],
+                    ["vizlab-chat-effort", "Reasoning effort"], ["vizlab-chat-turn-picker", "Message to edit or delete"],
+                    ["vizlab-chat-edit-text", "Edited message"],
+                ]),
             ],
             layout=W.Layout(width="100%"),
         )
@@ -313,6 +329,11 @@ class ChatPanel(Panel):
         problems = self.state.attach_all(records)
         self.file_upload.value = ()
         self._show_problems(problems)
+        self._show_attachments()
+
+    def _on_files(self, records: list[dict[str, Any]]) -> None:
+        """A paste or a drop on the prompt: attach the files (a bad one is named, the rest kept)."""
+        self._show_problems(self.state.attach_all(records))
         self._show_attachments()
 
     def _on_deployment(self, change: dict[str, Any]) -> None:
@@ -430,6 +451,8 @@ class ChatPanel(Panel):
         self.send_button.disabled = busy
         self.stop_button.disabled = not busy
         self.new_chat_button.disabled = busy
+        for button in (self.regenerate_button, self.resend_button, self.delete_button, self.import_upload):
+            button.disabled = busy
 
     def _show_problems(self, problems: list[str]) -> None:
         """Bad files, one per line, each name in bold (or nothing when all were good)."""
@@ -493,7 +516,14 @@ class ChatPanel(Panel):
             self.effort_picker.options = [(f"default ({default})" if default else "default", "")] + [(e, e) for e in efforts]
             self.effort_picker.value = ""
         self.effort_picker.layout.display = "" if efforts else "none"
+        self._show_output_limit()
         self._show_settings_note()
+
+    def _show_output_limit(self) -> None:
+        """Max tokens bounded by the deployment's output limit from the registry (vizlab.models)."""
+        limit = self.state.output_limit() or 128_000
+        self.max_tokens.max = limit  # a lower bound clamps the value too
+        self.max_tokens.tooltip = f"Largest answer in tokens; {self.state.client.deployment} allows up to {limit:,}"
 
     def _show_settings_note(self) -> None:
         try:
@@ -529,7 +559,11 @@ class ChatPanel(Panel):
     def _show_code(self) -> None:
         on = bool(self.code_toggle.value)
         self.code_kind.layout.display = "" if on else "none"
-        self.code_view.code = self.state.request_code(self.code_kind.value) if on else ""
+        try:  # runnable: the images are saved beside the notebook and read back by the code
+            self.code_view.code = self.state.request_code(self.code_kind.value, runnable=True) if on else ""
+        except OSError as e:  # the folder for the image copies cannot be written
+            self.code_view.code = self.state.request_code(self.code_kind.value) if on else ""
+            self._show_error(f"View code could not save the images it reads ({e}); the code shows them shortened.")
 
     def _show_raw(self) -> None:
         if self.raw_toggle.value:
@@ -547,11 +581,12 @@ class ChatPanel(Panel):
     def rows(self) -> list[dict[str, Any]]:
         """The transcript's rows as the front end draws them (HTML already sanitised)."""
         rows = []
-        for view in self.state.turn_views():
+        for n, view in enumerate(self.state.turn_views(), start=1):
             assistant = view.role == "assistant"
             rows.append(
                 {
                     "role": view.role,
+                    "n": n,
                     "html": (render_markdown(view.text) if assistant else plain_html(view.text)) or "<i>(no text)</i>",
                     "copy": view.text if assistant else "",
                     "stats": view.stats,
@@ -571,6 +606,7 @@ class ChatPanel(Panel):
             self._show_code()
         self._show_system_status()
         self._show_estimate()
+        self._refresh_editing()
 
     def snapshot_html(self) -> str:
         """The transcript, totals and estimate as static HTML (what a saved notebook shows)."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vizlab.errors import VizlabError, redact
+from vizlab.widgets.chat_edit import ChatEditing
 from vizlab.widgets.state import (
     client_secrets,
     cost_total,
@@ -147,7 +148,7 @@ def turn_stats(meta: Mapping[str, Any]) -> str:
     return f"{prompt} · {completion} · {cost} · {lat} · finish {meta.get('finish_reason')}"
 
 
-class ChatState:
+class ChatState(ChatEditing):
     """A chat with one client: system message, attachments, send/stop, stats, export, autosave.
 
     ``send()`` is synchronous (the panel runs it in a thread); ``cancel()`` may be called from
@@ -320,6 +321,7 @@ class ChatState:
         chosen = settings if settings is not None else self.settings
         if max_tokens is not None:
             chosen = ChatSettings(**{**chosen.__dict__, "max_tokens": max_tokens})
+        chosen = self.clamped(chosen)
         refusal = self.budget_refusal(prompt, detail=detail, settings=chosen)
         if refusal:
             self.release()
@@ -487,6 +489,22 @@ class ChatState:
         except VizlabError:
             return None
 
+    def output_limit(self) -> int | None:
+        """The deployment's largest output in tokens, from the registry (None when it is not known)."""
+        info = self.model_info()
+        limit = getattr(info, "max_output", None)
+        return limit if isinstance(limit, int) and limit > 0 else None
+
+    def clamp_max_tokens(self, value: int) -> int:
+        """``value`` capped at :meth:`output_limit` (gpt-4o: 16,384), so estimates never plan for more."""
+        limit = self.output_limit()
+        return min(value, limit) if limit is not None else value
+
+    def clamped(self, settings: ChatSettings) -> ChatSettings:
+        """``settings`` with max_tokens capped at the deployment's output limit."""
+        capped = self.clamp_max_tokens(settings.max_tokens)
+        return settings if capped == settings.max_tokens else ChatSettings(**{**settings.__dict__, "max_tokens": capped})
+
     def request_params(self, settings: ChatSettings | None = None) -> tuple[int | None, dict[str, Any], list[str]]:
         """``(max_tokens, extra params, notes)`` for the next request under ``settings``.
 
@@ -552,7 +570,7 @@ class ChatState:
         """The estimate of the request Send would make now (text, attachments, detail, history)."""
         from vizlab.tokens.request import estimate_request
 
-        s = settings if settings is not None else self.settings
+        s = self.clamped(settings if settings is not None else self.settings)
         model = self._client.token_model
         try:
             full = self.next_messages(prompt, detail=detail)
@@ -582,8 +600,9 @@ class ChatState:
 
     @property
     def spent_usd(self) -> float:
-        """What this chat has cost so far (stopped answers at their prompt estimate)."""
-        return float(self.totals()["cost"])
+        """What this chat has cost so far (stopped answers at their prompt estimate, replaced and
+        deleted answers included: they were billed)."""
+        return float(self.totals()["cost"]) + self.discarded_usd
 
     def budget_line(self) -> str:
         if self.max_usd is None:
@@ -626,6 +645,7 @@ class ChatState:
             self.error = "A request is still running: press Stop and wait for it to end, then New chat."
             return False
         self.conversation.clear()
+        self.discarded_usd = 0.0  # the spend is per chat, as the totals are
         self.attachments = []
         self.last_reply = None
         self.error = ""
@@ -677,8 +697,9 @@ class ChatState:
 
     def totals_line(self) -> str:
         t = self.totals()
+        gone = f" · {fmt_cost(self.discarded_usd)} more on answers since replaced or deleted" if self.discarded_usd else ""
         if not t["requests"]:
-            return "No requests yet."
+            return "No requests yet." + gone
         stopped = ""
         if t["stopped"]:
             stopped = (
@@ -688,7 +709,7 @@ class ChatState:
         return (
             f"Total: {t['requests']} request{'s' * (t['requests'] != 1)} · prompt {t['prompt']:,} tokens{stopped} "
             f"(estimated {t['estimated_prompt']:,}) · completion {t['completion']:,} · "
-            f"{fmt_cost(t['cost'])}{' (partly estimated)' * bool(t['stopped'])} · {t['latency_s']:.2f} s"
+            f"{fmt_cost(t['cost'])}{' (partly estimated)' * bool(t['stopped'])} · {t['latency_s']:.2f} s{gone}"
         )
 
     def raw_json(self) -> str:
@@ -699,21 +720,30 @@ class ChatState:
         doc = {"request": elide_data_urls(reply.request), "response": elide_data_urls(reply.raw)}
         return redact(json.dumps(doc, indent=2, ensure_ascii=False))
 
-    def request_code(self, kind: str = "python", *, full: bool = False) -> str:
-        """The last request as code to run (``"python"``, ``"requests"`` or ``"curl"``), key from the env.
+    def code_image_dir(self) -> Path:
+        """Where View code saves the images it reads back: ``vizlab-code-images`` in the export folder."""
+        return (self.export_dir if self.export_dir is not None else Path.cwd()) / "vizlab-code-images"
 
-        Image data is shortened unless ``full=True``. Before the first Send: a note saying so.
+    def request_code(self, kind: str = "python", *, full: bool = False, runnable: bool = False) -> str:
+        """The last request as code (``"python"``, ``"requests"`` or ``"curl"``), key from the env.
+
+        ``runnable=True`` saves the images in :meth:`code_image_dir` and the code reads them
+        back (what View code shows); else ``full=True`` inlines them and the default shortens
+        them. Before the first Send: a note saying so.
         """
-        from vizlab.widgets.code import request_code
+        from vizlab.widgets.code import LOCAL_KEY, request_code
 
         reply = self.last_reply
         if reply is None:
             return "# Send a message first: this shows the exact request it made, as code."
-        code = request_code(reply.request, self._client, kind, full=full)
+        secrets = list(client_secrets(self._client) or ())
+        image_dir = self.code_image_dir() if runnable else None
+        code = request_code(reply.request, self._client, kind, full=full, image_dir=image_dir, secrets=secrets)
         # The client's own key, should any text carry it; not redact()'s key-shaped patterns,
-        # which would also blank the `api_key=os.environ[...]` that the code needs.
-        for secret in client_secrets(self._client) or ():
-            if secret and len(secret) >= 4:
+        # which would also blank the `api_key=os.environ[...]` that the code needs. The built-in
+        # backend's default key is public (it accepts any key) and stays.
+        for secret in secrets:
+            if secret and len(secret) >= 4 and not (secret == LOCAL_KEY and self._client.backend == "local"):
                 code = code.replace(secret, "***")
         return code
 

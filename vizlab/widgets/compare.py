@@ -20,7 +20,7 @@ from vizlab.widgets._common import (
     MUTED_COLOUR,
     ROW,
     TEXT_STYLE,
-    WARNING_COLOUR,
+    WARNING_TEXT,
     Panel,
     auto_width,
     png_data_url,
@@ -47,7 +47,7 @@ __all__ = ["ComparePanel"]
 _ROWS = 4
 _MIN_COLUMN = "240px"
 _ANSWER_STYLE = (
-    f"background:#f6f6f6;color:{BOX_TEXT_COLOUR};border-radius:6px;padding:6px 8px;max-height:260px;overflow-y:auto;"
+    f"background:var(--vizlab-box-bg,#f6f6f6);color:var(--vizlab-box-fg,{BOX_TEXT_COLOUR});border-radius:6px;padding:6px 8px;max-height:260px;overflow-y:auto;"
     f"{TEXT_STYLE}"
 )
 
@@ -85,7 +85,7 @@ class _ColumnView:
         if col.seen_size:
             seen = (
                 f'<div style="font-size:11px;color:{MUTED_COLOUR}">the model sees {col.seen_size[0]}x{col.seen_size[1]} px'
-                f" ({escape(col.token_model)} rules) · click the picture for its real pixels</div>"
+                f" ({escape(col.token_model)} rules) · click the picture (or press Enter on it) for its real pixels</div>"
             )
         asked = bool(col.answer or col.error or col.latency_s is not None)
         if not asked and col.image_tokens is not None:  # no "$? · ? s" before anything is sent
@@ -100,7 +100,7 @@ class _ColumnView:
         if col.error:
             self.answer.value = f'<div style="{ERROR_STYLE}">⚠️ {escape(col.error)}</div>'
         elif running:
-            self.answer.value = f'<div style="{_ANSWER_STYLE};color:{BOX_MUTED_COLOUR}"><i>asking…</i></div>'
+            self.answer.value = f'<div style="{_ANSWER_STYLE};color:var(--vizlab-box-muted,{BOX_MUTED_COLOUR})"><i>asking…</i></div>'
         else:
             self.answer.value = _answer_html(col)
 
@@ -110,7 +110,7 @@ def _answer_html(col: CompareColumn) -> str:
         return ""
     warn = ""
     if col.finish_reason == "length":
-        warn = f'<br><span style="color:{WARNING_COLOUR}">⚠️ cut off by max tokens (finish_reason length)</span>'
+        warn = f'<br><span style="color:{WARNING_TEXT}">⚠️ cut off by max tokens (finish_reason length)</span>'
     return f'<div style="{_ANSWER_STYLE}">{render_markdown(col.answer)}{warn}</div>'
 
 
@@ -145,7 +145,7 @@ class ComparePanel(Panel):
         self.file_upload = W.FileUpload(accept="image/*", multiple=False, description="Image", layout=auto_width())
         self.file_upload.add_class("vizlab-compare-upload")
         self.file_upload.observe(self._on_upload, names="value")
-        self.path_text = W.Text(placeholder="or an image path", layout=W.Layout(width="260px"))
+        self.path_text = W.Text(placeholder="or an image path", description="Image path", layout=W.Layout(width="360px"))
         self.path_text.add_class("vizlab-compare-path")
         self.use_path_button = W.Button(description="Use path", layout=auto_width())
         self.use_path_button.add_class("vizlab-compare-use-path")
@@ -185,6 +185,13 @@ class ComparePanel(Panel):
     @property
     def columns(self) -> dict[str, CompareColumn]:
         return self.state.columns
+
+    def sync_view(self) -> None:
+        """Show the columns the state holds: answers got by ``panel.state.run()`` in code, not
+        "press Compare to ask" (and no second round of requests)."""
+        for key, view in self.column_views.items():
+            if key in self.state.columns:
+                view.show(self.state.columns[key])
 
     def set_image(self, source: Any) -> None:
         if isinstance(source, str) and not source:

@@ -45,9 +45,9 @@ DETAILS = ("low", "high", "auto")
 # installed, read 2026); a bigger upload is
 # dropped by the server without an error reaching the kernel. The Makefile's `make lab` raises it.
 LARGE_UPLOAD_NOTE = (
-    "Uploads over about 10 MB never reach the kernel: Jupyter's websocket drops them without an "
-    "error. Start JupyterLab with `make lab` (it raises ServerApp.tornado_settings "
-    "websocket_max_message_size), or pass the image's path instead."
+    "The Upload button sends each file in one message, and the Jupyter websocket drops one over about "
+    "10 MB without an error (`make lab` raises that limit to 100 MB). Drop or paste big files instead: "
+    "they go in 1 MB pieces with a progress bar, up to 80 MB each. Or pass the image's path."
 )
 
 _DATA_URL_RE = re.compile(r"data:([A-Za-z0-9.+/-]+);base64,([A-Za-z0-9+/=\s]+)")

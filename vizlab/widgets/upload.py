@@ -26,7 +26,9 @@ from vizlab.widgets._common import (
     thumbnail_layout,
     toggle_layout,
 )
+from vizlab.widgets.intake import UPLOAD_LIMIT
 from vizlab.widgets.state import DETAILS, LARGE_UPLOAD_NOTE, UploadState, escape, human_bytes
+from vizlab.widgets.transcript import DropZone
 
 __all__ = ["UploadPanel"]
 
@@ -56,7 +58,13 @@ class UploadPanel(Panel):
             style={"button_width": "64px"},
         )
         self.detail_picker.add_class("vizlab-upload-detail")
-        self.path_text = W.Text(placeholder="or a path to an image file", layout=W.Layout(width="320px"))
+        self.drop_zone = DropZone(label="Drop or paste images here (Ctrl/Cmd+V), or press Enter to choose files: "
+                                        f"up to {human_bytes(UPLOAD_LIMIT)} each, with a progress bar for big ones")  # fmt: skip
+        self.drop_zone.add_class("vizlab-upload-drop")
+        self.drop_zone.on_files(self._on_files)
+        self.drop_zone.on_refused(self._on_refused)
+        self.path_text = W.Text(placeholder="or a path to an image file", description="Image path",
+                                layout=W.Layout(width="360px"))
         self.path_text.add_class("vizlab-upload-path")
         self.add_path_button = W.Button(description="Add path", icon="plus", layout=auto_width())
         self.add_path_button.add_class("vizlab-upload-add-path")
@@ -80,6 +88,7 @@ class UploadPanel(Panel):
 
         self.widget = W.VBox(
             [
+                self.drop_zone,
                 W.HBox([self.file_upload, self.path_text, self.add_path_button, self.clear_button], layout=ROW),
                 W.HBox([self.model_picker, self.detail_picker], layout=ROW),
                 self.errors_html,
@@ -106,6 +115,15 @@ class UploadPanel(Panel):
         self.state.add(records, names=[str(r.get("name") or "") or None for r in records])
         # Drop the records: their bytes now live in the state, and the same file may come again.
         self.file_upload.value = ()
+        self.refresh()
+
+    def _on_files(self, records: list[dict[str, Any]]) -> None:
+        """A drop, a paste or the drop zone's chooser: the files as FileUpload records."""
+        self.state.add(records, names=[str(r.get("name") or "") or None for r in records])
+        self.refresh()
+
+    def _on_refused(self, message: str) -> None:
+        self.state.errors = [message]
         self.refresh()
 
     def add_path(self, path: str) -> None:

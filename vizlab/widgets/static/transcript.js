@@ -31,7 +31,20 @@ function thumbs(urls) {
   return box;
 }
 
-function rowNode(row, pending) {
+// "Edit" (your messages) and "Delete" buttons on each row, when the panel handles them: the
+// kernel picks the message in the editing row (cost shown before anything is resent).
+function actionButton(model, row, action, text) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = `vizlab-chat-copy vizlab-chat-${action}-turn`;
+  button.textContent = text;
+  button.setAttribute("aria-label", `${text} message ${row.n}`);
+  button.title = `${text} message ${row.n}`;
+  button.addEventListener("click", () => model.send({ event: action, n: row.n }));
+  return button;
+}
+
+function rowNode(row, pending, model) {
   const node = document.createElement("div");
   node.className = `vizlab-chat-turn vizlab-chat-turn-${row.role}` + (pending ? " vizlab-chat-pending" : "");
   if (row.thumbs && row.thumbs.length) node.appendChild(thumbs(row.thumbs));
@@ -45,7 +58,9 @@ function rowNode(row, pending) {
     button.className = "vizlab-chat-copy";
     button.type = "button";
     button.textContent = "Copy";
-    button.title = "Copy this answer (Markdown) to the clipboard";
+    const name = row.n ? `Copy answer, message ${row.n}` : "Copy answer";
+    button.setAttribute("aria-label", name);
+    button.title = `${name} (Markdown) to the clipboard`;
     button.addEventListener("click", () => {
       copyText(row.copy).then(
         () => { button.textContent = "Copied"; setTimeout(() => { button.textContent = "Copy"; }, 1500); },
@@ -53,6 +68,13 @@ function rowNode(row, pending) {
       );
     });
     head.appendChild(button);
+  }
+  if (!pending && row.n && model && model.get("actions")) {
+    const tools = document.createElement("span");
+    tools.className = "vizlab-chat-tools";
+    if (row.role === "user") tools.appendChild(actionButton(model, row, "edit", "Edit"));
+    tools.appendChild(actionButton(model, row, "delete", "Delete"));
+    head.appendChild(tools);
   }
   bubble.appendChild(head);
   const body = document.createElement("div");
@@ -100,7 +122,7 @@ function render({ model, el }) {
       empty.textContent = model.get("empty_text") || "";
       scroller.appendChild(empty);
     }
-    for (const row of rows) scroller.appendChild(rowNode(row, false));
+    for (const row of rows) scroller.appendChild(rowNode(row, false, model));
     if (timer) { clearInterval(timer); timer = null; }
     if (pending.role) {
       scroller.appendChild(rowNode(pending, true));
@@ -132,6 +154,7 @@ function render({ model, el }) {
   model.on("change:rows", draw);
   model.on("change:pending", draw);
   model.on("change:max_height", draw);
+  model.on("change:actions", draw);
   draw();
   return () => { if (timer) clearInterval(timer); };
 }
