@@ -73,7 +73,7 @@ def test_retirement_dates_per_provider_with_disputes():
 
 def test_lifecycle_warning_names_date_source_and_replacement():
     text = lifecycle_warning("gpt-4o", TODAY, provider="azure")
-    assert text and "2026-10-01" in text and "Replacement: gpt-5.1" in text and "disagree" in text
+    assert text and "2026-10-01" in text and "Replacement: gpt-5.1" in text and "disputed: other sources say 2027-04-14" in text
     soon = lifecycle_warning("gpt-5-mini", TODAY, provider="openai")
     assert soon and "2026-12-11" in soon and "in 4 days" in soon
     assert lifecycle_warning("gpt-5.5", TODAY) is None

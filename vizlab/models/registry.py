@@ -144,7 +144,7 @@ def lifecycle_warning(model: str, today: str | _dt.date | None = None, provider:
     Disputed dates warn when any source's date is past, and say which source says what.
 
     >>> print(lifecycle_warning("gpt-5-mini", "2026-12-07", "openai"))  # doctest: +ELLIPSIS
-    gpt-5-mini retires on openai on 2026-12-11 (in 4 days; ...). Replacement: gpt-5.5 ...
+    gpt-5-mini retires on openai on 2026-12-11 (in 4 days) (source dated ...). Replacement: gpt-5.5...
     """
     info = lookup(model)
     when = _today(today)
@@ -160,14 +160,15 @@ def lifecycle_warning(model: str, today: str | _dt.date | None = None, provider:
             continue
         claim = (past or soon)[0]
         days = (_as_date(claim.value) - when).days
-        verb = f"retired on {name} on {claim.value}" if days <= 0 else f"retires on {name} on {claim.value} (in {days} days"
-        line = f"{info.name} {verb}{'' if days <= 0 else ''}"
-        line += f"{' (' if days <= 0 else '; '}{claim.source.text}, {claim.source.as_of})"
-        if life.retires.disputed:
-            line += f". Sources disagree: {life.retires}"
+        line = f"{info.name} retired on {name} on {claim.value}" if days <= 0 else (
+            f"{info.name} retires on {name} on {claim.value} (in {days} days)")
+        line += f" (source dated {claim.source.as_of})"
+        others = [c.value for c in life.retires.claims if c.value != claim.value]
+        if life.retires.disputed and others:
+            line += f"; disputed: other sources say {', '.join(others)}"
         replacement = life.replacement or default_local_model(when)
         how = "" if life.replacement else " (vizlab's default rule; the provider names none)"
-        lines.append(f"{line}. Replacement: {replacement}{how}.")
+        lines.append(f"{line}. Replacement: {replacement}{how}. Sources: vizlab.models.lookup({info.name!r}).explain()")
     return "\n".join(lines) or None
 
 

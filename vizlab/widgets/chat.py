@@ -34,7 +34,6 @@ from vizlab.widgets._common import (
     thumbnail_layout,
     toggle_layout,
 )
-from vizlab.widgets._common import png_data_url, snapshot_box
 from vizlab.widgets.chat_edit_view import ChatEditingView
 from vizlab.widgets.chat_state import ChatSettings, ChatState
 from vizlab.widgets.code import CODE_KINDS
