@@ -31,7 +31,7 @@ from vizlab.client.targets import display_url
 pytestmark = pytest.mark.usefixtures("real_env_selection")
 from vizlab.conversation import Conversation
 from vizlab.local import LocalBackend
-from vizlab.local.config import DEFAULT_DEPLOYMENTS
+from vizlab.local.config import DEFAULT_DEPLOYMENT, DEFAULT_DEPLOYMENTS
 
 # Not shaped like any real key (no sk-, not 32 hex), so only vizlab's own redaction can hide it.
 FAKE_KEY = "vizlab-FAKE-KEY-Zq8rT2wX"
@@ -371,12 +371,12 @@ def test_no_settings_start_the_shared_built_in_backend(clean_env: Any, capsys: p
     out = capsys.readouterr().out
     assert out.count("\n") == 1
     assert re.fullmatch(
-        r"vizlab: built-in local backend at http://127\.0\.0\.1:\d+ \(deployment gpt-5\.4, model gpt-5\.4 emulated by "
-        r"vizlab-local-analyst\)\n",
+        rf"vizlab: built-in local backend at http://127\.0\.0\.1:\d+ \(deployment {re.escape(DEFAULT_DEPLOYMENT)}, "
+        rf"model {re.escape(DEFAULT_DEPLOYMENT)} emulated by vizlab-local-analyst\)\n",
         out,
     )
     assert first.backend == "local" and first.endpoint == second.endpoint  # one backend, reused
-    assert first.describe() == out.strip() and first.token_model == "gpt-5.4"  # a current reasoning model
+    assert first.describe() == out.strip() and first.token_model == DEFAULT_DEPLOYMENT  # a current reasoning model
     assert first.chat("hello").backend == "local"
     assert first.models() == sorted(DEFAULT_DEPLOYMENTS)
     first.close()
@@ -404,14 +404,15 @@ def test_azure_from_environment(clean_env: pytest.MonkeyPatch, local_backend: An
         assert c.token_model == "gpt-4o-mini"  # known to vizlab.tokens
         assert c.chat("hi").request["model"] == "gpt-4o-mini"
         assert c.describe() == (
-            f"vizlab: Azure OpenAI at {local_backend.url} (deployment gpt-4o-mini, model gpt-4o-mini, v1 API, key auth)"
+            f"vizlab: Azure OpenAI at {local_backend.url} (deployment gpt-4o-mini, model gpt-4o-mini, v1 API, key auth); "
+            "model gpt-4o-mini: deprecated, retires 2026-10-01"
         )
     clean_env.setenv("OPENAI_API_VERSION", DEFAULT_API_VERSION)  # the dated route stays selectable
     with connect(env_file=None, verbose=False) as c:
         assert c.api_version == DEFAULT_API_VERSION and c.chat("hi").text
         assert c.describe() == (
             f"vizlab: Azure OpenAI at {local_backend.url} (deployment gpt-4o-mini, model gpt-4o-mini, "
-            f"api-version {DEFAULT_API_VERSION}, key auth)"
+            f"api-version {DEFAULT_API_VERSION}, key auth); model gpt-4o-mini: deprecated, retires 2026-10-01"
         )
 
 

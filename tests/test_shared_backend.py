@@ -13,10 +13,17 @@ import pytest
 import requests
 
 import vizlab
+from vizlab.local.config import DEFAULT_DEPLOYMENTS
 from vizlab import errors
 from vizlab.local.shared import ensure_shared_backend, options_id, state_dir
 
 SERVICE = ("AZURE_OPENAI_ENDPOINT", "OPENAI_API_KEY", "OPENAI_BASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def shared_backend_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the shared process (the rest of the suite runs the backend in process)."""
+    monkeypatch.setenv("VIZLAB_BACKEND", "local")
 
 
 def _pid_of(url: str) -> int:
@@ -35,7 +42,7 @@ def test_connect_with_nothing_configured_talks_to_a_backend_outside_the_kernel(
     assert client.chat("hello", max_tokens=200).text
     # A second connect (another kernel, or this one again) reuses the same process.
     assert _pid_of(vizlab.connect(verbose=False, env_file=None).endpoint) == pid
-    record = state_dir() / f"backend-{options_id({'deployments': ('gpt-4o', 'gpt-4o-mini')})}.json"
+    record = state_dir() / f"backend-{options_id({'deployments': DEFAULT_DEPLOYMENTS})}.json"
     assert stat.S_IMODE(record.stat().st_mode) == 0o600
     assert f'"pid": {pid}' in record.read_text()
 

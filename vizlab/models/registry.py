@@ -165,7 +165,7 @@ def lifecycle_warning(model: str, today: str | _dt.date | None = None, provider:
         line += f" (source dated {claim.source.as_of})"
         others = [c.value for c in life.retires.claims if c.value != claim.value]
         if life.retires.disputed and others:
-            line += f"; disputed: other sources say {', '.join(others)}"
+            line += f"; disputed: other sources say {', '.join(str(o) for o in others)}"
         replacement = life.replacement or default_local_model(when)
         how = "" if life.replacement else " (vizlab's default rule; the provider names none)"
         lines.append(f"{line}. Replacement: {replacement}{how}. Sources: vizlab.models.lookup({info.name!r}).explain()")

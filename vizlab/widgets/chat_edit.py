@@ -20,9 +20,10 @@ from vizlab.errors import VizlabError
 from vizlab.widgets.state import cost_total, error_text, fmt_cost
 
 if TYPE_CHECKING:
-    from vizlab.client import Client, Reply
-    from vizlab.conversation import Conversation
-    from vizlab.retention import Turn
+    from vizlab.client.core import Client
+    from vizlab.client.replies import Reply
+    from vizlab.conversation.core import Conversation
+    from vizlab.conversation.turns import Turn
 
 __all__ = ["ChatEditing", "EditPreview"]
 
@@ -88,7 +89,7 @@ class ChatEditing:
 
     def _with_edit(self, index: int, text: str) -> list[dict[str, Any]]:
         """The messages a resend from ``index`` with ``text`` would send (before past-messages)."""
-        from vizlab.conversation import Conversation
+        from vizlab.conversation.core import Conversation
 
         conv = self.conversation
         turn = self._user_turn(index)
@@ -100,7 +101,7 @@ class ChatEditing:
 
     def edit_preview(self, index: int, text: str, settings: SettingsLike | None = None) -> EditPreview:
         """Turns dropped and the cost of the request a resend from ``index`` would make."""
-        from vizlab.tokens import estimate_request
+        from vizlab.tokens.request import estimate_request
 
         s = self.clamped(settings if settings is not None else self.settings)
         later = self.conversation.turns[index + 1:]
@@ -175,7 +176,7 @@ class ChatEditing:
 
         The autosave path, if any, now holds the imported chat. Refused while a request runs.
         """
-        from vizlab.conversation import Conversation
+        from vizlab.conversation.core import Conversation
 
         if self.busy:
             self.error = "A request is running: press Stop and wait for it to end, then import."
@@ -249,7 +250,7 @@ class ChatEditing:
         """Why the request the conversation now holds may not go under :attr:`max_usd` ("" if it may)."""
         if self.max_usd is None:
             return ""
-        from vizlab.tokens import estimate_request
+        from vizlab.tokens.request import estimate_request
 
         sent = self._limit_history(self.conversation.messages(), settings.past_messages)
         est = estimate_request(sent, model=self._client.token_model, max_tokens=settings.max_tokens)

@@ -22,8 +22,8 @@ from vizlab.widgets._common import (
     ROW,
     Panel,
     auto_width,
-    fill_layout,
     file_error,
+    fill_layout,
     png_data_url,
     snapshot_box,
     stylesheet,
@@ -37,7 +37,7 @@ from vizlab.widgets.state import DETAILS, escape, thumbnail_png
 from vizlab.widgets.transcript import PromptBox, TranscriptView
 
 if TYPE_CHECKING:
-    from vizlab.client import Client
+    from vizlab.client.core import Client
 
 __all__ = ["CompareChatPanel"]
 
@@ -84,7 +84,7 @@ class CompareChatPanel(Panel):
     def __init__(self, client: Client | None = None, deployments: Sequence[str] | None = None, *,
                  max_tokens: int = 1000, max_usd: float | None = None, transcript_height: str = "360px") -> None:  # fmt: skip
         if client is None:
-            from vizlab.client import connect
+            from vizlab.client.core import connect
 
             client = connect(verbose=False)
         if deployments is None:

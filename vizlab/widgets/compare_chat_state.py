@@ -17,8 +17,8 @@ from vizlab.widgets.chat_state import ChatSettings, ChatState
 from vizlab.widgets.state import client_secrets, source_label
 
 if TYPE_CHECKING:
-    from vizlab.client import Client
-    from vizlab.images import EncodedImage
+    from vizlab.client.core import Client
+    from vizlab.images.encode import EncodedImage
 
 __all__ = ["CompareChatState", "MAX_COMPARE_COLUMNS"]
 
@@ -77,7 +77,7 @@ class CompareChatState:
 
     def attach_all(self, sources: Iterable[Any]) -> list[str]:
         """Attach images for the next turn of every column; bad ones become ``"name: reason"``."""
-        from vizlab.images import encode_image
+        from vizlab.images.encode import encode_image
 
         problems = []
         for i, source in enumerate(sources):

@@ -109,7 +109,8 @@ async def count_prompt(state: BackendState, chat: ChatRequest, deployment: str, 
     del decoded  # decoding checks the images as a request would; the count reads the parts
     try:
         counted = await run_in_threadpool(
-            partial(_deps.prompt_count, rules=config.billing_rules, numbers=config.billing_numbers),
+            partial(_deps.prompt_count, rules=config.billing_rules, numbers=config.billing_numbers,
+                    request=chat.body, api="responses"),  # counted as the Responses route bills it
             clean_messages(chat), config.token_model_for(deployment),
         )
     except VizlabError as e:
