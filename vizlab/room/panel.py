@@ -140,10 +140,25 @@ class RoomPanel:
         """End live updates."""
         self._stop.set()
 
+    def snapshot_html(self) -> str:
+        """The panel as static HTML (the plot inline), for saved notebooks, GitHub and nbconvert."""
+        import base64
+
+        png = bytes(self.plot.value or b"")
+        image = f'<img alt="spend over time" src="data:image/png;base64,{base64.b64encode(png).decode()}">' if png else ""
+        return f"<div><p>{html.escape(self.state.summary())}</p>{self.state.table_html()}{image}</div>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = dict(self.widget._repr_mimebundle_() or {})
+        bundle["text/plain"] = "<vizlab RoomPanel: run the notebook to use it>"
+        # The same markers as the other panels' snapshots, which notebooks/sanitize.cfg folds.
+        bundle["text/html"] = f"<!-- vizlab-snapshot -->{self.snapshot_html()}<!-- /vizlab-snapshot -->"
+        return bundle
+
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        display(self.widget)
+        display(self._repr_mimebundle_(), raw=True)
 
     def __repr__(self) -> str:
         return f"RoomPanel({self.state.url}, admin_key=***)"
