@@ -68,7 +68,10 @@ check: typecheck
 
 # The committed outputs come from the built-in backend, so that is what nbval re-runs them on,
 # whatever service the shell or .env points at.
-NB_ENV := env -u AZURE_OPENAI_ENDPOINT -u AZURE_OPENAI_API_KEY -u OPENAI_API_KEY -u OPENAI_BASE_URL VIZLAB_BACKEND=local
+# Each notebook's kernel runs its own built-in backend (VIZLAB_BACKEND=inprocess): what a notebook
+# shows of the backend's state (the prompt cache, stored responses) is then the same on every run.
+# Users get the shared backend process (the default), whose cache outlives one notebook.
+NB_ENV := env -u AZURE_OPENAI_ENDPOINT -u AZURE_OPENAI_API_KEY -u OPENAI_API_KEY -u OPENAI_BASE_URL VIZLAB_BACKEND=inprocess
 
 notebooks: $(STAMP)
 	$(NB_ENV) $(BIN)/python -m pytest --nbval notebooks/ -p no:python --nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout=$(NB_TIMEOUT) --timeout=$(NB_ITEM_TIMEOUT)

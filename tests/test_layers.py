@@ -230,3 +230,13 @@ def test_the_architecture_page_matches_the_tree():
         if rel not in named and f"{path.name}" not in page:
             unnamed.append(rel)
     assert not unnamed, f"modules the architecture page does not mention: {sorted(unnamed)}"
+
+
+def test_module_docstrings_are_short():
+    # What a module is for and its trade-offs, in at most 10 lines; the long notes live in docs/internals.md.
+    long = []
+    for path in PACKAGE.rglob("*.py"):
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")), clean=False)
+        if doc and doc.count("\n") + 1 > 10:
+            long.append(f"{path.relative_to(PACKAGE.parent)} ({doc.count(chr(10)) + 1} lines)")
+    assert not long, f"module docstrings over 10 lines: {sorted(long)}"

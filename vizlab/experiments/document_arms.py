@@ -2,8 +2,7 @@
 
 * ``document:text``: the text layer alone, as a text part (the cheapest; a scan sends nothing).
 * ``document:pages``: each page rendered at :data:`PAGES_DPI` and sent as an image at the arm's detail.
-* ``document:both``: the Chat ``file`` part as the service takes it (text + an image of each
-  page; Chat file parts take no detail, so the arm's detail does not change it).
+* ``document:both``: the Chat ``file`` part as the service takes it (text + page images; no detail).
 
 Each arm is a list of :class:`~vizlab.images.EncodedImage` like the image strategies; a text arm
 holds one ``text/plain`` entry and a file arm one ``application/pdf`` entry, and :func:`part_for`

@@ -6,8 +6,7 @@ environment variable, never written out: ``AZURE_OPENAI_API_KEY`` for Azure,
 backend (it accepts any key, so the snippet falls back to its public default ``vizlab-local``).
 With ``image_dir`` each image is saved there once (named by its SHA-256) and read back into the
 same data URL, so the request is byte for byte the one sent; else data URLs are shortened
-(``full=True`` inlines them). Routes and headers: Azure OpenAI REST reference
-(learn.microsoft.com/azure/ai-foundry/openai/reference, read 2026) and OpenAI's.
+(``full=True`` inlines them). Routes and headers: the Azure OpenAI REST reference (read 2026).
 """
 
 from __future__ import annotations
