@@ -488,8 +488,9 @@ def test_chat_panel_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
         assert transcript.locator("script, img:not(.vizlab-thumbnail), [onerror]").count() == 0
         expect(md).to_contain_text("image not loaded")
         assert page.evaluate("() => window.__vizlabXss") is None
-        md.locator(".vizlab-chat-copy").click()
-        expect(md.locator(".vizlab-chat-copy")).to_have_text("Copied")
+        copy = md.locator(".vizlab-chat-copy", has_text="Copy")  # not the Delete button beside it
+        copy.click()
+        expect(md.locator(".vizlab-chat-copy", has_text="Copied")).to_have_text("Copied")
         assert page.evaluate("() => navigator.clipboard.readText()").startswith(MARKDOWN_SOURCE_START)
 
         # The playground flow: a system message, applied on demand.
@@ -630,10 +631,13 @@ def test_chat_panel_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
 
 COMPARE_CELL = """\
 from vizlab.datasets import text_card
+import vizlab
 from vizlab.widgets import ComparePanel
 # A 2000x1500 white card with one 14 px word: readable at high detail, lost at low.
 card = text_card("INVOICE 7Q4K", font_px=14, size=(2000, 1500))
-panel = ComparePanel(image=card, question="What does the small text say?")
+# A tile-rule deployment (gpt-4o) for the 85 + 170-per-tile story.
+tiles = vizlab.connect(deployment="gpt-4o", verbose=False)
+panel = ComparePanel(image=card, question="What does the small text say?", client=tiles)
 panel
 """
 
