@@ -421,7 +421,8 @@ conv.add_assistant(
     "![pixel](http://127.0.0.1:9/pixel.png)"
 )
 slow = vizlab.connect(local_options={"latency_s": 30.0}, verbose=False)  # for the Stop check
-panel = ChatPanel(conversation=conv)
+# gpt-4o: a tile-rule deployment, so low detail is the 85 tokens the estimate check below reads.
+panel = ChatPanel(conversation=conv, client=vizlab.connect(deployment="gpt-4o", verbose=False))
 panel
 """
 
@@ -605,7 +606,8 @@ def test_chat_panel_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
             expect(panel.locator(f".vizlab-chat-{cls} [role=slider]").first).to_have_attribute("aria-label", name)
         expect(panel.locator(".vizlab-chat-path input")).to_have_attribute("aria-label", "Image path to attach")
         labels = page.locator(".vizlab-chat-scroll .vizlab-chat-copy").evaluate_all("bs => bs.map(b => b.getAttribute('aria-label'))")
-        assert labels and len(set(labels)) == len(labels) and labels[0] == "Copy answer, message 2", labels[:3]
+        copies = [label for label in labels if label.startswith("Copy")]  # Edit and Delete share the row's style
+        assert copies and len(set(labels)) == len(labels) and copies[0] == "Copy answer, message 2", labels[:3]
         prompt.fill("")
         send.click()  # an empty prompt: the error box, shown in both themes below
         expect(page.locator(".vizlab-chat-error div").last).to_contain_text("Type a question")
