@@ -38,6 +38,7 @@ def png() -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.slow
 def test_pydantic_ai_structured_output_from_an_image(backend: LocalBackend, png: bytes) -> None:
     pytest.importorskip("pydantic_ai", reason="pydantic-ai is in the dev extra")
     from pydantic_ai import Agent, BinaryContent
@@ -52,6 +53,7 @@ def test_pydantic_ai_structured_output_from_an_image(backend: LocalBackend, png:
     assert asyncio.run(run()).output == Card(text="HELLO", word_count=1, kind="text")
 
 
+@pytest.mark.slow
 def test_openai_agents_forced_tool_on_an_image(backend: LocalBackend, png: bytes) -> None:
     pytest.importorskip("agents", reason="openai-agents is in the dev extra")
     from agents import Agent, ModelSettings, OpenAIChatCompletionsModel, Runner, function_tool, set_tracing_disabled

@@ -103,6 +103,7 @@ def _run_conversation(conv: Conversation, spec: dict[str, Any]) -> Any:
     return conv.add_user(**spec)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", VIZLAB_CASES)
 def test_encoder_and_conversation(case: Case, corpus_dir: Path) -> None:
     assert case.make is not None

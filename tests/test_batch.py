@@ -235,6 +235,7 @@ def test_batch_price_is_half_the_standard_and_the_live_price(backend: LocalBacke
     client.close()
 
 
+@pytest.mark.slow
 def test_run_batch_experiment_resumes_and_refuses_another_experiment(backend: LocalBackend, tmp_path: Path) -> None:
     client = _connect(backend.url)
     state = tmp_path / "state.json"
@@ -252,6 +253,7 @@ def test_run_batch_experiment_resumes_and_refuses_another_experiment(backend: Lo
     client.close()
 
 
+@pytest.mark.slow
 def test_openai_v1_route_uses_the_v1_endpoint(backend: LocalBackend, tmp_path: Path) -> None:
     client = connect(backend="openai", base_url=backend.url + "/v1", api_key=API_KEY, model="gpt-4o",
                      verbose=False, env_file=None, max_retries=0)  # fmt: skip
@@ -278,6 +280,7 @@ def _run_raw(sdk: openai.AzureOpenAI, text: str) -> openai.types.Batch:
     return sdk.batches.retrieve(batch.id)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("text", "code", "line"),
     [
@@ -296,6 +299,7 @@ def test_input_validation_fails_the_batch(backend: LocalBackend, text: str, code
     assert (batch.errors.data[0].code, batch.errors.data[0].line) == (code, line)
 
 
+@pytest.mark.slow
 def test_batch_object_and_files_follow_the_service(backend: LocalBackend) -> None:
     sdk = _sdk(backend.url)
     batch = _run_raw(sdk, _line("x") + "\n" + _line("y", model="gpt-4o") + "\n")
@@ -368,6 +372,7 @@ def test_batch_lines_bypass_the_live_rate_limit(tmp_path: Path) -> None:
         client.close()
 
 
+@pytest.mark.slow
 def test_progress_bar_reports_counts(backend: LocalBackend, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     client = _connect(backend.url)
     run = submit(client, build_batch(_cards(4), tmp_path / "p", client=client, details=("low",)),

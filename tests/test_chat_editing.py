@@ -48,6 +48,7 @@ def saved(tmp_path: Path) -> dict[str, Any]:
     return json.loads((tmp_path / "chat.json").read_text(encoding="utf-8"))
 
 
+@pytest.mark.slow
 def test_regenerate_replaces_the_last_answer_and_keeps_its_cost(chat: ChatPanel, tmp_path: Path) -> None:
     assert chat.regenerate_button.disabled  # nothing to regenerate yet
     ask(chat, "Describe this image", make_image_bytes(300, 200))
@@ -66,6 +67,7 @@ def test_regenerate_replaces_the_last_answer_and_keeps_its_cost(chat: ChatPanel,
     assert chat.state.spent_usd == 0 and "replaced" not in chat.totals_html.value  # per chat, as the totals
 
 
+@pytest.mark.slow
 def test_edit_shows_the_cost_first_then_resends_from_there(chat: ChatPanel, tmp_path: Path) -> None:
     ask(chat, "What colour is it?", make_image_bytes(400, 300))
     ask(chat, "And the shape?")
@@ -85,6 +87,7 @@ def test_edit_shows_the_cost_first_then_resends_from_there(chat: ChatPanel, tmp_
     assert [t["text"] for t in saved(tmp_path)["turns"]][2] == "How many lines are there?"
 
 
+@pytest.mark.slow
 def test_editing_a_question_with_an_image_keeps_the_image(chat: ChatPanel) -> None:
     ask(chat, "Describe", make_image_bytes(256, 256))
     key = chat.conversation.turns[0].images[0]
@@ -97,6 +100,7 @@ def test_editing_a_question_with_an_image_keeps_the_image(chat: ChatPanel) -> No
     assert "image_url" in json.dumps(chat.state.last_reply.request)
 
 
+@pytest.mark.slow
 def test_a_refused_resend_leaves_the_chat_as_it_was(client: Client, tmp_path: Path) -> None:
     panel = ChatPanel(client, export_dir=tmp_path, max_usd=0.02)
     panel.run_in_thread = False
@@ -111,6 +115,7 @@ def test_a_refused_resend_leaves_the_chat_as_it_was(client: Client, tmp_path: Pa
     W.Widget.close_all()
 
 
+@pytest.mark.slow
 def test_delete_a_question_takes_its_answer_and_its_image(chat: ChatPanel, tmp_path: Path) -> None:
     ask(chat, "First", make_image_bytes(128, 128))
     ask(chat, "Second")
@@ -123,6 +128,7 @@ def test_delete_a_question_takes_its_answer_and_its_image(chat: ChatPanel, tmp_p
     assert "1. You: Second" in [label for label, _ in chat.turn_picker.options]
 
 
+@pytest.mark.slow
 def test_import_a_saved_chat_from_the_panel(chat: ChatPanel, client: Client, tmp_path: Path) -> None:
     chat.system_text.value = "Be brief."
     chat.apply_system_button.click()

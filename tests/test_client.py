@@ -217,6 +217,7 @@ def test_rate_limit_is_retried_after_the_servers_delay_then_succeeds() -> None:
     assert waited >= 0.5, f"waited {waited:.2f} s; the server asked for about 1 s"
 
 
+@pytest.mark.slow
 def test_rate_limit_without_retries_reports_retry_after() -> None:
     with LocalBackend(api_key=LOCAL_API_KEY, rpm=1, rate_window_s=30.0) as backend:
         with connect(
@@ -426,6 +427,7 @@ def test_openai_base_url_from_environment(clean_env: pytest.MonkeyPatch, local_b
         assert "OpenAI-compatible server" in c.describe()
 
 
+@pytest.mark.slow
 def test_openai_base_url_alone_sends_a_dummy_key(clean_env: pytest.MonkeyPatch) -> None:
     local = connect(env_file=None, verbose=False)  # the shared backend accepts any key
     clean_env.setenv("OPENAI_BASE_URL", local.endpoint + "/v1")
@@ -499,6 +501,7 @@ class _FakeCredential:
         return AccessToken(self.token, int(time.time()) + 3600)
 
 
+@pytest.mark.slow
 def test_entra_id_sends_a_bearer_token(clean_env: pytest.MonkeyPatch, local_backend: Any) -> None:
     import azure.identity
 

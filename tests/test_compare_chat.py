@@ -22,6 +22,7 @@ def built_in() -> Iterator[Client]:
     c.close()
 
 
+@pytest.mark.slow
 def test_three_columns_answer_the_same_turns_with_their_own_numbers(built_in: Client) -> None:
     panel = CompareChatPanel(built_in, THREE)
     panel.run_in_thread = False
@@ -62,6 +63,7 @@ def test_bad_compare_lists_are_refused_clearly(built_in: Client) -> None:
         CompareChatState(built_in, ["gpt-4o", "no-such-deployment"])
 
 
+@pytest.mark.slow
 def test_the_readme_compare_example_runs_offline(built_in: Client) -> None:
     panel = ComparePanel(built_in, make_image_bytes(800, 600), arms=[("gpt-4o", "high"), ("gpt-4.1-mini", "high")])
     panel.run_in_thread = False

@@ -7,6 +7,8 @@ shrinks). Issue 21 splits them; a new function over 25 fails at once.
 
 from __future__ import annotations
 
+import pytest
+
 import ast
 from pathlib import Path
 
@@ -75,6 +77,7 @@ def test_the_counter_counts_branches() -> None:
     assert complexity(tree.body[0]) == 5  # 1 + if + and + comprehension + its condition
 
 
+@pytest.mark.slow
 def test_no_function_grows_past_the_limit() -> None:
     now = _by_name(measured())
     new = sorted(f"{name} ({value})" for name, value in now.items() if value > LIMIT and name not in KNOWN)
@@ -83,6 +86,7 @@ def test_no_function_grows_past_the_limit() -> None:
     assert not grown, f"known complex functions grew: {grown}"
 
 
+@pytest.mark.slow
 def test_known_list_only_shrinks() -> None:
     now = _by_name(measured())
     gone = sorted(name for name in KNOWN if now.get(name, 0) <= LIMIT)

@@ -72,6 +72,7 @@ def test_parse_card_on_a_one_word_image(client: OpenAI) -> None:
     assert "x-vizlab-ungrounded" not in raw.headers
 
 
+@pytest.mark.slow
 def test_streamed_and_responses_card_validate_the_same(client: OpenAI) -> None:
     with client.chat.completions.stream(model="gpt-4o", messages=user("Read.", WORD_URL),  # type: ignore[arg-type]
                                         response_format=Card) as stream:
@@ -281,6 +282,7 @@ def test_deep_and_self_referencing_schemas_are_400_or_fast(backend: LocalBackend
     assert resp.json()["choices"][0]["message"]["refusal"]  # no finite value exists: refused, not expanded
 
 
+@pytest.mark.slow
 def test_size_limits_get_the_service_400(backend: LocalBackend) -> None:
     hi = [{"role": "user", "content": "hi"}]
     tools = [{"type": "function", "function": {"name": f"f{i}"}} for i in range(10_000)]

@@ -104,6 +104,7 @@ def test_the_facilitator_cost_table_is_the_registrys() -> None:
     )
 
 
+@pytest.mark.slow
 def test_the_facilitator_tpm_table_is_the_estimators() -> None:
     page = (ROOT / "docs" / "facilitator.md").read_text()
     match = re.search(r"<!-- tpm-table:start -->\n(.*?)\n<!-- tpm-table:end -->", page, flags=re.S)

@@ -118,6 +118,7 @@ def test_type_comes_from_the_bytes_not_the_name(tmp_path: Path) -> None:
     assert file_part(upload)["file"]["filename"] == "invoice.txt"
 
 
+@pytest.mark.slow
 def test_page_parts_of_three_pages_gives_three_images() -> None:
     report = DOCS["report.pdf"].data
     parts = page_parts(report)
@@ -258,6 +259,7 @@ def test_backend_enforces_page_limit_and_pdf_only(sdk: OpenAI) -> None:
                                                                "file_data": f"data:application/pdf;base64,{docx}"}))
 
 
+@pytest.mark.slow
 def test_official_sdk_file_and_input_file_parts(sdk: OpenAI) -> None:
     data_url = "data:application/pdf;base64," + base64.b64encode(DOCS["form.pdf"].data).decode()
     chat = sdk.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": [
@@ -293,6 +295,7 @@ def test_wrong_part_types_list_the_services_values(sdk: OpenAI) -> None:
         sdk.responses.create(model="gpt-4o", input=ask("x", {"type": "input_file", "file_url": "https://example.com/a.pdf?sig=s"}))  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_scanned_page_is_read_by_ocr_at_high_detail(sdk: OpenAI) -> None:
     scan = DOCS["scanned-receipt.pdf"].data
     response = sdk.responses.create(model="gpt-4o", input=ask("What is the receipt number?",  # type: ignore[arg-type]
@@ -301,6 +304,7 @@ def test_scanned_page_is_read_by_ocr_at_high_detail(sdk: OpenAI) -> None:
     assert "R-1000" in response.output_text
 
 
+@pytest.mark.slow
 def test_calibrate_documents_code_path_on_the_built_in_backend(client: Client, capsys: pytest.CaptureFixture[str]) -> None:
     # Offline the backend bills by vizlab's own rule: this proves the probe and the fit, not the rule.
     result = vizlab.calibrate(client, documents=True)
@@ -313,6 +317,7 @@ def test_calibrate_documents_code_path_on_the_built_in_backend(client: Client, c
     assert "dpis that explain it exactly: 120, 144, 150" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_experiment_arms_text_pages_both_on_generated_documents(client: Client, tmp_path: Path) -> None:
     from vizlab.document_samples import write_samples
     from vizlab.experiments import run_experiment
@@ -341,6 +346,7 @@ def test_experiment_arms_text_pages_both_on_generated_documents(client: Client, 
     assert (pages.images == 1).all() and (pages.image_tokens == 85).all()  # one page at low
 
 
+@pytest.mark.slow
 def test_ocr_runs_only_on_pages_without_text_and_is_capped(sdk: OpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
     from vizlab.document_samples import scanned_page
     from vizlab.local.requests import documents as backend_documents

@@ -169,6 +169,7 @@ def test_partial_cells_keep_their_order_5_of_5_versus_one_half() -> None:
     assert summary.loc["d/high", "ci_low"] < summary.loc["d/low", "ci_low"] < 0.6
 
 
+@pytest.mark.slow
 def test_a_paired_partial_difference_uses_a_sign_flip_test_with_an_honest_floor() -> None:
     from vizlab.experiments.report import compare_arms
     from vizlab.experiments.stats import paired_bootstrap, sign_flip_test

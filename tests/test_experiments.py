@@ -171,6 +171,7 @@ def test_failed_requests_are_retried_on_rerun(client: Client, tmp_path: Path) ->
     assert again["error"].notna().sum() == 3
 
 
+@pytest.mark.slow
 def test_on_error_raise(client: Client, tmp_path: Path) -> None:
     with pytest.raises(InvalidImageRequestError):
         run_detail_experiment(client, [red_card(), too_large()], cache_dir=tmp_path, progress=False, on_error="raise")
@@ -187,6 +188,7 @@ def test_an_image_that_cannot_be_encoded_is_an_error_row(client: Client, tmp_pat
 # --- kill and resume --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_with_only_missing_requests(client: Client, tmp_path: Path) -> None:
     killer = CountingClient(client, stop_after=2)
     with pytest.raises(KeyboardInterrupt):
@@ -200,6 +202,7 @@ def test_killed_run_resumes_with_only_missing_requests(client: Client, tmp_path:
     assert df["error"].isna().all()
 
 
+@pytest.mark.slow
 def test_killed_while_reading_images_resumes(client: Client, tmp_path: Path) -> None:
     def images_then_kill() -> Iterator[LabelledImage]:
         yield red_card()
@@ -358,6 +361,7 @@ def test_argument_errors(client: Client, tmp_path: Path) -> None:
     assert list(empty.columns) == COLUMNS and len(empty) == 0
 
 
+@pytest.mark.slow
 def test_run_experiment_holds_only_the_images_being_sent(client: Client, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 23: the plan keeps each image's address and sizes; its bytes are encoded when the

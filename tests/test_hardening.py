@@ -30,6 +30,7 @@ def _post_head(length: int) -> bytes:
     )
 
 
+@pytest.mark.slow
 def test_stalled_bodies_are_closed() -> None:
     with LocalBackend(api_key="k", body_timeout_s=1.0) as backend:
         sockets = [socket.create_connection(("127.0.0.1", backend.port), timeout=15) for _ in range(20)]
@@ -50,6 +51,7 @@ def test_stalled_bodies_are_closed() -> None:
         assert time.monotonic() - began < 10
 
 
+@pytest.mark.slow
 def test_a_slow_but_moving_body_is_served() -> None:
     body = json.dumps({"messages": [{"role": "user", "content": "hello"}], "max_tokens": 50}).encode()
     with LocalBackend(api_key="k", body_timeout_s=1.0) as backend:
@@ -61,6 +63,7 @@ def test_a_slow_but_moving_body_is_served() -> None:
             assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
 
 
+@pytest.mark.slow
 def test_overload_gets_azures_429_with_both_retry_headers_by_default() -> None:
     import requests
 
@@ -137,6 +140,7 @@ def test_a_folder_with_a_200_mp_image_and_a_truncated_jpeg_runs_with_two_error_r
         assert rows[rows["item_id"] == "good"]["error"].isna().all() and rows[rows["item_id"] == "good"]["answer"].notna().all()
 
 
+@pytest.mark.slow
 def test_the_experiments_cli_runs_past_bad_files(bad_folder: Path, local_backend: Any, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     import os
@@ -168,6 +172,7 @@ def _lines(path: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
+@pytest.mark.slow
 def test_a_killed_runner_rebills_nothing_and_shows_requests_in_flight(tmp_path: Path) -> None:
     from vizlab.experiments.runner import run_experiment
 
@@ -256,6 +261,7 @@ def test_the_builtin_text_scorer_is_anchored_and_order_aware(expected: str, repl
     assert item.score(f"The answer is {expected}.") == 1.0
 
 
+@pytest.mark.slow
 def test_the_vizlab_client_waits_out_overload_429s() -> None:
     """connect()'s client retries a concurrency 429 after its retry-after-ms and every request succeeds."""
     with LocalBackend(api_key="k", max_concurrency=1, latency_s=0.4) as backend:

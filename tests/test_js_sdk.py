@@ -54,6 +54,7 @@ def test_npm_openai_structured_output_and_responses() -> None:
 AI_SDK = (JS / "node_modules" / "ai" / "package.json").exists() and (JS / "node_modules" / "@ai-sdk" / "azure").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not AI_SDK, reason="the npm ai / @ai-sdk/azure packages are not installed: run `npm ci` in tests/js")
 def test_vercel_ai_sdk_and_zod_response_format() -> None:
     """OpenAI's zodResponseFormat and the Vercel AI SDK's generateObject (both add `$schema`; the

@@ -106,6 +106,7 @@ def test_no_new_circle_or_private_import():
     )
 
 
+@pytest.mark.slow
 def test_known_violations_are_still_real():
     # A fixed violation must leave the list, so the list cannot hide a future one.
     gone = sorted({(kind, what) for kind, what, _ in KNOWN_VIOLATIONS} - _violations())
@@ -232,6 +233,7 @@ def test_the_architecture_page_matches_the_tree():
     assert not unnamed, f"modules the architecture page does not mention: {sorted(unnamed)}"
 
 
+@pytest.mark.slow
 def test_module_docstrings_are_short():
     # What a module is for and its trade-offs, in at most 10 lines; the long notes live in docs/internals.md.
     long = []

@@ -137,6 +137,7 @@ def _client(backend) -> openai.AzureOpenAI:
     return openai.AzureOpenAI(azure_endpoint=backend.url, api_key="k-test", api_version="2024-10-21")
 
 
+@pytest.mark.slow
 def test_backend_refuses_what_the_service_refuses(backend):
     part = {"type": "image_url", "image_url": {"url": _png(6000, 6000), "detail": "auto"}}  # auto = original here
     with pytest.raises(openai.BadRequestError) as e:
@@ -159,6 +160,7 @@ def test_backend_bills_tools_as_the_estimate(backend, deployment, model):
     assert reply.usage.prompt_tokens == estimate.prompt_tokens and estimate.tool_tokens > 0
 
 
+@pytest.mark.slow
 def test_backend_image_limit_follows_the_registry_per_api():
     def image(kind: str) -> dict:
         url = _png(64, 32)

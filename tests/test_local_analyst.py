@@ -100,6 +100,7 @@ def test_named_colours(analyst: Analyst, colour: tuple[int, int, int], name: str
     assert facts.text_lines == [] and facts.shapes == {}
 
 
+@pytest.mark.slow
 def test_answers_follow_the_intent(analyst: Analyst) -> None:
     img = shapes_image()
     describe = analyst.answer(ask("Describe this picture:", img))
@@ -146,6 +147,7 @@ def test_deterministic(analyst: Analyst) -> None:
     assert analyst.answer(messages) == analyst.answer(messages) == Analyst().answer(messages)
 
 
+@pytest.mark.slow
 def test_auto_detail_follows_vizlab_tokens(analyst: Analyst) -> None:
     from vizlab.tokens import resolve_detail
 
@@ -218,6 +220,7 @@ def test_intent_table_covers_every_intent() -> None:
     assert {intent for _, intent in INTENT_TABLE} == {"describe", "read", "colours", "count", "count_text", "size", "compare"}
 
 
+@pytest.mark.slow
 def test_a_one_word_colour_question_gets_a_colour_without_ocr(monkeypatch: pytest.MonkeyPatch) -> None:
     from vizlab.local.analyst import answer as module
 
@@ -305,6 +308,7 @@ def test_ocr_runs_only_when_the_question_needs_text(monkeypatch: pytest.MonkeyPa
     assert reads == [1]  # read once, then cached per image and detail
 
 
+@pytest.mark.slow
 def test_words_come_back_as_separate_words_in_order(analyst: Analyst) -> None:
     """Issue 23: small dense text lost its spaces ("VYVVXJHXWHEV..."); the gaps in each line's
     pixels put them back, and boxes of one row are joined left to right."""

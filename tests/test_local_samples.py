@@ -121,6 +121,7 @@ def test_unknown_sample_on_own_origin_lists_what_exists(backend: LocalBackend) -
     assert f"{backend.url}/samples/grace-hopper.jpg" in error["message"]
 
 
+@pytest.mark.slow
 def test_a_url_from_another_backend_is_refused(backend: LocalBackend) -> None:
     with LocalBackend(api_key="k") as other:
         got = _ask(backend, f"{other.url}/samples/shapes.jpg")

@@ -152,6 +152,7 @@ def test_bearer_auth(local_backend: Any) -> None:
     assert resp.status_code == 200, resp.text
 
 
+@pytest.mark.slow
 def test_any_key_accepted_when_none_configured() -> None:
     with LocalBackend() as backend:
         ok = post(backend, {"messages": [{"role": "user", "content": "hi"}]}, headers={"api-key": "anything"})
@@ -282,6 +283,7 @@ def test_too_many_images(local_backend: Any) -> None:
     assert post(local_backend, {"messages": [{"role": "user", "content": ten}]}).status_code == 200
 
 
+@pytest.mark.slow
 def test_image_too_large() -> None:
     with LocalBackend(api_key="k", max_image_bytes=1000) as backend:
         big = png_bytes(400, 400, (10, 200, 90))
@@ -291,6 +293,7 @@ def test_image_too_large() -> None:
         assert "1,000 bytes" in error["message"]
 
 
+@pytest.mark.slow
 def test_body_too_large() -> None:
     with LocalBackend(api_key="k", max_body_bytes=10_000) as backend:
         resp = post(backend, {"messages": [{"role": "user", "content": "x" * 20_000}]}, headers={"api-key": "k"})
@@ -493,6 +496,7 @@ def test_rpm_429_then_success_after_waiting() -> None:
         assert post(backend, body, headers=headers).status_code == 200
 
 
+@pytest.mark.slow
 def test_tpm_429(local_backend: Any) -> None:
     with LocalBackend(api_key="k", tpm=100, rate_window_s=60) as backend:
         headers = {"api-key": "k"}
@@ -646,6 +650,7 @@ def test_backend_lifecycle() -> None:
         assert requests.get(backend.url + "/healthz", timeout=TIMEOUT).status_code == 200
 
 
+@pytest.mark.slow
 def test_url_after_stop_binds_no_socket() -> None:
     backend = LocalBackend()
     with backend:
@@ -878,6 +883,7 @@ def test_gpt5_caps_the_prompt_at_272k() -> None:
         assert error["message"].startswith("Input tokens exceed the configured limit of 272,000 tokens.")
 
 
+@pytest.mark.slow
 def test_unlisted_token_model_uses_the_default_limits_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     from vizlab import tokens
     from vizlab.models import registry
@@ -911,6 +917,7 @@ def test_the_prompt_is_counted_once_for_the_check_and_usage(local_backend: Any, 
     assert len(calls) == 2  # max_tokens is refused before anything is counted
 
 
+@pytest.mark.slow
 def test_refused_requests_use_no_token_quota() -> None:
     with LocalBackend(tpm=1000) as backend:
         headers = {"api-key": "k"}
@@ -1019,6 +1026,7 @@ def test_stop_with_a_request_in_flight_is_orderly(uvicorn_log: _Records, stream:
         requests.get(backend.url + "/healthz", timeout=5)
 
 
+@pytest.mark.slow
 def test_stop_lets_quick_requests_finish() -> None:
     """A request that ends within the grace period gets its normal answer."""
     backend = LocalBackend(api_key="k", latency_s=0.4).start()

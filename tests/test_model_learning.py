@@ -48,6 +48,7 @@ def _image_question(detail: str = "low") -> list[dict[str, Any]]:
     return [{"role": "user", "content": [{"type": "text", "text": "What is in this image?"}, part]}]
 
 
+@pytest.mark.slow
 def test_an_unnamed_reasoning_deployment_answers_an_image_chat(backend: LocalBackend, env: Any) -> None:
     with _connect(backend, "reasoner") as client:
         assert client.model_info is None and client.api_version is None  # v1 route, model unknown
@@ -139,6 +140,7 @@ def test_the_dated_route_stays_selectable(backend: LocalBackend, env: pytest.Mon
         assert v1.api_version is None and v1.chat("Hello", max_tokens=300).text
 
 
+@pytest.mark.slow
 def test_keyless_auth_on_the_v1_route_sends_the_token_as_bearer() -> None:
     token = "entra-token-for-test"
     with LocalBackend(api_key=token, deployments=("gpt-4o",)) as b:  # accepts only that token
@@ -151,6 +153,7 @@ def test_keyless_auth_on_the_v1_route_sends_the_token_as_bearer() -> None:
         assert answer.choices[0].message.content
 
 
+@pytest.mark.slow
 def test_the_service_count_matches_the_bill_and_sits_beside_the_estimate(backend: LocalBackend, env: Any) -> None:
     question = _image_question("high")
     with _connect(backend, "reasoner", model="gpt-5.4") as client:
@@ -204,6 +207,7 @@ def test_batch_lines_take_the_limit_the_model_takes(backend: LocalBackend, env: 
     assert not any({"max_tokens", "max_completion_tokens"} - {limit} & set(line["body"]) for line in lines)
 
 
+@pytest.mark.slow
 def test_the_count_route_answers_in_the_references_shape(backend: LocalBackend) -> None:
     import requests
 

@@ -61,6 +61,7 @@ def test_the_check_finds_each_problem() -> None:
     assert problems_in(good) == []
 
 
+@pytest.mark.slow
 def test_a_compare_panel_shown_after_state_run_shows_the_answers(local_backend: Any) -> None:
     from vizlab.client import connect
     from vizlab.widgets import ComparePanel

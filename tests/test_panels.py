@@ -185,6 +185,7 @@ def test_past_messages_included_cuts_the_request(chat: ChatPanel) -> None:
     assert len(chat.state.conversation.turns) == 8  # the conversation keeps everything
 
 
+@pytest.mark.slow
 def test_budget_shows_spend_and_refuses_a_send_that_would_cross_it(client: Client, photo: bytes) -> None:
     panel = ChatPanel(client, max_usd=0.02)
     panel.run_in_thread = False

@@ -139,6 +139,7 @@ def test_reasoning_effort_on_a_model_without_it_is_refused_at_both_ends(backend:
         _client(backend, "gpt-4o").chat("hi", reasoning_effort="low")
 
 
+@pytest.mark.slow
 def test_the_service_refusal_is_adapted_once_and_other_refusals_map_with_the_fix(backend: LocalBackend) -> None:
     # "mystery" is an o4-mini deployment whose name the client cannot know: it sends max_tokens first.
     client = _client(backend, "mystery")
@@ -169,6 +170,7 @@ def test_reasoning_spends_the_budget_first_and_the_cut_warns(backend: LocalBacke
     assert low.reasoning_tokens == -(-answer // 2) and low.text == full.text
 
 
+@pytest.mark.slow
 def test_usage_details_on_every_reply_streamed_or_not(backend: LocalBackend) -> None:
     client = _client(backend, "gpt-4o")
     reply = client.chat("hello")

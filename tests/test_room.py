@@ -123,6 +123,7 @@ def error_of(reply: requests.Response) -> dict[str, Any]:
 # --- attendees through the SDK ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_three_codes_work_through_both_sdk_clients_with_an_image(harness: Harness) -> None:
     room = harness.room()
     codes = codes_of(room)
@@ -148,6 +149,7 @@ def test_three_codes_work_through_both_sdk_clients_with_an_image(harness: Harnes
     assert rows[1]["usd"] > rows[3]["usd"] > 0
 
 
+@pytest.mark.slow
 def test_streams_and_responses_pass_usage_and_settle(harness: Harness) -> None:
     room = harness.room()
     code = codes_of(room)[0]
@@ -193,6 +195,7 @@ def test_outside_the_window_is_a_403_naming_the_time(harness: Harness, offset_h:
     assert moment.isoformat(timespec="minutes") in body["message"]
 
 
+@pytest.mark.slow
 def test_budget_refuses_once_image_requests_pass_it(harness: Harness) -> None:
     room = harness.room(budget_usd=0.01, max_output=100)
     client = harness.azure(room, codes_of(room)[0])
@@ -239,6 +242,7 @@ def test_unknown_revoked_and_admin_changes_without_restart(harness: Harness) -> 
     assert bad.status_code == 400 and "attendee" in error_of(bad)["message"]
 
 
+@pytest.mark.slow
 def test_caps_rewrite_detail_and_output_and_refuse_extra_images(harness: Harness) -> None:
     room = harness.room(max_detail="low", max_output=50, max_images=1)
     client = harness.azure(room, codes_of(room)[0])
@@ -296,6 +300,7 @@ def test_huge_body_and_foreign_host_are_refused(harness: Harness) -> None:
     assert reply.status_code == 421 and "--allowed-host" in error_of(reply)["message"]
 
 
+@pytest.mark.slow
 def test_upstream_429_is_handed_down_with_retry_after(tmp_path: Path) -> None:
     with LocalBackend(api_key=UPSTREAM_KEY, deployments=("vision",), rpm=1) as busy:
         harness = Harness(busy, tmp_path)
@@ -327,6 +332,7 @@ def test_upstream_refusing_the_room_key_is_a_502_that_does_not_blame_the_code(ha
 # --- pacing -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fair_pacer_serves_a_quiet_attendee_before_a_burst() -> None:
     async def run() -> list[int]:
         pacer = FairPacer(tpm=None, rpm=2, max_wait_s=5.0, window_s=0.4)
@@ -344,6 +350,7 @@ def test_fair_pacer_serves_a_quiet_attendee_before_a_burst() -> None:
     assert order[:2] == [1, 1] and order[2] == 2, order  # 2 arrived after the burst but goes next
 
 
+@pytest.mark.slow
 def test_fair_pacer_bounds_the_wait() -> None:
     async def run() -> float:
         pacer = FairPacer(tpm=100, rpm=None, max_wait_s=0.3, window_s=60)
@@ -355,6 +362,7 @@ def test_fair_pacer_bounds_the_wait() -> None:
     assert 50 < asyncio.run(run()) <= 60
 
 
+@pytest.mark.slow
 def test_room_pacing_429_says_when(harness: Harness) -> None:
     room = harness.room(rpm=1, max_wait_s=0.3)
     client = harness.azure(room, codes_of(room)[0])
@@ -368,6 +376,7 @@ def test_room_pacing_429_says_when(harness: Harness) -> None:
 # --- the facilitator's view ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_usage_page_and_panel(harness: Harness) -> None:
     room = harness.room()
     harness.azure(room, codes_of(room)[1]).chat.completions.create(model="vision", messages=image_message(image_url(), "low"))
@@ -401,6 +410,7 @@ def test_usage_page_and_panel(harness: Harness) -> None:
 # --- the key never leaves ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_upstream_key_reaches_no_attendee_file_or_log(harness: Harness) -> None:
     room = harness.room(log_prompts=True, budget_usd=0.004, max_output=100)
     code = codes_of(room)[0]
@@ -534,6 +544,7 @@ def test_vizlab_connect_works_against_a_room(harness: Harness, real_env_selectio
     assert codes_of(room)[0] not in repr(client)
 
 
+@pytest.mark.slow
 def test_upstream_429_within_the_bound_is_retried_not_handed_down(tmp_path: Path) -> None:
     # One request in flight upstream, each taking 0.3 s: a second one at once gets a 429 with a
     # retry-after of about a second, which the room waits out and retries.
@@ -591,6 +602,7 @@ def test_room_page_in_a_real_browser(harness: Harness) -> None:
             browser.close()
 
 
+@pytest.mark.slow
 def test_every_request_ends_its_reservation_once(harness: Harness) -> None:
     # A stream the attendee drops, refusals at each step and answered requests: afterwards no
     # reservation is left open, and each forwarded request has exactly one usage row.
@@ -625,6 +637,7 @@ def test_every_request_ends_its_reservation_once(harness: Harness) -> None:
     assert usage_of(room)["attendees"][0]["refusals"] >= 2  # two images; then over budget
 
 
+@pytest.mark.slow
 def test_tls_room_with_its_own_certificate(harness: Harness) -> None:
     import hashlib
     import ssl
@@ -663,6 +676,7 @@ class TokenCredential:
         return AccessToken(self.token, int(time.time()) + 3600)
 
 
+@pytest.mark.slow
 def test_without_a_key_the_room_uses_an_entra_token(tmp_path: Path) -> None:
     token = "entra-TOKEN-for-the-room-9b8c7d"
     credential = TokenCredential(token)
@@ -690,6 +704,7 @@ def test_a_non_ascii_deployment_name_is_noted_not_a_crash(harness: Harness) -> N
     assert reply.status_code == 200 and "deployment d?j?->vision" in reply.headers["x-vizlab-room-capped"]
 
 
+@pytest.mark.slow
 def test_record_then_replay_answers_offline_with_the_recorded_replies(harness: Harness) -> None:
     recording = harness.tmp / "replies.jsonl"
     recorder = harness.room(record=recording)

@@ -52,6 +52,7 @@ def test_inprocess_mode_runs_inside_this_interpreter() -> None:
     assert _pid_of(client.endpoint) == os.getpid()
 
 
+@pytest.mark.slow
 def test_two_starts_at_once_get_one_process() -> None:
     options = {"deployments": ("gpt-4o",), "model_name": "vizlab-local-analyst-race"}
     found: list[int] = []
@@ -67,6 +68,7 @@ def test_two_starts_at_once_get_one_process() -> None:
     assert len(found) == 2 and found[0] == found[1]
 
 
+@pytest.mark.slow
 def test_a_runaway_request_times_out_in_the_kernel_and_a_dead_backend_is_replaced() -> None:
     slow = vizlab.connect(local_options={"latency_s": 30.0}, verbose=False, env_file=None, timeout=2.0, max_retries=0)
     began = time.monotonic()
@@ -83,6 +85,7 @@ def test_a_runaway_request_times_out_in_the_kernel_and_a_dead_backend_is_replace
     assert fresh._target.local.pid != pid and fresh._target.local.healthy()
 
 
+@pytest.mark.slow
 def test_an_idle_shared_backend_stops_itself(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VIZLAB_BACKEND_IDLE_S", "1")
     backend = ensure_shared_backend({"deployments": ("gpt-4o",), "model_name": "vizlab-local-analyst-idle"})
@@ -100,6 +103,7 @@ def test_a_bad_idle_setting_is_refused_with_advice(monkeypatch: pytest.MonkeyPat
         vizlab.connect(local_options={"model_name": "vizlab-local-analyst-bad-idle"}, verbose=False, env_file=None)
 
 
+@pytest.mark.slow
 def test_a_shared_backends_key_is_on_no_file_and_no_command_line() -> None:
     secret = "sk-shared-" + "x7" * 12
     client = vizlab.connect(local_options={"api_key": secret}, verbose=False, env_file=None)

@@ -166,6 +166,7 @@ def test_request_ids_and_quota_headers_on_every_response(local_backend: Any) -> 
     assert len(ids) == 10  # a fresh id per response
 
 
+@pytest.mark.slow
 def test_quota_headers_follow_the_configured_quota() -> None:
     with LocalBackend(api_key="k", rpm=3, tpm=100_000) as backend:
         seen = []
@@ -185,6 +186,7 @@ def test_quota_headers_follow_the_configured_quota() -> None:
         assert int(seen[3].headers["retry-after-ms"]) > 0
 
 
+@pytest.mark.slow
 def test_quota_headers_name_the_deployment_of_a_responses_request_too() -> None:
     """Each deployment has its own quota; a Responses request reports its own, not the first one's."""
     with LocalBackend(api_key="k", rpm=3, deployments=("gpt-4o", "gpt-4o-mini")) as backend:
@@ -288,6 +290,7 @@ def test_loopback_host_headers_are_served(local_backend: Any, host: str) -> None
     assert raw.startswith(b"HTTP/1.1 200 "), raw[:200]
 
 
+@pytest.mark.slow
 def test_configured_hosts_are_served() -> None:
     with LocalBackend(api_key="k", allowed_hosts=("notebook.internal",)) as backend:
         ok = requests.get(backend.url + "/healthz", headers={"Host": "notebook.internal:8888"}, timeout=TIMEOUT)

@@ -393,6 +393,7 @@ TEXTS = [
 ]
 
 
+@pytest.mark.slow
 def test_known_token_ids() -> None:
     assert encoding_for("gpt-4").encode("hello world") == [15339, 1917]
     assert encoding_for("gpt-4o").encode("hello world") == [24912, 2375]
@@ -447,6 +448,7 @@ def test_encoding_is_cached() -> None:
 # --- request estimates ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_text_only_follows_cookbook() -> None:
     messages = [
         {"role": "system", "content": "You are a helpful assistant."},
@@ -469,6 +471,7 @@ def test_image_in_current_format_counts_tiles() -> None:
     assert usage.details == {"image_tokens": 765, "text_tokens": est.text_tokens}
 
 
+@pytest.mark.slow
 def test_preview_2023_format_defaults_to_auto() -> None:
     message = {"role": "user", "content": ["Describe this picture:", {"image": png_b64(1024, 1024)}]}
     est = estimate_request([message], model="azure-gpt-4v-2023-preview")

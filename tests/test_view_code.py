@@ -66,6 +66,7 @@ def _image_chat(client: Client, folder: Path, prompt: str = TRICKY) -> ChatPanel
     return panel
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["python", "requests", "curl"])
 def test_view_code_runs_unchanged_against_the_built_in_backend(built_in: Client, tmp_path: Path, kind: str) -> None:
     if kind == "curl" and shutil.which("curl") is None:
@@ -84,6 +85,7 @@ def test_view_code_runs_unchanged_against_the_built_in_backend(built_in: Client,
     W.Widget.close_all()
 
 
+@pytest.mark.slow
 def test_view_code_python_runs_in_a_new_cell(built_in: Client, tmp_path: Path) -> None:
     """exec() with fresh globals is what pasting into a new cell does."""
     panel = _image_chat(built_in, tmp_path)
@@ -95,6 +97,7 @@ def test_view_code_python_runs_in_a_new_cell(built_in: Client, tmp_path: Path) -
     W.Widget.close_all()
 
 
+@pytest.mark.slow
 def test_curl_and_python_send_the_panel_s_body_exactly(built_in: Client, tmp_path: Path) -> None:
     """The body each snippet builds equals the body the panel sent, tricky text included."""
     panel = _image_chat(built_in, tmp_path)
@@ -114,6 +117,7 @@ def test_curl_and_python_send_the_panel_s_body_exactly(built_in: Client, tmp_pat
     W.Widget.close_all()
 
 
+@pytest.mark.slow
 def test_azure_code_reads_its_key_from_the_environment(local_backend: Any, tmp_path: Path) -> None:
     client = connect(backend="azure", endpoint=local_backend.url, api_key=LOCAL_API_KEY, deployment="gpt-4o",
                      env_file=None, verbose=False)  # fmt: skip
@@ -133,6 +137,7 @@ def test_azure_code_reads_its_key_from_the_environment(local_backend: Any, tmp_p
     W.Widget.close_all()
 
 
+@pytest.mark.slow
 def test_reasoning_parameters_are_in_the_code_and_it_runs(tmp_path: Path) -> None:
     client = connect(deployment="gpt-5.4-mini", env_file=None, verbose=False)
     panel = ChatPanel(client, export_dir=tmp_path)

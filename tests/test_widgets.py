@@ -226,6 +226,7 @@ def test_upload_panel_path_and_display(square_path: Path) -> None:
 # --- chat state -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_chat_state_send_is_synchronous_and_measured(client: Client, square_png: bytes) -> None:
     state = ChatState(client)
     state.apply_system("You're an AI assistant that helps people find information.")
@@ -446,6 +447,7 @@ def test_chat_panel_auth_error_then_fixed(local_backend: Any, client: Client, sq
     W.Widget.close_all()
 
 
+@pytest.mark.slow
 def test_chat_panel_backend_down(tmp_path: Path) -> None:
     backend = LocalBackend(api_key=LOCAL_API_KEY).start()
     url = backend.url
@@ -461,6 +463,7 @@ def test_chat_panel_backend_down(tmp_path: Path) -> None:
     W.Widget.close_all()
 
 
+@pytest.mark.slow
 def test_chat_panel_rate_limit_shows_in_panel() -> None:
     with LocalBackend(api_key=LOCAL_API_KEY, rpm=1, rate_window_s=30.0) as backend:
         limited = make_client(backend.url, max_retries=0)
@@ -477,6 +480,7 @@ def test_chat_panel_rate_limit_shows_in_panel() -> None:
         W.Widget.close_all()
 
 
+@pytest.mark.slow
 def test_chat_panel_new_chat_clears(chat: ChatPanel, square_png: bytes) -> None:
     chat.system_text.value = "Be brief."
     chat.apply_system_button.click()
@@ -490,6 +494,7 @@ def test_chat_panel_new_chat_clears(chat: ChatPanel, square_png: bytes) -> None:
     assert "No requests yet" in chat.totals_html.value
 
 
+@pytest.mark.slow
 def test_chat_panel_export_writes_files(chat: ChatPanel, square_png: bytes, tmp_path: Path) -> None:
     chat.attach(square_png)
     chat.prompt.value = "Describe this image"
@@ -546,6 +551,7 @@ def test_chat_panel_uses_an_upload_panel_and_its_own_upload(client: Client, squa
     W.Widget.close_all()
 
 
+@pytest.mark.slow
 def test_chat_panel_deployment_picker(local_backend: Any) -> None:
     c = make_client(local_backend.url)
     panel = ChatPanel(c)
