@@ -350,15 +350,7 @@ def fit_size(width: int, height: int, fit: Fit) -> tuple[int, int]:
         fw, fh = geometry.fit_in_box(width, height, rule.box)
         return geometry.scale_short_side(fw, fh, rule.short_side, rounding=rule.short_rounding)
     box_w, box_h = fit if isinstance(fit, tuple) else (LOW_BOX, LOW_BOX)
-    return _fit_box(width, height, box_w, box_h)
-
-
-def _fit_box(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int]:
-    """Scale down (never up) to fit ``box_w`` x ``box_h``; each side ``max(1, round(side * s))``."""
-    scale = min(1.0, box_w / width, box_h / height)
-    if scale >= 1.0:
-        return width, height
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    return geometry.fit_in_box(width, height, box_w, box_h)
 
 
 # --- resolving a source (vizlab.images.files does the reading) ------------------------------------

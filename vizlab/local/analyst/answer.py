@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
+from vizlab.geometry import fit_in_box
 from vizlab.local import _deps
 from vizlab.local.analyst.ocr import read_text_scored
 from vizlab.local.analyst.vision import (
@@ -185,7 +186,7 @@ class Analyst:
     def _text_view(self, rgb: Image.Image, detail: str) -> tuple[Image.Image, np.ndarray | None]:
         """The view OCR reads at ``detail`` and the background colour its crop is cut against."""
         width, height = rgb.size
-        low_w, low_h = _fit_within(width, height, LOW_BOX)
+        low_w, low_h = fit_in_box(width, height, LOW_BOX)
         low = rgb if (low_w, low_h) == (width, height) else rgb.resize((low_w, low_h), Image.Resampling.LANCZOS)
         names = name_colours(np.asarray(low))
         background = plain_background(names)
@@ -198,7 +199,7 @@ class Analyst:
 
     def _measure(self, rgb: Image.Image, detail: str, mime: str | None, *, need_text: bool = True) -> ImageFacts:
         width, height = rgb.size
-        low_w, low_h = _fit_within(width, height, LOW_BOX)
+        low_w, low_h = fit_in_box(width, height, LOW_BOX)
         low = rgb if (low_w, low_h) == (width, height) else rgb.resize((low_w, low_h), Image.Resampling.LANCZOS)
         names = name_colours(np.asarray(low))
         background = plain_background(names)
@@ -294,7 +295,7 @@ class Analyst:
         if intent == "size":
             mime = f" {facts.mime}" if facts.mime else ""
             high = _deps.scale_for_high(facts.width, facts.height)
-            low_w, low_h = _fit_within(facts.width, facts.height, LOW_BOX)
+            low_w, low_h = fit_in_box(facts.width, facts.height, LOW_BOX)
             tiles = math.ceil(high[0] / TILE) * math.ceil(high[1] / TILE)
             return (
                 f"The image is {facts.width}x{facts.height} pixels{mime}. At detail \"low\" the service sees "
@@ -334,14 +335,6 @@ class Analyst:
         if any(f.text_lines for f in facts):
             lines.append("Their text is the same." if len(texts) == 1 else "Their text differs.")
         return " ".join(lines)
-
-
-def _fit_within(width: int, height: int, box: int) -> tuple[int, int]:
-    """Scale down (never up) to fit a box x box square, rounding each side like vizlab.tokens."""
-    scale = min(1.0, box / max(width, height))
-    if scale >= 1.0:
-        return width, height
-    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _text_of(content: Any) -> str:
