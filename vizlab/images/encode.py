@@ -18,7 +18,7 @@ import os
 import re
 import struct
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -41,20 +41,15 @@ from vizlab.images.dataurl import (
     data_url_buffer,
     describe_url,
 )
-from vizlab.images.files import Resolved, bytes_header, file_header, megabytes, resolve
+from vizlab.images.files import Resolved, megabytes, resolve
 from vizlab.images.format import (
     HEAD_BYTES,
     UNSUPPORTED_KINDS,
-    frame_count,
     not_an_image_message,
-    orientation,
-    oriented_size,
     sniff_or_refuse,
     unsupported_container,
-    verify_passthrough,
-    webp_is_lossy,
 )
-from vizlab.images.header import HeaderSize
+from vizlab.images.header import read_header_size
 from vizlab.models.registry import lookup
 from vizlab.models.types import DETAILS, TileRule
 
@@ -156,7 +151,8 @@ class EncodedImage:
         >>> img.part("low")["image_url"]["detail"]
         'low'
         """
-        return {"type": "image_url", "image_url": {"url": self.data_url, "detail": _check_detail(detail)}}
+        detail = _check_detail(detail)
+        return {"type": "image_url", "image_url": {"url": self.data_url, "detail": detail}}
 
 
 # --- public functions ---------------------------------------------------------------------------
@@ -200,7 +196,11 @@ def encode_image(
     if resolved.image is not None:
         return _encode_pil(resolved.image, resolved.name, fit, max_bytes)
     assert resolved.data is not None
-    return _encode_bytes(resolved.data, resolved.name, fit, max_bytes)
+    # resolved once (files), sniffed once (format), sized once (header), then fit and encoded here
+    mime = sniff_or_refuse(resolved.data, resolved.name)
+    found = read_header_size(resolved.data)
+    size = None if found is None else found.displayed
+    return _encode_bytes(resolved.data, resolved.name, mime, size, fit, max_bytes)
 
 
 def to_data_url(source: Source, *, fit: Fit = None, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
@@ -253,15 +253,14 @@ def image_size(source: Source, *, name: str | None = None) -> tuple[int, int]:
     """
     if isinstance(source, EncodedImage):
         return source.width, source.height
-    if isinstance(source, os.PathLike) or (isinstance(source, str) and not SCHEME_RE.match(source)):
-        fast = _file_header_size(source, name)
-    elif isinstance(source, (bytes, bytearray, memoryview)):
-        fast = _bytes_header_size(source, name)
-    else:
-        fast = None
-    if fast is not None:
-        return fast
-    resolved = _resolve(source, name, max_bytes=None, read_files=False)
+    resolved = resolve(source, name, max_bytes=None, read="header")
+    found = resolved.header
+    if found is not None:
+        pixels = found.width * found.height
+        # Pillow's own hard limit (2 x Image.MAX_IMAGE_PIXELS) refuses with the same error
+        if pixels > MAX_PIXELS or (Image.MAX_IMAGE_PIXELS is not None and pixels > 2 * Image.MAX_IMAGE_PIXELS):
+            raise _bomb(resolved.name, pixels)
+        return found.displayed
     if resolved.url is not None:
         raise ImageError(
             f"{resolved.name}: vizlab does not fetch http(s) URLs, so it cannot read this image's "
@@ -272,28 +271,6 @@ def image_size(source: Source, *, name: str | None = None) -> tuple[int, int]:
         return oriented_size(resolved.image)
     with _open_checked(resolved) as im:
         return oriented_size(im)
-
-
-def _file_header_size(path: str | os.PathLike[str], name: str | None) -> tuple[int, int] | None:
-    """The displayed size from the header alone (:func:`vizlab.images.files.file_header`), or None
-    to take the general path (odd files, and every error, which that path words and raises)."""
-    return _checked_header(file_header(path), lambda: name or Path(path).name or os.fspath(path))
-
-
-def _bytes_header_size(data: bytes | bytearray | memoryview, name: str | None) -> tuple[int, int] | None:
-    return _checked_header(bytes_header(data), lambda: name or f"<bytes {len(data)} B>")
-
-
-def _checked_header(found: HeaderSize | None, label: Callable[[], str]) -> tuple[int, int] | None:
-    """``found``'s displayed size after the bomb check (from the header), or None."""
-    if found is None:
-        return None
-    pixels = found.width * found.height
-    if pixels > MAX_PIXELS:
-        raise _bomb(label(), pixels)
-    if Image.MAX_IMAGE_PIXELS is not None and pixels > 2 * Image.MAX_IMAGE_PIXELS:
-        return None  # MAX_PIXELS was raised past Pillow's hard limit: let Pillow refuse it
-    return found.displayed
 
 
 def open_image(source: Source) -> Image.Image:
@@ -356,21 +333,24 @@ def fit_size(width: int, height: int, fit: Fit) -> tuple[int, int]:
 # --- resolving a source (vizlab.images.files does the reading) ------------------------------------
 
 
-def _resolve(source: Source, name: str | None, *, max_bytes: int | None, read_files: bool = True) -> Resolved:
-    """``source`` as bytes, a file not yet read, a PIL image or an http(s) URL; an
-    :class:`EncodedImage` is its bytes (the lower module does not know the type)."""
+def _resolve(source: Source, name: str | None, *, max_bytes: int | None) -> Resolved:
+    """``source`` as bytes, a PIL image or an http(s) URL; an :class:`EncodedImage` is its bytes
+    (the lower module does not know the type)."""
     if isinstance(source, EncodedImage):
         return Resolved(name or source.name, data=source.data)
-    return resolve(source, name, max_bytes=max_bytes, read_files=read_files)
+    return resolve(source, name, max_bytes=max_bytes)
 
 
 # --- encoding ----------------------------------------------------------------------------------
 
 
-def _encode_bytes(data: bytes, name: str, fit: Fit, max_bytes: int) -> EncodedImage:
-    mime = sniff_or_refuse(data, name)
-    with _open_checked(Resolved(name, data=data), mime=mime) as im, _pil_guard(name, recognised=mime is not None):
-        width, height = oriented_size(im)
+def _encode_bytes(
+    data: bytes, name: str, mime: str | None, size: tuple[int, int] | None, fit: Fit, max_bytes: int
+) -> EncodedImage:
+    """Fit and encode bytes already sniffed (``mime``) and sized (``size``: the header's displayed
+    size, or None to take Pillow's); every step on the decoded image happens here, once."""
+    with _open_checked(Resolved(name, data=data), mime=mime, size=size) as im, _pil_guard(name, recognised=mime is not None):
+        width, height = oriented_size(im) if size is None else size
         target = fit_size(width, height, fit)
         frames = frame_count(im)
         if frames == 1 and mime in SERVICE_FORMATS and target == (width, height):
@@ -481,6 +461,91 @@ def _draft_for(im: Image.Image, target: tuple[int, int]) -> bool:
     return False
 
 
+# --- what the decoder says: frames, orientation, pass-through integrity -----------------------------
+
+
+def verify_passthrough(im: Image.Image, data: bytes, mime: str, name: str) -> None:
+    """Prove bytes sent unchanged are whole, without decoding the pixels (except small GIFs)."""
+    problem = None
+    if mime == "image/png":
+        with Image.open(io.BytesIO(data)) as fresh:  # verify() needs a fresh, unloaded image
+            fresh.verify()
+    elif mime == "image/jpeg":
+        if not _jpeg_has_end_after_scan(data):
+            problem = "it has no end-of-image marker after its image data (truncated?)"
+    elif mime == "image/webp":
+        riff_size = struct.unpack("<I", data[4:8])[0]
+        if len(data) < riff_size + 8:
+            problem = f"its RIFF header promises {riff_size + 8} bytes but only {len(data)} are there (truncated?)"
+    elif mime == "image/gif":
+        im.load()
+    if problem:
+        raise CorruptImageError(f"{name} is a damaged {mime} file: {problem}. Re-export or re-download it.", source=name)
+
+
+def _jpeg_has_end_after_scan(data: bytes) -> bool:
+    """True if an EOI marker (FF D9) follows the first start-of-scan (FF DA).
+
+    Walks the marker segments so an EXIF thumbnail's own FF D9 (inside APP1, before the scan)
+    does not count. Entropy-coded data cannot contain FF D9 (0xFF is stuffed as FF 00). Marker
+    codes (SOS FF DA, EOI FF D9, TEM FF 01, RST FF D0-D7 with no length field) are those of ITU-T
+    T.81 (1992), Table B.1.
+    """
+    pos, end = 2, len(data)
+    while pos + 4 <= end:
+        if data[pos] != 0xFF:
+            return False
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA:
+            return data.rfind(b"\xff\xd9", pos) != -1
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # standalone markers carry no length
+            pos += 2
+            continue
+        pos += 2 + struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+    return False
+
+
+def webp_is_lossy(data: bytes) -> bool:
+    """A WEBP carries a lossy "VP8 " chunk (photo) rather than only lossless "VP8L"."""
+    return b"VP8 " in data[12:4096]
+
+
+def frame_count(im: Image.Image) -> int:
+    """Frames the service would not see: animation frames, TIFF pages. MPO's second image
+    (stereo pair, Ultra-HDR gain map) is part of a JPEG the service reads, so it counts as 1."""
+    if im.format == "MPO":
+        return 1
+    return int(getattr(im, "n_frames", 1))
+
+
+def orientation(im: Image.Image) -> int:
+    """EXIF orientation from the header, without decoding (Pillow's PNG getexif() would load).
+
+    TIFF counts as upright: Pillow's TIFF plugin already reports the displayed size and turns the
+    pixels on load (TiffImagePlugin._setup / load, Pillow 8+), so swapping again would be wrong.
+    """
+    if im.format == "TIFF":
+        return 1
+    if im.format == "PNG":
+        raw = im.info.get("exif")
+        if not raw:
+            return 1
+        exif = Image.Exif()
+        exif.load(raw)
+    else:
+        exif = im.getexif()
+    value = exif.get(0x0112, 1)  # 0x0112: the EXIF Orientation tag
+    return value if isinstance(value, int) else 1
+
+
+def oriented_size(im: Image.Image) -> tuple[int, int]:
+    width, height = im.size
+    return (height, width) if orientation(im) in (5, 6, 7, 8) else (width, height)
+
+
 # --- checks ------------------------------------------------------------------------------------
 
 
@@ -524,14 +589,20 @@ def _pil_guard(name: str, *, recognised: bool) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _open_checked(resolved: Resolved, *, mime: str | None = None) -> Iterator[Image.Image]:
-    """Open lazily (header only), refusing non-images and bombs; the image is closed on exit."""
+def _open_checked(
+    resolved: Resolved, *, mime: str | None = None, size: tuple[int, int] | None = None
+) -> Iterator[Image.Image]:
+    """Open lazily (header only), refusing non-images and bombs; the image is closed on exit.
+
+    ``mime`` and ``size`` are the sniffed type and the header's displayed size when known.
+    """
     name = resolved.name
+    fp: Path | io.BytesIO
     if resolved.path is not None:
         with open(resolved.path, "rb") as fh:
             head = fh.read(HEAD_BYTES)
         mime = sniff_or_refuse(head, name)
-        fp: Any = resolved.path
+        fp = resolved.path
     else:
         assert resolved.data is not None
         if mime is None:
@@ -548,7 +619,7 @@ def _open_checked(resolved: Resolved, *, mime: str | None = None) -> Iterator[Im
                 raise NotAnImageError(not_an_image_message(name, head), source=name) from e
             raise
     with im, _pil_guard(name, recognised=mime is not None):
-        width, height = oriented_size(im)
+        width, height = oriented_size(im) if size is None else size
         if width * height > MAX_PIXELS:
             raise _bomb(name, width * height)
         yield im

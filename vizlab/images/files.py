@@ -10,7 +10,6 @@ fetched; an upload's browser-given type is ignored. Pixel limits live in
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 import os
 import re
@@ -19,21 +18,21 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 from PIL import Image
 
 from vizlab.errors import ImageError, ImageTooLargeError, NotARegularFileError, URLSchemeError
 from vizlab.images.dataurl import SCHEME_RE, decode_data_url, describe_url, shorten
-from vizlab.images.header import HEAD_BYTES, HeaderSize, read_header_size
+from vizlab.images.header import HeaderSize, read_fd_header_size, read_header_size, read_view_header_size
 
 __all__ = [
     "RAW_INPUT_FACTOR",
     "OPEN_FLAGS",
+    "Origin",
+    "Read",
     "Resolved",
     "resolve",
-    "file_header",
-    "bytes_header",
     "megabytes",
 ]
 
@@ -41,51 +40,48 @@ __all__ = [
 # Inputs bigger than this many times max_bytes are refused before being read or decoded.
 RAW_INPUT_FACTOR = 4
 
+# What resolve reads: the whole source, its header's size only, or nothing yet (a path is checked).
+Read = Literal["all", "header", "none"]
+
+
+Origin = Literal["path", "bytes", "upload", "data URL", "URL", "PIL image"]
+
 
 @dataclass
 class Resolved:
-    """A source reduced to one of: bytes, a file not yet read, a PIL image, or an http(s) URL."""
+    """A source reduced once to its origin and one of: bytes, a file not yet read (with its header
+    size when asked for), a PIL image, or an http(s) URL."""
 
     name: str
     data: bytes | None = None
     path: Path | None = None
     image: Image.Image | None = None
     url: str | None = None
+    origin: Origin = "bytes"
+    header: HeaderSize | None = None
 
 
-def resolve(source: object, name: str | None, *, max_bytes: int | None, read_files: bool = True) -> Resolved:
+def resolve(source: object, name: str | None, *, max_bytes: int | None, read: Read = "all") -> Resolved:
+    """``source`` resolved once: what it is (:attr:`Resolved.origin`) and its bytes, or for
+    ``read="header"`` its header's size (:mod:`vizlab.images.header`; a path is then never read
+    whole, bytes never copied when the header is enough). URLs are never fetched."""
     raw_limit = None if max_bytes is None else RAW_INPUT_FACTOR * max_bytes
     if isinstance(source, Image.Image):
-        return Resolved(name or f"<PIL image {source.width}x{source.height} {source.mode}>", image=source)
+        return Resolved(name or f"<PIL image {source.width}x{source.height} {source.mode}>", image=source, origin="PIL image")
     if isinstance(source, (bytes, bytearray, memoryview)):
-        data = source if isinstance(source, bytes) else bytes(source)  # one copy, only if needed
-        label = name or f"<bytes {len(data)} B>"
-        _check_raw_size(len(data), label, raw_limit)
-        return Resolved(label, data=data)
+        label = name or f"<bytes {len(source)} B>"
+        _check_raw_size(len(source), label, raw_limit)
+        return _in_memory(source, label, "bytes", read)
     if isinstance(source, Mapping):
-        return _resolve_upload(source, name, raw_limit)
+        return _resolve_upload(source, name, raw_limit, read)
     if isinstance(source, str):
         match = SCHEME_RE.match(source)
         if match:
-            scheme = match.group(1).lower()
-            if scheme == "data":
-                _, data = decode_data_url(source)
-                label = name or f"<data URL {len(data)} B>"
-                _check_raw_size(len(data), label, raw_limit)
-                return Resolved(label, data=data)
-            if scheme in ("http", "https"):
-                return Resolved(name or describe_url(source), url=source)
-            raise URLSchemeError(
-                f"{describe_url(source)}: URL scheme {scheme!r} is not allowed; images must be http(s) "
-                "URLs, data: URLs, paths, bytes or PIL images. For a local file pass its path "
-                "(a name containing ':' can be passed as a pathlib.Path).",
-                source=describe_url(source),
-                scheme=scheme,
-            )
-        return _resolve_path(Path(source), source, name, raw_limit, read_files)
+            return _resolve_url(source, match.group(1).lower(), name, raw_limit, read)
+        return _resolve_path(Path(source), source, name, raw_limit, read)
     if isinstance(source, os.PathLike):
         path = Path(source)
-        return _resolve_path(path, str(path), name, raw_limit, read_files)
+        return _resolve_path(path, str(path), name, raw_limit, read)
     if isinstance(source, (tuple, list)) and source and isinstance(source[0], Mapping):
         raise TypeError(
             "got a sequence of upload records (FileUpload.value?); pass one record, e.g. upload.value[0]"
@@ -96,7 +92,35 @@ def resolve(source: object, name: str | None, *, max_bytes: int | None, read_fil
     )
 
 
-def _resolve_upload(record: Mapping[str, Any], name: str | None, raw_limit: int | None) -> Resolved:
+def _in_memory(source: bytes | bytearray | memoryview, label: str, origin: Origin, read: Read) -> Resolved:
+    """Bytes in memory; with ``read="header"`` the header is read first and a view copied only
+    if the header is not enough."""
+    header = read_view_header_size(source) if read == "header" else None
+    if header is not None and not isinstance(source, bytes):
+        return Resolved(label, origin=origin, header=header)
+    data = source if isinstance(source, bytes) else bytes(source)  # one copy, only if needed
+    return Resolved(label, data=data, origin=origin, header=header)
+
+
+def _resolve_url(source: str, scheme: str, name: str | None, raw_limit: int | None, read: Read) -> Resolved:
+    if scheme == "data":
+        _, data = decode_data_url(source)
+        label = name or f"<data URL {len(data)} B>"
+        if raw_limit is not None and len(data) > raw_limit:  # inline: no second trip into this module
+            _check_raw_size(len(data), label, raw_limit)
+        return Resolved(label, data=data, origin="data URL", header=read_header_size(data) if read == "header" else None)
+    if scheme in ("http", "https"):
+        return Resolved(name or describe_url(source), url=source, origin="URL")
+    raise URLSchemeError(
+        f"{describe_url(source)}: URL scheme {scheme!r} is not allowed; images must be http(s) "
+        "URLs, data: URLs, paths, bytes or PIL images. For a local file pass its path "
+        "(a name containing ':' can be passed as a pathlib.Path).",
+        source=describe_url(source),
+        scheme=scheme,
+    )
+
+
+def _resolve_upload(record: Mapping[str, object], name: str | None, raw_limit: int | None, read: Read) -> Resolved:
     if "content" not in record:
         raise TypeError(
             f"a mapping source must be an ipywidgets FileUpload value record with a 'content' key; "
@@ -107,20 +131,20 @@ def _resolve_upload(record: Mapping[str, Any], name: str | None, raw_limit: int 
     if not isinstance(content, (bytes, bytearray, memoryview)):
         raise TypeError(f"upload {label!r}: 'content' is a {type(content).__name__}, expected a memoryview or bytes")
     # The record's "type" is the browser's guess from the file name; it is deliberately ignored.
-    data = content if isinstance(content, bytes) else bytes(content)
-    _check_raw_size(len(data), label, raw_limit)
-    return Resolved(label, data=data)
+    _check_raw_size(len(content), label, raw_limit)
+    return _in_memory(content, label, "upload", read)
 
 
-def _resolve_path(path: Path, shown: str, name: str | None, raw_limit: int | None, read: bool) -> Resolved:
+def _resolve_path(path: Path, shown: str, name: str | None, raw_limit: int | None, read: Read) -> Resolved:
     label = name or path.name or shown
     try:
-        if read:
+        if read == "all":
             with _open_regular(path, shown, label) as fh:
-                data: bytes | None = _read_bounded(fh, label, raw_limit)
-        else:
-            _check_regular(os.stat(path).st_mode, shown, label)
-            data = None
+                return Resolved(label, data=_read_bounded(fh, label, raw_limit), origin="path")
+        if read == "header":
+            return Resolved(label, path=path, origin="path", header=_file_header(path, shown, label))
+        _check_regular(os.stat(path).st_mode, shown, label)
+        return Resolved(label, path=path, origin="path")
     except FileNotFoundError as e:
         hint = ""
         if len(shown) > 64 and re.fullmatch(r"[A-Za-z0-9+/=\s]+", shown):
@@ -142,7 +166,28 @@ def _resolve_path(path: Path, shown: str, name: str | None, raw_limit: int | Non
         ) from e
     except OSError as e:
         raise ImageError(f"Cannot read image file {shorten(shown)!r}: {e.strerror or e}. Check its permissions.", source=label) from e
-    return Resolved(label, data=data, path=None if read else path)
+
+
+def _file_header(path: Path, shown: str, label: str) -> HeaderSize | None:
+    """The header's size (vizlab's own parser), or None to let Pillow decide (odd files).
+
+    One non-blocking open (a FIFO cannot hang it), one fstat (refusing special files, as a read
+    would), one 4 KB read (a few small ``pread`` calls more for big JPEG APP segments or a WEBP
+    EXIF chunk); never the pixel data.
+    """
+    try:
+        fd = os.open(path, OPEN_FLAGS)
+    except OSError:
+        _check_regular(os.stat(path).st_mode, shown, label)  # a socket cannot be opened: say what it is
+        raise
+    try:
+        _check_regular(os.fstat(fd).st_mode, shown, label)
+        try:
+            return read_fd_header_size(fd)
+        except OSError:
+            return None  # Pillow's open then says what is wrong
+    finally:
+        os.close(fd)
 
 
 _FILE_KINDS = (
@@ -225,43 +270,6 @@ def _check_raw_size(size: int, name: str, raw_limit: int | None) -> None:
 
 
 OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-
-
-def file_header(path: str | os.PathLike[str]) -> HeaderSize | None:
-    """The header's size from vizlab's own parser (:mod:`vizlab.images.header`), or None to take
-    the general path (odd files, and every error, which that path words and raises).
-
-    One non-blocking open, one fstat, one 4 KB read (a few small ``pread`` calls more for big
-    JPEG APP segments or a WEBP EXIF chunk); never the pixel data, never a special file. The
-    caller checks the size against its pixel limit.
-    """
-    try:
-        fd = os.open(path, OPEN_FLAGS)  # non-blocking: a FIFO cannot hang it; fstat refuses it next
-    except (OSError, ValueError):
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        head = os.read(fd, HEAD_BYTES)
-        return read_header_size(head, functools.partial(_pread, fd))
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def _pread(fd: int, offset: int, size: int) -> bytes:
-    if hasattr(os, "pread"):
-        return os.pread(fd, size, offset)
-    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
-    return os.read(fd, size)  # pragma: no cover
-
-
-def bytes_header(data: bytes | bytearray | memoryview) -> HeaderSize | None:
-    """The header's size of image bytes in memory (no copy of a bytes object), or None."""
-    raw = data if isinstance(data, bytes) else bytes(data[: HEAD_BYTES])
-    fetch = None if isinstance(data, bytes) else (lambda offset, size: bytes(data[offset : offset + size]))
-    return read_header_size(raw, fetch)
 
 
 def megabytes(n: int) -> str:

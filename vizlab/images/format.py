@@ -1,19 +1,17 @@
-"""What the bytes are: MIME type from magic bytes, orientation and frames, cheap integrity checks.
+"""What the bytes are: the MIME type from magic bytes (the one sniffer), and how to say what they are not.
 
 The type comes from the bytes, never the file name; SVG and PDF are named with how to convert
-them. Trade-off: pass-through images get structural checks, not a decode (a 12 MP decode costs
-~100 ms and ~36 MB), so a JPEG damaged inside its scan data is not caught here. Orientation is
-read from the header without loading pixels. Details: docs/internals.md#images
+them, HEIC/AVIF with how to open them. Checks that need the decoder (frames, orientation,
+pass-through integrity) live with the encoder, :mod:`vizlab.images.encode`, which runs them once
+per image. Details: docs/internals.md#images
 """
 
 from __future__ import annotations
 
-import io
 import struct
 
-from PIL import Image
 
-from vizlab.errors import CorruptImageError, NotAnImageError, UnsupportedImageError
+from vizlab.errors import NotAnImageError, UnsupportedImageError
 from vizlab.images import header as imageheader
 
 __all__ = [
@@ -23,11 +21,6 @@ __all__ = [
     "sniff_or_refuse",
     "unsupported_container",
     "not_an_image_message",
-    "verify_passthrough",
-    "webp_is_lossy",
-    "frame_count",
-    "orientation",
-    "oriented_size",
 ]
 
 
@@ -146,85 +139,3 @@ def not_an_image_message(name: str, head: bytes) -> str:
         f"{name} is not an image: it starts with {looks}, which matches no image format. vizlab reads "
         "the format from the bytes, not the file name; pass a PNG, JPEG, WEBP or GIF."
     )
-
-
-def verify_passthrough(im: Image.Image, data: bytes, mime: str, name: str) -> None:
-    """Prove bytes sent unchanged are whole, without decoding the pixels (except small GIFs)."""
-    problem = None
-    if mime == "image/png":
-        with Image.open(io.BytesIO(data)) as fresh:  # verify() needs a fresh, unloaded image
-            fresh.verify()
-    elif mime == "image/jpeg":
-        if not _jpeg_has_end_after_scan(data):
-            problem = "it has no end-of-image marker after its image data (truncated?)"
-    elif mime == "image/webp":
-        riff_size = struct.unpack("<I", data[4:8])[0]
-        if len(data) < riff_size + 8:
-            problem = f"its RIFF header promises {riff_size + 8} bytes but only {len(data)} are there (truncated?)"
-    elif mime == "image/gif":
-        im.load()
-    if problem:
-        raise CorruptImageError(f"{name} is a damaged {mime} file: {problem}. Re-export or re-download it.", source=name)
-
-
-def _jpeg_has_end_after_scan(data: bytes) -> bool:
-    """True if an EOI marker (FF D9) follows the first start-of-scan (FF DA).
-
-    Walks the marker segments so an EXIF thumbnail's own FF D9 (inside APP1, before the scan)
-    does not count. Entropy-coded data cannot contain FF D9 (0xFF is stuffed as FF 00). Marker
-    codes (SOS FF DA, EOI FF D9, TEM FF 01, RST FF D0-D7 with no length field) are those of ITU-T
-    T.81 (1992), Table B.1.
-    """
-    pos, end = 2, len(data)
-    while pos + 4 <= end:
-        if data[pos] != 0xFF:
-            return False
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker == 0xDA:
-            return data.rfind(b"\xff\xd9", pos) != -1
-        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # standalone markers carry no length
-            pos += 2
-            continue
-        pos += 2 + struct.unpack(">H", data[pos + 2 : pos + 4])[0]
-    return False
-
-
-def webp_is_lossy(data: bytes) -> bool:
-    """A WEBP carries a lossy "VP8 " chunk (photo) rather than only lossless "VP8L"."""
-    return b"VP8 " in data[12:4096]
-
-
-def frame_count(im: Image.Image) -> int:
-    """Frames the service would not see: animation frames, TIFF pages. MPO's second image
-    (stereo pair, Ultra-HDR gain map) is part of a JPEG the service reads, so it counts as 1."""
-    if im.format == "MPO":
-        return 1
-    return int(getattr(im, "n_frames", 1))
-
-
-def orientation(im: Image.Image) -> int:
-    """EXIF orientation from the header, without decoding (Pillow's PNG getexif() would load).
-
-    TIFF counts as upright: Pillow's TIFF plugin already reports the displayed size and turns the
-    pixels on load (TiffImagePlugin._setup / load, Pillow 8+), so swapping again would be wrong.
-    """
-    if im.format == "TIFF":
-        return 1
-    if im.format == "PNG":
-        raw = im.info.get("exif")
-        if not raw:
-            return 1
-        exif = Image.Exif()
-        exif.load(raw)
-    else:
-        exif = im.getexif()
-    value = exif.get(0x0112, 1)  # 0x0112: the EXIF Orientation tag
-    return value if isinstance(value, int) else 1
-
-
-def oriented_size(im: Image.Image) -> tuple[int, int]:
-    width, height = im.size
-    return (height, width) if orientation(im) in (5, 6, 7, 8) else (width, height)

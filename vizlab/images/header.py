@@ -9,13 +9,14 @@ beside :data:`HEAD_BYTES`. Details: docs/internals.md#images
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 import zlib
 from collections.abc import Callable
 from typing import NamedTuple
 
-__all__ = ["HEAD_BYTES", "MAX_SCAN_BYTES", "HeaderSize", "read_header_size"]
+__all__ = ["HEAD_BYTES", "MAX_SCAN_BYTES", "HeaderSize", "read_header_size", "read_fd_header_size", "read_view_header_size"]
 
 # Format facts: JPEG markers ITU-T T.81 (1992) Table B.1 (SOF0-SOF15 except C4 DHT, C8 JPG, CC DAC);
 # PNG IHDR/eXIf: PNG Specification 3rd edition (W3C, 2025) 11.2.1 and 11.3.3.5; GIF89a (1990)
@@ -78,6 +79,30 @@ def read_header_size(head: bytes, fetch: Fetch | None = None) -> HeaderSize | No
     except (struct.error, IndexError, ValueError):
         return None
     return None
+
+
+def read_fd_header_size(fd: int) -> HeaderSize | None:
+    """:func:`read_header_size` of an open file: one read of :data:`HEAD_BYTES`, then ``pread``
+    for what lies further (the caller opens, checks and closes the file; OSError passes up)."""
+    return read_header_size(os.read(fd, HEAD_BYTES), _fd_reader(fd))
+
+
+def read_view_header_size(data: bytes | bytearray | memoryview) -> HeaderSize | None:
+    """:func:`read_header_size` of image bytes in memory, never copying more than the header reads."""
+    if isinstance(data, bytes):
+        return read_header_size(data)
+    return read_header_size(bytes(data[:HEAD_BYTES]), lambda offset, size: bytes(data[offset : offset + size]))
+
+
+def _fd_reader(fd: int) -> Fetch:
+    if hasattr(os, "pread"):
+        return lambda offset, size: os.pread(fd, size, offset)
+
+    def seek_and_read(offset: int, size: int) -> bytes:  # pragma: no cover - Windows
+        os.lseek(fd, offset, os.SEEK_SET)
+        return os.read(fd, size)
+
+    return seek_and_read  # pragma: no cover
 
 
 def _slicer(data: bytes) -> Fetch:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Mapping, TypedDict
 
 from vizlab import geometry, models
 from vizlab.errors import ImageError, UnknownDetailError, VizlabError
-from vizlab.models.types import ImageRule, PatchRule, TileRule
+from vizlab.models.types import ImageRule, PatchLimit, PatchRule, TileRule
 from vizlab.tokens.text import ENCODINGS
 
 __all__ = ['AUTO_POLICY', 'AUTO_POLICIES', 'DETAILS', 'register_model', 'known_models', 'match_model', 'rule_for', 'set_auto_policy', 'scale_for_high', 'resolve_detail', 'image_tokens', 'image_token_bound', 'ImageTokenBreakdown', 'explain_image_tokens']
@@ -158,12 +158,20 @@ def resolve_detail(
     >>> resolve_detail(4000, 3000, "auto", model="gpt-5.5")
     'original'
     """
+    return _rule_and_detail(width, height, detail, model, auto_policy, rules)[1]
+
+
+def _rule_and_detail(
+    width: int, height: int, detail: object, model: str, auto_policy: str | None, rules: str | None
+) -> tuple[ImageRule, str]:
+    """The rule for ``model`` and the detail a ``width`` x ``height`` image is sized as: the one
+    place :func:`resolve_detail` and :func:`explain_image_tokens` start from."""
     check_size(width, height)
     rule = rule_for(model, rules)  # unknown models fail here, with the list of known ones
-    return _resolve(rule, model, detail, auto_policy, (width, height))
+    return rule, _resolve(rule, model, detail, auto_policy, (width, height))
 
 
-def _resolve(rule: ImageRule, model: str, detail: Any, auto_policy: str | None, size: tuple[int, int] | None) -> str:
+def _resolve(rule: ImageRule, model: str, detail: object, auto_policy: str | None, size: tuple[int, int] | None) -> str:
     if detail not in DETAILS:
         raise UnknownDetailError(
             f"detail {detail!r} is not one of {', '.join(repr(d) for d in rule.details)} (for {model}); "
@@ -282,7 +290,21 @@ def _disputed(model: str) -> str:
     return str(dispute) if dispute is not None and dispute.disputed else ""
 
 
-def _refusal(limit: Any, patches: int) -> str:
+class _Provenance(TypedDict):
+    """Where a breakdown's rule comes from: the fields every :class:`ImageTokenBreakdown` states."""
+
+    revision: str
+    source: str
+    unverified: bool
+    disputed: str
+
+
+def _provenance(rule: ImageRule, model: str, rules: str | None) -> _Provenance:
+    return _Provenance(revision=rule.revision, source=str(rule.source), unverified=_rule_unverified(rule),
+                       disputed=_disputed(model) if rules is None else "")  # fmt: skip
+
+
+def _refusal(limit: PatchLimit, patches: int) -> str:
     if limit.reject_over is None or patches <= limit.reject_over:
         return ""
     return f"{limit.reject_message} ({patches:,} patches > {limit.reject_over:,})"
@@ -315,11 +337,8 @@ def explain_image_tokens(
     >>> explain_image_tokens(1800, 2400, model="gpt-4.1-mini", rules="2025-08").patches
     1452
     """
-    check_size(width, height)
-    rule = rule_for(model, rules)
-    used = _resolve(rule, model, detail, auto_policy, (width, height))
-    common = dict(revision=rule.revision, source=str(rule.source), unverified=_rule_unverified(rule),
-                  disputed=_disputed(model) if rules is None else "")  # fmt: skip
+    rule, used = _rule_and_detail(width, height, detail, model, auto_policy, rules)
+    common = _provenance(rule, model, rules)
     if isinstance(rule, PatchRule):
         limit = rule.limits[used]
         fitted = geometry.fit_in_box(width, height, limit.box)
@@ -330,7 +349,7 @@ def explain_image_tokens(
         return ImageTokenBreakdown(
             model, rule.name, detail, used, (width, height), fitted, scaled,
             px, py, patches, 0, 0, patches, rule.multiplier, tokens,
-            box=limit.box, budget=limit.budget, refused=_refusal(limit, patches), **common,  # type: ignore[arg-type]
+            box=limit.box, budget=limit.budget, refused=_refusal(limit, patches), **common,
         )  # fmt: skip
     fitted = geometry.fit_in_box(width, height, rule.box)
     if used == "low":
@@ -338,14 +357,14 @@ def explain_image_tokens(
         return ImageTokenBreakdown(
             model, rule.name, detail, used, (width, height), fitted, seen,
             0, 0, 0, rule.base, rule.per_tile, None, None, rule.base,
-            box=rule.low_box, **common,  # type: ignore[arg-type]
+            box=rule.low_box, **common,
         )  # fmt: skip
     scaled = geometry.scale_short_side(*fitted, rule.short_side, rounding=rule.short_rounding)
     tx, ty = geometry.tile_grid(*scaled, rule.tile)
     return ImageTokenBreakdown(
         model, rule.name, detail, used, (width, height), fitted, scaled,
         tx, ty, tx * ty, rule.base, rule.per_tile, None, None, rule.base + rule.per_tile * tx * ty,
-        box=rule.box, **common,  # type: ignore[arg-type]
+        box=rule.box, **common,
     )  # fmt: skip
 
 
@@ -370,8 +389,7 @@ def image_token_bound(
     """
     rule = rule_for(model, rules)
     used = _resolve(rule, model, detail, auto_policy, None)
-    common = dict(revision=rule.revision, source=str(rule.source), unverified=_rule_unverified(rule),
-                  bound=True, url=url, disputed=_disputed(model) if rules is None else "")  # fmt: skip
+    common = _provenance(rule, model, rules)
     if isinstance(rule, PatchRule):
         limit = rule.limits[used]
         side = math.ceil(limit.box / rule.patch)
@@ -381,7 +399,7 @@ def image_token_bound(
         return ImageTokenBreakdown(
             model, rule.name, detail, used, (0, 0), (0, 0), (0, 0), 0, 0, patches, 0, 0, patches,
             rule.multiplier, _patch_tokens(patches, rule.multiplier), box=limit.box, budget=limit.budget,
-            **common,  # type: ignore[arg-type]
+            bound=True, url=url, **common,
         )  # fmt: skip
     if used == "low":
         tiles, tokens = 0, rule.base
@@ -390,7 +408,7 @@ def image_token_bound(
         tokens = rule.base + rule.per_tile * tiles
     return ImageTokenBreakdown(
         model, rule.name, detail, used, (0, 0), (0, 0), (0, 0), 0, 0, tiles, rule.base, rule.per_tile,
-        None, None, tokens, box=rule.box, **common,  # type: ignore[arg-type]
+        None, None, tokens, box=rule.box, bound=True, url=url, **common,
     )  # fmt: skip
 
 

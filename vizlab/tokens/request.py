@@ -156,12 +156,16 @@ class RequestEstimate:
         return "\n".join(lines)
 
 
-def _image_size(data: bytes, source: str) -> tuple[int, int]:
+def _image_size(image: bytes | str, source: str) -> tuple[int, int]:
     """Width and height as displayed, from the header only: :func:`vizlab.images.image_size`,
-    the one place vizlab reads image sizes (it refuses what the encoder refuses)."""
+    the one place vizlab reads image sizes (it refuses what the encoder refuses). A data URL is
+    decoded there too, so the image goes down the image modules once."""
     from vizlab.images.encode import image_size
 
-    return image_size(data, name=f"image in {source}")
+    try:
+        return image_size(image, name=f"image in {source}")
+    except DataURLError as e:  # say which message and part, as every other error here does
+        raise DataURLError(f"{source}: {e}", source=source) from e
 
 
 def _strip_query(url: str) -> str:
@@ -206,16 +210,16 @@ class _Counter:
     def count_text(self, text: str) -> None:
         self.text += len(self.encoding.encode_ordinary(text))
 
-    def add_image(self, where: str, data: bytes | None, url: str | None, detail: Any) -> None:
+    def add_image(self, where: str, image: bytes | str, detail: Any) -> None:
+        """One image: bytes or a data URL (sized from its header), else an http(s) URL or file id."""
         detail = "auto" if detail is None else detail
         if not self.info.vision:
             raise ConversationError(
                 f"{where}: {self.info.name} takes no image input (no vision); remove the image or use a vision "
                 "model such as 'gpt-4o' (vizlab.models.lookup(name).vision says which do)"
             )
-        if data is None:
-            assert url is not None
-            key = _strip_query(url)
+        if isinstance(image, str) and image[:5].lower() != "data:":
+            key = _strip_query(image)
             if key in self.sizes:
                 width, height = self.sizes[key]
             else:
@@ -226,7 +230,7 @@ class _Counter:
                 self.image_total += bound.tokens
                 return
         else:
-            width, height = _image_size(data, where)
+            width, height = _image_size(image, where)
         try:
             breakdown = explain_image_tokens(width, height, detail=detail, model=self.model,
                                              auto_policy=self.auto_policy, rules=self.rules)  # fmt: skip
@@ -239,16 +243,8 @@ class _Counter:
         if not isinstance(url, str):
             raise ConversationError(f"{where}: an image needs a 'url' / 'image_url' string, got {url!r:.80}")
         scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-        if scheme == "data":
-            from vizlab.images.dataurl import decode_data_url
-
-            try:
-                _, data = decode_data_url(url)
-            except DataURLError as e:  # say which message and part, as every other error here does
-                raise DataURLError(f"{where}: {e}", source=where) from e
-            self.add_image(where, data, None, detail)
-        elif scheme in ("http", "https"):
-            self.add_image(where, None, url, detail)
+        if scheme in ("data", "http", "https"):
+            self.add_image(where, url, detail)
         else:
             raise URLSchemeError(
                 f"{where}: image URL scheme {scheme or '(none)'!r} is not http, https or data; "
@@ -279,7 +275,7 @@ class _Counter:
                 from vizlab.images.dataurl import decode_base64_image
 
                 data = decode_base64_image(part["image"], source=f"{here} ('image' base64)")
-                self.add_image(here, data, None, part.get("detail"))
+                self.add_image(here, data, part.get("detail"))
             elif kind in ("text", "input_text", "output_text"):  # Chat and Responses text parts
                 if not isinstance(part.get("text"), str):
                     raise ConversationError(f"{here}: a {kind} part needs a 'text' string")
@@ -291,7 +287,7 @@ class _Counter:
             elif kind == "input_image":  # Responses API: {"type": "input_image", "image_url": ..., "detail": ...}
                 if part.get("image_url") is None and isinstance(part.get("file_id"), str):
                     # A Files API id: size unknown offline, counted at the bound like an https URL.
-                    self.add_image(here, None, f"file:{part['file_id']}", part.get("detail"))
+                    self.add_image(here, f"file:{part['file_id']}", part.get("detail"))
                 else:
                     self.image_url(here, part.get("image_url"), part.get("detail"))
             elif kind in ("file", "input_file"):  # documents (PDF): vizlab.document_tokens
