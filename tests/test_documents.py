@@ -366,3 +366,62 @@ def test_file_id_needs_purpose_assistants(sdk: OpenAI) -> None:
     with pytest.raises(SDKBadRequestError, match="upload documents with purpose 'assistants'"):
         sdk.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": [
             {"type": "file", "file": {"file_id": batch_file.id}}]}])  # fmt: skip
+
+
+def test_load_items_per_page_gives_one_item_per_pdf_page(tmp_path: Path) -> None:
+    """A folder of PDFs with labels, unit="page": one row per page, the page in the id and meta."""
+    from vizlab.document_samples import write_samples
+    from vizlab.experiments import load_items
+    from vizlab.images.documents import document_info
+
+    folder = tmp_path / "docs"
+    write_samples(folder)
+    (folder / "broken.pdf").write_bytes(INVOICE.data[:300])
+    with (folder / "labels.csv").open("a", encoding="utf-8") as f:
+        f.write("broken-total,broken.pdf,What is the total?,1,broken,contains\n")
+    per_doc = load_items(folder)
+    per_page = load_items(folder, unit="page")
+    assert len(per_doc) == 12 + 1 and not per_doc.problems  # a PDF is checked when its arm is built
+    report = [i for i in per_page if i.meta.get("document") == "report.pdf"]
+    assert len(report) == 3 * 3  # three labelled fields x three pages
+    assert {i.meta["page"] for i in report} == {1, 2, 3} and all(i.meta["pages"] == 3 for i in report)
+    assert "report-title-p2" in {i.id for i in report}
+    page2 = next(i for i in report if i.id == "report-region_c_q1-p1")
+    assert document_info(page2.image).pages == 1 and "Region C" in document_text(page2.image)
+    assert len(per_page) == 12 - 3 + 9 and [p.image for p in per_page.problems] == ["broken.pdf"]
+    assert "CorruptDocumentError" not in str(per_page.problems[0]) and "broken.pdf" in str(per_page.problems[0])
+
+
+def test_labels_page_column_names_one_page(tmp_path: Path) -> None:
+    from vizlab.document_samples import write_samples
+    from vizlab.experiments import load_items
+
+    folder = tmp_path / "docs"
+    write_samples(folder)
+    (folder / "pages.csv").write_text("id,image,question,expected,page\nc,report.pdf,Q1 of Region C?,134,1\n"
+                                      "gone,report.pdf,What?,x,9\n", encoding="utf-8")  # fmt: skip
+    items = load_items(folder, labels=folder / "pages.csv", unit="page")
+    assert [(i.id, i.meta["page"]) for i in items] == [("c-p1", 1)]
+    assert len(items.problems) == 1 and "page 9 does not exist: the PDF has pages 1..3" in str(items.problems[0])
+    with pytest.raises(ValueError, match="unit 'pages' is not one of 'document', 'page'"):
+        load_items(folder, unit="pages")
+
+
+@pytest.mark.slow
+def test_per_page_rows_run_through_the_document_arms(client: Client, tmp_path: Path) -> None:
+    from vizlab.document_samples import write_samples
+    from vizlab.experiments import load_items, run_experiment
+
+    folder = tmp_path / "docs"
+    write_samples(folder)
+    (folder / "pages.csv").write_text("id,image,question,expected,scorer\nreport,report.pdf,What is the report's "
+                                      "title?,Quarterly sample counts,contains\n", encoding="utf-8")  # fmt: skip
+    items = load_items(folder, labels=folder / "pages.csv", unit="page")
+    result = run_experiment(client, items, document=["text", "pages"], details=("low",),
+                            cache_dir=tmp_path / "cache", progress=False)  # fmt: skip
+    table = result.table
+    assert sorted(table.item_id.unique()) == ["report-p1", "report-p2", "report-p3"] and len(table) == 6
+    assert table.error.isna().all() and (table.prompt_tokens == table.estimated_prompt_tokens).all()
+    assert (table[table.strategy == "document:pages"].images == 1).all()  # one page per row
+    summary = result.summary()  # scored per page, with intervals, like any item set (no arm asserted to win)
+    assert len(summary) == 2 and table.score.notna().all()

@@ -180,3 +180,18 @@ def test_backend_limits_read_the_registry():
     name, lim = limits_for("gpt-5-mini")
     assert (name, lim.context, lim.max_output, lim.max_input) == ("gpt-5-mini", 400_000, 128_000, 272_000)
     assert limits_for("o1-pro")[1].context == lookup("o1-pro").context_window
+
+
+def test_model_versions_come_from_the_registry_with_sources():
+    from vizlab.local.config import MODEL_VERSIONS, BackendConfig
+    from vizlab.models import VERSIONS, azure_version
+
+    for family, claim in VERSIONS.items():
+        assert lookup(family).name == family and claim.source.text and claim.source.as_of
+        if claim.value is not None and claim.source.verified:
+            assert MODEL_VERSIONS[family] == claim.value and azure_version(family) == claim.value
+        else:  # no published version: UNVERIFIED, reported by the family name
+            assert family not in MODEL_VERSIONS and "UNVERIFIED" in str(claim.source)
+    assert MODEL_VERSIONS["gpt-5-mini"] == "2025-08-07" and "2026-09-02" in VERSIONS["gpt-5-mini"].source.as_of
+    assert BackendConfig(deployments=("v=gpt-5.5",)).reported_model("v") == "gpt-5.5-2026-04-24"
+    assert BackendConfig(deployments=("v=gpt-6-sol",)).reported_model("v") == "gpt-6-sol"

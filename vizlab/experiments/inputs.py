@@ -1,7 +1,7 @@
 """What an experiment runs on: validated items from a folder, a labels file, a DataFrame or a list.
 
 A labels file is CSV or JSONL (``image``, ``question``, ``expected``, optional ``category``,
-``scorer``, ``id``); without labels every image gets the run's prompt. Every row is checked
+``scorer``, ``id``, ``page``: a PDF's page with ``unit="page"``); without labels every image gets the run's prompt. Every row is checked
 before anything is sent; each problem is a :class:`Problem` and nothing is dropped silently.
 Trade-off: validation reads each image header once more than needed, which costs less than a
 bad file found mid-run. Details: docs/internals.md#experiments
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["Item", "ItemSet", "Problem", "load_items", "IMAGE_SUFFIXES", "LABEL_COLUMNS"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
-LABEL_COLUMNS = ("image", "question", "expected", "category", "scorer", "id")
+LABEL_COLUMNS = ("image", "question", "expected", "category", "scorer", "id", "page")
 
 
 @dataclass(frozen=True, eq=False)
@@ -223,7 +223,8 @@ def _rows_to_items(rows: Sequence[dict[str, Any]], *, root: Path | None, prompt:
             item_id = f"{base}-{k}"
         seen.add(item_id)
         category = "" if _missing(row.get("category")) else str(row["category"])
-        meta = {"row": n, **({"extra_columns": sorted(unknown)} if unknown else {})}
+        meta = {"row": n, **({"extra_columns": sorted(unknown)} if unknown else {}),
+                **({} if _missing(row.get("page")) else {"page": row["page"]})}  # read by unit="page"
         items.append(Item(item_id, image, question, expected, category, chosen, meta))
     return ItemSet(items, problems, source)
 
@@ -250,6 +251,7 @@ def load_items(
     prompt: str | None = None,
     scorer: str | Scorer | None = None,
     judges: dict[str, Any] | None = None,
+    unit: str = "document",
 ) -> ItemSet:
     """Validated :class:`Item` rows from any of the accepted inputs.
 
@@ -263,7 +265,13 @@ def load_items(
       :class:`Item`, or of paths / PIL images (unlabelled, asked ``prompt``).
 
     ``scorer`` is the default for rows without a ``scorer`` column (default ``normalised``).
+    ``unit="page"``: one item per page of each PDF (or the page a row's ``page`` column names),
+    as :func:`vizlab.experiments.document_pages.by_page` says; ``"document"``: one per PDF.
     """
+    if unit != "document":  # one item per PDF page: vizlab.experiments.document_pages
+        from vizlab.experiments.document_pages import by_page
+
+        return by_page(load_items(source, labels=labels, prompt=prompt, scorer=scorer, judges=judges), unit)
     import pandas as pd
 
     from vizlab.datasets import LabelledImage

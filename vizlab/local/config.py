@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from vizlab.local import _deps
@@ -14,6 +15,7 @@ from vizlab.local.http.ratelimit import SlidingWindowLimiter
 from vizlab.local.replies.caching import PromptCache
 from vizlab.models.registry import default_local_model, canonical_name, families, lookup
 from vizlab.models.types import RULE_PROFILES, ModelInfo
+from vizlab.models.versions import VERSIONS, azure_version
 
 __all__ = ["BackendConfig", "BackendState", "DEFAULT_MAX_CONCURRENCY", "MODEL_VERSIONS", "DEFAULT_DEPLOYMENT",
            "DEFAULT_DEPLOYMENTS", "DEFAULT_RULE_DATE"]
@@ -33,16 +35,11 @@ DEFAULT_DEPLOYMENTS = tuple(dict.fromkeys(
 ))
 
 # The dated model name a response's `model` field carries, as the service reports the version a
-# deployment runs ("gpt-5-mini-2025-08-07"). Versions as Azure's model tables name them, recalled,
-# NOT checked against a stored copy (2026-12); gpt-5.4-2026-03-05 and gpt-5.4-mini-2026-03-17 seen in
-# public code that calls the service (2026). A family not listed is reported by its family name.
-# TODO(issue 19): the registry should own model versions with their sources; read them from there.
-MODEL_VERSIONS: Mapping[str, str] = {
-    "gpt-4o": "2024-11-20", "gpt-4o-mini": "2024-07-18", "gpt-4.1": "2025-04-14", "gpt-4.1-mini": "2025-04-14",
-    "gpt-4.1-nano": "2025-04-14", "o1": "2024-12-17", "o3-mini": "2025-01-31", "o3": "2025-04-16",
-    "o4-mini": "2025-04-16", "gpt-5": "2025-08-07", "gpt-5-mini": "2025-08-07", "gpt-5-nano": "2025-08-07",
-    "gpt-5.1": "2025-11-13", "gpt-5.2": "2025-12-11", "gpt-5.4": "2026-03-05", "gpt-5.4-mini": "2026-03-17",
-}  # fmt: skip
+# deployment runs ("gpt-5-mini-2025-08-07"): the registry's published Azure versions, each with its
+# source (vizlab.models.versions). A family with no published version is reported by its name.
+MODEL_VERSIONS: Mapping[str, str] = MappingProxyType({
+    family: version for family in VERSIONS if (version := azure_version(family)) is not None
+})
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The model registry, the bottom layer: every model fact vizlab uses, with its source and date.
 
 Submodules: :mod:`.types` (the records), :mod:`.families` (the table), :mod:`.registry` (lookup by
-exact name, alias or dated snapshot), :mod:`.batch` (Batch API limits).
+exact name, alias or dated snapshot), :mod:`.batch` (Batch API limits), :mod:`.versions` (the dated
+name each model's deployments report, per Azure's published versions).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from vizlab.models.types import (
     Source,
     TileRule,
 )
+from vizlab.models.versions import VERSIONS, azure_version
 
 __all__ = [
     "Source",
@@ -66,4 +68,6 @@ __all__ = [
     "lifecycle_warning",
     "default_local_model",
     "DEFAULT_LOCAL_RULE",
+    "VERSIONS",
+    "azure_version",
 ]

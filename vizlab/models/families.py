@@ -124,10 +124,24 @@ _LOW_SAME = "low not published separately: a forum measurement (128x64 on gpt-4.
     "community.openai.com/t/1262691) billed low and high the same"
 
 
-def _old_patch(name: str, multiplier: float) -> PatchRule:
+# The guide says only "apply a multiplier"; the 2025-04 patch models bill one token more per image
+# than ceil(patches x multiplier), on every measurement found (the gpt-5 family does not).
+PLUS_ONE_2025_04 = Source(
+    "measured: ceil(patches x multiplier) + 1 per image. gpt-4.1-nano 540x360 (204 patches x 2.46 = 501.84) "
+    "billed 503 image tokens on Chat and on Responses (github.com/pydantic/pydantic-ai cassettes "
+    "test_image_url_input_force_download*.yaml, 2025-10-07); community.openai.com/t/1262691 (2025-05), 128x64 "
+    "(8 patches) + five words: gpt-4.1-mini 26 = 13 + 1 + 12, gpt-4.1-nano 33 = 20 + 1 + 12 (gpt-4.1 267 = 255 + "
+    "12), o4-mini 26 = 14 + 1 + 11 (o3 236 = 225 + 11); community.openai.com/t/1230130 (2025-04): gpt-4.1-mini "
+    "2400x1800 billed 2,362 = 2,353 + 1 + 8 (gpt-4.1 773 = 765 + 8). gpt-5-mini (1.2) bills ceil() exactly "
+    "(pydantic-ai test_mixed_content_ordering[openai_chat].yaml)", "2025-10-07",
+)  # fmt: skip
+
+
+def _old_patch(name: str, multiplier: float, per_image: int = 0) -> PatchRule:
     lim = PatchLimit(2048, 1536)
     low = PatchLimit(2048, 1536, verified=False, note=_LOW_SAME)
-    return PatchRule(name, multiplier, MappingProxyType({"low": low, "high": lim}), "high", "2025-08", GUIDE_2025_08)
+    return PatchRule(name, multiplier, MappingProxyType({"low": low, "high": lim}), "high", "2025-08", GUIDE_2025_08,
+                     per_image=per_image, per_image_source=PLUS_ONE_2025_04 if per_image else None)  # fmt: skip
 
 
 def _limits(**kw: PatchLimit) -> Mapping[str, PatchLimit]:
@@ -285,11 +299,12 @@ def builtin() -> list[ModelInfo]:
     m.append(_model("gpt-4.1-mini", ctx=1_047_576, out=32_768, facts=_facts(limits=AZURE_LIMITS), caching=_CACHE_24H,
                     rules={NEWEST: PatchRule("gpt-4.1-mini patches", 1.62, _limits(low=_L6144, high=_L6144), "high",
                                              NEWEST, GUIDE_NEW, note="the 6,144 budget is the newest revision's; "
-                                             "2025-08 said 1,536 (billing of 2025-04-14 snapshot unsettled)"),
-                           "2025-08": _old_patch("gpt-4.1-mini patches", 1.62)},
+                                             "2025-08 said 1,536 (billing of 2025-04-14 snapshot unsettled)",
+                                             per_image=1, per_image_source=PLUS_ONE_2025_04),
+                           "2025-08": _old_patch("gpt-4.1-mini patches", 1.62, per_image=1)},
                     prices=_prices(0.40, 1.60, 0.10, _P_2025, "2025-08")))
     m.append(_model("gpt-4.1-nano", ctx=1_047_576, out=32_768, caching=_CACHE_24H,
-                    rules={"2025-08": _old_patch("gpt-4.1-nano patches", 2.46)}, lifecycle="deprecated",
+                    rules={"2025-08": _old_patch("gpt-4.1-nano patches", 2.46, per_image=1)}, lifecycle="deprecated",
                     facts=_facts(lifecycle=_DEPRECATED_NEW, limits=AZURE_LIMITS),
                     prices=_prices(0.10, 0.40, 0.025, _P_2025, "2025-08"),
                     note="newest guide keeps multiplier 2.46 (2025-04-14 snapshot) but no longer states its budget"))
@@ -338,7 +353,7 @@ def builtin() -> list[ModelInfo]:
                     facts=_facts(vision=_NO_VISION, limits=AZURE_LIMITS),
                     prices=_prices(1.10, 4.40, 0.55, _P_MEMORY, "2025-08", verified=False)))
     m.append(_model("o4-mini", ctx=200_000, out=100_000, params=_reasoning(_EFF3, "medium"),
-                    rules={"2025-08": _old_patch("o4-mini patches", 1.72)}, lifecycle="deprecated",
+                    rules={"2025-08": _old_patch("o4-mini patches", 1.72, per_image=1)}, lifecycle="deprecated",
                     facts=_facts(lifecycle=_DEPRECATED_NEW, limits=AZURE_LIMITS),
                     prices=_prices(1.10, 4.40, 0.275, _P_2025, "2025-08"),
                     note="newest guide keeps multiplier 1.72, budget from 2025-08"))

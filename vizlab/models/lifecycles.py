@@ -13,7 +13,7 @@ from typing import Mapping
 
 from vizlab.models.types import Claim, Disputed, Lifecycle, Source
 
-__all__ = ["LIFECYCLES", "IMAGE_LIMITS", "DISPUTES", "one"]
+__all__ = ["LIFECYCLES", "IMAGE_LIMITS", "DISPUTES", "INSTRUCTIONS_DISPUTE", "one"]
 
 
 def one(value: object, source: Source) -> Disputed:
@@ -157,7 +157,7 @@ _GUIDE_NEW = Source(
 )  # fmt: skip
 _MEASURED_2362 = Source(
     "measured: community.openai.com/t/1230130 (gpt-4.1-mini, 2400x1800 PNG at high billed 2,362 prompt tokens; "
-    "the 1,536-patch budget of the 2025-08 profile gives 2,353 image tokens)", "2025-04",
+    "the 1,536-patch budget of the 2025-08 profile gives 2,354 image tokens, + 8 text as gpt-4.1's 773 = 765 + 8)", "2025-04",
 )  # fmt: skip
 _SOL_LIST = Source(
     "github.com/gramext/dist v0.1.0 (2026-09-24): the gpt-5.6-sol cut is a promotion 'guaranteed only through "
@@ -169,10 +169,26 @@ _SOL_PROMO = Source(
     "through 2026-11-21'", "2026-09-24",
 )  # fmt: skip
 
+# The same Responses request (gpt-4o-2024-08-06, instructions "You are a helpful assistant.", one user
+# message "What is the capital of France?") billed 42 on 2025-03-27 and 24 on 2025-04-07: service drift.
+# Estimates take the larger claim (never under) and say it is disputed (tokens.request).
+INSTRUCTIONS_DISPUTE = "responses_instructions_tokens"
+_INSTR_0407 = Source(
+    "measured: github.com/pydantic/pydantic-ai cassettes test_openai_responses_model_instructions.yaml (created "
+    "2025-04-07, billed 24) and test_openai_responses_runs_with_instructions_only.yaml (2025-11-26, billed 23): "
+    "instructions cost what a developer message costs (cookbook rule), nothing more", "2025-11-26",
+)  # fmt: skip
+_INSTR_0327 = Source(
+    "measured: github.com/pydantic/pydantic-ai cassette test_openai_responses_system_prompt.yaml (created "
+    "2025-03-27, commit bea16058f): the same request as test_openai_responses_model_instructions.yaml billed 42, "
+    "18 more", "2025-03-27",
+)  # fmt: skip
+
 DISPUTES: Mapping[str, Mapping[str, Disputed]] = MappingProxyType({
+    "gpt-4o": MappingProxyType({INSTRUCTIONS_DISPUTE: Disputed(Claim(0, _INSTR_0407), (Claim(18, _INSTR_0327),))}),
     "gpt-4.1-mini": MappingProxyType({"image_rule": Disputed(
-        Claim("high: 6,144-patch budget (2400x1800 -> 4,977 tokens)", _GUIDE_NEW),
-        (Claim("high: 1,536-patch budget (2400x1800 -> 2,353 image tokens; rules='2025-08')", _MEASURED_2362),))}),
+        Claim("high: 6,144-patch budget (2400x1800 -> 4,978 tokens)", _GUIDE_NEW),
+        (Claim("high: 1,536-patch budget (2400x1800 -> 2,354 image tokens; rules='2025-08')", _MEASURED_2362),))}),
     "gpt-5.6-sol": MappingProxyType({"prices": Disputed(
         Claim("input 5.00 / output 30.00 (list)", _SOL_LIST),
         (Claim("input 4.00 / output 20.00 (promotion 2026-08-21 to at least 2026-11-21)", _SOL_PROMO),))}),

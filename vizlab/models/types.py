@@ -212,10 +212,11 @@ class PatchLimit:
 
 @dataclass(frozen=True)
 class PatchRule:
-    """``ceil(patches * multiplier)`` over 32-px patches, with per-detail limits.
+    """``ceil(patches * multiplier) + per_image`` over 32-px patches, with per-detail limits.
 
     ``limits`` maps each accepted explicit detail (low / high / original) to its :class:`PatchLimit`;
-    ``auto_as`` names the detail ``auto`` sizes like (the guide's table, per family).
+    ``auto_as`` names the detail ``auto`` sizes like (the guide's table, per family). ``per_image``:
+    tokens billed per image beyond the guide's formula, as measured (``per_image_source`` says where).
     """
 
     name: str
@@ -226,6 +227,8 @@ class PatchRule:
     source: Source
     patch: int = 32
     note: str = ""
+    per_image: int = 0
+    per_image_source: Source | None = None
 
     kind = "patch"
 

@@ -261,9 +261,12 @@ class ImageTokenBreakdown:
                 step = " -> {} patches over the {}-patch budget, shrink: {}x{}".format(
                     cols * rows, self.budget, *self.scaled
                 )
+            extra = self.tokens - _patch_tokens(self.patches, self.multiplier or 0)  # the rule's per_image
             line = (
                 f"{w}x{h} -> {fit}{step} -> {self.tiles_x}x{self.tiles_y} = {self.patches} patches"
-                f" -> {self.patches} x {self.multiplier:g} = {self.tokens} tokens (rounded up)"
+                f" -> {self.patches} x {self.multiplier:g}" + (f", rounded up, + {extra} per image (measured)"
+                                                                if extra else "") + f" = {self.tokens} tokens"
+                + ("" if extra else " (rounded up)")
             )
             return head + "\n" + line
         if self.detail_used == "low":
@@ -345,7 +348,7 @@ def explain_image_tokens(
         scaled = geometry.fit_patch_budget(*fitted, limit.budget, rule.patch)
         px, py = geometry.patch_grid(*scaled, rule.patch)
         patches = px * py
-        tokens = _patch_tokens(patches, rule.multiplier)
+        tokens = _patch_tokens(patches, rule.multiplier) + rule.per_image
         return ImageTokenBreakdown(
             model, rule.name, detail, used, (width, height), fitted, scaled,
             px, py, patches, 0, 0, patches, rule.multiplier, tokens,
@@ -398,8 +401,8 @@ def image_token_bound(
             patches = min(patches, limit.reject_over)
         return ImageTokenBreakdown(
             model, rule.name, detail, used, (0, 0), (0, 0), (0, 0), 0, 0, patches, 0, 0, patches,
-            rule.multiplier, _patch_tokens(patches, rule.multiplier), box=limit.box, budget=limit.budget,
-            bound=True, url=url, **common,
+            rule.multiplier, _patch_tokens(patches, rule.multiplier) + rule.per_image, box=limit.box,
+            budget=limit.budget, bound=True, url=url, **common,
         )  # fmt: skip
     if used == "low":
         tiles, tokens = 0, rule.base

@@ -20,6 +20,7 @@ from vizlab.errors import (
     UnknownModelError,
     URLSchemeError,
 )
+from vizlab.models.lifecycles import INSTRUCTIONS_DISPUTE
 from vizlab.models.registry import lookup
 from vizlab.models.types import NEWEST, CachingRule, Cost
 from vizlab.tokens import documents as document_tokens
@@ -429,9 +430,21 @@ def _group(info: Any, api: str) -> str:
     return f"reasoning-{api}" if info.reasoning else "plain"
 
 
-def _disputed_notes(info: Any) -> list[str]:
-    out = [f"{k}: {d}" for k, d in info.disputes.items() if d.disputed and k != "image_rule"]
+def _disputed_notes(info: Any, instructions: str | None = None) -> list[str]:
+    skip = {"image_rule"} | (set() if instructions else {INSTRUCTIONS_DISPUTE})  # shown only where it applies
+    out = [f"{k}: {d}" for k, d in info.disputes.items() if d.disputed and k not in skip]
     return out
+
+
+def _instructions_drift(counter: _Counter) -> int:
+    """Responses instructions billed differently on two dates (a registry dispute): the larger claim."""
+    dispute = counter.info.disputes.get(INSTRUCTIONS_DISPUTE)
+    if dispute is None or not dispute.disputed:
+        return 0
+    extra = max(int(str(c.value)) for c in dispute.claims)
+    counter.notes.append(f"instructions: +{extra} tokens, the larger claim of a DISPUTED fact (never under; both "
+                         f"claims in the DISPUTED line above)")
+    return extra
 
 
 def _cacheable(prompt: int, rule: CachingRule) -> int:
@@ -506,6 +519,7 @@ def estimate_request(
                              "measured); omit instructions instead")
     if instructions:
         messages = [{"role": "developer", "content": instructions}, *messages]
+        overhead += _instructions_drift(counter)
     if isinstance(reasoning, Mapping) and reasoning.get("mode") == "pro":
         overhead += PRO_MODE_TOKENS
         counter.notes.append(f"reasoning mode 'pro': {PRO_MODE_TOKENS} prompt tokens of the service's own (measured)")
@@ -526,7 +540,6 @@ def estimate_request(
             f"{len(counter.unsized)} image(s) of unknown size counted at the upper bound: "
             "pass image_sizes={url: (width, height)} for an exact count"
         )
-    notes += counter.notes
     if info.reasoning and max_tokens is not None and max_completion_tokens is None:
         notes.append(f"{info.name} refuses max_tokens: send max_completion_tokens (counted as the output bound here)")
     estimate = RequestEstimate(
@@ -546,7 +559,7 @@ def estimate_request(
         documents=counter.documents,
         tool_tokens=tool_text + tool_overhead,
         refused=[b.refused for b in counter.images if b.refused],
-        disputed=_disputed_notes(info),
+        disputed=_disputed_notes(info, instructions),
     )
     try:
         if prices is None:
