@@ -12,7 +12,8 @@ from vizlab.experiments.cache import ResultCache
 from vizlab.experiments.execute import BudgetWarning
 from vizlab.experiments.inputs import Item, ItemSet, Problem, load_items
 from vizlab.experiments.pacing import Pacer
-from vizlab.experiments.rows import LOCAL_STAMP, ROW_COLUMNS, backend_identity
+from vizlab.experiments.plan import LOCAL_STAMP, backend_identity
+from vizlab.experiments.rows import ROW_COLUMNS
 from vizlab.experiments.runner import BudgetExceededError, ExperimentResult, map_prompt, run_experiment
 from vizlab.experiments.scorers import LLMJudge, Score, get_scorer
 from vizlab.experiments.spec import Arm, RunSpec

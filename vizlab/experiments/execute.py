@@ -169,7 +169,8 @@ class Execution:
         learned = {name for name, d in self.plan.deployments.items() if d.relearn()}
         for job in self.plan.jobs:
             if job.arm.deployment in learned and job.images is not None and job.index not in self.results:
-                estimate_job(job, self.plan.spec.system, self.plan.deployments[job.arm.deployment].token_model)
+                token_model = self.plan.deployments[job.arm.deployment].token_model
+                estimate_job(job, self.plan.spec.system, token_model, self.encoder.images(job))
 
     def _sort_the_rest(self) -> list[tuple[Job, str]]:
         """Rows for what needs no request now; the rest to send, marked ``sent`` or ``stale``."""

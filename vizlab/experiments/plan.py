@@ -4,8 +4,8 @@
 request, ``original`` detail, ``reasoning_effort``), encodes each image once per slot to key and
 estimate its jobs, and keeps only the images' addresses: the bytes are encoded again when a
 request is sent (:class:`Encoder`), so memory stays bounded. Before the first reply a deployment
-whose model is unknown gets no estimate ("model unknown"), never a guess. Details:
-docs/internals.md#experiments
+whose model is unknown gets no estimate ("model unknown"), never a guess. Loopback endpoints
+share a cache identity without their port. Details: docs/internals.md#experiments
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from vizlab.errors import ImageError, redact
 from vizlab.experiments.cache import ResultCache
 from vizlab.experiments.document_arms import part_for
 from vizlab.experiments.inputs import Item, ItemSet, load_items
-from vizlab.experiments.rows import LOCAL_STAMP, backend_identity
 from vizlab.experiments.scorers import is_builtin_analyst
 from vizlab.experiments.spec import Arm, RunSpec, check_effort
 from vizlab.experiments.strategies import check_strategy, strategy_images
@@ -31,9 +31,33 @@ if TYPE_CHECKING:
     from vizlab.client.core import Client
     from vizlab.models.types import ModelInfo
 
-__all__ = ["Deployment", "Encoder", "ImageRef", "Job", "Plan", "estimate_job", "messages_of", "plan_run", "slot_of"]
+__all__ = ["LOCAL_STAMP", "Deployment", "Encoder", "ImageRef", "Job", "Plan", "backend_identity", "estimate_job",
+           "messages_of", "plan_run", "slot_of"]
 
 _KEY_VERSION = 2
+LOCAL_STAMP = "local analyst (OCR), not a vision model"
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def backend_identity(client: Any) -> str:
+    """The backend part of a cache key: kind and endpoint, never a key.
+
+    >>> class C: backend, endpoint = "azure", "http://127.0.0.1:51234/"
+    >>> backend_identity(C())
+    'azure|loopback'
+    """
+    kind = str(client.backend or "")
+    endpoint = str(client.endpoint or "")
+    parts = urlsplit(endpoint)
+    host = (parts.hostname or "").lower()
+    if host in _LOOPBACK_HOSTS or host.startswith("127."):
+        where = "loopback"
+    elif host:  # scheme, host, port and path only: no user info, query or fragment
+        netloc = host + (f":{parts.port}" if parts.port else "")
+        where = f"{parts.scheme.lower()}://{netloc}{parts.path.rstrip('/')}"
+    else:
+        where = endpoint
+    return f"{kind}|{where}"
 
 
 @dataclass(frozen=True)
@@ -131,7 +155,7 @@ def _check_arms(arms: list[Arm], deployments: Mapping[str, Deployment], *, provi
         d = deployments[arm.deployment]
         info = d.info
         check_strategy(arm.strategy, max_images=info.images_per_request(provider) if info is not None else None)
-        if arm.detail == "original" and "original" not in (info.image_rule().limits if info is not None else {}):
+        if arm.detail == "original" and "original" not in (info.image_rule().details if info is not None else ()):
             raise ValueError(f"detail 'original' is not offered by deployment {arm.deployment!r}; drop it from details")
         check_effort(arm, info, model_known=d.model_known and info is not None)
 
@@ -216,9 +240,10 @@ def messages_of(job: Job, system: str | None, images: list[Any] | None = None) -
     return [*messages, {"role": "user", "content": content}]
 
 
-def estimate_job(job: Job, system: str | None, token_model: str | None) -> None:
+def estimate_job(job: Job, system: str | None, token_model: str | None, images: list[Any] | None = None) -> None:
     """The job's estimate (its output bound counted in full: reasoning tokens live inside it) and
-    pacing cost; no estimate while the deployment's model is unknown (``token_model`` None)."""
+    pacing cost; no estimate while the deployment's model is unknown (``token_model`` None).
+    ``images``: the encoded images, once the plan has kept only their addresses."""
     from vizlab.tokens.request import estimate_request
 
     out = job.body.get("max_tokens", job.body.get("max_completion_tokens"))
@@ -226,7 +251,7 @@ def estimate_job(job: Job, system: str | None, token_model: str | None) -> None:
     if token_model is None:
         return
     try:
-        job.estimate = estimate_request(messages_of(job, system), model=token_model, max_tokens=out)
+        job.estimate = estimate_request(messages_of(job, system, images), model=token_model, max_tokens=out)
     except Exception:  # an estimate is a nicety; the request may still be accepted
         return
     cost = job.estimate.cost

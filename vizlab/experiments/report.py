@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -138,33 +138,21 @@ def _same(a: dict[str, Any], b: dict[str, Any], *keys: str) -> bool:
 
 
 def _default_pairs(table: pd.DataFrame) -> list[tuple[str, str]]:
-    """Low against higher details; the first deployment against the others; whole against crops
-    at low; a lower reasoning effort against a higher one. Each pair differs in one dimension."""
+    """Low against higher details; the first deployment against the others; whole at high against
+    crops at low; a lower reasoning effort against a higher one. Each pair differs in one dimension."""
     arms = _arms(table)
-    pairs: list[tuple[str, str]] = []
-    for a in arms:
-        for b in arms:
-            if _same(a, b, "deployment", "strategy", "effort") and a["detail"] == "low" and b["detail"] in (
-                    "high", "auto", "original"):  # fmt: skip
-                pairs.append((a["arm"], b["arm"]))
-    deployments = list(dict.fromkeys(a["deployment"] for a in arms))
-    for a in arms:
-        for b in arms:
-            if (a["deployment"] == deployments[0] and b["deployment"] != deployments[0]
-                    and _same(a, b, "detail", "strategy", "effort")):  # fmt: skip
-                pairs.append((a["arm"], b["arm"]))
-    for a in arms:
-        for b in arms:
-            if (a["strategy"] == "whole" and b["strategy"] != "whole" and _same(a, b, "deployment", "effort")
-                    and a["detail"] == "high" and b["detail"] == "low"):  # fmt: skip
-                pairs.append((a["arm"], b["arm"]))
+    first = arms[0]["deployment"] if arms else None
     rank = {e: i for i, e in enumerate(_EFFORT_ORDER)}
-    for a in arms:
-        for b in arms:
-            if (_same(a, b, "deployment", "detail", "strategy") and a["effort"] and b["effort"]
-                    and rank.get(a["effort"], 0) < rank.get(b["effort"], 0)):  # fmt: skip
-                pairs.append((a["arm"], b["arm"]))
-    return pairs
+    rules: list[Callable[[dict[str, Any], dict[str, Any]], bool]] = [
+        lambda a, b: (_same(a, b, "deployment", "strategy", "effort") and a["detail"] == "low"
+                      and b["detail"] in ("high", "auto", "original")),
+        lambda a, b: a["deployment"] == first != b["deployment"] and _same(a, b, "detail", "strategy", "effort"),
+        lambda a, b: (a["strategy"] == "whole" != b["strategy"] and _same(a, b, "deployment", "effort")
+                      and (a["detail"], b["detail"]) == ("high", "low")),
+        lambda a, b: (_same(a, b, "deployment", "detail", "strategy") and bool(a["effort"] and b["effort"])
+                      and rank.get(a["effort"], 0) < rank.get(b["effort"], 0)),
+    ]  # fmt: skip
+    return [(a["arm"], b["arm"]) for rule in rules for a in arms for b in arms if rule(a, b)]
 
 
 def emulated_reasoning(table: pd.DataFrame, arms: Sequence[str]) -> list[str]:

@@ -4,7 +4,7 @@ Only what the service said is cached, so costs and scores are recomputed from th
 every run (a cached row and a fresh one read alike). Reasoning tokens are part of
 ``completion_tokens`` and priced as output; ``reasoning`` says where they came from:
 ``reported`` by a service, or ``emulated`` by the built-in backend (a factor per effort, not a
-model's thinking). Loopback endpoints share a cache identity without their port.
+model's thinking).
 Details: docs/internals.md#experiments
 """
 
@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from vizlab.errors import VizlabError
 from vizlab.experiments.cache import ResultCache
@@ -29,12 +28,10 @@ if TYPE_CHECKING:
 
     from vizlab.experiments.plan import Job, Plan
 
-__all__ = ["LOCAL_STAMP", "MODEL_UNKNOWN", "ROW_COLUMNS", "UNKNOWN_OUTCOME", "RowMaker", "backend_identity",
-           "frame_rows", "manifest_of", "without_placeholders"]  # fmt: skip
+__all__ = ["MODEL_UNKNOWN", "ROW_COLUMNS", "UNKNOWN_OUTCOME", "RowMaker", "frame_rows", "manifest_of",
+           "without_placeholders"]  # fmt: skip
 
-LOCAL_STAMP = "local analyst (OCR), not a vision model"
 MODEL_UNKNOWN = "model unknown"
-_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 ROW_COLUMNS = [
     "item_id", "category", "arm", "deployment", "detail", "strategy", "reasoning_effort", "repeat", "question",
@@ -48,27 +45,6 @@ UNKNOWN_OUTCOME = (
     "sent by an earlier run that stopped (killed?) before the answer came back: the service billed it, the "
     "answer is lost. Pass resend_unknown=True (CLI: --resend-unknown) to send it again"
 )
-
-
-def backend_identity(client: Any) -> str:
-    """The backend part of a cache key: kind and endpoint, never a key.
-
-    >>> class C: backend, endpoint = "azure", "http://127.0.0.1:51234/"
-    >>> backend_identity(C())
-    'azure|loopback'
-    """
-    kind = str(client.backend or "")
-    endpoint = str(client.endpoint or "")
-    parts = urlsplit(endpoint)
-    host = (parts.hostname or "").lower()
-    if host in _LOOPBACK_HOSTS or host.startswith("127."):
-        where = "loopback"
-    elif host:  # scheme, host, port and path only: no user info, query or fragment
-        netloc = host + (f":{parts.port}" if parts.port else "")
-        where = f"{parts.scheme.lower()}://{netloc}{parts.path.rstrip('/')}"
-    else:
-        where = endpoint
-    return f"{kind}|{where}"
 
 
 def without_placeholders(answer: str | None, ungrounded: list[str] | None) -> str | None:
