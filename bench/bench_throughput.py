@@ -11,8 +11,7 @@ The backend is the built-in one (``vizlab.local.create_app``) with simulated lat
 quota over a 60-s sliding window (the backend's simplification of Azure's per-minute TPM; see
 vizlab.local.ratelimit), wrapped in a recorder that logs every request it sees
 (status, body hash, the SDK's retry count, retry-after). The experiment is
-``vizlab.experiments.run_detail_experiment`` with ``concurrency=4`` and the client's default
-retries, exactly as a notebook would call it.
+``vizlab.experiments.run_experiment`` with ``concurrency=2``, exactly as a notebook would call it.
 
 The demand is about 1.5 quota windows of tokens, so the run must fill one window, be refused
 (429 + retry-after) until the window slides, and finish in the next. "Quota used" is measured
@@ -228,7 +227,7 @@ def pacing_run(section: Section) -> None:
 
 def resume_run(section: Section) -> None:
     from vizlab.client import connect
-    from vizlab.experiments import ResultCache, run_detail_experiment
+    from vizlab.experiments import ResultCache, run_experiment
 
     n = 30
     say(f"  kill + resume: a child process runs {n} requests and is SIGKILLed halfway ...")
@@ -254,10 +253,11 @@ def resume_run(section: Section) -> None:
         child_requests = len(recorder.snapshot())
         recorder.reset()
         with connect(backend="azure", endpoint=served.url, api_key=KEY, deployment="gpt-4o", verbose=False) as client:
-            frame = run_detail_experiment(client, colour_items(n), details=("low",), cache_dir=cache,
-                                          max_tokens=MAX_TOKENS, progress=False, concurrency=2)
+            # resend_unknown: the requests in flight at the kill (billed, answers lost) are sent again too.
+            frame = run_experiment(client, colour_items(n), details=("low",), cache_dir=cache, max_tokens=MAX_TOKENS,
+                                   progress=False, concurrency=2, resend_unknown=True).table
         rerun_requests = len(recorder.snapshot())
-    reused = int(frame["cached"].sum())
+    reused = int((frame["cache"] == "hit").sum())
     errors = int(frame["error"].notna().sum())
     section.add(f"**Kill and resume.** A child process ran a {n}-request experiment (latency 0.3 s, concurrency 2) and "
                 f"was SIGKILLed once {before} results were in its cache (killed by SIGKILL: {killed}). The server saw "

@@ -17,21 +17,11 @@ import requests
 from PIL import Image
 
 from vizlab import connect
-from vizlab.batch import (
-    BATCH_COLUMNS,
-    BatchNotFinishedError,
-    BatchRequest,
-    BatchRun,
-    build_batch,
-    parse_custom_id,
-    run_batch_experiment,
-    submit,
-)
+from vizlab.batch import BatchInput, BatchNotFinishedError, BatchRequest, BatchRun, build_batch, parse_custom_id, submit
 from vizlab.batch.files import NOT_PROCESSED
 from vizlab.client import Client
 from vizlab.datasets import LabelledImage, colour_card
-from vizlab.errors import VizlabError
-from vizlab.experiments import COLUMNS, run_detail_experiment
+from vizlab.experiments import run_experiment
 from vizlab.local import LocalBackend
 
 API_KEY = "batch-test-key-0123456789abcdef"
@@ -114,12 +104,13 @@ def test_restart_midway_then_collect_every_row(backend: LocalBackend, tmp_path: 
     reattached = BatchRun.attach(state_path, fresh)
     final = reattached.wait(progress=False, poll_s=0.05)
     assert final.status == "completed" and final.completed == 200 and final.failed == 0
-    df = reattached.results()
-    assert list(df.columns) == BATCH_COLUMNS and list(df.columns[: len(COLUMNS)]) == COLUMNS
-    assert len(df) == 200 and df["error"].isna().all()
-    assert df["accuracy"].eq(1.0).all(), df.loc[df["accuracy"].ne(1.0), ["image_id", "answer"]]
-    assert (df["reported_prompt_tokens"] == df["estimated_prompt_tokens"]).all()
-    assert set(df["detail"]) == {"low", "high"} and df["batch_id"].nunique() == 1
+    records = reattached.records()
+    asked = batch_input.manifest()["rows"]
+    assert len(records) == 200 and all(error is None for _, error in records.values())
+    for custom_id, (record, _) in records.items():
+        assert record is not None and asked[custom_id]["expected"] in record["answer"].lower(), record["answer"]
+        assert record["prompt_tokens"] == asked[custom_id]["estimated_prompt_tokens"]
+    assert {row["detail"] for row in asked.values()} == {"low", "high"} and len(reattached.batch_ids) == 1
     fresh.close()
 
 
@@ -139,12 +130,12 @@ def test_bad_images_are_error_rows_and_the_rest_results(backend: LocalBackend, t
     run = submit(client, build_batch(reqs, tmp_path / "bad", client=client), state_path=tmp_path / "s.json")
     status = run.wait(progress=False, poll_s=0.05)
     assert (status.completed, status.failed) == (3, 2)
-    df = run.results().set_index("image_id")
-    assert len(df) == 5
-    assert df.loc[[f"card-{i}" for i in range(3)], "error"].isna().all()
-    assert "HTTP 400 image_too_large" in df.loc["noise", "error"]
-    assert "HTTP 400 invalid_image_url" in df.loc["broken-base64", "error"]
-    assert pd.isna(df.loc["broken-base64", "accuracy"]) and pd.isna(df.loc["noise", "cost"])
+    rows = run.records()
+    by_image = {row["image_id"]: rows[custom_id] for custom_id, row in BatchInput.load(run.manifest_path).manifest()["rows"].items()}
+    assert len(by_image) == 5
+    assert all(by_image[f"card-{i}"][1] is None and by_image[f"card-{i}"][0] for i in range(3))
+    assert by_image["noise"][0] is None and "HTTP 400 image_too_large" in str(by_image["noise"][1])
+    assert by_image["broken-base64"][0] is None and "HTTP 400 invalid_image_url" in str(by_image["broken-base64"][1])
     client.close()
 
 
@@ -164,9 +155,11 @@ def test_split_by_lines_and_deployments_then_collect(backend: LocalBackend, tmp_
     run = submit(client, batch_input, state_path=tmp_path / "s.json")
     assert len(run.batch_ids) == 6
     run.wait(progress=False, poll_s=0.05)
-    df = run.results()
-    assert len(df) == 40 and df["error"].isna().all() and df["batch_id"].nunique() == 6
-    assert df.groupby("model").size().to_dict() == {"gpt-4o": 20, "gpt-4o-mini": 20}
+    records = run.records()
+    assert len(records) == 40 and all(error is None for _, error in records.values())
+    models = [parse_custom_id(custom_id)["model"] for custom_id in records]
+    assert {m: models.count(m) for m in set(models)} == {"gpt-4o": 20, "gpt-4o-mini": 20}
+    assert {record["model"].startswith(parse_custom_id(c)["model"]) for c, (record, _) in records.items()} == {True}
     client.close()
 
 
@@ -209,46 +202,53 @@ def test_cancel_leaves_not_processed_rows(backend: LocalBackend, tmp_path: Path)
                  state_path=tmp_path / "s.json")  # fmt: skip
     _wait_until(lambda: run.status().completed >= 5)
     with pytest.raises(BatchNotFinishedError) as caught:
-        run.results()
+        run.records()
     assert set(caught.value.statuses.values()) <= {"in_progress", "cancelling"}
     run.cancel()
     final = run.wait(progress=False, poll_s=0.05)
     assert final.status == "cancelled"
-    df = run.results()
-    done = df["error"].isna()
-    assert len(df) == 120 and done.sum() == final.completed and 5 <= done.sum() < 120
-    assert (df.loc[~done, "error"] == NOT_PROCESSED).all()
+    records = run.records()
+    done = [c for c, (record, _) in records.items() if record is not None]
+    assert len(records) == 120 and len(done) == final.completed and 5 <= len(done) < 120
+    assert {error for c, (_, error) in records.items() if c not in done} == {NOT_PROCESSED}
     client.close()
 
 
 @pytest.mark.slow
-def test_batch_price_is_half_the_standard_and_the_live_price(backend: LocalBackend, tmp_path: Path) -> None:
+def test_a_batch_run_costs_half_the_live_run(backend: LocalBackend, tmp_path: Path) -> None:
     client = _connect(backend.url)
     images = _cards(4)
-    df = run_batch_experiment(client, images, details=("low", "high"), state_path=tmp_path / "state.json",
-                              progress=False, poll_s=0.05)  # fmt: skip
-    assert np.allclose(df["cost"], df["standard_cost"] * 0.5)
-    live = run_detail_experiment(client, images, details=("low", "high"), cache_dir=tmp_path / "cache", progress=False)
-    assert live["reported_prompt_tokens"].tolist() == df["reported_prompt_tokens"].tolist()
-    assert math.isclose(df["cost"].sum() * 2, live["cost"].sum())
-    assert (df["estimated_cost"] >= df["cost"]).all()  # max_tokens bounds the output from above
+    batched = run_experiment(client, images, details=("low", "high"), batch=True, cache_dir=tmp_path / "b",
+                             progress=False)  # fmt: skip
+    live = run_experiment(client, images, details=("low", "high"), cache_dir=tmp_path / "live", progress=False)
+    b, l = batched.table, live.table
+    assert b["error"].isna().all() and batched.counts["sent"] == 8 and batched.manifest["batch"] is True
+    assert (b["cost"] == b["batch_cost"]).all() and b["latency_s"].isna().all()  # no per-request latency
+    assert b["prompt_tokens"].tolist() == l["prompt_tokens"].tolist()
+    assert math.isclose(b["cost"].sum() * 2, l["cost"].sum())
+    assert (l["estimated_cost"] >= l["cost"]).all()  # max_tokens bounds the output from above
+    assert (b["score"] == 1.0).all()
+    s = batched.summary()
+    assert (s["ci_low"] <= s["accuracy"]).all() and (s["made_by"] == "local analyst (OCR), not a vision model").all()
     client.close()
 
 
 @pytest.mark.slow
-def test_run_batch_experiment_resumes_and_refuses_another_experiment(backend: LocalBackend, tmp_path: Path) -> None:
+def test_a_batch_run_attaches_to_its_submitted_batch(backend: LocalBackend, tmp_path: Path) -> None:
     client = _connect(backend.url)
-    state = tmp_path / "state.json"
-    first = run_batch_experiment(client, _cards(3), details=("low",), state_path=state, progress=False, poll_s=0.05)
-    ids = json.loads(state.read_text())["batches"]
-    again = run_batch_experiment(_connect(backend.url), _cards(3), details=("low",), state_path=state,
-                                 progress=False, poll_s=0.05)  # fmt: skip
-    assert json.loads(state.read_text())["batches"] == ids  # nothing resubmitted
-    pd.testing.assert_frame_equal(first, again)
-    with pytest.raises(VizlabError, match="different experiment"):
-        run_batch_experiment(client, _cards(3), details=("high",), state_path=state, progress=False)
-    # Neither the state file nor the manifest holds the key.
-    for path in tmp_path.rglob("*.json"):
+    first = run_experiment(client, _cards(3), details=("low",), batch=True, cache_dir=tmp_path / "one",
+                           batch_dir=tmp_path / "batches", progress=False)  # fmt: skip
+    states = list((tmp_path / "batches").rglob("batch-state.json"))
+    assert len(states) == 1
+    ids = json.loads(states[0].read_text())["batches"]
+    # A rerun that lost its cache (a kill after the batch was submitted): the same requests find the
+    # batch already submitted in batch_dir, and nothing is submitted or paid twice.
+    again = run_experiment(_connect(backend.url), _cards(3), details=("low",), batch=True, cache_dir=tmp_path / "two",
+                           batch_dir=tmp_path / "batches", progress=False)  # fmt: skip
+    assert json.loads(states[0].read_text())["batches"] == ids
+    keep = ["item_id", "answer", "prompt_tokens", "cost", "error"]
+    pd.testing.assert_frame_equal(first.table[keep], again.table[keep])
+    for path in tmp_path.rglob("*.json*"):  # neither the state, the manifest nor the cache holds the key
         assert API_KEY not in path.read_text()
     client.close()
 
@@ -257,10 +257,10 @@ def test_run_batch_experiment_resumes_and_refuses_another_experiment(backend: Lo
 def test_openai_v1_route_uses_the_v1_endpoint(backend: LocalBackend, tmp_path: Path) -> None:
     client = connect(backend="openai", base_url=backend.url + "/v1", api_key=API_KEY, model="gpt-4o",
                      verbose=False, env_file=None, max_retries=0)  # fmt: skip
-    df = run_batch_experiment(client, _cards(2), details=("low",), state_path=tmp_path / "s.json",
-                              progress=False, poll_s=0.05)  # fmt: skip
-    assert df["error"].isna().all() and len(df) == 2
-    line = json.loads(next((tmp_path / "s-files").glob("batch-*.jsonl")).read_text().splitlines()[0])
+    result = run_experiment(client, _cards(2), details=("low",), batch=True, cache_dir=tmp_path / "c",
+                            batch_dir=tmp_path / "b", progress=False)  # fmt: skip
+    assert result.table["error"].isna().all() and len(result.table) == 2
+    line = json.loads(next((tmp_path / "b").rglob("batch-*.jsonl")).read_text().splitlines()[0])
     assert line["url"] == "/v1/chat/completions"
     client.close()
 
@@ -366,8 +366,8 @@ def test_batch_lines_bypass_the_live_rate_limit(tmp_path: Path) -> None:
     # Azure's global batch has its own (enqueued-token) quota: the live RPM must not 429 batch lines.
     with LocalBackend(api_key=API_KEY, deployments=("gpt-4o",), rpm=1) as server:
         client = _connect(server.url)
-        df = run_batch_experiment(client, _cards(3), details=("low", "high"), state_path=tmp_path / "s.json",
-                                  progress=False, poll_s=0.05)  # fmt: skip
+        df = run_experiment(client, _cards(3), details=("low", "high"), batch=True, cache_dir=tmp_path,
+                            progress=False).table  # fmt: skip
         assert df["error"].isna().all() and len(df) == 6
         client.close()
 

@@ -168,11 +168,11 @@ EXPERIMENT_CHILD = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from test_faults import experiment_items
     from vizlab.client import connect
-    from vizlab.experiments import run_detail_experiment
+    from vizlab.experiments import run_experiment
 
     client = connect(backend="azure", endpoint={url!r}, api_key={key!r}, deployment="gpt-4o", verbose=False)
-    run_detail_experiment(client, experiment_items(), details=("low", "high"), cache_dir={cache!r},
-                          max_tokens=40, progress=False, concurrency=1)
+    run_experiment(client, experiment_items(), details=("low", "high"), cache_dir={cache!r},
+                   max_tokens=40, progress=False, concurrency=1)
     print("finished", flush=True)
     """
 )
@@ -195,7 +195,7 @@ def test_experiment_killed_mid_run_resumes_with_only_the_missing_requests(
     tmp_path: Path, counted_backend: tuple[str, _CountingApp]
 ) -> None:
     from vizlab.client import connect
-    from vizlab.experiments import ResultCache, run_detail_experiment
+    from vizlab.experiments import ResultCache, run_experiment
 
     url, counter = counted_backend
     cache = tmp_path / "cache"
@@ -222,17 +222,18 @@ def test_experiment_killed_mid_run_resumes_with_only_the_missing_requests(
     assert cached <= sent_by_child <= cached + 1  # at most one request was in flight
 
     client = connect(backend="azure", endpoint=url, api_key=KEY, deployment="gpt-4o", verbose=False)
-    frame = run_detail_experiment(client, experiment_items(), details=("low", "high"), cache_dir=cache,
-                                  max_tokens=40, progress=False)
+    # resend_unknown: the request in flight at the kill (billed, answer lost) is sent again too.
+    frame = run_experiment(client, experiment_items(), details=("low", "high"), cache_dir=cache,
+                           max_tokens=40, progress=False, resend_unknown=True).table
     assert counter.count - sent_by_child == total - cached, "the rerun must send only the missing requests"
     assert len(frame) == total and frame["error"].isna().all()
-    assert int(frame["cached"].sum()) == cached
+    assert int((frame["cache"] == "hit").sum()) == cached
     assert len(ResultCache(cache)) == total
     # A second rerun sends nothing at all.
     before = counter.count
-    again = run_detail_experiment(client, experiment_items(), details=("low", "high"), cache_dir=cache,
-                                  max_tokens=40, progress=False)
-    assert counter.count == before and bool(again["cached"].all())
+    again = run_experiment(client, experiment_items(), details=("low", "high"), cache_dir=cache,
+                           max_tokens=40, progress=False).table
+    assert counter.count == before and bool((again["cache"] == "hit").all())
 
 
 # --- backend down or slow -----------------------------------------------------------------------

@@ -1,9 +1,9 @@
-"""Batch API input: a detail experiment's requests as JSONL files, their manifest, and table rows.
+"""Batch API input: requests as JSONL files and their manifest.
 
 The lower half of :mod:`vizlab.batch` (:mod:`vizlab.batch.run` submits, follows and collects).
 ``custom_id`` values are stable and readable; the files are split by deployment and by the
 service's per-file limits (:mod:`vizlab.models.batch`); ``manifest.json`` maps every ``custom_id``
-to its row, so results are rebuilt without the images. Writes are atomic (temp file, fsync,
+to what was asked, so outcomes are read back without the images. Writes are atomic (temp file, fsync,
 ``os.replace``): a crash leaves the old file or the new one. Details: docs/internals.md#batch
 """
 
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from vizlab.datasets import LabelledImage
 
 __all__ = [
-    "BATCH_COLUMNS",
-    "COLUMNS",
     "NOT_PROCESSED",
     "STATE_VERSION",
     "TERMINAL",
@@ -39,11 +37,9 @@ __all__ = [
     "BatchRequest",
     "batch_requests",
     "build_batch",
-    "experiment_row",
     "fingerprint",
     "parse_custom_id",
     "read_json",
-    "reported_cost",
     "write_bytes_atomic",
     "write_json_atomic",
 ]
@@ -56,102 +52,6 @@ NOT_PROCESSED = "not processed (batch cancelled/expired)"
 
 
 # The per-file limits are wire facts shared with the built-in backend: they live in vizlab.models.batch.
-
-# The columns of a detail-experiment table (vizlab.experiments.run_detail_experiment and
-# BatchRun.results share them); defined here, below experiments, so the layers point one way.
-COLUMNS = [
-    "image_id",
-    "task",
-    "detail",
-    "model",
-    "width",
-    "height",
-    "estimated_prompt_tokens",
-    "image_tokens",
-    "reported_prompt_tokens",
-    "completion_tokens",
-    "cost",
-    "latency_s",
-    "answer",
-    "expected",
-    "accuracy",
-    "finish_reason",
-    "error",
-    "cached",
-]
-
-
-def reported_cost(prompt: int, completion: int, token_model: str, *, batch: bool = False) -> float | None:
-    """USD of a reported usage at the standard (or Batch) price, or None when the model has no price."""
-    from vizlab.errors import VizlabError
-    from vizlab.tokens.pricing import DEFAULT_PRICES
-
-    try:
-        return float(DEFAULT_PRICES.cost(prompt, completion, model=token_model, batch=batch).total)
-    except VizlabError:  # no price for this model: tokens, not a made-up cost
-        return None
-
-
-def experiment_row(
-    *,
-    image_id: str,
-    task: str,
-    detail: str,
-    model: str,
-    width: int | None,
-    height: int | None,
-    expected: str | None,
-    estimated_prompt_tokens: int | None,
-    image_tokens: int | None,
-    estimated_cost: float | None,
-    record: dict[str, Any] | None,
-    error: str | None,
-    cached: bool,
-    token_model: str,
-    score: Any,
-    batch: bool = False,
-) -> dict[str, Any]:
-    """One row of :data:`COLUMNS` from what is known without the image (shared with :mod:`vizlab.batch`).
-
-    ``record`` is what the service said (answer, finish_reason, reported usage, latency); ``score``
-    turns an answer into accuracy (``LabelledImage.score``). ``cost`` is the reported usage at
-    the standard price (``batch=True``: the Batch API price), else ``estimated_cost``.
-    """
-    reported = record.get("reported_prompt_tokens") if record else None
-    completion = record.get("completion_tokens") if record else None
-    cost: float | None = None
-    if error is None:
-        if isinstance(reported, int):
-            cost = reported_cost(reported, completion or 0, token_model, batch=batch)
-        if cost is None and estimated_cost is not None:
-            cost = float(estimated_cost)
-    answer = record.get("answer") if record else None
-    return {
-        "image_id": image_id,
-        "task": task,
-        "detail": detail,
-        "model": model,
-        "width": width,
-        "height": height,
-        "estimated_prompt_tokens": estimated_prompt_tokens,
-        "image_tokens": image_tokens,
-        "reported_prompt_tokens": reported,
-        "completion_tokens": completion,
-        "cost": cost,
-        "latency_s": record.get("latency_s") if record else None,
-        "answer": answer,
-        "expected": expected,
-        "accuracy": None if error is not None else score(answer or ""),
-        "finish_reason": record.get("finish_reason") if record else None,
-        "error": error,
-        "cached": cached,
-    }
-
-
-
-# Extra columns of a batch results table, after COLUMNS.
-_EXTRA_COLUMNS = ["standard_cost", "estimated_cost", "custom_id", "batch_id"]
-BATCH_COLUMNS: list[str] = [*COLUMNS, *_EXTRA_COLUMNS]
 
 
 class BatchNotFinishedError(VizlabError):

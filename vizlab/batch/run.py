@@ -1,11 +1,12 @@
-"""Detail experiments through the Batch API: half price, within a 24-hour window, resumable.
+"""Batches through the Batch API: submit, follow, and read each request's outcome (half price).
 
-Submits the files of :mod:`vizlab.batch.files`, follows the batches and collects the results into
-the same table :func:`vizlab.experiments.run_detail_experiment` returns (plus ``standard_cost``,
-``estimated_cost``, ``custom_id``, ``batch_id``). Trade-offs: one deployment per file (Azure's
-rule); the manifest, not the ``custom_id``, is the truth; no per-request latency; nothing is
-dropped (errors and unprocessed lines become rows). The state file holds ids and paths only,
-never a key, and is replaced atomically. Details: docs/internals.md#batch
+Submits the files of :mod:`vizlab.batch.files`, follows the batches and reads every ``custom_id``
+of the manifest back as a record (:func:`record_from_completion`, the shape a live reply is kept
+in) or the reason it failed; :func:`vizlab.experiments.run_experiment` with ``batch=True`` builds
+its table from them. Trade-offs: one deployment per file (Azure's rule); the manifest, not the
+``custom_id``, is the truth; no per-request latency; nothing is dropped (errors and unprocessed
+lines come back with their reason). The state file holds ids and paths only, never a key, and
+is replaced atomically. Details: docs/internals.md#batch
 """
 
 from __future__ import annotations
@@ -15,35 +16,60 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from vizlab.batch.files import (
-    BATCH_COLUMNS,
     NOT_PROCESSED,
     STATE_VERSION,
     TERMINAL,
     BatchInput,
     BatchNotFinishedError,
-    build_batch,
-    experiment_row,
-    fingerprint,
     read_json,
-    reported_cost,
     write_bytes_atomic,
     write_json_atomic,
 )
 from vizlab.errors import VizlabError, redact
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from vizlab.client.core import Client
-    from vizlab.datasets import LabelledImage
 
-__all__ = ["BatchRun", "BatchStatus", "run_batch_experiment", "submit"]
+__all__ = ["BatchRun", "BatchStatus", "record_from_completion", "submit"]
+
+
+def record_from_completion(
+    raw: dict[str, Any], latency: float | None, request_id: str | None, ungrounded: list[str] | None = None
+) -> dict[str, Any]:
+    """What is kept of one chat completion (a live reply, or a batch output line's body): answer,
+    usage (cached and reasoning tokens too), model and ids; ``ungrounded``: the schema fields the
+    built-in backend filled with placeholders.
+
+    >>> record_from_completion({"model": "gpt-5.5", "choices": [{"message": {"content": "K7RF"}}],
+    ...     "usage": {"prompt_tokens": 90, "completion_tokens": 40,
+    ...               "completion_tokens_details": {"reasoning_tokens": 32}}}, None, None)["reasoning_tokens"]
+    32
+    """
+    choice = (raw.get("choices") or [{}])[0] or {}
+    message = choice.get("message") or {}
+    usage = raw.get("usage") or {}
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
+    return {
+        "answer": message.get("content") or "",
+        "refusal": message.get("refusal"),
+        "finish_reason": choice.get("finish_reason"),
+        "prompt_tokens": usage.get("prompt_tokens"),
+        "completion_tokens": usage.get("completion_tokens"),
+        "cached_tokens": prompt_details.get("cached_tokens"),
+        "reasoning_tokens": completion_details.get("reasoning_tokens"),
+        "latency_s": latency,
+        "request_id": request_id,
+        "model": raw.get("model"),
+        "system_fingerprint": raw.get("system_fingerprint"),
+        "ungrounded": list(ungrounded or []),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
 # --- submitting and following -----------------------------------------------------------------
@@ -287,48 +313,18 @@ class BatchRun:
                 out[custom_id] = (got if error is None else None, error)
         return out
 
-    def results(self) -> pd.DataFrame:
-        """One row per request in the manifest, in :data:`BATCH_COLUMNS` (see docs/internals.md#batch)."""
-        import pandas as pd
-
-        status = self.status()
-        if not status.done:
-            raise BatchNotFinishedError(
-                f"the batch run is not finished ({status}); call wait() first, or cancel() it",
-                statuses={b["batch_id"]: b["status"] for b in status.batches},
-            )
-        manifest = read_json(self.manifest_path)
-        token_model = manifest["token_model"]
-        by_file = {b["file"]: b["batch_id"] for b in self.state["batches"]}
-        answers: dict[str, tuple[dict[str, Any] | None, str]] = {}
-        why_missing: dict[str, str] = {}
-        for b in status.batches:
-            for line in self._download(b["output_file_id"]) + self._download(b["error_file_id"]):
-                if isinstance(line, dict) and isinstance(line.get("custom_id"), str):
-                    answers[line["custom_id"]] = (line, b["batch_id"])
-            if b["status"] == "failed":
-                first = b["errors"][0] if b["errors"] else {}
-                why_missing[b["batch_id"]] = redact(
-                    f"not processed (batch failed validation: {first.get('code')}: {first.get('message')}"
-                    + (f" at line {first['line']}" if first.get("line") else "") + ")"
-                )
-        # Which batch each custom_id went to: read the input files named in the manifest.
-        batch_of: dict[str, str] = {}
-        for entry in manifest["files"]:
-            batch_id = by_file.get(entry["name"], "")
-            with open(self.manifest_path.parent / entry["name"], "rb") as fh:
-                for raw in fh:
-                    match = re.match(rb'\{"custom_id":("(?:[^"\\]|\\.)*")', raw)
-                    if match:
-                        batch_of[json.loads(match.group(1))] = batch_id
-        rows = []
-        for custom_id, fields in manifest["rows"].items():
-            answer, batch_id = answers.get(custom_id, (None, batch_of.get(custom_id, "")))
-            rows.append(_batch_row(custom_id, fields, answer, batch_id, why_missing.get(batch_id), token_model))
-        frame = pd.DataFrame(rows, columns=BATCH_COLUMNS)
-        frame.attrs["manifest"] = str(self.manifest_path)
-        frame.attrs["batch_ids"] = self.batch_ids
-        return frame
+    def records(self) -> dict[str, tuple[dict[str, Any] | None, str | None]]:
+        """Every ``custom_id`` of the manifest: (its record, None) or (None, why it failed); see
+        :func:`record_from_completion`. A batch reports no per-request latency."""
+        out: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
+        for custom_id, (line, error) in self.lines().items():
+            if line is None:
+                out[custom_id] = (None, error)
+                continue
+            response = line["response"]
+            request_id = response.get("request_id") or line.get("id")
+            out[custom_id] = (record_from_completion(response["body"], None, request_id), None)
+        return out
 
 
 def _is_loopback(client: Any) -> bool:
@@ -356,122 +352,3 @@ def _line_error(line: dict[str, Any]) -> str | None:
     if isinstance(err, dict):
         return redact(f"HTTP {status} {err.get('code')}: {err.get('message')}")
     return redact(f"HTTP {status}: {json.dumps(body)[:300]}")
-
-
-def _record_from_line(line: dict[str, Any]) -> dict[str, Any]:
-    body = line["response"]["body"]
-    choice = (body.get("choices") or [{}])[0]
-    message = choice.get("message") or {}
-    usage = body.get("usage") or {}
-    return {
-        "answer": message.get("content") or "",
-        "finish_reason": choice.get("finish_reason"),
-        "reported_prompt_tokens": usage.get("prompt_tokens"),
-        "completion_tokens": usage.get("completion_tokens"),
-        "latency_s": None,  # a batch reports no per-request latency
-    }
-
-
-def _batch_row(
-    custom_id: str,
-    fields: dict[str, Any],
-    line: dict[str, Any] | None,
-    batch_id: str,
-    why_missing: str | None,
-    token_model: str,
-) -> dict[str, Any]:
-    from PIL import Image
-
-    from vizlab.datasets import LabelledImage
-    from vizlab.tokens.pricing import DEFAULT_PRICES
-
-    record: dict[str, Any] | None = None
-    if fields.get("encode_error"):
-        error: str | None = fields["encode_error"]
-    elif line is None:
-        error = why_missing or NOT_PROCESSED
-    else:
-        error = _line_error(line)
-        if error is None:
-            try:
-                record = _record_from_line(line)
-            except (KeyError, TypeError, AttributeError) as e:
-                error = f"unreadable batch output line ({type(e).__name__}: {e})"
-    # A stand-in image: scoring needs task, answer and meta, never the pixels.
-    stand_in = LabelledImage(fields["image_id"], Image.new("RGB", (1, 1)), fields["task"], fields["question"],
-                             fields["expected"] or "", fields.get("meta") or {})  # fmt: skip
-    prompt = fields.get("estimated_prompt_tokens")
-    estimated_cost = None
-    if isinstance(prompt, int):
-        with contextlib.suppress(VizlabError):
-            estimated_cost = float(DEFAULT_PRICES.cost(prompt, fields.get("max_tokens") or 0, model=token_model,
-                                                       batch=True).total)  # fmt: skip
-    row = experiment_row(
-        image_id=fields["image_id"], task=fields["task"], detail=fields["detail"], model=fields["model"],
-        width=fields.get("width"), height=fields.get("height"), expected=fields["expected"],
-        estimated_prompt_tokens=prompt, image_tokens=fields.get("image_tokens"), estimated_cost=estimated_cost,
-        record=record, error=error, cached=False, token_model=token_model,
-        score=stand_in.score if fields["expected"] is not None else (lambda answer: None), batch=True,
-    )  # fmt: skip
-    reported = record.get("reported_prompt_tokens") if record else None
-    row["standard_cost"] = (
-        reported_cost(reported, (record or {}).get("completion_tokens") or 0, token_model)
-        if error is None and isinstance(reported, int)
-        else None
-    )
-    row["estimated_cost"] = estimated_cost
-    row["custom_id"] = custom_id
-    row["batch_id"] = batch_id or None
-    return row
-
-
-# --- one call ---------------------------------------------------------------------------------
-
-
-def run_batch_experiment(
-    client: Client,
-    images: Iterable[LabelledImage],
-    *,
-    details: Iterable[str] = ("low", "high", "auto"),
-    state_path: str | os.PathLike[str] = ".vizlab-cache/batches/batch-state.json",
-    out_dir: str | os.PathLike[str] | None = None,
-    deployments: Sequence[str] | None = None,
-    max_tokens: int | None = 300,
-    progress: bool = True,
-    poll_s: float | None = None,
-    timeout_s: float | None = None,
-    max_requests: int | None = None,
-    max_bytes: int | None = None,
-) -> pd.DataFrame:
-    """Build, submit, wait for and collect a detail experiment as a batch; resume from ``state_path``.
-
-    If ``state_path`` exists, the run it records is attached and awaited (nothing is resubmitted),
-    after checking that it is the same experiment (image ids, details, deployments, max_tokens);
-    delete the state file to start over. ``out_dir`` (default: beside the state file) holds the
-    input files, the manifest and the downloaded results.
-
-    >>> df = run_batch_experiment(connect(), detail_benchmark())  # doctest: +SKIP
-    >>> summarize(df)                                               # doctest: +SKIP
-    """
-    state = Path(state_path)
-    out = Path(out_dir) if out_dir is not None else state.parent / (state.stem + "-files")
-    details = tuple(details)
-    items = list(images)
-    deployments = tuple(deployments) if deployments is not None else (str(client.deployment),)
-    wanted = fingerprint([i.id for i in items], details, deployments, max_tokens, None)
-    if state.exists():
-        run = BatchRun.attach(state, client)
-        manifest = read_json(run.manifest_path)
-        if manifest.get("experiment") != wanted or len(run.state["batches"]) < len(manifest["files"]):
-            if manifest.get("experiment") != wanted:
-                raise VizlabError(
-                    f"state file {state} belongs to a different experiment (other images, details, deployments "
-                    "or max_tokens); pass another state_path, or delete it to start over"
-                )
-            run = submit(client, BatchInput.load(run.manifest_path), state_path=state)  # finish a half submission
-    else:
-        batch_input = build_batch(items, out, client=client, details=details, deployments=deployments,
-                                  max_tokens=max_tokens, max_requests=max_requests, max_bytes=max_bytes)  # fmt: skip
-        run = submit(client, batch_input, state_path=state)
-    run.wait(progress=progress, poll_s=poll_s, timeout_s=timeout_s)
-    return run.results()

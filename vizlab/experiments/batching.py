@@ -11,38 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["record_from_completion", "send_batch"]
-
-
-def record_from_completion(
-    raw: dict[str, Any], latency: float | None, request_id: str | None, ungrounded: list[str] | None = None
-) -> dict[str, Any]:
-    """What the cache keeps of one chat completion (a live reply or a batch output line's body);
-    ``ungrounded``: the schema fields the built-in backend filled with placeholders."""
-    choice = (raw.get("choices") or [{}])[0] or {}
-    message = choice.get("message") or {}
-    usage = raw.get("usage") or {}
-    prompt_details = usage.get("prompt_tokens_details") or {}
-    completion_details = usage.get("completion_tokens_details") or {}
-    return {
-        "answer": message.get("content") or "",
-        "refusal": message.get("refusal"),
-        "finish_reason": choice.get("finish_reason"),
-        "prompt_tokens": usage.get("prompt_tokens"),
-        "completion_tokens": usage.get("completion_tokens"),
-        "cached_tokens": prompt_details.get("cached_tokens"),
-        "reasoning_tokens": completion_details.get("reasoning_tokens"),
-        "latency_s": latency,
-        "request_id": request_id,
-        "model": raw.get("model"),
-        "system_fingerprint": raw.get("system_fingerprint"),
-        "ungrounded": list(ungrounded or []),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+__all__ = ["send_batch"]
 
 
 def send_batch(client: Any, jobs: list[Any], messages_of: Any, out_dir: str | os.PathLike[str], *, progress: bool = True,
@@ -77,14 +49,5 @@ def send_batch(client: Any, jobs: list[Any], messages_of: Any, out_dir: str | os
             ))  # fmt: skip
         run = submit(client, build_batch(requests, folder, client=client), state_path=state)
     run.wait(progress=progress, poll_s=poll_s)
-    lines = run.lines()
-    out: dict[int, tuple[dict[str, Any] | None, str | None]] = {}
-    for job in jobs:
-        line, error = lines.get(job.key, (None, "not in the batch manifest"))
-        if line is None:
-            out[job.index] = (None, error)
-            continue
-        body = line["response"]["body"]
-        request_id = line["response"].get("request_id") or line.get("id")
-        out[job.index] = (record_from_completion(body, None, request_id), None)
-    return out
+    records = run.records()
+    return {job.index: records.get(job.key, (None, "not in the batch manifest")) for job in jobs}

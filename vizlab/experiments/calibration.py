@@ -237,34 +237,45 @@ def _pool(model: str, profiles: list[str]) -> list[Probe]:
 
 
 def _choose(model: str, profiles: list[str]) -> tuple[list[Probe], list[tuple[str, str]]]:
+    """The fewest probes that tell every pair of candidate profiles apart, and the pairs none can."""
     pool = [p for p in _pool(model, profiles) if all(_predict(p, model, c) is not None for c in profiles)]
-    table = {p: [_predict(p, model, c) or 0 for c in profiles] for p in pool}
     pairs = {(i, j) for i in range(len(profiles)) for j in range(i + 1, len(profiles))}
-
-    def separates(probe: Probe) -> set[tuple[int, int]]:
-        row = table[probe]
-        return {(i, j) for (i, j) in pairs if abs(row[i] - row[j]) >= MIN_SEPARATION}
-
-    chosen: list[Probe] = []
-    open_pairs = {pair for pair in pairs if any(pair in separates(p) for p in pool)}
-    while open_pairs and len(chosen) < MAX_PROBES:
-        best = max(pool, key=lambda p: (len(separates(p) & open_pairs), -p.width * p.height))
-        if not separates(best) & open_pairs:
-            break
-        chosen.append(best)
-        open_pairs -= separates(best)
+    separates = _separations(model, profiles, pool, pairs)
+    chosen = _greedy(pool, separates)
     # Made-up numbers show up on any probe, but base and per-tile (or the multiplier and the
     # budget) only together: keep at least one low and one high probe, the smallest that qualify.
     for detail in ("low", "high"):
         if not any(p.detail == detail for p in chosen):
-            options = [p for p in pool if p.detail == detail and (separates(p) or not pairs)]
+            options = [p for p in pool if p.detail == detail and (separates[p] or not pairs)]
             options = options or [p for p in pool if p.detail == detail]
             if options:
                 chosen.append(min(options, key=lambda p: p.width * p.height))
-    same = [
-        (profiles[i], profiles[j]) for (i, j) in sorted(pairs) if not any((i, j) in separates(p) for p in pool)
-    ]
+    told = set().union(*separates.values()) if separates else set()
+    same = [(profiles[i], profiles[j]) for (i, j) in sorted(pairs) if (i, j) not in told]
     return chosen, same
+
+
+def _separations(model: str, profiles: list[str], pool: list[Probe],
+                 pairs: set[tuple[int, int]]) -> dict[Probe, set[tuple[int, int]]]:  # fmt: skip
+    """For each probe, the pairs of profiles whose predictions it tells apart."""
+    out = {}
+    for probe in pool:
+        row = [_predict(probe, model, c) or 0 for c in profiles]
+        out[probe] = {(i, j) for (i, j) in pairs if abs(row[i] - row[j]) >= MIN_SEPARATION}
+    return out
+
+
+def _greedy(pool: list[Probe], separates: dict[Probe, set[tuple[int, int]]]) -> list[Probe]:
+    """Probes picked one by one, each telling apart the most pairs still open (the smaller on a tie)."""
+    chosen: list[Probe] = []
+    open_pairs = set().union(*separates.values()) if separates else set()
+    while open_pairs and len(chosen) < MAX_PROBES:
+        best = max(pool, key=lambda p: (len(separates[p] & open_pairs), -p.width * p.height))
+        if not separates[best] & open_pairs:
+            break
+        chosen.append(best)
+        open_pairs -= separates[best]
+    return chosen
 
 
 def plan(model: str, *, candidates: list[str] | None = None, prices: Any = None) -> Plan:

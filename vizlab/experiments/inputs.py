@@ -274,43 +274,45 @@ def load_items(
         return by_page(load_items(source, labels=labels, prompt=prompt, scorer=scorer, judges=judges), unit)
     import pandas as pd
 
-    from vizlab.datasets import LabelledImage
-
     if isinstance(source, ItemSet):
         return source
     if isinstance(source, pd.DataFrame):
         rows = [dict(r) for r in source.to_dict(orient="records")]
         return _rows_to_items(rows, root=None, prompt=prompt, scorer=scorer, judges=judges, source="DataFrame")
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if labels is None and path.is_file() and path.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
-            labels, path = path, path.parent
-        if labels is None and path.is_dir():
-            for name in ("labels.csv", "labels.jsonl"):
-                if (path / name).is_file():
-                    labels = path / name
-                    break
-        if labels is not None:
-            root = path if path.is_dir() else Path(labels).parent
-            return _rows_to_items(_read_labels(labels), root=root, prompt=prompt, scorer=scorer, judges=judges,
-                                  source=str(labels))  # fmt: skip
-        if not path.is_dir():
-            raise FileNotFoundError(f"images folder not found: {path}; give a folder of images or a labels file")
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (*IMAGE_SUFFIXES, ".pdf"))
-        rows = [{"image": p.name} for p in files]
-        return _rows_to_items(rows, root=path, prompt=prompt, scorer=scorer, judges=judges, source=str(path))
-    items = list(source)
+        return _from_path(Path(source), labels, prompt=prompt, scorer=scorer, judges=judges)
+    return _from_list(list(source), prompt=prompt)
+
+
+def _from_path(path: Path, labels: str | os.PathLike[str] | None, *, prompt: str | None,
+               scorer: str | Scorer | None, judges: dict[str, Any] | None) -> ItemSet:  # fmt: skip
+    """A folder (with its labels file, if any), or a labels file with images beside it."""
+    if labels is None and path.is_file() and path.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
+        labels, path = path, path.parent
+    if labels is None and path.is_dir():
+        labels = next((path / name for name in ("labels.csv", "labels.jsonl") if (path / name).is_file()), None)
+    if labels is not None:
+        root = path if path.is_dir() else Path(labels).parent
+        return _rows_to_items(_read_labels(labels), root=root, prompt=prompt, scorer=scorer, judges=judges,
+                              source=str(labels))  # fmt: skip
+    if not path.is_dir():
+        raise FileNotFoundError(f"images folder not found: {path}; give a folder of images or a labels file")
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in (*IMAGE_SUFFIXES, ".pdf"))
+    rows = [{"image": p.name} for p in files]
+    return _rows_to_items(rows, root=path, prompt=prompt, scorer=scorer, judges=judges, source=str(path))
+
+
+def _from_list(items: list[Any], *, prompt: str | None) -> ItemSet:
+    """Built-in labelled images, Items, or paths / PIL images asked ``prompt`` (unreadable paths are problems)."""
+    from vizlab.datasets import LabelledImage
+
     if items and all(isinstance(x, LabelledImage) for x in items):
         return _from_labelled_images(items)
     if all(isinstance(x, Item) for x in items):
         return ItemSet(items, [], "items")
-    rows = []
-    for n, x in enumerate(items):
-        rows.append({"image": x, "id": Path(x).stem if isinstance(x, (str, os.PathLike)) else f"image{n}"})
     out: list[Item] = []
     problems: list[Problem] = []
-    for n, row in enumerate(rows, start=1):
-        image = row["image"]
+    for n, image in enumerate(items, start=1):
         if isinstance(image, (str, os.PathLike)):
             wrong = _check_image(Path(image))
             if wrong:
@@ -318,5 +320,6 @@ def load_items(
                 continue
         if prompt is None:
             raise ValueError("load_items: a list of images needs prompt= (the question to ask of each)")
-        out.append(Item(str(row["id"]), image, prompt))
+        item_id = Path(image).stem if isinstance(image, (str, os.PathLike)) else f"image{n - 1}"
+        out.append(Item(item_id, image, prompt))
     return ItemSet(out, problems, "list")

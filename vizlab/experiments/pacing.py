@@ -2,7 +2,8 @@
 
 A :class:`Pacer` is two token buckets (tokens, requests) that every worker asks before sending,
 each request by its own estimate. They learn from the quota you give, the service's
-``x-ratelimit-remaining-*`` headers and a 429's ``retry-after``. Trade-off: the burst is capped
+``x-ratelimit-remaining-*`` headers and a 429's ``retry-after`` (read by the client's error
+mapping, :func:`vizlab.client.errormap.retry_after_s`). Trade-off: the burst is capped
 (a tenth of the quota by default) and the rest refills evenly, so no window sees more than the
 quota and a long run uses at least ``1 - burst`` of it. Details: docs/internals.md#experiments
 """
@@ -15,24 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["Pacer", "TokenBucket", "retry_after_s"]
-
-
-def retry_after_s(headers: Mapping[str, str] | Any) -> float | None:
-    """Seconds a 429 asks to wait: ``retry-after-ms`` first (what the openai SDK reads first), then
-    ``retry-after`` in seconds."""
-    if headers is None:
-        return None
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is not None:
-            try:
-                seconds = float(value) * scale
-            except (TypeError, ValueError):
-                continue
-            if math.isfinite(seconds) and seconds >= 0:
-                return seconds
-    return None
+__all__ = ["Pacer", "TokenBucket"]
 
 
 def _int_header(headers: Mapping[str, str] | Any, name: str) -> int | None:
@@ -166,7 +150,8 @@ class Pacer:
         with self._lock:
             self.refusals += 1
             now = self._clock()
-            delay = 1.0 if retry_after is None else retry_after
+            # A missing, negative or non-finite delay (a header "inf", "nan" or "-1"): a second.
+            delay = retry_after if retry_after is not None and math.isfinite(retry_after) and retry_after >= 0 else 1.0
             self._paused_until = max(self._paused_until, now + delay)
             for bucket in (self._tokens, self._requests):
                 if bucket is not None:

@@ -3,14 +3,15 @@
 Accuracy is over images (repeats averaged first), with Wilson or bootstrap intervals; costs per
 1,000 and 100,000 images live and by Batch; paired comparisons use McNemar or a paired bootstrap,
 Holm-adjusted. :func:`recommend` answers in plain words or says how many more images it needs;
-a gain under :data:`MARGIN` is not worth its tokens. Details: docs/internals.md#experiments
+a gain under :data:`MARGIN` is not worth its tokens; it refuses to conclude on an arm whose
+reasoning tokens were emulated (the built-in backend). Details: docs/internals.md#experiments
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -29,7 +30,8 @@ from vizlab.experiments.stats import (
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["MARGIN", "MIN_ITEMS", "RunResult", "summarize_arms", "compare_arms", "recommend", "write_outputs", "per_image"]
+__all__ = ["MARGIN", "MIN_ITEMS", "RunResult", "summarize_arms", "compare_arms", "emulated_reasoning", "recommend",
+           "write_outputs", "per_image"]
 
 MARGIN = 0.05
 MIN_ITEMS = 10
@@ -108,32 +110,57 @@ def summarize_arms(table: pd.DataFrame, *, by: Sequence[str] = (), stamp: str | 
             "latency_p95_s": float(np.percentile(latency, 95)) if len(latency) else math.nan,
             "made_by": stamp or "",
         })  # fmt: skip
+        if _has_efforts(table):
+            record.update({"reasoning_effort": first["reasoning_effort"], "reasoning": first["reasoning"],
+                           "reasoning_tokens": float(_num(ok["reasoning_tokens"]).mean()) if len(ok) else math.nan})  # fmt: skip
         out.append(record)
     return pd.DataFrame(out)
 
 
+def _has_efforts(table: pd.DataFrame) -> bool:
+    return "reasoning_effort" in table.columns and bool(table["reasoning_effort"].notna().any())
+
+
+_EFFORT_ORDER = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+
+
+def _arms(table: pd.DataFrame) -> list[dict[str, Any]]:
+    arms = table.drop_duplicates("arm")
+    records = arms[["arm", "deployment", "detail", "strategy"]].to_dict(orient="records")
+    efforts = arms["reasoning_effort"].tolist() if "reasoning_effort" in arms.columns else [None] * len(records)
+    for record, effort in zip(records, efforts):
+        record["effort"] = effort if isinstance(effort, str) else None
+    return records
+
+
+def _same(a: dict[str, Any], b: dict[str, Any], *keys: str) -> bool:
+    return all(a[k] == b[k] for k in keys)
+
+
 def _default_pairs(table: pd.DataFrame) -> list[tuple[str, str]]:
-    arms = table.drop_duplicates("arm")[["arm", "deployment", "detail", "strategy"]].to_dict(orient="records")
-    pairs: list[tuple[str, str]] = []
-    for a in arms:
-        for b in arms:
-            same_rest = a["deployment"] == b["deployment"] and a["strategy"] == b["strategy"]
-            if same_rest and a["detail"] == "low" and b["detail"] in ("high", "auto", "original"):
-                pairs.append((a["arm"], b["arm"]))
-    deployments = list(dict.fromkeys(a["deployment"] for a in arms))
-    for a in arms:
-        for b in arms:
-            if (a["deployment"] == deployments[0] and b["deployment"] != deployments[0]
-                    and a["detail"] == b["detail"] and a["strategy"] == b["strategy"]):  # fmt: skip
-                pairs.append((a["arm"], b["arm"]))
-    strategies = list(dict.fromkeys(a["strategy"] for a in arms))
-    for a in arms:
-        for b in arms:
-            if (a["strategy"] == "whole" and b["strategy"] != "whole" and a["deployment"] == b["deployment"]
-                    and a["detail"] == "high" and b["detail"] == "low"):  # fmt: skip
-                pairs.append((a["arm"], b["arm"]))
-    del strategies
-    return pairs
+    """Low against higher details; the first deployment against the others; whole at high against
+    crops at low; a lower reasoning effort against a higher one. Each pair differs in one dimension."""
+    arms = _arms(table)
+    first = arms[0]["deployment"] if arms else None
+    rank = {e: i for i, e in enumerate(_EFFORT_ORDER)}
+    rules: list[Callable[[dict[str, Any], dict[str, Any]], bool]] = [
+        lambda a, b: (_same(a, b, "deployment", "strategy", "effort") and a["detail"] == "low"
+                      and b["detail"] in ("high", "auto", "original")),
+        lambda a, b: a["deployment"] == first != b["deployment"] and _same(a, b, "detail", "strategy", "effort"),
+        lambda a, b: (a["strategy"] == "whole" != b["strategy"] and _same(a, b, "deployment", "effort")
+                      and (a["detail"], b["detail"]) == ("high", "low")),
+        lambda a, b: (_same(a, b, "deployment", "detail", "strategy") and bool(a["effort"] and b["effort"])
+                      and rank.get(a["effort"], 0) < rank.get(b["effort"], 0)),
+    ]  # fmt: skip
+    return [(a["arm"], b["arm"]) for rule in rules for a in arms for b in arms if rule(a, b)]
+
+
+def emulated_reasoning(table: pd.DataFrame, arms: Sequence[str]) -> list[str]:
+    """Which of ``arms`` ask a ``reasoning_effort`` whose reasoning tokens were emulated (offline)."""
+    if not _has_efforts(table) or "reasoning" not in table.columns:
+        return []
+    rows = table[table["arm"].isin(list(arms)) & table["reasoning_effort"].notna()]
+    return list(dict.fromkeys(rows.loc[rows["reasoning"] == "emulated", "arm"]))
 
 
 def _paired(table: pd.DataFrame, a: str, b: str, category: str | None = None) -> tuple[Paired, int]:
@@ -195,14 +222,19 @@ def _pts(fraction: float) -> str:
 def recommend(table: pd.DataFrame, *, low: str | None = None, high: str | None = None,
               stamp: str | None = None) -> str:  # fmt: skip
     """Plain words with their evidence, or a refusal saying how many more images are needed."""
-    pairs = _default_pairs(table)
     if low is None or high is None:
-        candidates = [(a, b) for a, b in pairs if a.endswith("/low") and b.endswith("/high")] or pairs
+        candidates = _candidates(table)
         if not candidates:
             return _stamped("No recommendation: the run has no pair of arms to compare (run details low and high).", stamp)
         low, high = candidates[0]
-    p, _ = _paired(table, low, high)
     suffix = f" (made by the {stamp})" if stamp else ""
+    emulated = emulated_reasoning(table, (low, high))
+    if emulated:
+        return _stamped(f"No recommendation on {low} against {high}: the reasoning tokens of {', '.join(emulated)} "
+                        "were emulated by the built-in backend (a fixed factor per effort, no model thinking), so "
+                        "neither their cost nor their accuracy says what that effort buys; run the reasoning arms "
+                        f"on a real deployment.{suffix}", stamp)  # fmt: skip
+    p, _ = _paired(table, low, high)
     if p.n < MIN_ITEMS:
         return _stamped(f"No recommendation: only {p.n} images have a score in both {low} and {high}; at least "
                         f"{MIN_ITEMS} are needed to say anything.{suffix}", stamp)  # fmt: skip
@@ -234,6 +266,13 @@ def recommend(table: pd.DataFrame, *, low: str | None = None, high: str | None =
     return _stamped(f"No recommendation yet: {evidence}; the interval is too wide to tell whether high gains more "
                     f"than {MARGIN * 100:.0f} points. McNemar's sample size for this difference needs {more}."
                     f"{suffix}", stamp)  # fmt: skip
+
+
+def _candidates(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """The default pairs, those of detail low against high first."""
+    arms = {a["arm"]: a for a in _arms(table)}
+    pairs = _default_pairs(table)
+    return [(a, b) for a, b in pairs if arms[a]["detail"] == "low" and arms[b]["detail"] == "high"] or pairs
 
 
 def _dollars(cost_per_1000: pd.Series, low: str, high: str, points: float) -> tuple[str, str, str]:
