@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from vizlab.client.targets import BackendKind
 from vizlab.errors import VizlabError, redact
 from vizlab.models.batch import AZURE_LIMITS, OPENAI_LIMITS, BatchLimits
 
@@ -324,12 +325,12 @@ class BatchInput:
 # Azure's batch how-to: /chat/completions with the deployment in body.model, the same deployment on
 # every line of a file; OpenAI: /v1/chat/completions (sources: vizlab.batch.run, completion_window).
 def _default_endpoint(client: Any) -> str:
-    return "/v1/chat/completions" if getattr(client, "backend", None) == "openai" else "/chat/completions"
+    return "/v1/chat/completions" if getattr(client, "backend", None) == BackendKind.OPENAI else "/chat/completions"
 
 
 def _default_limits(client: Any) -> BatchLimits:
     backend = getattr(client, "backend", None)
-    return AZURE_LIMITS if backend in ("azure", "local") else OPENAI_LIMITS
+    return AZURE_LIMITS if backend in (BackendKind.AZURE, BackendKind.LOCAL) else OPENAI_LIMITS
 
 
 def build_batch(

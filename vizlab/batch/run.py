@@ -35,6 +35,7 @@ from vizlab.batch.files import (
     write_bytes_atomic,
     write_json_atomic,
 )
+from vizlab.client.targets import BackendKind
 from vizlab.errors import VizlabError, redact
 
 if TYPE_CHECKING:
@@ -199,7 +200,7 @@ class BatchRun:
         # Azure's how-to recommends at least 60 s between status calls (Azure OpenAI "global batch"
         # how-to; date of reading not recorded, not re-verified here); loopback can poll fast
         # (0.2 s: vizlab's choice).
-        return 0.2 if getattr(self.client, "backend", None) == "local" or _is_loopback(self.client) else 60.0
+        return 0.2 if getattr(self.client, "backend", None) == BackendKind.LOCAL or _is_loopback(self.client) else 60.0
 
     def wait(self, *, progress: bool = True, poll_s: float | None = None, timeout_s: float | None = None) -> BatchStatus:
         """Poll until every batch is finished (completed, failed, cancelled or expired).

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vizlab.client.targets import BackendKind
 from vizlab.errors import (
     APIError,
     BackendUnavailableError,
@@ -180,7 +181,7 @@ def _model_info(token_model: str) -> Any:
 
 
 def _provider(client: Any) -> str:
-    return "openai" if getattr(client, "backend", "") == "openai" else "azure"
+    return "openai" if getattr(client, "backend", "") == BackendKind.OPENAI else "azure"
 
 
 def _request_params(info: Any, *, max_tokens: int | None, temperature: float | None, seed: int | None,
