@@ -66,7 +66,6 @@ KNOWN: dict[str, int] = {
     "vizlab.experiments.calibration._choose": 29,
     "vizlab.experiments.inputs.load_items": 29,
     "vizlab.local.requests.validation._parse_part": 27,
-    "vizlab.tokens.request.estimate_request": 26,
 }
 
 
