@@ -32,10 +32,10 @@ from vizlab.batch.files import (
     fingerprint,
     read_json,
     reported_cost,
-    write_bytes_atomic,
     write_json_atomic,
 )
 from vizlab.client.targets import BackendKind
+from vizlab.conversation.storage import atomic_write_bytes
 from vizlab.errors import VizlabError, redact
 
 if TYPE_CHECKING:
@@ -251,7 +251,7 @@ class BatchRun:
         else:
             with _sdk_errors(self.client):
                 data = _sdk(self.client).files.content(file_id).read()
-            write_bytes_atomic(local, data)
+            atomic_write_bytes(local, data)
         lines = []
         for raw in data.splitlines():
             if raw.strip():

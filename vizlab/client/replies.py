@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from vizlab.conversation.costs import cost_total
+
 if TYPE_CHECKING:
     from vizlab.models.types import Cost
     from vizlab.tokens.pricing import PriceTable
@@ -60,14 +62,6 @@ class Prepared:
 
 def _fmt_int(n: int | None) -> str:
     return "?" if n is None else f"{n:,}"
-
-
-def _cost_total(cost: Any) -> float | None:
-    total = getattr(cost, "total", cost)
-    try:
-        return None if total is None else float(total)
-    except (TypeError, ValueError):
-        return None
 
 
 @dataclass(repr=False)
@@ -156,7 +150,7 @@ class Reply:
         else:
             prompt = f"prompt ~{_fmt_int(est)} tokens (estimate; no usage reported)"
             completion = "completion ?"
-        total = _cost_total(self.cost)
+        total = cost_total(self.cost)
         cost = "$?" if total is None else f"${total:.4f}"
         return f"{prompt} · {completion} · {cost} · {self.latency_s:.2f} s · finish: {self.finish_reason}"
 

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vizlab.client.targets import BackendKind
+from vizlab.conversation.costs import cost_total
 from vizlab.errors import VizlabError, redact
 from vizlab.widgets.chat_edit import ChatEditing
 from vizlab.widgets.state import (
     client_secrets,
-    cost_total,
     elide_data_urls,
     error_text,
     fmt_cost,
