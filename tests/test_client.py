@@ -602,28 +602,78 @@ def test_the_key_is_in_no_rate_limit_or_timeout_error() -> None:
         assert FAKE_KEY not in _all_text(err)
 
 
-def test_an_echoed_key_in_an_error_body_is_redacted(fake_key_backend: LocalBackend) -> None:
-    c = connect(backend="azure", endpoint=fake_key_backend.url, api_key=FAKE_KEY, env_file=None, verbose=False)
+# --- error shapes the built-in backend does not send: the service's answer through httpx.MockTransport ---
+
+RESOURCE = "https://res.openai.azure.com"
+
+
+def _answering(status: int, error: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+    """An openai SDK client (Azure's v1 route) whose every request gets this error answer, served by
+    ``httpx.MockTransport`` through the SDK's ``http_client=`` seam: no server, no patched internals."""
+    import httpx
+    import openai
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json={"error": error}, headers=headers or {})
+
+    return openai.OpenAI(base_url=f"{RESOURCE}/openai/v1/", api_key=FAKE_KEY, max_retries=0,
+                         http_client=httpx.Client(transport=httpx.MockTransport(answer)))  # fmt: skip
+
+
+def _mapped(client: Client, status: int, error: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+    """The vizlab error ``client.mapped_errors()`` makes of that answer to a chat request."""
+    sdk = _answering(status, error, headers)
+    with pytest.raises(errors.VizlabError) as info, client.mapped_errors():
+        sdk.chat.completions.create(model=client.deployment, messages=[{"role": "user", "content": "hi"}])
+    sdk.close()
+    return info.value
+
+
+@pytest.fixture
+def offline_azure(clean_env: Any) -> Iterator[Client]:
+    """An Azure client that sends nothing (its errors come from _answering)."""
+    with connect(backend="azure", endpoint=RESOURCE, api_key=FAKE_KEY, deployment="vision", env_file=None,
+                 verbose=False) as c:  # fmt: skip
+        yield c
+
+
+def test_an_echoed_key_in_an_error_body_is_redacted(offline_azure: Client) -> None:
     body = {"code": "BadRequest", "message": f"bad key {FAKE_KEY}", "innererror": {"echo": [FAKE_KEY]}}
-    err = c._map_body(400, body, request_id=None, headers=None, fallback="")
-    assert isinstance(err, errors.BadRequestError)
+    err = _mapped(offline_azure, 400, body)
+    assert isinstance(err, errors.BadRequestError) and err.status == 400
     assert FAKE_KEY not in _all_text(err) and FAKE_KEY not in str(err.body)
-    c.close()
 
 
-# --- error shapes the built-in backend does not send ------------------------------------------
-
-
-def test_top_level_filter_results_and_long_retry_after(client: Client) -> None:
+def test_top_level_filter_results_and_long_retry_after(offline_azure: Client) -> None:
     body = {"code": "BadRequest", "message": "filtered", "content_filter_result": {"sexual": {"filtered": True}}}
-    err = client._map_body(400, body, request_id=None, headers=None, fallback="")
+    err = _mapped(offline_azure, 400, body)
     assert isinstance(err, errors.ContentFilterError) and err.categories == ["sexual"]
-    limited = client._map_body(429, {"message": "slow down"}, request_id="r", headers={"retry-after": "300"},
-                               fallback="")
-    assert isinstance(limited, errors.RateLimitError) and limited.retry_after == 300
+    limited = _mapped(offline_azure, 429, {"message": "slow down"}, {"retry-after": "300", "x-request-id": "r"})
+    assert isinstance(limited, errors.RateLimitError) and limited.retry_after == 300 and limited.request_id == "r"
     assert "longer than the SDK waits" in str(limited)
-    failed = client._map_body(503, {"message": "busy"}, request_id=None, headers=None, fallback="")
+    failed = _mapped(offline_azure, 503, {"message": "busy"})
     assert type(failed) is errors.APIError and failed.status == 503
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "kind"),
+    [
+        (401, {"code": "401", "message": "Access denied"}, errors.AuthenticationError),
+        (404, {"code": "DeploymentNotFound", "message": "no such deployment"}, errors.DeploymentNotFoundError),
+        (400, {"code": "unknown_model", "message": "Unknown model: vision"}, errors.DeploymentNotFoundError),
+        (400, {"code": "unsupported_parameter", "param": "max_tokens", "message": "Use 'max_completion_tokens'"},
+         errors.UnsupportedParameterError),
+        (400, {"code": "content_filter", "message": "blocked"}, errors.ContentFilterError),
+        (400, {"code": "BadRequest", "message": "Invalid image data"}, errors.InvalidImageRequestError),
+        (413, {"code": "too_large", "message": "body too large"}, errors.BadRequestError),
+        (408, {"code": "timeout", "message": "took too long"}, errors.RequestTimeoutError),
+        (418, {"code": "teapot", "message": "short and stout"}, errors.APIError),
+    ],
+)  # fmt: skip
+def test_each_status_maps_to_its_error(offline_azure: Client, status: int, error: dict[str, Any], kind: type) -> None:
+    err = _mapped(offline_azure, status, error)
+    assert type(err) is kind and err.status == status
+    assert RESOURCE in str(err) and error["message"] in str(err)
 
 
 def test_finish_reason_of_the_2023_enhancements_shape() -> None:

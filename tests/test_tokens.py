@@ -609,3 +609,8 @@ def test_usage_from_sdk_object() -> None:
 def test_usage_rejects_garbage() -> None:
     with pytest.raises(VizlabError):
         Usage.from_openai({"foo": 1})
+
+
+def test_each_note_of_an_estimate_is_said_once() -> None:
+    notes = tokens.estimate_request("hi", model="gpt-4o", reasoning={"mode": "pro"}).notes
+    assert len(notes) == len(set(notes)) and any("reasoning mode 'pro'" in n for n in notes)

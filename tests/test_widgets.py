@@ -24,7 +24,8 @@ from vizlab.conversation import Conversation
 from vizlab.local import LocalBackend
 from vizlab.tokens import image_tokens
 from vizlab.widgets import ChatPanel, ChatState, ComparePanel, CompareState, UploadPanel, UploadState
-from vizlab.widgets.state import LARGE_UPLOAD_NOTE, elide_data_urls, human_bytes, tile_grid_png
+from vizlab.conversation.storage import human_bytes
+from vizlab.widgets.state import LARGE_UPLOAD_NOTE, elide_data_urls, tile_grid_png
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

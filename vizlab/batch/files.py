@@ -4,23 +4,24 @@ The lower half of :mod:`vizlab.batch` (:mod:`vizlab.batch.run` submits, follows 
 ``custom_id`` values are stable and readable; the files are split by deployment and by the
 service's per-file limits (:mod:`vizlab.models.batch`); ``manifest.json`` maps every ``custom_id``
 to what was asked, so outcomes are read back without the images. Writes are atomic (temp file, fsync,
-``os.replace``): a crash leaves the old file or the new one. Details: docs/internals.md#batch
+``os.replace``, :func:`vizlab.conversation.storage.atomic_write_bytes`): a crash leaves the old file or
+the new one. Details: docs/internals.md#batch
 """
 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from vizlab.client.targets import BackendKind
+from vizlab.conversation.storage import atomic_write_bytes
 from vizlab.errors import VizlabError, redact
 from vizlab.models.batch import AZURE_LIMITS, OPENAI_LIMITS, BatchLimits
 
@@ -40,7 +41,6 @@ __all__ = [
     "fingerprint",
     "parse_custom_id",
     "read_json",
-    "write_bytes_atomic",
     "write_json_atomic",
 ]
 
@@ -224,12 +224,12 @@ class BatchInput:
 # Azure's batch how-to: /chat/completions with the deployment in body.model, the same deployment on
 # every line of a file; OpenAI: /v1/chat/completions (sources: vizlab.batch.run, completion_window).
 def _default_endpoint(client: Any) -> str:
-    return "/v1/chat/completions" if getattr(client, "backend", None) == "openai" else "/chat/completions"
+    return "/v1/chat/completions" if getattr(client, "backend", None) == BackendKind.OPENAI else "/chat/completions"
 
 
 def _default_limits(client: Any) -> BatchLimits:
     backend = getattr(client, "backend", None)
-    return AZURE_LIMITS if backend in ("azure", "local") else OPENAI_LIMITS
+    return AZURE_LIMITS if backend in (BackendKind.AZURE, BackendKind.LOCAL) else OPENAI_LIMITS
 
 
 def build_batch(
@@ -378,27 +378,13 @@ def _write_chunk(out: Path, model: str, index: int, lines: list[bytes]) -> dict[
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", model)[:60] or "model"
     name = f"batch-{index:03d}-{safe}.jsonl"
     data = b"".join(lines)
-    write_bytes_atomic(out / name, data)
+    atomic_write_bytes(out / name, data)
     return {"name": name, "path": str(out / name), "model": model, "requests": len(lines), "bytes": len(data)}
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(path, json.dumps(obj, ensure_ascii=False, indent=1).encode("utf-8"))
+    atomic_write_bytes(path, json.dumps(obj, ensure_ascii=False, indent=1).encode("utf-8"))
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -27,9 +27,10 @@ from vizlab.batch.files import (
     BatchInput,
     BatchNotFinishedError,
     read_json,
-    write_bytes_atomic,
     write_json_atomic,
 )
+from vizlab.client.targets import BackendKind
+from vizlab.conversation.storage import atomic_write_bytes
 from vizlab.errors import VizlabError, redact
 
 if TYPE_CHECKING:
@@ -225,7 +226,7 @@ class BatchRun:
         # Azure's how-to recommends at least 60 s between status calls (Azure OpenAI "global batch"
         # how-to; date of reading not recorded, not re-verified here); loopback can poll fast
         # (0.2 s: vizlab's choice).
-        return 0.2 if getattr(self.client, "backend", None) == "local" or _is_loopback(self.client) else 60.0
+        return 0.2 if getattr(self.client, "backend", None) == BackendKind.LOCAL or _is_loopback(self.client) else 60.0
 
     def wait(self, *, progress: bool = True, poll_s: float | None = None, timeout_s: float | None = None) -> BatchStatus:
         """Poll until every batch is finished (completed, failed, cancelled or expired).
@@ -276,7 +277,7 @@ class BatchRun:
         else:
             with _sdk_errors(self.client):
                 data = _sdk(self.client).files.content(file_id).read()
-            write_bytes_atomic(local, data)
+            atomic_write_bytes(local, data)
         lines = []
         for raw in data.splitlines():
             if raw.strip():

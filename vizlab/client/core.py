@@ -1,130 +1,262 @@
 """The :class:`Client` (one backend and deployment) and :func:`connect`, which makes one.
 
-The calls live in mixins, one module per API: :mod:`vizlab.client.chat` (Chat Completions),
-:mod:`vizlab.client.responses` (the Responses API); error mapping in
-:mod:`vizlab.client.errormap`. This module holds what every call shares: the SDK client, the
-one-line description, the lifecycle and deployment switching.
+A Client is composed of parts, each given what it needs: the :class:`~vizlab.client.transport.Transport`
+(SDK clients, shared across deployments), the :class:`~vizlab.client.modelstate.ModelState` (the
+deployment's model and adaptations), the :class:`~vizlab.client.errormap.ErrorMapper`, and one part
+per API: chat (:mod:`vizlab.client.chat`), Responses (:mod:`vizlab.client.responses`), counting
+(:mod:`vizlab.client.counting`). This module holds the public face: description, lifecycle, switching.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from vizlab import errors
 from vizlab.client._env import DEFAULT_ENV_FILE, read_settings
-from vizlab.client.counting import CountingCalls
-from vizlab.client.params import applies_registry, model_info_for
-from vizlab.client.targets import LOCAL_MODEL_NAME, Target, default_token_model, display_url, resolve_target, v1_sdk
+from vizlab.client.chat import ChatCalls
+from vizlab.client.counting import CountingCalls, EstimateWithCount, ServiceCount
+from vizlab.client.errormap import ErrorMapper
+from vizlab.client.modelstate import ModelState
+from vizlab.client.replies import Reply, ReplyStream
+from vizlab.client.responses import ResponsesCalls
+from vizlab.client.targets import LOCAL_MODEL_NAME, BackendKind, Target, default_token_model, resolve_target
+from vizlab.client.transport import Transport
 from vizlab.errors import ConfigurationError
 from vizlab.models.types import ModelInfo
+
+if TYPE_CHECKING:
+    from vizlab.tokens.pricing import PriceTable
 
 __all__ = ["Client", "connect"]
 
 
-class Client(CountingCalls):
+class Client:
     """A connection to one backend and deployment; make it with :func:`connect`."""
 
     def __init__(
         self, target: Target, *, token_model: str, timeout: float, max_retries: int, token_model_given: bool = False
     ) -> None:
-        self._target = target
-        self.backend: str = target.backend
-        self.deployment: str = target.deployment
-        self.token_model: str = token_model
-        self.endpoint: str = display_url(target.endpoint)
-        self.api_version: str | None = target.api_version
-        self.auth: str = target.auth
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.token_rules: str | None = None  # a rule profile for estimates (vizlab.calibrate sets it)
-        self.registry_applies: bool = applies_registry(target.backend, target.endpoint)
-        self._token_model_given = token_model_given
-        self._adaptations: dict[str, dict[str, str | None]] = {}  # per deployment (vizlab.client.adapt)
-        self._warned_adaptations: set[tuple[str, str]] = set()
-        self.model_info: ModelInfo | None = None
-        self.model_source: str | None = None
-        self._set_model(target.deployment)
-        self._sdk = self._make_sdk(asynchronous=False)
+        transport = Transport(target, timeout=timeout, max_retries=max_retries)
+        state = ModelState(target, target.deployment, token_model=token_model, token_model_given=token_model_given)
+        self._assemble(transport, state)
 
-    def _set_model(self, deployment: str) -> None:
-        """Learn the deployment's model, in order: ``connect(model=)``, ``AZURE_OPENAI_MODEL``, the
-        built-in backend's own mapping, the deployment's name when the registry knows it, and
-        (later, :meth:`learn_model`) the model each response reports. Unknown until then."""
-        local = self._target.local
-        candidates: list[tuple[str | None, str]] = []
-        if local is not None:
-            model_for = getattr(local.config, "model_for", None)
-            candidates.append((model_for(deployment) if callable(model_for) else None, "built-in backend"))
-        elif deployment == self._target.deployment and self._target.model:
-            candidates.append((self._target.model, self._target.model_source or "connect(model=)"))
-        candidates.append((deployment, "deployment name"))
-        if self._token_model_given:
-            candidates.append((self.token_model, "connect(token_model=)"))
-        self.model_info, self.model_source = None, None
-        for name, source in candidates:
-            info = model_info_for([name])
-            if info is not None:
-                self.model_info, self.model_source = info, source
-                return
+    def _assemble(self, transport: Transport, state: ModelState) -> None:
+        self._transport = transport
+        self._state = state
+        self._errors = ErrorMapper(transport, state, known_deployments=self._known_deployments)
+        self._chat = ChatCalls(transport, state, self._errors)
+        self._responses = ResponsesCalls(self._chat)
+        self._counting = CountingCalls(self._chat)
+
+    # -- the connection's facts (the transport part) --
+
+    @property
+    def backend(self) -> BackendKind:
+        """``BackendKind.AZURE``, ``.OPENAI`` or ``.LOCAL`` (a str: ``client.backend == "azure"`` holds)."""
+        return self._transport.backend
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint or base URL, without credentials or query."""
+        return self._transport.endpoint
+
+    @property
+    def api_version(self) -> str | None:
+        """The dated api-version on Azure's dated route; None on the v1 route and for OpenAI."""
+        return self._transport.api_version
+
+    @property
+    def auth(self) -> str:
+        """``"key"``, ``"entra-id"`` or ``"none"``."""
+        return self._transport.auth
+
+    @property
+    def timeout(self) -> float:
+        return self._transport.timeout
+
+    @property
+    def max_retries(self) -> int:
+        return self._transport.max_retries
+
+    @property
+    def _target(self) -> Target:
+        return self._transport.target
+
+    def _secrets(self) -> list[str | None]:
+        return self._transport.secrets()
+
+    # -- the deployment's model (the model-state part) --
+
+    @property
+    def deployment(self) -> str:
+        return self._state.deployment
+
+    @property
+    def token_model(self) -> str:
+        """The model whose token rules and prices estimates use."""
+        return self._state.token_model
+
+    @token_model.setter
+    def token_model(self, value: str) -> None:
+        self._state.token_model = value
+
+    @property
+    def token_rules(self) -> str | None:
+        """A rule profile for estimates (:func:`vizlab.calibrate` sets it), or None."""
+        return self._state.token_rules
+
+    @token_rules.setter
+    def token_rules(self, value: str | None) -> None:
+        self._state.token_rules = value
+
+    @property
+    def registry_applies(self) -> bool:
+        """True where the registry's parameter rules hold (Azure, OpenAI, the built-in backend)."""
+        return self._state.registry_applies
+
+    @property
+    def model_info(self) -> ModelInfo | None:
+        """The registry entry of the model behind the deployment, once known."""
+        return self._state.model_info
+
+    @property
+    def model_source(self) -> str | None:
+        """Where the model came from: "connect(model=)", "AZURE_OPENAI_MODEL", "built-in backend",
+        "deployment name", "connect(token_model=)" or "reported"; None while unknown."""
+        return self._state.model_source
 
     @property
     def model_known(self) -> bool:
-        """True once the registry model behind the deployment is known (see :meth:`_set_model`)."""
-        return self.model_info is not None
+        """True once the registry model behind the deployment is known."""
+        return self._state.model_info is not None
+
+    @property
+    def model_note(self) -> str:
+        """'' when a stated source names the model; else one line starting "model unknown" (or
+        "model assumed", from the deployment's name) that says which token rules estimates assume,
+        if any. Panels show it beside an estimate."""
+        return self._state.model_note
 
     def learn_model(self, reported: object) -> None:
         """Take the model a response reports (``gpt-5-mini-2025-08-07``) when nothing stronger
         named it: its parameter rules and, unless ``token_model=`` was given, its token rules."""
-        from vizlab.models.registry import canonical_name, lookup, snapshots
-
-        if not isinstance(reported, str) or self.model_source not in (None, "deployment name"):
-            return
-        if canonical_name(reported) is None:
-            return
-        info = lookup(reported)
-        if self.model_info is not None and self.model_info.name == info.name and self.model_source == "reported":
-            return
-        self.model_info, self.model_source = info, "reported"
-        if not self._token_model_given:
-            self.token_model = reported.strip().lower() if reported.strip().lower() in snapshots() else info.name
+        self._state.learn_model(reported)
 
     def lifecycle_note(self) -> str:
         """The model's lifecycle and retirement date when the registry states one, else ''.
 
         e.g. ``"model o1-mini: deprecated, retires 2025-10-27"``
         """
-        info = self.model_info
-        if info is None:
-            return ""
-        parts = [] if info.lifecycle == "generally-available" else [info.lifecycle]
-        if info.retires:
-            parts.append(f"retires {info.retires}")
-        return f"model {info.name}: {', '.join(parts)}" if parts else ""
+        return self._state.lifecycle_note()
 
-    # -- SDK clients --
+    def adapted(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``body`` with the changes this deployment needed before (none: a plain copy)."""
+        return self._state.adapted(body)
 
-    def _make_sdk(self, *, asynchronous: bool) -> Any:
-        import openai
+    def adapt(self, body: Mapping[str, Any], error: errors.VizlabError) -> dict[str, Any] | None:
+        """The body to retry once after ``error`` (the service's unsupported_parameter /
+        unsupported_value 400), remembered for this deployment and said once; None: no retry."""
+        return self._state.adapt(body, error, stacklevel=5)
 
-        t = self._target
-        common: dict[str, Any] = {"timeout": self.timeout, "max_retries": self.max_retries}
-        if t.v1:  # Azure's v1 route: the plain OpenAI client, a key or an Entra ID token provider
-            return v1_sdk(t, asynchronous=asynchronous, **common)
-        if t.backend in ("azure", "local"):
-            auth: dict[str, Any] = (
-                {"azure_ad_token_provider": t.token_provider}
-                if t.token_provider is not None
-                else {"api_key": t.api_key.reveal()}
-            )
-            cls = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
-            return cls(azure_endpoint=t.endpoint, api_version=t.api_version, **auth, **common)
-        cls_oa = openai.AsyncOpenAI if asynchronous else openai.OpenAI
-        return cls_oa(base_url=t.endpoint, api_key=t.api_key.reveal(), **common)
+    # -- the calls (one part per API) --
+
+    def chat(
+        self,
+        conversation_or_messages: Any,
+        *,
+        detail: str | None = None,
+        max_tokens: int | None = 1000,
+        prices: PriceTable | None = None,
+        **params: Any,
+    ) -> Reply:
+        """Send the messages and return the :class:`Reply`; extra ``params`` (temperature,
+        seed...) go into the request body as given."""
+        return self._chat.chat(
+            conversation_or_messages, detail=detail, max_tokens=max_tokens, prices=prices, params=params, stacklevel=3
+        )
+
+    async def achat(
+        self,
+        conversation_or_messages: Any,
+        *,
+        detail: str | None = None,
+        max_tokens: int | None = 1000,
+        prices: PriceTable | None = None,
+        **params: Any,
+    ) -> Reply:
+        """:meth:`chat` for ``await`` (a fresh async SDK client per call, closed after it)."""
+        return await self._chat.achat(
+            conversation_or_messages, detail=detail, max_tokens=max_tokens, prices=prices, params=params, stacklevel=3
+        )
+
+    def stream(
+        self,
+        conversation_or_messages: Any,
+        *,
+        detail: str | None = None,
+        max_tokens: int | None = 1000,
+        prices: PriceTable | None = None,
+        **params: Any,
+    ) -> ReplyStream:
+        """Start a streamed request (errors before the first byte raise here) and return a
+        :class:`ReplyStream` to iterate."""
+        return self._chat.stream(
+            conversation_or_messages, detail=detail, max_tokens=max_tokens, prices=prices, params=params, stacklevel=3
+        )
+
+    def respond(
+        self,
+        conversation_or_messages: Any,
+        *,
+        detail: str | None = None,
+        max_output_tokens: int | None = 1000,
+        previous_response_id: str | None = None,
+        instructions: str | None = None,
+        store: bool = True,
+        prices: PriceTable | None = None,
+        **params: Any,
+    ) -> Reply:
+        """Send through the Responses API and return the :class:`Reply` (same object as
+        :meth:`chat`). With ``previous_response_id`` only the new turn is sent and the service
+        answers from its stored context; ``reply.raw["id"]`` is this response's id."""
+        return self._responses.respond(
+            conversation_or_messages, detail=detail, max_output_tokens=max_output_tokens,
+            previous_response_id=previous_response_id, instructions=instructions, store=store, prices=prices,
+            params=params, stacklevel=3,
+        )
+
+    def count_input_tokens(
+        self, conversation_or_messages: Any, *, detail: str | None = None, instructions: str | None = None
+    ) -> ServiceCount:
+        """Ask the service how many input tokens this request is (no answer is generated)."""
+        return self._counting.count_input_tokens(conversation_or_messages, detail=detail, instructions=instructions)
+
+    def estimate(
+        self,
+        conversation_or_messages: Any,
+        *,
+        detail: str | None = None,
+        max_tokens: int | None = 1000,
+        service_count: bool = False,
+    ) -> EstimateWithCount:
+        """vizlab's estimate of the request :meth:`chat` would send; with ``service_count=True``
+        also the service's own count (:meth:`count_input_tokens`), side by side. Before the first
+        reply on a deployment whose model is unknown, it says "model unknown" (``.model_note``)."""
+        return self._counting.estimate(
+            conversation_or_messages, detail=detail, max_tokens=max_tokens, service_count=service_count
+        )
+
+    # -- errors --
+
+    def mapped_errors(self) -> contextlib.AbstractContextManager[None]:
+        """A context manager turning openai exceptions into vizlab errors (keys redacted)."""
+        return self._errors.guard()
 
     # -- description --
 
@@ -136,7 +268,7 @@ class Client(CountingCalls):
 
     def _describe_target(self) -> str:
         t = self._target
-        if t.backend == "local":
+        if t.backend is BackendKind.LOCAL:
             analyst = getattr(t.local.config, "model_name", None) or LOCAL_MODEL_NAME
             model = self.model_info.name if self.model_info is not None else "unknown"
             return (
@@ -144,7 +276,7 @@ class Client(CountingCalls):
                 f"model {model} emulated by {analyst})"
             )
         auth = {"key": "key auth", "entra-id": "Microsoft Entra ID auth", "none": "no key"}[t.auth]
-        if t.backend == "azure":
+        if t.backend is BackendKind.AZURE:
             route = "v1 API" if t.v1 else f"api-version {self.api_version}"
             model = f"model {self.model_info.name}" if self.model_info is not None else "model unknown until it answers"
             return f"vizlab: Azure OpenAI at {self.endpoint} (deployment {self.deployment}, {model}, {route}, {auth})"
@@ -169,10 +301,7 @@ class Client(CountingCalls):
 
     def close(self) -> None:
         """Release the HTTP connections (the shared built-in backend keeps running)."""
-        self._sdk.close()
-        if self._responses_client is not None:  # the v1 client of respond() (vizlab.client.responses)
-            self._responses_client.close()
-            self._responses_client = None
+        self._transport.close()
 
     def __enter__(self) -> Client:
         return self
@@ -187,19 +316,8 @@ class Client(CountingCalls):
     def models(self) -> list[str]:
         """Model ids from the backend's GET models (on Azure: the models the resource offers,
         which are not necessarily your deployment names)."""
-        import openai
-
-        with self._sdk_errors():
-            if self.backend == "local":
-                # The built-in backend lists its deployments at /v1/models, the OpenAI route.
-                with openai.OpenAI(
-                    base_url=self._target.endpoint.rstrip("/") + "/v1",
-                    api_key=self._target.api_key.reveal(),
-                    timeout=self.timeout,
-                    max_retries=self.max_retries,
-                ) as sdk:
-                    return sorted(m.id for m in sdk.models.list())
-            return sorted(m.id for m in self._sdk.models.list())
+        with self.mapped_errors():
+            return self._transport.model_ids()
 
     def _known_deployments(self) -> list[str]:
         """Deployments we can name without another request (the built-in backend's list)."""
@@ -208,7 +326,7 @@ class Client(CountingCalls):
             names = getattr(local.config, "deployments", None)
             if names:
                 return sorted(str(n) for n in names)
-        if self.backend == "openai":
+        if self.backend is BackendKind.OPENAI:
             try:  # one quick GET; a 404 on a model name is worth listing the real ones
                 return self.models()
             except errors.VizlabError:
@@ -222,25 +340,30 @@ class Client(CountingCalls):
         """
         if not isinstance(name, str) or not name.strip():
             raise ConfigurationError(f"with_deployment() needs a deployment name (a non-empty str), got {name!r}")
-        clone = Client.__new__(Client)  # not copy.copy: pickling (and so copying) is refused
-        clone.__dict__.update(self.__dict__)  # the adaptations dict is shared: it is keyed by deployment
-        clone.deployment = name
-        clone._token_model_given = token_model is not None
         if token_model is not None:
-            clone.token_model = token_model
+            rules = token_model
         elif self._target.local is not None:
-            clone.token_model = str(self._target.local.config.token_model_for(name))
+            rules = str(self._target.local.config.token_model_for(name))
         else:
-            clone.token_model = default_token_model([name])
-        clone._set_model(name)
+            rules = default_token_model([name])
+        clone = Client.__new__(Client)  # not copy.copy: pickling (and so copying) is refused
+        # The transport (pool) is shared; the adaptations are shared too: they are keyed by deployment.
+        clone._assemble(
+            self._transport, self._state.for_deployment(name, token_model=rules, token_model_given=token_model is not None)
+        )
         return clone
 
     @property
     def sdk(self) -> Any:
         """The official openai client (``AzureOpenAI`` or ``OpenAI``) behind this one, for APIs
         vizlab does not wrap (files, batches...). Wrap calls in :meth:`mapped_errors`."""
-        return self._sdk
+        return self._transport.sdk
 
+    @property
+    def responses_sdk(self) -> Any:
+        """The official openai client this Client sends Responses API calls through (on Azure:
+        the v1 route, ``OpenAI(base_url=f"{endpoint}/openai/v1/")``)."""
+        return self._transport.responses_sdk()
 
 
 def connect(
@@ -301,7 +424,7 @@ def connect(
     )
     given = token_model is not None
     if token_model is None:
-        if target.backend == "local":
+        if target.backend is BackendKind.LOCAL:
             # Estimate with the rules the built-in backend reports usage by on this deployment.
             token_model = str(target.local.config.token_model_for(target.deployment))
         else:

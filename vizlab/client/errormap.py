@@ -1,19 +1,26 @@
 """openai (and azure-identity) exceptions to :mod:`vizlab.errors`, keys redacted.
 
-:class:`ErrorMapping` is a mixin of :class:`~vizlab.client.core.Client`: the messages name the
-client's endpoint and deployment and say what to do next.
+:class:`ErrorMapper` is the error part of a :class:`~vizlab.client.core.Client`: its messages name
+the connection's endpoint and the deployment and say what to do next. A service error body goes
+through one ordered table (:data:`BODY_RULES`) from status and code to a typed error.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from vizlab import errors
 from vizlab.client.replies import filtered_categories, request_id_of
+from vizlab.client.targets import BackendKind
 from vizlab.errors import ConfigurationError, redact
+
+if TYPE_CHECKING:
+    from vizlab.client.modelstate import ModelState
+    from vizlab.client.transport import Transport
 
 # The SDK honours a server-directed retry delay only up to this (openai/_constants.py
 # MAX_RETRY_AFTER_DELAY = 2 * 60, with INITIAL_RETRY_DELAY 0.5 and MAX_RETRY_DELAY 8.0; read in
@@ -31,6 +38,20 @@ def redact_obj(obj: Any, secrets: Sequence[str | None]) -> Any:
         return [redact_obj(v, secrets) for v in obj]
     return obj
 
+
+
+def scrubbed(e: BaseException, secrets: Sequence[str | None]) -> BaseException:
+    """``e`` with the key redacted from its message and body: it is chained under vizlab's error, so
+    a traceback prints it (a service may echo the key in an error body)."""
+    e.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in e.args)
+    for attr in ("message", "body"):
+        value = getattr(e, attr, None)
+        if value is not None:
+            try:
+                setattr(e, attr, redact_obj(value, secrets))
+            except AttributeError:  # a read-only attribute: args (what str() shows) is redacted already
+                pass
+    return e
 
 
 def retry_after_s(headers: Any) -> float | None:
@@ -54,213 +75,253 @@ def looks_like_image_problem(code: str, param: str, message: str) -> bool:
 
 
 
-class ErrorMapping:
-    """Mixin: turn SDK exceptions into vizlab errors naming this client's endpoint."""
+@dataclass(frozen=True)
+class Failure:
+    """One error answer from the service, read once: status, code, parameter and message."""
 
-    endpoint: str
-    deployment: str
-    backend: str
-    auth: str
-    timeout: float
-    max_retries: int
-    _target: Any
+    status: int | None
+    body: Any  # redacted
+    code: str
+    param: str
+    service_msg: str
+    headers: Any
+    kw: dict[str, Any] = field(default_factory=dict)  # status, code, request_id, body for the error
 
-    def _known_deployments(self) -> list[str]:
-        return []
+    @property
+    def err(self) -> Mapping[str, Any]:
+        return self.body if isinstance(self.body, Mapping) else {}
 
-    def mapped_errors(self) -> contextlib.AbstractContextManager[None]:
-        """A context manager turning openai exceptions into vizlab errors (keys redacted)."""
-        return self._sdk_errors()
 
+class ErrorMapper:
+    """Turn SDK exceptions into vizlab errors naming this connection's endpoint and deployment."""
+
+    def __init__(
+        self, transport: Transport, state: ModelState, *, known_deployments: Callable[[], list[str]] = list
+    ) -> None:
+        self.transport = transport
+        self.state = state
+        self.known_deployments = known_deployments
 
     @contextlib.contextmanager
-    def _sdk_errors(self) -> Iterator[None]:
+    def guard(self) -> Iterator[None]:
         """Turn openai (and azure-identity token) exceptions into vizlab errors, chained."""
         import openai
 
         try:
             yield
         except openai.OpenAIError as e:
-            raise self._map_error(e) from e
+            raise self.map_error(e) from scrubbed(e, self.transport.secrets())
         except Exception as e:
             if type(e).__module__.startswith("azure."):  # a token provider failing mid-session
-                raise self._map_error(e) from e
+                raise self.map_error(e) from scrubbed(e, self.transport.secrets())
             raise
 
-    def _secrets(self) -> list[str | None]:
-        return [self._target.api_key.reveal()]
+    def clean(self, text: str) -> str:
+        return redact(text, self.transport.secrets())
 
-    def _map_error(self, e: BaseException) -> errors.VizlabError:
+    def map_error(self, e: BaseException) -> errors.VizlabError:
         """The vizlab error for an openai (or azure-identity) exception, message redacted."""
         import openai
 
-        secrets = self._secrets()
-        where = self.endpoint
-        dep = self.deployment
-
-        def clean(text: str) -> str:
-            return redact(text, secrets)
-
-        shared_pid = getattr(self._target.local, "pid", None)
         if isinstance(e, openai.APITimeoutError):
-            if shared_pid is not None:
-                return errors.RequestTimeoutError(clean(
-                    f"no answer from the built-in backend at {where} (process {shared_pid}, outside this "
-                    f"kernel) within timeout={self.timeout:g} s after {self.max_retries} retries: it is busy "
-                    "with a long request or stuck. This kernel is fine; run `python -m vizlab.local "
-                    "--stop-shared` and connect() again to start a fresh one, or raise timeout="
-                ))
-            return errors.RequestTimeoutError(clean(
-                f"no answer from {where} (deployment {dep}) within timeout={self.timeout:g} s after "
-                f"{self.max_retries} retries: the service may be busy or the request large; raise "
-                "timeout= in connect(), send fewer or smaller images, or try again"
-            ))
+            return self._timeout()
         if isinstance(e, openai.APIConnectionError):
-            if shared_pid is not None:
-                return errors.BackendUnavailableError(clean(
-                    f"could not reach the built-in backend at {where} (process {shared_pid}): it stopped "
-                    "(idle, crashed or killed). Call vizlab.connect() again: it starts a fresh one"
-                ))
-            if urlsplit(where).hostname in ("127.0.0.1", "localhost", "::1"):
-                hint = (
-                    "For the built-in backend run `python -m vizlab.local` or call connect() with no "
-                    "arguments; for Ollama, vLLM or LM Studio start the server first"
-                )
-            else:
-                hint = "Check the endpoint URL, your network and proxy settings"
-            cause = e.__cause__ or e.__context__
-            detail = f" ({type(cause).__name__})" if cause is not None else ""
-            return errors.BackendUnavailableError(clean(
-                f"could not reach {where}{detail}: is the server running? {hint}."
-            ))
+            return self._unreachable(e)
         if isinstance(e, openai.APIStatusError):
-            status = e.status_code
             headers = e.response.headers
-            request_id = request_id_of(headers)
-            return self._map_body(
-                status, e.body, request_id=request_id, headers=headers, fallback=str(e.message)
+            return self.map_body(
+                e.status_code, e.body, request_id=request_id_of(headers), headers=headers, fallback=str(e.message)
             )
         if isinstance(e, openai.APIError):  # an error event in the middle of a stream
-            return self._map_body(None, e.body, request_id=None, headers=None, fallback=str(e.message))
+            return self.map_body(None, e.body, request_id=None, headers=None, fallback=str(e.message))
         if type(e).__module__.startswith("azure."):
-            return errors.AuthenticationError(clean(
-                f"could not get a Microsoft Entra ID token for {where}: run `az login` again, or set "
-                f"AZURE_OPENAI_API_KEY. Details: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            return errors.AuthenticationError(self.clean(
+                f"could not get a Microsoft Entra ID token for {self.transport.endpoint}: run `az login` again, "
+                f"or set AZURE_OPENAI_API_KEY. Details: {first}"
             ))
-        return ConfigurationError(clean(f"the openai SDK refused the request: {e}"))
+        return ConfigurationError(self.clean(f"the openai SDK refused the request: {e}"))
 
-    def _map_body(
+    def _timeout(self) -> errors.VizlabError:
+        t, pid = self.transport, self.transport.shared_pid
+        if pid is not None:
+            return errors.RequestTimeoutError(self.clean(
+                f"no answer from the built-in backend at {t.endpoint} (process {pid}, outside this "
+                f"kernel) within timeout={t.timeout:g} s after {t.max_retries} retries: it is busy "
+                "with a long request or stuck. This kernel is fine; run `python -m vizlab.local "
+                "--stop-shared` and connect() again to start a fresh one, or raise timeout="
+            ))
+        return errors.RequestTimeoutError(self.clean(
+            f"no answer from {t.endpoint} (deployment {self.state.deployment}) within timeout={t.timeout:g} s "
+            f"after {t.max_retries} retries: the service may be busy or the request large; raise "
+            "timeout= in connect(), send fewer or smaller images, or try again"
+        ))
+
+    def _unreachable(self, e: BaseException) -> errors.VizlabError:
+        where, pid = self.transport.endpoint, self.transport.shared_pid
+        if pid is not None:
+            return errors.BackendUnavailableError(self.clean(
+                f"could not reach the built-in backend at {where} (process {pid}): it stopped "
+                "(idle, crashed or killed). Call vizlab.connect() again: it starts a fresh one"
+            ))
+        if urlsplit(where).hostname in ("127.0.0.1", "localhost", "::1"):
+            hint = (
+                "For the built-in backend run `python -m vizlab.local` or call connect() with no "
+                "arguments; for Ollama, vLLM or LM Studio start the server first"
+            )
+        else:
+            hint = "Check the endpoint URL, your network and proxy settings"
+        cause = e.__cause__ or e.__context__
+        detail = f" ({type(cause).__name__})" if cause is not None else ""
+        return errors.BackendUnavailableError(self.clean(f"could not reach {where}{detail}: is the server running? {hint}."))
+
+    def map_body(
         self, status: int | None, body: Any, *, request_id: str | None, headers: Any, fallback: str
     ) -> errors.APIError:
-        secrets = self._secrets()
+        """The typed error for a service error ``body`` (the first rule of :data:`BODY_RULES` that matches)."""
+        secrets = self.transport.secrets()
         body = redact_obj(body, secrets)
         err = body if isinstance(body, Mapping) else {}
         code = str(err.get("code") or "")
-        param = str(err.get("param") or "")
-        service_msg = redact(str(err.get("message") or fallback), secrets).strip().rstrip(".")
-        where = self.endpoint
-        dep = self.deployment
         kw: dict[str, Any] = {"status": status, "code": code or None, "request_id": request_id, "body": body}
-
-        def msg(text: str) -> str:
-            return redact(text, secrets)
-
-        if status in (401, 403):
-            if self.auth == "entra-id":
-                advice = (
-                    "check your account has the 'Cognitive Services OpenAI User' role on this resource "
-                    "(it can take minutes to apply), or set AZURE_OPENAI_API_KEY"
-                )
-            elif self.backend == "openai":
-                advice = "check OPENAI_API_KEY (or api_key=) is valid for this server and base_url"
-            else:
-                advice = "check AZURE_OPENAI_API_KEY belongs to this resource, or the endpoint"
-            return errors.AuthenticationError(
-                msg(f"the key was refused by {where} ({status}): {advice}. Service said: {service_msg}"), **kw
-            )
-        if status == 404 or (status == 400 and code == "unknown_model"):  # Azure v1 answers 400 unknown_model
-            known = self._known_deployments()
-            listing = f" Deployments/models there: {', '.join(known)}." if known else ""
-            where_to_look = (
-                "check the deployment name in the Azure AI Foundry portal (Deployments), which may differ "
-                "from the model name, or set AZURE_OPENAI_DEPLOYMENT"
-                if self.backend != "openai"
-                else "check the model name (client.models() lists them), or set OPENAI_MODEL"
-            )
-            return errors.DeploymentNotFoundError(
-                msg(f"no deployment or model {dep!r} at {where} ({status}): {where_to_look}.{listing} "
-                    f"Service said: {service_msg}"),
-                deployment=dep, **kw,
-            )
-        if status == 429:
-            retry_after = retry_after_s(headers)
-            wait = f" The service asked to wait {retry_after:g} s." if retry_after is not None else ""
-            beyond = (
-                " That is longer than the SDK waits by itself (120 s)."
-                if retry_after is not None and retry_after > SDK_MAX_RETRY_AFTER_S else ""
-            )
-            return errors.RateLimitError(
-                msg(f"rate limit at {where} (deployment {dep}) still hit after {self.max_retries} retries.{wait}"
-                    f"{beyond} Wait and try again, send fewer tokens per minute (lower detail, fewer images), "
-                    f"or raise the deployment's quota. Service said: {service_msg}"),
-                retry_after=retry_after, **kw,
-            )
-        if status == 400 and code in ("unsupported_parameter", "unsupported_value"):
-            info = getattr(self, "model_info", None)
-            model = info.name if info is not None else dep
-            fix = (
-                "call chat(max_tokens=...) and vizlab sends max_completion_tokens where the registry says the "
-                f"model is a reasoning model (connect(model=...) names the model behind deployment {dep})"
-                if param == "max_tokens" else f"drop {param or 'that parameter'} from the call"
-            )
-            return errors.UnsupportedParameterError(
-                msg(f"{where} refused {param or 'a parameter'} for deployment {dep} ({code}): {service_msg}. {fix}"),
-                param=param, model=model, **kw,
-            )
-        inner_raw = err.get("innererror")
-        inner: Mapping[str, Any] = inner_raw if isinstance(inner_raw, Mapping) else {}
-        filter_results = (
-            inner.get("content_filter_result") or inner.get("content_filter_results")
-            or err.get("content_filter_result") or err.get("content_filter_results")
+        failure = Failure(
+            status, body, code, str(err.get("param") or ""),
+            redact(str(err.get("message") or fallback), secrets).strip().rstrip("."), headers, kw,
         )
-        categories = filtered_categories(filter_results)
-        is_filter = (
-            code == "content_filter" or str(inner.get("code") or "") == "ResponsibleAIPolicyViolation"
-            or bool(categories)
-        )
-        if is_filter and status in (400, None):
-            named = ", ".join(categories) if categories else "unspecified"
-            return errors.ContentFilterError(
-                msg(f"the prompt was blocked by the content filter at {where} (categories: {named}): rephrase "
-                    f"the text or use another image; the filter results are in err.body. Service said: {service_msg}"),
-                categories=categories, **kw,
+        for matches, build in BODY_RULES:
+            if matches(failure):
+                return build(self, failure)
+        raise AssertionError("the last rule of BODY_RULES matches every failure")  # pragma: no cover
+
+    # -- one builder per row of BODY_RULES --
+
+    def _refused_key(self, f: Failure) -> errors.APIError:
+        if self.transport.auth == "entra-id":
+            advice = (
+                "check your account has the 'Cognitive Services OpenAI User' role on this resource "
+                "(it can take minutes to apply), or set AZURE_OPENAI_API_KEY"
             )
+        elif self.transport.backend is BackendKind.OPENAI:
+            advice = "check OPENAI_API_KEY (or api_key=) is valid for this server and base_url"
+        else:
+            advice = "check AZURE_OPENAI_API_KEY belongs to this resource, or the endpoint"
+        return errors.AuthenticationError(self.clean(
+            f"the key was refused by {self.transport.endpoint} ({f.status}): {advice}. Service said: {f.service_msg}"
+        ), **f.kw)
+
+    def _not_found(self, f: Failure) -> errors.APIError:
+        dep = self.state.deployment
+        known = self.known_deployments()
+        listing = f" Deployments/models there: {', '.join(known)}." if known else ""
+        where_to_look = (
+            "check the model name (client.models() lists them), or set OPENAI_MODEL"
+            if self.transport.backend is BackendKind.OPENAI
+            else "check the deployment name in the Azure AI Foundry portal (Deployments), which may differ "
+            "from the model name, or set AZURE_OPENAI_DEPLOYMENT"
+        )
+        return errors.DeploymentNotFoundError(self.clean(
+            f"no deployment or model {dep!r} at {self.transport.endpoint} ({f.status}): {where_to_look}.{listing} "
+            f"Service said: {f.service_msg}"
+        ), deployment=dep, **f.kw)
+
+    def _rate_limited(self, f: Failure) -> errors.APIError:
+        retry_after = retry_after_s(f.headers)
+        wait = f" The service asked to wait {retry_after:g} s." if retry_after is not None else ""
+        beyond = (
+            " That is longer than the SDK waits by itself (120 s)."
+            if retry_after is not None and retry_after > SDK_MAX_RETRY_AFTER_S else ""
+        )
+        return errors.RateLimitError(self.clean(
+            f"rate limit at {self.transport.endpoint} (deployment {self.state.deployment}) still hit after "
+            f"{self.transport.max_retries} retries.{wait}{beyond} Wait and try again, send fewer tokens per minute "
+            f"(lower detail, fewer images), or raise the deployment's quota. Service said: {f.service_msg}"
+        ), retry_after=retry_after, **f.kw)
+
+    def _unsupported(self, f: Failure) -> errors.APIError:
+        dep, param = self.state.deployment, f.param
+        info = self.state.model_info
+        fix = (
+            "call chat(max_tokens=...) and vizlab sends max_completion_tokens where the registry says the "
+            f"model is a reasoning model (connect(model=...) names the model behind deployment {dep})"
+            if param == "max_tokens" else f"drop {param or 'that parameter'} from the call"
+        )
+        return errors.UnsupportedParameterError(self.clean(
+            f"{self.transport.endpoint} refused {param or 'a parameter'} for deployment {dep} ({f.code}): "
+            f"{f.service_msg}. {fix}"
+        ), param=param, model=info.name if info is not None else dep, **f.kw)
+
+    def _filtered(self, f: Failure) -> errors.APIError:
+        categories = filter_categories(f)
+        named = ", ".join(categories) if categories else "unspecified"
+        return errors.ContentFilterError(self.clean(
+            f"the prompt was blocked by the content filter at {self.transport.endpoint} (categories: {named}): "
+            f"rephrase the text or use another image; the filter results are in err.body. Service said: "
+            f"{f.service_msg}"
+        ), categories=categories, **f.kw)
+
+    def _bad_image(self, f: Failure) -> errors.APIError:
         # Limits in the advice: 10 images per request (Azure seeds/03), 20 MB per image (OpenAI
         # "Images and vision" guide, checked 2025).
-        if status in (400, 413, 415, 422) and looks_like_image_problem(code, param, service_msg):
-            return errors.InvalidImageRequestError(
-                msg(f"{where} refused an image ({status}): {service_msg}. Check every image is a PNG, JPEG, "
-                    "GIF or WEBP under 20 MB, at most 10 per request, and that URLs are publicly reachable "
-                    "(or send data URLs with vizlab.image_part)"),
-                **kw,
-            )
-        if status in (400, 413, 415, 422):
-            return errors.BadRequestError(
-                msg(f"{where} refused the request ({status}{', ' + code if code else ''}): {service_msg}. "
-                    "Check the parameters passed to chat() (reply.request shows the body)"),
-                **kw,
-            )
-        if status == 408:
-            return errors.RequestTimeoutError(
-                msg(f"{where} timed out the request (408) after {self.max_retries} retries: try again, or send "
-                    f"less. Service said: {service_msg}"), **kw,
-            )
-        if status is not None and status >= 500:
-            return errors.APIError(
-                msg(f"{where} failed with {status} after {self.max_retries} retries: the service is having "
-                    f"trouble, try again later. Service said: {service_msg}"), **kw,
-            )
-        return errors.APIError(
-            msg(f"{where} answered {status if status is not None else 'an error'} for deployment {dep}: {service_msg}"),
-            **kw,
-        )
+        return errors.InvalidImageRequestError(self.clean(
+            f"{self.transport.endpoint} refused an image ({f.status}): {f.service_msg}. Check every image is a "
+            "PNG, JPEG, GIF or WEBP under 20 MB, at most 10 per request, and that URLs are publicly reachable "
+            "(or send data URLs with vizlab.image_part)"
+        ), **f.kw)
+
+    def _bad_request(self, f: Failure) -> errors.APIError:
+        return errors.BadRequestError(self.clean(
+            f"{self.transport.endpoint} refused the request ({f.status}{', ' + f.code if f.code else ''}): "
+            f"{f.service_msg}. Check the parameters passed to chat() (reply.request shows the body)"
+        ), **f.kw)
+
+    def _timed_out(self, f: Failure) -> errors.APIError:
+        return errors.RequestTimeoutError(self.clean(
+            f"{self.transport.endpoint} timed out the request (408) after {self.transport.max_retries} retries: "
+            f"try again, or send less. Service said: {f.service_msg}"
+        ), **f.kw)
+
+    def _server_failed(self, f: Failure) -> errors.APIError:
+        return errors.APIError(self.clean(
+            f"{self.transport.endpoint} failed with {f.status} after {self.transport.max_retries} retries: the "
+            f"service is having trouble, try again later. Service said: {f.service_msg}"
+        ), **f.kw)
+
+    def _other(self, f: Failure) -> errors.APIError:
+        status = f.status if f.status is not None else "an error"
+        return errors.APIError(self.clean(
+            f"{self.transport.endpoint} answered {status} for deployment {self.state.deployment}: {f.service_msg}"
+        ), **f.kw)
+
+
+def filter_categories(f: Failure) -> list[str]:
+    """The filtered categories of Azure's content filter results, wherever the body puts them."""
+    inner = f.err.get("innererror")
+    inner = inner if isinstance(inner, Mapping) else {}
+    results = (
+        inner.get("content_filter_result") or inner.get("content_filter_results")
+        or f.err.get("content_filter_result") or f.err.get("content_filter_results")
+    )
+    return filtered_categories(results)
+
+
+def is_filtered(f: Failure) -> bool:
+    inner = f.err.get("innererror")
+    inner_code = str(inner.get("code") or "") if isinstance(inner, Mapping) else ""
+    return f.code == "content_filter" or inner_code == "ResponsibleAIPolicyViolation" or bool(filter_categories(f))
+
+
+REFUSED = (400, 413, 415, 422)
+
+# Status (and code) to error, first match wins; the order is the old if-chain's.
+BODY_RULES: tuple[tuple[Callable[[Failure], bool], Callable[[ErrorMapper, Failure], errors.APIError]], ...] = (
+    (lambda f: f.status in (401, 403), ErrorMapper._refused_key),
+    (lambda f: f.status == 404 or (f.status == 400 and f.code == "unknown_model"), ErrorMapper._not_found),  # Azure v1: 400
+    (lambda f: f.status == 429, ErrorMapper._rate_limited),
+    (lambda f: f.status == 400 and f.code in ("unsupported_parameter", "unsupported_value"), ErrorMapper._unsupported),
+    (lambda f: f.status in (400, None) and is_filtered(f), ErrorMapper._filtered),
+    (lambda f: f.status in REFUSED and looks_like_image_problem(f.code, f.param, f.service_msg), ErrorMapper._bad_image),
+    (lambda f: f.status in REFUSED, ErrorMapper._bad_request),
+    (lambda f: f.status == 408, ErrorMapper._timed_out),
+    (lambda f: f.status is not None and f.status >= 500, ErrorMapper._server_failed),
+    (lambda f: True, ErrorMapper._other),
+)

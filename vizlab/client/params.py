@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from vizlab import errors
+from vizlab.client.targets import BackendKind
 from vizlab.models.registry import canonical_name, lookup
 from vizlab.models.types import ModelInfo
 
@@ -30,7 +31,7 @@ ACCEPTED_DEFAULTS: Mapping[str, float] = {"temperature": 1, "top_p": 1}
 _SERVICE_HOST_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
 
 
-def applies_registry(backend: str, endpoint: str) -> bool:
+def applies_registry(backend: BackendKind | str, endpoint: str) -> bool:
     """True where the registry's parameter rules hold: Azure, the built-in backend, OpenAI.
 
     >>> applies_registry("openai", "http://localhost:11434/v1")
@@ -38,7 +39,7 @@ def applies_registry(backend: str, endpoint: str) -> bool:
     >>> applies_registry("openai", "https://res.openai.azure.com/openai/v1")
     True
     """
-    if backend in ("azure", "local"):
+    if BackendKind(backend) in (BackendKind.AZURE, BackendKind.LOCAL):
         return True
     host = (urlsplit(endpoint).hostname or "").lower()
     return host == "api.openai.com" or host.endswith(_SERVICE_HOST_SUFFIXES)

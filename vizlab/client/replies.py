@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from vizlab.conversation.costs import cost_total
+
 if TYPE_CHECKING:
     from vizlab.models.types import Cost
     from vizlab.tokens.pricing import PriceTable
@@ -60,14 +62,6 @@ class Prepared:
 
 def _fmt_int(n: int | None) -> str:
     return "?" if n is None else f"{n:,}"
-
-
-def _cost_total(cost: Any) -> float | None:
-    total = getattr(cost, "total", cost)
-    try:
-        return None if total is None else float(total)
-    except (TypeError, ValueError):
-        return None
 
 
 @dataclass(repr=False)
@@ -156,7 +150,7 @@ class Reply:
         else:
             prompt = f"prompt ~{_fmt_int(est)} tokens (estimate; no usage reported)"
             completion = "completion ?"
-        total = _cost_total(self.cost)
+        total = cost_total(self.cost)
         cost = "$?" if total is None else f"${total:.4f}"
         return f"{prompt} · {completion} · {cost} · {self.latency_s:.2f} s · finish: {self.finish_reason}"
 
@@ -189,17 +183,18 @@ def filtered_categories(results: Any) -> list[str]:
 
 
 class StreamOwner(Protocol):
-    """What a :class:`ReplyStream` needs from the client that started it."""
+    """What a :class:`ReplyStream` needs from the client's chat part that started it."""
 
-    deployment: str
+    @property
+    def deployment(self) -> str: ...
 
-    def _build_reply(
+    def build_reply(
         self, raw: dict[str, Any], prepared: Prepared, latency_s: float, request_id: str | None
     ) -> Reply: ...
 
-    def _deliver(self, reply: Reply, prepared: Prepared, *, stacklevel: int) -> Reply: ...
+    def deliver(self, reply: Reply, prepared: Prepared, *, stacklevel: int) -> Reply: ...
 
-    def _map_error(self, e: BaseException) -> Any: ...
+    def map_error(self, e: BaseException) -> Any: ...
 
 
 class ReplyStream:
@@ -250,7 +245,7 @@ class ReplyStream:
             if self._cancelled:
                 return
             self._done = True
-            raise self._client._map_error(e) from e
+            raise self._client.map_error(e) from e
         except Exception:
             if self._cancelled:  # closing the stream from another thread breaks its read
                 return
@@ -260,8 +255,8 @@ class ReplyStream:
                 return
             self._done = True
         latency = time.perf_counter() - self._prepared.started
-        reply = self._client._build_reply(self._assemble(), self._prepared, latency, self._request_id)
-        self.reply = self._client._deliver(reply, self._prepared, stacklevel=2)
+        reply = self._client.build_reply(self._assemble(), self._prepared, latency, self._request_id)
+        self.reply = self._client.deliver(reply, self._prepared, stacklevel=3)  # deliver, here, the user's loop
 
     def _assemble(self) -> dict[str, Any]:
         """One chat.completion-shaped dict from the chunks (Azure sends prompt filter results
@@ -300,7 +295,7 @@ class ReplyStream:
             latency = time.perf_counter() - self._prepared.started
             raw = self._assemble()
             raw["choices"][0]["finish_reason"] = "cancelled"
-            self.reply = self._client._build_reply(raw, self._prepared, latency, self._request_id)
+            self.reply = self._client.build_reply(raw, self._prepared, latency, self._request_id)
             self._cancelled = True
         self._sdk_stream.close()
         try:

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from vizlab.client.chat import ChatCalls, is_conversation, request_messages
 from vizlab.client.replies import Prepared, Reply, request_id_of, ungrounded_of
-from vizlab.client.targets import v1_sdk
 from vizlab.errors import redact
 
 if TYPE_CHECKING:
@@ -66,98 +65,67 @@ def _new_turn(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return messages[last + 1 :]
 
 
-class ResponsesCalls(ChatCalls):
-    """Mixin: the Responses API calls (``respond``); reuses the chat path's estimate and Reply."""
+class ResponsesCalls:
+    """The Responses API part of a client (``respond``); it reuses the chat part's estimate and Reply."""
 
-    _target: Any
-    timeout: float
-    max_retries: int
-    _responses_client: Any = None
-
-    @property
-    def responses_sdk(self) -> Any:
-        """The official openai client this Client sends Responses API calls through (see below)."""
-        return self._responses_sdk()
-
-    def _responses_sdk(self) -> Any:
-        """The SDK client for the Responses API. On Azure (and the built-in backend) that is the
-        v1 route, ``OpenAI(base_url=f"{endpoint}/openai/v1/")``: dated api-versions before
-        2025-03-01-preview have no Responses API, and the v1 API needs none (Azure OpenAI
-        "Responses API" how-to, 2026). Elsewhere it is the chat client itself."""
-        t = self._target
-        if t.backend not in ("azure", "local") or t.v1:
-            return self._sdk
-        if self._responses_client is None:
-            self._responses_client = v1_sdk(t, asynchronous=False, timeout=self.timeout, max_retries=self.max_retries)
-        return self._responses_client
+    def __init__(self, chat: ChatCalls) -> None:
+        self.chat = chat
 
     def respond(
         self,
         conversation_or_messages: Any,
         *,
-        detail: str | None = None,
-        max_output_tokens: int | None = 1000,
-        previous_response_id: str | None = None,
-        instructions: str | None = None,
-        store: bool = True,
-        prices: PriceTable | None = None,
-        **params: Any,
+        detail: str | None,
+        max_output_tokens: int | None,
+        previous_response_id: str | None,
+        instructions: str | None,
+        store: bool,
+        prices: PriceTable | None,
+        params: dict[str, Any],
+        stacklevel: int,
     ) -> Reply:
-        """Send through the Responses API and return the :class:`Reply` (same object as
-        :meth:`chat`). With ``previous_response_id`` only the new turn is sent and the service
-        answers from its stored context; ``reply.raw["id"]`` is this response's id."""
+        """``stacklevel``: what warnings.warn would need here to name the user's line."""
+        chat = self.chat
         messages = request_messages(conversation_or_messages, detail)
         if previous_response_id is not None:
             messages = _new_turn(messages)
         conversation = conversation_or_messages if is_conversation(conversation_or_messages) else None
-        prepared = self._prepare(
+        prepared = chat.prepare(
             messages, detail=None, max_tokens=max_output_tokens, prices=prices, params={}, stream=False
         )
         prepared.conversation = conversation
-        body: dict[str, Any] = {"model": self.deployment, "input": to_responses_input(messages), "store": store}
+        body: dict[str, Any] = {"model": chat.deployment, "input": to_responses_input(messages), "store": store}
         if max_output_tokens is not None:
             body["max_output_tokens"] = max_output_tokens
         if previous_response_id is not None:
             body["previous_response_id"] = previous_response_id
         if instructions is not None:
             body["instructions"] = instructions
-        body.update(self.adapted(params))
+        body.update(chat.state.adapted(params))
         prepared.body = body
         started = time.perf_counter()
-        response = self._send(lambda b: self._responses_sdk().responses.with_raw_response.create(**b), prepared)
-        with self._sdk_errors():
+        sdk = chat.transport.responses_sdk()
+        response = chat.send(lambda b: sdk.responses.with_raw_response.create(**b), prepared, stacklevel=stacklevel + 1)
+        with chat.mapper.guard():
             result = response.parse()
         latency = time.perf_counter() - started
         raw = result.model_dump(mode="json", exclude_unset=True)
-        reply = self._reply_from_response(raw, prepared, latency, request_id_of(response.headers))
+        reply = self.reply_from_response(raw, prepared, latency, request_id_of(response.headers))
         reply.ungrounded = tuple(ungrounded_of(response.headers))
-        return self._deliver(reply, prepared, stacklevel=2)
+        return chat.deliver(reply, prepared, stacklevel=stacklevel + 1)
 
-    def _reply_from_response(
+    def reply_from_response(
         self, raw: dict[str, Any], prepared: Prepared, latency_s: float, request_id: str | None
     ) -> Reply:
         from vizlab.tokens.usage import Usage
 
-        model = self._reported_model(raw, prepared)  # first: it may fill in the estimate
-        texts: list[str] = []
-        for item in raw.get("output") or []:
-            for part in item.get("content") or [] if isinstance(item, Mapping) else []:
-                if isinstance(part, Mapping) and part.get("type") == "output_text":
-                    texts.append(str(part.get("text", "")))
-                elif isinstance(part, Mapping) and part.get("type") == "refusal":
-                    texts.append(str(part.get("refusal", "")))
-        status = raw.get("status")
-        incomplete = raw.get("incomplete_details") or {}
-        finish = "stop" if status == "completed" else (
-            "length" if incomplete.get("reason") == "max_output_tokens" else
-            "content_filter" if incomplete.get("reason") == "content_filter" else str(status)
-        )
-        if any(isinstance(i, Mapping) and i.get("type") == "function_call" for i in raw.get("output") or []):
-            finish = "tool_calls"
+        chat = self.chat
+        model = chat.reported_model(raw, prepared)  # first: it may fill in the estimate
         usage = Usage.from_openai(raw["usage"]) if raw.get("usage") else None
+        secrets = chat.transport.secrets()
         return Reply(
-            text="".join(texts),
-            finish_reason=finish,
+            text=output_text(raw),
+            finish_reason=finish_of(raw),
             usage=usage,
             estimate=prepared.estimate,
             model=model,
@@ -166,10 +134,35 @@ class ResponsesCalls(ChatCalls):
             latency_s=latency_s,
             raw=raw,
             request=prepared.body,
-            cost=self._cost(usage, prepared),
-            backend=self.backend,
-            deployment=self.deployment,
+            cost=chat.cost(usage, prepared),
+            backend=str(chat.transport.backend),
+            deployment=chat.deployment,
             request_id=request_id,
-            estimate_error=redact(prepared.estimate_error, self._secrets()) if prepared.estimate_error else None,
+            estimate_error=redact(prepared.estimate_error, secrets) if prepared.estimate_error else None,
             answered_by=prepared.answered_by,
         )
+
+
+def output_text(raw: Mapping[str, Any]) -> str:
+    """The text of a Responses object: every output_text and refusal part, in order."""
+    texts: list[str] = []
+    for item in raw.get("output") or []:
+        for part in item.get("content") or [] if isinstance(item, Mapping) else []:
+            if isinstance(part, Mapping) and part.get("type") == "output_text":
+                texts.append(str(part.get("text", "")))
+            elif isinstance(part, Mapping) and part.get("type") == "refusal":
+                texts.append(str(part.get("refusal", "")))
+    return "".join(texts)
+
+
+def finish_of(raw: Mapping[str, Any]) -> str:
+    """A Responses object's status as a Chat finish_reason (stop, length, content_filter, tool_calls)."""
+    status = raw.get("status")
+    incomplete = raw.get("incomplete_details") or {}
+    finish = "stop" if status == "completed" else (
+        "length" if incomplete.get("reason") == "max_output_tokens" else
+        "content_filter" if incomplete.get("reason") == "content_filter" else str(status)
+    )
+    if any(isinstance(i, Mapping) and i.get("type") == "function_call" for i in raw.get("output") or []):
+        finish = "tool_calls"
+    return finish

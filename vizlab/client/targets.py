@@ -13,6 +13,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,6 +36,21 @@ LOCAL_MODEL_NAME = "vizlab-local-analyst"
 DUMMY_KEY = "not-needed"
 # "inprocess" is the built-in backend inside this interpreter (tests that need its internals).
 BACKENDS = ("azure", "openai", "local", "inprocess")
+
+
+class BackendKind(str, Enum):
+    """The kind of backend a client talks to; a str, so ``client.backend == "azure"`` still holds.
+
+    >>> BackendKind("azure") == "azure", f"{BackendKind.LOCAL}"
+    (True, 'local')
+    """
+
+    AZURE = "azure"  # Azure OpenAI (a resource endpoint and deployments)
+    OPENAI = "openai"  # OpenAI, or an OpenAI-compatible server (Ollama, vLLM, LM Studio)
+    LOCAL = "local"  # the built-in backend (shared process, or in this interpreter)
+
+    def __str__(self) -> str:  # the plain value in str() and f-strings on every Python version
+        return str(self.value)
 
 
 # --- secrets ----------------------------------------------------------------------------------
@@ -158,7 +174,7 @@ def shared_local_backend(options: Mapping[str, Any]) -> Any:
 class Target:
     """Where requests go and how they authenticate; never printed with the key."""
 
-    backend: str
+    backend: BackendKind
     endpoint: str  # Azure: the resource endpoint; openai: the base URL
     deployment: str  # Azure deployment name, or the model name for the openai backend
     api_version: str | None
@@ -169,10 +185,13 @@ class Target:
     model: str | None = None  # the model behind an Azure deployment, when connect(model=) or a variable names it
     model_source: str | None = None  # where `model` came from: "connect(model=)" or "AZURE_OPENAI_MODEL"
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "backend", BackendKind(self.backend))  # "azure" is taken as BackendKind.AZURE
+
     @property
     def v1(self) -> bool:
         """True on Azure's v1 route (``/openai/v1/``, no api-version)."""
-        return self.backend == "azure" and self.api_version is None
+        return self.backend is BackendKind.AZURE and self.api_version is None
 
     @property
     def v1_base_url(self) -> str:
@@ -202,6 +221,140 @@ def entra_token_provider(endpoint: str) -> Callable[[], str]:
     return provider
 
 
+@dataclass(frozen=True)
+class TargetRequest:
+    """What :func:`vizlab.connect` was given, beside the environment and ``.env`` settings."""
+
+    backend: str | None = None
+    endpoint: str | None = None
+    api_key: str | None = None
+    deployment: str | None = None
+    api_version: str | None = None
+    base_url: str | None = None
+    model: str | None = None
+    use_entra_id: bool | None = None
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    local_options: Mapping[str, Any] | None = None
+
+
+def choose_backend(request: TargetRequest) -> str:
+    """The backend the request names, in the order of docs/internals.md#client: ``backend=``, then
+    ``local_options=``, ``endpoint=``, ``base_url=``, VIZLAB_BACKEND, Azure, OpenAI variables, local.
+
+    >>> choose_backend(TargetRequest(base_url="http://localhost:11434/v1"))
+    'openai'
+    """
+    env, backend = request.env, request.backend
+    if backend is not None:
+        if backend not in BACKENDS:
+            raise ConfigurationError(f"backend={backend!r} is not one of {', '.join(BACKENDS)} (or None to choose)")
+        return backend
+    if request.local_options is not None:  # asking for local settings means the built-in backend
+        return "inprocess" if env.get("VIZLAB_BACKEND", "").strip().lower() == "inprocess" else "local"
+    if request.endpoint:
+        return "azure"
+    if request.base_url:
+        return "openai"
+    if env.get("VIZLAB_BACKEND"):
+        named = env["VIZLAB_BACKEND"].strip().lower()
+        if named not in BACKENDS:
+            raise ConfigurationError(
+                f"VIZLAB_BACKEND={env['VIZLAB_BACKEND']!r} is not one of {', '.join(BACKENDS)}: "
+                "fix or unset the variable (in the shell or .env)"
+            )
+        return named
+    if env.get("AZURE_OPENAI_ENDPOINT"):
+        return "azure"
+    if request.api_key or env.get("OPENAI_API_KEY") or env.get("OPENAI_BASE_URL"):
+        return "openai"
+    return "local"
+
+
+def azure_target(request: TargetRequest) -> Target:
+    """Azure OpenAI: the endpoint, deployment, route (v1 unless a dated api-version is named), and a
+    key or a Microsoft Entra ID token."""
+    env = request.env
+    endpoint = request.endpoint or env.get("AZURE_OPENAI_ENDPOINT")
+    if not endpoint:
+        raise ConfigurationError(
+            "backend='azure' needs an endpoint: pass endpoint='https://RESOURCE.openai.azure.com' "
+            "or set AZURE_OPENAI_ENDPOINT (Azure portal > your resource > Keys and Endpoint)"
+        )
+    model = request.model or env.get("AZURE_OPENAI_MODEL")
+    source = "connect(model=)" if request.model else ("AZURE_OPENAI_MODEL" if model else None)
+    deployment = (
+        request.deployment or env.get("AZURE_OPENAI_DEPLOYMENT") or env.get("AZURE_OPENAI_DEPLOYMENT_NAME")
+        or model or DEFAULT_MODEL
+    )
+    api_version = request.api_version or env.get("OPENAI_API_VERSION") or V1_ROUTE
+    if "/openai/v1" in endpoint.rstrip("/") + "/":
+        api_version = V1_ROUTE  # an endpoint naming the v1 route takes no api-version
+    route = None if api_version == V1_ROUTE else api_version
+    key = None if request.use_entra_id else (request.api_key or env.get("AZURE_OPENAI_API_KEY"))
+    if key:
+        return Target(BackendKind.AZURE, endpoint, deployment, route, "key", Secret(key), model=model, model_source=source)
+    if request.use_entra_id is False:
+        raise ConfigurationError(
+            f"use_entra_id=False but no key for {display_url(endpoint)}: pass api_key= or set "
+            "AZURE_OPENAI_API_KEY, or allow Entra ID (`az login`)"
+        )
+    provider = entra_token_provider(endpoint)
+    return Target(
+        BackendKind.AZURE, endpoint, deployment, route, "entra-id", Secret(None), provider, model=model, model_source=source
+    )
+
+
+def openai_model(request: TargetRequest) -> str:
+    return request.model or request.deployment or request.env.get("OPENAI_MODEL") or DEFAULT_MODEL
+
+
+def openai_target(request: TargetRequest) -> Target:
+    """OpenAI itself (api.openai.com): a key is needed."""
+    key = request.api_key or request.env.get("OPENAI_API_KEY")
+    if not key:
+        raise ConfigurationError(
+            "backend='openai' needs OPENAI_API_KEY (or api_key=), or OPENAI_BASE_URL / base_url= "
+            "for a local OpenAI-compatible server such as Ollama, vLLM or LM Studio"
+        )
+    return Target(BackendKind.OPENAI, "https://api.openai.com/v1", openai_model(request), None, "key", Secret(key))
+
+
+def compatible_target(request: TargetRequest) -> Target:
+    """An OpenAI-compatible server at ``base_url`` (Ollama, vLLM, LM Studio): the key is optional."""
+    base_url = request.base_url or request.env.get("OPENAI_BASE_URL") or ""
+    key = request.api_key or request.env.get("OPENAI_API_KEY")
+    auth = "key" if key else "none"
+    return Target(BackendKind.OPENAI, base_url, openai_model(request), None, auth, Secret(key or DUMMY_KEY))
+
+
+def local_target(request: TargetRequest, *, in_process: bool) -> Target:
+    """The built-in backend: the user's shared process, or (``in_process``) one in this interpreter,
+    serving the wanted deployment beside its defaults."""
+    options = dict(request.local_options or {})
+    from vizlab.local.config import DEFAULT_DEPLOYMENT, DEFAULT_DEPLOYMENTS
+
+    wanted = request.deployment or request.model or DEFAULT_DEPLOYMENT  # named in one place, with the rule
+    deployments = tuple(options.pop("deployments", DEFAULT_DEPLOYMENTS))
+    if wanted not in deployments:
+        deployments = (*deployments, wanted)
+    options["deployments"] = deployments
+    local = local_backend(options) if in_process else shared_local_backend(options)
+    # The built-in backend accepts any key unless local_options set one.
+    key = request.api_key or options.get("api_key") or "vizlab-local"
+    api_version = request.api_version or DEFAULT_API_VERSION
+    return Target(BackendKind.LOCAL, str(local.url), wanted, api_version, "key", Secret(key), local=local)
+
+
+# One builder per backend the request can choose; "openai" with a base URL is an OpenAI-compatible server.
+TARGET_BUILDERS: Mapping[str, Callable[[TargetRequest], Target]] = {
+    "azure": azure_target,
+    "openai": openai_target,
+    "openai-compatible": compatible_target,
+    "local": lambda request: local_target(request, in_process=False),
+    "inprocess": lambda request: local_target(request, in_process=True),
+}
+
+
 def resolve_target(
     *,
     backend: str | None,
@@ -215,88 +368,15 @@ def resolve_target(
     env: Mapping[str, str],
     local_options: Mapping[str, Any] | None,
 ) -> Target:
-    if backend is not None and backend not in BACKENDS:
-        raise ConfigurationError(f"backend={backend!r} is not one of {', '.join(BACKENDS)} (or None to choose)")
-    if backend is None:
-        if local_options is not None:  # asking for local settings means the built-in backend
-            backend = "inprocess" if env.get("VIZLAB_BACKEND", "").strip().lower() == "inprocess" else "local"
-        elif endpoint:
-            backend = "azure"
-        elif base_url:
-            backend = "openai"
-        elif env.get("VIZLAB_BACKEND"):
-            backend = env["VIZLAB_BACKEND"].strip().lower()
-            if backend not in BACKENDS:
-                raise ConfigurationError(
-                    f"VIZLAB_BACKEND={env['VIZLAB_BACKEND']!r} is not one of {', '.join(BACKENDS)}: "
-                    "fix or unset the variable (in the shell or .env)"
-                )
-        elif env.get("AZURE_OPENAI_ENDPOINT"):
-            backend = "azure"
-        elif api_key or env.get("OPENAI_API_KEY") or env.get("OPENAI_BASE_URL"):
-            backend = "openai"
-        else:
-            backend = "local"
-
-    if backend == "azure":
-        endpoint = endpoint or env.get("AZURE_OPENAI_ENDPOINT")
-        if not endpoint:
-            raise ConfigurationError(
-                "backend='azure' needs an endpoint: pass endpoint='https://RESOURCE.openai.azure.com' "
-                "or set AZURE_OPENAI_ENDPOINT (Azure portal > your resource > Keys and Endpoint)"
-            )
-        source = "connect(model=)" if model else ("AZURE_OPENAI_MODEL" if env.get("AZURE_OPENAI_MODEL") else None)
-        model = model or env.get("AZURE_OPENAI_MODEL")
-        deployment = (
-            deployment or env.get("AZURE_OPENAI_DEPLOYMENT") or env.get("AZURE_OPENAI_DEPLOYMENT_NAME")
-            or model or DEFAULT_MODEL
-        )
-        api_version = api_version or env.get("OPENAI_API_VERSION") or V1_ROUTE
-        if "/openai/v1" in endpoint.rstrip("/") + "/":
-            api_version = V1_ROUTE  # an endpoint naming the v1 route takes no api-version
-        route: str | None = None if api_version == V1_ROUTE else api_version
-        key = None if use_entra_id else (api_key or env.get("AZURE_OPENAI_API_KEY"))
-        if key:
-            return Target("azure", endpoint, deployment, route, "key", Secret(key), model=model, model_source=source)
-        if use_entra_id is False:
-            raise ConfigurationError(
-                f"use_entra_id=False but no key for {display_url(endpoint)}: pass api_key= or set "
-                "AZURE_OPENAI_API_KEY, or allow Entra ID (`az login`)"
-            )
-        provider = entra_token_provider(endpoint)
-        return Target(
-            "azure", endpoint, deployment, route, "entra-id", Secret(None), provider, model=model, model_source=source
-        )
-
-    if backend == "openai":
-        base_url = base_url or env.get("OPENAI_BASE_URL")
-        key = api_key or env.get("OPENAI_API_KEY")
-        if not key and not base_url:
-            raise ConfigurationError(
-                "backend='openai' needs OPENAI_API_KEY (or api_key=), or OPENAI_BASE_URL / base_url= "
-                "for a local OpenAI-compatible server such as Ollama, vLLM or LM Studio"
-            )
-        name = model or deployment or env.get("OPENAI_MODEL") or DEFAULT_MODEL
-        auth = "key" if key else "none"
-        return Target(
-            "openai", base_url or "https://api.openai.com/v1", name, None, auth, Secret(key or DUMMY_KEY)
-        )
-
-    # backend == "local" (the shared process) or "inprocess"
-    options = dict(local_options or {})
-    from vizlab.local.config import DEFAULT_DEPLOYMENT, DEFAULT_DEPLOYMENTS
-
-    wanted = deployment or model or DEFAULT_DEPLOYMENT  # named in one place, with the rule
-    deployments = tuple(options.pop("deployments", DEFAULT_DEPLOYMENTS))
-    if wanted not in deployments:
-        deployments = (*deployments, wanted)
-    options["deployments"] = deployments
-    local = local_backend(options) if backend == "inprocess" else shared_local_backend(options)
-    # The built-in backend accepts any key unless local_options set one.
-    key = api_key or options.get("api_key") or "vizlab-local"
-    return Target(
-        "local", str(local.url), wanted, api_version or DEFAULT_API_VERSION, "key", Secret(key), local=local
+    """The :class:`Target` that :func:`vizlab.connect`'s arguments and the settings name."""
+    request = TargetRequest(
+        backend=backend, endpoint=endpoint, api_key=api_key, deployment=deployment, api_version=api_version,
+        base_url=base_url, model=model, use_entra_id=use_entra_id, env=env, local_options=local_options,
     )
+    chosen = choose_backend(request)
+    if chosen == "openai" and (base_url or env.get("OPENAI_BASE_URL")):
+        chosen = "openai-compatible"
+    return TARGET_BUILDERS[chosen](request)
 
 
 def default_token_model(names: Sequence[str | None]) -> str:

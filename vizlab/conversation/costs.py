@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from vizlab.tokens.pricing import PriceTable
     from vizlab.tokens.request import RequestEstimate
 
-__all__ = ["Builder", "request_estimates", "cost_rows", "reply_to", "running_totals", "usage_field"]
+__all__ = ["Builder", "request_estimates", "cost_rows", "reply_to", "running_totals", "usage_field", "cost_total"]
 
 # Conversation._build: (turns, policy, fmt, *, check_limit, stored, plan) -> message list.
 Builder = Callable[..., list[dict[str, Any]]]
@@ -229,14 +229,14 @@ def cost_rows(
         reported = rep_prompt is not None
         prompt = rep_prompt if reported and rep_prompt is not None else est.prompt_tokens
         completion = (rep_completion or 0) if reported else 0
-        cost = _cost_total(reply.meta.get("cost")) if reply is not None else None
+        cost = cost_total(reply.meta.get("cost")) if reply is not None else None
         if cost is None and reported:
             try:
                 cost = table.cost(prompt, completion, model=model).total
             except UnknownModelError:
                 cost = None
         elif cost is None:
-            cost = _cost_total(est.cost)
+            cost = cost_total(est.cost)
         cum_prompt += prompt
         cum_total += prompt + completion
         cum_cost = None if cum_cost is None or cost is None else cum_cost + cost
@@ -292,8 +292,13 @@ def usage_field(usage: Any, *names: str) -> int | None:
     return None
 
 
-def _cost_total(cost: Any) -> float | None:
-    """A float from a recorded cost: a number, a dict with ``total``, or a Cost object."""
+def cost_total(cost: Any) -> float | None:
+    """A float from a recorded cost: a number, a dict with ``total`` (or ``input`` and ``output``),
+    or a Cost object; None when there is none. The one copy (replies and panels use it too).
+
+    >>> cost_total({"input": 0.25, "output": 0.5}), cost_total(None), cost_total(True)
+    (0.75, None, None)
+    """
     if cost is None or isinstance(cost, bool):
         return None
     if isinstance(cost, (int, float)):

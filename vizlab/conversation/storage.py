@@ -42,7 +42,9 @@ __all__ = [
     "describe_unsigned",
     "clean_stale_temps",
     "jsonable",
+    "atomic_write_bytes",
     "atomic_write_text",
+    "human_bytes",
     "to_document",
     "read_document",
     "check_header",
@@ -196,13 +198,15 @@ def _redacted(value: Any) -> Any:
     return value
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a crash leaves the old file or the new one, never half."""
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves the old file or the new one, never half: a
+    temp file beside it (named with this PID, for :func:`clean_stale_temps`), fsynced, then renamed.
+    The one copy (conversations, batch files and manifests use it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -214,6 +218,11 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """:func:`atomic_write_bytes` of ``text`` in UTF-8."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
 _EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp"}
 
 
@@ -221,12 +230,18 @@ def _extension(mime: str) -> str:
     return _EXTENSIONS.get(mime, ".bin")
 
 
-def _human_bytes(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / (1024 * 1024):.1f} MB"
+def human_bytes(n: int) -> str:
+    """``human_bytes(2048)`` -> ``'2.0 KB'`` (powers of 1024, as file managers show them; the one copy).
+
+    >>> human_bytes(512), human_bytes(3 * 1024 * 1024)
+    ('512 B', '3.0 MB')
+    """
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
 
 
 
@@ -431,7 +446,7 @@ def to_markdown(conv: SavedState, *, image_dir: str | os.PathLike[str] | None = 
                 img = conv.images[key]
                 lines.append(
                     f"*[image: {image_label(key, conv.images, conv.urls)}, {img.width}x{img.height}, "
-                    f"{img.mime}, {_human_bytes(img.nbytes)}, detail {turn.detail}]*"
+                    f"{img.mime}, {human_bytes(img.nbytes)}, detail {turn.detail}]*"
                 )
         if turn.images:
             lines.append("")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from vizlab.client.targets import BackendKind
 from vizlab.errors import ImageError, redact
 from vizlab.experiments.cache import ResultCache
 from vizlab.experiments.document_arms import part_for
@@ -133,7 +134,7 @@ def plan_run(client: Client, items: Any, spec: RunSpec) -> Plan:
     names = spec.deployments or (str(client.deployment),)
     deployments = {d: _deployment(client, d) for d in names}
     arms = spec.arms(names)
-    _check_arms(arms, deployments, provider="openai" if client.backend == "openai" else "azure")
+    _check_arms(arms, deployments, provider="openai" if client.backend == BackendKind.OPENAI else "azure")
     bodies = {(a.deployment, a.reasoning_effort): _body(deployments[a.deployment], spec, a.reasoning_effort)
               for a in arms}  # fmt: skip
     stamp = LOCAL_STAMP if is_builtin_analyst(client) else None

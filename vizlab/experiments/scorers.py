@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from vizlab.client.targets import BackendKind
 from vizlab.errors import VizlabError
 
 __all__ = [
@@ -247,7 +248,7 @@ def is_builtin_analyst(client: Any, model: str | None = None) -> bool:
     """Whether ``client`` (or a reply's ``model``) is the built-in backend's analyst."""
     if model is not None and "vizlab-local-analyst" in model:
         return True
-    if getattr(client, "backend", None) == "local":
+    if getattr(client, "backend", None) == BackendKind.LOCAL:
         return True
     from urllib.parse import urlsplit
 

@@ -462,6 +462,47 @@ def _bound(name: str, value: int | None) -> int:
     return value
 
 
+def _checked_sizes(image_sizes: Mapping[str, tuple[int, int]] | None) -> Mapping[str, tuple[int, int]]:
+    """``image_sizes`` checked: a dict of url -> (width, height), each a size an image can have."""
+    sizes = {} if image_sizes is None else image_sizes
+    if not isinstance(sizes, Mapping):
+        raise TypeError(f"image_sizes must be a dict of url -> (width, height), not {type(sizes).__name__}")
+    for url, size in sizes.items():
+        if not (isinstance(size, tuple) and len(size) == 2):
+            raise ValueError(f"image_sizes[{url!r}] = {size!r} must be a (width, height) tuple")
+        check_size(*size)
+    return sizes
+
+
+def _preamble(
+    counter: _Counter, messages: list[dict[str, Any]], instructions: str | None, reasoning: Mapping[str, Any] | None
+) -> tuple[list[dict[str, Any]], int]:
+    """The messages with ``instructions`` first, and the overhead before them: reply priming, the
+    service's text for empty instructions, and pro mode's own prompt (each measured)."""
+    overhead = REPLY_PRIMING_TOKENS
+    if instructions == "" and counter.info.name in EMPTY_INSTRUCTIONS_TOKENS:
+        extra = EMPTY_INSTRUCTIONS_TOKENS[counter.info.name]
+        overhead += extra
+        counter.notes.append(f"instructions='' (empty): the service adds its own system text ({extra} tokens "
+                             "measured); omit instructions instead")
+    if instructions:
+        messages = [{"role": "developer", "content": instructions}, *messages]
+        overhead += _instructions_drift(counter)
+    if isinstance(reasoning, Mapping) and reasoning.get("mode") == "pro":
+        overhead += PRO_MODE_TOKENS
+        counter.notes.append(f"reasoning mode 'pro': {PRO_MODE_TOKENS} prompt tokens of the service's own (measured)")
+    return messages, overhead
+
+
+def _cost(info: Any, prices: _Pricer | None, prompt: int, completion: int, *, model: str, cache_write_tokens: int) -> Any:
+    """The cost by ``prices`` (default: the registry's), or None when no price is known for ``model``."""
+    try:
+        table = info.prices if prices is None else prices
+        return table.cost(prompt, completion, model=model, cache_write_tokens=cache_write_tokens)
+    except UnknownModelError:
+        return None
+
+
 def estimate_request(
     messages: list[dict[str, Any]] | str,
     *,
@@ -502,27 +543,9 @@ def estimate_request(
         messages = [{"role": "user", "content": messages}]
     if not isinstance(messages, list):
         raise ConversationError(f"messages must be a list of dicts (or a string), not {type(messages).__name__}")
-    sizes = {} if image_sizes is None else image_sizes
-    if not isinstance(sizes, Mapping):
-        raise TypeError(f"image_sizes must be a dict of url -> (width, height), not {type(sizes).__name__}")
-    for url, size in sizes.items():
-        if not (isinstance(size, tuple) and len(size) == 2):
-            raise ValueError(f"image_sizes[{url!r}] = {size!r} must be a (width, height) tuple")
-        check_size(*size)
-    counter = _Counter(model, auto_policy, rules, sizes)
+    counter = _Counter(model, auto_policy, rules, _checked_sizes(image_sizes))
     counter.group = _group(counter.info, _api(api, messages, instructions))
-    overhead = REPLY_PRIMING_TOKENS
-    if instructions == "" and counter.info.name in EMPTY_INSTRUCTIONS_TOKENS:
-        extra = EMPTY_INSTRUCTIONS_TOKENS[counter.info.name]
-        overhead += extra
-        counter.notes.append(f"instructions='' (empty): the service adds its own system text ({extra} tokens "
-                             "measured); omit instructions instead")
-    if instructions:
-        messages = [{"role": "developer", "content": instructions}, *messages]
-        overhead += _instructions_drift(counter)
-    if isinstance(reasoning, Mapping) and reasoning.get("mode") == "pro":
-        overhead += PRO_MODE_TOKENS
-        counter.notes.append(f"reasoning mode 'pro': {PRO_MODE_TOKENS} prompt tokens of the service's own (measured)")
+    messages, overhead = _preamble(counter, messages, instructions, reasoning)
     for i, message in enumerate(messages):
         overhead += _message(counter, f"message {i}", message)
     tool_text, tool_overhead = _tool_tokens(counter, tools, tool_choice, response_format, messages)
@@ -561,11 +584,5 @@ def estimate_request(
         refused=[b.refused for b in counter.images if b.refused],
         disputed=_disputed_notes(info, instructions),
     )
-    try:
-        if prices is None:
-            estimate.cost = info.prices.cost(prompt, completion, model=model, cache_write_tokens=writes)
-        else:
-            estimate.cost = prices.cost(prompt, completion, model=model, cache_write_tokens=writes)
-    except UnknownModelError:
-        estimate.cost = None
+    estimate.cost = _cost(info, prices, prompt, completion, model=model, cache_write_tokens=writes)
     return estimate

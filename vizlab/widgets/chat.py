@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 
+from vizlab.conversation.storage import human_bytes
 from vizlab.widgets._common import (
     BOX_MUTED_COLOUR,
     BOX_TEXT_COLOUR,
@@ -38,7 +39,7 @@ from vizlab.widgets.chat_edit_view import ChatEditingView
 from vizlab.widgets.chat_state import ChatSettings, ChatState
 from vizlab.widgets.code import CODE_KINDS
 from vizlab.widgets.markdown import plain_html, render_markdown
-from vizlab.widgets.state import DETAILS, escape, human_bytes, thumbnail_png
+from vizlab.widgets.state import DETAILS, escape, thumbnail_png
 from vizlab.widgets.transcript import AccessibleNames, CodeView, PromptBox, TranscriptView
 
 if TYPE_CHECKING:

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from vizlab.conversation.costs import cost_total
 from vizlab.errors import VizlabError
-from vizlab.widgets.state import cost_total, error_text, fmt_cost
+from vizlab.widgets.state import error_text, fmt_cost
 
 if TYPE_CHECKING:
     from vizlab.client.core import Client

@@ -19,11 +19,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vizlab.client.targets import BackendKind
+from vizlab.conversation.costs import cost_total
 from vizlab.errors import VizlabError, redact
 from vizlab.widgets.chat_edit import ChatEditing
 from vizlab.widgets.state import (
     client_secrets,
-    cost_total,
     elide_data_urls,
     error_text,
     fmt_cost,
@@ -223,7 +224,7 @@ class ChatState(ChatEditing):
         """
         current = self._client.deployment
         names: list[str] = []
-        if self._client.backend != "azure":
+        if self._client.backend != BackendKind.AZURE:
             try:
                 names = list(self._client.models())
             except (VizlabError, OSError):
@@ -743,7 +744,7 @@ class ChatState(ChatEditing):
         # which would also blank the `api_key=os.environ[...]` that the code needs. The built-in
         # backend's default key is public (it accepts any key) and stays.
         for secret in secrets:
-            if secret and len(secret) >= 4 and not (secret == LOCAL_KEY and self._client.backend == "local"):
+            if secret and len(secret) >= 4 and not (secret == LOCAL_KEY and self._client.backend == BackendKind.LOCAL):
                 code = code.replace(secret, "***")
         return code
 

@@ -20,6 +20,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from vizlab.client.targets import BackendKind
 from vizlab.widgets.state import elide_data_urls
 
 __all__ = ["request_code", "CODE_KINDS", "LOCAL_KEY", "KEY_VARIABLE_LOCAL", "save_images"]
@@ -38,9 +39,9 @@ _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "i
 def _key(client: Any, secrets: Any = ()) -> tuple[str, str | None]:
     """``(variable, default)`` the snippet reads the key from; default None: the variable must be set."""
     backend = getattr(client, "backend", "")
-    if backend == "local":
+    if backend == BackendKind.LOCAL:
         return KEY_VARIABLE_LOCAL, LOCAL_KEY if list(secrets or [LOCAL_KEY]) == [LOCAL_KEY] else None
-    if backend == "openai":
+    if backend == BackendKind.OPENAI:
         return "OPENAI_API_KEY", "not-needed" if getattr(client, "auth", "key") == "none" else None
     return "AZURE_OPENAI_API_KEY", None
 
@@ -55,7 +56,7 @@ def _key_sh(var: str, default: str | None) -> str:
 
 def _url(client: Any) -> str:
     endpoint = str(getattr(client, "endpoint", "")).rstrip("/")
-    if getattr(client, "backend", "") == "openai":
+    if getattr(client, "backend", "") == BackendKind.OPENAI:
         return f"{endpoint}/chat/completions"
     if getattr(client, "api_version", None) is None:  # Azure's v1 route: no api-version, model in the body
         return f"{endpoint}/openai/v1/chat/completions"
@@ -127,7 +128,7 @@ _DATA_URL_PY = (
 
 def _header(client: Any, key: tuple[str, str | None], files: list[tuple[Path, str]], note: str) -> str:
     lines = [note] if note else []
-    if getattr(client, "backend", "") == "local":
+    if getattr(client, "backend", "") == BackendKind.LOCAL:
         lines.append(
             f"# vizlab's built-in backend at {client.endpoint} (served by the kernel that started it: keep it running)."
         )
@@ -149,7 +150,7 @@ def _python(body: dict[str, Any], client: Any, key: tuple[str, str | None], file
     args.pop("stream_options", None)
     model = args.pop("model", getattr(client, "deployment", ""))
     endpoint = str(getattr(client, "endpoint", "")).rstrip("/")
-    if getattr(client, "backend", "") == "openai":
+    if getattr(client, "backend", "") == BackendKind.OPENAI:
         imports = "from openai import OpenAI"
         make = f"client = OpenAI(base_url={endpoint!r}, api_key={_key_py(*key)})"
     elif getattr(client, "api_version", None) is None:  # Azure's v1 route: the plain OpenAI client
@@ -187,7 +188,7 @@ def _auth_headers(client: Any, key: tuple[str, str | None]) -> tuple[str, str]:
     """``(python dict, curl -H)`` for the key, or an Entra ID token from the environment."""
     if getattr(client, "auth", "key") == "entra-id":  # a token from `az account get-access-token`
         return '{"Authorization": "Bearer " + os.environ["AZURE_OPENAI_AD_TOKEN"]}', '-H "Authorization: Bearer $AZURE_OPENAI_AD_TOKEN"'
-    if getattr(client, "backend", "") == "openai":
+    if getattr(client, "backend", "") == BackendKind.OPENAI:
         return f'{{"Authorization": "Bearer " + {_key_py(*key)}}}', f'-H "Authorization: Bearer {_key_sh(*key)}"'
     return f'{{"api-key": {_key_py(*key)}}}', f'-H "api-key: {_key_sh(*key)}"'
 

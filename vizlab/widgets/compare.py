@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 
+from vizlab.conversation.storage import human_bytes
 from vizlab.widgets._common import (
     BOX_MUTED_COLOUR,
     BOX_TEXT_COLOUR,
@@ -29,7 +30,7 @@ from vizlab.widgets._common import (
     text_block,
 )
 from vizlab.widgets.markdown import render_markdown
-from vizlab.widgets.state import CompareColumn, CompareState, escape, human_bytes
+from vizlab.widgets.state import CompareColumn, CompareState, escape
 from vizlab.widgets.transcript import ZoomImage
 
 if TYPE_CHECKING:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from vizlab.client.targets import BackendKind
 from vizlab.errors import redact
 from vizlab.widgets.chat_state import ChatSettings, ChatState
 from vizlab.widgets.state import client_secrets, source_label
@@ -54,7 +55,7 @@ class CompareChatState:
     def _check_served(client: Client, names: list[str]) -> None:
         """Refuse a deployment the backend does not serve, naming those it does (not on Azure:
         its model list is not a list of deployments)."""
-        if client.backend == "azure":
+        if client.backend == BackendKind.AZURE:
             return
         try:
             served = client.models()

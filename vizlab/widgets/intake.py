@@ -16,9 +16,9 @@ from typing import Any
 import anywidget
 import traitlets
 
+from vizlab.conversation.storage import human_bytes
 from vizlab.images.encode import DEFAULT_MAX_BYTES
 from vizlab.images.files import RAW_INPUT_FACTOR
-from vizlab.widgets.state import human_bytes
 
 __all__ = ["FileIntakeWidget", "UPLOAD_LIMIT", "TOO_BIG_NOTE", "refusal_message"]
 

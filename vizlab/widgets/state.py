@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vizlab.conversation.costs import cost_total
+from vizlab.conversation.storage import human_bytes
 from vizlab.errors import VizlabError, redact
 
 if TYPE_CHECKING:
@@ -35,7 +37,6 @@ __all__ = [
     "elide_data_urls",
     "thumbnail_png",
     "tile_grid_png",
-    "human_bytes",
 ]
 
 DETAILS = ("low", "high", "auto")
@@ -56,16 +57,6 @@ THUMBNAIL_BOX = (96, 96)  # vizlab's choice, as the 120-px chat thumbnails and 3
 
 
 # --- small helpers --------------------------------------------------------------------------------
-
-
-def human_bytes(n: int) -> str:
-    """``human_bytes(2048)`` -> ``'2.0 KB'`` (powers of 1024, as file managers show them)."""
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def elide_data_urls(value: Any) -> Any:
@@ -184,16 +175,6 @@ def fmt_int(n: Any) -> str:
 
 def fmt_cost(total: Any) -> str:
     return f"${total:.4f}" if isinstance(total, (int, float)) else "$?"
-
-
-def cost_total(cost: Any) -> float | None:
-    if cost is None:
-        return None
-    if isinstance(cost, Mapping):
-        total = cost.get("total")
-    else:
-        total = getattr(cost, "total", None)
-    return float(total) if isinstance(total, (int, float)) else None
 
 
 def get_field(obj: Any, key: str) -> Any:

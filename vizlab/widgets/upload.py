@@ -11,6 +11,7 @@ from typing import Any
 
 import ipywidgets as W
 
+from vizlab.conversation.storage import human_bytes
 from vizlab.widgets._common import (
     BOX_MUTED_COLOUR,
     ERROR_STYLE,
@@ -27,7 +28,7 @@ from vizlab.widgets._common import (
     toggle_layout,
 )
 from vizlab.widgets.intake import UPLOAD_LIMIT
-from vizlab.widgets.state import DETAILS, LARGE_UPLOAD_NOTE, UploadState, escape, human_bytes
+from vizlab.widgets.state import DETAILS, LARGE_UPLOAD_NOTE, UploadState, escape
 from vizlab.widgets.transcript import DropZone
 
 __all__ = ["UploadPanel"]
