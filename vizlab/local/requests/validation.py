@@ -41,6 +41,24 @@ KNOWN_PARAMETERS = frozenset(
 )
 
 
+class FileImageURL(str):
+    """The ``image_url.url`` of a Responses ``input_image.file_id``: a reference to the uploaded
+    file, resolved to a data URL only after the image-count check, once per file per request
+    (:func:`vizlab.local.requests.images.load_images`). A JSON body cannot make one.
+
+    >>> url = FileImageURL("file-abc")
+    >>> url, url.file_id
+    ('file:file-abc', 'file-abc')
+    """
+
+    file_id: str
+
+    def __new__(cls, file_id: str) -> "FileImageURL":
+        made = super().__new__(cls, f"file:{file_id}")
+        made.file_id = file_id
+        return made
+
+
 @dataclass
 class ImageRef:
     """One image part of a request: where it is, and what the client sent."""
