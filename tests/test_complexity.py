@@ -61,13 +61,9 @@ KNOWN: dict[str, int] = {
     "vizlab.experiments.runner.run_experiment": 93,
     "vizlab.client.targets.resolve_target": 51,
     "vizlab.client.errormap._map_body": 42,
-    "vizlab.local.config.__post_init__": 38,
-    "vizlab.local.replies.responses.parse_responses_request": 34,
     "vizlab.batch.files.build_batch": 30,
-    "vizlab.local.requests.validation.parse_chat_request": 30,
     "vizlab.experiments.calibration._choose": 29,
     "vizlab.experiments.inputs.load_items": 29,
-    "vizlab.local.requests.validation._parse_part": 27,
     "vizlab.tokens.request.estimate_request": 26,
 }
 

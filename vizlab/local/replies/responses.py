@@ -201,6 +201,52 @@ def parse_responses_request(
 
     ``read_file(file_id)`` returns ``(bytes, filename)`` of an uploaded file (404 if unknown).
     """
+    model, max_output = _check_top_level(body)
+    options, text_format = _reply_shape(body)
+    request = ResponsesRequest(
+        model=model,
+        messages=[],
+        new_items=[],
+        turn_messages=[],
+        options=options,
+        max_output_tokens=max_output,
+        instructions=body.get("instructions"),
+        previous_response_id=body.get("previous_response_id"),
+        store=body.get("store") is not False,
+        stream=bool(body.get("stream")),
+        metadata=dict(body.get("metadata") or {}),
+        text_format=text_format,
+        tools_raw=list(body.get("tools") or []),
+        tool_choice_raw=body.get("tool_choice") if body.get("tool_choice") is not None else "auto",
+        parallel_tool_calls=body.get("parallel_tool_calls") is not False,
+        temperature=body.get("temperature"),
+        top_p=body.get("top_p"),
+    )
+    context: list[dict[str, Any]] = []
+    if request.previous_response_id is not None:
+        context = list(store.get(request.previous_response_id, "previous_response_id").context)
+    if "input" not in body or body["input"] is None:
+        raise bad_request("missing_required_parameter", "Missing required parameter: 'input'.", "input")
+    _parse_input(body["input"], request, read_file)
+    # instructions apply to this turn only (Responses API reference, instructions: "the instructions
+    # from a previous response will not be carried over", checked 2026); stored turns are billed
+    # again as input (OpenAI "Conversation state" guide, checked 2026).
+    system = [{"role": "system", "content": request.instructions}] if request.instructions else []
+    request.messages = system + context + request.turn_messages
+    if options.format_type == "json_object" and not any("json" in t.lower() for t in _texts(request.messages)):
+        # The service's words and param for this (seen on Azure; see vizlab.local.requests.validation's Chat twin).
+        raise AzureError(
+            400,
+            None,  # code null on the wire
+            "Response input messages must contain the word 'json' in some form to use 'text.format' of type "
+            "'json_object'.",
+            param="text.format",
+        )
+    return request
+
+
+def _check_top_level(body: Any) -> tuple[str, int | None]:
+    """The body is an object of known fields with the right types; returns ``(model, max_output_tokens)``."""
     if not isinstance(body, dict):
         raise bad_request("invalid_type", "Invalid type for the request body: expected a JSON object.")
     for key in body:
@@ -243,7 +289,11 @@ def parse_responses_request(
         value = body.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise _type_error(name, "a number")
+    return model, max_output
 
+
+def _reply_shape(body: dict[str, Any]) -> tuple[ReplyOptions, dict[str, Any]]:
+    """The reply's shape from ``text.format`` and ``tools``, and the format as the response echoes it."""
     options = ReplyOptions()
     text = body.get("text") or {}
     text_format: dict[str, Any] = {"type": "text"}
@@ -262,47 +312,7 @@ def parse_responses_request(
                 "description": text["format"].get("description"),
             }
     options.tools = parse_tools(body.get("tools"), body.get("tool_choice"), flat=True)
-
-    request = ResponsesRequest(
-        model=model,
-        messages=[],
-        new_items=[],
-        turn_messages=[],
-        options=options,
-        max_output_tokens=max_output,
-        instructions=body.get("instructions"),
-        previous_response_id=body.get("previous_response_id"),
-        store=body.get("store") is not False,
-        stream=bool(body.get("stream")),
-        metadata=dict(body.get("metadata") or {}),
-        text_format=text_format,
-        tools_raw=list(body.get("tools") or []),
-        tool_choice_raw=body.get("tool_choice") if body.get("tool_choice") is not None else "auto",
-        parallel_tool_calls=body.get("parallel_tool_calls") is not False,
-        temperature=body.get("temperature"),
-        top_p=body.get("top_p"),
-    )
-    context: list[dict[str, Any]] = []
-    if request.previous_response_id is not None:
-        context = list(store.get(request.previous_response_id, "previous_response_id").context)
-    if "input" not in body or body["input"] is None:
-        raise bad_request("missing_required_parameter", "Missing required parameter: 'input'.", "input")
-    _parse_input(body["input"], request, read_file)
-    # instructions apply to this turn only (Responses API reference, instructions: "the instructions
-    # from a previous response will not be carried over", checked 2026); stored turns are billed
-    # again as input (OpenAI "Conversation state" guide, checked 2026).
-    system = [{"role": "system", "content": request.instructions}] if request.instructions else []
-    request.messages = system + context + request.turn_messages
-    if options.format_type == "json_object" and not any("json" in t.lower() for t in _texts(request.messages)):
-        # The service's words and param for this (seen on Azure; see vizlab.local.requests.validation's Chat twin).
-        raise AzureError(
-            400,
-            None,  # code null on the wire
-            "Response input messages must contain the word 'json' in some form to use 'text.format' of type "
-            "'json_object'.",
-            param="text.format",
-        )
-    return request
+    return options, text_format
 
 
 def _texts(messages: list[dict[str, Any]]) -> list[str]:
