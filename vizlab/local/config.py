@@ -115,38 +115,16 @@ class BackendConfig:
             raise ValueError("BackendConfig.api_key must be None (accept any key) or a non-empty string")
         if not all(isinstance(d, str) and d for d in self.deployments):
             raise ValueError(f"BackendConfig.deployments must be non-empty strings, got {list(self.deployments)!r:.80}")
-        for name in ("rpm", "tpm"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise ValueError(f"BackendConfig.{name} must be None or a whole number >= 1, got {value!r}")
-        if self.max_concurrency is not None and (
-            not isinstance(self.max_concurrency, int) or isinstance(self.max_concurrency, bool) or self.max_concurrency < 1
-        ):
-            raise ValueError(f"BackendConfig.max_concurrency must be None or a whole number >= 1, got {self.max_concurrency!r}")
-        if isinstance(self.allowed_hosts, str):
-            self.allowed_hosts = (self.allowed_hosts,)
-        self.allowed_hosts = tuple(self.allowed_hosts)
-        if not all(isinstance(h, str) and h and (h.startswith("[") or ":" not in h) for h in self.allowed_hosts):
-            raise ValueError(
-                f"BackendConfig.allowed_hosts must be host names without a port, e.g. ('myhost.internal',), "
-                f"got {list(self.allowed_hosts)!r:.80}"
-            )
+        for name in ("rpm", "tpm", "max_concurrency"):
+            _check_count(name, getattr(self, name), optional=True)
+        self.allowed_hosts = _checked_hosts(self.allowed_hosts)
         for name in ("header_timeout_s", "body_timeout_s"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-                raise ValueError(f"BackendConfig.{name} must be a positive number of seconds, got {value!r}")
+            _check_seconds(name, getattr(self, name), positive=True)
         for name in ("latency_s", "stream_chunk_delay_s", "batch_delay_s"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-                raise ValueError(f"BackendConfig.{name} must be a number of seconds >= 0, got {value!r}")
-        if isinstance(self.rate_window_s, bool) or not isinstance(self.rate_window_s, (int, float)) or not (
-            0 < self.rate_window_s < math.inf
-        ):
-            raise ValueError(f"BackendConfig.rate_window_s must be a positive number of seconds, got {self.rate_window_s!r}")
+            _check_seconds(name, getattr(self, name), positive=False)
+        _check_seconds("rate_window_s", self.rate_window_s, positive=True)
         for name in ("max_images", "max_image_bytes"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"BackendConfig.{name} must be a whole number >= 1, got {value!r}")
+            _check_count(name, getattr(self, name), optional=False)
 
     def token_model_for(self, deployment: str) -> str:
         """The model whose token rules count usage on ``deployment``: the deployment's own name
@@ -221,6 +199,35 @@ class BackendConfig:
         # base64 grows data by 4/3; allow 1 MiB of text and JSON around the images.
         return math.ceil(self.max_images * self.max_image_bytes * 4 / 3) + 1024 * 1024
 
+
+
+def _check_count(name: str, value: Any, *, optional: bool) -> None:
+    """A whole number >= 1 (or None when ``optional``), else the ValueError naming the field."""
+    if optional and value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        allowed = "None or a whole number >= 1" if optional else "a whole number >= 1"
+        raise ValueError(f"BackendConfig.{name} must be {allowed}, got {value!r}")
+
+
+def _check_seconds(name: str, value: Any, *, positive: bool) -> None:
+    """A finite number of seconds, > 0 when ``positive`` (else >= 0), else the ValueError naming the field."""
+    number = not isinstance(value, bool) and isinstance(value, (int, float))
+    if positive and not (number and 0 < value < math.inf):
+        raise ValueError(f"BackendConfig.{name} must be a positive number of seconds, got {value!r}")
+    if not positive and not (number and 0 <= value < math.inf):
+        raise ValueError(f"BackendConfig.{name} must be a number of seconds >= 0, got {value!r}")
+
+
+def _checked_hosts(hosts: Any) -> tuple[str, ...]:
+    """``allowed_hosts`` as a tuple of host names without a port (a single string is one name)."""
+    hosts = (hosts,) if isinstance(hosts, str) else tuple(hosts)
+    if not all(isinstance(h, str) and h and (h.startswith("[") or ":" not in h) for h in hosts):
+        raise ValueError(
+            f"BackendConfig.allowed_hosts must be host names without a port, e.g. ('myhost.internal',), "
+            f"got {list(hosts)!r:.80}"
+        )
+    return hosts
 
 
 def _split_deployments(entries: Any, mapping: Any) -> tuple[tuple[str, ...], dict[str, str]]:

@@ -105,7 +105,7 @@ async def count_prompt(state: BackendState, chat: ChatRequest, deployment: str, 
     counted the same way), without the quota or an answer: the token-counting endpoint."""
     config = state.config
     check_vision(chat, config.model_info(deployment))
-    decoded = await run_in_threadpool(load_images, chat, config, origin) if chat.images else []
+    decoded = await run_in_threadpool(load_images, chat, config, origin, state.files) if chat.images else []
     del decoded  # decoding checks the images as a request would; the count reads the parts
     try:
         counted = await run_in_threadpool(
@@ -150,7 +150,7 @@ async def run_completion(
     check_max_tokens(chat, token_model, limits_name, limits)
     check_context_floor(chat, token_model, limits_name, limits)
     await run_in_threadpool(check_prompt, chat.texts)
-    decoded = await run_in_threadpool(load_images, chat, config, origin) if chat.images else []
+    decoded = await run_in_threadpool(load_images, chat, config, origin, state.files) if chat.images else []
     messages = clean_messages(chat)
     documents = has_documents(messages)
     if documents:  # PDFs: file ids resolved, limits checked (vizlab.local.documents)

@@ -9,7 +9,6 @@ Details and sources: docs/internals.md#local
 
 from __future__ import annotations
 
-import base64
 import threading
 import time
 import uuid
@@ -25,6 +24,7 @@ from vizlab.local.requests.documents import parse_responses_file_part, unsupport
 from vizlab.local.requests.fields import RESPONSES_FIELDS
 from vizlab.models.documents import RESPONSES_PART_TYPES
 from vizlab.local.requests.limits import MAX_ITEMS, check_array_length, check_metadata
+from vizlab.local.requests.validation import FileImageURL
 
 __all__ = [
     "ResponsesRequest",
@@ -35,6 +35,8 @@ __all__ = [
     "usage_object",
     "NO_IMAGE_ANSWER",
     "StoredResponse",
+    "STORE_IMAGE_BYTES",
+    "STORE_LIMIT",
     "context_after",
     "new_response_id",
     "not_found",
@@ -47,6 +49,10 @@ NO_IMAGE_ANSWER = (
     "response that has it with previous_response_id."
 )
 STORE_LIMIT = 1000  # stored responses kept per backend (oldest dropped first)
+# Bytes of inline images (data URLs) the stored responses may hold together (oldest dropped first):
+# vizlab's choice, about ten requests' worth of large images (a 14 MB image is a 19 MB data URL),
+# so a long session cannot grow the backend by the 1,000 responses' images (up to 19 GB).
+STORE_IMAGE_BYTES = 256 * 1024 * 1024
 
 
 @dataclass
@@ -79,21 +85,34 @@ class StoredResponse:
     body: dict[str, Any]
     context: list[dict[str, Any]]  # Chat messages of every turn up to and including this answer
     input_items: list[dict[str, Any]]
+    images: tuple[str, ...] = ()  # the distinct inline image data URLs it holds (set by the store)
 
 
 class ResponseStore:
-    """Stored responses of one backend, in memory, bounded, thread-safe."""
+    """Stored responses of one backend, in memory, bounded, thread-safe.
 
-    def __init__(self, limit: int = STORE_LIMIT) -> None:
+    Bounded twice: at most ``limit`` responses, and at most ``image_bytes`` bytes of inline images
+    (data URLs) across them; past either, the oldest responses are dropped whole (a follow-up to
+    one gets the service's 400 ``previous_response_not_found``). The newest is always kept. An
+    ``input_image.file_id`` is stored as a reference to the file, not a copy, and costs nothing
+    here; equal data URLs are stored once (a chain of follow-ups shares its images).
+    """
+
+    def __init__(self, limit: int = STORE_LIMIT, image_bytes: int = STORE_IMAGE_BYTES) -> None:
         self._items: OrderedDict[str, StoredResponse] = OrderedDict()
         self._lock = threading.Lock()
         self._limit = limit
+        self._image_budget = image_bytes
+        self._blobs: dict[str, str] = {}  # data URL -> the one copy the store keeps
+        self._holders: dict[str, int] = {}  # data URL -> how many stored responses hold it
+        self.image_bytes = 0  # bytes of distinct inline images held now
 
     def put(self, stored: StoredResponse) -> None:
         with self._lock:
+            stored.images = self._share_images(stored)
             self._items[stored.body["id"]] = stored
-            while len(self._items) > self._limit:
-                self._items.popitem(last=False)
+            while len(self._items) > 1 and (len(self._items) > self._limit or self.image_bytes > self._image_budget):
+                self._release(self._items.popitem(last=False)[1])
 
     def get(self, response_id: str, param: str = "response_id") -> StoredResponse:
         with self._lock:
@@ -104,8 +123,48 @@ class ResponseStore:
 
     def delete(self, response_id: str) -> None:
         with self._lock:
-            if self._items.pop(response_id, None) is None:
+            stored = self._items.pop(response_id, None)
+            if stored is None:
                 raise not_found(response_id, "response_id")
+            self._release(stored)
+
+    def _share_images(self, stored: StoredResponse) -> tuple[str, ...]:
+        """Point every inline image of ``stored`` at the store's one copy; count the new ones."""
+        held: dict[str, None] = {}
+        for part in _image_holders(stored.context, stored.input_items):
+            url = part["url"] if "url" in part else part["image_url"]
+            if isinstance(url, FileImageURL) or not isinstance(url, str) or not url.startswith("data:"):
+                continue
+            shared = self._blobs.setdefault(url, url)
+            if shared not in held and shared not in self._holders:
+                self.image_bytes += len(shared)
+            part["url" if "url" in part else "image_url"] = shared
+            held[shared] = None
+        for url in held:
+            self._holders[url] = self._holders.get(url, 0) + 1
+        return tuple(held)
+
+    def _release(self, stored: StoredResponse) -> None:
+        for url in stored.images:
+            self._holders[url] -= 1
+            if not self._holders[url]:
+                del self._holders[url], self._blobs[url]
+                self.image_bytes -= len(url)
+
+
+def _image_holders(context: list[dict[str, Any]], items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The dicts that hold an image URL: Chat ``image_url`` objects and listed ``input_image`` parts."""
+    for message in context + items:
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for part in content:
+            if not isinstance(part, dict):
+                continue
+            if part.get("type") == "image_url" and isinstance(part.get("image_url"), dict):
+                yield part["image_url"]
+            elif part.get("type") == "input_image" and part.get("image_url") is not None:
+                yield part
 
 
 def not_found(response_id: str, param: str) -> AzureError:
@@ -116,7 +175,8 @@ def not_found(response_id: str, param: str) -> AzureError:
         return bad_request(
             "previous_response_not_found",
             f"Previous response with id '{shown}' not found. (vizlab local backend: responses are kept in memory "
-            "while the backend runs, and only when created with store true.)",
+            "while the backend runs, only when created with store true, and the oldest are dropped past "
+            f"{STORE_LIMIT:,} responses or {STORE_IMAGE_BYTES // 2**20} MiB of stored images.)",
             "previous_response_id",
         )
     return AzureError(
@@ -141,6 +201,52 @@ def parse_responses_request(
 
     ``read_file(file_id)`` returns ``(bytes, filename)`` of an uploaded file (404 if unknown).
     """
+    model, max_output = _check_top_level(body)
+    options, text_format = _reply_shape(body)
+    request = ResponsesRequest(
+        model=model,
+        messages=[],
+        new_items=[],
+        turn_messages=[],
+        options=options,
+        max_output_tokens=max_output,
+        instructions=body.get("instructions"),
+        previous_response_id=body.get("previous_response_id"),
+        store=body.get("store") is not False,
+        stream=bool(body.get("stream")),
+        metadata=dict(body.get("metadata") or {}),
+        text_format=text_format,
+        tools_raw=list(body.get("tools") or []),
+        tool_choice_raw=body.get("tool_choice") if body.get("tool_choice") is not None else "auto",
+        parallel_tool_calls=body.get("parallel_tool_calls") is not False,
+        temperature=body.get("temperature"),
+        top_p=body.get("top_p"),
+    )
+    context: list[dict[str, Any]] = []
+    if request.previous_response_id is not None:
+        context = list(store.get(request.previous_response_id, "previous_response_id").context)
+    if "input" not in body or body["input"] is None:
+        raise bad_request("missing_required_parameter", "Missing required parameter: 'input'.", "input")
+    _parse_input(body["input"], request, read_file)
+    # instructions apply to this turn only (Responses API reference, instructions: "the instructions
+    # from a previous response will not be carried over", checked 2026); stored turns are billed
+    # again as input (OpenAI "Conversation state" guide, checked 2026).
+    system = [{"role": "system", "content": request.instructions}] if request.instructions else []
+    request.messages = system + context + request.turn_messages
+    if options.format_type == "json_object" and not any("json" in t.lower() for t in _texts(request.messages)):
+        # The service's words and param for this (seen on Azure; see vizlab.local.requests.validation's Chat twin).
+        raise AzureError(
+            400,
+            None,  # code null on the wire
+            "Response input messages must contain the word 'json' in some form to use 'text.format' of type "
+            "'json_object'.",
+            param="text.format",
+        )
+    return request
+
+
+def _check_top_level(body: Any) -> tuple[str, int | None]:
+    """The body is an object of known fields with the right types; returns ``(model, max_output_tokens)``."""
     if not isinstance(body, dict):
         raise bad_request("invalid_type", "Invalid type for the request body: expected a JSON object.")
     for key in body:
@@ -183,7 +289,11 @@ def parse_responses_request(
         value = body.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise _type_error(name, "a number")
+    return model, max_output
 
+
+def _reply_shape(body: dict[str, Any]) -> tuple[ReplyOptions, dict[str, Any]]:
+    """The reply's shape from ``text.format`` and ``tools``, and the format as the response echoes it."""
     options = ReplyOptions()
     text = body.get("text") or {}
     text_format: dict[str, Any] = {"type": "text"}
@@ -202,47 +312,7 @@ def parse_responses_request(
                 "description": text["format"].get("description"),
             }
     options.tools = parse_tools(body.get("tools"), body.get("tool_choice"), flat=True)
-
-    request = ResponsesRequest(
-        model=model,
-        messages=[],
-        new_items=[],
-        turn_messages=[],
-        options=options,
-        max_output_tokens=max_output,
-        instructions=body.get("instructions"),
-        previous_response_id=body.get("previous_response_id"),
-        store=body.get("store") is not False,
-        stream=bool(body.get("stream")),
-        metadata=dict(body.get("metadata") or {}),
-        text_format=text_format,
-        tools_raw=list(body.get("tools") or []),
-        tool_choice_raw=body.get("tool_choice") if body.get("tool_choice") is not None else "auto",
-        parallel_tool_calls=body.get("parallel_tool_calls") is not False,
-        temperature=body.get("temperature"),
-        top_p=body.get("top_p"),
-    )
-    context: list[dict[str, Any]] = []
-    if request.previous_response_id is not None:
-        context = list(store.get(request.previous_response_id, "previous_response_id").context)
-    if "input" not in body or body["input"] is None:
-        raise bad_request("missing_required_parameter", "Missing required parameter: 'input'.", "input")
-    _parse_input(body["input"], request, read_file)
-    # instructions apply to this turn only (Responses API reference, instructions: "the instructions
-    # from a previous response will not be carried over", checked 2026); stored turns are billed
-    # again as input (OpenAI "Conversation state" guide, checked 2026).
-    system = [{"role": "system", "content": request.instructions}] if request.instructions else []
-    request.messages = system + context + request.turn_messages
-    if options.format_type == "json_object" and not any("json" in t.lower() for t in _texts(request.messages)):
-        # The service's words and param for this (seen on Azure; see vizlab.local.requests.validation's Chat twin).
-        raise AzureError(
-            400,
-            None,  # code null on the wire
-            "Response input messages must contain the word 'json' in some form to use 'text.format' of type "
-            "'json_object'.",
-            param="text.format",
-        )
-    return request
+    return options, text_format
 
 
 def _texts(messages: list[dict[str, Any]]) -> list[str]:
@@ -383,8 +453,8 @@ def _parse_part(
     if file_id is not None:
         if not isinstance(file_id, str):
             raise _type_error(f"{path}.file_id", "a string")
-        data, _name = read_file(file_id)
-        url_for_chat = f"data:{_sniff_mime(data)};base64," + base64.b64encode(data).decode("ascii")
+        read_file(file_id)  # 404 now for an unknown file; its bytes are read after the image-count check
+        url_for_chat: str = FileImageURL(file_id)
         listed = {"type": "input_image", "detail": detail, "file_id": file_id, "image_url": None}
     else:
         if not isinstance(url, str):
@@ -393,19 +463,6 @@ def _parse_part(
         listed = {"type": "input_image", "detail": detail, "file_id": None, "image_url": url}
     request.image_params.append(f"{path}.{'file_id' if file_id is not None else 'image_url'}")
     return {"type": "image_url", "image_url": {"url": url_for_chat, "detail": detail}}, listed
-
-
-def _sniff_mime(data: bytes) -> str:
-    """The image MIME type of uploaded bytes by their magic number (the server then checks them)."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith((b"GIF87a", b"GIF89a")):
-        return "image/gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return "application/octet-stream"
 
 
 def _item_message(role: str, content: list[dict[str, Any]]) -> dict[str, Any]:

@@ -146,6 +146,7 @@ def prepare_documents(messages: list[dict[str, Any]], files: Any, *, max_pages: 
     """Resolve file ids to bytes and check each document (PDF only, readable, within the per-request
     page and byte limits); the service's 400 on the first problem. Returns the messages to bill and answer."""
     total_pages = total_bytes = 0
+    read: dict[tuple[str, str], tuple[Any, str, int]] = {}  # file_id or file_data -> (pdf, data URL, bytes): read once per request
     out = [dict(m) for m in messages]
     for i, message in enumerate(out):
         content = message.get("content")
@@ -157,31 +158,44 @@ def prepare_documents(messages: list[dict[str, Any]], files: Any, *, max_pages: 
                 continue
             inner = dict(part["file"])
             path = str(inner.pop("_path", f"messages[{i}]"))
-            if "file_id" in inner:
-                data, stored_name = _read_id(files, inner.pop("file_id"), path)
+            file_id = inner.pop("file_id", None)
+            data = b""
+            if file_id is not None:
+                data, stored_name = _read_id(files, file_id, path)
                 inner["filename"] = inner.get("filename") or stored_name
-            else:
-                try:
-                    _, data = decode_file_data(inner["file_data"], f"{path}.file_data")
-                except DocumentError as e:
-                    raise _problem(e, f"{path}.file_data") from e
             name = inner.get("filename") or "file.pdf"
-            kind = sniff_document(data)
-            if kind != "pdf":
-                # OpenAI's words for a non-PDF file part (community.openai.com thread 1365525, 2025).
-                shown = kind or (name.rsplit(".", 1)[-1] if "." in name else "unknown")
-                raise bad_request("invalid_value", f"Invalid input: Expected context stuffing file type to be a supported "
-                                  f"format: .pdf but got .{shown}.", path)
-            try:
-                pdf = read_pdf(data, name)
-            except DocumentError as e:
-                raise _problem(e, path) from e
-            total_pages, total_bytes = total_pages + len(pdf.pages), total_bytes + len(data)
+            source = ("file_id", file_id) if file_id is not None else ("file_data", inner["file_data"])
+            if source not in read:
+                if file_id is None:
+                    data = _decode_file_data(inner["file_data"], path)
+                read[source] = (_checked_pdf(data, name, path), "data:application/pdf;base64," + _b64(data), len(data))
+            pdf, inner["file_data"], size = read[source]
+            total_pages, total_bytes = total_pages + len(pdf.pages), total_bytes + size
             _check_totals(path, total_pages, total_bytes, max_pages, max_bytes)
-            inner["file_data"] = "data:application/pdf;base64," + _b64(data)
             inner["filename"] = name
             part["file"] = inner
     return out
+
+
+def _decode_file_data(file_data: Any, path: str) -> bytes:
+    try:
+        return decode_file_data(file_data, f"{path}.file_data")[1]
+    except DocumentError as e:
+        raise _problem(e, f"{path}.file_data") from e
+
+
+def _checked_pdf(data: bytes, name: str, path: str) -> Any:
+    """The PDF read from ``data``, or the service's 400 for a file that is not a readable PDF."""
+    kind = sniff_document(data)
+    if kind != "pdf":
+        # OpenAI's words for a non-PDF file part (community.openai.com thread 1365525, 2025).
+        shown = kind or (name.rsplit(".", 1)[-1] if "." in name else "unknown")
+        raise bad_request("invalid_value", f"Invalid input: Expected context stuffing file type to be a supported "
+                          f"format: .pdf but got .{shown}.", path)
+    try:
+        return read_pdf(data, name)
+    except DocumentError as e:
+        raise _problem(e, path) from e
 
 
 def _b64(data: bytes) -> str:

@@ -9,11 +9,11 @@ from PIL import Image
 
 from vizlab.local import _deps
 from vizlab.local.config import BackendConfig
-from vizlab.local.http.errors import bad_request
-from vizlab.local.requests.validation import ChatRequest, ImageRef
+from vizlab.local.http.errors import AzureError, bad_request
+from vizlab.local.requests.validation import ChatRequest, FileImageURL, ImageRef
 from vizlab.local.samples import PREFIX, sample_bytes, sample_name
 
-__all__ = ["load_images", "image_bytes", "clean_messages"]
+__all__ = ["load_images", "image_bytes", "clean_messages", "upload_mime"]
 
 _IMAGE_ERROR_CODES = {
     "data_url": "invalid_image_url",
@@ -26,32 +26,92 @@ _IMAGE_ERROR_CODES = {
 _FORMATS_HINT = "Send one of the supported formats: ['png', 'jpeg', 'gif', 'webp']."
 
 
-def load_images(chat: ChatRequest, config: BackendConfig, origin: str | None = None) -> list[Image.Image]:
+def load_images(
+    chat: ChatRequest, config: BackendConfig, origin: str | None = None, files: Any = None
+) -> list[Image.Image]:
     """Decode every image part (in order) or raise the 400 the service would send. ``origin`` is
-    this backend's own address: image URLs of its samples there are accepted (vizlab.local.samples)."""
+    this backend's own address: image URLs of its samples there are accepted (vizlab.local.samples).
+    ``files`` is the Files store that ``input_image.file_id`` references resolve in.
+
+    Call it after the image-count check: it is where file references become bytes. A source named
+    several times (a file_id, or the same data URL) is decoded once and its image and data URL are
+    shared, so 50 mentions of one file cost one decode, not 50 copies.
+    """
     decoded: list[Image.Image] = []
+    seen: dict[str, tuple[Image.Image, str]] = {}  # source -> (image, data URL), this request only
     for ref in chat.images:
-        sample = None if ref.legacy_base64 else sample_name(ref.url, origin, ref.param)
-        data = sample_bytes(sample) if sample else image_bytes(ref)
-        try:
-            image, mime = _deps.open_checked(data, max_bytes=config.max_image_bytes)
-        except _deps.ImageProblem as e:
-            hint = _FORMATS_HINT if e.kind in ("not_image", "unsupported", "corrupt") else ""
-            raise bad_request(
-                _IMAGE_ERROR_CODES.get(e.kind, "invalid_image"),
-                f"Invalid image at '{ref.param}': {e.message.rstrip('. ')}. {hint}".strip(),
-                ref.param,
-            ) from e
-        if ref.legacy_base64:
-            ref.url = f"data:{mime};base64,{''.join(ref.url.split())}"
-        elif sample:  # counted as the downloaded image, as the service counts a fetched URL
-            ref.url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+        key = ref.url.file_id if isinstance(ref.url, FileImageURL) else ref.url
+        if key in seen:
+            image, ref.url = seen[key]
+            decoded.append(image)
+            continue
+        image, url = _load_one(ref, config, origin, files)
+        ref.url = url
+        seen[key] = (image, url)
         decoded.append(image)
     return decoded
 
 
-def image_bytes(ref: ImageRef) -> bytes:
+def _load_one(ref: ImageRef, config: BackendConfig, origin: str | None, files: Any) -> tuple[Image.Image, str]:
+    """One image part decoded and checked, with the data URL it is counted and answered by."""
+    sample = None if ref.legacy_base64 or isinstance(ref.url, FileImageURL) else sample_name(ref.url, origin, ref.param)
+    data = sample_bytes(sample) if sample else image_bytes(ref, files)
+    try:
+        image, mime = _deps.open_checked(data, max_bytes=config.max_image_bytes)
+    except _deps.ImageProblem as e:
+        hint = _FORMATS_HINT if e.kind in ("not_image", "unsupported", "corrupt") else ""
+        raise bad_request(
+            _IMAGE_ERROR_CODES.get(e.kind, "invalid_image"),
+            f"Invalid image at '{ref.param}': {e.message.rstrip('. ')}. {hint}".strip(),
+            ref.param,
+        ) from e
+    if isinstance(ref.url, FileImageURL):
+        return image, f"data:{upload_mime(data)};base64,{base64.b64encode(data).decode('ascii')}"
+    if ref.legacy_base64:
+        return image, f"data:{mime};base64,{''.join(ref.url.split())}"
+    if sample:  # counted as the downloaded image, as the service counts a fetched URL
+        return image, f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    return image, ref.url
+
+
+def upload_mime(data: bytes) -> str:
+    """The image MIME type of uploaded bytes by their magic number (the decoder then checks them).
+
+    >>> upload_mime(b"\\x89PNG\\r\\n\\x1a\\n...."), upload_mime(b"%PDF-1.7")
+    ('image/png', 'application/octet-stream')
+    """
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
+
+
+def _file_bytes(ref: ImageRef, files: Any) -> bytes:
+    """The bytes of an uploaded image file (the Files store's own copy, not a new one)."""
+    assert isinstance(ref.url, FileImageURL)
+    if files is None:
+        raise AzureError(404, "NotFound", f"No such File object: {ref.url.file_id[:80]!r}.", param=ref.param)
+    data: bytes = files.get_file(ref.url.file_id).data
+    declared = upload_mime(data)
+    if not declared.startswith("image/"):
+        raise bad_request(
+            "invalid_image_format",
+            f"Invalid MIME type {declared[:40]!r} at '{ref.param}': only image types are supported. {_FORMATS_HINT}",
+            ref.param,
+        )
+    return data
+
+
+def image_bytes(ref: ImageRef, files: Any = None) -> bytes:
+    """The bytes of one image part: a data URL decoded, a legacy base64 string, or an uploaded file."""
     url = ref.url
+    if isinstance(url, FileImageURL):
+        return _file_bytes(ref, files)
     try:
         if ref.legacy_base64:
             return _deps.b64decode_legacy(url)

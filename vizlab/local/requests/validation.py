@@ -41,6 +41,24 @@ KNOWN_PARAMETERS = frozenset(
 )
 
 
+class FileImageURL(str):
+    """The ``image_url.url`` of a Responses ``input_image.file_id``: a reference to the uploaded
+    file, resolved to a data URL only after the image-count check, once per file per request
+    (:func:`vizlab.local.requests.images.load_images`). A JSON body cannot make one.
+
+    >>> url = FileImageURL("file-abc")
+    >>> url, url.file_id
+    ('file:file-abc', 'file-abc')
+    """
+
+    file_id: str
+
+    def __new__(cls, file_id: str) -> "FileImageURL":
+        made = super().__new__(cls, f"file:{file_id}")
+        made.file_id = file_id
+        return made
+
+
 @dataclass
 class ImageRef:
     """One image part of a request: where it is, and what the client sent."""
@@ -169,7 +187,47 @@ def legacy_format_allowed(api_version: str | None) -> bool:
 
 
 def parse_chat_request(body: Any, *, api_version: str | None, require_model: bool) -> ChatRequest:
-    """Validate a decoded JSON body; raise AzureError (400) on the first problem found."""
+    """Validate a decoded JSON body; raise AzureError (400) on the first problem found.
+
+    The order of the checks is the order of the errors: the body's type, unknown parameters,
+    ``model``, the numbers and types of the knobs, the reply's shape, streaming, ``stop``, then
+    ``messages`` (their count before any one of them is read).
+    """
+    model = _check_top_level(body, require_model)
+    max_tokens = _check_int(body, "max_tokens", 1)
+    max_completion = _check_int(body, "max_completion_tokens", 1)
+    if max_tokens is not None and max_completion is not None:
+        raise bad_request(
+            "invalid_request_error",
+            "Set either 'max_tokens' or 'max_completion_tokens', not both.",
+            "max_tokens",
+        )
+    n = _check_knobs(body)
+    reply_options = _reply_options(body)
+    stream, include_usage = _stream_flags(body)
+    stop = _parse_stop(body.get("stop"))
+    raw_messages = _raw_messages(body)
+    request = ChatRequest(
+        messages=[],
+        max_tokens=max_tokens if max_tokens is not None else max_completion,
+        max_tokens_param="max_completion_tokens" if max_completion is not None else "max_tokens",
+        stream=stream,
+        include_usage=include_usage,
+        n=n,
+        stop=stop,
+        model=model,
+        options=reply_options,
+        body=body,
+    )
+    legacy = legacy_format_allowed(api_version)
+    for i, message in enumerate(raw_messages):
+        request.messages.append(_parse_message(i, message, legacy, api_version, request))
+    check_response_format(body.get("response_format"), request.texts)
+    return request
+
+
+def _check_top_level(body: Any, require_model: bool) -> str | None:
+    """The body is an object of known parameters; returns its ``model`` (a string, or None)."""
     if not isinstance(body, dict):
         raise bad_request(
             "invalid_type",
@@ -179,7 +237,6 @@ def parse_chat_request(body: Any, *, api_version: str | None, require_model: boo
         if key not in KNOWN_PARAMETERS:
             shown = key if len(key) <= 60 else key[:57] + "..."
             raise bad_request("unknown_parameter", f"Unrecognized request argument supplied: {shown}", shown)
-
     model = body.get("model")
     if require_model and model is None:
         raise bad_request(
@@ -189,15 +246,11 @@ def parse_chat_request(body: Any, *, api_version: str | None, require_model: boo
         )
     if model is not None and not isinstance(model, str):
         raise _invalid_type("model", "a string", model)
+    return model
 
-    max_tokens = _check_int(body, "max_tokens", 1)
-    max_completion = _check_int(body, "max_completion_tokens", 1)
-    if max_tokens is not None and max_completion is not None:
-        raise bad_request(
-            "invalid_request_error",
-            "Set either 'max_tokens' or 'max_completion_tokens', not both.",
-            "max_tokens",
-        )
+
+def _check_knobs(body: dict[str, Any]) -> int:
+    """Ranges and types of the sampling and bookkeeping parameters; returns ``n``."""
     # Ranges from OpenAI's Chat Completions API reference (read 2026): top_logprobs "between 0 and
     # 20" and temperature "between 0 and 2" (as mirrored in the SDK docs of several clients), top_p a
     # probability mass (0-1), seed a 64-bit integer. n's upper bound 128 is from Azure's inference
@@ -219,7 +272,11 @@ def parse_chat_request(body: Any, *, api_version: str | None, require_model: boo
     _check_type(body, "response_format", dict, "an object")
     _check_type(body, "tools", list, "an array")
     _check_type(body, "functions", list, "an array")
+    return n
 
+
+def _reply_options(body: dict[str, Any]) -> ReplyOptions:
+    """The reply's shape: logprobs, ``response_format`` and tools, each checked."""
     reply_options = ReplyOptions(logprobs=bool(body.get("logprobs")), top_logprobs=body.get("top_logprobs") or 0)
     if reply_options.top_logprobs and not reply_options.logprobs:
         # OpenAI API reference, top_logprobs: "logprobs must be set to true if this parameter is used".
@@ -231,28 +288,33 @@ def parse_chat_request(body: Any, *, api_version: str | None, require_model: boo
     if body.get("response_format") is not None:
         reply_options.format_type, reply_options.schema = parse_response_format(body["response_format"])
     reply_options.tools = parse_tools(body.get("tools"), body.get("tool_choice"))
+    return reply_options
 
+
+def _stream_flags(body: dict[str, Any]) -> tuple[bool, bool]:
+    """``(stream, include_usage)`` from ``stream`` and ``stream_options``."""
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise _invalid_type("stream", "a boolean", stream)
-    include_usage = False
     options = body.get("stream_options")
-    if options is not None:
-        if not isinstance(options, dict):
-            raise _invalid_type("stream_options", "an object", options)
-        if not stream:
-            raise bad_request(
-                "invalid_value",
-                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                "stream_options",
-            )
-        usage_flag = options.get("include_usage")
-        if usage_flag is not None and not isinstance(usage_flag, bool):
-            raise _invalid_type("stream_options.include_usage", "a boolean", usage_flag)
-        include_usage = bool(usage_flag)
+    if options is None:
+        return bool(stream), False
+    if not isinstance(options, dict):
+        raise _invalid_type("stream_options", "an object", options)
+    if not stream:
+        raise bad_request(
+            "invalid_value",
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            "stream_options",
+        )
+    usage_flag = options.get("include_usage")
+    if usage_flag is not None and not isinstance(usage_flag, bool):
+        raise _invalid_type("stream_options.include_usage", "a boolean", usage_flag)
+    return bool(stream), bool(usage_flag)
 
-    stop = _parse_stop(body.get("stop"))
 
+def _raw_messages(body: dict[str, Any]) -> list[Any]:
+    """``messages``: present, an array, not empty, not over the item limit (before any is read)."""
     if "messages" not in body or body["messages"] is None:
         raise bad_request("missing_required_parameter", "Missing required parameter: 'messages'.", "messages")
     raw_messages = body["messages"]
@@ -265,23 +327,7 @@ def parse_chat_request(body: Any, *, api_version: str | None, require_model: boo
             "messages",
         )
     check_array_length(raw_messages, MAX_ITEMS, "messages")  # before any message is validated or counted
-    request = ChatRequest(
-        messages=[],
-        max_tokens=max_tokens if max_tokens is not None else max_completion,
-        max_tokens_param="max_completion_tokens" if max_completion is not None else "max_tokens",
-        stream=bool(stream),
-        include_usage=include_usage,
-        n=n,
-        stop=stop,
-        model=model,
-        options=reply_options,
-        body=body,
-    )
-    legacy = legacy_format_allowed(api_version)
-    for i, message in enumerate(raw_messages):
-        request.messages.append(_parse_message(i, message, legacy, api_version, request))
-    check_response_format(body.get("response_format"), request.texts)
-    return request
+    return raw_messages
 
 
 # --- the json_object rule -------------------------------------------------------------------
@@ -401,34 +447,7 @@ def _parse_part(
     path: str, role: str, part: Any, legacy: bool, api_version: str | None, request: ChatRequest
 ) -> dict[str, Any]:
     if isinstance(part, str) or (isinstance(part, dict) and "image" in part and "type" not in part):
-        if not legacy:
-            raise bad_request(
-                "invalid_type" if isinstance(part, str) else "invalid_value",
-                f"Invalid content part '{path}': bare strings and {{\"image\": <base64>}} objects are the "
-                f"2023 preview format, accepted only with api-version 2023-*-preview "
-                f"(this request used {api_version or 'no api-version'}). {_CURRENT_FORMAT_HINT}",
-                path,
-            )
-        if isinstance(part, str):
-            request.texts.append(part)
-            return {"type": "text", "text": part}
-        assert isinstance(part, dict)
-        image = part["image"]
-        if role != "user":
-            raise bad_request(
-                "invalid_value", f"Image content parts are only allowed in user messages ('{path}').", path
-            )
-        if not isinstance(image, str):
-            raise _invalid_type(f"{path}.image", "a base64 string", image)
-        extra = set(part) - {"image", "detail"}
-        if extra:
-            raise bad_request("unknown_parameter", f"Unrecognized key in '{path}': {sorted(extra)[0]!r}.", path)
-        detail = _parse_detail(f"{path}.detail", part.get("detail"))
-        ref = ImageRef(param=f"{path}.image", url=image, detail=detail, legacy_base64=True)
-        request.images.append(ref)
-        # Placeholder URL; the server swaps in a data URL once it has sniffed the bytes.
-        return {"type": "image_url", "image_url": {"url": image, "detail": detail}, "_ref": len(request.images) - 1}
-
+        return _parse_legacy_part(path, role, part, legacy, api_version, request)
     if not isinstance(part, dict):
         raise _invalid_type(path, "an object", part)
     if "type" not in part:
@@ -462,7 +481,44 @@ def _parse_part(
         request.texts.append(text)
         return {"type": kind, kind: text}
 
-    # image_url
+    return _parse_image_url_part(path, part, request)
+
+
+def _parse_legacy_part(
+    path: str, role: str, part: Any, legacy: bool, api_version: str | None, request: ChatRequest
+) -> dict[str, Any]:
+    """A 2023 preview part: a bare string, or ``{"image": <base64>}`` (refused on other versions)."""
+    if not legacy:
+        raise bad_request(
+            "invalid_type" if isinstance(part, str) else "invalid_value",
+            f"Invalid content part '{path}': bare strings and {{\"image\": <base64>}} objects are the "
+            f"2023 preview format, accepted only with api-version 2023-*-preview "
+            f"(this request used {api_version or 'no api-version'}). {_CURRENT_FORMAT_HINT}",
+            path,
+        )
+    if isinstance(part, str):
+        request.texts.append(part)
+        return {"type": "text", "text": part}
+    assert isinstance(part, dict)
+    image = part["image"]
+    if role != "user":
+        raise bad_request(
+            "invalid_value", f"Image content parts are only allowed in user messages ('{path}').", path
+        )
+    if not isinstance(image, str):
+        raise _invalid_type(f"{path}.image", "a base64 string", image)
+    extra = set(part) - {"image", "detail"}
+    if extra:
+        raise bad_request("unknown_parameter", f"Unrecognized key in '{path}': {sorted(extra)[0]!r}.", path)
+    detail = _parse_detail(f"{path}.detail", part.get("detail"))
+    ref = ImageRef(param=f"{path}.image", url=image, detail=detail, legacy_base64=True)
+    request.images.append(ref)
+    # Placeholder URL; the server swaps in a data URL once it has sniffed the bytes.
+    return {"type": "image_url", "image_url": {"url": image, "detail": detail}, "_ref": len(request.images) - 1}
+
+
+def _parse_image_url_part(path: str, part: dict[str, Any], request: ChatRequest) -> dict[str, Any]:
+    """An ``image_url`` part: its URL and detail checked, recorded as an :class:`ImageRef`."""
     if "image_url" not in part:
         raise bad_request(
             "missing_required_parameter", f"Missing required parameter: '{path}.image_url'.", f"{path}.image_url"
