@@ -5,10 +5,12 @@ request estimate, image tokens, then encode (fit and encode) > files (the resolv
 format (the sniffer) > header (the size reader). A "climb" is a call made by one of these modules
 into a function of a module higher than the one that ran just before it: data bouncing back up.
 Calls straight from the user's code (image_part, estimate_request) start a walk and are not climbs.
+Before issue 21 a path went through 25 stops with 11 climbs; the straight path has 13 and 3.
 """
 
 from __future__ import annotations
 
+import ast
 import base64
 import sys
 from collections import Counter
@@ -125,3 +127,15 @@ def test_the_tracer_sees_a_climb(tmp_path: Path) -> None:
     path = _photo(tmp_path, "PNG")
     walk = trace(lambda: vizlab.images.encode.open_image(path))
     assert "format.sniff_or_refuse -> encode._pil_guard" in walk.climbs, walk.stops
+
+
+def test_the_order_is_the_import_order() -> None:
+    # The order is not chosen to suit the count: no module imports one above it (lazy imports too).
+    names = [module.__name__ for module in ORDER]
+    for rank, module in enumerate(ORDER):
+        tree = ast.parse(Path(str(module.__file__)).read_text(encoding="utf-8"))
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        imported |= {f"{node.module}.{a.name}" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                     for a in node.names if node.module}  # fmt: skip
+        above = sorted(name for name in imported if name in names[:rank])
+        assert not above, f"{module.__name__} imports {above}, above it in ORDER"

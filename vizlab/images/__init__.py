@@ -1,9 +1,9 @@
 """Images in: resolve a source once, sniff its type from the bytes, read its size, fit, encode.
 
 Sources are paths, bytes, ipywidgets uploads, data URLs or https URLs. The MIME type always comes
-from the bytes, never from a file name. Submodules: :mod:`.header` (sizes from headers),
-:mod:`.files` (reading sources), :mod:`.format` (sniffing and checks), :mod:`.dataurl`,
-:mod:`.encode` (fit and encode into content parts).
+from the bytes, never from a file name. Submodules: :mod:`.files` (the resolver),
+:mod:`.format` (the sniffer), :mod:`.header` (the size reader), :mod:`.dataurl`,
+:mod:`.encode` (fit and encode into content parts, each once per image).
 """
 
 from __future__ import annotations

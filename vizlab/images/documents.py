@@ -15,13 +15,18 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vizlab.errors import DocumentTooLargeError, UnsupportedDocumentError
 from vizlab.images.dataurl import build_data_url
 from vizlab.images.format import sniff_mime
 from vizlab.images.pdf import PdfFacts, decode_file_data, read_pdf, render_page, sniff_document
 from vizlab.models import documents as facts
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from vizlab.images.encode import EncodedImage
 
 __all__ = [
     "DocumentInfo",
@@ -259,7 +264,7 @@ def _head(source: object) -> bytes:
     return b""
 
 
-def encode_document(source: object, *, filename: str | None = None) -> Any:
+def encode_document(source: object, *, filename: str | None = None) -> EncodedImage | None:
     """A PDF source as an :class:`~vizlab.images.EncodedImage` with MIME ``application/pdf`` (size: page
     1 at the render dpi), so a Conversation stores it once like an image and sends it as a file part;
     None if the source is not a PDF (by its bytes)."""
@@ -273,7 +278,7 @@ def encode_document(source: object, *, filename: str | None = None) -> Any:
     return EncodedImage(data, facts.PDF_MIME, width, height, pdf.name, width, height)
 
 
-def thumbnail(source: object, *, page: int = 1, max_size: int = 256, filename: str | None = None) -> Any:
+def thumbnail(source: object, *, page: int = 1, max_size: int = 256, filename: str | None = None) -> Image.Image:
     """A small PIL image of one page (default page 1), within ``max_size`` px: for panels and tables."""
     data, pdf = load_pdf(source, filename=filename, max_pages=None, max_bytes=None)
     (number,) = _pick_pages(page, len(pdf.pages), pdf.name)

@@ -102,7 +102,8 @@ _HIGH_RULE: TileRule = _GPT4O_RULE
 
 JPEG_QUALITY = 85  # photos re-encoded after fit: visually lossless at the sizes the model sees
 
-Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Image.Image, "EncodedImage", Mapping[str, Any]]
+# Mapping: an ipywidgets 8 FileUpload value record (name, type, size, content, last_modified)
+Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Image.Image, "EncodedImage", Mapping[str, object]]
 Fit = Union[None, str, tuple[int, int]]
 
 _PHOTO_MIMES = {"image/jpeg", "image/avif", "image/heic", "image/heif"}
@@ -597,7 +598,7 @@ def _open_checked(
     ``mime`` and ``size`` are the sniffed type and the header's displayed size when known.
     """
     name = resolved.name
-    fp: Path | io.BytesIO
+    fp: str | os.PathLike[str] | io.BytesIO
     if resolved.path is not None:
         with open(resolved.path, "rb") as fh:
             head = fh.read(HEAD_BYTES)

@@ -1,9 +1,9 @@
-"""Turning an image source into bytes (or a file not yet read), and reading files safely.
+"""The resolver: an image source resolved once to its origin and its bytes (or header size).
 
 :func:`resolve` reduces a path, bytes, PIL image, ``FileUpload`` record or URL to a
-:class:`Resolved`. Trade-offs: only regular files are read (stat, non-blocking open, fstat: no
-FIFO or ``/dev/zero`` hangs); reads are bounded whatever ``st_size`` claims; URLs are never
-fetched; an upload's browser-given type is ignored. Pixel limits live in
+:class:`Resolved`. Trade-offs: only regular files are read (non-blocking open, fstat: no FIFO or
+``/dev/zero`` hangs); reads are bounded whatever ``st_size`` claims; for a size only the header
+is read; URLs are never fetched; an upload's browser-given type is ignored. Pixel limits live in
 :mod:`vizlab.images.encode`. Details: docs/internals.md#images
 """
 
@@ -47,14 +47,14 @@ Read = Literal["all", "header", "none"]
 Origin = Literal["path", "bytes", "upload", "data URL", "URL", "PIL image"]
 
 
-@dataclass
+@dataclass(slots=True)
 class Resolved:
     """A source reduced once to its origin and one of: bytes, a file not yet read (with its header
     size when asked for), a PIL image, or an http(s) URL."""
 
     name: str
     data: bytes | None = None
-    path: Path | None = None
+    path: str | os.PathLike[str] | None = None
     image: Image.Image | None = None
     url: str | None = None
     origin: Origin = "bytes"
@@ -65,6 +65,11 @@ def resolve(source: object, name: str | None, *, max_bytes: int | None, read: Re
     """``source`` resolved once: what it is (:attr:`Resolved.origin`) and its bytes, or for
     ``read="header"`` its header's size (:mod:`vizlab.images.header`; a path is then never read
     whole, bytes never copied when the header is enough). URLs are never fetched."""
+    if read == "header" and (not SCHEME_RE.match(source) if isinstance(source, str) else isinstance(source, os.PathLike)):
+        found = _file_header(source, name)  # type: ignore[arg-type]  # the common case for token estimates, kept lean
+        if found is not None:
+            return found
+        read = "none"  # odd files and every error: checked and worded below, sized by Pillow
     raw_limit = None if max_bytes is None else RAW_INPUT_FACTOR * max_bytes
     if isinstance(source, Image.Image):
         return Resolved(name or f"<PIL image {source.width}x{source.height} {source.mode}>", image=source, origin="PIL image")
@@ -141,8 +146,6 @@ def _resolve_path(path: Path, shown: str, name: str | None, raw_limit: int | Non
         if read == "all":
             with _open_regular(path, shown, label) as fh:
                 return Resolved(label, data=_read_bounded(fh, label, raw_limit), origin="path")
-        if read == "header":
-            return Resolved(label, path=path, origin="path", header=_file_header(path, shown, label))
         _check_regular(os.stat(path).st_mode, shown, label)
         return Resolved(label, path=path, origin="path")
     except FileNotFoundError as e:
@@ -168,26 +171,33 @@ def _resolve_path(path: Path, shown: str, name: str | None, raw_limit: int | Non
         raise ImageError(f"Cannot read image file {shorten(shown)!r}: {e.strerror or e}. Check its permissions.", source=label) from e
 
 
-def _file_header(path: Path, shown: str, label: str) -> HeaderSize | None:
-    """The header's size (vizlab's own parser), or None to let Pillow decide (odd files).
+def _file_header(path: str | os.PathLike[str], name: str | None) -> Resolved | None:
+    """A path's header size (vizlab's own parser), or None to take the checked route (odd files,
+    odd names and every error, which that route words).
 
-    One non-blocking open (a FIFO cannot hang it), one fstat (refusing special files, as a read
-    would), one 4 KB read (a few small ``pread`` calls more for big JPEG APP segments or a WEBP
-    EXIF chunk); never the pixel data.
+    One non-blocking open (a FIFO cannot hang it), one fstat (special files are refused by the
+    checked route), one 4 KB read (a few small ``pread`` calls more for big JPEG APP segments or a
+    WEBP EXIF chunk); never the pixel data, and no ``pathlib`` on the way (it cost more than the read).
     """
+    shown = os.fspath(path)
+    base = shown.rpartition(os.sep)[2] if os.altsep is None else os.path.basename(shown)  # basename, faster
+    if not (name or base) or base in (".", ".."):  # a name only pathlib words right
+        return None
     try:
         fd = os.open(path, OPEN_FLAGS)
-    except OSError:
-        _check_regular(os.stat(path).st_mode, shown, label)  # a socket cannot be opened: say what it is
-        raise
+    except (OSError, ValueError):
+        return None
     try:
-        _check_regular(os.fstat(fd).st_mode, shown, label)
-        try:
-            return read_fd_header_size(fd)
-        except OSError:
-            return None  # Pillow's open then says what is wrong
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        header = read_fd_header_size(fd)
+    except OSError:
+        return None
     finally:
         os.close(fd)
+    if header is None:
+        return None
+    return Resolved(name or base, None, path, None, None, "path", header)  # positional: half the cost
 
 
 _FILE_KINDS = (

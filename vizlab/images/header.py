@@ -31,6 +31,8 @@ _XMP_ORIENTATION = re.compile(rb'tiff:Orientation(="|>)([0-9])')  # Pillow's own
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _PNG_TEXT = (b"tEXt", b"zTXt", b"iTXt")
 
+_HAS_PREAD = hasattr(os, "pread")  # not on Windows
+
 # fetch(offset, size) -> the bytes there (fewer at the end of the file)
 Fetch = Callable[[int, int], bytes]
 
@@ -84,7 +86,9 @@ def read_header_size(head: bytes, fetch: Fetch | None = None) -> HeaderSize | No
 def read_fd_header_size(fd: int) -> HeaderSize | None:
     """:func:`read_header_size` of an open file: one read of :data:`HEAD_BYTES`, then ``pread``
     for what lies further (the caller opens, checks and closes the file; OSError passes up)."""
-    return read_header_size(os.read(fd, HEAD_BYTES), _fd_reader(fd))
+    if _HAS_PREAD:
+        return read_header_size(os.read(fd, HEAD_BYTES), lambda offset, size: os.pread(fd, size, offset))
+    return read_header_size(os.read(fd, HEAD_BYTES), _fd_reader(fd))  # pragma: no cover - Windows
 
 
 def read_view_header_size(data: bytes | bytearray | memoryview) -> HeaderSize | None:
@@ -94,15 +98,12 @@ def read_view_header_size(data: bytes | bytearray | memoryview) -> HeaderSize | 
     return read_header_size(bytes(data[:HEAD_BYTES]), lambda offset, size: bytes(data[offset : offset + size]))
 
 
-def _fd_reader(fd: int) -> Fetch:
-    if hasattr(os, "pread"):
-        return lambda offset, size: os.pread(fd, size, offset)
-
-    def seek_and_read(offset: int, size: int) -> bytes:  # pragma: no cover - Windows
+def _fd_reader(fd: int) -> Fetch:  # pragma: no cover - Windows (no pread)
+    def seek_and_read(offset: int, size: int) -> bytes:
         os.lseek(fd, offset, os.SEEK_SET)
         return os.read(fd, size)
 
-    return seek_and_read  # pragma: no cover
+    return seek_and_read
 
 
 def _slicer(data: bytes) -> Fetch:

@@ -19,7 +19,6 @@ import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from io import BytesIO
-from typing import Any
 
 import pypdfium2 as pdfium
 from PIL import Image
@@ -113,7 +112,7 @@ def _empty_page_tree(data: bytes) -> bool:
     return bool(re.search(rb"/Count\s*0(?![0-9])", data)) and not re.search(rb"/Type\s*/Page(?![a-zA-Z])", data)
 
 
-def _open(data: bytes, name: str) -> Any:
+def _open(data: bytes, name: str) -> pdfium.PdfDocument:
     try:
         return pdfium.PdfDocument(data)
     except pdfium.PdfiumError as e:

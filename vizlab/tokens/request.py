@@ -169,6 +169,17 @@ def _image_size(image: bytes | str, source: str) -> tuple[int, int]:
         raise DataURLError(f"{source}: {e}", source=source) from e
 
 
+def _check_data_url(image: bytes | str, source: str) -> None:
+    """Raise for a data URL that does not decode, named as :func:`_image_size` names it."""
+    if isinstance(image, str) and image[:5].lower() == "data:":
+        from vizlab.images.dataurl import decode_data_url
+
+        try:
+            decode_data_url(image)
+        except DataURLError as e:
+            raise DataURLError(f"{source}: {e}", source=source) from e
+
+
 def _strip_query(url: str) -> str:
     return url.split("?", 1)[0]  # query strings can carry SAS tokens
 
@@ -215,6 +226,7 @@ class _Counter:
         """One image: bytes or a data URL (sized from its header), else an http(s) URL or file id."""
         detail = "auto" if detail is None else detail
         if not self.info.vision:
+            _check_data_url(image, where)  # a broken data URL is named first, as it always was
             raise ConversationError(
                 f"{where}: {self.info.name} takes no image input (no vision); remove the image or use a vision "
                 "model such as 'gpt-4o' (vizlab.models.lookup(name).vision says which do)"
