@@ -135,6 +135,22 @@ def test_pacer_never_admits_more_than_the_quota_in_any_window() -> None:
     assert now[0] - before >= 2.5
 
 
+@pytest.mark.parametrize(
+    ("headers", "paused"),
+    [({"retry-after-ms": "250", "retry-after": "9"}, 0.25), ({"retry-after": "3"}, 3.0), ({}, 1.0),
+     ({"retry-after": "inf"}, 1.0), ({"retry-after": "-4"}, 1.0), ({"retry-after": "soon"}, 1.0)],
+)
+def test_a_429_pauses_the_pacer_for_what_the_service_asked(headers: dict[str, str], paused: float) -> None:
+    """The delay is read once, by the client's error mapping (the one retry-after reader); the
+    pacer waits a second for a missing, unreadable, negative or infinite one."""
+    from vizlab.client.errormap import retry_after_s
+
+    now = [0.0]
+    pacer = Pacer(tpm=1000, window_s=10, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    pacer.refused(retry_after_s(headers))
+    assert pacer.acquire(1) == pytest.approx(paused)
+
+
 def _two_arm_table(low_scores: list[float], high_scores: list[float], *, binary: bool = False) -> pd.DataFrame:
 
     rows = []

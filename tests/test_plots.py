@@ -176,33 +176,34 @@ def test_cumulative_tokens_lines_per_policy() -> None:
 
 def _experiment_table() -> pd.DataFrame:
     rows = []
-    for task, low_acc, high_acc in [("read_text", 0.0, 1.0), ("count_shapes", 1.0, 1.0)]:
+    for category, low_acc, high_acc in [("signs", 0.0, 1.0), ("counting", 1.0, 1.0)]:
         for detail, acc, tokens in [("low", low_acc, 100), ("high", high_acc, 800)]:
             rows.append(
                 {
-                    "task": task, "detail": detail, "accuracy": acc, "reported_prompt_tokens": tokens,
+                    "category": category, "detail": detail, "score": acc, "prompt_tokens": tokens,
                     "estimated_prompt_tokens": tokens, "image_tokens": tokens - 20, "cost": tokens * 2.5e-6,
                     "latency_s": 0.1, "error": None,
                 }
             )  # fmt: skip
-    rows.append({**rows[0], "task": "describe", "accuracy": None})
+    rows.append({**rows[0], "category": "unlabelled", "score": None})
     return pd.DataFrame(rows)
 
 
-def test_accuracy_vs_tokens_line_per_task_plus_all() -> None:
-    fig = plots.accuracy_vs_tokens(_experiment_table())
+def test_accuracy_vs_tokens_line_per_category_plus_all() -> None:
+    fig = plots.accuracy_vs_tokens(_experiment_table(), stamp="local analyst (OCR), not a vision model")
     ax = fig.axes[0]
     labels = [line.get_label() for line in ax.get_lines()]
-    assert labels == ["read_text", "count_shapes", "all tasks"]  # describe is unscored
+    assert labels == ["signs", "counting", "all categories"]  # unlabelled rows have no score
+    assert any("local analyst" in t.get_text() for t in fig.texts)
     everything = ax.get_lines()[-1]
     assert list(everything.get_xdata()) == [100, 800]
     assert list(everything.get_ydata()) == [0.5, 1.0]
     assert ax.get_title() == "Accuracy vs prompt tokens by detail"
-    assert len(plots.accuracy_vs_tokens(_experiment_table(), by_task=False).axes[0].get_lines()) == 1
+    assert len(plots.accuracy_vs_tokens(_experiment_table(), by_category=False).axes[0].get_lines()) == 1
 
 
 def test_accuracy_vs_tokens_empty_table() -> None:
-    fig = plots.accuracy_vs_tokens(pd.DataFrame({"accuracy": [], "detail": [], "task": []}))
+    fig = plots.accuracy_vs_tokens(pd.DataFrame({"score": [], "detail": [], "category": []}))
     assert fig.axes[0].get_lines() == []
 
 

@@ -339,50 +339,53 @@ def cumulative_tokens(
 
 
 def _mean_by(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Mean accuracy and prompt tokens (reported, else estimated) of successful rows per group."""
+    """Mean score and prompt tokens (reported, else estimated) of successful rows per group."""
     import pandas as pd
 
     ok = df[df["error"].isna()] if "error" in df.columns else df
-    tokens = pd.to_numeric(ok["reported_prompt_tokens"], errors="coerce").fillna(
+    tokens = pd.to_numeric(ok["prompt_tokens"], errors="coerce").fillna(
         pd.to_numeric(ok["estimated_prompt_tokens"], errors="coerce")
     )
-    work = pd.DataFrame({**{k: ok[k] for k in keys}, "accuracy": pd.to_numeric(ok["accuracy"], errors="coerce"),
+    work = pd.DataFrame({**{k: ok[k] for k in keys}, "score": pd.to_numeric(ok["score"], errors="coerce"),
                          "prompt_tokens": tokens})  # fmt: skip
     return work.groupby(keys, sort=False, dropna=False).mean().reset_index()
 
 
-def accuracy_vs_tokens(df: pd.DataFrame, ax: Axes | None = None, *, by_task: bool = True) -> _mpl_figure.Figure:
-    """Mean accuracy against mean prompt tokens for each detail, from :func:`run_detail_experiment`.
+def accuracy_vs_tokens(df: pd.DataFrame, ax: Axes | None = None, *, by_category: bool = True,
+                       stamp: str | None = None) -> _mpl_figure.Figure:  # fmt: skip
+    """Mean score against mean prompt tokens for each detail, from a
+    :func:`~vizlab.experiments.run_experiment` table (``result.table``, ``stamp=result.stamp``).
 
-    One line per task (points ordered by tokens, each labelled with its detail) when ``by_task``,
-    plus a bold "all tasks" line. Unscored tasks (``describe``) and failed rows are left out.
+    One line per category (points ordered by tokens, each labelled with its detail) when
+    ``by_category``, plus a bold "all categories" line. Unscored and failed rows are left out.
     """
     fig, ax = _axes(ax, (8, 5))
-    scored = df[df["accuracy"].notna()] if "accuracy" in df.columns else df.iloc[0:0]
+    scored = df[df["score"].notna()] if "score" in df.columns else df.iloc[0:0]
     if len(scored):
         groups: list[tuple[str, Any]] = []
-        if by_task and "task" in scored.columns:
-            per_task = _mean_by(scored, ["task", "detail"])
-            groups += [(str(task), frame) for task, frame in per_task.groupby("task", sort=False)]
-        groups.append(("all tasks", _mean_by(scored, ["detail"])))
+        if by_category and "category" in scored.columns:
+            per_category = _mean_by(scored, ["category", "detail"])
+            groups += [(str(category), frame) for category, frame in per_category.groupby("category", sort=False)]
+        groups.append(("all categories", _mean_by(scored, ["detail"])))
         for label, frame in groups:
-            frame = frame.dropna(subset=["accuracy", "prompt_tokens"]).sort_values("prompt_tokens")
-            bold = label == "all tasks"
+            frame = frame.dropna(subset=["score", "prompt_tokens"]).sort_values("prompt_tokens")
+            bold = label == "all categories"
             (line,) = ax.plot(
-                frame["prompt_tokens"], frame["accuracy"], marker="o", label=label,
+                frame["prompt_tokens"], frame["score"], marker="o", label=label,
                 linewidth=2.5 if bold else 1.2, color="black" if bold else None,
             )
             for _, row in frame.iterrows():
                 ax.annotate(
-                    str(row["detail"]), (row["prompt_tokens"], row["accuracy"]),
+                    str(row["detail"]), (row["prompt_tokens"], row["score"]),
                     textcoords="offset points", xytext=(4, 4), fontsize=7, color=line.get_color(),
                 )
         ax.legend(fontsize=8)
     ax.set_xlabel("mean prompt tokens")
-    ax.set_ylabel("mean accuracy")
+    ax.set_ylabel("mean score")
     ax.set_ylim(-0.05, 1.05)
     ax.set_title("Accuracy vs prompt tokens by detail")
     ax.grid(True, alpha=0.3)
+    _stamp(fig, stamp)
     return fig
 
 

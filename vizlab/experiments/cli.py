@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--deployment", action="append", help="a deployment to compare (repeat the flag)")
     run.add_argument("--detail", default="low,high", help="comma-separated details (default: low,high)")
     run.add_argument("--strategy", default="whole", help="comma-separated strategies: whole, fit, fit:WxH, crops:N, text-crops:N")
+    run.add_argument("--effort", help="comma-separated reasoning efforts, one arm each (reasoning models only)")
     run.add_argument("--repeats", type=int, default=1)
     run.add_argument("--max-tokens", type=int, default=300)
     run.add_argument("--temperature", type=float)
@@ -71,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             client, args.images, labels=args.labels, prompt=args.prompt, scorer=args.scorer,  # type: ignore[arg-type]
             deployments=args.deployment, details=[d.strip() for d in args.detail.split(",") if d.strip()],
             strategies=[s.strip() for s in args.strategy.split(",") if s.strip()], repeats=args.repeats,
+            reasoning_efforts=[e.strip() for e in (args.effort or "").split(",") if e.strip()] or (None,),
             max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed,
             cache_dir=args.cache or out / "cache", concurrency=args.concurrency, max_usd=args.max_usd,
             dry_run=args.dry_run, tpm=args.tpm, rpm=args.rpm, batch=args.batch, progress=not args.quiet,
