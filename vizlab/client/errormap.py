@@ -8,6 +8,7 @@ through one ordered table (:data:`BODY_RULES`) from status and code to a typed e
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -55,7 +56,13 @@ def scrubbed(e: BaseException, secrets: Sequence[str | None]) -> BaseException:
 
 
 def retry_after_s(headers: Any) -> float | None:
-    """The delay the service asked for, from ``retry-after-ms`` or ``retry-after`` (seconds)."""
+    """The delay the service asked for, from ``retry-after-ms`` or ``retry-after`` (seconds).
+
+    A value that is not a finite, non-negative number is ignored (the other header may still hold one).
+
+    >>> retry_after_s({"retry-after-ms": "1500"}), retry_after_s({"retry-after": "inf"})
+    (1.5, None)
+    """
     if headers is None:
         return None
     for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
@@ -63,9 +70,11 @@ def retry_after_s(headers: Any) -> float | None:
         if value is None:
             continue
         try:
-            return float(value) / divisor
-        except ValueError:
+            seconds = float(value) / divisor
+        except (TypeError, ValueError):
             continue
+        if math.isfinite(seconds) and seconds >= 0:
+            return seconds
     return None
 
 
