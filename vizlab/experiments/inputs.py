@@ -9,13 +9,11 @@ bad file found mid-run. Details: docs/internals.md#experiments
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import inspect
 import json
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -246,22 +244,6 @@ def _from_labelled_images(images: Iterable[Any]) -> ItemSet:
     return ItemSet(items, [], "built-in set")
 
 
-def _with_unit(load: Callable[..., ItemSet]) -> Callable[..., ItemSet]:
-    """Add ``unit="document" | "page"`` to ``load`` (one item per PDF page: vizlab.experiments.document_pages)."""
-
-    @functools.wraps(load)
-    def wrapper(source: Any, *, unit: str = "document", **kwargs: Any) -> ItemSet:
-        from vizlab.experiments.document_pages import by_page
-
-        return by_page(load(source, **kwargs), unit, problem=Problem)
-
-    sig = inspect.signature(load)
-    extra = inspect.Parameter("unit", inspect.Parameter.KEYWORD_ONLY, default="document", annotation="str")
-    wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), extra])  # type: ignore[attr-defined]
-    return wrapper
-
-
-@_with_unit
 def load_items(
     source: Any,
     *,
@@ -269,6 +251,7 @@ def load_items(
     prompt: str | None = None,
     scorer: str | Scorer | None = None,
     judges: dict[str, Any] | None = None,
+    unit: str = "document",
 ) -> ItemSet:
     """Validated :class:`Item` rows from any of the accepted inputs.
 
@@ -285,6 +268,11 @@ def load_items(
     ``unit="page"``: one item per page of each PDF (or the page a row's ``page`` column names),
     as :func:`vizlab.experiments.document_pages.by_page` says; ``"document"``: one per PDF.
     """
+    if unit != "document":  # one item per PDF page: vizlab.experiments.document_pages
+        from vizlab.experiments.document_pages import by_page
+
+        return by_page(load_items(source, labels=labels, prompt=prompt, scorer=scorer, judges=judges), unit,
+                       problem=Problem)  # Problem passed in: document_pages imports nothing from here (no circle)
     import pandas as pd
 
     if isinstance(source, ItemSet):
