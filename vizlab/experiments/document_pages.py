@@ -12,12 +12,11 @@ from __future__ import annotations
 from dataclasses import replace
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pypdfium2 as pdfium
 
 from vizlab.errors import VizlabError
-from vizlab.experiments.inputs import Item, ItemSet, Problem
 from vizlab.images.documents import is_pdf, load_pdf
 from vizlab.images.pdf import PDFIUM_LOCK
 
@@ -41,7 +40,7 @@ def page_pdf(data: bytes, number: int) -> bytes:
     return out.getvalue()
 
 
-def _pdf_bytes(item: Item) -> bytes | None:
+def _pdf_bytes(item: Any) -> bytes | None:
     image = item.image
     if isinstance(image, (str, Path)) and Path(image).suffix.lower() == ".pdf":
         return Path(image).read_bytes()
@@ -50,7 +49,7 @@ def _pdf_bytes(item: Item) -> bytes | None:
     return None
 
 
-def _wanted(item: Item, count: int) -> tuple[list[int], str | None]:
+def _wanted(item: Any, count: int) -> tuple[list[int], str | None]:
     """The pages to make items of, or a problem naming the labels row's bad ``page``."""
     given = item.meta.get("page")
     if given is None:
@@ -64,18 +63,17 @@ def _wanted(item: Item, count: int) -> tuple[list[int], str | None]:
     return [number], None
 
 
-def by_page(item_set: ItemSet, unit: str = "page") -> ItemSet:
-    """``item_set`` with each PDF item split into one item per page (``unit="page"``); others kept.
-
-    >>> by_page(ItemSet([]), "page").items
-    []
+def by_page(item_set: Any, unit: str, *, problem: Callable[[int | None, str, str], Any]) -> Any:
+    """``item_set`` (an :class:`~vizlab.experiments.inputs.ItemSet`) with each PDF item split into one
+    item per page (``unit="page"``); other items kept. ``problem(row, file, message)`` makes a
+    problem row (inputs.Problem: passed in, so this module does not import its caller).
     """
     if unit not in UNITS:
         raise ValueError(f"unit {unit!r} is not one of {', '.join(map(repr, UNITS))}: 'document' gives one row per "
                          "PDF, 'page' one row per page")  # fmt: skip
     if unit == "document":
         return item_set
-    items: list[Item] = []
+    items: list[Any] = []
     problems = list(item_set.problems)
     for item in item_set.items:
         data = _pdf_bytes(item)
@@ -86,12 +84,12 @@ def by_page(item_set: ItemSet, unit: str = "page") -> ItemSet:
         try:
             _, pdf = load_pdf(data, filename=name, max_pages=None, max_bytes=None)
         except VizlabError as e:  # encrypted, corrupt, empty: this document's row only
-            problems.append(Problem(item.meta.get("row"), name, str(e)))
+            problems.append(problem(item.meta.get("row"), name, str(e)))
             continue
         pages, wrong = _wanted(item, len(pdf.pages))
         if wrong:
-            problems.append(Problem(item.meta.get("row"), name, wrong))
+            problems.append(problem(item.meta.get("row"), name, wrong))
         for number in pages:
             meta = {**item.meta, "page": number, "document": name, "pages": len(pdf.pages)}
             items.append(replace(item, id=f"{item.id}-p{number}", image=page_pdf(data, number), meta=meta))
-    return ItemSet(items, problems, item_set.source)
+    return replace(item_set, items=items, problems=problems)

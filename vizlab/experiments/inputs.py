@@ -271,7 +271,8 @@ def load_items(
     if unit != "document":  # one item per PDF page: vizlab.experiments.document_pages
         from vizlab.experiments.document_pages import by_page
 
-        return by_page(load_items(source, labels=labels, prompt=prompt, scorer=scorer, judges=judges), unit)
+        return by_page(load_items(source, labels=labels, prompt=prompt, scorer=scorer, judges=judges), unit,
+                       problem=Problem)  # Problem passed in: document_pages imports nothing from here (no circle)
     import pandas as pd
 
     if isinstance(source, ItemSet):

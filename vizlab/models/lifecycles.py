@@ -48,6 +48,11 @@ AZURE_GPT4_SERIES = Source(
     "Azure GPT-4 series (gpt-4.1 versions among them) deprecated, retirement 'October 2026'", "2026-07",
     note="no day stated: the 1st assumed (never warns late)",
 )  # fmt: skip
+AZURE_TABLE_0902 = Source(
+    "Azure 'Model retirement schedule - Microsoft Foundry' (learn.microsoft.com/azure/foundry/openai/concepts/"
+    "model-retirement-schedule, ms.date 2026-09-02, stored copy): gpt-4.1, gpt-4.1-mini, gpt-4.1-nano 2025-04-14 "
+    "'Legacy', retirement 2027-04-14", "2026-09-02",
+)  # fmt: skip
 AZURE_GPT4O_2027 = Source(
     "a 2026-10 post moving Azure's gpt-4o retirement to 2027-04-14, as cited in issue 19", "2026-10",
     verified=False, note="the post itself was not found in the stored copies searched 2026-12-07",
@@ -103,11 +108,13 @@ LIFECYCLES: Mapping[str, Mapping[str, Lifecycle]] = MappingProxyType({
                            retires=_dates(("2026-03-31", AZURE_0331), ("2026-10-01", AZURE_1001))),
         "openai": _OPENAI_4x}),
     "gpt-4.1": MappingProxyType({
-        "azure": Lifecycle("azure", "deprecated", AZURE_GPT4_SERIES, retires=_dates(("2026-10-01", AZURE_GPT4_SERIES)),
+        "azure": Lifecycle("azure", "deprecated", AZURE_GPT4_SERIES, retires=_dates(("2026-10-01", AZURE_GPT4_SERIES),
+                                                                   ("2027-04-14", AZURE_TABLE_0902)),
                            note="closed to new customers (deprecated) before retirement"),
         "openai": _OPENAI_4x}),
     "gpt-4.1-mini": MappingProxyType({
-        "azure": Lifecycle("azure", "deprecated", AZURE_GPT4_SERIES, retires=_dates(("2026-10-01", AZURE_GPT4_SERIES))),
+        "azure": Lifecycle("azure", "deprecated", AZURE_GPT4_SERIES, retires=_dates(("2026-10-01", AZURE_GPT4_SERIES),
+                                                                   ("2027-04-14", AZURE_TABLE_0902))),
         "openai": _OPENAI_4x}),
     "gpt-4-turbo": MappingProxyType({
         "openai": Lifecycle("openai", "retired", OPENAI_0422, retires=_dates(("2026-10-23", OPENAI_0422)),
