@@ -243,3 +243,25 @@ def test_estimate_says_model_unknown_before_the_first_reply(backend: LocalBacken
         assert guessed.estimate is not None and guessed.estimate.model == "gpt-4o"
         assert compatible.model_note.startswith("model unknown: llava is not in vizlab's registry; estimates assume gpt-4o")
         assert str(guessed).endswith(f"({compatible.model_note})")
+
+
+def test_the_client_is_composed_of_parts_and_warns_at_the_callers_line(backend: LocalBackend, env: Any) -> None:
+    """The Client is not a stack of mixins; its warnings still name the line that called it."""
+    import asyncio
+
+    assert vizlab.Client.__mro__ == (vizlab.Client, object)
+    with _connect(backend, "reasoner") as client:
+        with pytest.warns(ParameterAdaptedWarning) as said:
+            client.chat("Hello", max_tokens=50)
+        with pytest.warns(ParameterAdaptedWarning) as said_respond:
+            client.respond("Hello", max_output_tokens=50, top_p=0.5)
+        with pytest.warns(UserWarning, match="cut off") as cut:
+            client.chat("Describe a long story in detail", max_tokens=1)
+    with _connect(backend, "reasoner") as fresh, pytest.warns(ParameterAdaptedWarning) as said_async:
+
+        async def ask() -> Any:
+            return await fresh.achat("Hello", max_tokens=50)  # the line the warning names
+
+        asyncio.run(ask())
+    for record in (*said, *said_respond, *cut, *said_async):
+        assert record.filename == __file__, record.filename
