@@ -363,8 +363,8 @@ panel
 def test_upload_panel_in_jupyterlab(browser: Any, lab: _Lab, out: Path) -> None:
     from playwright.sync_api import expect
 
-    from vizlab.datasets import text_card
     from vizlab.conversation.storage import human_bytes
+    from vizlab.datasets import text_card
 
     good = lab.root / "parking-permit-zone-b-scanned-at-the-front-desk-2024-06-01.png"
     buf = io.BytesIO()

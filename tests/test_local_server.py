@@ -884,17 +884,18 @@ def test_gpt5_caps_the_prompt_at_272k() -> None:
 
 
 @pytest.mark.slow
-def test_unlisted_token_model_uses_the_default_limits_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unlisted_token_model_uses_the_default_limits_and_says_so() -> None:
     from vizlab import tokens
     from vizlab.models import registry
 
     # A token rule registered without limits (register_model states none), undone after the test.
-    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
-    tokens.register_model("vizlab-test-unlisted", tokens.rule_for("gpt-4o"))
-    with LocalBackend(deployments=("vizlab-test-unlisted",)) as backend:
-        resp = post(backend, {"messages": OK_MESSAGES, "max_tokens": 4_097}, headers={"api-key": "k"}, deployment="vizlab-test-unlisted")
-        error = assert_error(resp, 400, "invalid_value", "max_tokens")
-        assert "at most 4096 completion tokens" in error["message"] and "no limits are listed" in error["message"]
+    with registry.registrations_undone():
+        tokens.register_model("vizlab-test-unlisted", tokens.rule_for("gpt-4o"))
+        with LocalBackend(deployments=("vizlab-test-unlisted",)) as backend:
+            resp = post(backend, {"messages": OK_MESSAGES, "max_tokens": 4_097}, headers={"api-key": "k"},
+                        deployment="vizlab-test-unlisted")  # fmt: skip
+            error = assert_error(resp, 400, "invalid_value", "max_tokens")
+            assert "at most 4096 completion tokens" in error["message"] and "no limits are listed" in error["message"]
 
 
 def test_the_prompt_is_counted_once_for_the_check_and_usage(local_backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:

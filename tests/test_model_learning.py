@@ -218,3 +218,50 @@ def test_the_count_route_answers_in_the_references_shape(backend: LocalBackend) 
     assert requests.post(url, headers={"api-key": KEY}, json={"input": "Hello"}, timeout=30).status_code == 400
     assert requests.post(url, headers={"api-key": KEY}, json={"model": "nowhere", "input": "Hi"}, timeout=30).status_code == 404
     assert requests.post(url, headers={"api-key": "wrong"}, json={"model": "gpt-4o", "input": "Hi"}, timeout=30).status_code == 401
+
+
+def test_estimate_says_model_unknown_before_the_first_reply(backend: LocalBackend, env: pytest.MonkeyPatch) -> None:
+    """Issue 19: no silent gpt-4o. Client.model_note (and EstimateWithCount.model_note) says what is assumed."""
+    with _connect(backend, "reasoner") as client:  # a deployment name no registry entry matches
+        before = client.estimate(_image_question())
+        assert before.estimate is None and before.estimate_error == client.model_note
+        assert client.model_note.startswith("model unknown: deployment reasoner") and "no assumption" in client.model_note
+        assert str(before).startswith("vizlab estimate: none (model unknown") and "gpt-4o" not in str(before)
+        with pytest.warns(ParameterAdaptedWarning):
+            client.chat("Hello", max_tokens=50)
+        after = client.estimate(_image_question())  # the reply named gpt-5.4: its rules, nothing assumed
+        assert after.estimate is not None and after.estimate.model == "gpt-5.4" and client.model_note == ""
+        assert after.model_note == "" and "model" not in str(after).split("prompt tokens")[1]
+    with _connect(backend, "gpt-4o") as named_like_a_model:  # the name is a guess a reply may correct
+        assert named_like_a_model.model_note.startswith("model assumed: deployment gpt-4o is taken to run gpt-4o")
+        assert named_like_a_model.estimate("hi").estimate is not None
+    with _connect(backend, "reasoner", model="gpt-5.4") as told:
+        assert told.model_note == "" and told.estimate("hi").estimate is not None
+    with vizlab.connect(backend="openai", base_url="http://127.0.0.1:9/v1", model="llava", verbose=False,
+                        env_file=None) as compatible:  # fmt: skip
+        guessed = compatible.estimate("hi")  # an OpenAI-compatible server: estimated, by a rule it names
+        assert guessed.estimate is not None and guessed.estimate.model == "gpt-4o"
+        assert compatible.model_note.startswith("model unknown: llava is not in vizlab's registry; estimates assume gpt-4o")
+        assert str(guessed).endswith(f"({compatible.model_note})")
+
+
+def test_the_client_is_composed_of_parts_and_warns_at_the_callers_line(backend: LocalBackend, env: Any) -> None:
+    """The Client is not a stack of mixins; its warnings still name the line that called it."""
+    import asyncio
+
+    assert vizlab.Client.__mro__ == (vizlab.Client, object)
+    with _connect(backend, "reasoner") as client:
+        with pytest.warns(ParameterAdaptedWarning) as said:
+            client.chat("Hello", max_tokens=50)
+        with pytest.warns(ParameterAdaptedWarning) as said_respond:
+            client.respond("Hello", max_output_tokens=50, top_p=0.5)
+        with pytest.warns(UserWarning, match="cut off") as cut:
+            client.chat("Describe a long story in detail", max_tokens=1)
+    with _connect(backend, "reasoner") as fresh, pytest.warns(ParameterAdaptedWarning) as said_async:
+
+        async def ask() -> Any:
+            return await fresh.achat("Hello", max_tokens=50)  # the line the warning names
+
+        asyncio.run(ask())
+    for record in (*said, *said_respond, *cut, *said_async):
+        assert record.filename == __file__, record.filename

@@ -62,12 +62,13 @@ def test_unknown_model_error_lists_families_and_how_to_register():
     assert "gpt-5.6-sol" in e.value.known
 
 
-def test_register_an_alias_for_a_deployment(monkeypatch):
-    monkeypatch.setattr(registry, "_ALIASES", dict(registry._ALIASES))
-    assert models.register("Vision-Prod", like="gpt-4.1-mini").name == "gpt-4.1-mini"
-    assert lookup("vision-prod").name == "gpt-4.1-mini"
-    with pytest.raises(ValueError):
-        models.register("x")
+def test_register_an_alias_for_a_deployment():
+    with registry.registrations_undone():
+        assert models.register("Vision-Prod", like="gpt-4.1-mini").name == "gpt-4.1-mini"
+        assert lookup("vision-prod").name == "gpt-4.1-mini"
+        with pytest.raises(ValueError):
+            models.register("x")
+    assert registry.canonical_name("vision-prod") is None  # undone on leaving
 
 
 def test_siblings_are_not_confused():

@@ -262,13 +262,14 @@ def test_unknown_model_lists_names_and_how_to_register() -> None:
             rule_for(name)
 
 
-def test_register_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
-    register_model("my-vision", rule_for("gpt-4o"), encoding="o200k_base")
-    assert image_tokens(1024, 1024, model="my-vision") == 765
-    assert "my-vision" in known_models()
-    with pytest.raises(ValueError):
-        register_model("x", rule_for("gpt-4o"), encoding="p50k_base")
+def test_register_model() -> None:
+    with registry.registrations_undone():
+        register_model("my-vision", rule_for("gpt-4o"), encoding="o200k_base")
+        assert image_tokens(1024, 1024, model="my-vision") == 765
+        assert "my-vision" in known_models()
+        with pytest.raises(ValueError):
+            register_model("x", rule_for("gpt-4o"), encoding="p50k_base")
+    assert "my-vision" not in known_models()
 
 
 @pytest.mark.parametrize(

@@ -331,14 +331,14 @@ def test_chat_state_keeps_an_answer_whose_autosave_failed(
 
     state = ChatState(client, autosave=tmp_path / "chat.json")
     conv = state.conversation
-    real_save = conv._autosave_now
+    real_save = conv.save  # autosave goes through the public save(path)
 
-    def fail_on_answers() -> None:
+    def fail_on_answers(*args: Any, **kwargs: Any) -> Any:
         if conv.turns and conv.turns[-1].role == "assistant":
             raise ConversationError("Could not save the conversation (disk full)")
-        real_save()
+        return real_save(*args, **kwargs)
 
-    monkeypatch.setattr(conv, "_autosave_now", fail_on_answers)
+    monkeypatch.setattr(conv, "save", fail_on_answers)
     assert state.send("hello")  # the answer arrived: the prompt is not handed back for a resend
     assert "disk full" in state.error
     assert [t.role for t in conv.turns] == ["user", "assistant"] and conv.turns[-1].text

@@ -14,7 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from vizlab import errors
-from vizlab.client.adapt import ParameterAdaptedWarning, adaptation_for, apply_adaptations, describe_adaptation
+from vizlab.client.adapt import (
+    ParameterAdaptedWarning,
+    adaptation_for,
+    apply_adaptations,
+    describe_adaptation,
+)
 from vizlab.client.params import applies_registry, model_info_for
 from vizlab.client.targets import Target
 from vizlab.models.types import ModelInfo

@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import re
+from collections.abc import Iterator
 from dataclasses import replace
 
 from vizlab.errors import UnknownModelError
@@ -16,7 +18,7 @@ from vizlab.models.families import SNAPSHOTS, builtin
 from vizlab.models.types import PROVIDERS, ModelInfo
 
 __all__ = ['lookup', 'families', 'register', 'known_names', 'canonical_name', 'snapshots', 'lifecycle_warning',
-           'default_local_model', 'DEFAULT_LOCAL_RULE', 'WARN_DAYS']
+           'default_local_model', 'DEFAULT_LOCAL_RULE', 'WARN_DAYS', 'registrations_undone']
 
 _FAMILIES: dict[str, ModelInfo] = {}
 _ALIASES: dict[str, str] = {}
@@ -113,6 +115,26 @@ def register(name: str, *, like: str | None = None, info: ModelInfo | None = Non
     new = replace(info, name=key) if info.name != key else info
     _FAMILIES[key] = new
     return new
+
+
+@contextlib.contextmanager
+def registrations_undone() -> Iterator[None]:
+    """Inside, :func:`register` (and ``vizlab.tokens.register_model``) work as usual; on leaving,
+    the registry is as it was: for tests and notebooks that try a name without keeping it.
+
+    >>> with registrations_undone():
+    ...     _ = register("scratch-deployment", like="gpt-4o")
+    >>> canonical_name("scratch-deployment") is None
+    True
+    """
+    families, aliases = dict(_FAMILIES), dict(_ALIASES)
+    try:
+        yield
+    finally:
+        _FAMILIES.clear()
+        _FAMILIES.update(families)
+        _ALIASES.clear()
+        _ALIASES.update(aliases)
 
 
 # --- lifecycle ----------------------------------------------------------------------------------
