@@ -19,7 +19,6 @@ TESTS = Path(__file__).resolve().parent
 
 # (test file, patched target as written) -> owner of the fix.
 KNOWN: dict[tuple[str, str], str] = {
-    ("test_experiments.py", "runner._Encoder.images"): "experiments",
     ("test_local_analyst.py", "module._pool"): "local",
     ("test_local_analyst.py", "module._recognise"): "local",
     ("test_local_analyst.py", "module._usable_cores"): "local",
