@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from vizlab import tokens
+from vizlab.conversation.storage import atomic_write_text
 from vizlab.errors import VizlabError
 from vizlab.experiments.document_calibration import DocumentCalibration
 from vizlab.models.registry import lookup
@@ -420,9 +421,7 @@ def _write_cache(path: Path | None, key: str, result: Calibration) -> None:
     data = _read_cache(path)
     data[key] = result.to_json()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def _send(client: Client, probe: Probe | None) -> tuple[int, str]:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import csv
 import html
+import io
 import secrets
 from pathlib import Path
 
+from vizlab.conversation.storage import atomic_write_text
 from vizlab.room.store import CodeRow
 
 __all__ = ["API_VERSION", "new_admin_key", "new_code", "write_codes"]
@@ -34,15 +36,14 @@ def new_admin_key() -> str:
 def write_codes(path: Path, rows: list[CodeRow], endpoint: str, deployment: str) -> Path:
     """Write codes.csv and codes.html (one card per attendee, to print and cut); return the page's path."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["attendee", "code", "endpoint", "deployment", "budget_usd", "revoked"])
-        for r in rows:
-            writer.writerow([r.attendee, r.code, endpoint, deployment, f"{r.budget_usd:.4f}", "yes" if r.revoked else ""])
-    tmp.replace(path)
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    writer.writerow(["attendee", "code", "endpoint", "deployment", "budget_usd", "revoked"])
+    for r in rows:
+        writer.writerow([r.attendee, r.code, endpoint, deployment, f"{r.budget_usd:.4f}", "yes" if r.revoked else ""])
+    atomic_write_text(path, out.getvalue())
     page = path.with_suffix(".html")
-    page.write_text(_page(rows, endpoint, deployment), encoding="utf-8")
+    atomic_write_text(page, _page(rows, endpoint, deployment))
     return page
 
 
