@@ -97,11 +97,14 @@ class DocumentRow:
     explanation: str
 
     def line(self) -> str:
-        from vizlab.widgets.state import human_bytes
-
         how = "as a file part (text layer + page images)" if self.mode == "file" else "as page images"
-        return (f"PDF · {self.pages} page{'s' * (self.pages != 1)} · {human_bytes(self.nbytes)} · "
+        return (f"PDF · {self.pages} page{'s' * (self.pages != 1)} · {_size(self.nbytes)} · "
                 f"~{self.tokens:,} tokens sent {how}")  # fmt: skip
+
+
+def _size(n: int) -> str:
+    """KB under a MiB, else MB (as :func:`vizlab.widgets.state.human_bytes` shows them; state imports this module)."""
+    return f"{n / 1024:.1f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
 
 
 def document_row(document: EncodedImage, *, model: str, mode: str = "file", detail: str = "auto",
