@@ -90,6 +90,7 @@ class ChatPanel(ChatEditingView, Panel):
         self._thumbs: dict[str, bytes] = {}
         self._last_stream_update = 0.0
         self._pending: dict[str, Any] = {}
+        self._intake_problems: list[str] = []
 
         # header: backend and deployment
         self.backend_html = W.HTML()
@@ -143,8 +144,8 @@ class ChatPanel(ChatEditingView, Panel):
         self.clear_attachments_button.add_class("vizlab-chat-clear-attachments")
         self.clear_attachments_button.on_click(lambda _b: self._clear_attachments())
         # A PDF goes as the service's file part (it reads the text layer and page images) or as page images.
-        self.pdf_mode = W.ToggleButtons(options=[("PDF as file", "file"), ("PDF as page images", "pages")],
-                                        value=self.state.pdf_as, description="Send PDFs", style={"button_width": "140px"},
+        self.pdf_mode = W.ToggleButtons(options=[("As a file part", "file"), ("As page images", "pages")],
+                                        value=self.state.pdf_as, description="Send PDFs", style={"button_width": "150px"},
                                         layout=W.Layout(display="none"))  # fmt: skip
         self.pdf_mode.add_class("vizlab-chat-pdf-mode")
         self.pdf_mode.observe(lambda _c: self._on_pdf_mode(), names="value")
@@ -347,8 +348,12 @@ class ChatPanel(ChatEditingView, Panel):
         self._show_attachments()
 
     def _on_files(self, records: list[dict[str, Any]]) -> None:
-        """A paste or a drop on the prompt: attach the files (a bad one is named, the rest kept)."""
-        self._show_problems(self.state.attach_all(records))
+        """A paste, a drop or the Attach button: attach the files (a bad one is named, the rest kept;
+        the files of one drop come one message each, and the earlier ones' problems stay shown)."""
+        later = records and int(records[0].get("index") or 0) > 0
+        problems = (self._intake_problems if later else []) + self.state.attach_all(records)
+        self._intake_problems = problems
+        self._show_problems(problems)
         self._show_attachments()
 
     def _on_deployment(self, change: dict[str, Any]) -> None:

@@ -106,6 +106,7 @@ class FileIntakeWidget(anywidget.AnyWidget):
         self._incoming[file_id] = {
             "name": name, "type": str(content.get("type") or ""), "size": size,
             "last_modified": int(content.get("last_modified") or 0), "data": bytearray(),
+            "index": int(content.get("index") or 0),  # its place in one drop / choice of several files
         }  # fmt: skip
         self._ack(file_id, 0)
 

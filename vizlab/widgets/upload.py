@@ -72,8 +72,8 @@ class UploadPanel(Panel):
         self.add_path_button.add_class("vizlab-upload-add-path")
         self.clear_button = W.Button(description="Clear", icon="trash", layout=auto_width())
         self.clear_button.add_class("vizlab-upload-clear")
-        self.pdf_mode = W.ToggleButtons(options=[("PDF as file", "file"), ("PDF as page images", "pages")],
-                                        value=self.state.pdf_as, description="Send PDFs", style={"button_width": "140px"},
+        self.pdf_mode = W.ToggleButtons(options=[("As a file part", "file"), ("As page images", "pages")],
+                                        value=self.state.pdf_as, description="Send PDFs", style={"button_width": "150px"},
                                         layout=W.Layout(display="none"))  # fmt: skip
         self.pdf_mode.add_class("vizlab-upload-pdf-mode")
         self.rows_box = W.VBox(layout=W.Layout(margin="4px 0"))
@@ -126,8 +126,11 @@ class UploadPanel(Panel):
         self.refresh()
 
     def _on_files(self, records: list[dict[str, Any]]) -> None:
-        """A drop, a paste or the drop zone's chooser: the files as FileUpload records."""
+        """A drop, a paste or a chooser: the files as FileUpload records (one message each, in order;
+        the errors of a drop's earlier files stay shown)."""
+        earlier = list(self.state.errors) if records and int(records[0].get("index") or 0) > 0 else []
         self.state.add(records, names=[str(r.get("name") or "") or None for r in records])
+        self.state.errors = earlier + self.state.errors
         self.refresh()
 
     def _on_refused(self, message: str) -> None:
