@@ -204,18 +204,18 @@ class UploadPanel(Panel):
                 f'<div style="display:flex;gap:8px;align-items:flex-start;padding:4px 0;border-bottom:1px solid #e6e6e6">'
                 f'<img src="{png_data_url(self.state.thumbnail(image))}" alt="{escape(row.name)}" '
                 f'style="max-width:96px;max-height:96px;border:1px solid #d0d0d0">'
-                f"<div>{_row_body(row, BOX_MUTED_COLOUR)}</div></div>"
+                f"<div>{_row_body(row, BOX_MUTED_COLOUR, cost=False)}</div></div>"
             )
         body = "".join(rows) + f'<div style="margin-top:6px"><b>{escape(self.state.total_line())}</b></div>'
         return snapshot_box("UploadPanel", body)
 
 
-def _row_body(row: Any, muted: str) -> str:
+def _row_body(row: Any, muted: str, *, cost: bool = True) -> str:
     """One row's text: name, format and size (a PDF: its pages), tokens and cost, and how they were reached."""
     if row.pages:  # a PDF: the first explanation line is its pages, size and how it goes
         about, how = row.explanation.split("\n", 1) if "\n" in row.explanation else (row.explanation, "")
     else:
         about, how = f"{row.mime} · {row.width}x{row.height} px · {human_bytes(row.nbytes)}", row.explanation.splitlines()[-1]
-    cost = f" · ${row.cost:.4f}" if row.cost is not None else ""
-    return (f"<b>{escape(row.name)}</b><br>{escape(about)}<br><b>{row.tokens:,} tokens</b>{cost}"
+    price = f" · ${row.cost:.4f}" if cost and row.cost is not None else ""
+    return (f"<b>{escape(row.name)}</b><br>{escape(about)}<br><b>{row.tokens:,} tokens</b>{price}"
             f'<br><code style="font-size:11px;color:{muted}">{escape(how)}</code>')  # fmt: skip
