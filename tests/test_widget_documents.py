@@ -149,7 +149,9 @@ def test_the_estimate_says_model_unknown_until_the_client_learns_it() -> None:
         try:
             assert not client.model_known
             panel = ChatPanel(client, max_tokens=50)
-            assert "model unknown until the first reply" in panel.estimate_html.value
+            assert client.model_note.startswith("model unknown")
+            estimate = panel.estimate_html.value
+            assert "no estimate" in estimate and "model unknown" in estimate and "gpt-4o" not in estimate  # no guess
             assert "model unknown" in panel.backend_html.value
             panel.prompt.value = "Hello"
             panel.send()

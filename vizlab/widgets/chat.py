@@ -40,7 +40,7 @@ from vizlab.widgets.chat_state import ChatSettings, ChatState
 from vizlab.widgets.code import CODE_KINDS
 from vizlab.widgets.documents import document_row, document_thumbnail_png, is_document
 from vizlab.widgets.markdown import plain_html, render_markdown
-from vizlab.widgets.state import DETAILS, escape, known_model, thumbnail_png
+from vizlab.widgets.state import DETAILS, escape, known_model, model_note, thumbnail_png
 from vizlab.widgets.transcript import AccessibleNames, CodeView, PromptBox, TranscriptView
 
 if TYPE_CHECKING:
@@ -484,8 +484,7 @@ class ChatPanel(ChatEditingView, Panel):
 
     def _show_backend(self) -> None:
         client = self.state.client
-        rules = f"token rules {client.token_model}" if known_model(client) else (
-            f"model unknown until the first reply (token rules {client.token_model} meanwhile)")
+        rules = f"token rules {client.token_model}" if known_model(client) else model_note(client)
         self.backend_html.value = text_block(f"<small>{escape(client.describe())} · {escape(rules)}</small>", f"color:{MUTED_COLOUR}")
 
     def _show_system_status(self) -> None:

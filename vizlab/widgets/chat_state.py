@@ -33,6 +33,7 @@ from vizlab.widgets.state import (
     get_field,
     model_note,
     source_label,
+    waits_for_reply,
 )
 
 if TYPE_CHECKING:
@@ -564,6 +565,8 @@ class ChatState(ChatEditing):
 
         s = self.clamped(settings if settings is not None else self.settings)
         model = self._client.token_model
+        if waits_for_reply(self._client):  # as the client: no assumed model, no estimate (issue 19)
+            return NextEstimate(0, 0, 0, 0, s.max_tokens, None, None, 0, 0, 0, error=model_note(self._client))
         try:
             full = self.next_messages(prompt, detail=detail)
             sent = self._limit_history(full, s.past_messages)

@@ -33,7 +33,7 @@ from vizlab.widgets._common import (
 from vizlab.widgets.chat_state import ChatSettings, ChatState
 from vizlab.widgets.compare_chat_state import CompareChatState
 from vizlab.widgets.markdown import plain_html, render_markdown
-from vizlab.widgets.state import DETAILS, escape, known_model, thumbnail_png
+from vizlab.widgets.state import DETAILS, escape, known_model, model_note, thumbnail_png
 from vizlab.widgets.transcript import PromptBox, TranscriptView
 
 if TYPE_CHECKING:
@@ -61,9 +61,8 @@ def chat_rows(state: ChatState, thumb: Any) -> list[dict[str, Any]]:
 class _Column:
     def __init__(self, state: ChatState, height: str) -> None:
         self.state = state
-        rules = f"token rules {state.client.token_model}"
-        if known_model(state.client) is None:  # issue 19: say so rather than assume a model
-            rules = f"model unknown until it answers ({rules} meanwhile)"
+        # issue 19: the client's note while the model is unknown or assumed, rather than a guess
+        rules = f"token rules {state.client.token_model}" if known_model(state.client) else model_note(state.client)
         self.title = W.HTML(text_block(f"<b>{escape(state.client.deployment)}</b> <small style='color:{MUTED_COLOUR}'>"
                                        f"{escape(rules)}</small>"))  # fmt: skip
         self.transcript = TranscriptView(max_height=height, layout=fill_layout())

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vizlab.conversation.storage import human_bytes
+
 if TYPE_CHECKING:
     from vizlab.images.encode import EncodedImage
 
@@ -98,13 +100,8 @@ class DocumentRow:
 
     def line(self) -> str:
         how = "as a file part (text layer + page images)" if self.mode == "file" else "as page images"
-        return (f"PDF · {self.pages} page{'s' * (self.pages != 1)} · {_size(self.nbytes)} · "
+        return (f"PDF · {self.pages} page{'s' * (self.pages != 1)} · {human_bytes(self.nbytes)} · "
                 f"~{self.tokens:,} tokens sent {how}")  # fmt: skip
-
-
-def _size(n: int) -> str:
-    """KB under a MiB, else MB (as :func:`vizlab.widgets.state.human_bytes` shows them; state imports this module)."""
-    return f"{n / 1024:.1f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
 
 
 def document_row(document: EncodedImage, *, model: str, mode: str = "file", detail: str = "auto",

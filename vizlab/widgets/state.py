@@ -156,18 +156,24 @@ def _label_font(px: int) -> Any:
         return ImageFont.load_default(size=px)
 
 
-def known_model(client: Any) -> str | None:
-    """The model the panels name beside an estimate: the client's token model once it knows the
-    model behind the deployment (``Client.model_known``), else None. The one place panels ask."""
-    return str(client.token_model) if getattr(client, "model_known", True) else None
-
-
 def model_note(client: Any) -> str:
-    """``"on gpt-4o"``, or, before the client knows its model, that it is unknown (issue 19)."""
-    model = known_model(client)
-    if model is not None:
-        return f"on {model}"
-    return f"model unknown until the first reply; counted by {client.token_model}'s rules meanwhile"
+    """What the panels say of the model beside an estimate: ``"on gpt-4o"``, or the client's own
+    note while the model behind the deployment is unknown or assumed (``Client.model_note``,
+    issue 19). The one place panels ask."""
+    note = getattr(client, "model_note", "")
+    return note if isinstance(note, str) and note else f"on {client.token_model}"
+
+
+def known_model(client: Any) -> str | None:
+    """The client's token model when a stated source names the model, else None."""
+    note = getattr(client, "model_note", "")
+    return None if isinstance(note, str) and note else str(client.token_model)
+
+
+def waits_for_reply(client: Any) -> bool:
+    """True when the client makes no estimate before a reply names the model (Azure or OpenAI
+    with a deployment the registry does not know): the panels then show none either."""
+    return not getattr(client, "model_known", True) and bool(getattr(client, "registry_applies", False))
 
 
 def client_secrets(client: Any) -> Any:
