@@ -33,6 +33,7 @@ BENCHMARKS = {
     "8": ("bench_documents", "PDF pages rendered"),
     "9": ("bench_room", "vizlab.room: a room of attendees, and kill -9"),
     "10": ("bench_overload", "overload: 200 clients at once"),
+    "11": ("bench_notebook_memory", "eight open tutorial notebooks: memory"),
 }
 
 

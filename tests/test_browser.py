@@ -794,6 +794,10 @@ DROP = """el => { const dt = new DataTransfer(); dt.items.add(window.__vizlabFil
 HUGE = """([el, mb]) => { const dt = new DataTransfer();
     dt.items.add(new File([new Uint8Array(mb * 1024 * 1024)], 'huge-scan.png', {type: 'image/png'}));
     el.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true})); }"""
+DROP_PDF = """(el, b64) => { const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+    const dt = new DataTransfer(); dt.items.add(new File([bytes], 'invoice.pdf', {type: 'application/pdf'}));
+    for (const type of ['dragover', 'drop'])
+        el.dispatchEvent(new DragEvent(type, {dataTransfer: dt, bubbles: true, cancelable: true})); }"""
 WATCH_PROGRESS = """el => { window.__vizlabProgress = 0;
     new MutationObserver(() => { if (el.querySelector('progress')) window.__vizlabProgress += 1; })
         .observe(el, {childList: true, subtree: true}); }"""
@@ -822,6 +826,25 @@ def test_paste_drop_and_a_too_big_file_in_jupyterlab(browser: Any, lab: _Lab, ou
         assert page.evaluate("() => window.__vizlabProgress") > 0, "no progress bar for a 4 MB drop"
         expect(chat.locator(".vizlab-chat-estimate")).to_contain_text("2 images")
         chat.screenshot(path=str(out / "chat-pasted-and-dropped.png"))
+        # A PDF dropped on the prompt: page 1's thumbnail, its pages and estimate, and the file / pages choice.
+        import base64
+
+        from vizlab.document_samples import sample_documents
+
+        invoice = next(d for d in sample_documents() if d.name == "invoice.pdf")
+        area.evaluate(DROP_PDF, base64.b64encode(invoice.data).decode("ascii"))
+        document = chat.locator(".vizlab-chat-document")
+        expect(document).to_have_count(1, timeout=30_000)
+        expect(document).to_contain_text("1 page")
+        expect(document).to_contain_text("tokens sent as a file part")
+        assert document.locator("img").count() == 1
+        expect(chat.locator(".vizlab-chat-estimate")).to_contain_text("1 PDF")
+        pdf_mode = chat.locator(".vizlab-chat-pdf-mode")
+        expect(pdf_mode).to_be_visible()
+        pdf_mode.get_by_text("As page images").click()
+        expect(document).to_contain_text("tokens sent as page images", timeout=20_000)
+        expect(chat.locator(".vizlab-chat-estimate")).to_contain_text("3 images")
+        chat.screenshot(path=str(out / "chat-pdf-dropped.png"))
 
         # The upload panel: a drop adds a row; an 81 MB file is refused before sending, said twice.
         upload = page.locator(".vizlab-upload")
@@ -838,6 +861,19 @@ def test_paste_drop_and_a_too_big_file_in_jupyterlab(browser: Any, lab: _Lab, ou
         expect(errors).to_contain_text("80.0 MB limit")
         expect(upload.locator(".vizlab-upload-row")).to_have_count(1)  # the photo stays, nothing half-added
         upload.screenshot(path=str(out / "upload-too-big.png"))
+        # The Upload button sends in pieces too: a progress bar for a 3 MB photo, then its row.
+        import numpy as np
+        from PIL import Image
+
+        noisy = lab.root / "noisy-photo.png"
+        Image.fromarray(np.random.default_rng(7).integers(0, 256, (1024, 1024, 3), dtype=np.uint8)).save(noisy)
+        assert noisy.stat().st_size > 2 * 1024 * 1024
+        status.evaluate(WATCH_PROGRESS)
+        with page.expect_file_chooser() as chooser:
+            upload.locator(".vizlab-upload-files").click()
+        chooser.value.set_files([str(noisy)])
+        expect(upload.locator(".vizlab-upload-row")).to_have_count(2, timeout=60_000)
+        assert page.evaluate("() => window.__vizlabProgress") > 0, "no progress bar for a 3 MB upload through the button"
 
 
 EDIT_CELL = """\

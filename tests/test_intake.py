@@ -100,3 +100,16 @@ def test_the_upload_panel_drop_zone_adds_rows_and_says_refusals() -> None:
     assert "huge.png" in panel.errors_html.value and "photo.png" in panel.total_html.value + str(panel.images[0].name)
     assert "Drop or paste" in panel.drop_zone.label
     W.Widget.close_all()
+
+
+def test_a_bad_file_early_in_a_drop_stays_said_when_the_good_ones_follow(client: Client) -> None:
+    chat, upload = ChatPanel(client), UploadPanel()
+    for widget, shown in ((chat.prompt, lambda: chat.error_html.value), (upload.drop_zone, lambda: upload.errors_html.value)):
+        browser = Browser(widget)
+        for index, (name, data) in enumerate([("notes.png", b"not an image at all"), ("photo.png", make_image_bytes(64, 48))]):
+            browser.message({"event": "file-begin", "id": name, "name": name, "type": "image/png", "size": len(data),
+                             "index": index, "count": 2})  # fmt: skip
+            browser.message({"event": "file-chunk", "id": name, "offset": 0}, [memoryview(data)])
+            browser.message({"event": "file-end", "id": name})
+        assert "notes.png" in shown()  # the second file's success did not wipe the first one's error
+    assert [a.name for a in chat.state.attachments] == ["photo.png"] and [i.name for i in upload.images] == ["photo.png"]

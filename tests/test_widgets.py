@@ -178,7 +178,7 @@ def test_upload_panel_reads_front_end_uploads(square_png: bytes) -> None:
     thumbs = images_in(panel.rows_box)
     assert len(thumbs) == 2 and all(bytes(t.value).startswith(PNG_SIGNATURE) for t in thumbs)
     assert panel.file_upload.value == ()  # consumed, so the same file can be picked again
-    assert LARGE_UPLOAD_NOTE.split(":")[0] in shown and "make lab" in shown and "Drop or paste" in shown
+    assert LARGE_UPLOAD_NOTE.split(":")[0] in shown and "make lab" in shown and "a drop and a paste" in shown
 
 
 def test_upload_panel_bad_file_among_good_ones(square_png: bytes) -> None:

@@ -38,8 +38,9 @@ from vizlab.widgets._common import (
 from vizlab.widgets.chat_edit_view import ChatEditingView
 from vizlab.widgets.chat_state import ChatSettings, ChatState
 from vizlab.widgets.code import CODE_KINDS
+from vizlab.widgets.documents import document_row, document_thumbnail_png, is_document
 from vizlab.widgets.markdown import plain_html, render_markdown
-from vizlab.widgets.state import DETAILS, escape, thumbnail_png
+from vizlab.widgets.state import DETAILS, escape, known_model, model_note, thumbnail_png
 from vizlab.widgets.transcript import AccessibleNames, CodeView, PromptBox, TranscriptView
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class ChatPanel(ChatEditingView, Panel):
         self._thumbs: dict[str, bytes] = {}
         self._last_stream_update = 0.0
         self._pending: dict[str, Any] = {}
+        self._intake_problems: list[str] = []
 
         # header: backend and deployment
         self.backend_html = W.HTML()
@@ -123,10 +125,11 @@ class ChatPanel(ChatEditingView, Panel):
         self.error_html.add_class("vizlab-chat-error")
 
         # attachments
-        self.file_upload = W.FileUpload(accept="image/*", multiple=True, description="Attach image", layout=auto_width())
+        self.file_upload = W.FileUpload(accept="image/*,application/pdf", multiple=True, description="Attach image",
+                                        layout=auto_width())  # fmt: skip
         self.file_upload.add_class("vizlab-chat-upload")
         self.file_upload.observe(self._on_upload, names="value")
-        self.path_text = W.Text(placeholder="or an image path", description="Image path", layout=W.Layout(width="360px"))
+        self.path_text = W.Text(placeholder="or an image or PDF path", description="Image path", layout=W.Layout(width="360px"))
         self.path_text.add_class("vizlab-chat-path")
         self.attach_button = W.Button(description="Attach", icon="paperclip", layout=auto_width())
         self.attach_button.add_class("vizlab-chat-attach")
@@ -140,6 +143,13 @@ class ChatPanel(ChatEditingView, Panel):
         self.clear_attachments_button = W.Button(description="Remove attachments", icon="times", layout=auto_width())
         self.clear_attachments_button.add_class("vizlab-chat-clear-attachments")
         self.clear_attachments_button.on_click(lambda _b: self._clear_attachments())
+        # A PDF goes as the service's file part (it reads the text layer and page images) or as page images.
+        self.pdf_mode = W.ToggleButtons(options=[("As a file part", "file"), ("As page images", "pages")],
+                                        value=self.state.pdf_as, description="Send PDFs", style={"button_width": "150px"},
+                                        layout=W.Layout(display="none"))  # fmt: skip
+        self.pdf_mode.add_class("vizlab-chat-pdf-mode")
+        self.pdf_mode.observe(lambda _c: self._on_pdf_mode(), names="value")
+        self._doc_rows: dict[tuple[str, str, str, str], Any] = {}
         self.attachments_box = W.HBox(layout=W.Layout(flex_flow="row wrap", align_items="flex-start"))
         self.attachments_box.add_class("vizlab-chat-attachments")
         self.detail_picker = W.ToggleButtons(
@@ -188,7 +198,8 @@ class ChatPanel(ChatEditingView, Panel):
         # prompt and send: Enter sends, Shift+Enter is a newline
         self.prompt = PromptBox(placeholder="Type a question, e.g. Describe this image (Enter sends, Shift+Enter: new line; "
                                             "paste or drop an image to attach it)",
-                                label="Message to send", layout=fill_layout())  # fmt: skip
+                                label="Message to send", layout=fill_layout(),
+                                takes_over="vizlab-chat-upload", panel="vizlab-chat")  # fmt: skip
         self.prompt.add_class("vizlab-chat-prompt")
         self.prompt.on_submit(lambda _p: self.send())
         self.prompt.on_files(self._on_files)
@@ -240,6 +251,7 @@ class ChatPanel(ChatEditingView, Panel):
                 W.HBox([self.file_upload, self.path_text, self.attach_button, self.attach_uploads_button,
                         self.clear_attachments_button], layout=ROW),
                 self.attachments_box,
+                self.pdf_mode,
                 W.HBox([self.detail_picker, self.max_tokens, self.past_messages, self.effort_picker], layout=ROW),
                 W.HBox([self.temperature, self.top_p, self.stop_text], layout=ROW),
                 self.settings_note,
@@ -315,11 +327,15 @@ class ChatPanel(ChatEditingView, Panel):
     def attach_uploads(self) -> None:
         if self.upload is None:
             return
-        self._show_problems(self.state.attach_all(self.upload.images))
+        self._show_problems(self.state.attach_all(self.upload.state.outgoing()))
         self._show_attachments()
 
     def _clear_attachments(self) -> None:
         self.state.clear_attachments()
+        self._show_attachments()
+
+    def _on_pdf_mode(self) -> None:
+        self.state.set_pdf_mode(self.pdf_mode.value)
         self._show_attachments()
 
     def _on_upload(self, change: dict[str, Any]) -> None:
@@ -332,8 +348,12 @@ class ChatPanel(ChatEditingView, Panel):
         self._show_attachments()
 
     def _on_files(self, records: list[dict[str, Any]]) -> None:
-        """A paste or a drop on the prompt: attach the files (a bad one is named, the rest kept)."""
-        self._show_problems(self.state.attach_all(records))
+        """A paste, a drop or the Attach button: attach the files (a bad one is named, the rest kept;
+        the files of one drop come one message each, and the earlier ones' problems stay shown)."""
+        later = records and int(records[0].get("index") or 0) > 0
+        problems = (self._intake_problems if later else []) + self.state.attach_all(records)
+        self._intake_problems = problems
+        self._show_problems(problems)
         self._show_attachments()
 
     def _on_deployment(self, change: dict[str, Any]) -> None:
@@ -464,9 +484,8 @@ class ChatPanel(ChatEditingView, Panel):
 
     def _show_backend(self) -> None:
         client = self.state.client
-        self.backend_html.value = text_block(
-            f"<small>{escape(client.describe())} · token rules {escape(client.token_model)}</small>", f"color:{MUTED_COLOUR}"
-        )
+        rules = f"token rules {client.token_model}" if known_model(client) else model_note(client)
+        self.backend_html.value = text_block(f"<small>{escape(client.describe())} · {escape(rules)}</small>", f"color:{MUTED_COLOUR}")
 
     def _show_system_status(self) -> None:
         applied = self.state.conversation.system or ""
@@ -478,7 +497,7 @@ class ChatPanel(ChatEditingView, Panel):
     def _thumb(self, image: Any) -> bytes:
         key = image.sha256
         if key not in self._thumbs:
-            self._thumbs[key] = thumbnail_png(image, (120, 120))
+            self._thumbs[key] = document_thumbnail_png(image, (120, 120)) if is_document(image) else thumbnail_png(image, (120, 120))
         return self._thumbs[key]
 
     def _attachment_note(self) -> str:
@@ -492,20 +511,36 @@ class ChatPanel(ChatEditingView, Panel):
             for image in self.state.attachments:
                 thumb = W.Image(value=self._thumb(image), format="png", layout=thumbnail_layout())
                 thumb.add_class("vizlab-thumbnail")
-                label = W.HTML(
-                    text_block(f"<small>{escape(image.name)}<br>{image.width}x{image.height} · {human_bytes(image.nbytes)}</small>"),
-                    layout=W.Layout(max_width="140px"),
-                )
-                items.append(W.VBox([thumb, label], layout=W.Layout(margin="0 8px 4px 0")))
+                about = self._document_line(image) if is_document(image) else f"{image.width}x{image.height} · {human_bytes(image.nbytes)}"
+                label = W.HTML(text_block(f"<small>{escape(image.name)}<br>{escape(about)}</small>"),
+                               layout=W.Layout(max_width="200px" if is_document(image) else "140px"))  # fmt: skip
+                box = W.VBox([thumb, label], layout=W.Layout(margin="0 8px 4px 0"))
+                box.add_class("vizlab-chat-document" if is_document(image) else "vizlab-chat-image")
+                items.append(box)
+        self.pdf_mode.layout.display = "" if any(is_document(a) for a in self.state.attachments) and not sending else "none"
         old = self.attachments_box.children
         self.attachments_box.children = items
         _close_tree(old)
         if not sending:
             self._show_estimate()  # the estimate follows what is attached
 
+    def _document_line(self, document: Any) -> str:
+        """Page count, size and the tokens it costs sent the chosen way (cached per choice)."""
+        key = (document.sha256, self.state.pdf_as, self.state.client.token_model, self.detail_picker.value)
+        if key not in self._doc_rows:
+            try:
+                self._doc_rows[key] = document_row(document, model=key[2], mode=key[1], detail=key[3],
+                                                   pages=self.state.page_images).line()  # fmt: skip
+            except Exception as e:  # an estimate must never stop the panel
+                self._doc_rows[key] = f"PDF · no estimate ({type(e).__name__}: {e})"
+        return str(self._doc_rows[key])
+
     def _on_settings(self) -> None:
         self._show_settings_note()
-        self._show_estimate()
+        if any(is_document(a) for a in self.state.attachments):
+            self._show_attachments()  # a PDF's line follows the detail too; this shows the estimate
+        else:
+            self._show_estimate()
 
     def _show_effort(self) -> None:
         """The reasoning-effort picker, shown only where the deployment's family takes one."""

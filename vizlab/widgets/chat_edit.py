@@ -76,6 +76,7 @@ class ChatEditing:
         _stream: Any
         _cancel: threading.Event
         _lock: threading.Lock
+        attachments: list[Any]
 
         def _stream_reply(self, on_chunk: Callable[[str], None] | None, settings: Any) -> Reply | None: ...
         @staticmethod
@@ -127,7 +128,7 @@ class ChatEditing:
         if not self.can_regenerate():
             self.error = "Nothing to regenerate: the last message is not an answer to a question."
             if claimed:
-                self.release_edit()
+                self.release()
             return False
 
         def change() -> list[Turn]:
@@ -145,7 +146,7 @@ class ChatEditing:
         except VizlabError as e:
             self.error = str(e)
             if claimed:
-                self.release_edit()
+                self.release()
             return False
 
         def change() -> list[Turn]:
@@ -215,10 +216,20 @@ class ChatEditing:
         conv = self.conversation
         return [conv.images.get(k) or conv.urls[k] for k in turn.images if k in conv.images or k in conv.urls]
 
-    def claim_edit(self) -> bool:
+    def claim(self, prompt: str | None = None) -> bool:
+        """Reserve the state for one request (Send, or an edit when ``prompt`` is None); False if it
+        cannot go now.
+
+        An empty prompt with no attachments sets :attr:`error`; a request already running does
+        not (its own outcome is what :attr:`error` reports when it ends). A panel claims on the UI
+        thread before it starts the worker, so a second click is refused at once and a Stop pressed
+        before the worker runs is not forgotten (the cancel flag is cleared here, not in the worker).
+        """
         with self._lock:
             if self.busy:
-                self.error = "A request is already running; press Stop first."
+                return False
+            if prompt is not None and not prompt.strip() and not self.attachments:
+                self.error = "Type a question (or attach an image) before pressing Send."
                 return False
             self.busy = True
             self._cancel.clear()
@@ -226,7 +237,8 @@ class ChatEditing:
         self.streamed_text = ""
         return True
 
-    def release_edit(self) -> None:
+    def release(self) -> None:
+        """Give back a :meth:`claim` that will not be sent (the worker could not start, or it ended)."""
         with self._lock:
             self.busy = False
 
@@ -267,7 +279,9 @@ class ChatEditing:
 
     def _resend(self, change: Callable[[], list[Turn]], on_chunk: Callable[[str], None] | None,
                 settings: SettingsLike | None, claimed: bool) -> bool:  # fmt: skip
-        if not claimed and not self.claim_edit():
+        if not claimed and not self.claim():
+            if self.busy:
+                self.error = "A request is already running; press Stop first."
             return False
         chosen = self.clamped(settings if settings is not None else self.settings)
         snap = self._snapshot()
@@ -284,7 +298,7 @@ class ChatEditing:
             return False
         finally:
             self._stream = None
-            self.release_edit()
+            self.release()
         self.discarded_usd += _answer_cost(gone)
         if reply is not None:
             self.last_reply = reply

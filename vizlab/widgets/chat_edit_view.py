@@ -137,7 +137,7 @@ class ChatEditingView:
         except ValueError as e:
             self._show_error(str(e))
             return
-        if not self.state.claim_edit():
+        if not self.state.claim():
             self._show_error(self.state.error)
             return
         self._pending = dict(pending)
@@ -159,7 +159,7 @@ class ChatEditingView:
         try:
             self._run(work)
         except BaseException:
-            self.state.release_edit()
+            self.state.release()
             self.transcript.pending = {}
             self._set_busy(False)
             self.refresh()

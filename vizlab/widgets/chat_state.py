@@ -23,6 +23,7 @@ from vizlab.client.targets import BackendKind
 from vizlab.conversation.costs import cost_total
 from vizlab.errors import VizlabError, redact
 from vizlab.widgets.chat_edit import ChatEditing
+from vizlab.widgets.documents import PDF_MODES, PageImages, document_part, encode_attachment, is_document
 from vizlab.widgets.state import (
     client_secrets,
     elide_data_urls,
@@ -30,7 +31,9 @@ from vizlab.widgets.state import (
     fmt_cost,
     fmt_int,
     get_field,
+    model_note,
     source_label,
+    waits_for_reply,
 )
 
 if TYPE_CHECKING:
@@ -76,13 +79,17 @@ class NextEstimate:
     messages_total: int
     saved_tokens: int  # prompt tokens saved by "past messages included"
     error: str = ""
+    documents: int = 0  # PDFs sent as file parts
+    model: str = ""  # "on gpt-4o", or "model unknown ..." before the client knows it (issue 19)
 
     def line(self) -> str:
+        head = f"Next request ({self.model})" if self.model else "Next request"
         if self.error:
-            return f"Next request: no estimate ({self.error})"
+            return f"{head}: no estimate ({self.error})"
         cost = "" if self.prompt_cost is None else f" · prompt {fmt_cost(self.prompt_cost)}"
         worst = "" if self.worst_cost is None else f" · at most {fmt_cost(self.worst_cost)} with output"
-        imgs = f"{self.image_tokens:,} image tokens ({self.images} image{'s' * (self.images != 1)})"
+        docs = f", {self.documents} PDF{'s' * (self.documents != 1)}" if self.documents else ""
+        imgs = f"{self.image_tokens:,} image tokens ({self.images} image{'s' * (self.images != 1)}{docs})"
         past = ""
         if self.messages_sent < self.messages_total:
             past = (
@@ -90,7 +97,7 @@ class NextEstimate:
                 f"{self.saved_tokens:,} tokens saved"
             )
         return (
-            f"Next request: ~{self.prompt_tokens:,} prompt tokens · {imgs} · {self.text_tokens:,} text"
+            f"{head}: ~{self.prompt_tokens:,} prompt tokens · {imgs} · {self.text_tokens:,} text"
             f" · up to {self.max_output:,} output{cost}{worst}{past}"
         )
 
@@ -187,7 +194,9 @@ class ChatState(ChatEditing):
         self.max_usd: float | None = float(max_usd) if max_usd is not None else None
         self.detail = detail
         self.export_dir = Path(export_dir) if export_dir is not None else None
-        self.attachments: list[EncodedImage] = []
+        self.attachments: list[EncodedImage] = []  # images, and PDFs kept whole
+        self.pdf_as = "file"  # how attached PDFs go: one of PDF_MODES
+        self.page_images = PageImages()
         self.last_reply: Reply | None = None
         self.error: str = ""
         self.busy = False
@@ -244,10 +253,9 @@ class ChatState(ChatEditing):
         self.conversation.system = text.strip() or None
 
     def attach(self, source: Any) -> EncodedImage:
-        """Add an image to the next message; raises :class:`vizlab.errors.ImageError` if bad."""
-        from vizlab.images.encode import encode_image
-
-        image = encode_image(source)
+        """Add an image or a PDF to the next message; raises a :class:`vizlab.errors.VizlabError` if bad."""
+        name = source.get("name") if isinstance(source, Mapping) else None
+        image = encode_attachment(source, str(name) if name else None)
         if all(a.sha256 != image.sha256 for a in self.attachments):
             self.attachments.append(image)
         return image
@@ -269,33 +277,17 @@ class ChatState(ChatEditing):
     def clear_attachments(self) -> None:
         self.attachments = []
 
+    def set_pdf_mode(self, mode: str) -> None:
+        """Send attached PDFs as ``"file"`` parts (the service reads text and pages) or as ``"pages"`` (images)."""
+        if mode not in PDF_MODES:
+            raise ValueError(f"pdf mode {mode!r}: choose {' or '.join(map(repr, PDF_MODES))}")
+        self.pdf_as = mode
+
+    def outgoing(self, items: list[EncodedImage] | None = None) -> list[EncodedImage]:
+        """What goes with the message: the attachments, each PDF as itself or as its pages (:attr:`pdf_as`)."""
+        return self.page_images.expand(self.attachments if items is None else items, self.pdf_as)
+
     # -- sending --
-
-    def claim(self, prompt: str) -> bool:
-        """Reserve the state for sending ``prompt``; False if it cannot go now.
-
-        An empty prompt with no attachments sets :attr:`error`; a request already running does
-        not (its own outcome is what :attr:`error` reports when it ends). :meth:`send` claims for
-        itself. A panel claims on the UI thread before it starts the worker, so a second click is
-        refused at once and a Stop pressed before the worker runs is not forgotten (the cancel
-        flag is cleared here, not in the worker).
-        """
-        with self._lock:
-            if self.busy:
-                return False
-            if not prompt.strip() and not self.attachments:
-                self.error = "Type a question (or attach an image) before pressing Send."
-                return False
-            self.busy = True
-            self._cancel.clear()
-        self.error = ""
-        self.streamed_text = ""
-        return True
-
-    def release(self) -> None:
-        """Give back a :meth:`claim` that will not be sent (the worker could not start)."""
-        with self._lock:
-            self.busy = False
 
     def send(
         self,
@@ -332,7 +324,7 @@ class ChatState(ChatEditing):
         before = len(conv.turns)
         sent = list(self.attachments)
         try:
-            conv.add_user(prompt, sent, detail=detail or self.detail)
+            conv.add_user(prompt, self.outgoing(sent), detail=detail or self.detail)
             reply = self._stream_reply(on_chunk, chosen)
         except Exception as e:  # shown in the panel; anything unexpected must not wedge the UI
             self.error = error_text(e, self._client)
@@ -563,7 +555,7 @@ class ChatState(ChatEditing):
         """The messages Send would send now, with the whole history (before the past-messages cut)."""
         messages = self.conversation.messages()
         parts: list[Any] = [{"type": "text", "text": prompt}] if prompt else []
-        parts += [img.part(detail or self.detail) for img in self.attachments]
+        parts += [document_part(i) if is_document(i) else i.part(detail or self.detail) for i in self.outgoing()]
         messages.append({"role": "user", "content": parts if self.attachments else prompt})
         return messages
 
@@ -573,6 +565,8 @@ class ChatState(ChatEditing):
 
         s = self.clamped(settings if settings is not None else self.settings)
         model = self._client.token_model
+        if waits_for_reply(self._client):  # as the client: no assumed model, no estimate (issue 19)
+            return NextEstimate(0, 0, 0, 0, s.max_tokens, None, None, 0, 0, 0, error=model_note(self._client))
         try:
             full = self.next_messages(prompt, detail=detail)
             sent = self._limit_history(full, s.past_messages)
@@ -581,7 +575,8 @@ class ChatState(ChatEditing):
             if len(sent) < len(full):
                 saved = estimate_request(full, model=model).prompt_tokens - est.prompt_tokens
         except Exception as e:  # an estimate must never stop the panel: say why there is none
-            return NextEstimate(0, 0, 0, 0, s.max_tokens, None, None, 0, 0, 0, error=error_text(e, self._client))
+            return NextEstimate(0, 0, 0, 0, s.max_tokens, None, None, 0, 0, 0, error=error_text(e, self._client),
+                                model=model_note(self._client))
         system = 1 if full and full[0].get("role") == "system" else 0
         cost = est.cost
         prompt_cost = cost.input if cost is not None else None
@@ -597,6 +592,8 @@ class ChatState(ChatEditing):
             messages_sent=len(sent) - system - 1,
             messages_total=len(full) - system - 1,
             saved_tokens=saved,
+            documents=len(est.documents),
+            model=model_note(self._client),
         )
 
     @property
@@ -663,7 +660,7 @@ class ChatState(ChatEditing):
             if turn.role == "assistant":
                 views.append(TurnView("assistant", turn.text, [], turn.detail, turn_stats(turn.meta), turn_warnings(turn.meta)))
             else:
-                desc = ", ".join(f"{i.name} {i.width}x{i.height}" for i in images)
+                desc = ", ".join(f"{i.name} (PDF)" if is_document(i) else f"{i.name} {i.width}x{i.height}" for i in images)
                 stats = f"{len(images)} image{'s' * (len(images) != 1)} at detail {turn.detail}: {desc}" if images else ""
                 views.append(TurnView(turn.role, turn.text, images, turn.detail, stats, []))
         return views

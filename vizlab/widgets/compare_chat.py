@@ -33,7 +33,7 @@ from vizlab.widgets._common import (
 from vizlab.widgets.chat_state import ChatSettings, ChatState
 from vizlab.widgets.compare_chat_state import CompareChatState
 from vizlab.widgets.markdown import plain_html, render_markdown
-from vizlab.widgets.state import DETAILS, escape, thumbnail_png
+from vizlab.widgets.state import DETAILS, escape, known_model, model_note, thumbnail_png
 from vizlab.widgets.transcript import PromptBox, TranscriptView
 
 if TYPE_CHECKING:
@@ -61,8 +61,10 @@ def chat_rows(state: ChatState, thumb: Any) -> list[dict[str, Any]]:
 class _Column:
     def __init__(self, state: ChatState, height: str) -> None:
         self.state = state
+        # issue 19: the client's note while the model is unknown or assumed, rather than a guess
+        rules = f"token rules {state.client.token_model}" if known_model(state.client) else model_note(state.client)
         self.title = W.HTML(text_block(f"<b>{escape(state.client.deployment)}</b> <small style='color:{MUTED_COLOUR}'>"
-                                       f"token rules {escape(state.client.token_model)}</small>"))  # fmt: skip
+                                       f"{escape(rules)}</small>"))  # fmt: skip
         self.transcript = TranscriptView(max_height=height, layout=fill_layout())
         self.transcript.add_class("vizlab-compare-chat-transcript")
         self.totals = W.HTML()

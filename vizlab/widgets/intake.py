@@ -4,8 +4,9 @@ The browser sends ``file-begin`` (name, type, size), then 1 MiB ``file-chunk`` m
 acknowledged with the bytes received so far (the progress bar shows that), then ``file-end``;
 the finished file is handed on as an ipywidgets ``FileUpload`` record, so the panels' states
 take it as they take an upload. No message is big, so Jupyter's 10 MiB websocket limit does
-not apply. A file over :data:`UPLOAD_LIMIT` is refused in the browser before sending; the
-kernel hears of every refusal (``file-refused``) and says it in the panel.
+not apply; the panel's Upload / Attach button goes this way too (``takes_over``). A file over
+:data:`UPLOAD_LIMIT` is refused in the browser before sending; the kernel hears of every
+refusal (``file-refused``) and says it in the panel.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ __all__ = ["FileIntakeWidget", "UPLOAD_LIMIT", "TOO_BIG_NOTE", "refusal_message"
 # when sent (vizlab.images.DEFAULT_MAX_BYTES, OpenAI's "up to 20MB per image", checked 2025).
 UPLOAD_LIMIT = RAW_INPUT_FACTOR * DEFAULT_MAX_BYTES
 TOO_BIG_NOTE = (
-    f"vizlab reads at most {human_bytes(UPLOAD_LIMIT)} of an image file ({RAW_INPUT_FACTOR} x the "
-    f"{human_bytes(DEFAULT_MAX_BYTES)} an image may be when sent). Save a smaller copy (a JPEG, or scaled down) and attach that."
+    f"vizlab reads at most {human_bytes(UPLOAD_LIMIT)} of a file ({RAW_INPUT_FACTOR} x the "
+    f"{human_bytes(DEFAULT_MAX_BYTES)} an image may be when sent). Save a smaller copy (a JPEG, or scaled down) and "
+    "attach that. Smaller files go in 1 MB pieces with a progress bar, so Jupyter's 10 MB message limit (which "
+    "`make lab` raises to 100 MB) does not apply; from code, a path (panel.attach('photo.png')) skips the browser."
 )
 
 Record = dict[str, Any]
@@ -46,6 +49,10 @@ class FileIntakeWidget(anywidget.AnyWidget):
     max_bytes = traitlets.Int(UPLOAD_LIMIT).tag(sync=True)
     too_big_note = traitlets.Unicode(TOO_BIG_NOTE).tag(sync=True)
     label = traitlets.Unicode("").tag(sync=True)  # the accessible name of the control
+    # The panel's FileUpload (its CSS class) whose clicks open this widget's chunked chooser instead,
+    # and the panel's CSS class (so one panel's button never feeds another's): files.js vizlabTakeOver.
+    takes_over = traitlets.Unicode("").tag(sync=True)
+    panel = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -99,6 +106,7 @@ class FileIntakeWidget(anywidget.AnyWidget):
         self._incoming[file_id] = {
             "name": name, "type": str(content.get("type") or ""), "size": size,
             "last_modified": int(content.get("last_modified") or 0), "data": bytearray(),
+            "index": int(content.get("index") or 0),  # its place in one drop / choice of several files
         }  # fmt: skip
         self._ack(file_id, 0)
 

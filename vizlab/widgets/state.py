@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from vizlab.conversation.costs import cost_total
 from vizlab.conversation.storage import human_bytes
 from vizlab.errors import VizlabError, redact
+from vizlab.widgets.documents import PageImages, document_row, document_thumbnail_png, encode_attachment, is_document
 
 if TYPE_CHECKING:
     from vizlab.client.core import Client
@@ -43,12 +44,12 @@ DETAILS = ("low", "high", "auto")
 
 # Jupyter Server's websocket takes messages up to tornado's default websocket_max_message_size,
 # 10 MiB (tornado/websocket.py, _default_max_message_size = 10 * 1024 * 1024, tornado 6.6.1 as
-# installed, read 2026); a bigger upload is
-# dropped by the server without an error reaching the kernel. The Makefile's `make lab` raises it.
+# installed, read 2026); a bigger upload is dropped by the server without an error reaching the
+# kernel. The Makefile's `make lab` raises it; the panels' buttons avoid it (vizlab.widgets.intake).
 LARGE_UPLOAD_NOTE = (
-    "The Upload button sends each file in one message, and the Jupyter websocket drops one over about "
-    "10 MB without an error (`make lab` raises that limit to 100 MB). Drop or paste big files instead: "
-    "they go in 1 MB pieces with a progress bar, up to 80 MB each. Or pass the image's path."
+    "Upload, a drop and a paste all send files in 1 MB pieces with a progress bar, up to 80 MB each: a bigger file "
+    "is refused before sending. Where the panel's script cannot run, the button sends a file in one message, which "
+    "the Jupyter websocket drops over about 10 MB (`make lab` raises that to 100 MB); pass the file's path instead."
 )
 
 _DATA_URL_RE = re.compile(r"data:([A-Za-z0-9.+/-]+);base64,([A-Za-z0-9+/=\s]+)")
@@ -155,6 +156,26 @@ def _label_font(px: int) -> Any:
         return ImageFont.load_default(size=px)
 
 
+def model_note(client: Any) -> str:
+    """What the panels say of the model beside an estimate: ``"on gpt-4o"``, or the client's own
+    note while the model behind the deployment is unknown or assumed (``Client.model_note``,
+    issue 19). The one place panels ask."""
+    note = getattr(client, "model_note", "")
+    return note if isinstance(note, str) and note else f"on {client.token_model}"
+
+
+def known_model(client: Any) -> str | None:
+    """The client's token model when a stated source names the model, else None."""
+    note = getattr(client, "model_note", "")
+    return None if isinstance(note, str) and note else str(client.token_model)
+
+
+def waits_for_reply(client: Any) -> bool:
+    """True when the client makes no estimate before a reply names the model (Azure or OpenAI
+    with a deployment the registry does not know): the panels then show none either."""
+    return not getattr(client, "model_known", True) and bool(getattr(client, "registry_applies", False))
+
+
 def client_secrets(client: Any) -> Any:
     """The key ``client`` holds (a vizlab Client's private accessor), for redact(); () if none."""
     return client._secrets() if client is not None and hasattr(client, "_secrets") else ()
@@ -200,18 +221,20 @@ class UploadRow:
     tokens: int
     explanation: str
     cost: float | None
+    pages: int = 0  # a PDF's page count (0 for an image)
 
     @property
     def summary(self) -> str:
         cost = "" if self.cost is None else f" · {fmt_cost(self.cost)}"
-        return (
-            f"{self.name} · {self.mime} · {self.width}x{self.height} px · {human_bytes(self.nbytes)}"
-            f" · {self.tokens:,} tokens{cost}"
-        )
+        size = f"{self.pages} page{'s' * (self.pages != 1)}" if self.pages else f"{self.width}x{self.height} px"
+        return f"{self.name} · {self.mime} · {size} · {human_bytes(self.nbytes)} · {self.tokens:,} tokens{cost}"
 
 
 class UploadState:
-    """Images picked for sending, with their token cost for one model and detail.
+    """Images (and PDFs) picked for sending, with their token cost for one model and detail.
+
+    A PDF is kept whole; :attr:`pdf_as` says whether it goes as a file part or as page images
+    (:mod:`vizlab.widgets.documents`), and its row's estimate follows that choice.
 
     >>> state = UploadState(model="gpt-4o", detail="low")
     >>> state.add([b"not an image"], names=["notes.txt"])  # doctest: +ELLIPSIS
@@ -226,15 +249,22 @@ class UploadState:
         self._images: list[EncodedImage] = []
         self._thumbnails: dict[str, bytes] = {}
         self.errors: list[str] = []  # messages about the files of the last add()
+        self.pdf_as = "file"  # how PDFs go: vizlab.widgets.documents.PDF_MODES
+        self.page_images = PageImages()
 
     @property
     def images(self) -> list[EncodedImage]:
+        """What was added, in order: images, and PDFs kept whole."""
         return list(self._images)
+
+    def outgoing(self) -> list[EncodedImage]:
+        """What a chat attaches from here: the images, each PDF as itself or as its pages (:attr:`pdf_as`)."""
+        return self.page_images.expand(self._images, self.pdf_as)
 
     def thumbnail(self, image: EncodedImage) -> bytes:
         key = image.sha256
         if key not in self._thumbnails:
-            self._thumbnails[key] = thumbnail_png(image)
+            self._thumbnails[key] = document_thumbnail_png(image) if is_document(image) else thumbnail_png(image)
         return self._thumbnails[key]
 
     def add(self, sources: Iterable[Any], *, names: Sequence[str | None] = ()) -> list[str]:
@@ -244,16 +274,14 @@ class UploadState:
         is not added twice. Returns (and stores in :attr:`errors`) one message per bad file,
         naming it and saying what is wrong.
         """
-        from vizlab.images.encode import encode_image
-
         self.errors = []
         have = {img.sha256 for img in self._images}
         for i, source in enumerate(sources):
             name = names[i] if i < len(names) else None
             label = name or source_label(source, i)
             try:
-                image = encode_image(source, name=name) if name else encode_image(source)
-                self._thumbnails.setdefault(image.sha256, thumbnail_png(image))
+                image = encode_attachment(source, name)
+                self.thumbnail(image)
             except (VizlabError, OSError, TypeError, ValueError) as e:
                 self.errors.append(f"{label}: {redact(str(e))}")
                 continue
@@ -289,6 +317,9 @@ class UploadState:
 
         rows = []
         for img in self._images:
+            if is_document(img):
+                rows.append(self._document_row(img))
+                continue
             bd = self.breakdown(img)
             try:
                 cost: float | None = DEFAULT_PRICES.cost(bd.tokens, model=self.model).total
@@ -296,6 +327,17 @@ class UploadState:
                 cost = None
             rows.append(UploadRow(img.name, img.mime, img.width, img.height, img.nbytes, bd.tokens, bd.explain(), cost))
         return rows
+
+    def _document_row(self, document: EncodedImage) -> UploadRow:
+        from vizlab.tokens.pricing import DEFAULT_PRICES
+
+        row = document_row(document, model=self.model, mode=self.pdf_as, detail=self.detail, pages=self.page_images)
+        try:
+            cost: float | None = DEFAULT_PRICES.cost(row.tokens, model=self.model).total
+        except VizlabError:
+            cost = None
+        return UploadRow(document.name, document.mime, document.width, document.height, document.nbytes, row.tokens,
+                         f"{row.line()}\n{row.explanation}", cost, pages=row.pages)  # fmt: skip
 
     @property
     def total_tokens(self) -> int:
@@ -311,9 +353,12 @@ class UploadState:
             return "No images yet."
         costs = [r.cost for r in rows]
         cost = "" if any(c is None for c in costs) else f" · {fmt_cost(sum(c or 0.0 for c in costs))} input"
+        docs = sum(1 for r in rows if r.pages)
+        images = len(rows) - docs
+        what = " + ".join(([f"{images} image{'s' * (images != 1)}"] if images or not docs else []) + ([f"{docs} PDF{'s' * (docs != 1)}"] if docs else []))
         return (
-            f"Total: {len(rows)} image{'s' * (len(rows) != 1)} · {human_bytes(self.total_bytes)} · "
-            f"{sum(r.tokens for r in rows):,} image tokens on {self.model} at detail {self.detail}{cost}"
+            f"Total: {what} · {human_bytes(self.total_bytes)} · "
+            f"{sum(r.tokens for r in rows):,} {'input' if docs else 'image'} tokens on {self.model} at detail {self.detail}{cost}"
         )
 
 

@@ -44,6 +44,7 @@ function render({ model, el }) {
     zone.classList.remove("vizlab-drop-target");
     void intake(vizlabFilesOf(event.dataTransfer));
   });
+  return vizlabTakeOver(model, el, intake);
 }
 
 export default { render };

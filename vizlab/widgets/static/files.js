@@ -109,3 +109,34 @@ function vizlabIntake(model, statusEl) {
     return errors.length === 0;
   };
 }
+
+// The panel's own Upload / Attach button is an ipywidgets FileUpload, which sends a chosen file
+// in one websocket message (Jupyter drops one over 10 MiB without a word). Its click is taken
+// here, before its own listener, and opens this chooser instead: the files then go in
+// acknowledged chunks, with the progress bar and the refusal above. Returns the cleanup.
+function vizlabTakeOver(model, el, intake) {
+  const button = model.get("takes_over");
+  const panel = model.get("panel");
+  if (!button || !panel) return () => {};
+  const chooser = document.createElement("input");
+  chooser.type = "file";
+  chooser.multiple = true;
+  chooser.accept = "image/*,application/pdf";
+  chooser.style.display = "none";
+  chooser.className = "vizlab-takeover-chooser";
+  el.appendChild(chooser);
+  chooser.addEventListener("change", () => {
+    const files = Array.from(chooser.files || []);
+    chooser.value = "";
+    if (files.length) void intake(files);
+  });
+  const onClick = (event) => {
+    const host = event.target instanceof Element ? event.target.closest("." + button) : null;
+    if (!host || !el.isConnected || host.closest("." + panel) !== el.closest("." + panel)) return;
+    event.stopImmediatePropagation();
+    event.preventDefault();
+    chooser.click();
+  };
+  document.addEventListener("click", onClick, true);
+  return () => document.removeEventListener("click", onClick, true);
+}

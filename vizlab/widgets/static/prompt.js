@@ -1,6 +1,7 @@
 // vizlab prompt box (anywidget ESM, shipped inside the package). Enter sends, Shift+Enter is a
 // newline (as in the Azure AI Foundry playground); an IME composition's Enter never sends.
-// Pasting or dropping an image (or a PDF) attaches it (files.js, prepended to this file).
+// Pasting or dropping an image (or a PDF) attaches it (files.js, prepended to this file); so does
+// the panel's Attach button, whose files go the same chunked way (vizlabTakeOver).
 
 function render({ model, el }) {
   const area = document.createElement("textarea");
@@ -63,6 +64,7 @@ function render({ model, el }) {
   model.on("change:placeholder", sync);
   model.on("change:disabled", sync);
   sync();
+  return vizlabTakeOver(model, el, intake);
 }
 
 export default { render };
