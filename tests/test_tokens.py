@@ -617,3 +617,13 @@ def test_usage_rejects_garbage() -> None:
 def test_each_note_of_an_estimate_is_said_once() -> None:
     notes = tokens.estimate_request("hi", model="gpt-4o", reasoning={"mode": "pro"}).notes
     assert len(notes) == len(set(notes)) and any("reasoning mode 'pro'" in n for n in notes)
+
+
+def test_encoding_keeps_no_python_copy_of_its_ranks_and_still_pickles() -> None:
+    import pickle
+
+    enc = textcount.build_encoding("o200k_base")
+    assert enc._mergeable_ranks == {}  # the Rust core holds the ranks; 26 MiB per kernel saved
+    assert pickle.loads(pickle.dumps(enc)) is enc  # rebuilt (cached) by name
+    assert enc.decode(enc.encode_ordinary("héllo wörld")) == "héllo wörld"
+    assert textcount.count_text_tokens("hello world", "gpt-4") == 2
