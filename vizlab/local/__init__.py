@@ -10,8 +10,22 @@ analyst (OCR, colours, shapes); it answers as ``vizlab-local-analyst``, never as
 
 from __future__ import annotations
 
-from vizlab.local.app import create_app
-from vizlab.local.config import BackendConfig
-from vizlab.local.server import LocalBackend
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vizlab.local.app import create_app
+    from vizlab.local.config import BackendConfig
+    from vizlab.local.server import LocalBackend
 
 __all__ = ["BackendConfig", "LocalBackend", "create_app"]
+
+# Loaded on first use: a kernel that only talks to the shared backend process (vizlab.local.shared)
+# never imports FastAPI, pydantic and uvicorn (34 MiB per kernel).
+_HOMES = {"BackendConfig": "vizlab.local.config", "LocalBackend": "vizlab.local.server", "create_app": "vizlab.local.app"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'vizlab.local' has no attribute {name!r}")
