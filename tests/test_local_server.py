@@ -1054,7 +1054,7 @@ def test_stop_ends_the_batch_workers() -> None:
         uploaded = client.files.create(file=("in.jsonl", lines.encode()), purpose="batch")
         batches = [client.batches.create(input_file_id=uploaded.id, endpoint="/chat/completions", completion_window="24h")
                    for _ in range(2)]  # fmt: skip
-    store = backend._app.state.vizlab_batches  # type: ignore[union-attr]
+    store = backend.state.files  # type: ignore[union-attr]
     deadline = time.monotonic() + 10
     while any(store.get_batch(b.id).completed < 1 for b in batches) and time.monotonic() < deadline:
         time.sleep(0.02)  # each worker answered its first line and sleeps batch_delay_s
