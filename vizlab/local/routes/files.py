@@ -8,6 +8,7 @@ prefix), then the upload's size (multipart, bounded, parsed here). The files liv
 from __future__ import annotations
 
 import re
+from typing import Iterator
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -27,6 +28,16 @@ _BOUNDARY = re.compile(r'boundary="?([^";]{1,200})"?', re.IGNORECASE)
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
+def _part_spans(body: bytes, delimiter: bytes) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of each piece after a delimiter, as ``body.split(delimiter)[1:]`` gives them."""
+    at = body.find(delimiter)
+    while at >= 0:
+        start = at + len(delimiter)
+        after = body.find(delimiter, start)
+        yield start, after if after >= 0 else len(body)
+        at = after
+
+
 def parse_multipart(body: bytes, content_type: str) -> dict[str, tuple[str | None, bytes]]:
     """Fields of a multipart/form-data body: name -> (filename or None, bytes). Total: bad input -> 400.
 
@@ -43,17 +54,18 @@ def parse_multipart(body: bytes, content_type: str) -> dict[str, tuple[str | Non
         raise bad_request("invalid_request_error", "The multipart/form-data Content-Type has no boundary.")
     delimiter = b"--" + match.group(1).encode("latin-1")
     fields: dict[str, tuple[str | None, bytes]] = {}
-    chunks = body.split(delimiter)
-    for chunk in chunks[1:]:
-        if chunk.startswith(b"--"):
+    for start, end in _part_spans(body, delimiter):  # offsets, so only each field's content is copied
+        if body.startswith(b"--", start, end):
             break
-        if chunk.startswith(b"\r\n"):
-            chunk = chunk[2:]
-        head, sep, content = chunk.partition(b"\r\n\r\n")
-        if not sep:
+        if body.startswith(b"\r\n", start, end):
+            start += 2
+        blank = body.find(b"\r\n\r\n", start, end)
+        if blank < 0:
             raise bad_request("invalid_request_error", "A multipart part has no blank line after its headers.")
-        if content.endswith(b"\r\n"):
-            content = content[:-2]
+        head = body[start:blank]
+        if end - (blank + 4) >= 2 and body.startswith(b"\r\n", end - 2, end):
+            end -= 2
+        content = body[blank + 4 : end]
         disposition = ""
         for header in head.decode("latin-1").split("\r\n"):
             name, _, value = header.partition(":")
