@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from vizlab.local import _deps
 from vizlab.local.analyst.answer import Analyst
 from vizlab.local.http.ratelimit import SlidingWindowLimiter
-from vizlab.local.replies.caching import PromptCache
 from vizlab.local.requests.documents import OCR_PAGE_CAP
+from vizlab.local.replies.caching import PromptCache
 from vizlab.models.registry import default_local_model, canonical_name, families, lookup
 from vizlab.models.types import RULE_PROFILES, ModelInfo
 
