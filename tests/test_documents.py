@@ -347,14 +347,14 @@ def test_experiment_arms_text_pages_both_on_generated_documents(client: Client, 
 
 
 @pytest.mark.slow
-def test_ocr_runs_only_on_pages_without_text_and_is_capped(sdk: OpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ocr_runs_only_on_pages_without_text_and_is_capped() -> None:
     from vizlab.document_samples import scanned_page
-    from vizlab.local.requests import documents as backend_documents
 
-    monkeypatch.setattr(backend_documents, "OCR_PAGE_CAP", 1)  # the backend runs in this process
     pdf = make_pdf([PageSpec(lines=[(72, 720, "Cover page: text layer")]),
                     scanned_page(["FIRST SCAN 111"]), scanned_page(["SECOND SCAN 222"])])  # fmt: skip
-    response = sdk.responses.create(model="gpt-4o", input=ask("Read it", file_part(pdf, api="responses", detail="high")))  # type: ignore[arg-type]
+    with LocalBackend(api_key=KEY, deployments=("gpt-4o",), ocr_page_cap=1) as backend, \
+            OpenAI(base_url=backend.url + "/openai/v1", api_key=KEY, max_retries=0) as sdk:
+        response = sdk.responses.create(model="gpt-4o", input=ask("Read it", file_part(pdf, api="responses", detail="high")))  # type: ignore[arg-type]
     text = response.output_text
     assert "page(s) 1 from the text layer" in text and "page(s) 2 by OCR" in text
     assert "page(s) 3 not read (no text layer; OCR is capped at 1 pages" in text

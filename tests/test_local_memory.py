@@ -144,3 +144,28 @@ def test_one_large_file_named_fifty_times_stays_under_200_mb() -> None:
             if child.stdin is not None:
                 child.stdin.close()
             child.wait(timeout=60)
+
+
+@pytest.mark.slow
+def test_a_stored_file_image_is_read_again_by_a_follow_up() -> None:
+    """The stored response keeps the file's reference: a follow-up reads the file again (billed as
+    input again), and after the file is deleted the follow-up gets the file's 404."""
+    from vizlab.local import LocalBackend
+
+    headers = {"api-key": KEY}
+    with LocalBackend(api_key=KEY, deployments=("gpt-4o",), stream_chunk_delay_s=0) as backend:
+        url = backend.url + "/openai/v1"
+        png = _noise_png(96)
+        file_id = requests.post(f"{url}/files", files={"file": ("a.png", png, "image/png")}, data={"purpose": "vision"},
+                                headers=headers, timeout=60).json()["id"]  # fmt: skip
+        part = {"type": "input_image", "file_id": file_id, "detail": "low"}
+        first = requests.post(f"{url}/responses", headers=headers, timeout=60, json={
+            "model": "gpt-4o", "input": [{"role": "user", "content": [{"type": "input_text", "text": "Colours?"}, part]}]})
+        assert first.status_code == 200, first.text
+        assert backend.state is not None and backend.state.responses.image_bytes == 0  # a reference, not a copy
+        follow = {"model": "gpt-4o", "previous_response_id": first.json()["id"], "input": "Again?"}
+        again = requests.post(f"{url}/responses", headers=headers, timeout=60, json=follow)
+        assert again.status_code == 200 and again.json()["usage"]["input_tokens"] > first.json()["usage"]["input_tokens"]
+        assert requests.delete(f"{url}/files/{file_id}", headers=headers, timeout=60).status_code == 200
+        gone = requests.post(f"{url}/responses", headers=headers, timeout=60, json=follow)
+        assert gone.status_code == 404 and file_id in gone.json()["error"]["message"]

@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import openai
@@ -698,8 +697,6 @@ def test_latency_is_simulated_without_blocking(monkeypatch: pytest.MonkeyPatch) 
     """
     import asyncio
 
-    from vizlab.local.replies import completion as chat
-
     real_sleep = asyncio.sleep
     inside = peak = 0
 
@@ -715,8 +712,9 @@ def test_latency_is_simulated_without_blocking(monkeypatch: pytest.MonkeyPatch) 
         finally:
             inside -= 1
 
-    monkeypatch.setattr(chat, "asyncio", SimpleNamespace(sleep=sleep_until_all_are_in))
     with LocalBackend(latency_s=0.5, stream_chunk_delay_s=0.0) as backend:
+        assert backend.state is not None
+        backend.state.sleep = sleep_until_all_are_in  # the simulated latency's wait (a seam of the state)
         threads = [
             threading.Thread(target=post, args=(backend, {"messages": OK_MESSAGES}), kwargs={"headers": {"api-key": "x"}})
             for _ in range(4)
@@ -899,16 +897,15 @@ def test_unlisted_token_model_uses_the_default_limits_and_says_so() -> None:
 
 
 def test_the_prompt_is_counted_once_for_the_check_and_usage(local_backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vizlab.local import _deps
-
     calls: list[int] = []
-    real = _deps.prompt_count
+    state = local_backend.state  # the running backend's seams (vizlab.local.config.BackendState)
+    real = state.count_prompt
 
-    def counting(messages: list[dict[str, Any]], model: str, **kw: Any) -> _deps.PromptCount:
+    def counting(messages: list[dict[str, Any]], model: str, **kw: Any) -> Any:
         calls.append(len(json.dumps(messages)))
         return real(messages, model, **kw)
 
-    monkeypatch.setattr(_deps, "prompt_count", counting)
+    monkeypatch.setattr(state, "count_prompt", counting)
     ok = post(local_backend, {"messages": _long_prompt(1000)})
     assert ok.status_code == 200 and ok.json()["usage"]["prompt_tokens"] == 1013
     assert len(calls) == 1
@@ -1058,7 +1055,7 @@ def test_stop_ends_the_batch_workers() -> None:
         uploaded = client.files.create(file=("in.jsonl", lines.encode()), purpose="batch")
         batches = [client.batches.create(input_file_id=uploaded.id, endpoint="/chat/completions", completion_window="24h")
                    for _ in range(2)]  # fmt: skip
-    store = backend._app.state.vizlab_batches  # type: ignore[union-attr]
+    store = backend.state.files  # type: ignore[union-attr]
     deadline = time.monotonic() + 10
     while any(store.get_batch(b.id).completed < 1 for b in batches) and time.monotonic() < deadline:
         time.sleep(0.02)  # each worker answered its first line and sleeps batch_delay_s

@@ -359,11 +359,10 @@ def test_a_prompt_longer_than_the_window_in_characters_is_refused_before_countin
 ) -> None:
     """60 MB of text: refused with context_length_exceeded from the character floor, with no token
     count (the tokenizer is never called) and no image decoded."""
-    from vizlab.local import _deps
-
     calls: list[int] = []
-    real = _deps.prompt_count
-    monkeypatch.setattr(_deps, "prompt_count", lambda messages, model, **kw: calls.append(1) or real(messages, model, **kw))
+    state = local_backend.state  # the running backend's seams (vizlab.local.config.BackendState)
+    real = state.count_prompt
+    monkeypatch.setattr(state, "count_prompt", lambda messages, model, **kw: calls.append(1) or real(messages, model, **kw))
     text = "word " * 12_000_000  # 60 MB; gpt-4o's window is 128,000 tokens, at most 128 bytes each
     resp = chat(local_backend, {"messages": [{"role": "user", "content": text}]})
     error = error_of(resp, 400)
@@ -378,17 +377,17 @@ def test_a_prompt_longer_than_the_window_in_characters_is_refused_before_countin
 def test_healthz_answers_while_a_big_body_is_being_parsed(local_backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The JSON parse of a big body is held (in the test) until /healthz has answered: if the
     parse ran on the event loop, /healthz could not answer and the test would fail on its timeout."""
-    from vizlab.local.http import intake
+    from vizlab.local.http.intake import parse_json
 
     parsing, release = threading.Event(), threading.Event()
-    real = intake.parse_json
+    real = parse_json
 
     def held(raw: bytes) -> Any:
         parsing.set()
         release.wait(timeout=60)
         return real(raw)
 
-    monkeypatch.setattr(intake, "parse_json", held)
+    monkeypatch.setattr(local_backend.state, "parse_json", held)  # the backend's parser seam
     big = {"messages": [{"role": "user", "content": "word " * 100_000}]}  # 500 KB: parsed in a thread
     results: list[requests.Response] = []
     sender = threading.Thread(target=lambda: results.append(chat(local_backend, big)))

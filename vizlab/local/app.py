@@ -1,8 +1,9 @@
-"""The ASGI app of the built-in backend: error handlers, health check, and the route groups.
+"""The ASGI app of the built-in backend: error handlers, health check, the stores and the routers.
 
-Each route group lives in its own module and is added here: chat (:mod:`vizlab.local.routes.chat`),
-models (:mod:`vizlab.local.routes.models`), files and batches (:mod:`vizlab.local.routes.batches`). A new
-API (e.g. Responses) is a new module with an ``add_*_routes(app, state)`` function, added below.
+Each resource has its own ``APIRouter`` module under :mod:`vizlab.local.routes` (chat, models,
+files, batches, responses, input_tokens), its shared checks (key, api-version, body) being
+dependencies (:mod:`vizlab.local.http.depends`); the routers reach the state through the request.
+A new API is a new router, included below.
 """
 
 from __future__ import annotations
@@ -23,12 +24,10 @@ from vizlab.local.http.gateway import GatewayMiddleware
 from vizlab.local.http.lifecycle import InFlight, StopMiddleware
 from vizlab.local.http.openapi import install as install_openapi
 from vizlab.local.http.ratelimit import SlidingWindowLimiter
-from vizlab.local.routes.batches import add_batch_routes
-from vizlab.local.routes.chat import add_chat_routes
-from vizlab.local.routes.input_tokens import add_input_tokens_routes
-from vizlab.local.routes.models import add_model_routes
-from vizlab.local.routes.responses import add_responses_routes
-from vizlab.local.samples import add_sample_routes
+from vizlab.local.replies.batch_store import BatchStore
+from vizlab.local.replies.responses import ResponseStore
+from vizlab.local import samples
+from vizlab.local.routes import batches, chat, files, input_tokens, models, responses
 
 __all__ = ["create_app"]
 
@@ -103,12 +102,12 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
         # The pid lets a kernel check that a recorded shared backend is still this process.
         return {"status": "ok", "model": config.model_name, "deployments": list(config.deployments), "pid": os.getpid()}
 
-
-    add_chat_routes(app, state)
-    add_model_routes(app, state)
-    add_batch_routes(app, state)
-    add_responses_routes(app, state)
-    add_input_tokens_routes(app, state)
-    add_sample_routes(app)
+    # The stores the routers share, also on app.state (LocalBackend.stop() ends the batch workers).
+    state.files = app.state.vizlab_batches = BatchStore(state)
+    state.responses = app.state.vizlab_responses = ResponseStore()
+    routers = (chat.router, models.router, files.router, batches.router, responses.router, input_tokens.router,
+               samples.router)  # fmt: skip
+    for router in routers:
+        app.include_router(router)
     install_openapi(app)  # every status each route can answer (vizlab.local.http.openapi)
     return app

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from vizlab.local import _deps
 from vizlab.local.analyst.answer import Analyst
 from vizlab.local.http.ratelimit import SlidingWindowLimiter
+from vizlab.local.requests.documents import OCR_PAGE_CAP
 from vizlab.local.replies.caching import PromptCache
 from vizlab.models.registry import default_local_model, canonical_name, families, lookup
 from vizlab.models.types import RULE_PROFILES, ModelInfo
@@ -85,7 +87,7 @@ class BackendConfig:
     rate_window_s: float = 60.0
     stream_chunk_delay_s: float = 0.01
     max_body_bytes: int | None = None  # None: room for max_images images of max_image_bytes
-    # Pause between the lines of a batch (vizlab.local.routes.batches), so progress shows and tests can
+    # Pause between the lines of a batch (vizlab.local.replies.batch_store), so progress shows and tests can
     # restart a client mid-run.
     batch_delay_s: float = 0.0
     # Pacing (vizlab.local.http.gateway): at most this many chat/responses requests in flight at once;
@@ -103,6 +105,8 @@ class BackendConfig:
     # Seconds a request body may send nothing before the connection is closed (stalled-body guard,
     # same module). vizlab's choice, as the header timeout: a 20 MB image on loopback never stalls 10 s.
     body_timeout_s: float = 10.0
+    # Pages without a text layer the analyst OCRs per request (vizlab.local.requests.documents).
+    ocr_page_cap: int = OCR_PAGE_CAP
 
     def __post_init__(self) -> None:
         if isinstance(self.deployments, str):
@@ -125,6 +129,8 @@ class BackendConfig:
         _check_seconds("rate_window_s", self.rate_window_s, positive=True)
         for name in ("max_images", "max_image_bytes"):
             _check_count(name, getattr(self, name), optional=False)
+        if isinstance(self.ocr_page_cap, bool) or not isinstance(self.ocr_page_cap, int) or self.ocr_page_cap < 0:
+            raise ValueError(f"BackendConfig.ocr_page_cap must be a whole number >= 0, got {self.ocr_page_cap!r}")
 
     def token_model_for(self, deployment: str) -> str:
         """The model whose token rules count usage on ``deployment``: the deployment's own name
@@ -269,11 +275,18 @@ class BackendState:
     limiters: dict[str, SlidingWindowLimiter]
     analyst: Analyst
     cache: PromptCache = field(default_factory=PromptCache)
-    files: Any = None  # the Files store (vizlab.local.batches.BatchStore), for document file_id parts
+    files: Any = None  # the Files and Batch store (vizlab.local.replies.batch_store.BatchStore)
+    responses: Any = None  # the stored Responses (vizlab.local.replies.responses.ResponseStore)
     # Activity, for the shared backend's idle stop (vizlab.local.__main__): requests open now and
     # the monotonic time the last one began or ended (kept by vizlab.local.http.gateway).
     open_requests: int = 0
     last_active: float = field(default_factory=time.monotonic)
+    # Seams (tests replace them on a running backend's LocalBackend.state; the defaults are the real
+    # thing): how a prompt is counted, how a JSON body is parsed (None: vizlab.local.http.intake's),
+    # and how the simulated latency waits.
+    count_prompt: Callable[..., _deps.PromptCount] = _deps.prompt_count
+    parse_json: Callable[[bytes], Any] | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def idle_s(self) -> float:
         """Seconds since the last request began or ended; 0 while one is open."""

@@ -14,7 +14,7 @@ import io
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from PIL import Image
 
@@ -109,21 +109,23 @@ def catalogue(origin: str | None) -> list[dict[str, Any]]:
     ]
 
 
-def add_sample_routes(app: FastAPI) -> None:
-    """``GET /samples/`` (the list, JSON) and ``GET /samples/NAME.jpg`` (the JPEG), no auth,
-    like a public blob the service would download."""
+# ``GET /samples/`` (the list, JSON) and ``GET /samples/NAME.jpg`` (the JPEG), no key, like a public
+# blob the service would download.
+router = APIRouter()
 
-    @app.get(PREFIX, include_in_schema=False)
-    async def list_samples(request: Request) -> JSONResponse:
-        return JSONResponse({"object": "list", "data": catalogue(origin_of(request))})
 
-    @app.get(PREFIX + "{name}", include_in_schema=False)
-    async def get_sample(request: Request, name: str) -> Response:
-        if name not in SAMPLES:
-            raise AzureError(
-                404,
-                "404",
-                f"No sample image {name[:60]!r}. Available: {', '.join(SAMPLES)} (list: GET {PREFIX}).",
-                type=None,
-            )
-        return Response(sample_bytes(name), media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+@router.get(PREFIX, include_in_schema=False)
+async def list_samples(request: Request) -> JSONResponse:
+    return JSONResponse({"object": "list", "data": catalogue(origin_of(request))})
+
+
+@router.get(PREFIX + "{name}", include_in_schema=False)
+async def get_sample(request: Request, name: str) -> Response:
+    if name not in SAMPLES:
+        raise AzureError(
+            404,
+            "404",
+            f"No sample image {name[:60]!r}. Available: {', '.join(SAMPLES)} (list: GET {PREFIX}).",
+            type=None,
+        )
+    return Response(sample_bytes(name), media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})

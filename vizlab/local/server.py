@@ -22,7 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from vizlab.local.app import create_app
-from vizlab.local.config import BackendConfig
+from vizlab.local.config import BackendConfig, BackendState
 from vizlab.local.http.lifecycle import InFlight
 from vizlab.local.http.protocol import MAX_INCOMPLETE_HEADER_BYTES, protocol_with_header_timeout
 
@@ -90,6 +90,13 @@ class LocalBackend:
     def url(self) -> str:
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"http://{host}:{self.port}"
+
+    @property
+    def state(self) -> BackendState | None:
+        """The running app's shared state (settings, stores, and the seams tests replace:
+        ``count_prompt``, ``parse_json``, ``sleep``); None while stopped."""
+        app = self._app
+        return getattr(app.state, "vizlab", None) if app is not None else None
 
     def idle_s(self) -> float:
         """Seconds since the last request began or ended (0 while one is open or when stopped)."""

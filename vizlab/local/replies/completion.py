@@ -8,7 +8,6 @@ quota, then the analyst's answer, cut at ``stop`` and ``max_tokens``.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 import uuid
@@ -109,7 +108,7 @@ async def count_prompt(state: BackendState, chat: ChatRequest, deployment: str, 
     del decoded  # decoding checks the images as a request would; the count reads the parts
     try:
         counted = await run_in_threadpool(
-            partial(_deps.prompt_count, rules=config.billing_rules, numbers=config.billing_numbers,
+            partial(state.count_prompt, rules=config.billing_rules, numbers=config.billing_numbers,
                     request=chat.body, api="responses"),  # counted as the Responses route bills it
             clean_messages(chat), config.token_model_for(deployment),
         )
@@ -158,7 +157,7 @@ async def run_completion(
     try:
         # Counted once: this count is both the context-window check and usage.prompt_tokens.
         counted = await run_in_threadpool(
-            partial(_deps.prompt_count, rules=config.billing_rules, numbers=config.billing_numbers,
+            partial(state.count_prompt, rules=config.billing_rules, numbers=config.billing_numbers,
                     request=chat.body, api=api),
             messages, token_model,
         )
@@ -193,9 +192,10 @@ async def run_completion(
             headers=retry_headers(admission.retry_after_s),
         )
     if config.latency_s > 0:
-        await asyncio.sleep(config.latency_s)
+        await state.sleep(config.latency_s)  # asyncio.sleep unless a test gave the state another
 
-    text = await run_in_threadpool(answer_documents, state.analyst, messages, IDENTITY, token_model) if documents else None
+    text = await run_in_threadpool(answer_documents, state.analyst, messages, IDENTITY, token_model,
+                                        config.ocr_page_cap) if documents else None
     if text is None:
         text = await run_in_threadpool(state.analyst.answer, messages, max_tokens=chat.max_tokens, decoded=decoded)
     if no_image_answer is not None and text == NO_IMAGE_ANSWER:

@@ -6,7 +6,7 @@ with purpose ``assistants``) become one internal Chat-format part, ``{"type": "f
 page images, marked emulated), so offline usage equals ``estimate_request``. Limits are Azure's
 (PDF only, 100 pages and 32 MB per request; UNVERIFIED in vizlab.document_facts). The analyst
 reads the text layer and OCRs a page image only where a page has no text layer, at most
-:data:`OCR_PAGE_CAP` pages (a dense page costs seconds of OCR). Error wording is emulated.
+:data:`OCR_PAGE_CAP` pages (``BackendConfig.ocr_page_cap``; a dense page costs seconds of OCR). Error wording is emulated.
 """
 
 from __future__ import annotations
@@ -247,7 +247,8 @@ def _ocr_page(analyst: Any, data: bytes, name: str, number: int, detail: str) ->
     return list(analyst.look(image, detail=detail, mime="image/png", need_text=True).text_lines)
 
 
-def _read_document(analyst: Any, part: dict[str, Any], budget: list[int], token_model: str) -> tuple[str, list[str], str]:
+def _read_document(analyst: Any, part: dict[str, Any], budget: list[int], token_model: str,
+                   cap: int) -> tuple[str, list[str], str]:  # fmt: skip
     """(text, which pages were read how, filename) of one internal file part."""
     inner = part["file"]
     name = inner.get("filename") or "file.pdf"
@@ -273,7 +274,7 @@ def _read_document(analyst: Any, part: dict[str, Any], budget: list[int], token_
     if ocred:
         how.append(f"page(s) {_ranges(ocred)} by OCR of the page image at detail {used} (no text layer)")
     if skipped:
-        how.append(f"page(s) {_ranges(skipped)} not read (no text layer; OCR is capped at {OCR_PAGE_CAP} pages per request)")
+        how.append(f"page(s) {_ranges(skipped)} not read (no text layer; OCR is capped at {cap} pages per request)")
     return "\n".join(t for t in texts if t), how, f"{name} ({len(pdf.pages)} page(s))"
 
 
@@ -287,16 +288,18 @@ def _ranges(numbers: list[int]) -> str:
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
-def answer_documents(analyst: Any, messages: list[dict[str, Any]], identity: str, token_model: str) -> str | None:
-    """The analyst's answer from the latest documents (None if the latest turn is about images or text)."""
+def answer_documents(analyst: Any, messages: list[dict[str, Any]], identity: str, token_model: str,
+                     ocr_page_cap: int = OCR_PAGE_CAP) -> str | None:  # fmt: skip
+    """The analyst's answer from the latest documents (None if the latest turn is about images or
+    text), OCR-ing at most ``ocr_page_cap`` pages without a text layer."""
     docs = _latest_document_turn(messages)
     if not docs:
         return None
     words = {w for w in re.findall(r"[a-z0-9]{3,}", _question(messages).lower()) if w not in _STOP}
-    budget = [OCR_PAGE_CAP]
+    budget = [ocr_page_cap]
     pieces = []
     for part in docs:
-        text, how, label = _read_document(analyst, part, budget, token_model)
+        text, how, label = _read_document(analyst, part, budget, token_model, ocr_page_cap)
         matches = [line.strip() for line in text.splitlines() if words & set(re.findall(r"[a-z0-9]{3,}", line.lower()))]
         said = f"From {label}, I read {'; '.join(how)}."
         if matches:

@@ -1,20 +1,23 @@
-"""The Chat Completions routes: the dated deployments route and ``/openai/v1/chat/completions``."""
+"""The Chat Completions routes: the dated deployments route and ``/openai/v1/chat/completions``.
+
+Checks in order, each a dependency (:mod:`vizlab.local.http.depends`): key, api-version, the
+deployment in the path (dated route), the body; then the request (:mod:`vizlab.local.requests.validation`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from vizlab.local.config import BackendState
-from vizlab.local.http.apiversion import check_api_version, check_v1_api_version
-from vizlab.local.http.intake import authenticate, deployment_not_found, missing_model, read_json
+from vizlab.local.http.depends import CHAT_BODY, DATED, V1, backend_state
+from vizlab.local.http.intake import deployment_not_found, missing_model
 from vizlab.local.replies.completion import complete
 from vizlab.local.requests.validation import parse_chat_request
 from vizlab.local.samples import origin_of
 
-__all__ = ['CHAT_OPENAPI', 'CHAT_REQUEST_SCHEMA', 'add_chat_routes']
+__all__ = ["CHAT_OPENAPI", "CHAT_REQUEST_SCHEMA", "router"]
 
 # Ranges below as parse_chat_request checks them; sources at that function (vizlab.local.requests.validation).
 CHAT_REQUEST_SCHEMA: dict[str, Any] = {
@@ -85,43 +88,45 @@ CHAT_OPENAPI: dict[str, Any] = {
 
 
 
-def add_chat_routes(app: FastAPI, state: BackendState) -> None:
-    """POST chat/completions on the Azure deployment route and on /openai/v1 and /v1."""
-    config = state.config
+router = APIRouter()
 
-    @app.post(
-        "/openai/deployments/{deployment}/chat/completions",
-        openapi_extra=CHAT_OPENAPI,
-        summary="Create a chat completion (Azure route)",
+
+async def _azure_deployment(request: Request, deployment: str) -> str:
+    """The deployment in the path, checked before the body is read (404 ``DeploymentNotFound``)."""
+    request.state.vizlab_deployment = deployment  # its quota goes in the x-ratelimit-* headers
+    config = backend_state(request).config
+    if deployment not in config.deployments:
+        raise deployment_not_found(deployment, config)
+    return deployment
+
+
+@router.post(
+    "/openai/deployments/{deployment}/chat/completions",
+    openapi_extra=CHAT_OPENAPI,
+    summary="Create a chat completion (Azure route)",
+)
+async def azure_chat(
+    request: Request,
+    version: str = Depends(DATED),
+    deployment: str = Depends(_azure_deployment),
+    body: Any = Depends(CHAT_BODY),
+) -> Response:
+    chat = parse_chat_request(body, api_version=version, require_model=False)
+    return await complete(backend_state(request), chat, deployment, version, origin=origin_of(request))
+
+
+async def v1_chat(request: Request, version: str | None = Depends(V1), body: Any = Depends(CHAT_BODY)) -> Response:
+    state = backend_state(request)
+    chat = parse_chat_request(body, api_version=version, require_model=True)
+    assert chat.model is not None
+    request.state.vizlab_deployment = chat.model
+    if chat.model not in state.config.deployments:
+        raise missing_model(request.url.path, chat.model, state.config)
+    return await complete(state, chat, chat.model, version or "v1", origin=origin_of(request))
+
+
+for _prefix in ("/openai/v1", "/v1"):
+    router.add_api_route(
+        f"{_prefix}/chat/completions", v1_chat, methods=["POST"], openapi_extra=CHAT_OPENAPI,
+        summary="Create a chat completion (v1 route)",
     )
-    async def azure_chat(
-        request: Request,
-        deployment: str,
-        api_version: str | None = Query(None, alias="api-version"),
-    ) -> Response:
-        authenticate(request, config)
-        version = check_api_version(api_version)
-        request.state.vizlab_deployment = deployment  # its quota goes in the x-ratelimit-* headers
-        if deployment not in config.deployments:
-            raise deployment_not_found(deployment, config)
-        body = await read_json(request, config.body_limit)
-        chat = parse_chat_request(body, api_version=version, require_model=False)
-        return await complete(state, chat, deployment, version, origin=origin_of(request))
-
-    for prefix in ("/openai/v1", "/v1"):
-
-        @app.post(
-            f"{prefix}/chat/completions", openapi_extra=CHAT_OPENAPI, summary="Create a chat completion (v1 route)"
-        )
-        async def v1_chat(
-            request: Request, api_version: str | None = Query(None, alias="api-version")
-        ) -> Response:
-            authenticate(request, config)
-            version = check_v1_api_version(api_version)
-            body = await read_json(request, config.body_limit)
-            chat = parse_chat_request(body, api_version=version, require_model=True)
-            assert chat.model is not None
-            request.state.vizlab_deployment = chat.model
-            if chat.model not in config.deployments:
-                raise missing_model(request.url.path, chat.model, config)
-            return await complete(state, chat, chat.model, version or "v1", origin=origin_of(request))

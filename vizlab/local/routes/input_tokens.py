@@ -10,54 +10,43 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 
-from vizlab.local.config import BackendState
-from vizlab.local.http.apiversion import check_v1_api_version
-from vizlab.local.http.intake import authenticate, deployment_not_found, read_json
+from vizlab.local.http.depends import CHAT_BODY, V1, backend_state
+from vizlab.local.http.intake import deployment_not_found
 from vizlab.local.replies.completion import count_prompt
-from vizlab.local.replies.responses import ResponseStore, not_found, parse_responses_request
+from vizlab.local.replies.responses import ResponseStore, parse_responses_request
+from vizlab.local.routes.responses import read_file_of
 from vizlab.local.requests.validation import parse_chat_request
 from vizlab.local.samples import origin_of
 
-__all__ = ["add_input_tokens_routes", "INPUT_TOKENS_OBJECT"]
+__all__ = ["router", "INPUT_TOKENS_OBJECT"]
 
 INPUT_TOKENS_OBJECT = "response.input_tokens"
 # Fields of a create-response body that do not change the input (the count ignores them).
 _OUTPUT_ONLY = ("max_output_tokens", "stream", "store", "background", "metadata", "user", "service_tier")
 
 
-def add_input_tokens_routes(app: FastAPI, state: BackendState) -> None:
-    """Mount ``POST /openai/v1/responses/input_tokens`` and ``/v1/responses/input_tokens``."""
-    config = state.config
+router = APIRouter()
 
-    def read_file(file_id: str) -> tuple[bytes, str]:
-        files = getattr(app.state, "vizlab_batches", None)
-        if files is None:
-            raise not_found(file_id, "file_id")
-        record = files.get_file(file_id)
-        return record.data, record.filename
 
-    async def count(request: Request) -> Response:
-        body = await read_json(request, config.body_limit)
-        if isinstance(body, dict):
-            body = {k: v for k, v in body.items() if k not in _OUTPUT_ONLY}
-            body["store"] = False  # counting stores nothing
-        store: ResponseStore = getattr(app.state, "vizlab_responses", None) or ResponseStore()
-        parsed = parse_responses_request(body, store, read_file)
-        if parsed.model not in config.deployments:
-            raise deployment_not_found(parsed.model, config)
-        chat = parse_chat_request({"messages": parsed.messages}, api_version=None, require_model=False)
-        tokens = await count_prompt(state, chat, parsed.model, origin=origin_of(request))
-        return JSONResponse({"object": INPUT_TOKENS_OBJECT, "input_tokens": tokens})
+async def count_input_tokens(request: Request, version: str | None = Depends(V1), body: Any = Depends(CHAT_BODY)) -> Any:
+    state = backend_state(request)
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k not in _OUTPUT_ONLY}
+        body["store"] = False  # counting stores nothing
+    store: ResponseStore = state.responses if state.responses is not None else ResponseStore()
+    parsed = parse_responses_request(body, store, read_file_of(state))
+    if parsed.model not in state.config.deployments:
+        raise deployment_not_found(parsed.model, state.config)
+    chat = parse_chat_request({"messages": parsed.messages}, api_version=None, require_model=False)
+    tokens = await count_prompt(state, chat, parsed.model, origin=origin_of(request))
+    return JSONResponse({"object": INPUT_TOKENS_OBJECT, "input_tokens": tokens})
 
-    for prefix in ("/openai/v1", "/v1"):
 
-        @app.post(f"{prefix}/responses/input_tokens", summary=f"Count a response's input tokens ({prefix.strip('/')})")
-        async def count_input_tokens(
-            request: Request, api_version: str | None = Query(None, alias="api-version")
-        ) -> Any:
-            authenticate(request, config)
-            check_v1_api_version(api_version)
-            return await count(request)
+for _prefix in ("/openai/v1", "/v1"):
+    router.add_api_route(
+        f"{_prefix}/responses/input_tokens", count_input_tokens, methods=["POST"],
+        summary=f"Count a response's input tokens ({_prefix.strip('/')})",
+    )

@@ -11,18 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from vizlab.errors import UnknownModelError
-from vizlab.local.config import BackendState
-from vizlab.local.http.apiversion import check_api_version, check_v1_api_version
+from vizlab.local.http.depends import DATED, V1, backend_state
 from vizlab.local.http.errors import AzureError
-from vizlab.local.http.intake import authenticate
 from vizlab.models.registry import families, lookup
 from vizlab.models.types import ModelInfo
 
-__all__ = ["add_model_routes", "model_entry", "model_list", "MODEL_SCHEMA", "MODEL_LIST_SCHEMA", "OPENAI_MODEL_SCHEMA"]
+__all__ = ["router", "model_entry", "model_list", "MODEL_SCHEMA", "MODEL_LIST_SCHEMA", "OPENAI_MODEL_SCHEMA"]
 
 # Azure lifecycle_status values (Azure/azure-rest-api-specs, AzureOpenAI authoring "LifeCycleStatus":
 # preview, generally-available, deprecating, deprecated); the registry's are the same words.
@@ -123,59 +121,48 @@ def _retrieve(model: str) -> dict[str, Any]:
     return {**model_entry(info), "id": model}  # a dated snapshot keeps the name it was asked by
 
 
-def add_model_routes(app: FastAPI, state: BackendState) -> None:
-    """GET models and models/{model} on the dated route and on /openai/v1 and /v1."""
-    config = state.config
+router = APIRouter()
 
-    @app.get("/openai/models", summary="List models (Azure route)")
-    async def azure_list_models(request: Request, api_version: str | None = Query(None, alias="api-version")) -> JSONResponse:
-        authenticate(request, config)
-        check_api_version(api_version)
-        return JSONResponse(model_list())
 
-    @app.get("/openai/models/{model}", summary="Retrieve a model (Azure route)")
-    async def azure_get_model(
-        request: Request, model: str, api_version: str | None = Query(None, alias="api-version")
-    ) -> JSONResponse:
-        authenticate(request, config)
-        check_api_version(api_version)
-        return JSONResponse(_retrieve(model))
+@router.get("/openai/models", summary="List models (Azure route)")
+async def azure_list_models(version: str = Depends(DATED)) -> JSONResponse:
+    return JSONResponse(model_list())
 
-    @app.get("/openai/v1/models", summary="List models (Azure v1 route)")
-    async def v1_list_models(request: Request, api_version: str | None = Query(None, alias="api-version")) -> JSONResponse:
-        authenticate(request, config)
-        check_v1_api_version(api_version)
-        return JSONResponse(model_list())
 
-    @app.get("/openai/v1/models/{model}", summary="Retrieve a model (Azure v1 route)")
-    async def v1_get_model(
-        request: Request, model: str, api_version: str | None = Query(None, alias="api-version")
-    ) -> JSONResponse:
-        authenticate(request, config)
-        check_v1_api_version(api_version)
-        return JSONResponse(_retrieve(model))
+@router.get("/openai/models/{model}", summary="Retrieve a model (Azure route)")
+async def azure_get_model(model: str, version: str = Depends(DATED)) -> JSONResponse:
+    return JSONResponse(_retrieve(model))
 
-    def deployment_entry(name: str) -> dict[str, Any]:
-        return {"id": name, "object": "model", "created": 0, "owned_by": "vizlab-local"}
 
-    @app.get("/v1/models", summary="List the deployments, as OpenAI lists callable models (OpenAI route)")
-    async def openai_list_models(request: Request, api_version: str | None = Query(None, alias="api-version")) -> JSONResponse:
-        authenticate(request, config)
-        check_v1_api_version(api_version)
-        return JSONResponse({"object": "list", "data": [deployment_entry(name) for name in config.deployments]})
+@router.get("/openai/v1/models", summary="List models (Azure v1 route)")
+async def v1_list_models(version: str | None = Depends(V1)) -> JSONResponse:
+    return JSONResponse(model_list())
 
-    @app.get("/v1/models/{model}", summary="Retrieve a deployment, as OpenAI retrieves a model (OpenAI route)")
-    async def openai_get_model(
-        request: Request, model: str, api_version: str | None = Query(None, alias="api-version")
-    ) -> JSONResponse:
-        authenticate(request, config)
-        check_v1_api_version(api_version)
-        if model not in config.deployments:
-            shown = model if len(model) <= 80 else model[:77] + "..."
-            raise AzureError(
-                404,
-                "model_not_found",
-                f"The model '{shown}' does not exist (deployments here: {', '.join(config.deployments)}).",
-                param="model",
-            )
-        return JSONResponse(deployment_entry(model))
+
+@router.get("/openai/v1/models/{model}", summary="Retrieve a model (Azure v1 route)")
+async def v1_get_model(model: str, version: str | None = Depends(V1)) -> JSONResponse:
+    return JSONResponse(_retrieve(model))
+
+
+def _deployment_entry(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "vizlab-local"}
+
+
+@router.get("/v1/models", summary="List the deployments, as OpenAI lists callable models (OpenAI route)")
+async def openai_list_models(request: Request, version: str | None = Depends(V1)) -> JSONResponse:
+    deployments = backend_state(request).config.deployments
+    return JSONResponse({"object": "list", "data": [_deployment_entry(name) for name in deployments]})
+
+
+@router.get("/v1/models/{model}", summary="Retrieve a deployment, as OpenAI retrieves a model (OpenAI route)")
+async def openai_get_model(request: Request, model: str, version: str | None = Depends(V1)) -> JSONResponse:
+    deployments = backend_state(request).config.deployments
+    if model not in deployments:
+        shown = model if len(model) <= 80 else model[:77] + "..."
+        raise AzureError(
+            404,
+            "model_not_found",
+            f"The model '{shown}' does not exist (deployments here: {', '.join(deployments)}).",
+            param="model",
+        )
+    return JSONResponse(_deployment_entry(model))

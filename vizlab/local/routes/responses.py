@@ -14,18 +14,28 @@ import asyncio
 import time
 from typing import Any, AsyncIterator, Callable
 
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from vizlab.local.config import BackendConfig, BackendState
-from vizlab.local.http.apiversion import check_api_version, check_v1_api_version
+from vizlab.local.config import BackendState
+from vizlab.local.http.apiversion import check_api_version
+from vizlab.local.http.depends import (
+    CHAT_BODY,
+    Page,
+    api_access,
+    backend_state,
+    checked_page,
+    checked_version,
+    mount,
+    paged_access,
+    v1_version,
+)
 from vizlab.local.http.errors import AzureError
-from vizlab.local.http.intake import authenticate, missing_model, read_json
+from vizlab.local.http.intake import missing_model
 from vizlab.local.replies.completion import run_completion
 from vizlab.local.replies.filters import responses_filters
 from vizlab.local.replies.responses import (
     NO_IMAGE_ANSWER,
-    ResponseStore,
     StoredResponse,
     context_after,
     new_response_id,
@@ -41,7 +51,7 @@ from vizlab.local.requests.fields import RESPONSES_FIELDS
 from vizlab.local.requests.validation import parse_chat_request
 from vizlab.local.samples import origin_of
 
-__all__ = ["add_responses_routes", "RESPONSES_EARLIEST_API_VERSION"]
+__all__ = ["router", "read_file_of", "RESPONSES_EARLIEST_API_VERSION"]
 
 
 _RESPONSES_OPENAPI: dict[str, Any] = {
@@ -82,99 +92,97 @@ _ID_OPENAPI: dict[str, Any] = {
 }
 
 
-def add_responses_routes(app: FastAPI, state: BackendState) -> ResponseStore:
-    """Mount the Responses routes on ``app``: /openai/v1 and /v1 (no api-version), and Azure's
-    dated ``/openai/responses?api-version=``. Returns the store of responses."""
-    config = state.config
-    store = ResponseStore()
-    app.state.vizlab_responses = store
+router = APIRouter()
+
+
+def read_file_of(state: BackendState) -> Callable[[str], tuple[bytes, str]]:
+    """``read_file(file_id) -> (bytes, filename)`` over the Files store (404 for an unknown id)."""
 
     def read_file(file_id: str) -> tuple[bytes, str]:
-        files = getattr(app.state, "vizlab_batches", None)
-        if files is None:
+        if state.files is None:
             raise not_found(file_id, "file_id")
-        record = files.get_file(file_id)
+        record = state.files.get_file(file_id)
         return record.data, record.filename
 
-    async def create(request: Request, version: str) -> Response:
-        body = await read_json(request, config.body_limit)
-        parsed = parse_responses_request(body, store, read_file)
-        request.state.vizlab_deployment = parsed.model  # its quota goes in the x-ratelimit-* headers
-        if parsed.model not in config.deployments:
-            raise missing_model(request.url.path, parsed.model, config)
-        chat_body: dict[str, Any] = {"messages": parsed.messages}
-        if parsed.max_output_tokens is not None:
-            chat_body["max_completion_tokens"] = parsed.max_output_tokens
-        chat = parse_chat_request(chat_body, api_version=None, require_model=False)
-        # Image errors name the Responses path of the image, not the Chat one it became.
-        new_refs = chat.images[len(chat.images) - len(parsed.image_params):] if parsed.image_params else []
-        for ref, param in zip(new_refs, parsed.image_params):
-            ref.param = param
-        chat.options = parsed.options
-        chat.body = body
-        done = await run_completion(
-            state, chat, parsed.model, version, origin=origin_of(request), fields=RESPONSES_FIELDS,
-            operation="Responses_Create",
-            no_image_answer=NO_IMAGE_ANSWER,
+    return read_file
+
+
+async def create_response(request: Request, version: str = Depends(checked_version),
+                          body: Any = Depends(CHAT_BODY)) -> Response:  # fmt: skip
+    state = backend_state(request)
+    config, store = state.config, state.responses
+    parsed = parse_responses_request(body, store, read_file_of(state))
+    request.state.vizlab_deployment = parsed.model  # its quota goes in the x-ratelimit-* headers
+    if parsed.model not in config.deployments:
+        raise missing_model(request.url.path, parsed.model, config)
+    chat_body: dict[str, Any] = {"messages": parsed.messages}
+    if parsed.max_output_tokens is not None:
+        chat_body["max_completion_tokens"] = parsed.max_output_tokens
+    chat = parse_chat_request(chat_body, api_version=None, require_model=False)
+    # Image errors name the Responses path of the image, not the Chat one it became.
+    new_refs = chat.images[len(chat.images) - len(parsed.image_params):] if parsed.image_params else []
+    for ref, param in zip(new_refs, parsed.image_params):
+        ref.param = param
+    chat.options = parsed.options
+    chat.body = body
+    done = await run_completion(
+        state, chat, parsed.model, version, origin=origin_of(request), fields=RESPONSES_FIELDS,
+        operation="Responses_Create",
+        no_image_answer=NO_IMAGE_ANSWER,
+    )
+    status = "incomplete" if done.shaped.finish_reason == "length" else "completed"
+    response_id = new_response_id()
+    final = response_object(
+        parsed,
+        response_id=response_id,
+        created_at=int(time.time()),
+        model_name=config.reported_model(parsed.model),
+        status=status,
+        output=output_items(done.shaped, status),
+        usage=usage_object(done.prompt_tokens, done.completion_tokens, done.cached_tokens, done.reasoning_tokens),
+    )
+    filters = responses_filters(config.token_model_for(parsed.model), bool(chat.images))
+    if filters is not None:  # the filter shape is data, keyed by model and route (vizlab.local.replies.filters)
+        final["content_filters"] = filters
+    if parsed.store:
+        store.put(StoredResponse(final, context_after(parsed, done.shaped), parsed.new_items))
+    if parsed.stream:
+        async def events() -> AsyncIterator[bytes]:
+            for event in stream_events(final, done.shaped, stream_pieces):
+                yield sse_event(event["type"], event)
+                if event["type"].endswith(".delta"):
+                    await asyncio.sleep(config.stream_chunk_delay_s)
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={**done.headers, "cache-control": "no-cache"}
         )
-        status = "incomplete" if done.shaped.finish_reason == "length" else "completed"
-        response_id = new_response_id()
-        final = response_object(
-            parsed,
-            response_id=response_id,
-            created_at=int(time.time()),
-            model_name=config.reported_model(parsed.model),
-            status=status,
-            output=output_items(done.shaped, status),
-            usage=usage_object(done.prompt_tokens, done.completion_tokens, done.cached_tokens, done.reasoning_tokens),
-        )
-        filters = responses_filters(config.token_model_for(parsed.model), bool(chat.images))
-        if filters is not None:  # the filter shape is data, keyed by model and route (vizlab.local.replies.filters)
-            final["content_filters"] = filters
-        if parsed.store:
-            store.put(StoredResponse(final, context_after(parsed, done.shaped), parsed.new_items))
-        if parsed.stream:
-            async def events() -> AsyncIterator[bytes]:
-                for event in stream_events(final, done.shaped, stream_pieces):
-                    yield sse_event(event["type"], event)
-                    if event["type"].endswith(".delta"):
-                        await asyncio.sleep(config.stream_chunk_delay_s)
+    return JSONResponse(final, headers=done.headers)
 
-            return StreamingResponse(
-                events(), media_type="text/event-stream", headers={**done.headers, "cache-control": "no-cache"}
-            )
-        return JSONResponse(final, headers=done.headers)
 
-    def retrieve(response_id: str) -> Response:
-        return JSONResponse(store.get(response_id).body)
+async def get_response(request: Request, response_id: str) -> Response:
+    return JSONResponse(backend_state(request).responses.get(response_id).body)
 
-    def delete(response_id: str) -> Response:
-        store.delete(response_id)
-        return JSONResponse({"id": response_id, "object": "response.deleted", "deleted": True})
 
-    def input_items(response_id: str, order: str, limit: int) -> Response:
-        items = list(store.get(response_id).input_items)
-        if order == "desc":  # the service lists newest first by default
-            items.reverse()
-        items = items[: max(1, min(limit, 100))]
-        return JSONResponse(
-            {
-                "object": "list",
-                "data": items,
-                "first_id": items[0]["id"] if items else None,
-                "last_id": items[-1]["id"] if items else None,
-                "has_more": False,
-            }
-        )
+async def delete_response(request: Request, response_id: str) -> Response:
+    backend_state(request).responses.delete(response_id)
+    return JSONResponse({"id": response_id, "object": "response.deleted", "deleted": True})
 
-    for prefix, dated in (("/openai/v1", False), ("/v1", False), ("/openai", True)):
-        tag = "Azure" if dated else prefix.strip("/")
 
-        def version_of(api_version: str | None, dated: bool = dated) -> str:
-            return _responses_version(api_version) if dated else (check_v1_api_version(api_version) or "v1")
-
-        _bind(app, prefix, tag, version_of, create, retrieve, delete, input_items, config)
-    return store
+async def list_input_items(request: Request, response_id: str, page: Page | None = Depends(checked_page)) -> Response:
+    assert page is not None  # set by paged_access, which ran first
+    items = list(backend_state(request).responses.get(response_id).input_items)
+    if page.order == "desc":  # the service lists newest first by default
+        items.reverse()
+    items = items[: max(1, min(page.limit, 100))]
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": items,
+            "first_id": items[0]["id"] if items else None,
+            "last_id": items[-1]["id"] if items else None,
+            "has_more": False,
+        }
+    )
 
 
 # Azure's Responses API arrived with api-version 2025-03-01-preview on the dated routes (Azure OpenAI
@@ -200,43 +208,15 @@ def _responses_version(api_version: str | None) -> str:
     return version
 
 
-def _bind(app: FastAPI, prefix: str, tag: str, version_of: Callable[[str | None], str], create: Any,
-          retrieve: Any, delete: Any, input_items: Any, config: BackendConfig) -> None:
-    """One prefix's four routes, each a closure over that prefix's api-version check."""
-
-    @app.post(f"{prefix}/responses", openapi_extra=_RESPONSES_OPENAPI, summary=f"Create a response ({tag})")
-    async def create_response(request: Request, api_version: str | None = Query(None, alias="api-version")) -> Response:
-        authenticate(request, config)
-        version = version_of(api_version)
-        return await create(request, version)
-
-    @app.get(f"{prefix}/responses/{{response_id}}", openapi_extra=_ID_OPENAPI, summary=f"Retrieve a response ({tag})")
-    async def get_response(
-        request: Request, response_id: str, api_version: str | None = Query(None, alias="api-version")
-    ) -> Response:
-        authenticate(request, config)
-        version_of(api_version)
-        return retrieve(response_id)
-
-    @app.delete(f"{prefix}/responses/{{response_id}}", openapi_extra=_ID_OPENAPI, summary=f"Delete a response ({tag})")
-    async def delete_response(
-        request: Request, response_id: str, api_version: str | None = Query(None, alias="api-version")
-    ) -> Response:
-        authenticate(request, config)
-        version_of(api_version)
-        return delete(response_id)
-
-    @app.get(
-        f"{prefix}/responses/{{response_id}}/input_items", openapi_extra=_ID_OPENAPI,
-        summary=f"List a response's input items ({tag})",
-    )
-    async def list_input_items(
-        request: Request,
-        response_id: str,
-        api_version: str | None = Query(None, alias="api-version"),
-        order: str = Query("desc"),
-        limit: int = Query(20),
-    ) -> Response:
-        authenticate(request, config)
-        version_of(api_version)
-        return input_items(response_id, order, limit)
+_ROUTES = (
+    ("POST", "/responses", create_response, "Create a response"),
+    ("GET", "/responses/{response_id}", get_response, "Retrieve a response"),
+    ("DELETE", "/responses/{response_id}", delete_response, "Delete a response"),
+)
+_EXTRA = {"/responses": {"openapi_extra": _RESPONSES_OPENAPI}, "/responses/{response_id}": {"openapi_extra": _ID_OPENAPI},
+          "/responses/{response_id}/input_items": {"openapi_extra": _ID_OPENAPI}}  # fmt: skip
+for _prefix, _version_of, _tag in (("/openai/v1", v1_version, "openai/v1"), ("/v1", v1_version, "v1"),
+                                   ("/openai", _responses_version, "Azure")):  # fmt: skip
+    mount(router, _prefix, api_access(_version_of), _tag, _ROUTES, **_EXTRA)
+    mount(router, _prefix, paged_access(_version_of), _tag,
+          (("GET", "/responses/{response_id}/input_items", list_input_items, "List a response's input items"),), **_EXTRA)
