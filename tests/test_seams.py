@@ -23,8 +23,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("test_local_analyst.py", "module._recognise"): "local",
     ("test_local_analyst.py", "module._usable_cores"): "local",
     ("test_local_analyst.py", "module._available_memory"): "local",
-    ("test_local_server.py", "_deps.prompt_count"): "local",
-    ("test_strict.py", "_deps.prompt_count"): "local",
 }
 
 
