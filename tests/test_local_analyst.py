@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from vizlab.local import _deps
-from vizlab.local.analyst import NO_IMAGE_ANSWER, Analyst, ImageFacts
+from vizlab.local.analyst import IDENTITY, NO_IMAGE_ANSWER, Analyst, ImageFacts
 from vizlab.local.analyst.answer import detect_intent
 
 
@@ -105,7 +105,7 @@ def test_named_colours(analyst: Analyst, colour: tuple[int, int, int], name: str
 def test_answers_follow_the_intent(analyst: Analyst) -> None:
     img = shapes_image()
     describe = analyst.answer(ask("Describe this picture:", img))
-    assert describe.startswith("I am vizlab's local analyst, not GPT-4o. The image is 800x600 (seen at high detail")
+    assert describe.startswith(f"{IDENTITY} The image is 800x600 (seen at high detail")
     assert "4 shapes: 2 circles, 1 rectangle and 1 triangle" in describe
     assert "Dominant colours: white (" in describe and '"HELLO 42"' in describe
     assert "I count 2 circles." in analyst.answer(ask("How many circles are there?", img))
@@ -239,7 +239,7 @@ def test_a_one_word_colour_question_gets_a_colour_without_ocr(monkeypatch: pytes
 def test_truncate_to_tokens_counts_exactly() -> None:
     from vizlab.tokens import count_text_tokens
 
-    text = "I am vizlab's local analyst, not GPT-4o. Text I can read: \"café ünïcødé 42\"."
+    text = "I am vizlab's built-in local analyst, not the deployment's model. Text I can read: \"café ünïcødé 42\"."
     for limit in range(1, count_text_tokens(text, "gpt-4o") + 2):
         cut = _deps.truncate_to_tokens(text, limit, "gpt-4o")
         assert text.startswith(cut)

@@ -2,7 +2,7 @@
 
 Detail-aware as the service is: ``low`` sees the 512x512 view, ``high`` the view scaled as the
 service scales it for tiles, so small text only ``high`` can read. Answers use only the messages
-sent (the API is stateless) and say they come from vizlab's local analyst, never from GPT-4o.
+sent (the API is stateless) and say they come from vizlab's local analyst, never from the deployment's model.
 Facts are cached per (pixels, detail): five questions about one image pay for OCR once.
 """
 
@@ -33,7 +33,7 @@ from vizlab.local.analyst.vision import (
 
 __all__ = ['Analyst', 'IDENTITY', 'NO_IMAGE_ANSWER']
 
-IDENTITY = "I am vizlab's local analyst, not GPT-4o."
+IDENTITY = "I am vizlab's built-in local analyst, not the deployment's model."
 NO_IMAGE_ANSWER = (
     "I don't see an image in this conversation. The Chat Completions API is stateless: "
     "send the image again with your question."
