@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from vizlab.local import _deps
-from vizlab.local.analyst.ocr import read_text_scored
+from vizlab.local.analyst.ocr import read_text_boxes, read_text_scored
 from vizlab.local.analyst.vision import (
     COLOUR_NAMES,
     LOW_BOX,
@@ -172,6 +172,16 @@ class Analyst:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return facts
+
+    def layout(self, image: Image.Image, *, detail: str) -> list[tuple[str, str]]:
+        """(where, text) of each text box OCR finds in ``image`` at ``detail``, top to bottom: where
+        is "top left", "middle centre", "bottom right", ... (thirds of the view, by the box's middle).
+        """
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
+        used = _deps.resolve_detail(detail, rgb.width, rgb.height, self.token_model)
+        view, bg_rgb = self._text_view(rgb, used)
+        boxes = sorted(read_text_boxes(view, bg_rgb), key=lambda b: (round((b[0] + b[2]) / 2 / 8), b[1]))
+        return [(_where(b, view.width, view.height), b[4]) for b in boxes]
 
     def _text(self, rgb: Image.Image, detail: str) -> list[tuple[str, float]]:
         view, bg_rgb = self._text_view(rgb, detail)
@@ -342,6 +352,17 @@ def _fit_within(width: int, height: int, box: int) -> tuple[int, int]:
     if scale >= 1.0:
         return width, height
     return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _where(box: tuple[float, float, float, float, str, float], width: int, height: int) -> str:
+    """Which third of the view, down and across, a box's middle falls in.
+
+    >>> _where((10, 400, 30, 500, "x", 1.0), 600, 900)
+    'top right'
+    """
+    row = ("top", "middle", "bottom")[min(2, int(3 * (box[0] + box[2]) / 2 / max(1, height)))]
+    column = ("left", "centre", "right")[min(2, int(3 * (box[1] + box[3]) / 2 / max(1, width)))]
+    return f"{row} {column}"
 
 
 def _text_of(content: Any) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-__all__ = ['ocr_plan', 'read_text_lines', 'read_text', 'read_text_scored']
+__all__ = ['ocr_plan', 'read_text_boxes', 'read_text_lines', 'read_text', 'read_text_scored']
 
 TEXT_SCORE = 0.7  # minimum OCR confidence for a line to be reported
 
@@ -492,6 +492,20 @@ def read_text_scored(
     view: Image.Image, background_rgb: np.ndarray | None, *, split: bool = True
 ) -> list[tuple[str, float]]:
     """(line, OCR confidence 0..1) of each confident line, top to bottom, each text once."""
+    seen: set[str] = set()
+    ordered = []
+    for text, score in _rows(read_text_boxes(view, background_rgb, split=split)):
+        if text not in seen:
+            seen.add(text)
+            ordered.append((text, round(score, 4)))
+    return ordered
+
+
+def read_text_boxes(view: Image.Image, background_rgb: np.ndarray | None = None, *, split: bool = True) -> list[Box]:
+    """(top, left, bottom, right, text, confidence) of each confident text box, in ``view``'s pixels.
+
+    OCR reads the view cropped to its content (pixels unlike ``background_rgb``), never its margins.
+    """
     box = _content_box(view, background_rgb)
     if box is None:
         return []
@@ -500,13 +514,9 @@ def read_text_scored(
         padded = Image.new("RGB", (max(32, crop.width), max(32, crop.height)), (255, 255, 255))
         padded.paste(crop, (0, 0))
         crop = padded
-    seen: set[str] = set()
-    ordered = []
-    for text, score in _rows(_ocr_boxes(crop, split=split, spaced=True)):
-        if text not in seen:
-            seen.add(text)
-            ordered.append((text, round(score, 4)))
-    return ordered
+    left, top = box[0], box[1]
+    return [(t + top, x + left, b + top, r + left, text, score)
+            for t, x, b, r, text, score in _ocr_boxes(crop, split=split, spaced=True)]
 
 
 def _rows(boxes: list[Box]) -> list[tuple[str, float]]:

@@ -1,28 +1,24 @@
-"""Documents (PDF) on the built-in backend: parse file parts, enforce the limits, answer from them.
+"""Documents (PDF) on the built-in backend: parse file parts and enforce the limits.
 
 Chat ``file`` parts and Responses ``input_file`` parts (``file_data``, or a ``file_id`` uploaded
 with purpose ``assistants``) become one internal Chat-format part, ``{"type": "file", "file":
 {filename, file_data | file_id, detail}}``; the bill is vizlab.tokens' count of it (text layer +
 page images, marked emulated), so offline usage equals ``estimate_request``. Limits are Azure's
-(PDF only, 100 pages and 32 MB per request; UNVERIFIED in vizlab.document_facts). The analyst
-reads the text layer and OCRs a page image only where a page has no text layer, at most
-:data:`OCR_PAGE_CAP` pages (a dense page costs seconds of OCR). Error wording is emulated.
+(PDF only, 100 pages and 32 MB per request; UNVERIFIED in vizlab.document_facts). Error wording
+is emulated. The answer: vizlab.local.replies.document_answers.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from vizlab.errors import DocumentError, DocumentTooLargeError
-from vizlab.images.pdf import decode_file_data, read_pdf, render_page, sniff_document
+from vizlab.images.pdf import decode_file_data, read_pdf, sniff_document
 from vizlab.local.http.errors import AzureError, bad_request
 from vizlab.models import documents as facts
 
 __all__ = [
-    "OCR_PAGE_CAP",
-    "answer_documents",
     "chat_user_part",
     "has_documents",
     "parse_chat_file_part",
@@ -30,10 +26,6 @@ __all__ = [
     "prepare_documents",
     "unsupported_part_type",
 ]
-
-OCR_PAGE_CAP = 5  # pages without a text layer the analyst OCRs per request (vizlab's choice)
-_ANSWER_CHARS = 1200
-_STOP = frozenset(["what", "which", "where", "when", "who", "whose", "how", "does", "this", "that", "from", "with", "into", "about", "there", "their", "have", "document", "documents", "file", "page", "pages", "please", "tell", "show", "give", "find", "read", "text", "the", "and", "are", "for"])
 
 
 def unsupported_part_type(path: str, kind: Any, supported: tuple[str, ...], taken: tuple[str, ...]) -> AzureError:
@@ -199,95 +191,3 @@ def _check_totals(path: str, pages: int, nbytes: int, max_pages: int, max_bytes:
         e = DocumentTooLargeError(f"the request's documents are {nbytes / 1e6:.1f} MB; the limit is "
                                   f"{max_bytes / 1e6:.0f} MB per request.", what="bytes", size=nbytes, limit=max_bytes)
         raise _problem(e, path)
-
-
-# --- the answer -------------------------------------------------------------------------------
-
-
-def _latest_document_turn(messages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    """The file parts of the latest user turn carrying documents, if no later user turn carries images."""
-    for message in reversed(messages):
-        if message.get("role") != "user" or not isinstance(message.get("content"), list):
-            continue
-        parts = [p for p in message["content"] if isinstance(p, dict)]
-        docs = [p for p in parts if p.get("type") == "file"]
-        if docs:
-            return docs
-        if any(p.get("type") == "image_url" for p in parts):
-            return None
-    return None
-
-
-def _question(messages: list[dict[str, Any]]) -> str:
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-            return " ".join(p.get("text", "") for p in content or [] if isinstance(p, dict) and p.get("type") == "text")
-    return ""
-
-
-def _ocr_page(analyst: Any, data: bytes, name: str, number: int, detail: str) -> list[str]:
-    image = render_page(data, name, number, dpi=facts.RENDER_DPI)
-    return list(analyst.look(image, detail=detail, mime="image/png", need_text=True).text_lines)
-
-
-def _read_document(analyst: Any, part: dict[str, Any], budget: list[int], token_model: str) -> tuple[str, list[str], str]:
-    """(text, which pages were read how, filename) of one internal file part."""
-    inner = part["file"]
-    name = inner.get("filename") or "file.pdf"
-    _, data = decode_file_data(inner["file_data"], name)
-    pdf = read_pdf(data, name)
-    detail = inner.get("detail") or "auto"
-    used = facts.auto_detail_for(token_model) if detail == "auto" else detail
-    texts, read_text, ocred, skipped = [], [], [], []
-    for page in pdf.pages:
-        if page.has_text:
-            texts.append(page.text.strip())
-            read_text.append(page.number)
-        elif budget[0] > 0:
-            budget[0] -= 1
-            lines = _ocr_page(analyst, data, name, page.number, used)
-            texts.append("\n".join(lines))
-            ocred.append(page.number)
-        else:
-            skipped.append(page.number)
-    how = []
-    if read_text:
-        how.append(f"page(s) {_ranges(read_text)} from the text layer")
-    if ocred:
-        how.append(f"page(s) {_ranges(ocred)} by OCR of the page image at detail {used} (no text layer)")
-    if skipped:
-        how.append(f"page(s) {_ranges(skipped)} not read (no text layer; OCR is capped at {OCR_PAGE_CAP} pages per request)")
-    return "\n".join(t for t in texts if t), how, f"{name} ({len(pdf.pages)} page(s))"
-
-
-def _ranges(numbers: list[int]) -> str:
-    spans: list[list[int]] = []
-    for n in numbers:
-        if spans and n == spans[-1][1] + 1:
-            spans[-1][1] = n
-        else:
-            spans.append([n, n])
-    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
-
-
-def answer_documents(analyst: Any, messages: list[dict[str, Any]], identity: str, token_model: str) -> str | None:
-    """The analyst's answer from the latest documents (None if the latest turn is about images or text)."""
-    docs = _latest_document_turn(messages)
-    if not docs:
-        return None
-    words = {w for w in re.findall(r"[a-z0-9]{3,}", _question(messages).lower()) if w not in _STOP}
-    budget = [OCR_PAGE_CAP]
-    pieces = []
-    for part in docs:
-        text, how, label = _read_document(analyst, part, budget, token_model)
-        matches = [line.strip() for line in text.splitlines() if words & set(re.findall(r"[a-z0-9]{3,}", line.lower()))]
-        said = f"From {label}, I read {'; '.join(how)}."
-        if matches:
-            said += " Lines that match your question: " + " | ".join(matches[:8]) + "."
-        body = re.sub(r"\s*\n\s*", " / ", text.strip())
-        said += f" Text: {body[:_ANSWER_CHARS]}" + ("..." if len(body) > _ANSWER_CHARS else "") if body else " No text found."
-        pieces.append(said)
-    return f"{identity} " + " ".join(pieces)
