@@ -3,7 +3,8 @@
 OCR runs on the scaled view cropped to its content, not tile by tile (same pixels, no word cut at a
 tile edge). Lines under :data:`TEXT_SCORE` confidence are dropped: a smudge read as "XIA794" is
 worse than "no text I can read". Engines are not thread-safe, so each call takes one from a pool
-sized by the cores and memory.
+sized by the cores and memory; with two free, a tall view is cut at a blank row into two bands,
+each detected and recognised by its own engine on its own core.
 """
 
 from __future__ import annotations
