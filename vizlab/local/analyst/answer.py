@@ -131,6 +131,17 @@ def _brightness_text(facts: ImageFacts) -> str:
     return f"Overall it is {word} (mean brightness {round(b * 100)}%)."
 
 
+def _where(box: tuple[float, float, float, float, str, float], width: int, height: int) -> str:
+    """Which third of the view, down and across, a box's middle falls in.
+
+    >>> _where((10, 400, 30, 500, "x", 1.0), 600, 900)
+    'top right'
+    """
+    row = ("top", "middle", "bottom")[min(2, int(3 * (box[0] + box[2]) / 2 / max(1, height)))]
+    column = ("left", "centre", "right")[min(2, int(3 * (box[1] + box[3]) / 2 / max(1, width)))]
+    return f"{row} {column}"
+
+
 # --- the analyst ------------------------------------------------------------------------------
 
 
@@ -352,17 +363,6 @@ def _fit_within(width: int, height: int, box: int) -> tuple[int, int]:
     if scale >= 1.0:
         return width, height
     return max(1, round(width * scale)), max(1, round(height * scale))
-
-
-def _where(box: tuple[float, float, float, float, str, float], width: int, height: int) -> str:
-    """Which third of the view, down and across, a box's middle falls in.
-
-    >>> _where((10, 400, 30, 500, "x", 1.0), 600, 900)
-    'top right'
-    """
-    row = ("top", "middle", "bottom")[min(2, int(3 * (box[0] + box[2]) / 2 / max(1, height)))]
-    column = ("left", "centre", "right")[min(2, int(3 * (box[1] + box[3]) / 2 / max(1, width)))]
-    return f"{row} {column}"
 
 
 def _text_of(content: Any) -> str:
