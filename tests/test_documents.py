@@ -349,7 +349,7 @@ def test_experiment_arms_text_pages_both_on_generated_documents(client: Client, 
 @pytest.mark.slow
 def test_ocr_runs_only_on_pages_without_text_and_is_capped(sdk: OpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
     from vizlab.document_samples import scanned_page
-    from vizlab.local.replies import document_answers as backend_documents
+    from vizlab.local.requests import documents as backend_documents
 
     monkeypatch.setattr(backend_documents, "OCR_PAGE_CAP", 1)  # the backend runs in this process
     pdf = make_pdf([PageSpec(lines=[(72, 720, "Cover page: text layer")]),
@@ -388,21 +388,16 @@ def test_layout_question_ocrs_the_page_and_a_plain_question_does_not(sdk: OpenAI
 
 
 @pytest.mark.slow
-def test_a_100_page_pdf_is_read_from_its_text_layer_and_layout_ocr_is_capped(
-    sdk: OpenAI, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from vizlab.local.replies import document_answers as backend_documents
-
+def test_a_100_page_pdf_is_read_from_its_text_layer_and_layout_ocr_is_capped(sdk: OpenAI) -> None:
     pdf = make_pdf([PageSpec(lines=[(72, 720, f"Page {n} heading"), (400, 100, f"footnote {n}")]) for n in range(1, 101)])
     chat = sdk.chat.completions.create(model="gpt-4o", messages=ask("What does the heading say?", file_part(pdf)))  # type: ignore[arg-type, misc]
     text = chat.choices[0].message.content or ""
     assert "(100 page(s)), I read page(s) 1-100 from the text layer." in text and "OCR" not in text
-    monkeypatch.setattr(backend_documents, "OCR_PAGE_CAP", 1)  # the backend runs in this process
     chat = sdk.chat.completions.create(model="gpt-4o", messages=ask("Where on page 7 is the footnote?", file_part(pdf)))  # type: ignore[arg-type, misc]
-    text = chat.choices[0].message.content or ""
-    assert "page(s) 7 by OCR of the page image at detail low (the question asks about layout)" in text, text
-    assert "page(s) 1-6, 8-100 from the text layer only (OCR for layout is capped at 1 pages per request)" in text
-    assert "Layout of page 7" in text and "Layout of page 1 " not in text
+    text = chat.choices[0].message.content or ""  # the cap (5 pages) spent on page 7 first, then 1-4
+    assert "page(s) 1-4, 7 by OCR of the page image at detail low (the question asks about layout)" in text, text
+    assert "page(s) 5-6, 8-100 from the text layer only (OCR for layout is capped at 5 pages per request)" in text
+    assert "Layout of page 7" in text and "Layout of page 8 " not in text
 
 
 def test_file_id_needs_purpose_assistants(sdk: OpenAI) -> None:

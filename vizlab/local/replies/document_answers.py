@@ -2,8 +2,8 @@
 
 A page is OCR'd when it has no text layer, or when the question asks about layout (columns, tables,
 rows, left/right, top/bottom, where on the page), which a text layer does not keep. OCR costs
-seconds a dense page, so at most :data:`OCR_PAGE_CAP` pages are OCR'd per request (pages the
-question names first): a 100-page PDF is answered from its text layer in well under a second.
+seconds a dense page, so at most ``OCR_PAGE_CAP`` pages (5, vizlab.local.requests.documents) are
+OCR'd per request, pages the question names first: a 100-page PDF is answered from its text layer.
 The answer says which pages it read and how (text layer / OCR), so a caller can check.
 """
 
@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from vizlab.images.pdf import decode_file_data, read_pdf, render_page
+from vizlab.local.requests import documents as request_documents
 from vizlab.models import documents as facts
 
-__all__ = ["OCR_PAGE_CAP", "answer_documents", "needs_layout"]
+__all__ = ["answer_documents", "needs_layout"]
 
-OCR_PAGE_CAP = 5  # pages OCR'd per request, for both reasons together (vizlab's choice; docs/backend.md)
 _ANSWER_CHARS = 1200
 _LAYOUT_BOXES = 24  # text boxes quoted with their place, per page
 _STOP = frozenset(["what", "which", "where", "when", "who", "whose", "how", "does", "this", "that", "from", "with",
@@ -119,7 +119,7 @@ def _read_document(analyst: Any, part: dict[str, Any], budget: list[int], token_
     return reading, used, f"{name} ({len(pdf.pages)} page(s))"
 
 
-def _how(reading: _Reading, used: str) -> list[str]:
+def _how(reading: _Reading, used: str, cap: int) -> list[str]:
     how = []
     if reading.text_layer:
         how.append(f"page(s) {_ranges(reading.text_layer)} from the text layer")
@@ -131,10 +131,10 @@ def _how(reading: _Reading, used: str) -> list[str]:
                    "(the question asks about layout)")
     if reading.not_read:
         how.append(f"page(s) {_ranges(sorted(reading.not_read))} not read (no text layer; OCR is capped at "
-                   f"{OCR_PAGE_CAP} pages per request)")
+                   f"{cap} pages per request)")
     if reading.layout_skipped:
         how.append(f"page(s) {_ranges(sorted(reading.layout_skipped))} from the text layer only (OCR for layout "
-                   f"is capped at {OCR_PAGE_CAP} pages per request)")
+                   f"is capped at {cap} pages per request)")
     return how
 
 
@@ -158,20 +158,23 @@ def _layout_text(layouts: dict[int, list[tuple[str, str]]]) -> str:
     return "".join(parts)
 
 
-def answer_documents(analyst: Any, messages: list[dict[str, Any]], identity: str, token_model: str) -> str | None:
-    """The analyst's answer from the latest documents (None if the latest turn is about images or text)."""
+def answer_documents(analyst: Any, messages: list[dict[str, Any]], identity: str, token_model: str,
+                     ocr_page_cap: int | None = None) -> str | None:
+    """The analyst's answer from the latest documents (None if the latest turn is about images or
+    text), OCR-ing at most ``ocr_page_cap`` pages (default: ``requests.documents.OCR_PAGE_CAP``)."""
     docs = _latest_document_turn(messages)
     if not docs:
         return None
     question = _question(messages)
     words = {w for w in re.findall(r"[a-z0-9]{3,}", question.lower()) if w not in _STOP}
-    budget = [OCR_PAGE_CAP]
+    cap = request_documents.OCR_PAGE_CAP if ocr_page_cap is None else ocr_page_cap
+    budget = [cap]
     pieces = []
     for part in docs:
         reading, used, label = _read_document(analyst, part, budget, token_model, question)
         text = "\n".join(reading.texts[n] for n in sorted(reading.texts) if reading.texts[n])
         matches = [line.strip() for line in text.splitlines() if words & set(re.findall(r"[a-z0-9]{3,}", line.lower()))]
-        said = f"From {label}, I read {'; '.join(_how(reading, used))}."
+        said = f"From {label}, I read {'; '.join(_how(reading, used, cap))}."
         if matches:
             said += " Lines that match your question: " + " | ".join(matches[:8]) + "."
         said += _layout_text(reading.layouts)

@@ -1,11 +1,12 @@
-"""Documents (PDF) on the built-in backend: parse file parts and enforce the limits.
+"""Documents (PDF) on the built-in backend: parse file parts, enforce the limits, answer from them.
 
 Chat ``file`` parts and Responses ``input_file`` parts (``file_data``, or a ``file_id`` uploaded
 with purpose ``assistants``) become one internal Chat-format part, ``{"type": "file", "file":
 {filename, file_data | file_id, detail}}``; the bill is vizlab.tokens' count of it (text layer +
 page images, marked emulated), so offline usage equals ``estimate_request``. Limits are Azure's
-(PDF only, 100 pages and 32 MB per request; UNVERIFIED in vizlab.document_facts). Error wording
-is emulated. The answer: vizlab.local.replies.document_answers.
+(PDF only, 100 pages and 32 MB per request; UNVERIFIED in vizlab.document_facts). The analyst
+reads the text layer and OCRs a page image only where a page has no text layer, at most
+:data:`OCR_PAGE_CAP` pages (a dense page costs seconds of OCR). Error wording is emulated.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from vizlab.local.http.errors import AzureError, bad_request
 from vizlab.models import documents as facts
 
 __all__ = [
+    "OCR_PAGE_CAP",
     "chat_user_part",
     "has_documents",
     "parse_chat_file_part",
@@ -26,6 +28,8 @@ __all__ = [
     "prepare_documents",
     "unsupported_part_type",
 ]
+
+OCR_PAGE_CAP = 5  # pages the analyst OCRs per request (vizlab's choice; vizlab.local.replies.document_answers)
 
 
 def unsupported_part_type(path: str, kind: Any, supported: tuple[str, ...], taken: tuple[str, ...]) -> AzureError:
