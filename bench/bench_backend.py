@@ -204,6 +204,44 @@ def aligned_words(lines: list[str], reply: str) -> tuple[int, int]:
     return sum(block.size for block in matcher.get_matching_blocks()), len(drawn)
 
 
+def _cpu_seconds() -> float:
+    """CPU-seconds this process has used, every thread (the in-process backend's ONNX threads too)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# What each step bought on the dense images, measured on branch `speed` (2026-12-07) in one
+# process, old against new, on the shared 2-core machine (load 1-11): CPU-seconds, which the load
+# disturbs less than wall time. Written into BENCHMARKS.md with every run, as notes.
+DENSE_STEPS = """**Dense screenshots: where the time goes and what each step bought** (notes, not this run's
+figures; issue 23). On the 50-line view (768x1056, the hardest image) a request spends about
+0.35-0.8 CPU-s in text detection, 3.2-3.8 CPU-s in recognition (50 lines, one ONNX call each, about
+70 ms a 720x48 input, 96 % of it inside ONNX Runtime: Conv 54 %, the decomposed hard-swish
+Mul/Add/Clip/Div 31 %), 0.02 s re-spacing words, and 0.3-1 s decoding, resizing and hashing the image.
+
+| Step | What it bought | Words aligned |
+|---|---|---|
+| one line per recognition call instead of RapidOCR's batches of 6 (earlier) | 0.6-0.7x the recognition CPU (no padding to a batch's widest line) | kept |
+| long line crops padded 20 % above and below (earlier) | 0.7x more (a narrower 48-px-high input) | kept |
+| spaces put back from each line's ink gaps, boxes of one row joined (earlier) | - | 25-40 % -> 98-100 % |
+| one OCR pass over the content crop, never per overlapping tile; blank margins never read; cache by (image hash, detail); no OCR for colour, size and count questions (earlier) | each line recognised once; a repeated question costs no OCR | - |
+| two bands read in parallel: each engine detects *and* recognises its half, cut at a blank row near the middle of the ink | detection (10-20 % of the CPU) no longer runs on one core while the other waits: the wall time drops by about half of it; CPU unchanged | same text as one engine on bench 4's image; 346/350 and 421/425 on the others |
+| the second engine built in the background when the first is | the first dense request no longer builds it (0.4-0.7 s) | - |
+| detector input padded to multiples of 32 instead of rescaled | needed for bands to read as the whole view does | 419 -> 421 of 425 (page) |
+| tried, not kept: graph optimisation BASIC / EXTENDED instead of ALL | 1.2x the CPU | - |
+| tried, not kept: ONNX memory arena; denormals as zero | no change | - |
+| tried, not kept: 2 intra-op threads on one engine | 0.6x the wall time of 1 thread but 1.3x the CPU: two engines of 1 thread are better | - |
+| tried, not kept: hard-swish fused in the graph (28 sites rewritten) | 0.86-0.9x the recognition CPU; needs the `onnx` package at run time, which vizlab does not depend on | same |
+| tried, not kept: recogniser input 40 or 32 px high | 0.66x / 0.44x the CPU | page 81 % / 7 % |
+| tried, not kept: lines squeezed to 0.8 of their width | 0.72x the CPU | page 77 % |
+| tried, not kept: detection at 0.75-0.8 scale | 0.75-0.85x the CPU on capitals | page loses 11 words |
+| tried, not kept: more padding for lines whose letters fill their crop | no clear CPU gain over HTTP | bench 182 -> 180 |
+| tried, not kept: trimming blank line ends | the detector's crops have none | - |
+"""
+
+
 def _medium_card(seed: int) -> str:
     from vizlab.datasets import text_card
     from vizlab.images import to_data_url
@@ -223,7 +261,7 @@ def analyst_part(section: Section) -> None:
 
     engines, threads = ocr_plan()
     say(f"  analyst: dense 2048x2048 screenshots at high ({engines} OCR engines x {threads} threads) ...")
-    dense: list[tuple[float, int, int, int, str, str]] = []
+    dense: list[tuple[float, int, int, int, str, str, float]] = []
     with LocalBackend(api_key=KEY, deployments=("gpt-4o",)) as backend, requests.Session() as session:
         endpoint = f"{backend.url}/openai/deployments/gpt-4o/chat/completions?api-version={DEFAULT_API_VERSION}"
         session.headers["api-key"] = KEY
@@ -232,15 +270,15 @@ def analyst_part(section: Section) -> None:
                                     ("1600x2200 screenshot, 50 lines at 28 px", fifty_lines(201)),
                                     ("1275x1650 document page, 40 lines of prose at 24 px", document_page(301))):
             url = to_data_url(card)
-            t = time.perf_counter()
             dense_body = {**body(url, "high", "What text is written in this image?"), "max_tokens": 4000}
+            t, cpu = time.perf_counter(), _cpu_seconds()
             r = session.post(endpoint, json=dense_body, timeout=300)
-            elapsed = time.perf_counter() - t
+            elapsed, cpu = time.perf_counter() - t, _cpu_seconds() - cpu
             r.raise_for_status()
             reply = r.json()["choices"][0]["message"]["content"]
             drawn = " ".join(lines).split()
             aligned, total = aligned_words(lines, reply)
-            dense.append((elapsed, sum(1 for w in drawn if w in reply), aligned, total, name, load()))
+            dense.append((elapsed, sum(1 for w in drawn if w in reply), aligned, total, name, load(), cpu))
         say("  analyst: one-word 512x512 cards at high, and a colour question on a dense screenshot ...")
         card_times = []
         for w in words(4, seed=7):
@@ -292,20 +330,26 @@ def analyst_part(section: Section) -> None:
     section.add()
     section.add(f"**The analyst on dense images** ({engines} OCR engine(s) x {threads} ONNX thread(s) each on this machine):")
     section.add()
-    section.add("| Request (detail high, over HTTP): what text? | Time | Words in reply | Words aligned (separate, in order) | Load |")
-    section.add("|---|---|---|---|---|")
-    for elapsed, found, aligned, total, name, when in dense:
-        section.add(f"| {name} | {fmt_s(elapsed)} | {found} of {total} | {aligned} of {total} "
+    section.add("| Request (detail high, over HTTP): what text? | Time | CPU-seconds | Words in reply | "
+                "Words aligned (separate, in order) | Load |")
+    section.add("|---|---|---|---|---|---|")
+    for elapsed, found, aligned, total, name, when, cpu in dense:
+        section.add(f"| {name} | {fmt_s(elapsed)} | {cpu:.2f} s | {found} of {total} | {aligned} of {total} "
                     f"({100 * aligned / total:.0f} %) | {when} |")
-    section.add(f"| 2048x2048 screenshot: what colours? (no OCR needed) | {fmt_s(colour_time)} | - | - | |")
-    section.add(f"| 512x512 one-word card (median of 4 distinct) | {fmt_s(median(card_times))} | - | - | |")
+    section.add(f"| 2048x2048 screenshot: what colours? (no OCR needed) | {fmt_s(colour_time)} | | - | - | |")
+    section.add(f"| 512x512 one-word card (median of 4 distinct) | {fmt_s(median(card_times))} | | - | - | |")
     section.add()
     section.add(f"Throughput on distinct 768x520 text cards at high: 1 client {rates[1]:.2f} req/s, 2 clients "
                 f"{rates[2]:.2f} req/s ({rising:.2f}x). Text read with recognition split across engines equals "
                 f"one engine's reading of the same 768x768 view: {'yes' if same_text else 'NO'}. Words aligned: the "
                 "longest common subsequence of the drawn words and the reply's words, so glued words "
-                "(`VYVVXJHXWHEV...`) count as missed even when every letter is there.")
-    section.target("dense screenshots at high < 3 s on 2 cores (the slowest of three)", f"{fmt_s(hardest[0])} ({hardest[4]})",
+                "(`VYVVXJHXWHEV...`) count as missed even when every letter is there. CPU-seconds: this "
+                "process's (the backend runs in it), all threads, over the request: less sensitive to the load "
+                "than the time.")
+    section.add()
+    section.add(DENSE_STEPS)
+    section.target("dense screenshots at high < 3 s on 2 cores (the slowest of three)",
+                   f"{fmt_s(hardest[0])}, {hardest[6]:.2f} CPU-s ({hardest[4]})",
                    hardest[0] < 3.0)
     section.target(">= 90 % of words aligned on every dense image", f"{100 * worst_aligned:.0f} % (the lowest of three)",
                    worst_aligned >= 0.9)

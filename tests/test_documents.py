@@ -361,6 +361,45 @@ def test_ocr_runs_only_on_pages_without_text_and_is_capped() -> None:
     assert "111" in text and "222" not in text
 
 
+@pytest.mark.parametrize(("question", "layout"), [
+    ("Which column holds the Q2 counts?", True), ("Is the table on page 2 laid out in rows?", True),
+    ("Where on the page is the total?", True), ("What is in the top right corner?", True),
+    ("Is the signature at the bottom?", True), ("What does the left side say?", True),
+    ("Describe the layout of this form.", True), ("What is written in the header?", True),
+    ("What is the invoice total?", False), ("Who is the customer?", False),
+    ("Summarise this document.", False), ("What is the Q1 count of Region C?", False),
+    ("How many pages does the report have?", False), ("Where was the invoice sent?", False),
+])  # fmt: skip
+def test_layout_questions_are_told_apart(question: str, layout: bool) -> None:
+    from vizlab.local.replies.document_answers import needs_layout
+
+    assert needs_layout(question) is layout
+
+
+@pytest.mark.slow
+def test_layout_question_ocrs_the_page_and_a_plain_question_does_not(sdk: OpenAI) -> None:
+    part = file_part(INVOICE.data, api="responses", detail="high")
+    plain = sdk.responses.create(model="gpt-4o", input=ask("What is the invoice total?", part)).output_text  # type: ignore[arg-type]
+    assert "page(s) 1 from the text layer" in plain and "OCR" not in plain and "1234.50 EUR" in plain
+    where = sdk.responses.create(model="gpt-4o", input=ask("Where on the page is the total, top or bottom?", part)).output_text  # type: ignore[arg-type]
+    assert "page(s) 1 from the text layer" in where, where
+    assert "page(s) 1 by OCR of the page image at detail high (the question asks about layout)" in where
+    assert "Layout of page 1 (OCR, by thirds of the page): top left: INVOICE" in where
+
+
+@pytest.mark.slow
+def test_a_100_page_pdf_is_read_from_its_text_layer_and_layout_ocr_is_capped(sdk: OpenAI) -> None:
+    pdf = make_pdf([PageSpec(lines=[(72, 720, f"Page {n} heading"), (400, 100, f"footnote {n}")]) for n in range(1, 101)])
+    chat = sdk.chat.completions.create(model="gpt-4o", messages=ask("What does the heading say?", file_part(pdf)))  # type: ignore[arg-type, misc]
+    text = chat.choices[0].message.content or ""
+    assert "(100 page(s)), I read page(s) 1-100 from the text layer." in text and "OCR" not in text
+    chat = sdk.chat.completions.create(model="gpt-4o", messages=ask("Where on page 7 is the footnote?", file_part(pdf)))  # type: ignore[arg-type, misc]
+    text = chat.choices[0].message.content or ""  # the cap (5 pages) spent on page 7 first, then 1-4
+    assert "page(s) 1-4, 7 by OCR of the page image at detail low (the question asks about layout)" in text, text
+    assert "page(s) 5-6, 8-100 from the text layer only (OCR for layout is capped at 5 pages per request)" in text
+    assert "Layout of page 7" in text and "Layout of page 8 " not in text
+
+
 def test_file_id_needs_purpose_assistants(sdk: OpenAI) -> None:
     batch_file = sdk.files.create(file=("invoice.pdf", INVOICE.data, "application/pdf"), purpose="batch")
     with pytest.raises(SDKBadRequestError, match="upload documents with purpose 'assistants'"):

@@ -6,11 +6,12 @@ import base64
 import io
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from vizlab.local import _deps
-from vizlab.local.analyst import NO_IMAGE_ANSWER, Analyst, ImageFacts
+from vizlab.local.analyst import IDENTITY, NO_IMAGE_ANSWER, Analyst, ImageFacts
 from vizlab.local.analyst.answer import detect_intent
 
 
@@ -104,7 +105,7 @@ def test_named_colours(analyst: Analyst, colour: tuple[int, int, int], name: str
 def test_answers_follow_the_intent(analyst: Analyst) -> None:
     img = shapes_image()
     describe = analyst.answer(ask("Describe this picture:", img))
-    assert describe.startswith("I am vizlab's local analyst, not GPT-4o. The image is 800x600 (seen at high detail")
+    assert describe.startswith(f"{IDENTITY} The image is 800x600 (seen at high detail")
     assert "4 shapes: 2 circles, 1 rectangle and 1 triangle" in describe
     assert "Dominant colours: white (" in describe and '"HELLO 42"' in describe
     assert "I count 2 circles." in analyst.answer(ask("How many circles are there?", img))
@@ -238,7 +239,7 @@ def test_a_one_word_colour_question_gets_a_colour_without_ocr(monkeypatch: pytes
 def test_truncate_to_tokens_counts_exactly() -> None:
     from vizlab.tokens import count_text_tokens
 
-    text = "I am vizlab's local analyst, not GPT-4o. Text I can read: \"café ünïcødé 42\"."
+    text = "I am vizlab's built-in local analyst, not the deployment's model. Text I can read: \"café ünïcødé 42\"."
     for limit in range(1, count_text_tokens(text, "gpt-4o") + 2):
         cut = _deps.truncate_to_tokens(text, limit, "gpt-4o")
         assert text.startswith(cut)
@@ -265,16 +266,24 @@ def test_split_recognition_reads_exactly_what_one_engine_reads(monkeypatch: pyte
 
     from vizlab.local.analyst import ocr as module
 
-    view = _lines_card(16)  # 16 lines, split across two engines by width
+    view = _lines_card(16)  # 16 lines: cut into two bands, one per engine (detection and recognition)
     monkeypatch.setattr(module, "_pool", module._OcrPool())
     monkeypatch.setenv("VIZLAB_OCR_SESSIONS", "2")
     used: list[int] = []
     original = module._recognise
     monkeypatch.setattr(module, "_recognise", lambda engine, crops: (used.append(len(crops)), original(engine, crops))[1])
+    assert module.band_cut(np.asarray(view)) is not None
     lines = module._ocr(view, spaced=False)  # the recogniser's own text
-    assert len(used) == 2 and min(used) >= 4  # both engines recognised a fair share of the lines
+    assert len(used) == 2 and min(used) >= 4  # both engines read a fair share of the lines
     used.clear()
-    assert module._ocr(view, split=False, spaced=False) == lines and used == [16]  # one engine reads the same
+    alone = module._ocr(view, split=False, spaced=False)  # one engine reads the same lines, in the same order
+    assert used == [16] and [t for _, _, t in alone] == [t for _, _, t in lines]
+    assert all(abs(a[0] - b[0]) <= 8 for a, b in zip(alone, lines))  # boxes placed within a few px
+    short = _lines_card(5)  # too short to cut: one engine detects, both recognise (cut by width)
+    assert module.band_cut(np.asarray(short)) is None
+    used.clear()
+    assert [t for _, _, t in module._ocr(short, spaced=False)] == [t for _, _, t in module._ocr(short, split=False, spaced=False)]
+    assert len(used) == 3 and used[-1] == 5
     rng = random.Random(3)  # _lines_card's lines, drawn again
     letters = "ACDEFHJKMNPRTUVWXY"
     drawn = [" ".join("".join(rng.choice(letters) for _ in range(5)) for _ in range(3)) for _ in range(16)]

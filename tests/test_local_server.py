@@ -128,7 +128,7 @@ def test_rest_quickstart_2023_preview_format(local_backend: Any) -> None:
     body = resp.json()
     assert_azure_completion(body)
     assert "120x80" in body["choices"][0]["message"]["content"]
-    assert "not GPT-4o" in body["choices"][0]["message"]["content"]
+    assert "built-in local analyst, not the deployment's model" in body["choices"][0]["message"]["content"]
 
 
 def test_rest_quickstart_current_format(local_backend: Any) -> None:

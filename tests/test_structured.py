@@ -71,7 +71,7 @@ def test_parse_with_pydantic_model(client: OpenAI) -> None:
     assert parsed.circle_count == 2
     assert parsed.background_colour is Colour.white
     assert sorted(parsed.shapes) == ["circle", "circle", "triangle"]
-    assert "vizlab's local analyst" in parsed.summary
+    assert "vizlab's built-in local analyst" in parsed.summary
 
 
 def test_emulated_header_names_the_features(client: OpenAI) -> None:

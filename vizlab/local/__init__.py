@@ -5,7 +5,7 @@
         ...  # point the openai SDK (or vizlab.connect) at backend.url
 
 The "model" behind it is :class:`~vizlab.local.analyst.Analyst`, a deterministic local vision
-analyst (OCR, colours, shapes); it answers as ``vizlab-local-analyst``, never as GPT-4o.
+analyst (OCR, colours, shapes); it answers as ``vizlab-local-analyst``, never as the deployment's model.
 """
 
 from __future__ import annotations

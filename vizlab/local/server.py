@@ -2,7 +2,7 @@
 
 It emulates the service's routes, api-version, auth, validation, errors, content filter, usage,
 streaming and quotas; what answers is :class:`vizlab.local.analyst.Analyst`, a deterministic
-local analyst that never claims to be GPT-4o. Trade-offs: bodies are validated by hand so errors
+local analyst that never claims to be the deployment's model. Trade-offs: bodies are validated by hand so errors
 are the service's; CPU work runs in the threadpool; each deployment has its model's token
 limits; stopping is orderly. Details: docs/internals.md#local
 """

@@ -2,7 +2,7 @@
 
 Detail-aware as the service is: ``low`` sees the 512x512 view, ``high`` the view scaled as the
 service scales it for tiles, so small text only ``high`` can read. Answers use only the messages
-sent (the API is stateless) and say they come from vizlab's local analyst, never from GPT-4o.
+sent (the API is stateless) and say they come from vizlab's local analyst, never from the deployment's model.
 Facts are cached per (pixels, detail): five questions about one image pay for OCR once.
 """
 
@@ -20,7 +20,7 @@ from PIL import Image
 
 from vizlab.geometry import fit_in_box
 from vizlab.local import _deps
-from vizlab.local.analyst.ocr import read_text_scored
+from vizlab.local.analyst.ocr import read_text_boxes, read_text_scored
 from vizlab.local.analyst.vision import (
     COLOUR_NAMES,
     LOW_BOX,
@@ -34,7 +34,7 @@ from vizlab.local.analyst.vision import (
 
 __all__ = ['Analyst', 'IDENTITY', 'NO_IMAGE_ANSWER']
 
-IDENTITY = "I am vizlab's local analyst, not GPT-4o."
+IDENTITY = "I am vizlab's built-in local analyst, not the deployment's model."
 NO_IMAGE_ANSWER = (
     "I don't see an image in this conversation. The Chat Completions API is stateless: "
     "send the image again with your question."
@@ -132,6 +132,17 @@ def _brightness_text(facts: ImageFacts) -> str:
     return f"Overall it is {word} (mean brightness {round(b * 100)}%)."
 
 
+def _where(box: tuple[float, float, float, float, str, float], width: int, height: int) -> str:
+    """Which third of the view, down and across, a box's middle falls in.
+
+    >>> _where((10, 400, 30, 500, "x", 1.0), 600, 900)
+    'top right'
+    """
+    row = ("top", "middle", "bottom")[min(2, int(3 * (box[0] + box[2]) / 2 / max(1, height)))]
+    column = ("left", "centre", "right")[min(2, int(3 * (box[1] + box[3]) / 2 / max(1, width)))]
+    return f"{row} {column}"
+
+
 # --- the analyst ------------------------------------------------------------------------------
 
 
@@ -173,6 +184,16 @@ class Analyst:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return facts
+
+    def layout(self, image: Image.Image, *, detail: str) -> list[tuple[str, str]]:
+        """(where, text) of each text box OCR finds in ``image`` at ``detail``, top to bottom: where
+        is "top left", "middle centre", "bottom right", ... (thirds of the view, by the box's middle).
+        """
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
+        used = _deps.resolve_detail(detail, rgb.width, rgb.height, self.token_model)
+        view, bg_rgb = self._text_view(rgb, used)
+        boxes = sorted(read_text_boxes(view, bg_rgb), key=lambda b: (round((b[0] + b[2]) / 2 / 8), b[1]))
+        return [(_where(b, view.width, view.height), b[4]) for b in boxes]
 
     def _text(self, rgb: Image.Image, detail: str) -> list[tuple[str, float]]:
         view, bg_rgb = self._text_view(rgb, detail)

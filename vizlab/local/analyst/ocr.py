@@ -3,7 +3,8 @@
 OCR runs on the scaled view cropped to its content, not tile by tile (same pixels, no word cut at a
 tile edge). Lines under :data:`TEXT_SCORE` confidence are dropped: a smudge read as "XIA794" is
 worse than "no text I can read". Engines are not thread-safe, so each call takes one from a pool
-sized by the cores and memory.
+sized by the cores and memory; with two free, a tall view is cut at a blank row into two bands,
+each detected and recognised by its own engine on its own core.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-__all__ = ['ocr_plan', 'read_text_lines', 'read_text', 'read_text_scored']
+__all__ = ['ocr_plan', 'read_text_boxes', 'read_text_lines', 'read_text', 'read_text_scored']
 
 TEXT_SCORE = 0.7  # minimum OCR confidence for a line to be reported
 
@@ -79,6 +80,7 @@ class _OcrPool:
         self._free: list[Any] = []
         self._made = 0
         self._plan: tuple[int, int] | None = None
+        self._spares = 0  # engines being built in the background
         self._available = threading.Condition(self._lock)
 
     def _new_engine(self, threads: int) -> Any:
@@ -104,17 +106,41 @@ class _OcrPool:
                     return self._free.pop()
                 if self._made < engines:
                     self._made += 1
+                    first = self._made == 1
                     break
-                if not wait:
+                if not wait and not self._spares:  # a spare being built is worth the wait
                     return None
                 self._available.wait()
         try:
-            return self._new_engine(threads)  # built outside the lock: the first load takes seconds
+            engine = self._new_engine(threads)  # built outside the lock: the first load takes seconds
         except BaseException:
             with self._available:
                 self._made -= 1
                 self._available.notify()
             raise
+        if first and engines > 1:  # the others in the background, ready for the first dense image
+            threading.Thread(target=self._build_spare, args=(threads,), daemon=True).start()
+        return engine
+
+    def _build_spare(self, threads: int) -> None:
+        while True:
+            with self._available:
+                if self._plan is None or self._made >= self._plan[0]:
+                    return
+                self._made += 1
+                self._spares += 1
+            try:
+                engine = self._new_engine(threads)
+            except Exception:  # acquire() builds it later, and raises there
+                with self._available:
+                    self._made -= 1
+                    self._spares -= 1
+                    self._available.notify_all()
+                return
+            with self._available:
+                self._spares -= 1
+                self._free.append(engine)
+                self._available.notify_all()
 
     def release(self, engine: Any) -> None:
         with self._available:
@@ -162,40 +188,30 @@ Box = tuple[float, float, float, float, str, float]  # top, left, bottom, right,
 
 
 def _ocr_boxes(view: Image.Image, *, split: bool, spaced: bool) -> list[Box]:
-    """(top, left, bottom, right, text, confidence) of each confident line box in ``view``."""
+    """(top, left, bottom, right, text, confidence) of each confident line box in ``view``.
+
+    With two engines free and a blank row between lines near the middle of the ink
+    (:func:`band_cut`), each engine detects and recognises one band on its own core, so
+    detection runs in parallel too; otherwise one engine detects and both recognise.
+    """
     engine: Any = _pool.acquire()
     helper = None
     try:
-        arr = engine.load_img(np.asarray(view.convert("RGB")))
-        raw_h, raw_w = arr.shape[:2]
-        img, ratio_h, ratio_w = engine.preprocess(arr)
-        record: dict[str, Any] = {"preprocess": {"ratio_h": ratio_h, "ratio_w": ratio_w}}
-        img, record = engine.maybe_add_letterbox(img, record)
-        boxes, _ = engine.auto_text_det(img)
-        if boxes is None:
-            return []
-        crops = engine.get_crop_img_list(img, boxes)
-        padded = [_pad(c) for c in crops]
-        order = np.argsort(np.array([c.shape[1] / float(c.shape[0]) for c in padded]), kind="stable")
-        ordered = [padded[i] for i in order]
-        if len(ordered) >= 2 and split:
+        if split:
             helper = _pool.acquire(wait=False)
-        if helper is None:
-            results = _recognise(engine, ordered)
+        rgb = np.asarray(view.convert("RGB"))
+        cut = band_cut(rgb) if helper is not None else None
+        if cut is None:
+            crops, readings, origin = _read_band(engine, rgb, helper=helper)
         else:
-            cut = _balanced_cut(ordered)
-            second: list[Reading] = []
-            worker = threading.Thread(target=lambda: second.extend(_recognise(helper, ordered[cut:])), daemon=True)
+            below: list[tuple[list[np.ndarray], list[Reading], list[np.ndarray]]] = []
+            worker = threading.Thread(target=lambda: below.append(_read_band(helper, rgb, band=(cut, None))), daemon=True)
             worker.start()
-            first = _recognise(engine, ordered[:cut])
+            crops, readings, origin = _read_band(engine, rgb, band=(None, cut))
             worker.join()
-            if len(second) != len(ordered) - cut:
-                raise RuntimeError("OCR recognition failed in the helper engine")
-            results = first + second
-        readings: list[Reading] = [("", 0.0, None, 0.0)] * len(crops)
-        for position, index in enumerate(order):
-            readings[int(index)] = results[position]
-        origin = engine._get_origin_points(boxes, record, raw_h, raw_w)
+            if not below:
+                raise RuntimeError("OCR of the lower band failed in the helper engine")
+            crops, readings, origin = crops + below[0][0], readings + below[0][1], origin + below[0][2]
     finally:
         if helper is not None:
             _pool.release(helper)
@@ -211,6 +227,97 @@ def _ocr_boxes(view: Image.Image, *, split: bool, spaced: bool) -> list[Box]:
             xs = [float(p[0]) for p in box]
             lines.append((min(ys), min(xs), max(ys), max(xs), text, float(score)))
     return lines
+
+
+BAND_OVERLAP = 16  # px each band sees past its cut, so a line beside the cut is cropped whole
+BAND_MIN_HEIGHT = 256  # a shorter view is read as one band
+BAND_BALANCE = (0.3, 0.7)  # the cut leaves between these shares of the ink rows above it
+
+
+def band_cut(rgb: np.ndarray) -> int | None:
+    """The row at which to cut ``rgb`` into two bands of about equal ink, in a run of blank rows
+    (no line crosses it), or None when there is no such row near the middle of the ink.
+
+    >>> page = np.full((300, 40, 3), 255, np.uint8); page[20:60] = 0; page[170:200] = 0; page[240:280] = 0
+    >>> band_cut(page)
+    115
+    """
+    height = rgb.shape[0]
+    if height < BAND_MIN_HEIGHT:
+        return None
+    grey = rgb.astype(np.int16)
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    inked = (np.abs(grey - np.median(border, axis=0)).max(axis=2) > 40).sum(axis=1)
+    total = float(inked.sum())
+    if total == 0:
+        return None
+    share = np.cumsum(inked) / total
+    blank = np.flatnonzero(inked == 0)
+    runs = np.split(blank, np.flatnonzero(np.diff(blank) != 1) + 1) if blank.size else []
+    centres = [int(r[len(r) // 2]) for r in runs if r.size and share[r[0]] > 0]
+    usable = [c for c in centres if BAND_BALANCE[0] <= share[c] <= BAND_BALANCE[1]]
+    if not usable:
+        return None
+    return min(usable, key=lambda c: abs(float(share[c]) - 0.5))
+
+
+def _read_band(
+    engine: Any, rgb: np.ndarray, *, band: tuple[int | None, int | None] = (None, None), helper: Any | None = None
+) -> tuple[list[np.ndarray], list[Reading], list[np.ndarray]]:
+    """(crops, readings, box corners in ``rgb``'s coordinates) of the lines whose middle lies in
+    rows ``band`` of ``rgb``. RapidOCR's own pipeline (``RapidOCR.__call__``, 1.4.4) step by step;
+    ``helper``: a second engine that recognises about half the lines (cut by total width)."""
+    height = rgb.shape[0]
+    # Each band's height a multiple of 32, as the detector takes it, so no band is rescaled
+    # (a rescaled band would place its boxes, and so read its lines, differently).
+    top = 0 if band[0] is None else max(0, height - _round_up(height - band[0] + BAND_OVERLAP, 32))
+    bottom = height if band[1] is None else min(height, _round_up(band[1] + BAND_OVERLAP, 32))
+    chunk = rgb[top:bottom]
+    # Padded (edge rows and columns, the content crop's margin) rather than rescaled to 32s.
+    chunk = np.pad(chunk, ((0, -chunk.shape[0] % 32), (0, -chunk.shape[1] % 32), (0, 0)), mode="edge")
+    arr = engine.load_img(np.ascontiguousarray(chunk))
+    raw_h, raw_w = arr.shape[:2]
+    img, ratio_h, ratio_w = engine.preprocess(arr)
+    record: dict[str, Any] = {"preprocess": {"ratio_h": ratio_h, "ratio_w": ratio_w}}
+    img, record = engine.maybe_add_letterbox(img, record)
+    boxes, _ = engine.auto_text_det(img)
+    if boxes is None or len(boxes) == 0:
+        return [], [], []
+    origin = engine._get_origin_points(boxes, record, raw_h, raw_w)
+    origin[..., 1] += top
+    middles = origin[..., 1].mean(axis=1)
+    keep = [i for i, m in enumerate(middles)
+            if (band[0] is None or m >= band[0]) and (band[1] is None or m < band[1])]
+    crops = engine.get_crop_img_list(img, [boxes[i] for i in keep])
+    return crops, _recognise_split(engine, helper, crops), [origin[i] for i in keep]
+
+
+def _round_up(n: int, step: int) -> int:
+    return -(-n // step) * step
+
+
+def _recognise_split(engine: Any, helper: Any | None, crops: list[np.ndarray]) -> list[Reading]:
+    """Each crop's reading, in order: lines one at a time (:data:`REC_BATCH`), so a line reads the
+    same whichever engine reads it; narrow to wide, cut between ``engine`` and ``helper``."""
+    padded = [_pad(c) for c in crops]
+    order = np.argsort(np.array([c.shape[1] / float(c.shape[0]) for c in padded]), kind="stable")
+    ordered = [padded[i] for i in order]
+    if helper is None or len(ordered) < 2:
+        results = _recognise(engine, ordered)
+    else:
+        cut = _balanced_cut(ordered)
+        second: list[Reading] = []
+        worker = threading.Thread(target=lambda: second.extend(_recognise(helper, ordered[cut:])), daemon=True)
+        worker.start()
+        first = _recognise(engine, ordered[:cut])
+        worker.join()
+        if len(second) != len(ordered) - cut:
+            raise RuntimeError("OCR recognition failed in the helper engine")
+        results = first + second
+    readings: list[Reading] = [("", 0.0, None, 0.0)] * len(crops)
+    for position, index in enumerate(order):
+        readings[int(index)] = results[position]
+    return readings
 
 
 def _pad(crop: np.ndarray) -> np.ndarray:
@@ -386,6 +493,20 @@ def read_text_scored(
     view: Image.Image, background_rgb: np.ndarray | None, *, split: bool = True
 ) -> list[tuple[str, float]]:
     """(line, OCR confidence 0..1) of each confident line, top to bottom, each text once."""
+    seen: set[str] = set()
+    ordered = []
+    for text, score in _rows(read_text_boxes(view, background_rgb, split=split)):
+        if text not in seen:
+            seen.add(text)
+            ordered.append((text, round(score, 4)))
+    return ordered
+
+
+def read_text_boxes(view: Image.Image, background_rgb: np.ndarray | None = None, *, split: bool = True) -> list[Box]:
+    """(top, left, bottom, right, text, confidence) of each confident text box, in ``view``'s pixels.
+
+    OCR reads the view cropped to its content (pixels unlike ``background_rgb``), never its margins.
+    """
     box = _content_box(view, background_rgb)
     if box is None:
         return []
@@ -394,13 +515,9 @@ def read_text_scored(
         padded = Image.new("RGB", (max(32, crop.width), max(32, crop.height)), (255, 255, 255))
         padded.paste(crop, (0, 0))
         crop = padded
-    seen: set[str] = set()
-    ordered = []
-    for text, score in _rows(_ocr_boxes(crop, split=split, spaced=True)):
-        if text not in seen:
-            seen.add(text)
-            ordered.append((text, round(score, 4)))
-    return ordered
+    left, top = box[0], box[1]
+    return [(t + top, x + left, b + top, r + left, text, score)
+            for t, x, b, r, text, score in _ocr_boxes(crop, split=split, spaced=True)]
 
 
 def _rows(boxes: list[Box]) -> list[tuple[str, float]]:

@@ -29,7 +29,8 @@ from vizlab.local.replies.filters import check_prompt, completion_results, promp
 from vizlab.local.replies.shaping import ShapedReply, shape_reply
 from vizlab.local.replies.streaming import stream_chat
 from vizlab.local.replies.structured import Findings, needs_text
-from vizlab.local.requests.documents import answer_documents, has_documents, prepare_documents
+from vizlab.local.replies.document_answers import answer_documents
+from vizlab.local.requests.documents import has_documents, prepare_documents
 from vizlab.local.requests.fields import CHAT_FIELDS, FieldRule, report_headers
 from vizlab.local.requests.images import clean_messages, load_images
 from vizlab.local.requests.limits import DEFAULT_LIMITS, ModelLimits, check_refused, image_limit, limits_for

@@ -11,18 +11,16 @@ reads the text layer and OCRs a page image only where a page has no text layer, 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from vizlab.errors import DocumentError, DocumentTooLargeError
-from vizlab.images.pdf import decode_file_data, read_pdf, render_page, sniff_document
+from vizlab.images.pdf import decode_file_data, read_pdf, sniff_document
 from vizlab.local.http.errors import AzureError, bad_request
 from vizlab.models import documents as facts
 
 __all__ = [
     "OCR_PAGE_CAP",
-    "answer_documents",
     "chat_user_part",
     "has_documents",
     "parse_chat_file_part",
@@ -31,9 +29,7 @@ __all__ = [
     "unsupported_part_type",
 ]
 
-OCR_PAGE_CAP = 5  # pages without a text layer the analyst OCRs per request (vizlab's choice)
-_ANSWER_CHARS = 1200
-_STOP = frozenset(["what", "which", "where", "when", "who", "whose", "how", "does", "this", "that", "from", "with", "into", "about", "there", "their", "have", "document", "documents", "file", "page", "pages", "please", "tell", "show", "give", "find", "read", "text", "the", "and", "are", "for"])
+OCR_PAGE_CAP = 5  # pages the analyst OCRs per request (vizlab's choice; vizlab.local.replies.document_answers)
 
 
 def unsupported_part_type(path: str, kind: Any, supported: tuple[str, ...], taken: tuple[str, ...]) -> AzureError:
@@ -213,98 +209,3 @@ def _check_totals(path: str, pages: int, nbytes: int, max_pages: int, max_bytes:
         e = DocumentTooLargeError(f"the request's documents are {nbytes / 1e6:.1f} MB; the limit is "
                                   f"{max_bytes / 1e6:.0f} MB per request.", what="bytes", size=nbytes, limit=max_bytes)
         raise _problem(e, path)
-
-
-# --- the answer -------------------------------------------------------------------------------
-
-
-def _latest_document_turn(messages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    """The file parts of the latest user turn carrying documents, if no later user turn carries images."""
-    for message in reversed(messages):
-        if message.get("role") != "user" or not isinstance(message.get("content"), list):
-            continue
-        parts = [p for p in message["content"] if isinstance(p, dict)]
-        docs = [p for p in parts if p.get("type") == "file"]
-        if docs:
-            return docs
-        if any(p.get("type") == "image_url" for p in parts):
-            return None
-    return None
-
-
-def _question(messages: list[dict[str, Any]]) -> str:
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-            return " ".join(p.get("text", "") for p in content or [] if isinstance(p, dict) and p.get("type") == "text")
-    return ""
-
-
-def _ocr_page(analyst: Any, data: bytes, name: str, number: int, detail: str) -> list[str]:
-    image = render_page(data, name, number, dpi=facts.RENDER_DPI)
-    return list(analyst.look(image, detail=detail, mime="image/png", need_text=True).text_lines)
-
-
-def _read_document(analyst: Any, part: dict[str, Any], budget: list[int], token_model: str,
-                   cap: int) -> tuple[str, list[str], str]:  # fmt: skip
-    """(text, which pages were read how, filename) of one internal file part."""
-    inner = part["file"]
-    name = inner.get("filename") or "file.pdf"
-    _, data = decode_file_data(inner["file_data"], name)
-    pdf = read_pdf(data, name)
-    detail = inner.get("detail") or "auto"
-    used = facts.auto_detail_for(token_model) if detail == "auto" else detail
-    texts, read_text, ocred, skipped = [], [], [], []
-    for page in pdf.pages:
-        if page.has_text:
-            texts.append(page.text.strip())
-            read_text.append(page.number)
-        elif budget[0] > 0:
-            budget[0] -= 1
-            lines = _ocr_page(analyst, data, name, page.number, used)
-            texts.append("\n".join(lines))
-            ocred.append(page.number)
-        else:
-            skipped.append(page.number)
-    how = []
-    if read_text:
-        how.append(f"page(s) {_ranges(read_text)} from the text layer")
-    if ocred:
-        how.append(f"page(s) {_ranges(ocred)} by OCR of the page image at detail {used} (no text layer)")
-    if skipped:
-        how.append(f"page(s) {_ranges(skipped)} not read (no text layer; OCR is capped at {cap} pages per request)")
-    return "\n".join(t for t in texts if t), how, f"{name} ({len(pdf.pages)} page(s))"
-
-
-def _ranges(numbers: list[int]) -> str:
-    spans: list[list[int]] = []
-    for n in numbers:
-        if spans and n == spans[-1][1] + 1:
-            spans[-1][1] = n
-        else:
-            spans.append([n, n])
-    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
-
-
-def answer_documents(analyst: Any, messages: list[dict[str, Any]], identity: str, token_model: str,
-                     ocr_page_cap: int = OCR_PAGE_CAP) -> str | None:  # fmt: skip
-    """The analyst's answer from the latest documents (None if the latest turn is about images or
-    text), OCR-ing at most ``ocr_page_cap`` pages without a text layer."""
-    docs = _latest_document_turn(messages)
-    if not docs:
-        return None
-    words = {w for w in re.findall(r"[a-z0-9]{3,}", _question(messages).lower()) if w not in _STOP}
-    budget = [ocr_page_cap]
-    pieces = []
-    for part in docs:
-        text, how, label = _read_document(analyst, part, budget, token_model, ocr_page_cap)
-        matches = [line.strip() for line in text.splitlines() if words & set(re.findall(r"[a-z0-9]{3,}", line.lower()))]
-        said = f"From {label}, I read {'; '.join(how)}."
-        if matches:
-            said += " Lines that match your question: " + " | ".join(matches[:8]) + "."
-        body = re.sub(r"\s*\n\s*", " / ", text.strip())
-        said += f" Text: {body[:_ANSWER_CHARS]}" + ("..." if len(body) > _ANSWER_CHARS else "") if body else " No text found."
-        pieces.append(said)
-    return f"{identity} " + " ".join(pieces)
