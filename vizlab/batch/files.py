@@ -257,8 +257,6 @@ def build_batch(
     >>> build_batch(detail_benchmark(), "batches/run1", client=connect())  # doctest: +SKIP
     BatchInput(42 requests in 1 file(s), ...)
     """
-    from vizlab.datasets import LabelledImage
-
     limits = _default_limits(client)
     max_requests = limits.max_requests if max_requests is None else max_requests
     max_bytes = limits.max_bytes if max_bytes is None else max_bytes
@@ -269,18 +267,48 @@ def build_batch(
     if deployments is None:
         deployments = (str(getattr(client, "deployment", "") or "gpt-4o"),)
     details = tuple(details)
+    reqs = _all_requests(requests, details, deployments, questions, max_tokens)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, lines_by_model = _encode_lines(reqs, endpoint, token_model, client, max_bytes)
+    files = _write_files(out, lines_by_model, max_requests, max_bytes)
+    manifest = {
+        "version": _MANIFEST_VERSION,
+        "endpoint": endpoint,
+        "token_model": token_model,
+        "limits": {"max_requests": max_requests, "max_bytes": max_bytes},
+        "experiment": fingerprint([r.image_id for r in reqs], details, deployments, max_tokens, questions),
+        "files": [{k: v for k, v in f.items() if k != "path"} for f in files],
+        "rows": rows,
+    }
+    manifest_path = out / "manifest.json"
+    write_json_atomic(manifest_path, manifest)
+    return BatchInput(out, manifest_path, files, endpoint, sum(f["requests"] for f in files))
+
+
+def _all_requests(
+    requests: Iterable[BatchRequest | LabelledImage], details: tuple[str, ...], deployments: Sequence[str],
+    questions: Sequence[str] | None, max_tokens: int | None,
+) -> list[BatchRequest]:  # fmt: skip
+    """The :class:`BatchRequest` objects given, then those the labelled images make."""
+    from vizlab.datasets import LabelledImage
+
     items = list(requests)
     labelled = [x for x in items if isinstance(x, LabelledImage)]
     reqs = [x for x in items if isinstance(x, BatchRequest)]
     if len(labelled) + len(reqs) != len(items):
         raise TypeError("build_batch takes BatchRequest objects or vizlab.datasets.LabelledImage objects")
-    reqs += list(batch_requests(labelled, details=details, deployments=deployments, questions=questions,
-                                max_tokens=max_tokens))  # fmt: skip
+    return reqs + list(batch_requests(labelled, details=details, deployments=deployments, questions=questions,
+                                      max_tokens=max_tokens))  # fmt: skip
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+
+def _encode_lines(
+    reqs: list[BatchRequest], endpoint: str, token_model: str, client: Any, max_bytes: int
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[bytes]]]:
+    """The manifest rows by unique ``custom_id``, and each deployment's JSONL lines (one per request
+    whose image encoded; the others keep their row with the error)."""
     rows: dict[str, dict[str, Any]] = {}
-    lines_by_model: dict[str, list[tuple[str, bytes]]] = {}
+    lines_by_model: dict[str, list[bytes]] = {}
     for req in reqs:
         custom_id = base = req.base_custom_id()
         n = 0
@@ -297,13 +325,17 @@ def build_batch(
                 f"the request for image {req.image_id!r} ({req.detail}) is {len(encoded):,} bytes, more than a whole "
                 f"batch file may hold (max_bytes={max_bytes:,}); send a smaller image (vizlab.encode_image(..., fit=...))"
             )
-        lines_by_model.setdefault(req.model, []).append((custom_id, encoded))
+        lines_by_model.setdefault(req.model, []).append(encoded)
+    return rows, lines_by_model
 
+
+def _write_files(out: Path, lines_by_model: dict[str, list[bytes]], max_requests: int, max_bytes: int) -> list[dict[str, Any]]:
+    """Each deployment's lines in files of at most ``max_requests`` lines and ``max_bytes`` bytes."""
     files: list[dict[str, Any]] = []
     for model, lines in lines_by_model.items():
         chunk: list[bytes] = []
         size = 0
-        for _, encoded in lines:
+        for encoded in lines:
             if chunk and (len(chunk) >= max_requests or size + len(encoded) > max_bytes):
                 files.append(_write_chunk(out, model, len(files), chunk))
                 chunk, size = [], 0
@@ -311,19 +343,7 @@ def build_batch(
             size += len(encoded)
         if chunk:
             files.append(_write_chunk(out, model, len(files), chunk))
-
-    manifest = {
-        "version": _MANIFEST_VERSION,
-        "endpoint": endpoint,
-        "token_model": token_model,
-        "limits": {"max_requests": max_requests, "max_bytes": max_bytes},
-        "experiment": fingerprint([r.image_id for r in reqs], details, deployments, max_tokens, questions),
-        "files": [{k: v for k, v in f.items() if k != "path"} for f in files],
-        "rows": rows,
-    }
-    manifest_path = out / "manifest.json"
-    write_json_atomic(manifest_path, manifest)
-    return BatchInput(out, manifest_path, files, endpoint, sum(f["requests"] for f in files))
+    return files
 
 
 def fingerprint(
