@@ -267,22 +267,22 @@ def test_split_recognition_reads_exactly_what_one_engine_reads(monkeypatch: pyte
     from vizlab.local.analyst import ocr as module
 
     view = _lines_card(16)  # 16 lines: cut into two bands, one per engine (detection and recognition)
-    monkeypatch.setattr(module, "_pool", module._OcrPool())
     monkeypatch.setenv("VIZLAB_OCR_SESSIONS", "2")
-    used: list[int] = []
-    original = module._recognise
-    monkeypatch.setattr(module, "_recognise", lambda engine, crops: (used.append(len(crops)), original(engine, crops))[1])
+    pool = module.OcrPool()  # two engines, planned with the variable above
+    used = module.RECOGNISED  # the sizes of the recognition batches (a diagnostic log)
     assert module.band_cut(np.asarray(view)) is not None
-    lines = module._ocr(view, spaced=False)  # the recogniser's own text
+    used.clear()
+    lines = module._ocr(view, spaced=False, pool=pool)  # the recogniser's own text
     assert len(used) == 2 and min(used) >= 4  # both engines read a fair share of the lines
     used.clear()
-    alone = module._ocr(view, split=False, spaced=False)  # one engine reads the same lines, in the same order
-    assert used == [16] and [t for _, _, t in alone] == [t for _, _, t in lines]
+    alone = module._ocr(view, split=False, spaced=False, pool=pool)  # one engine reads the same lines, in the same order
+    assert list(used) == [16] and [t for _, _, t in alone] == [t for _, _, t in lines]
     assert all(abs(a[0] - b[0]) <= 8 for a, b in zip(alone, lines))  # boxes placed within a few px
     short = _lines_card(5)  # too short to cut: one engine detects, both recognise (cut by width)
     assert module.band_cut(np.asarray(short)) is None
     used.clear()
-    assert [t for _, _, t in module._ocr(short, spaced=False)] == [t for _, _, t in module._ocr(short, split=False, spaced=False)]
+    split = module._ocr(short, spaced=False, pool=pool)
+    assert [t for _, _, t in split] == [t for _, _, t in module._ocr(short, split=False, spaced=False, pool=pool)]
     assert len(used) == 3 and used[-1] == 5
     rng = random.Random(3)  # _lines_card's lines, drawn again
     letters = "ACDEFHJKMNPRTUVWXY"
@@ -365,13 +365,11 @@ def test_ocr_plan_fits_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     from vizlab.local.analyst import ocr as module
 
     monkeypatch.delenv("VIZLAB_OCR_SESSIONS", raising=False)
-    monkeypatch.setattr(module, "_usable_cores", lambda: 2)
-    monkeypatch.setattr(module, "_available_memory", lambda: 8 << 30)
-    assert module.ocr_plan() == (2, 1)  # two engines, one core each
-    monkeypatch.setattr(module, "_available_memory", lambda: 600 << 20)
-    assert module.ocr_plan() == (1, 2)  # not enough memory for two: one engine on both cores
-    monkeypatch.setattr(module, "_usable_cores", lambda: 8)
-    monkeypatch.setattr(module, "_available_memory", lambda: 8 << 30)
-    assert module.ocr_plan() == (2, 4)
+    assert module.ocr_plan(cores=2, memory=8 << 30) == (2, 1)  # two engines, one core each
+    assert module.ocr_plan(cores=2, memory=600 << 20) == (1, 2)  # not enough memory for two: one engine on both cores
+    assert module.ocr_plan(cores=2, memory=None) == (2, 1)  # memory unknown: as if enough
+    assert module.ocr_plan(cores=1, memory=8 << 30) == (1, 1)
+    assert module.ocr_plan(cores=8, memory=8 << 30) == (2, 4)
+    assert module.ocr_plan()[0] in (1, 2)  # this machine, measured
     monkeypatch.setenv("VIZLAB_OCR_SESSIONS", "1")
-    assert module.ocr_plan() == (1, 8)
+    assert module.ocr_plan(cores=8, memory=8 << 30) == (1, 8)

@@ -18,12 +18,7 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent
 
 # (test file, patched target as written) -> owner of the fix.
-KNOWN: dict[tuple[str, str], str] = {
-    ("test_local_analyst.py", "module._pool"): "local",
-    ("test_local_analyst.py", "module._recognise"): "local",
-    ("test_local_analyst.py", "module._usable_cores"): "local",
-    ("test_local_analyst.py", "module._available_memory"): "local",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _private(part: str) -> bool:

@@ -9,6 +9,7 @@ each detected and recognised by its own engine on its own core.
 
 from __future__ import annotations
 
+import collections
 import os
 import threading
 from typing import Any
@@ -56,23 +57,28 @@ def _available_memory() -> int | None:
     return None
 
 
-def ocr_plan() -> tuple[int, int]:
-    """(engines, ONNX intra-op threads per engine) for this machine.
+def ocr_plan(cores: int | None = None, memory: int | None | str = "measure") -> tuple[int, int]:
+    """(engines, ONNX intra-op threads per engine) for this machine (or for ``cores`` and
+    ``memory`` bytes available, None: unknown).
 
     ``VIZLAB_OCR_SESSIONS`` overrides the engine count. Otherwise two engines when there are
     two or more cores and memory for both (one otherwise), and the cores shared out between them.
+
+    >>> ocr_plan(cores=8, memory=None) if not os.environ.get("VIZLAB_OCR_SESSIONS") else (2, 4)
+    (2, 4)
     """
-    cores = _usable_cores()
+    cores = _usable_cores() if cores is None else cores
     wanted = os.environ.get("VIZLAB_OCR_SESSIONS", "").strip()
     if wanted.isdigit() and int(wanted) >= 1:
         engines = int(wanted)
     else:
-        memory = _available_memory()
+        memory = _available_memory() if memory == "measure" else memory
+        assert not isinstance(memory, str), "memory: bytes, None (unknown) or 'measure'"
         engines = 2 if cores >= 2 and (memory is None or memory >= 2 * SESSION_MEMORY) else 1
     return engines, max(1, cores // engines)
 
 
-class _OcrPool:
+class OcrPool:
     """Engines created lazily, handed out one thread at a time."""
 
     def __init__(self) -> None:
@@ -148,7 +154,11 @@ class _OcrPool:
             self._available.notify()
 
 
-_pool = _OcrPool()
+_pool = OcrPool()
+
+# The number of lines in each recognition batch, newest last: a diagnostic (tests read it to see
+# how the lines were shared between engines).
+RECOGNISED: collections.deque[int] = collections.deque(maxlen=1024)
 
 
 # A recognised line: its text, confidence, and each character's column in the recogniser's
@@ -157,6 +167,7 @@ Reading = tuple[str, float, list[int] | None, float]
 
 
 def _recognise(engine: Any, crops: list[np.ndarray]) -> list[Reading]:
+    RECOGNISED.append(len(crops))
     result, _ = engine.text_rec(crops, True)  # True: also the decoding column of every character
     out: list[Reading] = []
     for r in result:
@@ -172,33 +183,38 @@ def _recognise(engine: Any, crops: list[np.ndarray]) -> list[Reading]:
     return out
 
 
-def _ocr(view: Image.Image, *, split: bool = True, spaced: bool = True) -> list[tuple[float, float, str]]:
+def _ocr(
+    view: Image.Image, *, split: bool = True, spaced: bool = True, pool: OcrPool | None = None
+) -> list[tuple[float, float, str]]:
     """(top, left, text) of each confident line in ``view``.
 
     RapidOCR's own pipeline (``RapidOCR.__call__``, 1.4.4) step by step, so that recognition, 97%
     of the time on a dense image, can be split across two engines: lines are recognised one at a
     time (:data:`REC_BATCH`), so a line reads the same whichever engine reads it.
     ``spaced``: put back the spaces the recogniser drops, from the gaps in each line's pixels
-    (:func:`word_gap_threshold`); ``False`` gives the recogniser's text as it is.
+    (:func:`word_gap_threshold`); ``False`` gives the recogniser's text as it is. ``pool``: the
+    engines to use (default: the process's own).
     """
-    return [(top, left, text) for top, left, _, _, text, _ in _ocr_boxes(view, split=split, spaced=spaced)]
+    boxes = _ocr_boxes(view, split=split, spaced=spaced, pool=pool)
+    return [(top, left, text) for top, left, _, _, text, _ in boxes]
 
 
 Box = tuple[float, float, float, float, str, float]  # top, left, bottom, right, text, OCR confidence
 
 
-def _ocr_boxes(view: Image.Image, *, split: bool, spaced: bool) -> list[Box]:
+def _ocr_boxes(view: Image.Image, *, split: bool, spaced: bool, pool: OcrPool | None = None) -> list[Box]:
     """(top, left, bottom, right, text, confidence) of each confident line box in ``view``.
 
     With two engines free and a blank row between lines near the middle of the ink
     (:func:`band_cut`), each engine detects and recognises one band on its own core, so
     detection runs in parallel too; otherwise one engine detects and both recognise.
     """
-    engine: Any = _pool.acquire()
+    pool = _pool if pool is None else pool
+    engine: Any = pool.acquire()
     helper = None
     try:
         if split:
-            helper = _pool.acquire(wait=False)
+            helper = pool.acquire(wait=False)
         rgb = np.asarray(view.convert("RGB"))
         cut = band_cut(rgb) if helper is not None else None
         if cut is None:
@@ -214,8 +230,8 @@ def _ocr_boxes(view: Image.Image, *, split: bool, spaced: bool) -> list[Box]:
             crops, readings, origin = crops + below[0][0], readings + below[0][1], origin + below[0][2]
     finally:
         if helper is not None:
-            _pool.release(helper)
-        _pool.release(engine)
+            pool.release(helper)
+        pool.release(engine)
     texts = [r[0] for r in readings]
     if spaced:
         texts = respace(crops, readings)
