@@ -82,6 +82,7 @@ def load(section: Section) -> None:
         codes = sorted(room.codes(), key=lambda c: room.codes()[c].attendee)
         results: dict[str, int] = {"ok": 0, "lost": 0, "crossed": 0, "429": 0}
         latencies: list[float] = []
+        errors: list[str] = []
         lock = threading.Lock()
 
         def attendee(i: int, code: str) -> None:
@@ -95,8 +96,10 @@ def load(section: Section) -> None:
                     outcome = "ok" if f"{width}x{height}" in text else "crossed"
                 except openai.RateLimitError:
                     outcome = "429"
-                except Exception:  # noqa: BLE001  (any failure is a lost answer here)
+                except Exception as e:  # noqa: BLE001  (any failure is a lost answer here)
                     outcome = "lost"
+                    with lock:
+                        errors.append(f"attendee {i} {kind}: {type(e).__name__}: {str(e)[:200]}")
                 with lock:
                     results[outcome] += 1
                     latencies.append(time.perf_counter() - began)
@@ -122,6 +125,8 @@ def load(section: Section) -> None:
     section.add(f"- wall {wall:.1f} s; latency p50 {latencies[len(latencies) // 2]:.2f} s, "
                 f"p95 {latencies[int(len(latencies) * 0.95)]:.2f} s; {waited} requests waited for a turn")  # fmt: skip
     section.add(f"- answers: {results}; usage rows {rows}; upstream served {upstream_count}")
+    for line in errors:
+        section.add(f"  - lost: {line}")
     section.target("no lost or crossed answers", f"{results['lost']} lost, {results['crossed']} crossed of {total}",
                    results["lost"] == results["crossed"] == 0)  # fmt: skip
     section.target("no 429 handed down when the fair share covers it", f"{results['429']} 429s", results["429"] == 0)
