@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
 import time
 import uuid
 from typing import Any, MutableMapping
@@ -74,6 +75,8 @@ def _operation(path: str) -> str:
     # Responses one is not quoted in any source we read; named after the same pattern.
     return "ChatCompletions_Create" if path.endswith("/chat/completions") else "Responses_Create"
 
+
+_CORES = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 class GatewayMiddleware:
     """Pure ASGI middleware: ids and quota headers on every response, Host check, concurrency limit."""
@@ -145,7 +148,10 @@ class GatewayMiddleware:
                 self._mean_s += weight * ((time.monotonic() - began) - self._mean_s)
 
     def _too_busy(self, scope: dict[str, Any], config: BackendConfig) -> AzureError:
-        wait_s = min(max(self._mean_s, 0.05), 60.0)
+        # The time the requests in flight need to drain at the running mean request time, spread
+        # over the cores they share: a hint that grows with the load, so waiting clients do not
+        # come back in a storm while the burst is still being served.
+        wait_s = min(max(self._mean_s * max(1, self.active) / _CORES, 0.05), 60.0)
         version = next(
             (p.partition("=")[2] for p in scope.get("query_string", b"").decode("latin-1").split("&")
              if p.startswith("api-version=")),
