@@ -97,13 +97,7 @@ def _file_bytes(ref: ImageRef, files: Any) -> bytes:
     if files is None:
         raise AzureError(404, "NotFound", f"No such File object: {ref.url.file_id[:80]!r}.", param=ref.param)
     data: bytes = files.get_file(ref.url.file_id).data
-    declared = upload_mime(data)
-    if not declared.startswith("image/"):
-        raise bad_request(
-            "invalid_image_format",
-            f"Invalid MIME type {declared[:40]!r} at '{ref.param}': only image types are supported. {_FORMATS_HINT}",
-            ref.param,
-        )
+    _require_image(upload_mime(data), ref.param)
     return data
 
 
@@ -136,13 +130,18 @@ def image_bytes(ref: ImageRef, files: Any = None) -> bytes:
         raise bad_request(
             "invalid_image_url", f"Invalid image URL at '{ref.param}': {e.message.rstrip('. ')}.", ref.param
         ) from e
+    _require_image(declared, ref.param)
+    return data
+
+
+def _require_image(declared: str, param: str) -> None:
+    """Azure's 400 for a part whose bytes are not an image type."""
     if not declared.startswith("image/"):
         raise bad_request(
             "invalid_image_format",
-            f"Invalid MIME type {declared[:40]!r} at '{ref.param}': only image types are supported. {_FORMATS_HINT}",
-            ref.param,
+            f"Invalid MIME type {declared[:40]!r} at '{param}': only image types are supported. {_FORMATS_HINT}",
+            param,
         )
-    return data
 
 
 def clean_messages(chat: ChatRequest) -> list[dict[str, Any]]:
