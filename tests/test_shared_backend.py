@@ -113,3 +113,15 @@ def test_a_shared_backends_key_is_on_no_file_and_no_command_line() -> None:
         assert secret not in path.read_text(errors="replace"), path.name
     assert secret.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
     assert secret not in repr(client._target.local)
+
+
+def test_a_backend_of_other_code_is_never_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After an upgrade (another code fingerprint) the shared backend's name differs, so a kernel
+    starts a backend of its own code instead of talking to one still running the old."""
+    from vizlab.local import shared
+
+    options = {"deployments": DEFAULT_DEPLOYMENTS}
+    before = options_id(options)
+    assert before == options_id(options) and len(shared.code_fingerprint()) == 16
+    monkeypatch.setattr(shared, "code_fingerprint", lambda: "another-version")
+    assert options_id(options) != before

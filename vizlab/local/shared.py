@@ -10,6 +10,7 @@ port is loopback-wide; a dead process is found by its health check, not by a sup
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -26,7 +27,7 @@ from typing import Any
 from vizlab.local.config import BackendConfig
 
 __all__ = [
-    "SharedBackend", "ensure_shared_backend", "stop_shared_backends", "state_dir",
+    "SharedBackend", "code_fingerprint", "ensure_shared_backend", "stop_shared_backends", "state_dir",
     "STATE_DIR_ENV", "IDLE_ENV", "DEFAULT_IDLE_S", "DEFAULT_SHARED_OPTIONS", "write_private",
 ]
 
@@ -63,10 +64,20 @@ def idle_timeout_s() -> float:
 
 
 def options_id(options: Mapping[str, Any]) -> str:
-    """A short name for an option set; the key, if any, enters only as its hash."""
+    """A short name for an option set and this copy of vizlab's code; the key, if any, enters only
+    as its hash. After an upgrade (or from another clone) the name differs, so a kernel never
+    talks to a backend still running older code."""
     shown = {k: (hashlib.sha256(str(v).encode()).hexdigest() if k == "api_key" else v) for k, v in options.items()}
-    text = json.dumps(shown, sort_keys=True, default=list)
+    text = json.dumps({"options": shown, "code": code_fingerprint()}, sort_keys=True, default=list)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """Where vizlab's code lives and when it last changed (the newest .py file's mtime), as a hash."""
+    package = Path(__file__).resolve().parent.parent
+    newest = max((p.stat().st_mtime_ns for p in package.rglob("*.py")), default=0)
+    return hashlib.sha256(f"{package}|{newest}".encode()).hexdigest()[:16]
 
 
 @dataclass
