@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-__all__ = ['ocr_plan', 'read_text_boxes', 'read_text_lines', 'read_text', 'read_text_scored']
+__all__ = ['ocr_plan', 'usable_cores', 'read_text_boxes', 'read_text_lines', 'read_text', 'read_text_scored']
 
 TEXT_SCORE = 0.7  # minimum OCR confidence for a line to be reported
 
@@ -40,7 +40,8 @@ REC_PAD = 0.2
 REC_PAD_MIN_RATIO = 8.0  # width / height from which a line crop is padded
 
 
-def _usable_cores() -> int:
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS tells it)."""
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
@@ -67,7 +68,7 @@ def ocr_plan(cores: int | None = None, memory: int | None | str = "measure") -> 
     >>> ocr_plan(cores=8, memory=None) if not os.environ.get("VIZLAB_OCR_SESSIONS") else (2, 4)
     (2, 4)
     """
-    cores = _usable_cores() if cores is None else cores
+    cores = usable_cores() if cores is None else cores
     wanted = os.environ.get("VIZLAB_OCR_SESSIONS", "").strip()
     if wanted.isdigit() and int(wanted) >= 1:
         engines = int(wanted)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import os
 import time
 import uuid
 from typing import Any, MutableMapping
 
+from vizlab.local.analyst.ocr import usable_cores
 from vizlab.local.config import BackendConfig, BackendState
 from vizlab.local.http.errors import AzureError
 from vizlab.local.http.ratelimit import retry_headers
@@ -76,7 +76,7 @@ def _operation(path: str) -> str:
     return "ChatCompletions_Create" if path.endswith("/chat/completions") else "Responses_Create"
 
 
-_CORES = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+_CORES = usable_cores()
 
 class GatewayMiddleware:
     """Pure ASGI middleware: ids and quota headers on every response, Host check, concurrency limit."""
