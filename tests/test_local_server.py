@@ -898,7 +898,7 @@ def test_unlisted_token_model_uses_the_default_limits_and_says_so() -> None:
 
 def test_the_prompt_is_counted_once_for_the_check_and_usage(local_backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    state = local_backend.state  # the running backend's seams (vizlab.local.config.BackendState)
+    state = local_backend.state  # the running backend's seams (vizlab.local.state.BackendState)
     real = state.count_prompt
 
     def counting(messages: list[dict[str, Any]], model: str, **kw: Any) -> Any:

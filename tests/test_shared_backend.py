@@ -125,3 +125,27 @@ def test_a_backend_of_other_code_is_never_reused(monkeypatch: pytest.MonkeyPatch
     assert before == options_id(options) and len(shared.code_fingerprint()) == 16
     monkeypatch.setattr(shared, "code_fingerprint", lambda: "another-version")
     assert options_id(options) != before
+
+
+@pytest.mark.slow
+def test_close_can_stop_a_backend_with_settings_of_its_own() -> None:
+    """Notebook 06's wrong-key demo starts a backend with its own key; closing it may stop it."""
+    client = vizlab.connect(local_options={"api_key": "sk-own-" + "k" * 20}, api_key="sk-own-" + "k" * 20,
+                            verbose=False, env_file=None)  # fmt: skip
+    pid = _pid_of(client.endpoint)
+    client.close()  # the default: the backend keeps running for other kernels
+    assert _pid_of(client.endpoint) == pid
+    client.close(stop_backend=True)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(client.endpoint + "/healthz", timeout=5)
+
+
+@pytest.mark.slow
+def test_the_shared_backend_runs_with_few_malloc_arenas() -> None:
+    """Its OCR threads would otherwise each keep an arena of freed pages (vizlab.local.memory)."""
+    backend = ensure_shared_backend({"deployments": ("gpt-4o",), "model_name": "vizlab-local-analyst-arenas"})
+    try:
+        environ = Path(f"/proc/{backend.pid}/environ").read_bytes().split(b"\0")
+        assert b"MALLOC_ARENA_MAX=2" in environ
+    finally:
+        backend.stop()

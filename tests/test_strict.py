@@ -360,7 +360,7 @@ def test_a_prompt_longer_than_the_window_in_characters_is_refused_before_countin
     """60 MB of text: refused with context_length_exceeded from the character floor, with no token
     count (the tokenizer is never called) and no image decoded."""
     calls: list[int] = []
-    state = local_backend.state  # the running backend's seams (vizlab.local.config.BackendState)
+    state = local_backend.state  # the running backend's seams (vizlab.local.state.BackendState)
     real = state.count_prompt
     monkeypatch.setattr(state, "count_prompt", lambda messages, model, **kw: calls.append(1) or real(messages, model, **kw))
     text = "word " * 12_000_000  # 60 MB; gpt-4o's window is 128,000 tokens, at most 128 bytes each

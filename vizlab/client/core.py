@@ -299,9 +299,14 @@ class Client:
 
     # -- lifecycle --
 
-    def close(self) -> None:
-        """Release the HTTP connections (the shared built-in backend keeps running)."""
+    def close(self, *, stop_backend: bool = False) -> None:
+        """Release the HTTP connections. The built-in backend keeps running for other kernels
+        unless ``stop_backend=True``: then the backend this connection used is stopped too (for a
+        backend with settings of its own, such as its own key, that no other notebook shares)."""
         self._transport.close()
+        local = self._transport.local
+        if stop_backend and local is not None:
+            local.stop()
 
     def __enter__(self) -> Client:
         return self

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vizlab.local.config import DEFAULT_MAX_CONCURRENCY
+from vizlab.local.memory import release_free_memory
 from vizlab.local.server import LocalBackend, require_loopback
 from vizlab.models.registry import lifecycle_warning
 from vizlab.local.shared import (
@@ -116,9 +117,16 @@ def _serve(backend: LocalBackend, idle_timeout: float | None, state_file: str | 
         record = {"pid": os.getpid(), "port": backend.port, "url": backend.url}
         write_private(Path(state_file), json.dumps(record))
     try:
-        while not done.wait(timeout=min(idle_timeout / 4, 5.0) if idle_timeout else None):
-            if idle_timeout and backend.idle_s() > idle_timeout:
+        trimmed = True  # nothing served yet
+        while not done.wait(timeout=min(idle_timeout / 4, 1.0) if idle_timeout else 1.0):
+            idle = backend.idle_s()
+            if idle_timeout and idle > idle_timeout:
                 break
+            if idle < 1.0:
+                trimmed = False
+            elif not trimmed:  # quiet for a second after a busy spell: hand freed heap back
+                release_free_memory()
+                trimmed = True
     except KeyboardInterrupt:
         pass
     finally:

@@ -18,7 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from vizlab.local.analyst.answer import Analyst
-from vizlab.local.config import BackendConfig, BackendState
+from vizlab.local.config import BackendConfig
+from vizlab.local.state import BackendState
 from vizlab.local.http.errors import AzureError, bad_request
 from vizlab.local.http.gateway import GatewayMiddleware
 from vizlab.local.http.lifecycle import InFlight, StopMiddleware

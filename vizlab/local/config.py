@@ -1,28 +1,30 @@
-"""Settings of one local backend (:class:`BackendConfig`) and the state its routes share."""
+"""Settings of one local backend (:class:`BackendConfig`) and its default deployments.
+
+Light on purpose: a kernel that only talks to the shared backend imports this (to check its
+settings and name the default deployment) and nothing of the server; the state the routes share
+is in :mod:`vizlab.local.state`.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import math
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from vizlab.local import _deps
-from vizlab.local.analyst.answer import Analyst
-from vizlab.local.http.ratelimit import SlidingWindowLimiter
-from vizlab.local.requests.documents import OCR_PAGE_CAP
-from vizlab.local.replies.caching import PromptCache
 from vizlab.models.registry import default_local_model, canonical_name, families, lookup
 from vizlab.models.types import RULE_PROFILES, ModelInfo
 from vizlab.models.versions import VERSIONS, azure_version
 
-__all__ = ["BackendConfig", "BackendState", "DEFAULT_MAX_CONCURRENCY", "MODEL_VERSIONS", "DEFAULT_DEPLOYMENT",
+__all__ = ["BackendConfig", "OCR_PAGE_CAP", "DEFAULT_MAX_CONCURRENCY", "MODEL_VERSIONS", "DEFAULT_DEPLOYMENT",
            "DEFAULT_DEPLOYMENTS", "DEFAULT_RULE_DATE"]
 
 DEFAULT_MAX_CONCURRENCY = 32
+# Pages without a text layer the analyst OCRs per request: vizlab's choice (a dense page costs seconds
+# of OCR; vizlab.local.replies.document_answers). BackendConfig.ocr_page_cap overrides it.
+OCR_PAGE_CAP = 5
 
 # The default deployment: a current vision reasoning model a room can deploy, by the registry's
 # stated rule (vizlab.models.DEFAULT_LOCAL_RULE) evaluated on a fixed date, so the committed
@@ -264,30 +266,3 @@ def _split_deployments(entries: Any, mapping: Any) -> tuple[tuple[str, ...], dic
                 f"{', '.join(families())} (NAME=MODEL, e.g. reasoner=o4-mini)"
             )
     return tuple(names), models_of
-
-
-@dataclass
-class BackendState:
-    """What the routes of one app share: its settings, a rate limiter per deployment, the analyst,
-    and the prompt cache (per deployment, emulating the service's automatic prompt caching)."""
-
-    config: BackendConfig
-    limiters: dict[str, SlidingWindowLimiter]
-    analyst: Analyst
-    cache: PromptCache = field(default_factory=PromptCache)
-    files: Any = None  # the Files and Batch store (vizlab.local.replies.batch_store.BatchStore)
-    responses: Any = None  # the stored Responses (vizlab.local.replies.responses.ResponseStore)
-    # Activity, for the shared backend's idle stop (vizlab.local.__main__): requests open now and
-    # the monotonic time the last one began or ended (kept by vizlab.local.http.gateway).
-    open_requests: int = 0
-    last_active: float = field(default_factory=time.monotonic)
-    # Seams (tests replace them on a running backend's LocalBackend.state; the defaults are the real
-    # thing): how a prompt is counted, how a JSON body is parsed (None: vizlab.local.http.intake's),
-    # and how the simulated latency waits.
-    count_prompt: Callable[..., _deps.PromptCount] = _deps.prompt_count
-    parse_json: Callable[[bytes], Any] | None = None
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-
-    def idle_s(self) -> float:
-        """Seconds since the last request began or ended; 0 while one is open."""
-        return 0.0 if self.open_requests else time.monotonic() - self.last_active

@@ -22,7 +22,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from vizlab.local.app import create_app
-from vizlab.local.config import BackendConfig, BackendState
+from vizlab.local.config import BackendConfig
+from vizlab.local.state import BackendState
 from vizlab.local.http.lifecycle import InFlight
 from vizlab.local.http.protocol import MAX_INCOMPLETE_HEADER_BYTES, protocol_with_header_timeout
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vizlab.local.config import BackendConfig
+from vizlab.local.memory import ARENA_ENV
 
 __all__ = [
     "SharedBackend", "code_fingerprint", "ensure_shared_backend", "stop_shared_backends", "state_dir",
@@ -232,6 +233,7 @@ def _start(config: BackendConfig, state_file: Path, options_file: Path, log_file
     package_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    env = {**ARENA_ENV, **env}  # a user's own MALLOC_ARENA_MAX wins
     command = [
         sys.executable, "-m", "vizlab.local", "--port", "0", "--options-file", str(options_file),
         "--state-file", str(state_file), "--idle-timeout", repr(idle_timeout_s()),

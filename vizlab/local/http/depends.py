@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from vizlab.local.config import BackendState
+from vizlab.local.state import BackendState
 from vizlab.local.http.apiversion import check_api_version, check_v1_api_version
 from vizlab.local.http.errors import AzureError
 from vizlab.local.http.intake import authenticate, read_body, read_json

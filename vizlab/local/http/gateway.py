@@ -16,7 +16,8 @@ import uuid
 from typing import Any, MutableMapping
 
 from vizlab.local.analyst.ocr import usable_cores
-from vizlab.local.config import BackendConfig, BackendState
+from vizlab.local.config import BackendConfig
+from vizlab.local.state import BackendState
 from vizlab.local.http.errors import AzureError
 from vizlab.local.http.ratelimit import retry_headers
 

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from vizlab.local.config import BackendState
+from vizlab.local.state import BackendState
 from vizlab.local.http.errors import AzureError, bad_request
 from vizlab.local.http.intake import deployment_not_found
 from vizlab.local.http.lifecycle import uncancel_task

@@ -21,7 +21,8 @@ from starlette.concurrency import run_in_threadpool
 from vizlab.errors import VizlabError
 from vizlab.local import _deps
 from vizlab.local.analyst.answer import IDENTITY, NO_IMAGE_ANSWER
-from vizlab.local.config import BackendConfig, BackendState
+from vizlab.local.config import BackendConfig
+from vizlab.local.state import BackendState
 from vizlab.local.http.errors import AzureError, bad_request
 from vizlab.local.http.ratelimit import retry_headers
 from vizlab.local.replies.caching import checkpoints

@@ -2,7 +2,7 @@
 
 A page is OCR'd when it has no text layer, or when the question asks about layout (columns, tables,
 rows, left/right, top/bottom, where on the page), which a text layer does not keep. OCR costs
-seconds a dense page, so at most ``OCR_PAGE_CAP`` pages (5, vizlab.local.requests.documents) are
+seconds a dense page, so at most ``OCR_PAGE_CAP`` pages (5, vizlab.local.config) are
 OCR'd per request, pages the question names first: a 100-page PDF is answered from its text layer.
 The answer says which pages it read and how (text layer / OCR), so a caller can check.
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from vizlab.images.pdf import decode_file_data, read_pdf, render_page
-from vizlab.local.requests import documents as request_documents
+from vizlab.local.config import OCR_PAGE_CAP
 from vizlab.models import documents as facts
 
 __all__ = ["answer_documents", "needs_layout"]
@@ -161,13 +161,13 @@ def _layout_text(layouts: dict[int, list[tuple[str, str]]]) -> str:
 def answer_documents(analyst: Any, messages: list[dict[str, Any]], identity: str, token_model: str,
                      ocr_page_cap: int | None = None) -> str | None:
     """The analyst's answer from the latest documents (None if the latest turn is about images or
-    text), OCR-ing at most ``ocr_page_cap`` pages (default: ``requests.documents.OCR_PAGE_CAP``)."""
+    text), OCR-ing at most ``ocr_page_cap`` pages (default: ``vizlab.local.config.OCR_PAGE_CAP``)."""
     docs = _latest_document_turn(messages)
     if not docs:
         return None
     question = _question(messages)
     words = {w for w in re.findall(r"[a-z0-9]{3,}", question.lower()) if w not in _STOP}
-    cap = request_documents.OCR_PAGE_CAP if ocr_page_cap is None else ocr_page_cap
+    cap = OCR_PAGE_CAP if ocr_page_cap is None else ocr_page_cap
     budget = [cap]
     pieces = []
     for part in docs:

@@ -6,7 +6,7 @@ with purpose ``assistants``) become one internal Chat-format part, ``{"type": "f
 page images, marked emulated), so offline usage equals ``estimate_request``. Limits are Azure's
 (PDF only, 100 pages and 32 MB per request; UNVERIFIED in vizlab.document_facts). The analyst
 reads the text layer and OCRs a page image only where a page has no text layer, at most
-:data:`OCR_PAGE_CAP` pages (``BackendConfig.ocr_page_cap``; a dense page costs seconds of OCR). Error wording is emulated.
+``vizlab.local.config.OCR_PAGE_CAP`` pages (``BackendConfig.ocr_page_cap``; a dense page costs seconds of OCR). Error wording is emulated.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from vizlab.local.http.errors import AzureError, bad_request
 from vizlab.models import documents as facts
 
 __all__ = [
-    "OCR_PAGE_CAP",
     "chat_user_part",
     "has_documents",
     "parse_chat_file_part",
@@ -28,9 +27,6 @@ __all__ = [
     "prepare_documents",
     "unsupported_part_type",
 ]
-
-OCR_PAGE_CAP = 5  # pages the analyst OCRs per request (vizlab's choice; vizlab.local.replies.document_answers)
-
 
 def unsupported_part_type(path: str, kind: Any, supported: tuple[str, ...], taken: tuple[str, ...]) -> AzureError:
     """The service's 400 for a content part type: the service's own list of supported values; a type

@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator, Callable
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from vizlab.local.config import BackendState
+from vizlab.local.state import BackendState
 from vizlab.local.http.apiversion import check_api_version
 from vizlab.local.http.depends import (
     CHAT_BODY,
