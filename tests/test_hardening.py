@@ -276,3 +276,33 @@ def test_the_vizlab_client_waits_out_overload_429s() -> None:
             t.join(timeout=60)
         client.close()
     assert len(texts) == 4 and all(texts)
+
+
+def test_keep_alive_requests_are_not_held_by_delayed_acks() -> None:
+    """The openai SDK keeps its connection open. Without TCP_NODELAY on the server's side, each
+    response's second write waited for the client's delayed ACK (~40 ms a request, measured:
+    45 ms against 3 ms). Compared in one run with a fresh connection per request, which the
+    stall does not touch, so a slow machine slows both alike."""
+    import statistics
+    import urllib.request
+
+    import httpx
+
+    with LocalBackend() as backend, httpx.Client() as keep_alive:
+        url = backend.url + "/healthz"
+
+        def timed(fetch: Any) -> float:
+            began = time.perf_counter()
+            fetch()
+            return time.perf_counter() - began
+
+        def fresh() -> bytes:
+            with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 (loopback)
+                return resp.read()
+
+        for _ in range(3):
+            keep_alive.get(url)
+            fresh()
+        reused = statistics.median(timed(lambda: keep_alive.get(url)) for _ in range(15))
+        new = statistics.median(timed(fresh) for _ in range(15))
+    assert reused < max(2 * new, 0.010), f"keep-alive {reused * 1000:.1f} ms vs new connection {new * 1000:.1f} ms"
