@@ -13,6 +13,7 @@ import copy
 import pickle
 import re
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,6 +123,41 @@ def test_detail_overrides_the_request_copy_only(client: Client) -> None:
     assert messages == before  # the caller's list is not mutated
     assert reply.usage is not None and reply.estimate is not None
     assert reply.estimate.image_tokens == 85  # gpt-4o low detail: a flat 85 tokens
+
+
+def _header_reads(run: Any) -> int:
+    """How many times ``run()`` reads an image header (vizlab.images.header.read_header_size), in this thread."""
+    from vizlab.images import header
+
+    reads = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        code = frame.f_code
+        if event == "call" and code.co_name == "read_header_size" and code.co_filename == header.__file__:
+            reads.append(code)
+
+    sys.setprofile(profile)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+    return len(reads)
+
+
+def test_chat_reads_each_image_header_once_per_call(client: Client) -> None:
+    # image_part read the header when it built the part; the estimate takes that size. A data URL
+    # the caller wrote is read once (its size is never taken on trust).
+    replies: list[Reply] = []
+    built = images.image_part(make_image_bytes(300, 200), detail="low")
+    written = {"type": "image_url", "image_url": {"url": image_url(64, 48), "detail": "low"}}
+    messages = [{"role": "user", "content": [{"type": "text", "text": "What is in these images?"}, built, written]}]
+    assert _header_reads(lambda: replies.append(client.chat(messages))) == 1
+    estimate = replies[0].estimate
+    assert estimate is not None and [b.original for b in estimate.images] == [(300, 200), (64, 48)]
+    conv = Conversation("Be brief.")
+    assert _header_reads(lambda: conv.add_user("What colour is this?", [make_image_bytes(64, 48)])) == 1
+    assert _header_reads(lambda: replies.append(client.chat(conv, detail="high"))) == 0
+    assert replies[1].estimate is not None and replies[1].estimate.images[0].original == (64, 48)
 
 
 def test_unknown_detail_is_refused_before_sending(client: Client) -> None:

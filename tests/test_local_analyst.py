@@ -371,5 +371,8 @@ def test_ocr_plan_fits_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     assert module.ocr_plan(cores=1, memory=8 << 30) == (1, 1)
     assert module.ocr_plan(cores=8, memory=8 << 30) == (2, 4)
     assert module.ocr_plan()[0] in (1, 2)  # this machine, measured
+    assert module.ocr_plan(cores=2, memory=module.Memory.MEASURE) == module.ocr_plan(cores=2)
+    with pytest.raises(TypeError, match=r"ocr_plan\(memory='measure'\).*Memory.MEASURE"):
+        module.ocr_plan(cores=2, memory="measure")  # type: ignore[arg-type]  # the old string sentinel
     monkeypatch.setenv("VIZLAB_OCR_SESSIONS", "1")
     assert module.ocr_plan(cores=8, memory=8 << 30) == (1, 8)

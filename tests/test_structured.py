@@ -18,7 +18,8 @@ from pydantic import BaseModel
 import vizlab
 from vizlab.datasets import shapes_card, text_card
 from vizlab.local import LocalBackend
-from vizlab.local.replies.structured import Findings, Ungrounded, check_strict_schema, fill, fill_schema
+from vizlab.local.replies.structured import Findings, Ungrounded, fill, fill_schema
+from vizlab.local.requests.schemas import check_strict_schema
 from vizlab.local.requests import fields as fields_mod
 from vizlab.local.requests.validation import KNOWN_PARAMETERS
 

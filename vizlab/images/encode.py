@@ -19,7 +19,7 @@ import re
 import struct
 import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
@@ -59,6 +59,7 @@ __all__ = [
     "SERVICE_FORMATS",
     "DETAIL_LEVELS",
     "EncodedImage",
+    "ImagePart",
     "encode_image",
     "to_data_url",
     "image_part",
@@ -115,7 +116,11 @@ _PHOTO_MIMES = {"image/jpeg", "image/avif", "image/heic", "image/heif"}
 
 @dataclass(frozen=True)
 class EncodedImage:
-    """An image ready to send: bytes, their MIME type (sniffed), pixel size."""
+    """An image ready to send: bytes, their MIME type (sniffed), pixel size.
+
+    ``measured`` is True when vizlab's encoder read ``width`` and ``height`` from the bytes (not
+    given by a caller or a saved file): only then does :meth:`part` carry the size to the estimate.
+    """
 
     data: bytes
     mime: str
@@ -124,6 +129,7 @@ class EncodedImage:
     name: str
     original_width: int
     original_height: int
+    measured: bool = field(default=False, compare=False, repr=False)
 
     def __repr__(self) -> str:  # the default repr would print megabytes of bytes
         return (
@@ -153,7 +159,32 @@ class EncodedImage:
         'low'
         """
         detail = _check_detail(detail)
+        if self.measured:  # the size is the one read from these bytes: the estimate need not read it again
+            return ImagePart(self, detail)
         return {"type": "image_url", "image_url": {"url": self.data_url, "detail": detail}}
+
+
+class ImagePart(dict[str, Any]):
+    """A Chat Completions ``image_url`` part that also carries the size vizlab's encoder read.
+
+    To every reader (JSON, the openai SDK, ``==``, ``copy.deepcopy``) it is the plain dict
+    ``{"type": "image_url", "image_url": {"url", "detail"}}``. ``url`` is the URL string it was
+    built with and ``size`` the image's (width, height) as displayed, or None when the encoder did
+    not read it (:attr:`EncodedImage.measured`). The request estimate takes ``size`` only while the
+    part still holds that very string, instead of decoding the data URL to read the header again.
+
+    >>> img = EncodedImage(b"...", "image/png", 3, 2, "x", 3, 2, measured=True)
+    >>> part = ImagePart(img, "low")
+    >>> part == {"type": "image_url", "image_url": {"url": img.data_url, "detail": "low"}}, part.size
+    (True, (3, 2))
+    """
+
+    __slots__ = ("url", "size")
+
+    def __init__(self, image: EncodedImage, detail: str) -> None:
+        self.url: str = image.data_url  # built here, once: the string the estimate checks by identity
+        self.size: tuple[int, int] | None = (image.width, image.height) if image.measured else None
+        super().__init__(type="image_url", image_url={"url": self.url, "detail": detail})
 
 
 # --- public functions ---------------------------------------------------------------------------
@@ -358,7 +389,7 @@ def _encode_bytes(
             assert mime is not None
             _check_output_size(len(data), name, max_bytes, fit)
             verify_passthrough(im, data, mime, name)
-            return EncodedImage(data, mime, width, height, name, width, height)
+            return EncodedImage(data, mime, width, height, name, width, height, measured=True)
         photo = frames == 1 and (mime in _PHOTO_MIMES or (mime == "image/webp" and webp_is_lossy(data)))
         drafted = _draft_for(im, target)
         im.load()
@@ -372,7 +403,7 @@ def _encode_bytes(
         )
     out, out_mime = _render(frame, target, photo=photo, name=name, drafted=drafted)
     _check_output_size(len(out), name, max_bytes, fit)
-    return EncodedImage(out, out_mime, target[0], target[1], name, width, height)
+    return EncodedImage(out, out_mime, target[0], target[1], name, width, height, measured=True)
 
 
 def _encode_pil(image: Image.Image, name: str, fit: Fit, max_bytes: int) -> EncodedImage:
@@ -391,7 +422,7 @@ def _encode_pil(image: Image.Image, name: str, fit: Fit, max_bytes: int) -> Enco
     photo = image.format in ("JPEG", "MPO", "AVIF", "HEIF")
     out, out_mime = _render(frame, target, photo=photo, name=name)
     _check_output_size(len(out), name, max_bytes, fit)
-    return EncodedImage(out, out_mime, target[0], target[1], name, width, height)
+    return EncodedImage(out, out_mime, target[0], target[1], name, width, height, measured=True)
 
 
 def _render(

@@ -180,6 +180,17 @@ def _check_data_url(image: bytes | str, source: str) -> None:
             raise DataURLError(f"{source}: {e}", source=source) from e
 
 
+def _known_size(part: Mapping[str, Any], url: Any) -> tuple[int, int] | None:
+    """The size vizlab's encoder read for this part's image, when the part is an
+    :class:`vizlab.images.encode.ImagePart` still holding the URL it was built with; else None, and
+    the header is read (a data URL from anywhere else is never taken on trust)."""
+    if type(part) is dict:
+        return None  # a plain dict carries no size; skip the import
+    from vizlab.images.encode import ImagePart
+
+    return part.size if isinstance(part, ImagePart) and part.url is url else None
+
+
 def _strip_query(url: str) -> str:
     return url.split("?", 1)[0]  # query strings can carry SAS tokens
 
@@ -222,8 +233,9 @@ class _Counter:
     def count_text(self, text: str) -> None:
         self.text += len(self.encoding.encode_ordinary(text))
 
-    def add_image(self, where: str, image: bytes | str, detail: Any) -> None:
-        """One image: bytes or a data URL (sized from its header), else an http(s) URL or file id."""
+    def add_image(self, where: str, image: bytes | str, detail: Any, known: tuple[int, int] | None = None) -> None:
+        """One image: bytes or a data URL (sized from its header, or ``known``: the size vizlab's
+        encoder read when it built the part), else an http(s) URL or file id."""
         detail = "auto" if detail is None else detail
         if not self.info.vision:
             _check_data_url(image, where)  # a broken data URL is named first, as it always was
@@ -242,6 +254,8 @@ class _Counter:
                 self.images.append(bound)
                 self.image_total += bound.tokens
                 return
+        elif known is not None:
+            width, height = known
         else:
             width, height = _image_size(image, where)
         try:
@@ -252,12 +266,12 @@ class _Counter:
         self.images.append(breakdown)
         self.image_total += breakdown.tokens
 
-    def image_url(self, where: str, url: Any, detail: Any) -> None:
+    def image_url(self, where: str, url: Any, detail: Any, known: tuple[int, int] | None = None) -> None:
         if not isinstance(url, str):
             raise ConversationError(f"{where}: an image needs a 'url' / 'image_url' string, got {url!r:.80}")
         scheme = url.split(":", 1)[0].lower() if ":" in url else ""
         if scheme in ("data", "http", "https"):
-            self.add_image(where, url, detail)
+            self.add_image(where, url, detail, known)
         else:
             raise URLSchemeError(
                 f"{where}: image URL scheme {scheme or '(none)'!r} is not http, https or data; "
@@ -296,7 +310,7 @@ class _Counter:
             elif kind == "image_url":
                 spec = part.get("image_url")
                 url, detail = (spec, None) if isinstance(spec, str) else (field_of(spec, "url"), field_of(spec, "detail"))
-                self.image_url(here, url, detail)
+                self.image_url(here, url, detail, _known_size(part, url))
             elif kind == "input_image":  # Responses API: {"type": "input_image", "image_url": ..., "detail": ...}
                 if part.get("image_url") is None and isinstance(part.get("file_id"), str):
                     # A Files API id: size unknown offline, counted at the bound like an https URL.

@@ -10,6 +10,7 @@ each detected and recognised by its own engine on its own core.
 from __future__ import annotations
 
 import collections
+import enum
 import os
 import threading
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-__all__ = ['ocr_plan', 'usable_cores', 'read_text_boxes', 'read_text_lines', 'read_text', 'read_text_scored']
+__all__ = ['Memory', 'ocr_plan', 'usable_cores', 'read_text_boxes', 'read_text_lines', 'read_text', 'read_text_scored']
 
 TEXT_SCORE = 0.7  # minimum OCR confidence for a line to be reported
 
@@ -58,9 +59,16 @@ def _available_memory() -> int | None:
     return None
 
 
-def ocr_plan(cores: int | None = None, memory: int | None | str = "measure") -> tuple[int, int]:
+class Memory(enum.Enum):
+    """How :func:`ocr_plan` learns the memory available: ``MEASURE`` (its default) reads it now
+    (``MemAvailable`` in /proc/meminfo; unknown where the OS does not say)."""
+
+    MEASURE = "measure"
+
+
+def ocr_plan(cores: int | None = None, memory: int | None | Memory = Memory.MEASURE) -> tuple[int, int]:
     """(engines, ONNX intra-op threads per engine) for this machine (or for ``cores`` and
-    ``memory`` bytes available, None: unknown).
+    ``memory`` bytes available, None: unknown; :attr:`Memory.MEASURE`: read it now).
 
     ``VIZLAB_OCR_SESSIONS`` overrides the engine count. Otherwise two engines when there are
     two or more cores and memory for both (one otherwise), and the cores shared out between them.
@@ -73,8 +81,11 @@ def ocr_plan(cores: int | None = None, memory: int | None | str = "measure") -> 
     if wanted.isdigit() and int(wanted) >= 1:
         engines = int(wanted)
     else:
-        memory = _available_memory() if memory == "measure" else memory
-        assert not isinstance(memory, str), "memory: bytes, None (unknown) or 'measure'"
+        if memory is Memory.MEASURE:
+            memory = _available_memory()
+        elif memory is not None and (isinstance(memory, bool) or not isinstance(memory, int)):
+            raise TypeError(f"ocr_plan(memory={memory!r:.40}): give the bytes available (an int), None "
+                            "(unknown) or Memory.MEASURE (read it now)")
         engines = 2 if cores >= 2 and (memory is None or memory >= 2 * SESSION_MEMORY) else 1
     return engines, max(1, cores // engines)
 

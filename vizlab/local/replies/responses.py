@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 from vizlab.local.http.errors import AzureError, bad_request
 from vizlab.local.replies.shaping import ReplyOptions, ShapedReply
-from vizlab.local.replies.structured import parse_response_format
+from vizlab.local.requests.schemas import parse_response_format
 from vizlab.local.replies.tools import parse_tools
 from vizlab.local.requests.documents import parse_responses_file_part, unsupported_part_type
 from vizlab.local.requests.fields import RESPONSES_FIELDS

@@ -16,12 +16,12 @@ from typing import Any, Callable
 
 from vizlab.local.replies.structured import (
     Findings,
-    SchemaFormat,
     Ungrounded,
     dumps,
     fill,
     findings_object,
 )
+from vizlab.local.requests.schemas import SchemaFormat
 from vizlab.local.replies.tools import (
     AUTO_NOTE,
     ToolSpec,

@@ -18,7 +18,8 @@ from typing import Any
 from vizlab.local import _deps
 from vizlab.local.http.errors import bad_request
 from vizlab.local.requests.limits import MAX_TOOLS, check_array_length
-from vizlab.local.replies.structured import Findings, Ungrounded, check_schema_bounds, check_strict_schema, fill
+from vizlab.local.replies.structured import Findings, Ungrounded, fill
+from vizlab.local.requests.schemas import check_schema_bounds, check_strict_schema
 
 __all__ = ["Tool", "ToolSpec", "parse_tools", "make_tool_calls", "tool_results_text", "logprob_entries", "AUTO_NOTE"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from vizlab.local.http.errors import AzureError, bad_request
 from vizlab.local.replies.shaping import ReplyOptions
-from vizlab.local.replies.structured import parse_response_format
+from vizlab.local.requests.schemas import parse_response_format
 from vizlab.local.requests.limits import MAX_ITEMS, check_array_length, check_metadata
 from vizlab.local.replies.tools import parse_tools
 from vizlab.local.requests.documents import chat_user_part
@@ -332,7 +332,7 @@ def _raw_messages(body: dict[str, Any]) -> list[Any]:
 
 # --- the json_object rule -------------------------------------------------------------------
 # The structure of response_format and tools is checked where they are parsed
-# (vizlab.local.replies.structured, vizlab.local.replies.tools). One refusal needs the messages: json_object with
+# (vizlab.local.requests.schemas, vizlab.local.replies.tools). One refusal needs the messages: json_object with
 # no "json" anywhere in them is a 400 on the service with this message, param "messages" and code
 # null (the Chat text as quoted in public client docs and code, stored copies read 2026-12; the
 # Responses API's twin, "Response input messages must contain the word 'json' in some form to use
