@@ -20,12 +20,12 @@ from vizlab.models import lookup
 
 ANSWER_TOKENS = 250
 # Models a room can deploy in December 2026 (issue 19), each listed GA on Azure's retirement table
-# (ms.date 2026-09-02; vizlab.models.versions): gpt-5.5 (the built-in backend's default), the gpt-5.4
-# family, gpt-5.6 terra and luna; gpt-6-astra (on Azure only as a user's preview deployment, its image
+# (ms.date 2026-09-02; vizlab.models.versions): gpt-5.6-luna (the built-in backend's default), gpt-5.5, the
+# gpt-5.4 family, gpt-5.6 terra; gpt-6-astra (on Azure only as a user's preview deployment, its image
 # rule UNVERIFIED); gpt-4.1 for rooms that still have it ("Legacy" on that table). Reasoning models are
 # priced at their default effort; the output assumption below stands in for reasoning tokens too.
-MODELS = ("gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.6-terra", "gpt-5.6-luna", "gpt-6-astra", "gpt-4.1")
-TPM_MODELS = ("gpt-5.5", "gpt-4.1")  # gpt-5.4 and gpt-5.6 count within 3 % of gpt-5.5 here
+MODELS = ("gpt-5.6-luna", "gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.6-terra", "gpt-6-astra", "gpt-4.1")
+TPM_MODELS = ("gpt-5.6-luna", "gpt-4.1")  # gpt-5.5, gpt-5.4 and gpt-5.6 terra count within 3 % of luna here
 ROOM = 30
 # The output limit each notebook's cells send (max_tokens / max_completion_tokens; 01 mostly relies
 # on the client default, 1000) and its time box in minutes (docs/workshop.md).

@@ -33,6 +33,7 @@ pytestmark = pytest.mark.usefixtures("real_env_selection")
 from vizlab.conversation import Conversation
 from vizlab.local import LocalBackend
 from vizlab.local.config import DEFAULT_DEPLOYMENT, DEFAULT_DEPLOYMENTS
+from vizlab.models import lookup
 
 # Not shaped like any real key (no sk-, not 32 hex), so only vizlab's own redaction can hide it.
 FAKE_KEY = "vizlab-FAKE-KEY-Zq8rT2wX"
@@ -407,9 +408,12 @@ def test_no_settings_start_the_shared_built_in_backend(clean_env: Any, capsys: p
     second = connect(env_file=None, verbose=False)
     out = capsys.readouterr().out
     assert out.count("\n") == 1
+    date = lookup(DEFAULT_DEPLOYMENT).retires  # the registry's date (Azure's table) is said on connect
+    retires = f"; model {DEFAULT_DEPLOYMENT}: retires {date}" if date else ""
     assert re.fullmatch(
         rf"vizlab: built-in local backend at http://127\.0\.0\.1:\d+ \(deployment {re.escape(DEFAULT_DEPLOYMENT)}, "
-        rf"model {re.escape(DEFAULT_DEPLOYMENT)} emulated by vizlab-local-analyst\)\n",
+        rf"model {re.escape(DEFAULT_DEPLOYMENT)} emulated by vizlab-local-analyst\)"
+        + re.escape(retires) + r"\n",
         out,
     )
     assert first.backend == "local" and first.endpoint == second.endpoint  # one backend, reused

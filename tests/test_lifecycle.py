@@ -96,9 +96,44 @@ def test_default_local_model_follows_the_stated_rule():
     name = default_local_model(TODAY)
     info = lookup(name)
     azure = info.lifecycle_on("azure")
-    assert name == "gpt-5.5" and "newest" in DEFAULT_LOCAL_RULE
+    assert name == "gpt-5.6-luna" and "newest" in DEFAULT_LOCAL_RULE and "lowest default input price" in DEFAULT_LOCAL_RULE
     assert info.vision and info.reasoning and azure.status == "generally-available"
     assert "image_rule" not in info.unverified()
+    # The tie-break: sol, terra and luna were all released on Azure on 2026-07-09; luna is the cheapest.
+    tiers = [lookup(f"gpt-5.6-{t}") for t in ("sol", "terra", "luna")]
+    assert {t.lifecycle_on("azure").since for t in tiers} == {"2026-07-09"}
+    assert min(tiers, key=lambda t: t.prices.input).name == name
+    # A model not yet released on Azure on the day does not count: before 2026-07-09 it was gpt-5.5.
+    assert default_local_model("2026-07-08") == "gpt-5.5"
+
+
+def test_gpt56_is_ga_on_azure_per_the_retirement_table():
+    for tier in ("sol", "terra", "luna"):
+        azure = lookup(f"gpt-5.6-{tier}").lifecycle_on("azure")
+        assert azure.status == "generally-available" and azure.since == "2026-07-09"
+        assert azure.retires.value == "2028-01-11" and azure.source.as_of == "2026-09-02"
+        assert lifecycle_warning(f"gpt-5.6-{tier}", TODAY) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "newest", "older", "replacement"),
+    [("o1", "2026-10-21", "2026-09-16", "gpt-5.6-sol"), ("o1-pro", "2026-10-21", "2026-09-18", "gpt-5.6-sol"),
+     ("o3", "2026-10-21", "2026-10-16", "gpt-5.6-sol"), ("o3-mini", "2026-10-01", None, "o4-mini"),
+     ("o4-mini", "2026-10-16", None, None),
+     ("gpt-5", "2027-02-09", "2027-02-06", None), ("gpt-5-mini", "2027-02-09", "2027-02-06", None),
+     ("gpt-5-nano", "2027-02-09", "2027-02-06", None)],
+)  # fmt: skip
+def test_azure_retirements_of_o_series_and_gpt5_keep_both_table_revisions(name, newest, older, replacement):
+    azure = lookup(name).lifecycle_on("azure")
+    assert azure.retires.value == newest and azure.retires.default.source.as_of == "2026-09-02"
+    assert azure.retires.disputed == (older is not None)
+    assert {c.value for c in azure.retires.claims} == {newest} | ({older} if older else set())
+    assert azure.replacement == replacement
+    warning = lifecycle_warning(name, TODAY, provider="azure")
+    if newest < TODAY:
+        assert warning and f"retired on azure on {newest}" in warning
+    else:
+        assert warning is None  # 2027-02-09 is more than 60 days after 2026-12-07
 
 
 def test_gpt56_original_over_30000_patches_is_flagged_and_unknown_size_is_bounded():

@@ -15,7 +15,7 @@ from vizlab.errors import UnknownModelError
 from pathlib import Path
 from typing import Any
 
-from vizlab.local.config import DEFAULT_MAX_CONCURRENCY
+from vizlab.local.config import DEFAULT_DEPLOYMENTS, DEFAULT_MAX_CONCURRENCY
 from vizlab.local.memory import release_free_memory
 from vizlab.local.server import LocalBackend, require_loopback
 from vizlab.models.registry import lifecycle_warning
@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--deployment", action="append", dest="deployments", metavar="NAME[=MODEL]",
         help="a deployment to serve, NAME=MODEL for a registry model (e.g. reasoner=o4-mini; a bare NAME "
-        "is gpt-4o-class unless it names a model); repeat for several (default: gpt-5.4, gpt-4o, gpt-4o-mini)",
+        f"is gpt-4o-class unless it names a model); repeat for several (default: {', '.join(DEFAULT_DEPLOYMENTS)})",
     )
     p.add_argument(
         "--billing-rules", default=None, metavar="PROFILE",

@@ -51,7 +51,17 @@ AZURE_GPT4_SERIES = Source(
 AZURE_TABLE_0902 = Source(
     "Azure 'Model retirement schedule - Microsoft Foundry' (learn.microsoft.com/azure/foundry/openai/concepts/"
     "model-retirement-schedule, ms.date 2026-09-02, stored copy): gpt-4.1, gpt-4.1-mini, gpt-4.1-nano 2025-04-14 "
-    "'Legacy', retirement 2027-04-14", "2026-09-02",
+    "'Legacy', retirement 2027-04-14; gpt-5.6-luna, -sol, -terra 2026-07-09 GA, retirement 2028-01-11; gpt-5, -mini, "
+    "-nano 2025-08-07 GA, retirement 2027-02-09; o1 2024-12-17 Deprecated and o1-pro 2025-03-19 / o3 2025-04-16 GA, "
+    "retirement 2026-10-21 -> gpt-5.6-sol; o3-mini 2025-01-31 Deprecated 2026-10-01 -> o4-mini; o4-mini 2025-04-16 "
+    "Deprecated 2026-10-16; no GPT-6 rows", "2026-09-02",
+)  # fmt: skip
+AZURE_TABLE_0707 = Source(
+    "the same retirement table one revision earlier (MicrosoftDocs/azure-ai-docs articles/foundry/openai/includes/"
+    "concepts-model-retirement-schedule-content.md, ms.date 2026-07-07, stored copy): gpt-5, -mini, -nano 2025-08-07 "
+    "GA, retirement 2027-02-06; o1 2024-12-17 Deprecated 2026-09-16; o1-pro 2025-03-19 GA 2026-09-18; o3 2025-04-16 GA "
+    "2026-10-16; o3-mini 2025-01-31 Deprecated 2026-10-01 -> o4-mini; o4-mini 2025-04-16 Deprecated 2026-10-16; no "
+    "gpt-5.6 rows", "2026-07-07",
 )  # fmt: skip
 AZURE_GPT4O_2027 = Source(
     "a 2026-10 post moving Azure's gpt-4o retirement to 2027-04-14, as cited in issue 19", "2026-10",
@@ -92,6 +102,24 @@ def _azure_ga(since: str | None = None) -> Lifecycle:
     return Lifecycle("azure", _GA_AZ, AZURE_MODELS_2604, since=since)
 
 
+def _azure_table(status: str, since: str, *dates: tuple[str, Source], replacement: str | None = None) -> Lifecycle:
+    """A lifecycle read from Azure's retirement table (2026-09-02); the stage is the table's, as of that copy."""
+    return Lifecycle("azure", status, AZURE_TABLE_0902, since=since, retires=_dates(*dates), replacement=replacement)
+
+
+# gpt-5.6 tiers: GA on Azure since 2026-07-09, retiring 2028-01-11 (AZURE_TABLE_0902; the 07-07 copy lists no gpt-5.6).
+_AZURE_56 = _azure_table(_GA_AZ, "2026-07-09", ("2028-01-11", AZURE_TABLE_0902))
+# gpt-5 family: 2027-02-09 in the 09-02 table, 2027-02-06 in the 07-07 copy (DISPUTED; the newest is the default).
+_AZURE_5 = _azure_table(_GA_AZ, "2025-08-07", ("2027-02-09", AZURE_TABLE_0902), ("2027-02-06", AZURE_TABLE_0707))
+# o-series: the 09-02 table moved o1 / o1-pro / o3 to 2026-10-21 (07-07: 09-16 / 09-18 / 10-16); all past by 2026-12-07.
+_AZURE_O_1021 = {
+    name: _azure_table(status, since, ("2026-10-21", AZURE_TABLE_0902), (earlier, AZURE_TABLE_0707),
+                       replacement="gpt-5.6-sol")
+    for name, status, since, earlier in (("o1", "deprecated", "2024-12-17", "2026-09-16"),
+                                         ("o1-pro", _GA_AZ, "2025-03-19", "2026-09-18"),
+                                         ("o3", _GA_AZ, "2025-04-16", "2026-10-16"))
+}  # fmt: skip
+
 _OPENAI_4x = Lifecycle("openai", "deprecated", OPENAI_0114, retires=_dates(("2027-01-14", OPENAI_0114)),
                        replacement="gpt-6-luna")  # fmt: skip
 _OPENAI_1211 = Lifecycle("openai", "deprecated", OPENAI_1211, retires=_dates(("2026-12-11", OPENAI_1211)))
@@ -120,16 +148,25 @@ LIFECYCLES: Mapping[str, Mapping[str, Lifecycle]] = MappingProxyType({
         "openai": Lifecycle("openai", "retired", OPENAI_0422, retires=_dates(("2026-10-23", OPENAI_0422)),
                             replacement="gpt-4.1-mini",
                             note="the stored excerpt shows the gpt-4-0613 | gpt-4 row; gpt-4-turbo reported offline")}),
-    "gpt-5": MappingProxyType({"azure": _azure_ga("2025-08-07"), "openai": _OPENAI_1211}),
-    "gpt-5-mini": MappingProxyType({"azure": _azure_ga("2025-08-07"), "openai": _OPENAI_1211}),
-    "gpt-5-nano": MappingProxyType({"azure": _azure_ga("2025-08-07"), "openai": _OPENAI_1211}),
-    "o3": MappingProxyType({"openai": _OPENAI_1211}),
+    "gpt-5": MappingProxyType({"azure": _AZURE_5, "openai": _OPENAI_1211}),
+    "gpt-5-mini": MappingProxyType({"azure": _AZURE_5, "openai": _OPENAI_1211}),
+    "gpt-5-nano": MappingProxyType({"azure": _AZURE_5, "openai": _OPENAI_1211}),
+    "o1": MappingProxyType({"azure": _AZURE_O_1021["o1"]}),
+    "o1-pro": MappingProxyType({"azure": _AZURE_O_1021["o1-pro"]}),
+    "o3": MappingProxyType({"azure": _AZURE_O_1021["o3"], "openai": _OPENAI_1211}),
+    "o3-mini": MappingProxyType({"azure": _azure_table("deprecated", "2025-01-31", ("2026-10-01", AZURE_TABLE_0902),
+                                                       ("2026-10-01", AZURE_TABLE_0707), replacement="o4-mini")}),
+    "o4-mini": MappingProxyType({"azure": _azure_table("deprecated", "2025-04-16", ("2026-10-16", AZURE_TABLE_0902),
+                                                       ("2026-10-16", AZURE_TABLE_0707))}),
     "gpt-5.1": MappingProxyType({"azure": _azure_ga("2025-11-13")}),
     "gpt-5.2": MappingProxyType({"azure": _azure_ga("2025-12-11")}),
     "gpt-5.4": MappingProxyType({"azure": _azure_ga("2026-03")}),
     "gpt-5.4-mini": MappingProxyType({"azure": _azure_ga("2026-03")}),
     "gpt-5.4-nano": MappingProxyType({"azure": _azure_ga("2026-03")}),
     "gpt-5.5": MappingProxyType({"azure": _azure_ga("2026-04")}),
+    "gpt-5.6-sol": MappingProxyType({"azure": _AZURE_56}),
+    "gpt-5.6-terra": MappingProxyType({"azure": _AZURE_56}),
+    "gpt-5.6-luna": MappingProxyType({"azure": _AZURE_56}),
     "computer-use-preview": MappingProxyType({
         "openai": Lifecycle("openai", "retired", OPENAI_0422, retires=_dates(("2026-07-23", OPENAI_0422)),
                             replacement="gpt-5.4-mini")}),

@@ -166,7 +166,7 @@ def lifecycle_warning(model: str, today: str | _dt.date | None = None, provider:
     Disputed dates warn when any source's date is past, and say which source says what.
 
     >>> print(lifecycle_warning("gpt-5-mini", "2026-12-07", "openai"))  # doctest: +ELLIPSIS
-    gpt-5-mini retires on openai on 2026-12-11 (in 4 days) (source dated ...). Replacement: gpt-5.5...
+    gpt-5-mini retires on openai on 2026-12-11 (in 4 days) (source dated ...). Replacement: gpt-5.6-luna...
     """
     info = lookup(model)
     when = _today(today)
@@ -198,32 +198,48 @@ def lifecycle_warning(model: str, today: str | _dt.date | None = None, provider:
 
 DEFAULT_LOCAL_RULE = (
     "the newest (by release on Azure) generally available vision reasoning model on Azure whose image rule is "
-    "published (verified), not past a retirement date on Azure; rule stated 2026-12-07"
+    "published (verified), not past a retirement date on Azure; among models released the same day, the one with "
+    "the lowest default input price (what a room on a budget deploys), then by name; rule stated 2026-12-07"
 )
 
 
-def default_local_model(today: str | _dt.date | None = None) -> str:
-    """The built-in backend's default deployment model, by :data:`DEFAULT_LOCAL_RULE`.
-
-    >>> default_local_model("2026-12-07")
-    'gpt-5.5'
-    """
-    when = _today(today)
-    best: tuple[str, str] | None = None
+def _default_candidates(when: _dt.date) -> Iterator[tuple[_dt.date, ModelInfo]]:
+    """(release on Azure, model) for every model the rule admits on ``when``."""
     for info in _FAMILIES.values():
         azure = info.lifecycles.get("azure")
         if not (info.vision and info.reasoning and azure is not None and azure.source.verified):
             continue
         if azure.status != "generally-available" or "image_rule" in info.unverified() or azure.since is None:
             continue
+        if _as_date(azure.since) > when:  # not yet released on Azure on that day
+            continue
         if azure.retires is not None and any(_as_date(c.value) <= when for c in azure.retires.claims):
             continue
-        if best is None or (azure.since, info.name) > best:
-            best = (azure.since, info.name)
-    if best is None:
+        yield _as_date(azure.since), info
+
+
+def default_local_model(today: str | _dt.date | None = None) -> str:
+    """The built-in backend's default deployment model, by :data:`DEFAULT_LOCAL_RULE`.
+
+    On 2026-12-07 the newest are gpt-5.6 luna, sol and terra, all GA on Azure since 2026-07-09
+    (Azure's retirement table, ms.date 2026-09-02), all with the guide's verified gpt-5.6 image
+    rule; luna is the cheapest (input 0.20 per 1M against terra 2.00 and sol 5.00 list), so it
+    wins. No stored source puts a GPT-6 model GA on Azure by then (that table lists none; a PTU
+    sizing page of 2026-09-23 lists gpt-6-sol and gpt-6-astra without a stage), and GPT-6 image
+    rules are UNVERIFIED, so the rule skips them. Before the gpt-5.6 release it was gpt-5.5.
+
+    >>> default_local_model("2026-12-07"), default_local_model("2026-07-01")
+    ('gpt-5.6-luna', 'gpt-5.5')
+    """
+    when = _today(today)
+    found = list(_default_candidates(when))
+    if not found:
         raise UnknownModelError(f"no model in the registry meets the default rule ({DEFAULT_LOCAL_RULE})",
                                 model="", known=known_names())  # fmt: skip
-    return best[1]
+    newest = max(since for since, _ in found)
+    inf = float("inf")
+    same_day = [info for since, info in found if since == newest]
+    return min(same_day, key=lambda i: (i.prices.input if i.prices.input is not None else inf, i.name)).name
 
 
 def _check_table() -> None:
