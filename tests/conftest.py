@@ -42,6 +42,16 @@ def stop_shared_backends_at_exit() -> Iterator[None]:
     shutil.rmtree(SHARED_STATE_DIR, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def count_here_after_each_test() -> Iterator[None]:
+    """A test that reaches a shared backend lets it count text (vizlab.tokens.text.use_count_service);
+    the next test starts counting in this process again, as a fresh kernel would."""
+    yield
+    from vizlab.tokens.text import use_count_service
+
+    use_count_service(None)
+
+
 @pytest.fixture
 def real_env_selection(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let connect() choose from the variables a test sets (no forced built-in backend)."""

