@@ -142,6 +142,7 @@ import json, vizlab, vizlab.datasets
 from vizlab.tokens.text import build_encoding, count_service
 from vizlab.tokens.request import estimate_request
 client = vizlab.connect(verbose=False, env_file=None)
+estimate_request([], model="gpt-5.4")  # no text at all: nothing to count, nothing to build
 part = vizlab.image_part(vizlab.datasets.colour_card("red"), detail="low")
 reply = client.chat([{"role": "user", "content": [{"type": "text", "text": "Which colour?"}, part]}], max_tokens=400)
 est = estimate_request([{"role": "user", "content": "How many tokens is this sentence?"}], model="gpt-5.4")

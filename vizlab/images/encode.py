@@ -160,7 +160,7 @@ class EncodedImage:
         """
         detail = _check_detail(detail)
         if self.measured:  # the size is the one read from these bytes: the estimate need not read it again
-            return ImagePart(self, detail)
+            return ImagePart.of(self, detail)
         return {"type": "image_url", "image_url": {"url": self.data_url, "detail": detail}}
 
 
@@ -173,18 +173,32 @@ class ImagePart(dict[str, Any]):
     not read it (:attr:`EncodedImage.measured`). The request estimate takes ``size`` only while the
     part still holds that very string, instead of decoding the data URL to read the header again.
 
+    Built by :meth:`of`; constructed like a dict (``ImagePart(pairs)``, as ``dataclasses.asdict``
+    and ``copy`` do) it carries no size, so the estimate reads the header as for any dict.
+
     >>> img = EncodedImage(b"...", "image/png", 3, 2, "x", 3, 2, measured=True)
-    >>> part = ImagePart(img, "low")
+    >>> part = ImagePart.of(img, "low")
     >>> part == {"type": "image_url", "image_url": {"url": img.data_url, "detail": "low"}}, part.size
     (True, (3, 2))
+    >>> ImagePart(part).size is None
+    True
     """
 
     __slots__ = ("url", "size")
 
-    def __init__(self, image: EncodedImage, detail: str) -> None:
-        self.url: str = image.data_url  # built here, once: the string the estimate checks by identity
-        self.size: tuple[int, int] | None = (image.width, image.height) if image.measured else None
-        super().__init__(type="image_url", image_url={"url": self.url, "detail": detail})
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.url: str | None = None
+        self.size: tuple[int, int] | None = None
+
+    @classmethod
+    def of(cls, image: EncodedImage, detail: str) -> ImagePart:
+        """The part for ``image`` at ``detail``, carrying the size the encoder read (if it did)."""
+        url = image.data_url  # built here, once: the string the estimate checks by identity
+        part = cls(type="image_url", image_url={"url": url, "detail": detail})
+        part.url = url
+        part.size = (image.width, image.height) if image.measured else None
+        return part
 
 
 # --- public functions ---------------------------------------------------------------------------

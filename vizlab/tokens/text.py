@@ -201,8 +201,10 @@ def count_service() -> CountService | None:
 
 def count_texts(texts: Sequence[str], encoding: str) -> list[int]:
     """Tokens in each of ``texts`` in ``encoding`` (``o200k_base`` / ``cl100k_base``), in one call."""
+    if not texts:
+        return []
     service = _counting.service
-    if service is None or not texts:
+    if service is None:
         counter = build_encoding(encoding)
         return [len(counter.encode_ordinary(t)) for t in texts]
     known, missing = _counting.remembered(encoding, texts)
