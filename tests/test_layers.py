@@ -127,7 +127,7 @@ LAYERS = [
     ("vizlab.tokens",),
     ("vizlab.conversation", "vizlab.datasets", "vizlab.document_samples"),
     ("vizlab.local",),
-    ("vizlab.client",),
+    ("vizlab.client", "vizlab.kernel"),
     ("vizlab.batch",),
     ("vizlab.experiments", "vizlab.plots"),
     ("vizlab.widgets", "vizlab.room"),

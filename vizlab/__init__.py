@@ -8,6 +8,8 @@ The public API is listed here explicitly; anything not imported here is internal
 
 from __future__ import annotations
 
+import sys
+
 from vizlab import errors, models
 from vizlab.client.core import Client, connect
 from vizlab.client.replies import Reply, ReplyStream
@@ -25,6 +27,11 @@ from vizlab.tokens.text import count_text_tokens
 from vizlab.tokens.usage import Usage
 
 __version__ = "0.1.0"
+
+if "IPython" in sys.modules:  # in a kernel: hand freed memory back after each cell
+    from vizlab.kernel import install_trim
+
+    install_trim()
 
 __all__ = [
     "__version__",
