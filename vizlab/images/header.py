@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Callable
 from typing import NamedTuple
 
-__all__ = ["HEAD_BYTES", "MAX_SCAN_BYTES", "HeaderSize", "read_header_size", "read_fd_header_size", "read_view_header_size"]
+__all__ = ["HEAD_BYTES", "MAX_SCAN_BYTES", "READ_AHEAD", "HeaderSize", "read_header_size", "read_fd_header_size", "read_view_header_size"]
 
 # Format facts: JPEG markers ITU-T T.81 (1992) Table B.1 (SOF0-SOF15 except C4 DHT, C8 JPG, CC DAC);
 # PNG IHDR/eXIf: PNG Specification 3rd edition (W3C, 2025) 11.2.1 and 11.3.3.5; GIF89a (1990)
@@ -26,6 +26,7 @@ __all__ = ["HEAD_BYTES", "MAX_SCAN_BYTES", "HeaderSize", "read_header_size", "re
 # WebPImagePlugin _get_size, BmpImagePlugin, Image.getexif), read 2026-12-02.
 HEAD_BYTES = 4096  # one read: holds the header of nearly every PNG, GIF, WEBP, BMP and TIFF
 MAX_SCAN_BYTES = 1 << 20  # JPEG segments / WEBP chunks walked past before giving up (to Pillow)
+READ_AHEAD = 1024  # read past what was asked whenever reading past HEAD_BYTES (see _Window)
 
 _XMP_ORIENTATION = re.compile(rb'tiff:Orientation(="|>)([0-9])')  # Pillow's own pattern
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
@@ -63,21 +64,20 @@ def read_header_size(head: bytes, fetch: Fetch | None = None) -> HeaderSize | No
     >>> read_header_size(png)
     HeaderSize(width=640, height=480, orientation=1)
     """
-    if fetch is None:
-        fetch = _slicer(head)
+    src = _Window(head, fetch)
     try:
         if head[:3] == b"\xff\xd8\xff":
-            return _jpeg(head, fetch)
+            return _jpeg(src)
         if head[:8] == b"\x89PNG\r\n\x1a\n":
-            return _png(head, fetch)
+            return _png(src)
         if head[:6] in (b"GIF87a", b"GIF89a"):
-            return _gif(head, fetch)
+            return _gif(src)
         if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-            return _webp(head, fetch)
+            return _webp(src)
         if head[:2] == b"BM":
             return _bmp(head)
         if head[:4] in (b"II*\x00", b"MM\x00*"):
-            return _tiff(head, fetch)
+            return _tiff(src)
     except (struct.error, IndexError, ValueError):
         return None
     return None
@@ -106,14 +106,35 @@ def _fd_reader(fd: int) -> Fetch:  # pragma: no cover - Windows (no pread)
     return seek_and_read
 
 
-def _slicer(data: bytes) -> Fetch:
-    return lambda offset, size: data[offset : offset + size]
+class _Window:
+    """The file as the parsers read it: ``head``, then one block fetched past it at a time.
 
+    Why: a syscall costs more than copying a kilobyte, and what is read past the head comes in
+    runs (a WEBP's EXIF and XMP chunks at the end, a JPEG's DQT and SOF after a big APP
+    segment), so each fetch takes :data:`READ_AHEAD` bytes more than asked and the next small
+    read is usually a slice of it. Skipped segments are never fetched (only their headers).
+    """
 
-def _read(head: bytes, fetch: Fetch, offset: int, size: int) -> bytes:
-    if offset + size <= len(head):
-        return head[offset : offset + size]
-    return fetch(offset, size)
+    __slots__ = ("head", "_fetch", "_start", "_block")
+
+    def __init__(self, head: bytes, fetch: Fetch | None) -> None:
+        self.head = head
+        self._fetch = fetch
+        self._start = len(head)
+        self._block = b""
+
+    def read(self, offset: int, size: int) -> bytes:
+        """``size`` bytes at ``offset`` (fewer at the end of the file)."""
+        end = offset + size
+        if end <= len(self.head):
+            return self.head[offset:end]
+        start = self._start
+        if start <= offset and end <= start + len(self._block):
+            return self._block[offset - start : end - start]
+        if self._fetch is None:
+            return self.head[offset:end]
+        self._start, self._block = offset, self._fetch(offset, size + READ_AHEAD)
+        return self._block[:size]
 
 
 # --- EXIF orientation ---------------------------------------------------------------------------
@@ -161,12 +182,12 @@ def _xmp_orientation(xmp: bytes) -> int | None:
 # --- the formats --------------------------------------------------------------------------------
 
 
-def _jpeg(head: bytes, fetch: Fetch) -> HeaderSize | None:
+def _jpeg(src: _Window) -> HeaderSize | None:
     pos = 2
     exif: bytes | None = None
     xmp: bytes | None = None
     while pos < MAX_SCAN_BYTES:
-        marker = _read(head, fetch, pos, 4)
+        marker = src.read(pos, 4)
         if len(marker) < 4 or marker[0] != 0xFF:
             return None
         code = marker[1]
@@ -182,7 +203,7 @@ def _jpeg(head: bytes, fetch: Fetch) -> HeaderSize | None:
         if length < 2:
             return None
         if code in _JPEG_SOF:
-            frame = _read(head, fetch, pos + 4, 5)
+            frame = src.read(pos + 4, 5)
             if len(frame) < 5:
                 return None
             height, width = struct.unpack(">HH", frame[1:5])
@@ -198,7 +219,7 @@ def _jpeg(head: bytes, fetch: Fetch) -> HeaderSize | None:
                 orientation = _xmp_orientation(xmp) or 0
             return HeaderSize(width, height, orientation or 1)
         if code == 0xE1:
-            body = _read(head, fetch, pos + 4, length - 2)
+            body = src.read(pos + 4, length - 2)
             if len(body) < length - 2:
                 return None
             if body[:6] == b"Exif\x00\x00":
@@ -211,52 +232,58 @@ def _jpeg(head: bytes, fetch: Fetch) -> HeaderSize | None:
     return None
 
 
-def _png(head: bytes, fetch: Fetch) -> HeaderSize | None:
-    ihdr = _read(head, fetch, 8, 25)
-    if len(ihdr) < 25 or ihdr[4:8] != b"IHDR" or struct.unpack(">I", ihdr[:4])[0] != 13:
+def _png(src: _Window) -> HeaderSize | None:
+    """IHDR's size, with the orientation of the chunks before the pixel data (where Pillow's
+    open stops, and where the spec puts eXIf). Every chunk's CRC is checked, as Pillow's
+    ``ChunkStream.crc`` does for ancillary chunks too unless ``LOAD_TRUNCATED_IMAGES`` is set."""
+    ihdr = src.read(8, 25)
+    if len(ihdr) < 25:
         return None
-    if zlib.crc32(ihdr[4:21]) != struct.unpack(">I", ihdr[21:25])[0]:
+    length, kind, width, height = _PNG_IHDR.unpack_from(ihdr)
+    if length != 13 or kind != b"IHDR" or zlib.crc32(ihdr[4:21]) != _U32_BE.unpack_from(ihdr, 21)[0]:
         return None  # Pillow refuses a bad header checksum
-    width, height = struct.unpack(">II", ihdr[8:16])
     if width == 0 or height == 0:
         return None
     exif: int | None = None  # the orientation of an eXIf chunk or a raw EXIF profile (0: no tag)
     xmp = 0
     pos = 33
-    while pos < MAX_SCAN_BYTES:  # chunks before the pixel data: where Pillow's open finds EXIF
-        chunk = _read(head, fetch, pos, 8)
-        if len(chunk) < 8:
+    while pos < MAX_SCAN_BYTES:
+        head = src.read(pos, 8)
+        if len(head) < 8:
             return None
-        size = struct.unpack(">I", chunk[:4])[0]
-        kind = chunk[4:8]
-        if kind in (b"IDAT", b"IEND", b"fdAT"):
+        size, kind = _PNG_CHUNK.unpack(head)
+        if kind in _PNG_PIXELS:
             return HeaderSize(width, height, exif or xmp or 1)
-        body = _read(head, fetch, pos + 8, size + 4)
-        if len(body) < size + 4 or zlib.crc32(body[:size], zlib.crc32(kind)) != struct.unpack(">I", body[size:])[0]:
+        chunk = src.read(pos + 4, size + 8)  # type, data, CRC (which covers type and data)
+        if len(chunk) < size + 8 or zlib.crc32(chunk[: size + 4]) != _U32_BE.unpack_from(chunk, size + 4)[0]:
             return None
-        if kind == b"eXIf" or (kind in _PNG_TEXT and exif is None):
-            found = _exif_orientation(body[:size]) if kind == b"eXIf" else _png_text_orientation(kind, body[:size])
-            if found is None:
+        if kind == b"eXIf":
+            exif = _exif_orientation(chunk[4 : size + 4])
+            if exif is None:
                 return None
-            if kind == b"eXIf" or found != _NOT_EXIF:
-                exif = found
-        if kind in _PNG_TEXT and not xmp:
-            xmp = _png_xmp_orientation(kind, body[:size])
+        elif kind in _PNG_TEXT:
+            keyword, _, rest = chunk[4 : size + 4].partition(b"\x00")
+            if keyword == _PNG_EXIF_KEY and exif is None:
+                exif = _png_exif_text_orientation(kind, rest)
+                if exif is None:
+                    return None
+            elif keyword == _PNG_XMP_KEY and not xmp:
+                xmp = _png_xmp_orientation(kind, rest)
         pos += 12 + size
     return None
 
 
-_NOT_EXIF = -1  # a text chunk that holds no EXIF profile
+_PNG_IHDR = struct.Struct(">I4sII")
+_PNG_CHUNK = struct.Struct(">I4s")
+_U32_BE = struct.Struct(">I")
+_PNG_PIXELS = (b"IDAT", b"IEND", b"fdAT")
 _PNG_EXIF_KEY = b"Raw profile type exif"
 _PNG_XMP_KEY = b"XML:com.adobe.xmp"
 
 
-def _png_text(kind: bytes, body: bytes, wanted: bytes) -> bytes | None:
-    """The text of a tEXt, zTXt or iTXt chunk whose keyword is ``wanted`` (None otherwise),
-    as Pillow's PngImagePlugin reads it (compressed text inflated, within MAX_SCAN_BYTES)."""
-    keyword, _, rest = body.partition(b"\x00")
-    if keyword != wanted:
-        return None
+def _png_text(kind: bytes, rest: bytes) -> bytes | None:
+    """The text of a tEXt, zTXt or iTXt chunk (``rest``: what follows its keyword and NUL), as
+    Pillow's PngImagePlugin reads it (compressed text inflated, within MAX_SCAN_BYTES)."""
     if kind == b"tEXt":
         return rest
     if kind == b"zTXt":
@@ -277,12 +304,12 @@ def _inflate(data: bytes) -> bytes | None:
     return out if inflater.eof else None
 
 
-def _png_text_orientation(kind: bytes, body: bytes) -> int | None:
+def _png_exif_text_orientation(kind: bytes, rest: bytes) -> int | None:
     """Orientation from a "Raw profile type exif" text chunk (ImageMagick's hex dump, which
-    Pillow's getexif reads); :data:`_NOT_EXIF` for any other text chunk, None if unreadable."""
-    text = _png_text(kind, body, _PNG_EXIF_KEY)
+    Pillow's getexif reads); 0 without the tag, None if unreadable."""
+    text = _png_text(kind, rest)
     if text is None:
-        return None if body.partition(b"\x00")[0] == _PNG_EXIF_KEY else _NOT_EXIF
+        return None
     try:
         raw = bytes.fromhex("".join(text.decode("latin-1").split("\n")[3:]))
     except ValueError:
@@ -290,32 +317,32 @@ def _png_text_orientation(kind: bytes, body: bytes) -> int | None:
     return _exif_orientation(raw)
 
 
-def _png_xmp_orientation(kind: bytes, body: bytes) -> int:
+def _png_xmp_orientation(kind: bytes, rest: bytes) -> int:
     """tiff:Orientation in an XMP text chunk (0 when absent), as Pillow's getexif falls back to."""
-    text = _png_text(kind, body, _PNG_XMP_KEY)
+    text = _png_text(kind, rest)
     return (_xmp_orientation(text) or 0) if text else 0
 
 
-def _gif(head: bytes, fetch: Fetch) -> HeaderSize | None:
-    screen = _read(head, fetch, 6, 7)
+def _gif(src: _Window) -> HeaderSize | None:
+    screen = src.read(6, 7)
     if len(screen) < 7:
         return None
     width, height = struct.unpack("<HH", screen[:4])
     flags = screen[4]
     pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
     while pos < MAX_SCAN_BYTES:
-        introducer = _read(head, fetch, pos, 1)
+        introducer = src.read(pos, 1)
         if introducer == b"!":  # extension: label, then sub-blocks until a zero length
             pos += 2
             while True:
-                length = _read(head, fetch, pos, 1)
+                length = src.read(pos, 1)
                 if not length:
                     return None
                 pos += 1 + length[0]
                 if length[0] == 0:
                     break
         elif introducer == b",":  # the first frame: Pillow grows the size to hold it
-            desc = _read(head, fetch, pos + 1, 8)
+            desc = src.read(pos + 1, 8)
             if len(desc) < 8:
                 return None
             x0, y0, w, h = struct.unpack("<HHHH", desc)
@@ -328,7 +355,8 @@ def _gif(head: bytes, fetch: Fetch) -> HeaderSize | None:
     return None
 
 
-def _webp(head: bytes, fetch: Fetch) -> HeaderSize | None:
+def _webp(src: _Window) -> HeaderSize | None:
+    head = src.head
     kind = head[12:16]
     if kind == b"VP8 ":
         if len(head) < 30 or head[23:26] != b"\x9d\x01\x2a":
@@ -347,7 +375,7 @@ def _webp(head: bytes, fetch: Fetch) -> HeaderSize | None:
         height = int.from_bytes(head[27:30], "little") + 1
         size = HeaderSize(width, height)
         if head[20] & 0x0C:  # EXIF or XMP: walk the chunk headers to them
-            return _webp_orientation(head, fetch, size)
+            return _webp_orientation(src, size)
     else:
         return None
     if size.width == 0 or size.height == 0:
@@ -355,23 +383,23 @@ def _webp(head: bytes, fetch: Fetch) -> HeaderSize | None:
     return size
 
 
-def _webp_orientation(head: bytes, fetch: Fetch, size: HeaderSize) -> HeaderSize | None:
+def _webp_orientation(src: _Window, size: HeaderSize) -> HeaderSize | None:
     """``size`` with the orientation of the EXIF chunk, else of the XMP chunk (as Pillow's
     getexif falls back to XMP); EXIF is usually the last chunk, so only chunk headers are read."""
-    end = 8 + struct.unpack("<I", head[4:8])[0]
+    end = 8 + struct.unpack("<I", src.head[4:8])[0]
     pos = 12
     steps = 0
     exif: int | None = None
     xmp = 0
     while pos + 8 <= end and steps < 100_000:
-        chunk = _read(head, fetch, pos, 8)
+        chunk = src.read(pos, 8)
         if len(chunk) < 8:
             return None
         length = struct.unpack("<I", chunk[4:8])[0]
         if chunk[:4] in (b"EXIF", b"XMP "):
             if length > MAX_SCAN_BYTES:
                 return None
-            body = _read(head, fetch, pos + 8, length)
+            body = src.read(pos + 8, length)
             if len(body) < length:
                 return None
             if chunk[:4] == b"EXIF" and exif is None:
@@ -407,14 +435,15 @@ def _bmp(head: bytes) -> HeaderSize | None:
     return HeaderSize(width, height)
 
 
-def _tiff(head: bytes, fetch: Fetch) -> HeaderSize | None:
+def _tiff(src: _Window) -> HeaderSize | None:
+    head = src.head
     e = "<" if head[:2] == b"II" else ">"
     ifd = struct.unpack(e + "I", head[4:8])[0]
-    count_raw = _read(head, fetch, ifd, 2)
+    count_raw = src.read(ifd, 2)
     if len(count_raw) < 2:
         return None
     count = struct.unpack(e + "H", count_raw)[0]
-    table = _read(head, fetch, ifd + 2, 12 * count)
+    table = src.read(ifd + 2, 12 * count)
     if len(table) < 12 * count:
         return None
     values: dict[int, int] = {}
