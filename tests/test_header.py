@@ -4,6 +4,7 @@ answer goes to Pillow. Every expected size is Pillow's full decode with its EXIF
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -64,8 +65,9 @@ class Reads:
 
 
 def _parse(data: bytes) -> tuple[imageheader.HeaderSize | None, Reads]:
+    """The header as a file is read (read_fd_header_size's read_ahead), counting what is fetched."""
     reads = Reads(data)
-    return imageheader.read_header_size(data[: imageheader.HEAD_BYTES], reads), reads
+    return imageheader.read_header_size(data[: imageheader.HEAD_BYTES], imageheader.read_ahead(reads)), reads
 
 
 def _itxt(keyword: bytes, text: bytes) -> bytes:
@@ -154,6 +156,35 @@ def test_webp_exif_and_xmp_at_the_end_cost_one_read() -> None:
     assert parsed.displayed == _decoded(data)
     assert len(reads.calls) == 1, reads.calls
     assert imageheader.read_header_size(data[:-10], Reads(data[:-10])) is None  # truncated XMP: Pillow decides
+
+
+def test_read_ahead_answers_from_its_block_and_refetches_outside_it() -> None:
+    data = bytes(range(256)) * 40
+    reads = Reads(data)
+    fetch = imageheader.read_ahead(reads)
+    assert fetch(5000, 8) == data[5000:5008]
+    assert fetch(5008, 100) == data[5008:5108] and fetch(4990, 4) == data[4990:4994]  # after, then before
+    assert fetch(10_230, 100) == data[10_230:]  # past the end: fewer bytes, as a file read gives
+    assert reads.calls == [(5000, 8 + imageheader.READ_AHEAD), (4990, 4 + imageheader.READ_AHEAD), (10_230, 100 + imageheader.READ_AHEAD)]
+
+
+@pytest.mark.parametrize("kind", ["png-big-itxt", "webp-tail", "jpeg-comment"])
+def test_files_read_through_the_fd_give_the_same_answer(kind: str, tmp_path: Path) -> None:
+    if kind == "png-big-itxt":
+        data = _png_after_ihdr(_itxt(b"XML:com.adobe.xmp", _xmp(None, padding=9000)) + _chunk(b"eXIf", _exif(6)))
+    elif kind == "webp-tail":
+        data = _save(Image.effect_noise((300, 200), 80).convert("RGB"), "WEBP", quality=90, exif=_exif(5), xmp=_xmp(3))
+    else:
+        data = _save(Image.new("RGB", (64, 48)), "JPEG", exif=_exif(7), comment=b"c" * 30_000)
+    path = tmp_path / "image"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        from_file = imageheader.read_fd_header_size(fd)
+    finally:
+        os.close(fd)
+    assert from_file is not None and from_file == imageheader.read_header_size(data)
+    assert from_file.displayed == _decoded(data) == image_size(path)
 
 
 # --- JPEG -------------------------------------------------------------------------------------

@@ -16,7 +16,16 @@ import zlib
 from collections.abc import Callable
 from typing import NamedTuple
 
-__all__ = ["HEAD_BYTES", "MAX_SCAN_BYTES", "READ_AHEAD", "HeaderSize", "read_header_size", "read_fd_header_size", "read_view_header_size"]
+__all__ = [
+    "HEAD_BYTES",
+    "MAX_SCAN_BYTES",
+    "READ_AHEAD",
+    "HeaderSize",
+    "read_ahead",
+    "read_header_size",
+    "read_fd_header_size",
+    "read_view_header_size",
+]
 
 # Format facts: JPEG markers ITU-T T.81 (1992) Table B.1 (SOF0-SOF15 except C4 DHT, C8 JPG, CC DAC);
 # PNG IHDR/eXIf: PNG Specification 3rd edition (W3C, 2025) 11.2.1 and 11.3.3.5; GIF89a (1990)
@@ -26,7 +35,7 @@ __all__ = ["HEAD_BYTES", "MAX_SCAN_BYTES", "READ_AHEAD", "HeaderSize", "read_hea
 # WebPImagePlugin _get_size, BmpImagePlugin, Image.getexif), read 2026-12-02.
 HEAD_BYTES = 4096  # one read: holds the header of nearly every PNG, GIF, WEBP, BMP and TIFF
 MAX_SCAN_BYTES = 1 << 20  # JPEG segments / WEBP chunks walked past before giving up (to Pillow)
-READ_AHEAD = 1024  # read past what was asked whenever reading past HEAD_BYTES (see _Window)
+READ_AHEAD = 1024  # bytes read past what a file read asks for (see read_ahead)
 
 _XMP_ORIENTATION = re.compile(rb'tiff:Orientation(="|>)([0-9])')  # Pillow's own pattern
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
@@ -64,20 +73,21 @@ def read_header_size(head: bytes, fetch: Fetch | None = None) -> HeaderSize | No
     >>> read_header_size(png)
     HeaderSize(width=640, height=480, orientation=1)
     """
-    src = _Window(head, fetch)
+    if fetch is None:
+        fetch = _slicer(head)
     try:
         if head[:3] == b"\xff\xd8\xff":
-            return _jpeg(src)
+            return _jpeg(head, fetch)
         if head[:8] == b"\x89PNG\r\n\x1a\n":
-            return _png(src)
+            return _png(head, fetch)
         if head[:6] in (b"GIF87a", b"GIF89a"):
-            return _gif(src)
+            return _gif(head, fetch)
         if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-            return _webp(src)
+            return _webp(head, fetch)
         if head[:2] == b"BM":
             return _bmp(head)
         if head[:4] in (b"II*\x00", b"MM\x00*"):
-            return _tiff(src)
+            return _tiff(head, fetch)
     except (struct.error, IndexError, ValueError):
         return None
     return None
@@ -87,8 +97,8 @@ def read_fd_header_size(fd: int) -> HeaderSize | None:
     """:func:`read_header_size` of an open file: one read of :data:`HEAD_BYTES`, then ``pread``
     for what lies further (the caller opens, checks and closes the file; OSError passes up)."""
     if _HAS_PREAD:
-        return read_header_size(os.read(fd, HEAD_BYTES), lambda offset, size: os.pread(fd, size, offset))
-    return read_header_size(os.read(fd, HEAD_BYTES), _fd_reader(fd))  # pragma: no cover - Windows
+        return read_header_size(os.read(fd, HEAD_BYTES), read_ahead(lambda offset, size: os.pread(fd, size, offset)))
+    return read_header_size(os.read(fd, HEAD_BYTES), read_ahead(_fd_reader(fd)))  # pragma: no cover - Windows
 
 
 def read_view_header_size(data: bytes | bytearray | memoryview) -> HeaderSize | None:
@@ -96,6 +106,27 @@ def read_view_header_size(data: bytes | bytearray | memoryview) -> HeaderSize | 
     if isinstance(data, bytes):
         return read_header_size(data)
     return read_header_size(bytes(data[:HEAD_BYTES]), lambda offset, size: bytes(data[offset : offset + size]))
+
+
+def read_ahead(fetch: Fetch) -> Fetch:
+    """``fetch`` reading :data:`READ_AHEAD` bytes more than asked, and answering from that block.
+
+    Why: a system call costs more than copying a kilobyte, and what lies past the head comes in
+    runs (a WEBP's EXIF then XMP chunk at the end; a JPEG's DQT then SOF after a big APP
+    segment), so the next small read is usually a slice of the last. Segments skipped over
+    are still never read. One block is kept; memory is never worth it (slicing is free there).
+    """
+    start, block = 0, b""
+
+    def read(offset: int, size: int) -> bytes:
+        nonlocal start, block
+        end = offset + size
+        if start <= offset and end <= start + len(block):
+            return block[offset - start : end - start]
+        start, block = offset, fetch(offset, size + READ_AHEAD)
+        return block[:size]
+
+    return read
 
 
 def _fd_reader(fd: int) -> Fetch:  # pragma: no cover - Windows (no pread)
@@ -106,35 +137,14 @@ def _fd_reader(fd: int) -> Fetch:  # pragma: no cover - Windows (no pread)
     return seek_and_read
 
 
-class _Window:
-    """The file as the parsers read it: ``head``, then one block fetched past it at a time.
+def _slicer(data: bytes) -> Fetch:
+    return lambda offset, size: data[offset : offset + size]
 
-    Why: a syscall costs more than copying a kilobyte, and what is read past the head comes in
-    runs (a WEBP's EXIF and XMP chunks at the end, a JPEG's DQT and SOF after a big APP
-    segment), so each fetch takes :data:`READ_AHEAD` bytes more than asked and the next small
-    read is usually a slice of it. Skipped segments are never fetched (only their headers).
-    """
 
-    __slots__ = ("head", "_fetch", "_start", "_block")
-
-    def __init__(self, head: bytes, fetch: Fetch | None) -> None:
-        self.head = head
-        self._fetch = fetch
-        self._start = len(head)
-        self._block = b""
-
-    def read(self, offset: int, size: int) -> bytes:
-        """``size`` bytes at ``offset`` (fewer at the end of the file)."""
-        end = offset + size
-        if end <= len(self.head):
-            return self.head[offset:end]
-        start = self._start
-        if start <= offset and end <= start + len(self._block):
-            return self._block[offset - start : end - start]
-        if self._fetch is None:
-            return self.head[offset:end]
-        self._start, self._block = offset, self._fetch(offset, size + READ_AHEAD)
-        return self._block[:size]
+def _read(head: bytes, fetch: Fetch, offset: int, size: int) -> bytes:
+    if offset + size <= len(head):
+        return head[offset : offset + size]
+    return fetch(offset, size)
 
 
 # --- EXIF orientation ---------------------------------------------------------------------------
@@ -182,12 +192,12 @@ def _xmp_orientation(xmp: bytes) -> int | None:
 # --- the formats --------------------------------------------------------------------------------
 
 
-def _jpeg(src: _Window) -> HeaderSize | None:
+def _jpeg(head: bytes, fetch: Fetch) -> HeaderSize | None:
     pos = 2
     exif: bytes | None = None
     xmp: bytes | None = None
     while pos < MAX_SCAN_BYTES:
-        marker = src.read(pos, 4)
+        marker = _read(head, fetch, pos, 4)
         if len(marker) < 4 or marker[0] != 0xFF:
             return None
         code = marker[1]
@@ -203,7 +213,7 @@ def _jpeg(src: _Window) -> HeaderSize | None:
         if length < 2:
             return None
         if code in _JPEG_SOF:
-            frame = src.read(pos + 4, 5)
+            frame = _read(head, fetch, pos + 4, 5)
             if len(frame) < 5:
                 return None
             height, width = struct.unpack(">HH", frame[1:5])
@@ -219,7 +229,7 @@ def _jpeg(src: _Window) -> HeaderSize | None:
                 orientation = _xmp_orientation(xmp) or 0
             return HeaderSize(width, height, orientation or 1)
         if code == 0xE1:
-            body = src.read(pos + 4, length - 2)
+            body = _read(head, fetch, pos + 4, length - 2)
             if len(body) < length - 2:
                 return None
             if body[:6] == b"Exif\x00\x00":
@@ -232,11 +242,11 @@ def _jpeg(src: _Window) -> HeaderSize | None:
     return None
 
 
-def _png(src: _Window) -> HeaderSize | None:
+def _png(head: bytes, fetch: Fetch) -> HeaderSize | None:
     """IHDR's size, with the orientation of the chunks before the pixel data (where Pillow's
     open stops, and where the spec puts eXIf). Every chunk's CRC is checked, as Pillow's
     ``ChunkStream.crc`` does for ancillary chunks too unless ``LOAD_TRUNCATED_IMAGES`` is set."""
-    ihdr = src.read(8, 25)
+    ihdr = _read(head, fetch, 8, 25)
     if len(ihdr) < 25:
         return None
     length, kind, width, height = _PNG_IHDR.unpack_from(ihdr)
@@ -247,16 +257,18 @@ def _png(src: _Window) -> HeaderSize | None:
     exif: int | None = None  # the orientation of an eXIf chunk or a raw EXIF profile (0: no tag)
     xmp = 0
     pos = 33
-    while pos < MAX_SCAN_BYTES:
-        head = src.read(pos, 8)
-        if len(head) < 8:
+    while pos < MAX_SCAN_BYTES:  # _read inlined (a frame per call): chunks before IDAT are nearly always in head
+        end = pos + 8
+        chunk = head[pos:end] if end <= len(head) else _read(head, fetch, pos, 8)
+        if len(chunk) < 8:
             return None
-        size, kind = _PNG_CHUNK.unpack(head)
+        size, kind = _PNG_CHUNK.unpack(chunk)
         if kind in _PNG_PIXELS:
             return HeaderSize(width, height, exif or xmp or 1)
-        chunk = src.read(pos + 4, size + 8)  # type, data, CRC (which covers type and data)
+        end += size + 4
+        chunk = head[pos + 4 : end] if end <= len(head) else _read(head, fetch, pos + 4, size + 8)  # type, data, CRC
         if len(chunk) < size + 8 or zlib.crc32(chunk[: size + 4]) != _U32_BE.unpack_from(chunk, size + 4)[0]:
-            return None
+            return None  # the CRC covers type and data
         if kind == b"eXIf":
             exif = _exif_orientation(chunk[4 : size + 4])
             if exif is None:
@@ -318,31 +330,35 @@ def _png_exif_text_orientation(kind: bytes, rest: bytes) -> int | None:
 
 
 def _png_xmp_orientation(kind: bytes, rest: bytes) -> int:
-    """tiff:Orientation in an XMP text chunk (0 when absent), as Pillow's getexif falls back to."""
+    """tiff:Orientation in an XMP text chunk (0 when absent), as Pillow's getexif falls back to.
+    Uncompressed text without the tag's name is answered without parsing (a macOS screenshot's)."""
+    compressed = kind == b"zTXt" or (kind == b"iTXt" and rest[:1] == b"\x01")
+    if not compressed and b"tiff:Orientation" not in rest:
+        return 0
     text = _png_text(kind, rest)
     return (_xmp_orientation(text) or 0) if text else 0
 
 
-def _gif(src: _Window) -> HeaderSize | None:
-    screen = src.read(6, 7)
+def _gif(head: bytes, fetch: Fetch) -> HeaderSize | None:
+    screen = _read(head, fetch, 6, 7)
     if len(screen) < 7:
         return None
     width, height = struct.unpack("<HH", screen[:4])
     flags = screen[4]
     pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
     while pos < MAX_SCAN_BYTES:
-        introducer = src.read(pos, 1)
+        introducer = _read(head, fetch, pos, 1)
         if introducer == b"!":  # extension: label, then sub-blocks until a zero length
             pos += 2
             while True:
-                length = src.read(pos, 1)
+                length = _read(head, fetch, pos, 1)
                 if not length:
                     return None
                 pos += 1 + length[0]
                 if length[0] == 0:
                     break
         elif introducer == b",":  # the first frame: Pillow grows the size to hold it
-            desc = src.read(pos + 1, 8)
+            desc = _read(head, fetch, pos + 1, 8)
             if len(desc) < 8:
                 return None
             x0, y0, w, h = struct.unpack("<HHHH", desc)
@@ -355,8 +371,7 @@ def _gif(src: _Window) -> HeaderSize | None:
     return None
 
 
-def _webp(src: _Window) -> HeaderSize | None:
-    head = src.head
+def _webp(head: bytes, fetch: Fetch) -> HeaderSize | None:
     kind = head[12:16]
     if kind == b"VP8 ":
         if len(head) < 30 or head[23:26] != b"\x9d\x01\x2a":
@@ -375,7 +390,7 @@ def _webp(src: _Window) -> HeaderSize | None:
         height = int.from_bytes(head[27:30], "little") + 1
         size = HeaderSize(width, height)
         if head[20] & 0x0C:  # EXIF or XMP: walk the chunk headers to them
-            return _webp_orientation(src, size)
+            return _webp_orientation(head, fetch, size)
     else:
         return None
     if size.width == 0 or size.height == 0:
@@ -383,23 +398,23 @@ def _webp(src: _Window) -> HeaderSize | None:
     return size
 
 
-def _webp_orientation(src: _Window, size: HeaderSize) -> HeaderSize | None:
+def _webp_orientation(head: bytes, fetch: Fetch, size: HeaderSize) -> HeaderSize | None:
     """``size`` with the orientation of the EXIF chunk, else of the XMP chunk (as Pillow's
     getexif falls back to XMP); EXIF is usually the last chunk, so only chunk headers are read."""
-    end = 8 + struct.unpack("<I", src.head[4:8])[0]
+    end = 8 + struct.unpack("<I", head[4:8])[0]
     pos = 12
     steps = 0
     exif: int | None = None
     xmp = 0
     while pos + 8 <= end and steps < 100_000:
-        chunk = src.read(pos, 8)
+        chunk = _read(head, fetch, pos, 8)
         if len(chunk) < 8:
             return None
         length = struct.unpack("<I", chunk[4:8])[0]
         if chunk[:4] in (b"EXIF", b"XMP "):
             if length > MAX_SCAN_BYTES:
                 return None
-            body = src.read(pos + 8, length)
+            body = _read(head, fetch, pos + 8, length)
             if len(body) < length:
                 return None
             if chunk[:4] == b"EXIF" and exif is None:
@@ -435,15 +450,14 @@ def _bmp(head: bytes) -> HeaderSize | None:
     return HeaderSize(width, height)
 
 
-def _tiff(src: _Window) -> HeaderSize | None:
-    head = src.head
+def _tiff(head: bytes, fetch: Fetch) -> HeaderSize | None:
     e = "<" if head[:2] == b"II" else ">"
     ifd = struct.unpack(e + "I", head[4:8])[0]
-    count_raw = src.read(ifd, 2)
+    count_raw = _read(head, fetch, ifd, 2)
     if len(count_raw) < 2:
         return None
     count = struct.unpack(e + "H", count_raw)[0]
-    table = src.read(ifd + 2, 12 * count)
+    table = _read(head, fetch, ifd + 2, 12 * count)
     if len(table) < 12 * count:
         return None
     values: dict[int, int] = {}
