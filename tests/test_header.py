@@ -94,7 +94,8 @@ def test_png_text_chunk_with_a_bad_crc_goes_to_pillow_which_refuses_it() -> None
 @pytest.mark.parametrize("orientation", [1, 6, 8])
 def test_png_exif_after_a_big_itxt_is_found_with_one_read_past_the_head(orientation: int, tmp_path: Path) -> None:
     """A 10 KB XMP packet (no orientation) pushes the eXIf chunk past HEAD_BYTES: one fetch holds both."""
-    data = _png_after_ihdr(_itxt(b"XML:com.adobe.xmp", _xmp(None, padding=10_000)) + _chunk(b"eXIf", _exif(orientation)))
+    xmp = _itxt(b"XML:com.adobe.xmp", _xmp(None, padding=10_000))
+    data = _png_after_ihdr(xmp + _chunk(b"eXIf", _exif(orientation)))
     parsed, reads = _parse(data)
     assert parsed is not None and parsed.orientation == orientation
     assert parsed.displayed == _decoded(data)
@@ -165,7 +166,8 @@ def test_read_ahead_answers_from_its_block_and_refetches_outside_it() -> None:
     assert fetch(5000, 8) == data[5000:5008]
     assert fetch(5008, 100) == data[5008:5108] and fetch(4990, 4) == data[4990:4994]  # after, then before
     assert fetch(10_230, 100) == data[10_230:]  # past the end: fewer bytes, as a file read gives
-    assert reads.calls == [(5000, 8 + imageheader.READ_AHEAD), (4990, 4 + imageheader.READ_AHEAD), (10_230, 100 + imageheader.READ_AHEAD)]
+    ahead = imageheader.READ_AHEAD
+    assert reads.calls == [(5000, 8 + ahead), (4990, 4 + ahead), (10_230, 100 + ahead)]
 
 
 @pytest.mark.parametrize("kind", ["png-big-itxt", "webp-tail", "jpeg-comment"])

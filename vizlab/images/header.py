@@ -151,37 +151,37 @@ def _read(head: bytes, fetch: Fetch, offset: int, size: int) -> bytes:
 
 
 def _exif_orientation(tiff: bytes) -> int | None:
-    """Orientation tag of IFD0 in a TIFF-structured EXIF block; 0 if absent, None if unreadable."""
-    if tiff[:6] == b"Exif\x00\x00":
-        tiff = tiff[6:]
-    order = tiff[:2]
-    if order == b"II":
-        e = "<"
-    elif order == b"MM":
-        e = ">"
-    else:
+    """Orientation tag of IFD0 in a TIFF-structured EXIF block; 0 if absent, None if unreadable
+    (struct.error past the end, which read_header_size turns into None too)."""
+    start = 6 if tiff[:6] == b"Exif\x00\x00" else 0
+    order = _TIFF_ORDER.get(tiff[start : start + 2])
+    if order is None:
         return None
-    if struct.unpack(e + "H", tiff[2:4])[0] != 42:
+    u16, u32, entry = order
+    if u16.unpack_from(tiff, start + 2)[0] != 42:
         return None
-    ifd = struct.unpack(e + "I", tiff[4:8])[0]
-    count = struct.unpack(e + "H", tiff[ifd : ifd + 2])[0]
+    ifd = start + u32.unpack_from(tiff, start + 4)[0]
     found = 0
-    for n in range(count):
-        entry = tiff[ifd + 2 + 12 * n : ifd + 14 + 12 * n]
-        if len(entry) < 12:
-            return None
-        tag, kind, number = struct.unpack(e + "HHI", entry[:8])
+    for at in range(ifd + 2, ifd + 2 + 12 * u16.unpack_from(tiff, ifd)[0], 12):
+        tag, kind, number = entry.unpack_from(tiff, at)
         if tag != 0x0112:
             continue
         if number != 1:
             return None
         if kind == 3:  # SHORT
-            found = struct.unpack(e + "H", entry[8:10])[0]
+            found = u16.unpack_from(tiff, at + 8)[0]
         elif kind == 4:  # LONG
-            found = struct.unpack(e + "I", entry[8:12])[0]
+            found = u32.unpack_from(tiff, at + 8)[0]
         else:
             return None
     return found
+
+
+# byte order mark -> (SHORT, LONG, IFD entry's tag, type, count), compiled once
+_TIFF_ORDER = {
+    order: (struct.Struct(e + "H"), struct.Struct(e + "I"), struct.Struct(e + "HHI"))
+    for order, e in ((b"II", "<"), (b"MM", ">"))
+}
 
 
 def _xmp_orientation(xmp: bytes) -> int | None:
@@ -410,22 +410,25 @@ def _webp_orientation(head: bytes, fetch: Fetch, size: HeaderSize) -> HeaderSize
         chunk = _read(head, fetch, pos, 8)
         if len(chunk) < 8:
             return None
-        length = struct.unpack("<I", chunk[4:8])[0]
-        if chunk[:4] in (b"EXIF", b"XMP "):
+        kind, length = _RIFF_CHUNK.unpack(chunk)
+        if kind == b"EXIF" or kind == b"XMP ":
             if length > MAX_SCAN_BYTES:
                 return None
             body = _read(head, fetch, pos + 8, length)
             if len(body) < length:
                 return None
-            if chunk[:4] == b"EXIF" and exif is None:
+            if kind == b"EXIF" and exif is None:
                 exif = _exif_orientation(body)
                 if exif is None:
                     return None
-            elif chunk[:4] == b"XMP " and not xmp:
+            elif kind == b"XMP " and not xmp:
                 xmp = _xmp_orientation(body) or 0
         pos += 8 + length + (length & 1)
         steps += 1
     return HeaderSize(size.width, size.height, exif or xmp or 1)
+
+
+_RIFF_CHUNK = struct.Struct("<4sI")
 
 
 def _bmp(head: bytes) -> HeaderSize | None:
