@@ -421,7 +421,7 @@ def _webp_orientation(head: bytes, fetch: Fetch, size: HeaderSize) -> HeaderSize
                 exif = _exif_orientation(body)
                 if exif is None:
                     return None
-            elif kind == b"XMP " and not xmp:
+            elif kind == b"XMP " and not xmp and not exif:  # a nonzero EXIF tag wins anyway
                 xmp = _xmp_orientation(body) or 0
         pos += 8 + length + (length & 1)
         steps += 1
