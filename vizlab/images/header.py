@@ -388,9 +388,9 @@ def _webp(head: bytes, fetch: Fetch) -> HeaderSize | None:
             return None
         width = int.from_bytes(head[24:27], "little") + 1
         height = int.from_bytes(head[27:30], "little") + 1
-        size = HeaderSize(width, height)
         if head[20] & 0x0C:  # EXIF or XMP: walk the chunk headers to them
-            return _webp_orientation(head, fetch, size)
+            return _webp_orientation(head, fetch, width, height)
+        size = HeaderSize(width, height)
     else:
         return None
     if size.width == 0 or size.height == 0:
@@ -398,8 +398,8 @@ def _webp(head: bytes, fetch: Fetch) -> HeaderSize | None:
     return size
 
 
-def _webp_orientation(head: bytes, fetch: Fetch, size: HeaderSize) -> HeaderSize | None:
-    """``size`` with the orientation of the EXIF chunk, else of the XMP chunk (as Pillow's
+def _webp_orientation(head: bytes, fetch: Fetch, width: int, height: int) -> HeaderSize | None:
+    """The canvas size with the orientation of the EXIF chunk, else of the XMP chunk (as Pillow's
     getexif falls back to XMP); EXIF is usually the last chunk, so only chunk headers are read."""
     end = 8 + struct.unpack("<I", head[4:8])[0]
     pos = 12
@@ -425,7 +425,7 @@ def _webp_orientation(head: bytes, fetch: Fetch, size: HeaderSize) -> HeaderSize
                 xmp = _xmp_orientation(body) or 0
         pos += 8 + length + (length & 1)
         steps += 1
-    return HeaderSize(size.width, size.height, exif or xmp or 1)
+    return HeaderSize(width, height, exif or xmp or 1)
 
 
 _RIFF_CHUNK = struct.Struct("<4sI")
