@@ -196,8 +196,8 @@ def _jpeg(head: bytes, fetch: Fetch) -> HeaderSize | None:
     pos = 2
     exif: bytes | None = None
     xmp: bytes | None = None
-    while pos < MAX_SCAN_BYTES:
-        marker = _read(head, fetch, pos, 4)
+    while pos < MAX_SCAN_BYTES:  # _read inlined, as in _png: the segments before the frame are usually in head
+        marker = head[pos : pos + 4] if pos + 4 <= len(head) else _read(head, fetch, pos, 4)
         if len(marker) < 4 or marker[0] != 0xFF:
             return None
         code = marker[1]
@@ -209,7 +209,7 @@ def _jpeg(head: bytes, fetch: Fetch) -> HeaderSize | None:
             continue
         if code in (0xD9, 0xDA):  # end or scan before any frame header: let Pillow say what is wrong
             return None
-        length = struct.unpack(">H", marker[2:4])[0]
+        length = marker[2] << 8 | marker[3]  # big-endian, as every JPEG length
         if length < 2:
             return None
         if code in _JPEG_SOF:
