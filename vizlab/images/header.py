@@ -196,7 +196,7 @@ def _jpeg(head: bytes, fetch: Fetch) -> HeaderSize | None:
     pos = 2
     exif: bytes | None = None
     xmp: bytes | None = None
-    while pos < MAX_SCAN_BYTES:  # _read inlined, as in _png: the segments before the frame are usually in head
+    while pos < MAX_SCAN_BYTES:  # _read inlined, as in _png_orientation
         marker = head[pos : pos + 4] if pos + 4 <= len(head) else _read(head, fetch, pos, 4)
         if len(marker) < 4 or marker[0] != 0xFF:
             return None
@@ -213,21 +213,7 @@ def _jpeg(head: bytes, fetch: Fetch) -> HeaderSize | None:
         if length < 2:
             return None
         if code in _JPEG_SOF:
-            frame = _read(head, fetch, pos + 4, 5)
-            if len(frame) < 5:
-                return None
-            height, width = struct.unpack(">HH", frame[1:5])
-            if width == 0 or height == 0:  # height 0: defined later by a DNL marker
-                return None
-            orientation = 0
-            if exif is not None:
-                found = _exif_orientation(exif)
-                if found is None:
-                    return None
-                orientation = found
-            if orientation == 0 and xmp is not None:  # no EXIF tag: Pillow's getexif() reads XMP
-                orientation = _xmp_orientation(xmp) or 0
-            return HeaderSize(width, height, orientation or 1)
+            return _jpeg_frame(_read(head, fetch, pos + 4, 5), exif, xmp)
         if code == 0xE1:
             body = _read(head, fetch, pos + 4, length - 2)
             if len(body) < length - 2:
@@ -242,6 +228,23 @@ def _jpeg(head: bytes, fetch: Fetch) -> HeaderSize | None:
     return None
 
 
+def _jpeg_frame(frame: bytes, exif: bytes | None, xmp: bytes | None) -> HeaderSize | None:
+    """The size in a SOF segment's first 5 bytes, turned by the EXIF (else XMP) seen before it."""
+    if len(frame) < 5:
+        return None
+    height, width = struct.unpack(">HH", frame[1:5])
+    if width == 0 or height == 0:  # height 0: defined later by a DNL marker
+        return None
+    orientation = 0
+    if exif is not None:
+        found = _exif_orientation(exif)
+        if found is None:
+            return None
+        orientation = found
+    if orientation == 0 and xmp is not None:  # no EXIF tag: Pillow's getexif() reads XMP
+        orientation = _xmp_orientation(xmp) or 0
+    return HeaderSize(width, height, orientation or 1)
+
 def _png(head: bytes, fetch: Fetch) -> HeaderSize | None:
     """IHDR's size, with the orientation of the chunks before the pixel data (where Pillow's
     open stops, and where the spec puts eXIf). Every chunk's CRC is checked, as Pillow's
@@ -254,19 +257,28 @@ def _png(head: bytes, fetch: Fetch) -> HeaderSize | None:
         return None  # Pillow refuses a bad header checksum
     if width == 0 or height == 0:
         return None
+    orientation = _png_orientation(head, fetch)
+    return None if orientation is None else HeaderSize(width, height, orientation)
+
+
+def _png_orientation(head: bytes, fetch: Fetch) -> int | None:
+    """The orientation (1 without one) from the chunks after IHDR up to the pixel data; None if
+    one of them is truncated, has a bad CRC or an unreadable EXIF profile."""
     exif: int | None = None  # the orientation of an eXIf chunk or a raw EXIF profile (0: no tag)
     xmp = 0
     pos = 33
-    while pos < MAX_SCAN_BYTES:  # _read inlined (a frame per call): chunks before IDAT are nearly always in head
+    # _read inlined (it is a call per chunk): the chunks before IDAT are nearly always in head
+    while pos < MAX_SCAN_BYTES:
         end = pos + 8
         chunk = head[pos:end] if end <= len(head) else _read(head, fetch, pos, 8)
         if len(chunk) < 8:
             return None
         size, kind = _PNG_CHUNK.unpack(chunk)
         if kind in _PNG_PIXELS:
-            return HeaderSize(width, height, exif or xmp or 1)
+            return exif or xmp or 1
         end += size + 4
-        chunk = head[pos + 4 : end] if end <= len(head) else _read(head, fetch, pos + 4, size + 8)  # type, data, CRC
+        # type, data, CRC
+        chunk = head[pos + 4 : end] if end <= len(head) else _read(head, fetch, pos + 4, size + 8)
         if len(chunk) < size + 8 or zlib.crc32(chunk[: size + 4]) != _U32_BE.unpack_from(chunk, size + 4)[0]:
             return None  # the CRC covers type and data
         if kind == b"eXIf":
