@@ -65,7 +65,8 @@ def resolve(source: object, name: str | None, *, max_bytes: int | None, read: Re
     """``source`` resolved once: what it is (:attr:`Resolved.origin`) and its bytes, or for
     ``read="header"`` its header's size (:mod:`vizlab.images.header`; a path is then never read
     whole, bytes never copied when the header is enough). URLs are never fetched."""
-    if read == "header" and (not SCHEME_RE.match(source) if isinstance(source, str) else isinstance(source, os.PathLike)):
+    # (Path, os.PathLike): a Path is matched before the slower ABC check
+    if read == "header" and (not SCHEME_RE.match(source) if isinstance(source, str) else isinstance(source, (Path, os.PathLike))):
         found = _file_header(source, name)  # type: ignore[arg-type]  # the common case for token estimates, kept lean
         if found is not None:
             return found
@@ -176,15 +177,16 @@ def _file_header(path: str | os.PathLike[str], name: str | None) -> Resolved | N
     odd names and every error, which that route words).
 
     One non-blocking open (a FIFO cannot hang it), one fstat (special files are refused by the
-    checked route), one 4 KB read (a few small ``pread`` calls more for big JPEG APP segments or a
-    WEBP EXIF chunk); never the pixel data, and no ``pathlib`` on the way (it cost more than the read).
+    checked route), one 4 KB read (and a ``pread`` with read-ahead past big JPEG APP segments or to
+    a WEBP's EXIF and XMP chunks); never the pixel data, and no ``pathlib`` on the way (it cost more
+    than the read).
     """
     shown = os.fspath(path)
     base = shown.rpartition(os.sep)[2] if os.altsep is None else os.path.basename(shown)  # basename, faster
     if not (name or base) or base in (".", ".."):  # a name only pathlib words right
         return None
     try:
-        fd = os.open(path, OPEN_FLAGS)
+        fd = os.open(shown, OPEN_FLAGS)  # shown, not path: a Path would be converted again
     except (OSError, ValueError):
         return None
     try:

@@ -16,7 +16,16 @@ import zlib
 from collections.abc import Callable
 from typing import NamedTuple
 
-__all__ = ["HEAD_BYTES", "MAX_SCAN_BYTES", "HeaderSize", "read_header_size", "read_fd_header_size", "read_view_header_size"]
+__all__ = [
+    "HEAD_BYTES",
+    "MAX_SCAN_BYTES",
+    "READ_AHEAD",
+    "HeaderSize",
+    "read_ahead",
+    "read_header_size",
+    "read_fd_header_size",
+    "read_view_header_size",
+]
 
 # Format facts: JPEG markers ITU-T T.81 (1992) Table B.1 (SOF0-SOF15 except C4 DHT, C8 JPG, CC DAC);
 # PNG IHDR/eXIf: PNG Specification 3rd edition (W3C, 2025) 11.2.1 and 11.3.3.5; GIF89a (1990)
@@ -26,6 +35,7 @@ __all__ = ["HEAD_BYTES", "MAX_SCAN_BYTES", "HeaderSize", "read_header_size", "re
 # WebPImagePlugin _get_size, BmpImagePlugin, Image.getexif), read 2026-12-02.
 HEAD_BYTES = 4096  # one read: holds the header of nearly every PNG, GIF, WEBP, BMP and TIFF
 MAX_SCAN_BYTES = 1 << 20  # JPEG segments / WEBP chunks walked past before giving up (to Pillow)
+READ_AHEAD = 1024  # bytes read past what a file read asks for (see read_ahead)
 
 _XMP_ORIENTATION = re.compile(rb'tiff:Orientation(="|>)([0-9])')  # Pillow's own pattern
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
@@ -87,8 +97,8 @@ def read_fd_header_size(fd: int) -> HeaderSize | None:
     """:func:`read_header_size` of an open file: one read of :data:`HEAD_BYTES`, then ``pread``
     for what lies further (the caller opens, checks and closes the file; OSError passes up)."""
     if _HAS_PREAD:
-        return read_header_size(os.read(fd, HEAD_BYTES), lambda offset, size: os.pread(fd, size, offset))
-    return read_header_size(os.read(fd, HEAD_BYTES), _fd_reader(fd))  # pragma: no cover - Windows
+        return read_header_size(os.read(fd, HEAD_BYTES), read_ahead(lambda offset, size: os.pread(fd, size, offset)))
+    return read_header_size(os.read(fd, HEAD_BYTES), read_ahead(_fd_reader(fd)))  # pragma: no cover - Windows
 
 
 def read_view_header_size(data: bytes | bytearray | memoryview) -> HeaderSize | None:
@@ -96,6 +106,27 @@ def read_view_header_size(data: bytes | bytearray | memoryview) -> HeaderSize | 
     if isinstance(data, bytes):
         return read_header_size(data)
     return read_header_size(bytes(data[:HEAD_BYTES]), lambda offset, size: bytes(data[offset : offset + size]))
+
+
+def read_ahead(fetch: Fetch) -> Fetch:
+    """``fetch`` reading :data:`READ_AHEAD` bytes more than asked, and answering from that block.
+
+    Why: a system call costs more than copying a kilobyte, and what lies past the head comes in
+    runs (a WEBP's EXIF then XMP chunk at the end; a JPEG's DQT then SOF after a big APP
+    segment), so the next small read is usually a slice of the last. Segments skipped over
+    are still never read. One block is kept; memory is never worth it (slicing is free there).
+    """
+    start, block = 0, b""
+
+    def read(offset: int, size: int) -> bytes:
+        nonlocal start, block
+        end = offset + size
+        if start <= offset and end <= start + len(block):
+            return block[offset - start : end - start]
+        start, block = offset, fetch(offset, size + READ_AHEAD)
+        return block[:size]
+
+    return read
 
 
 def _fd_reader(fd: int) -> Fetch:  # pragma: no cover - Windows (no pread)
@@ -120,37 +151,37 @@ def _read(head: bytes, fetch: Fetch, offset: int, size: int) -> bytes:
 
 
 def _exif_orientation(tiff: bytes) -> int | None:
-    """Orientation tag of IFD0 in a TIFF-structured EXIF block; 0 if absent, None if unreadable."""
-    if tiff[:6] == b"Exif\x00\x00":
-        tiff = tiff[6:]
-    order = tiff[:2]
-    if order == b"II":
-        e = "<"
-    elif order == b"MM":
-        e = ">"
-    else:
+    """Orientation tag of IFD0 in a TIFF-structured EXIF block; 0 if absent, None if unreadable
+    (struct.error past the end, which read_header_size turns into None too)."""
+    start = 6 if tiff[:6] == b"Exif\x00\x00" else 0
+    order = _TIFF_ORDER.get(tiff[start : start + 2])
+    if order is None:
         return None
-    if struct.unpack(e + "H", tiff[2:4])[0] != 42:
+    u16, u32, entry = order
+    if u16.unpack_from(tiff, start + 2)[0] != 42:
         return None
-    ifd = struct.unpack(e + "I", tiff[4:8])[0]
-    count = struct.unpack(e + "H", tiff[ifd : ifd + 2])[0]
+    ifd = start + u32.unpack_from(tiff, start + 4)[0]
     found = 0
-    for n in range(count):
-        entry = tiff[ifd + 2 + 12 * n : ifd + 14 + 12 * n]
-        if len(entry) < 12:
-            return None
-        tag, kind, number = struct.unpack(e + "HHI", entry[:8])
+    for at in range(ifd + 2, ifd + 2 + 12 * u16.unpack_from(tiff, ifd)[0], 12):
+        tag, kind, number = entry.unpack_from(tiff, at)
         if tag != 0x0112:
             continue
         if number != 1:
             return None
         if kind == 3:  # SHORT
-            found = struct.unpack(e + "H", entry[8:10])[0]
+            found = u16.unpack_from(tiff, at + 8)[0]
         elif kind == 4:  # LONG
-            found = struct.unpack(e + "I", entry[8:12])[0]
+            found = u32.unpack_from(tiff, at + 8)[0]
         else:
             return None
     return found
+
+
+# byte order mark -> (SHORT, LONG, IFD entry's tag, type, count), compiled once
+_TIFF_ORDER = {
+    order: (struct.Struct(e + "H"), struct.Struct(e + "I"), struct.Struct(e + "HHI"))
+    for order, e in ((b"II", "<"), (b"MM", ">"))
+}
 
 
 def _xmp_orientation(xmp: bytes) -> int | None:
@@ -165,8 +196,8 @@ def _jpeg(head: bytes, fetch: Fetch) -> HeaderSize | None:
     pos = 2
     exif: bytes | None = None
     xmp: bytes | None = None
-    while pos < MAX_SCAN_BYTES:
-        marker = _read(head, fetch, pos, 4)
+    while pos < MAX_SCAN_BYTES:  # _read inlined, as in _png_orientation
+        marker = head[pos : pos + 4] if pos + 4 <= len(head) else _read(head, fetch, pos, 4)
         if len(marker) < 4 or marker[0] != 0xFF:
             return None
         code = marker[1]
@@ -178,25 +209,11 @@ def _jpeg(head: bytes, fetch: Fetch) -> HeaderSize | None:
             continue
         if code in (0xD9, 0xDA):  # end or scan before any frame header: let Pillow say what is wrong
             return None
-        length = struct.unpack(">H", marker[2:4])[0]
+        length = marker[2] << 8 | marker[3]  # big-endian, as every JPEG length
         if length < 2:
             return None
         if code in _JPEG_SOF:
-            frame = _read(head, fetch, pos + 4, 5)
-            if len(frame) < 5:
-                return None
-            height, width = struct.unpack(">HH", frame[1:5])
-            if width == 0 or height == 0:  # height 0: defined later by a DNL marker
-                return None
-            orientation = 0
-            if exif is not None:
-                found = _exif_orientation(exif)
-                if found is None:
-                    return None
-                orientation = found
-            if orientation == 0 and xmp is not None:  # no EXIF tag: Pillow's getexif() reads XMP
-                orientation = _xmp_orientation(xmp) or 0
-            return HeaderSize(width, height, orientation or 1)
+            return _jpeg_frame(_read(head, fetch, pos + 4, 5), exif, xmp)
         if code == 0xE1:
             body = _read(head, fetch, pos + 4, length - 2)
             if len(body) < length - 2:
@@ -211,52 +228,86 @@ def _jpeg(head: bytes, fetch: Fetch) -> HeaderSize | None:
     return None
 
 
-def _png(head: bytes, fetch: Fetch) -> HeaderSize | None:
-    ihdr = _read(head, fetch, 8, 25)
-    if len(ihdr) < 25 or ihdr[4:8] != b"IHDR" or struct.unpack(">I", ihdr[:4])[0] != 13:
+def _jpeg_frame(frame: bytes, exif: bytes | None, xmp: bytes | None) -> HeaderSize | None:
+    """The size in a SOF segment's first 5 bytes, turned by the EXIF (else XMP) seen before it."""
+    if len(frame) < 5:
         return None
-    if zlib.crc32(ihdr[4:21]) != struct.unpack(">I", ihdr[21:25])[0]:
+    height, width = struct.unpack(">HH", frame[1:5])
+    if width == 0 or height == 0:  # height 0: defined later by a DNL marker
+        return None
+    orientation = 0
+    if exif is not None:
+        found = _exif_orientation(exif)
+        if found is None:
+            return None
+        orientation = found
+    if orientation == 0 and xmp is not None:  # no EXIF tag: Pillow's getexif() reads XMP
+        orientation = _xmp_orientation(xmp) or 0
+    return HeaderSize(width, height, orientation or 1)
+
+def _png(head: bytes, fetch: Fetch) -> HeaderSize | None:
+    """IHDR's size, with the orientation of the chunks before the pixel data (where Pillow's
+    open stops, and where the spec puts eXIf). Every chunk's CRC is checked, as Pillow's
+    ``ChunkStream.crc`` does for ancillary chunks too unless ``LOAD_TRUNCATED_IMAGES`` is set."""
+    ihdr = _read(head, fetch, 8, 25)
+    if len(ihdr) < 25:
+        return None
+    length, kind, width, height = _PNG_IHDR.unpack_from(ihdr)
+    if length != 13 or kind != b"IHDR" or zlib.crc32(ihdr[4:21]) != _U32_BE.unpack_from(ihdr, 21)[0]:
         return None  # Pillow refuses a bad header checksum
-    width, height = struct.unpack(">II", ihdr[8:16])
     if width == 0 or height == 0:
         return None
+    orientation = _png_orientation(head, fetch)
+    return None if orientation is None else HeaderSize(width, height, orientation)
+
+
+def _png_orientation(head: bytes, fetch: Fetch) -> int | None:
+    """The orientation (1 without one) from the chunks after IHDR up to the pixel data; None if
+    one of them is truncated, has a bad CRC or an unreadable EXIF profile."""
     exif: int | None = None  # the orientation of an eXIf chunk or a raw EXIF profile (0: no tag)
     xmp = 0
     pos = 33
-    while pos < MAX_SCAN_BYTES:  # chunks before the pixel data: where Pillow's open finds EXIF
-        chunk = _read(head, fetch, pos, 8)
+    # _read inlined (it is a call per chunk): the chunks before IDAT are nearly always in head
+    while pos < MAX_SCAN_BYTES:
+        end = pos + 8
+        chunk = head[pos:end] if end <= len(head) else _read(head, fetch, pos, 8)
         if len(chunk) < 8:
             return None
-        size = struct.unpack(">I", chunk[:4])[0]
-        kind = chunk[4:8]
-        if kind in (b"IDAT", b"IEND", b"fdAT"):
-            return HeaderSize(width, height, exif or xmp or 1)
-        body = _read(head, fetch, pos + 8, size + 4)
-        if len(body) < size + 4 or zlib.crc32(body[:size], zlib.crc32(kind)) != struct.unpack(">I", body[size:])[0]:
-            return None
-        if kind == b"eXIf" or (kind in _PNG_TEXT and exif is None):
-            found = _exif_orientation(body[:size]) if kind == b"eXIf" else _png_text_orientation(kind, body[:size])
-            if found is None:
+        size, kind = _PNG_CHUNK.unpack(chunk)
+        if kind in _PNG_PIXELS:
+            return exif or xmp or 1
+        end += size + 4
+        # type, data, CRC
+        chunk = head[pos + 4 : end] if end <= len(head) else _read(head, fetch, pos + 4, size + 8)
+        if len(chunk) < size + 8 or zlib.crc32(chunk[: size + 4]) != _U32_BE.unpack_from(chunk, size + 4)[0]:
+            return None  # the CRC covers type and data
+        if kind == b"eXIf":
+            exif = _exif_orientation(chunk[4 : size + 4])
+            if exif is None:
                 return None
-            if kind == b"eXIf" or found != _NOT_EXIF:
-                exif = found
-        if kind in _PNG_TEXT and not xmp:
-            xmp = _png_xmp_orientation(kind, body[:size])
+        elif kind in _PNG_TEXT:
+            keyword, _, rest = chunk[4 : size + 4].partition(b"\x00")
+            if keyword == _PNG_EXIF_KEY and exif is None:
+                exif = _png_exif_text_orientation(kind, rest)
+                if exif is None:
+                    return None
+            elif keyword == _PNG_XMP_KEY and not xmp:
+                xmp = _png_xmp_orientation(kind, rest)
         pos += 12 + size
     return None
 
 
-_NOT_EXIF = -1  # a text chunk that holds no EXIF profile
+_PNG_IHDR = struct.Struct(">I4sII")
+_PNG_CHUNK = struct.Struct(">I4s")
+_U32_BE = struct.Struct(">I")
+_PNG_PIXELS = (b"IDAT", b"IEND", b"fdAT")
 _PNG_EXIF_KEY = b"Raw profile type exif"
 _PNG_XMP_KEY = b"XML:com.adobe.xmp"
 
 
-def _png_text(kind: bytes, body: bytes, wanted: bytes) -> bytes | None:
-    """The text of a tEXt, zTXt or iTXt chunk whose keyword is ``wanted`` (None otherwise),
-    as Pillow's PngImagePlugin reads it (compressed text inflated, within MAX_SCAN_BYTES)."""
-    keyword, _, rest = body.partition(b"\x00")
-    if keyword != wanted:
-        return None
+def _png_text(kind: bytes, rest: bytes) -> bytes | None:
+    """The text of a tEXt, zTXt or iTXt chunk (``rest``: what follows its keyword and NUL), as
+    Pillow's PngImagePlugin reads it (compressed text inflated, within MAX_SCAN_BYTES)."""
     if kind == b"tEXt":
         return rest
     if kind == b"zTXt":
@@ -277,12 +328,12 @@ def _inflate(data: bytes) -> bytes | None:
     return out if inflater.eof else None
 
 
-def _png_text_orientation(kind: bytes, body: bytes) -> int | None:
+def _png_exif_text_orientation(kind: bytes, rest: bytes) -> int | None:
     """Orientation from a "Raw profile type exif" text chunk (ImageMagick's hex dump, which
-    Pillow's getexif reads); :data:`_NOT_EXIF` for any other text chunk, None if unreadable."""
-    text = _png_text(kind, body, _PNG_EXIF_KEY)
+    Pillow's getexif reads); 0 without the tag, None if unreadable."""
+    text = _png_text(kind, rest)
     if text is None:
-        return None if body.partition(b"\x00")[0] == _PNG_EXIF_KEY else _NOT_EXIF
+        return None
     try:
         raw = bytes.fromhex("".join(text.decode("latin-1").split("\n")[3:]))
     except ValueError:
@@ -290,9 +341,13 @@ def _png_text_orientation(kind: bytes, body: bytes) -> int | None:
     return _exif_orientation(raw)
 
 
-def _png_xmp_orientation(kind: bytes, body: bytes) -> int:
-    """tiff:Orientation in an XMP text chunk (0 when absent), as Pillow's getexif falls back to."""
-    text = _png_text(kind, body, _PNG_XMP_KEY)
+def _png_xmp_orientation(kind: bytes, rest: bytes) -> int:
+    """tiff:Orientation in an XMP text chunk (0 when absent), as Pillow's getexif falls back to.
+    Uncompressed text without the tag's name is answered without parsing (a macOS screenshot's)."""
+    compressed = kind == b"zTXt" or (kind == b"iTXt" and rest[:1] == b"\x01")
+    if not compressed and b"tiff:Orientation" not in rest:
+        return 0
+    text = _png_text(kind, rest)
     return (_xmp_orientation(text) or 0) if text else 0
 
 
@@ -345,9 +400,9 @@ def _webp(head: bytes, fetch: Fetch) -> HeaderSize | None:
             return None
         width = int.from_bytes(head[24:27], "little") + 1
         height = int.from_bytes(head[27:30], "little") + 1
-        size = HeaderSize(width, height)
         if head[20] & 0x0C:  # EXIF or XMP: walk the chunk headers to them
-            return _webp_orientation(head, fetch, size)
+            return _webp_orientation(head, fetch, width, height)
+        size = HeaderSize(width, height)
     else:
         return None
     if size.width == 0 or size.height == 0:
@@ -355,8 +410,8 @@ def _webp(head: bytes, fetch: Fetch) -> HeaderSize | None:
     return size
 
 
-def _webp_orientation(head: bytes, fetch: Fetch, size: HeaderSize) -> HeaderSize | None:
-    """``size`` with the orientation of the EXIF chunk, else of the XMP chunk (as Pillow's
+def _webp_orientation(head: bytes, fetch: Fetch, width: int, height: int) -> HeaderSize | None:
+    """The canvas size with the orientation of the EXIF chunk, else of the XMP chunk (as Pillow's
     getexif falls back to XMP); EXIF is usually the last chunk, so only chunk headers are read."""
     end = 8 + struct.unpack("<I", head[4:8])[0]
     pos = 12
@@ -367,22 +422,25 @@ def _webp_orientation(head: bytes, fetch: Fetch, size: HeaderSize) -> HeaderSize
         chunk = _read(head, fetch, pos, 8)
         if len(chunk) < 8:
             return None
-        length = struct.unpack("<I", chunk[4:8])[0]
-        if chunk[:4] in (b"EXIF", b"XMP "):
+        kind, length = _RIFF_CHUNK.unpack(chunk)
+        if kind == b"EXIF" or kind == b"XMP ":
             if length > MAX_SCAN_BYTES:
                 return None
             body = _read(head, fetch, pos + 8, length)
             if len(body) < length:
                 return None
-            if chunk[:4] == b"EXIF" and exif is None:
+            if kind == b"EXIF" and exif is None:
                 exif = _exif_orientation(body)
                 if exif is None:
                     return None
-            elif chunk[:4] == b"XMP " and not xmp:
+            elif kind == b"XMP " and not xmp and not exif:  # a nonzero EXIF tag wins anyway
                 xmp = _xmp_orientation(body) or 0
         pos += 8 + length + (length & 1)
         steps += 1
-    return HeaderSize(size.width, size.height, exif or xmp or 1)
+    return HeaderSize(width, height, exif or xmp or 1)
+
+
+_RIFF_CHUNK = struct.Struct("<4sI")
 
 
 def _bmp(head: bytes) -> HeaderSize | None:
