@@ -116,9 +116,10 @@ def measure(notebooks: list[Path] = NOTEBOOKS) -> dict[str, Any]:
     state.mkdir()
     folder = work / "notebooks"
     shutil.copytree(ROOT / "notebooks", folder)  # the notebooks write files beside themselves
-    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
-    env.update(VIZLAB_STATE_DIR=str(state), PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-               MPLBACKEND="agg")  # fmt: skip
+    # Figures as in JupyterLab: no MPLBACKEND, so ipykernel picks the inline backend, which shows
+    # each cell's figures and closes them (agg would keep every figure pyplot ever opened).
+    env = {k: v for k, v in os.environ.items() if k not in (*SERVICE_VARS, "MPLBACKEND")}
+    env.update(VIZLAB_STATE_DIR=str(state), PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])))
     managers: list[tuple[str, Any, Any]] = []
     rows: list[dict[str, Any]] = []
     try:
