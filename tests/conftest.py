@@ -49,7 +49,10 @@ def count_here_after_each_test() -> Iterator[None]:
     yield
     from vizlab.tokens.text import use_count_service
 
-    use_count_service(None)
+    service = use_count_service(None)
+    close = getattr(service, "close", None)
+    if callable(close):
+        close()
 
 
 @pytest.fixture

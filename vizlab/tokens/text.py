@@ -231,6 +231,9 @@ def _ask(service: CountService, encoding: str, texts: list[str]) -> dict[str, in
         with _counting.lock:
             if _counting.service is service:
                 _counting.service = None
+        close = getattr(service, "close", None)
+        if callable(close):  # its connections, at once
+            close()
         counter = build_encoding(encoding)
         counts = [len(counter.encode_ordinary(t)) for t in texts]
     return dict(zip(texts, counts))
