@@ -78,3 +78,10 @@ def test_importing_vizlab_table_does_not_import_pandas() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert vizlab.Table is Table
+
+
+def test_round_rounds_floats_and_keeps_the_rest() -> None:
+    rounded = Table(ROWS, index="model").round(2)
+    assert [row["cost"] for row in rounded] == [0.0, 0.0, 1.5]
+    assert [row["tokens"] for row in rounded] == [765, 25501, None]
+    assert rounded.index_name == "model" and rounded.index == ["gpt-4o", "gpt-4o-mini", "<script>alert(1)</script>"]

@@ -50,6 +50,13 @@ class Table:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return (dict(row) for row in self._rows)
 
+    def round(self, decimals: int) -> Table:
+        """A copy with every float rounded to ``decimals`` places (as ``DataFrame.round``)."""
+        rows = [{k: round(v, decimals) if isinstance(v, float) else v for k, v in row.items()} for row in self._rows]
+        table = Table(rows, index=self.index, columns=self.columns)
+        table.index_name = self.index_name
+        return table
+
     def to_pandas(self) -> Any:
         """The same data as a ``pandas.DataFrame`` (imports pandas now)."""
         import pandas as pd
