@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -21,6 +23,7 @@ from vizlab.datasets import (
     place_shapes,
     random_code,
     sample_photo,
+    sample_path,
     sample_photo_names,
     shapes_card,
     text_card,
@@ -152,6 +155,36 @@ def test_sample_photo_offline() -> None:
 def test_sample_photo_unknown_name_lists_available() -> None:
     with pytest.raises(FileNotFoundError, match=r"no sample image 'cat.jpg'.*grace_hopper\.jpg"):
         sample_photo("cat.jpg")
+
+
+def test_sample_path_finds_matplotlib_files_without_importing_it() -> None:
+    code = (
+        "import sys, vizlab.datasets as d; p = d.sample_path('grace_hopper.jpg'); d.text_card('hi', font_px=20); "
+        "d.colour_card('red'); print(p.name, p.stat().st_size > 0, 'matplotlib' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["grace_hopper.jpg", "True", "False"]
+    assert sample_path("logo2.png").parent.name == "sample_data"
+
+
+def test_sample_path_unknown_name_says_where_it_looked() -> None:
+    with pytest.raises(FileNotFoundError) as info:
+        sample_path("cat.jpg")
+    message = str(info.value)
+    assert "'cat.jpg'" in message and os.path.join("mpl-data", "sample_data") in message
+    assert "grace_hopper.jpg" in message and "pip install" in message
+    with pytest.raises(FileNotFoundError, match="no sample file '../matplotlibrc'"):
+        sample_path("../matplotlibrc")
+
+
+def test_sample_path_without_matplotlib_names_the_remedy(monkeypatch: pytest.MonkeyPatch) -> None:
+    datasets._mpl_data_dir.cache_clear()
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # what find_spec reports when it is absent
+    try:
+        with pytest.raises(ModuleNotFoundError, match=r"matplotlib is not installed.*pip install matplotlib"):
+            sample_path("grace_hopper.jpg")
+    finally:
+        datasets._mpl_data_dir.cache_clear()
 
 
 # --- the benchmark ----------------------------------------------------------------------------

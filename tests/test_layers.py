@@ -125,7 +125,7 @@ LAYERS = [
     ("vizlab.models",),
     ("vizlab.images",),
     ("vizlab.tokens",),
-    ("vizlab.conversation", "vizlab.datasets", "vizlab.document_samples"),
+    ("vizlab.conversation", "vizlab.datasets", "vizlab.document_samples", "vizlab.tables"),
     ("vizlab.local",),
     ("vizlab.client", "vizlab.kernel"),
     ("vizlab.batch",),

@@ -20,6 +20,7 @@ from vizlab.experiments.calibration import Calibration, calibrate
 from vizlab.images.documents import document_info, file_part, page_parts
 from vizlab.images.encode import EncodedImage, encode_image, image_part, to_data_url
 from vizlab.models.types import Cost
+from vizlab.tables import Table
 from vizlab.tokens.image import explain_image_tokens, image_tokens
 from vizlab.tokens.pricing import PriceTable, default_prices
 from vizlab.tokens.request import RequestEstimate, estimate_request
@@ -65,6 +66,8 @@ __all__ = [
     "Client",
     "Reply",
     "ReplyStream",
+    # display
+    "Table",
     # calibration
     "calibrate",
     "Calibration",

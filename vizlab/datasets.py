@@ -10,11 +10,13 @@ Details and an example: docs/internals.md#top-level-modules
 from __future__ import annotations
 
 import functools
+import importlib.util
 import math
 import os
 import random
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
@@ -32,6 +34,7 @@ __all__ = [
     "colour_card",
     "sample_photo",
     "sample_photo_names",
+    "sample_path",
     "detail_benchmark",
     "builtin_set",
     "font_face",
@@ -240,10 +243,21 @@ def _first_colour(reply: str) -> str | None:
 # --- fonts and text ---------------------------------------------------------------------------
 
 
-def _mpl_data_path(*parts: str) -> str:
-    import matplotlib
+@functools.lru_cache(maxsize=1)
+def _mpl_data_dir() -> str:
+    """matplotlib's ``mpl-data`` folder, found from its import spec without importing it (~26 MiB)."""
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(
+            "vizlab.datasets: matplotlib is not installed, and its mpl-data folder holds the DejaVu "
+            "fonts and sample photos vizlab uses; install it with `pip install matplotlib`",
+            name="matplotlib",
+        )
+    return os.path.join(os.path.dirname(spec.origin), "mpl-data")
 
-    return os.path.join(matplotlib.get_data_path(), *parts)
+
+def _mpl_data_path(*parts: str) -> str:
+    return os.path.join(_mpl_data_dir(), *parts)
 
 
 @functools.lru_cache(maxsize=64)
@@ -450,6 +464,27 @@ def sample_photo_names() -> list[str]:
     except OSError:
         return []
     return sorted(n for n in names if n.lower().endswith(_IMAGE_SUFFIXES))
+
+
+def sample_path(name: str) -> Path:
+    """The path of a sample file matplotlib ships in ``mpl-data/sample_data``, without importing it.
+
+    >>> sample_path("grace_hopper.jpg").name
+    'grace_hopper.jpg'
+    """
+    folder = _mpl_data_path(_SAMPLE_DATA)
+    path = Path(folder, name)
+    if os.path.basename(name) != name or not path.is_file():
+        try:
+            available = sorted(os.listdir(folder))
+        except OSError:
+            available = []
+        raise FileNotFoundError(
+            f"sample_path: no sample file {name!r} in {folder}; available: "
+            f"{', '.join(available) or '(none: the folder is missing)'}. Give one of those names, "
+            "or reinstall matplotlib (`pip install --force-reinstall matplotlib`) if the folder is empty"
+        )
+    return path
 
 
 def sample_photo(name: str = "grace_hopper.jpg") -> Image.Image:
