@@ -29,11 +29,6 @@ def _dates(*claims: tuple[str, Source]) -> Disputed:
 
 # --- sources -----------------------------------------------------------------------------------
 
-AZURE_MODELS_2604 = Source(
-    "'Azure OpenAI in Microsoft Foundry models' (MicrosoftDocs/azure-ai-docs, models-azure-direct-openai "
-    "include, ms.date 2026-04-24): GPT-5.5 series gpt-5.5; GPT-5.4 series gpt-5.4, -mini, -nano, -pro; "
-    "GPT-5.2, GPT-5.1 and GPT-5 series (chat variants Preview)", "2026-04-24",
-)  # fmt: skip
 AZURE_0331 = Source(
     "Azure retirements as reported in blog.liambellows.com (2026-03-30) and Microsoft Q&A 5828138 "
     "(2026-03-19): gpt-4o 2024-05-13 / 2024-08-06 and gpt-4o-mini 2024-07-18 retire 2026-03-31; "
@@ -52,14 +47,17 @@ AZURE_TABLE_0902 = Source(
     "Azure 'Model retirement schedule - Microsoft Foundry' (learn.microsoft.com/azure/foundry/openai/concepts/"
     "model-retirement-schedule, ms.date 2026-09-02, stored copy): gpt-4.1, gpt-4.1-mini, gpt-4.1-nano 2025-04-14 "
     "'Legacy', retirement 2027-04-14; gpt-5.6-luna, -sol, -terra 2026-07-09 GA, retirement 2028-01-11; gpt-5, -mini, "
-    "-nano 2025-08-07 GA, retirement 2027-02-09; o1 2024-12-17 Deprecated and o1-pro 2025-03-19 / o3 2025-04-16 GA, "
+    "-nano 2025-08-07 GA, retirement 2027-02-09; gpt-5.1 2025-11-13 GA 2027-05-15; gpt-5.2 2025-12-11 GA 2027-06-08; "
+    "gpt-5.4 2026-03-05 GA 2027-09-02; gpt-5.4-mini, -nano 2026-03-17 GA 2027-09-21; gpt-5.5 2026-04-24 GA "
+    "2027-10-26; o1 2024-12-17 Deprecated and o1-pro 2025-03-19 / o3 2025-04-16 GA, "
     "retirement 2026-10-21 -> gpt-5.6-sol; o3-mini 2025-01-31 Deprecated 2026-10-01 -> o4-mini; o4-mini 2025-04-16 "
     "Deprecated 2026-10-16; no GPT-6 rows", "2026-09-02",
 )  # fmt: skip
 AZURE_TABLE_0707 = Source(
     "the same retirement table one revision earlier (MicrosoftDocs/azure-ai-docs articles/foundry/openai/includes/"
     "concepts-model-retirement-schedule-content.md, ms.date 2026-07-07, stored copy): gpt-5, -mini, -nano 2025-08-07 "
-    "GA, retirement 2027-02-06; o1 2024-12-17 Deprecated 2026-09-16; o1-pro 2025-03-19 GA 2026-09-18; o3 2025-04-16 GA "
+    "GA, retirement 2027-02-06; gpt-5.1 2027-05-15; gpt-5.2 2026-12-12; gpt-5.4 2027-03-05; gpt-5.4-mini, -nano "
+    "2027-03-18; gpt-5.5 2027-04-23; o1 2024-12-17 Deprecated 2026-09-16; o1-pro 2025-03-19 GA 2026-09-18; o3 2025-04-16 GA "
     "2026-10-16; o3-mini 2025-01-31 Deprecated 2026-10-01 -> o4-mini; o4-mini 2025-04-16 Deprecated 2026-10-16; no "
     "gpt-5.6 rows", "2026-07-07",
 )  # fmt: skip
@@ -98,10 +96,6 @@ AZURE_ASTRA = Source(
 _GA_AZ = "generally-available"
 
 
-def _azure_ga(since: str | None = None) -> Lifecycle:
-    return Lifecycle("azure", _GA_AZ, AZURE_MODELS_2604, since=since)
-
-
 def _azure_table(status: str, since: str, *dates: tuple[str, Source], replacement: str | None = None) -> Lifecycle:
     """A lifecycle read from Azure's retirement table (2026-09-02); the stage is the table's, as of that copy."""
     return Lifecycle("azure", status, AZURE_TABLE_0902, since=since, retires=_dates(*dates), replacement=replacement)
@@ -118,6 +112,17 @@ _AZURE_O_1021 = {
     for name, status, since, earlier in (("o1", "deprecated", "2024-12-17", "2026-09-16"),
                                          ("o1-pro", _GA_AZ, "2025-03-19", "2026-09-18"),
                                          ("o3", _GA_AZ, "2025-04-16", "2026-10-16"))
+}  # fmt: skip
+
+# gpt-5.2 / 5.4 / 5.5: the 09-02 table moved every retirement later than the 07-07 copy had it (DISPUTED;
+# the newest is the default): (GA on Azure, retirement 09-02, retirement 07-07).
+_AZURE_5X = {
+    name: MappingProxyType({"azure": _azure_table(_GA_AZ, since, (later, AZURE_TABLE_0902), (earlier, AZURE_TABLE_0707))})
+    for name, since, later, earlier in (("gpt-5.2", "2025-12-11", "2027-06-08", "2026-12-12"),
+                                        ("gpt-5.4", "2026-03-05", "2027-09-02", "2027-03-05"),
+                                        ("gpt-5.4-mini", "2026-03-17", "2027-09-21", "2027-03-18"),
+                                        ("gpt-5.4-nano", "2026-03-17", "2027-09-21", "2027-03-18"),
+                                        ("gpt-5.5", "2026-04-24", "2027-10-26", "2027-04-23"))
 }  # fmt: skip
 
 _OPENAI_4x = Lifecycle("openai", "deprecated", OPENAI_0114, retires=_dates(("2027-01-14", OPENAI_0114)),
@@ -158,12 +163,9 @@ LIFECYCLES: Mapping[str, Mapping[str, Lifecycle]] = MappingProxyType({
                                                        ("2026-10-01", AZURE_TABLE_0707), replacement="o4-mini")}),
     "o4-mini": MappingProxyType({"azure": _azure_table("deprecated", "2025-04-16", ("2026-10-16", AZURE_TABLE_0902),
                                                        ("2026-10-16", AZURE_TABLE_0707))}),
-    "gpt-5.1": MappingProxyType({"azure": _azure_ga("2025-11-13")}),
-    "gpt-5.2": MappingProxyType({"azure": _azure_ga("2025-12-11")}),
-    "gpt-5.4": MappingProxyType({"azure": _azure_ga("2026-03")}),
-    "gpt-5.4-mini": MappingProxyType({"azure": _azure_ga("2026-03")}),
-    "gpt-5.4-nano": MappingProxyType({"azure": _azure_ga("2026-03")}),
-    "gpt-5.5": MappingProxyType({"azure": _azure_ga("2026-04")}),
+    "gpt-5.1": MappingProxyType({"azure": _azure_table(_GA_AZ, "2025-11-13", ("2027-05-15", AZURE_TABLE_0902),
+                                                       ("2027-05-15", AZURE_TABLE_0707))}),
+    **_AZURE_5X,
     "gpt-5.6-sol": MappingProxyType({"azure": _AZURE_56}),
     "gpt-5.6-terra": MappingProxyType({"azure": _AZURE_56}),
     "gpt-5.6-luna": MappingProxyType({"azure": _AZURE_56}),
