@@ -149,8 +149,8 @@ def count_text_tokens(text: str, model: str = "gpt-4o") -> int:
 CountService = Callable[[str, list[str]], list[int]]
 """Counts texts in a named encoding in another process; raises on any failure."""
 
-CACHE_TEXT_CHARS = 4096  # texts up to this long are remembered (prompts, roles, names; not documents)
-CACHE_ENTRIES = 8192  # at most this many: about 33 MiB of text in the worst case, typically far less
+CACHE_TEXT_CHARS = 2048  # texts up to this long are remembered (prompts, roles, names; not documents)
+CACHE_ENTRIES = 4096  # at most this many: about 8 MiB of text in the worst case, typically under 1
 
 
 class _Counting:
