@@ -366,4 +366,9 @@ def analyst_part(section: Section) -> None:
     section.target(">= 90 % of words aligned on every dense image", f"{100 * worst_aligned:.0f} % (the lowest of three)",
                    worst_aligned >= 0.9)
     section.target("same text read as one OCR engine", "same" if same_text else "different", same_text)
-    section.target("throughput rises from 1 to 2 clients", f"{rising:.2f}x", rising > 1.2)
+    # > 1.1x since 2026-12-07 (was 1.2x): until then every kept-alive request sat ~40 ms in a delayed-ACK
+    # stall (no TCP_NODELAY), idle time a second client filled, which flattered the ratio (1.25x at 3.55
+    # and 4.44 req/s). Without the stall one client's card already splits recognition across both
+    # engines, so both cores are busy: the second client adds what the gaps leave. Serving two at
+    # once still shows (a serialised backend would give 1.0x).
+    section.target("throughput rises from 1 to 2 clients (> 1.1x)", f"{rising:.2f}x", rising > 1.1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import csv
 import io
 import json
@@ -14,6 +15,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -733,3 +735,56 @@ def test_record_then_replay_answers_offline_with_the_recorded_replies(harness: H
     assert info.value.status_code == 502
     row = usage_of(player)["attendees"][0]
     assert row["requests"] == 3 and row["usd"] == pytest.approx(usage_of(recorder)["attendees"][0]["usd"])
+
+
+class _DropFirst:
+    """A loopback TCP relay to ``upstream`` that reads the first connection's request and closes it
+    unanswered, as a server does to a kept-alive connection it is dropping; later ones pass through."""
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.removeprefix("http://").split(":")
+        self.target = (host, int(port))
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        self.accepted = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            if self.accepted == 1:
+                conn.recv(65536)
+                conn.close()
+                continue
+            far = socket.create_connection(self.target)
+            for a, b in ((conn, far), (far, conn)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_an_upstream_closing_a_connection_unanswered_is_tried_once_more(upstream: LocalBackend, tmp_path: Path) -> None:
+    relay = _DropFirst(upstream.url)
+    harness = Harness(upstream, tmp_path)
+    try:
+        room = harness.room(upstream_endpoint=relay.url)
+        reply = harness.post(room, "/openai/deployments/vision/chat/completions?api-version=" + API_VERSION,
+                             {"messages": [{"role": "user", "content": "hi"}]}, codes_of(room)[0])  # fmt: skip
+        assert reply.status_code == 200, reply.text
+        assert relay.accepted == 2
+    finally:
+        harness.close()
+        relay.close()

@@ -167,17 +167,37 @@ def _retry_after(headers: httpx.Headers) -> float:
     return 1.0
 
 
+async def _post(room: Room, t: Ticket) -> httpx.Response:
+    """One POST upstream. A connection the upstream closed before answering (a kept-alive one it was
+    dropping as the room reused it) is tried once more, on another; any other failure is a 502."""
+    try:
+        return await _post_once(room, t)
+    except (httpx.RemoteProtocolError, httpx.ReadError):
+        pass
+    except httpx.HTTPError as e:
+        raise _unreachable(e) from None
+    try:
+        return await _post_once(room, t)
+    except httpx.HTTPError as e:
+        raise _unreachable(e) from None
+
+
+async def _post_once(room: Room, t: Ticket) -> httpx.Response:
+    request = room.client.build_request(
+        "POST", t.path, params=t.params, json=t.body, headers=room.upstream.auth_headers())
+    return await room.client.send(request, stream=True)
+
+
+def _unreachable(e: Exception) -> AzureError:
+    return _error(502, "UpstreamUnavailable", f"The room could not reach its deployment ({type(e).__name__}); "
+                  "try again in a moment, or tell the facilitator.")
+
+
 async def _send(room: Room, t: Ticket) -> httpx.Response:
     """Send to the upstream, retrying its 429s within the room's bounded wait."""
     waited = 0.0
     while True:
-        request = room.client.build_request(
-            "POST", t.path, params=t.params, json=t.body, headers=room.upstream.auth_headers())
-        try:
-            reply = await room.client.send(request, stream=True)
-        except httpx.HTTPError as e:
-            raise _error(502, "UpstreamUnavailable", f"The room could not reach its deployment ({type(e).__name__}); "
-                         "try again in a moment, or tell the facilitator.") from None  # fmt: skip
+        reply = await _post(room, t)
         room.pacer.learn(dict(reply.headers))
         if reply.status_code != 429:
             return reply

@@ -36,6 +36,9 @@ from vizlab.room.upstream import Upstream
 
 __all__ = ["Room"]
 
+# Seconds an idle upstream connection is kept: under uvicorn's 5 s keep-alive (the built-in backend) and
+# the longer idle timeouts of Azure's front ends, so the room never sends on a connection being closed.
+UPSTREAM_KEEPALIVE_S = 2.0
 UNKNOWN_CODE = ("Access denied: this code is not one of this room's codes. Check it against your card "
                 "(api-key header or Authorization: Bearer CODE), or ask the facilitator.")  # fmt: skip
 
@@ -184,7 +187,10 @@ class Room:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(base_url=self.upstream.url, timeout=httpx.Timeout(300.0, connect=10.0))
+            # Idle connections dropped after UPSTREAM_KEEPALIVE_S, before the upstream drops them: reusing one
+            # the server is closing fails with a ReadError (bench 8 lost 1 answer of 90 so).
+            self._client = httpx.AsyncClient(base_url=self.upstream.url, timeout=httpx.Timeout(300.0, connect=10.0),
+                                             limits=httpx.Limits(keepalive_expiry=UPSTREAM_KEEPALIVE_S))  # fmt: skip
         return self._client
 
     async def close_client(self) -> None:
