@@ -1,8 +1,8 @@
 """What vizlab does for the Jupyter kernel it is imported in: hand freed memory back after each cell.
 
-Decoding images, drawing figures and OCR-free analysis free hundreds of MB inside a cell, and glibc
-keeps freed pages for the process; a workshop laptop with eight open notebooks pays for every
-kernel's peak (bench 11: 51 MiB of notebook 08's 328 MiB was freed but held). After each cell
+Decoding images and drawing figures free hundreds of MB inside a cell, and glibc keeps freed
+pages for the process; a workshop laptop with eight open notebooks pays for every kernel's peak
+(bench 11: 51 MiB of notebook 08's 328 MiB was freed but held). After each cell
 vizlab calls ``malloc_trim`` (vizlab.local.memory; 0.1 ms when there is nothing to return, a few
 ms when there is). Outside IPython, or with ``VIZLAB_TRIM=0``, nothing is registered.
 """
