@@ -131,7 +131,9 @@ def test_retirement_dates_are_unix_seconds_from_the_registry(local_backend: Any)
     entry = model_entry(lookup("gpt-4.5"))
     assert entry["deprecation"]["inference"] == 1752451200  # 2025-07-14T00:00:00Z
     assert model_entry(lookup("gpt-4o"))["deprecation"]["inference"] == 1799884800  # 2027-01-14, OpenAI (soonest default)
-    assert model_entry(lookup("gpt-5.5"))["deprecation"]["inference"] is None  # none published: null
+    # gpt-5.5: 2027-10-26 in Azure's table of 2026-09-02, the default over the 07-07 copy's 2027-04-23 (DISPUTED)
+    assert model_entry(lookup("gpt-5.5"))["deprecation"]["inference"] == 1824508800
+    assert model_entry(lookup("gpt-6-astra"))["deprecation"]["inference"] is None  # none published: null
 
 
 # --- headers on every response ------------------------------------------------------------------
