@@ -81,3 +81,13 @@ class AzureError(Exception):
 def bad_request(code: str, message: str, param: str | None = None) -> AzureError:
     """A 400 ``invalid_request_error``."""
     return AzureError(400, code, message, param=param)
+
+
+def missing_parameter(param: str) -> AzureError:
+    """The service's 400 for a required parameter left out."""
+    return bad_request("missing_required_parameter", f"Missing required parameter: '{param}'.", param)
+
+
+def wrong_type(param: str, expected: str) -> AzureError:
+    """The service's 400 for a parameter of the wrong JSON type (``expected``: "a string", "an object")."""
+    return bad_request("invalid_type", f"Invalid type for '{param}': expected {expected}.", param)

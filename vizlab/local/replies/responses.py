@@ -16,7 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from vizlab.local.http.errors import AzureError, bad_request
+from vizlab.local.http.errors import AzureError, bad_request, wrong_type
 from vizlab.local.replies.shaping import ReplyOptions, ShapedReply
 from vizlab.local.requests.schemas import parse_response_format
 from vizlab.local.replies.tools import parse_tools
@@ -188,10 +188,6 @@ def not_found(response_id: str, param: str) -> AzureError:
     )
 
 
-def _type_error(param: str, expected: str) -> AzureError:
-    return bad_request("invalid_type", f"Invalid type for '{param}': expected {expected}.", param)
-
-
 def parse_responses_request(
     body: Any,
     store: ResponseStore,
@@ -257,7 +253,7 @@ def _check_top_level(body: Any) -> tuple[str, int | None]:
     if model is None:
         raise bad_request("missing_required_parameter", "Missing required parameter: 'model'.", "model")
     if not isinstance(model, str):
-        raise _type_error("model", "a string")
+        raise wrong_type("model", "a string")
     for name, want, expected in (
         ("instructions", str, "a string"),
         ("previous_response_id", str, "a string"),
@@ -270,12 +266,12 @@ def _check_top_level(body: Any) -> tuple[str, int | None]:
     ):
         value = body.get(name)
         if value is not None and (not isinstance(value, want) or (want is not bool and isinstance(value, bool))):
-            raise _type_error(name, expected)
+            raise wrong_type(name, expected)
     check_metadata(body.get("metadata"))
     max_output = body.get("max_output_tokens")
     if max_output is not None:
         if not isinstance(max_output, int) or isinstance(max_output, bool):
-            raise _type_error("max_output_tokens", "an integer")
+            raise wrong_type("max_output_tokens", "an integer")
         # Responses API reference: max_output_tokens minimum 16 (the service's 400 says "integer below
         # minimum value. Expected a value >= 16"), checked 2026.
         if max_output < 16:
@@ -288,7 +284,7 @@ def _check_top_level(body: Any) -> tuple[str, int | None]:
     for name in ("temperature", "top_p"):
         value = body.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise _type_error(name, "a number")
+            raise wrong_type(name, "a number")
     return model, max_output
 
 
@@ -332,7 +328,7 @@ def _parse_input(raw: Any, request: ResponsesRequest, read_file: Callable[[str],
         request.new_items.append(_item_message("user", [{"type": "input_text", "text": raw}]))
         return
     if not isinstance(raw, list):
-        raise _type_error("input", "a string or an array of input items")
+        raise wrong_type("input", "a string or an array of input items")
     if not raw:
         raise bad_request("empty_array", "Invalid 'input': empty array. Expected an array with minimum length 1.", "input")
     check_array_length(raw, MAX_ITEMS, "input")
@@ -340,7 +336,7 @@ def _parse_input(raw: Any, request: ResponsesRequest, read_file: Callable[[str],
     for i, item in enumerate(raw):
         path = f"input[{i}]"
         if not isinstance(item, dict):
-            raise _type_error(path, "an object")
+            raise wrong_type(path, "an object")
         kind = item.get("type", "message")
         if kind == "function_call":
             for key in ("call_id", "name", "arguments"):
@@ -366,7 +362,7 @@ def _parse_input(raw: Any, request: ResponsesRequest, read_file: Callable[[str],
             if not isinstance(call_id, str):
                 raise bad_request("missing_required_parameter", f"Missing required parameter: '{path}.call_id'.", f"{path}.call_id")
             if not isinstance(output, str):
-                raise _type_error(f"{path}.output", "a string")
+                raise wrong_type(f"{path}.output", "a string")
             request.turn_messages.append({"role": "tool", "tool_call_id": call_id, "content": output})
             request.new_items.append({"id": "fco_" + uuid.uuid4().hex[:24], "type": "function_call_output",
                                       "call_id": call_id, "output": output, "status": "completed"})
@@ -393,7 +389,7 @@ def _parse_input(raw: Any, request: ResponsesRequest, read_file: Callable[[str],
             request.new_items.append(_item_message(role, [{"type": part_type, "text": content}]))
             continue
         if not isinstance(content, list):
-            raise _type_error(f"{path}.content", "a string or an array of content parts")
+            raise wrong_type(f"{path}.content", "a string or an array of content parts")
         chat_parts: list[dict[str, Any]] = []
         listed: list[dict[str, Any]] = []
         for j, part in enumerate(content):
@@ -411,7 +407,7 @@ def _parse_part(
     part: Any, path: str, role: str, request: ResponsesRequest, read_file: Callable[[str], tuple[bytes, str]]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     if not isinstance(part, dict):
-        raise _type_error(path, "an object")
+        raise wrong_type(path, "an object")
     kind = part.get("type")
     allowed = ("output_text", "refusal") if role == "assistant" else ("input_text", "input_image", "input_file")
     if kind not in allowed and role != "assistant":  # the service's own list (vizlab.document_facts)
@@ -452,13 +448,13 @@ def _parse_part(
         )
     if file_id is not None:
         if not isinstance(file_id, str):
-            raise _type_error(f"{path}.file_id", "a string")
+            raise wrong_type(f"{path}.file_id", "a string")
         read_file(file_id)  # 404 now for an unknown file; its bytes are read after the image-count check
         url_for_chat: str = FileImageURL(file_id)
         listed = {"type": "input_image", "detail": detail, "file_id": file_id, "image_url": None}
     else:
         if not isinstance(url, str):
-            raise _type_error(f"{path}.image_url", "a string")
+            raise wrong_type(f"{path}.image_url", "a string")
         url_for_chat = url
         listed = {"type": "input_image", "detail": detail, "file_id": None, "image_url": url}
     request.image_params.append(f"{path}.{'file_id' if file_id is not None else 'image_url'}")

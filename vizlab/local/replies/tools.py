@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vizlab.local import _deps
-from vizlab.local.http.errors import bad_request
+from vizlab.local.http.errors import bad_request, missing_parameter, wrong_type
 from vizlab.local.requests.limits import MAX_TOOLS, check_array_length
 from vizlab.local.replies.structured import Findings, Ungrounded, fill
 from vizlab.local.requests.schemas import check_schema_bounds, check_strict_schema
@@ -96,12 +96,12 @@ def _parse_tool(raw: Any, path: str, flat: bool) -> Tool:
     else:
         spec, where = raw.get("function"), f"{path}.function"
         if spec is None:
-            raise bad_request("missing_required_parameter", f"Missing required parameter: '{where}'.", where)
+            raise missing_parameter(where)
         if not isinstance(spec, dict):
-            raise bad_request("invalid_type", f"Invalid type for '{where}': expected an object.", where)
+            raise wrong_type(where, "an object")
     name = spec.get("name")
     if name is None:
-        raise bad_request("missing_required_parameter", f"Missing required parameter: '{where}.name'.", f"{where}.name")
+        raise missing_parameter(f"{where}.name")
     if not isinstance(name, str) or not _FUNCTION_NAME.match(name):
         raise bad_request(
             "invalid_value",

@@ -16,7 +16,7 @@ from typing import Any
 
 from vizlab.errors import DocumentError, DocumentTooLargeError
 from vizlab.images.pdf import decode_file_data, read_pdf, sniff_document
-from vizlab.local.http.errors import AzureError, bad_request
+from vizlab.local.http.errors import AzureError, bad_request, wrong_type
 from vizlab.models import documents as facts
 
 __all__ = [
@@ -39,20 +39,16 @@ def unsupported_part_type(path: str, kind: Any, supported: tuple[str, ...], take
     return bad_request("invalid_value", f"Invalid value: '{shown}'. Supported values are: {options}.", f"{path}.type")
 
 
-def _type_error(param: str, expected: str) -> AzureError:
-    return bad_request("invalid_type", f"Invalid type for '{param}': expected {expected}.", param)
-
-
 def _internal(path: str, filename: Any, file_data: Any, file_id: Any, detail: Any) -> dict[str, Any]:
     if (file_data is None) == (file_id is None):
         raise bad_request("invalid_value", f"Invalid '{path}': give exactly one of 'file_data' (a base64 data URL) "
                           "or 'file_id' (from the files route).", path)
     if file_data is not None and not isinstance(file_data, str):
-        raise _type_error(f"{path}.file_data", "a string")
+        raise wrong_type(f"{path}.file_data", "a string")
     if file_id is not None and not isinstance(file_id, str):
-        raise _type_error(f"{path}.file_id", "a string")
+        raise wrong_type(f"{path}.file_id", "a string")
     if filename is not None and not isinstance(filename, str):
-        raise _type_error(f"{path}.filename", "a string")
+        raise wrong_type(f"{path}.filename", "a string")
     inner: dict[str, Any] = {"filename": filename, "_path": path}
     inner.update({"file_data": file_data} if file_data is not None else {"file_id": file_id})
     if detail is not None:
@@ -69,7 +65,7 @@ def parse_chat_file_part(path: str, part: Mapping[str, Any]) -> dict[str, Any]:
     if inner is None:
         raise bad_request("missing_required_parameter", f"Missing required parameter: '{path}.file'.", f"{path}.file")
     if not isinstance(inner, Mapping):
-        raise _type_error(f"{path}.file", "an object")
+        raise wrong_type(f"{path}.file", "an object")
     # Chat file parts take no detail (OpenAI "File inputs" guide); only a converted input_file carries one.
     converted = {"detail", "_path"} if "_path" in inner else set()
     unknown = set(inner) - {"filename", "file_data", "file_id"} - converted

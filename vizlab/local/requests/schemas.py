@@ -18,7 +18,7 @@ import jsonschema
 import re2
 from jsonschema import validators
 
-from vizlab.local.http.errors import AzureError, bad_request
+from vizlab.local.http.errors import AzureError, bad_request, missing_parameter, wrong_type
 
 __all__ = [
     "SchemaFormat",
@@ -90,14 +90,12 @@ def parse_response_format(
     spec_param = f"{param}.json_schema" if nested else param
     spec = value.get("json_schema") if nested else value
     if spec is None:
-        raise bad_request("missing_required_parameter", f"Missing required parameter: '{spec_param}'.", spec_param)
+        raise missing_parameter(spec_param)
     if not isinstance(spec, dict):
-        raise bad_request("invalid_type", f"Invalid type for '{spec_param}': expected an object.", spec_param)
+        raise wrong_type(spec_param, "an object")
     name = spec.get("name")
     if name is None:
-        raise bad_request(
-            "missing_required_parameter", f"Missing required parameter: '{spec_param}.name'.", f"{spec_param}.name"
-        )
+        raise missing_parameter(f"{spec_param}.name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise bad_request(
             "invalid_value",

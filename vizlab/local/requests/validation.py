@@ -18,7 +18,7 @@ from typing import Any
 
 from vizlab.local.http.errors import AzureError, bad_request
 from vizlab.local.replies.shaping import ReplyOptions
-from vizlab.local.requests.schemas import parse_response_format
+from vizlab.local.requests.schemas import json_type, parse_response_format
 from vizlab.local.requests.limits import MAX_ITEMS, check_array_length, check_metadata
 from vizlab.local.replies.tools import parse_tools
 from vizlab.local.requests.documents import chat_user_part
@@ -88,22 +88,15 @@ class ChatRequest:
     body: dict[str, Any] = field(default_factory=dict)  # as sent, for the x-vizlab-ignored report
 
 
+_TYPE_NAMES = {"null": "null", "boolean": "a boolean", "integer": "an integer", "number": "a decimal",
+               "string": "a string", "array": "an array", "object": "an object"}  # fmt: skip
+
+
 def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a decimal"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
+    """The service's words for a JSON value's type (``json_type``'s names with an article)."""
+    if value is not None and not isinstance(value, (bool, int, float, str, list, dict)):
+        return type(value).__name__
+    return _TYPE_NAMES[json_type(value)]
 
 
 def _invalid_type(param: str, expected: str, value: Any) -> AzureError:
