@@ -149,3 +149,12 @@ def test_the_shared_backend_runs_with_few_malloc_arenas() -> None:
         assert b"MALLOC_ARENA_MAX=2" in environ
     finally:
         backend.stop()
+
+
+def test_an_inprocess_backend_stopped_by_close_comes_back_on_the_next_connect() -> None:
+    client = vizlab.connect(backend="inprocess", local_options={"model_name": "vizlab-local-analyst-restart"},
+                            verbose=False, env_file=None)  # fmt: skip
+    client.close(stop_backend=True)
+    again = vizlab.connect(backend="inprocess", local_options={"model_name": "vizlab-local-analyst-restart"},
+                           verbose=False, env_file=None)  # fmt: skip
+    assert again.chat("hello", max_tokens=200).text

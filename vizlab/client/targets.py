@@ -119,26 +119,27 @@ def local_backend(options: Mapping[str, Any]) -> Any:
     ))
     with _local_lock:
         backend = _local_backends.get(key)
-        if backend is None:
-            try:
-                from vizlab.local.server import LocalBackend
-            except ImportError as e:
-                raise ConfigurationError(
-                    f"the built-in backend could not be imported ({e}): reinstall vizlab with "
-                    "`pip install -e .`, or set AZURE_OPENAI_ENDPOINT / OPENAI_BASE_URL"
-                ) from e
-            kwargs = {"host": "127.0.0.1", "port": 0, **options}
-            try:
-                backend = LocalBackend(**kwargs).start()
-            except (TypeError, ValueError) as e:  # a misspelt or mistyped local_options entry
-                raise ConfigurationError(
-                    f"local_options could not configure the built-in backend: {redact(str(e))}. Use the "
-                    "fields of vizlab.local.BackendConfig, e.g. local_options={'rpm': 10, 'latency_s': 0.5}"
-                ) from e
-            _local_backends[key] = backend
-            if not _atexit_registered:
-                atexit.register(stop_local_backends)
-                _atexit_registered = True
+        if backend is not None:  # start() is idempotent: it brings back one stopped by close(stop_backend=True)
+            return backend.start()
+        try:
+            from vizlab.local.server import LocalBackend
+        except ImportError as e:
+            raise ConfigurationError(
+                f"the built-in backend could not be imported ({e}): reinstall vizlab with "
+                "`pip install -e .`, or set AZURE_OPENAI_ENDPOINT / OPENAI_BASE_URL"
+            ) from e
+        kwargs = {"host": "127.0.0.1", "port": 0, **options}
+        try:
+            backend = LocalBackend(**kwargs).start()
+        except (TypeError, ValueError) as e:  # a misspelt or mistyped local_options entry
+            raise ConfigurationError(
+                f"local_options could not configure the built-in backend: {redact(str(e))}. Use the "
+                "fields of vizlab.local.BackendConfig, e.g. local_options={'rpm': 10, 'latency_s': 0.5}"
+            ) from e
+        _local_backends[key] = backend
+        if not _atexit_registered:
+            atexit.register(stop_local_backends)
+            _atexit_registered = True
         return backend
 
 
